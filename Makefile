@@ -1,0 +1,35 @@
+# tokensrv: `make run` serves on http://127.0.0.1:8080, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck clean cluster cluster-down cluster-smoke bench soak
+
+$(STAMP): setup.cfg pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "tokensrv needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+# The embedded Valkey (AOF on, data under .tokensrv/) unless TOKENSRV_REDIS_URL names a store.
+run: $(STAMP)
+	@if [ -n "$$TOKENSRV_REDIS_URL" ]; then \
+		exec $(BIN)/tokensrv serve; \
+	else \
+		exec $(BIN)/tokensrv serve --embedded-store .tokensrv; \
+	fi
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check tokensrv tests examples
+
+typecheck: $(STAMP)
+	$(BIN)/mypy tokensrv
+
+clean:
+	rm -rf $(VENV) .tokensrv build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,126 @@
+"""Administration of clients, users and keys: what the CLI does, with no argument parsing.
+
+Each function takes a Provider and plain values, returns a JSON-able result, and raises AdminError
+with a one-line message for bad input.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+from collections.abc import Sequence
+from typing import Any
+
+from .keys import SigningKey
+from .oauth import Provider
+from .oauth.clients import RegistrationError, new_client
+from .oauth.revocation import revoke_user
+from .store import Client, Conflict, User
+
+
+class AdminError(Exception):
+    """Bad input to an admin command: one line, safe to print."""
+
+
+def client_view(client: Client) -> dict[str, Any]:
+    view = client.to_json()
+    view.pop("secret_digest")
+    view["type"] = "public" if client.is_public else "confidential"
+    return view
+
+
+async def add_client(p: Provider, client_id: str, *, public: bool, redirect_uris: Sequence[str],
+                     grant_types: Sequence[str], scopes: Sequence[str], audience: str | None,
+                     first_party: bool, post_logout_redirect_uris: Sequence[str]) -> dict[str, Any]:
+    try:
+        client, secret = new_client(
+            client_id, public=public, redirect_uris=redirect_uris, grant_types=grant_types,
+            scopes=scopes, audience=audience, first_party=first_party,
+            post_logout_redirect_uris=post_logout_redirect_uris, now=p.now())
+    except RegistrationError as exc:
+        raise AdminError(str(exc)) from None
+    if "authorization_code" in client.grant_types and not client.redirect_uris and public:
+        raise AdminError("a public client using authorization_code needs at least one --redirect-uri")
+    try:
+        await p.store.add_client(client)
+    except Conflict as exc:
+        raise AdminError(str(exc)) from None
+    return {"client_id": client.client_id, "client_secret": secret}
+
+
+async def get_client(p: Provider, client_id: str) -> Client:
+    client = await p.store.get_client(client_id)
+    if client is None:
+        raise AdminError(f"no client {client_id!r}")
+    return client
+
+
+async def remove_client(p: Provider, client_id: str) -> None:
+    if not await p.store.remove_client(client_id):
+        raise AdminError(f"no client {client_id!r}")
+
+
+def user_view(user: User) -> dict[str, Any]:
+    return {"sub": user.sub, "username": user.username, "email": user.email, "roles": list(user.roles),
+            "disabled": user.disabled, "created_at": user.created_at}
+
+
+def check_password(password: str) -> None:
+    if len(password) < 8:
+        raise AdminError("the password must have at least 8 characters")
+    if len(password) > 1024:
+        raise AdminError("the password must have at most 1024 characters")
+
+
+async def add_user(p: Provider, username: str, password: str, email: str | None,
+                   roles: Sequence[str]) -> dict[str, Any]:
+    if not username or len(username) > 128 or not username.isprintable() or username != username.strip():
+        raise AdminError(f"username {username!r} must be 1-128 printable characters, no outer spaces")
+    if email is not None and ("@" not in email or len(email) > 254 or not email.isprintable()):
+        raise AdminError(f"malformed email address {email!r}")
+    check_password(password)
+    user = User(sub=secrets.token_hex(16), username=username, password_hash=await p.passwords.hash(password),
+                email=email, roles=tuple(dict.fromkeys(roles)), created_at=p.now())
+    try:
+        await p.store.add_user(user)
+    except Conflict as exc:
+        raise AdminError(str(exc)) from None
+    return user_view(user)
+
+
+async def find_user(p: Provider, username: str) -> User:
+    user = await p.store.find_user(username)
+    if user is None:
+        raise AdminError(f"no user {username!r}")
+    return user
+
+
+async def set_password(p: Provider, username: str, password: str) -> dict[str, Any]:
+    """A new password ends every session and refresh family of the user."""
+    user = await find_user(p, username)
+    check_password(password)
+    return user_view(await revoke_user(p, user, password_hash=await p.passwords.hash(password)))
+
+
+async def set_disabled(p: Provider, username: str, disabled: bool) -> dict[str, Any]:
+    user = await find_user(p, username)
+    if disabled:
+        return user_view(await revoke_user(p, user, disabled=True))
+    user = replace(user, disabled=False)
+    await p.store.save_user(user)
+    return user_view(user)
+
+
+async def revoke_everywhere(p: Provider, username: str) -> dict[str, Any]:
+    return user_view(await revoke_user(p, await find_user(p, username)))
+
+
+async def remove_user(p: Provider, username: str) -> None:
+    user = await find_user(p, username)
+    await revoke_user(p, user)
+    await p.store.remove_user(user)
+
+
+def key_view(key: SigningKey) -> dict[str, Any]:
+    return {"kid": key.kid, "alg": key.alg, "state": key.state, "created_at": key.created_at,
+            "activated_at": key.activated_at, "retired_at": key.retired_at,
+            "rotate_after": key.rotate_after}

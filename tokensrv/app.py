@@ -1,0 +1,119 @@
+"""create_app(settings) -> web.Application: typed AppKeys, connections in cleanup_ctx, middlewares."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from . import errors
+from .config import Settings
+from .oauth import Provider
+from .oauth.discovery import metadata_bytes
+from .passwords import PasswordPool
+from .rotation import KeyManager
+from .store.redis import RedisStore
+
+log = logging.getLogger("tokensrv")
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK = web.AppKey("clock", Callable[[], float])
+PROVIDER = web.AppKey("provider", Provider)
+DISCOVERY = web.AppKey("discovery", bytes)
+RUN_SCHEDULE = web.AppKey("run_schedule", bool)
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+MAX_BODY = 64 * 1024
+STORE_TIMEOUT = 3.0
+
+
+def open_redis(url: str) -> Redis:
+    return Redis.from_url(url, decode_responses=True, socket_connect_timeout=STORE_TIMEOUT,
+                          socket_timeout=STORE_TIMEOUT, health_check_interval=10)
+
+
+def create_app(settings: Settings, clock: Callable[[], float] = time.time,
+               run_schedule: bool = True) -> web.Application:
+    from .routes import setup_routes
+
+    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[RUN_SCHEDULE] = run_schedule
+    algorithms = sorted({"RS256", settings.key_algorithm})
+    app[DISCOVERY] = metadata_bytes(settings, algorithms)
+    app.cleanup_ctx.append(provider_ctx)
+    app.cleanup_ctx.append(schedule_ctx)
+    setup_routes(app)
+    return app
+
+
+async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    redis = open_redis(settings.redis_url)
+    store = RedisStore(redis)
+    clock = app[CLOCK]
+    keys = KeyManager(settings, store, lambda: int(clock()))
+    passwords = PasswordPool(settings.argon2_threads)
+    app[PROVIDER] = Provider(settings, store, keys, passwords, clock)
+    await keys.reload(force=True)
+    yield
+    passwords.close()
+    await redis.aclose()
+
+
+async def schedule_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Key rotation runs inside the server; with several instances, one performs each step."""
+    if not app[RUN_SCHEDULE]:
+        yield
+        return
+    task = asyncio.create_task(app[PROVIDER].keys.run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def error_response(exc: errors.OAuthError) -> web.Response:
+    headers = {**NO_STORE, **exc.headers}
+    return web.Response(status=exc.status, body=json.dumps(exc.body()),
+                        content_type="application/json", headers=headers)
+
+
+_HTTP_ERRORS: dict[int, type[errors.OAuthError]] = {
+    404: errors.NotFound, 405: errors.MethodNotAllowed, 413: errors.PayloadTooLarge,
+}
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """OAuthError -> RFC 6749 JSON; store failure -> 503 (fail closed); anything else -> bare 500."""
+    try:
+        return await handler(request)
+    except errors.OAuthError as exc:
+        if exc.status >= 500 or exc.detail:
+            log.info("%s %s: %s (%s)", request.method, request.path, exc.error, exc.detail)
+        return error_response(exc)
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        log.warning("%s %s: store unreachable: %s", request.method, request.path, type(exc).__name__)
+        return error_response(errors.TemporarilyUnavailable("store unreachable"))
+    except web.HTTPException as exc:
+        mapped = _HTTP_ERRORS.get(exc.status)
+        if mapped is None:
+            raise
+        return error_response(mapped(exc.reason))
+    except RedisError:
+        log.exception("%s %s: store error", request.method, request.path)
+        return error_response(errors.TemporarilyUnavailable("store error"))
+    except Exception:
+        log.exception("%s %s: unhandled error", request.method, request.path)
+        return error_response(errors.OAuthError("unhandled"))

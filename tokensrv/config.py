@@ -1,0 +1,164 @@
+"""Settings: every TOKENSRV_* variable is parsed and checked here, once, at start."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+EMBEDDED_DIR = Path(".tokensrv")
+EMBEDDED_SOCKET = EMBEDDED_DIR / "valkey.sock"
+SIGNING_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+
+
+class ConfigError(Exception):
+    """A bad setting: the message names it and is safe to print as one line."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    issuer: str = ""  # derived from host and port when empty
+    host: str = "127.0.0.1"
+    port: int = 8080
+    redis_url: str = ""  # see default_redis_url()
+    keys_dir: Path = Path("keys")
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 7 * 86400  # idle
+    refresh_family_ttl: int = 30 * 86400  # absolute
+    refresh_reuse_grace: int = 0
+    id_token_ttl: int = 900
+    auth_code_ttl: int = 60
+    key_rotation_period: int = 7 * 86400
+    key_algorithm: str = "RS256"
+    jwks_max_age: int = 600
+    session_ttl: int = 86400  # absolute
+    session_idle_ttl: int = 8 * 3600
+    workers: int = 1
+    log_format: str = "json"
+    display_name: str = "tokensrv"
+    login_max_failures: int = 10  # per username and per client address ...
+    login_failure_window: int = 900  # ... within this many seconds
+    argon2_threads: int = 0  # 0: one per core
+    key_check_interval: float = 2.0  # how often keys/ is re-read and the schedule consulted
+
+    @property
+    def max_token_ttl(self) -> int:
+        """The longest a signed token lives: a retired key stays published this long (+ max-age)."""
+        return max(self.access_token_ttl, self.id_token_ttl)
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.issuer.startswith("https://")
+
+
+# name -> (parser, field); the env var is TOKENSRV_<NAME>
+_INT_FIELDS = (
+    "port", "access_token_ttl", "refresh_token_ttl", "refresh_family_ttl", "refresh_reuse_grace",
+    "id_token_ttl", "auth_code_ttl", "key_rotation_period", "jwks_max_age", "session_ttl",
+    "session_idle_ttl", "workers", "login_max_failures", "login_failure_window", "argon2_threads",
+)
+_STR_FIELDS = ("issuer", "host", "redis_url", "log_format", "display_name", "key_algorithm")
+_POSITIVE = {
+    "access_token_ttl", "refresh_token_ttl", "refresh_family_ttl", "id_token_ttl", "auth_code_ttl",
+    "key_rotation_period", "session_ttl", "session_idle_ttl", "workers", "login_max_failures",
+    "login_failure_window",
+}
+
+
+def env_name(field: str) -> str:
+    return "TOKENSRV_" + field.upper()
+
+
+def _parse_int(field: str, raw: str) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{env_name(field)} must be a whole number, got {raw!r}") from None
+    if value < 0 or (value == 0 and field in _POSITIVE):
+        kind = "a positive" if field in _POSITIVE else "a non-negative"
+        raise ConfigError(f"{env_name(field)} must be {kind} whole number, got {raw!r}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from TOKENSRV_* variables, then explicit overrides (CLI flags), then check."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for field in _INT_FIELDS + _STR_FIELDS + ("keys_dir",):
+        raw = env.get(env_name(field))
+        if raw is not None and raw != "":
+            values[field] = raw
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    for field in _INT_FIELDS:
+        if field in values and not isinstance(values[field], int):
+            values[field] = _parse_int(field, str(values[field]))
+        elif field in values and values[field] < 0:
+            raise ConfigError(f"{env_name(field)} must not be negative, got {values[field]}")
+    if "keys_dir" in values:
+        values["keys_dir"] = Path(values["keys_dir"])
+    settings = Settings(**values)
+    return _checked(settings)
+
+
+def _checked(s: Settings) -> Settings:
+    if not (0 < s.port < 65536):
+        raise ConfigError(f"TOKENSRV_PORT must be between 1 and 65535, got {s.port}")
+    issuer = s.issuer or f"http://{_host_for_url(s.host)}:{s.port}"
+    check_issuer(issuer)
+    if s.jwks_max_age >= s.key_rotation_period:
+        raise ConfigError(
+            "TOKENSRV_KEY_ROTATION_PERIOD must be longer than TOKENSRV_JWKS_MAX_AGE "
+            f"({s.key_rotation_period} <= {s.jwks_max_age})")
+    if s.refresh_token_ttl > s.refresh_family_ttl:
+        raise ConfigError("TOKENSRV_REFRESH_TOKEN_TTL must not exceed TOKENSRV_REFRESH_FAMILY_TTL")
+    if s.session_idle_ttl > s.session_ttl:
+        raise ConfigError("TOKENSRV_SESSION_IDLE_TTL must not exceed TOKENSRV_SESSION_TTL")
+    if s.log_format not in ("json", "text"):
+        raise ConfigError(f"TOKENSRV_LOG_FORMAT must be 'json' or 'text', got {s.log_format!r}")
+    if s.key_algorithm not in SIGNING_ALGORITHMS:
+        raise ConfigError(
+            f"TOKENSRV_KEY_ALGORITHM must be one of {', '.join(SIGNING_ALGORITHMS)}, "
+            f"got {s.key_algorithm!r}")
+    redis_url = s.redis_url or default_redis_url()
+    check_redis_url(redis_url)
+    return dataclasses.replace(s, issuer=issuer.rstrip("/"), redis_url=redis_url)
+
+
+def _host_for_url(host: str) -> str:
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def check_issuer(issuer: str) -> None:
+    parts = urlsplit(issuer)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"TOKENSRV_ISSUER must be an absolute http(s) URL, got {issuer!r}")
+    if parts.query or parts.fragment or "?" in issuer or "#" in issuer:
+        raise ConfigError(f"TOKENSRV_ISSUER must have no query or fragment, got {issuer!r}")
+
+
+def check_redis_url(url: str) -> None:
+    if urlsplit(url).scheme not in ("redis", "rediss", "unix", "valkey", "valkeys"):
+        raise ConfigError(
+            f"TOKENSRV_REDIS_URL must be a redis://, rediss:// or unix:// URL, got {redact_url(url)!r}")
+
+
+def default_redis_url() -> str:
+    """The embedded store of `make run` when it is up in this directory, else a local Redis."""
+    if EMBEDDED_SOCKET.exists():
+        return f"unix://{EMBEDDED_SOCKET.resolve()}"
+    return "redis://127.0.0.1:6379/0"
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))

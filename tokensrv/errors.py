@@ -1,0 +1,98 @@
+"""OAuth errors (RFC 6749 §5.2, RFC 6750 §3.1, RFC 7009 §2.2.1): one class per error code.
+
+`description` is fixed public text; `detail` is the real reason, logged and never sent.
+"""
+from __future__ import annotations
+
+
+class OAuthError(Exception):
+    error, status, description = "server_error", 500, "the server could not complete the request"
+    headers: dict[str, str] = {}
+
+    def __init__(self, detail: str = "", *, description: str | None = None) -> None:
+        super().__init__(detail or self.error)
+        self.detail = detail
+        if description is not None:
+            self.description = description
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+
+class InvalidRequest(OAuthError):
+    error, status, description = "invalid_request", 400, "the request is missing or repeats a parameter, or is malformed"
+
+
+class InvalidClient(OAuthError):
+    error, status, description = "invalid_client", 401, "client authentication failed"
+    headers = {"WWW-Authenticate": 'Basic realm="tokensrv", charset="UTF-8"'}
+
+
+class InvalidGrant(OAuthError):
+    error, status, description = "invalid_grant", 400, "grant is invalid, expired or revoked"
+
+
+class UnauthorizedClient(OAuthError):
+    error, status, description = "unauthorized_client", 400, "the client may not use this grant type"
+
+
+class UnsupportedGrantType(OAuthError):
+    error, status, description = "unsupported_grant_type", 400, "the grant type is not supported"
+
+
+class InvalidScope(OAuthError):
+    error, status, description = "invalid_scope", 400, "the requested scope is invalid or exceeds what is allowed"
+
+
+class UnsupportedTokenType(OAuthError):
+    error, status, description = "unsupported_token_type", 400, "the token type is not supported"
+
+
+class InvalidToken(OAuthError):
+    """RFC 6750 §3.1, for bearer-protected endpoints (userinfo)."""
+    error, status, description = "invalid_token", 401, "the access token is invalid, expired or revoked"
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+class InsufficientScope(OAuthError):
+    error, status, description = "insufficient_scope", 403, "the access token lacks the required scope"
+    headers = {"WWW-Authenticate": 'Bearer error="insufficient_scope"'}
+
+
+class AccessDenied(OAuthError):
+    error, status, description = "access_denied", 403, "the request was denied"
+
+
+class LoginRequired(OAuthError):
+    error, status, description = "login_required", 400, "the user must log in"
+
+
+class UnsupportedResponseType(OAuthError):
+    error, status, description = "unsupported_response_type", 400, "only response_type=code is supported"
+
+
+class SlowDown(OAuthError):
+    """Too many attempts: 429 with Retry-After (RFC 6585 §4)."""
+    error, status, description = "slow_down", 429, "too many attempts, try again later"
+
+    def __init__(self, retry_after: int, detail: str = "") -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(max(1, retry_after))}
+
+
+class TemporarilyUnavailable(OAuthError):
+    """The store is unreachable: fail closed with 503 (RFC 6749 §4.1.2.1 names the code)."""
+    error, status, description = "temporarily_unavailable", 503, "the service is temporarily unavailable"
+    headers = {"Retry-After": "1"}
+
+
+class NotFound(OAuthError):
+    error, status, description = "not_found", 404, "no such resource"
+
+
+class MethodNotAllowed(OAuthError):
+    error, status, description = "method_not_allowed", 405, "method not allowed on this resource"
+
+
+class PayloadTooLarge(OAuthError):
+    error, status, description = "invalid_request", 413, "the request body is too large"

@@ -1,0 +1,254 @@
+"""Signing keys: the `keys/` folder, the lifecycle next -> current -> retired -> removed, the JWKS.
+
+A key is published for at least JWKS_MAX_AGE before it signs and stays published for the longest
+token lifetime plus JWKS_MAX_AGE after it stops signing, so a verifier holding a cached JWKS never
+meets an unknown `kid`. `next_step` is the pure decision; `KeyFolder` does the file work.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from joserfc import jwk
+
+from .config import Settings
+
+log = logging.getLogger("tokensrv.keys")
+
+KeyState = Literal["next", "current", "retired"]
+SigningJWK = jwk.RSAKey | jwk.ECKey | jwk.OKPKey
+MIN_RSA_BITS = 2048
+
+
+@dataclass(frozen=True)
+class SigningKey:
+    kid: str
+    alg: str
+    state: KeyState
+    created_at: int  # also the moment it was first published
+    key: SigningJWK = dataclasses.field(repr=False, compare=False)
+    activated_at: int | None = None
+    retired_at: int | None = None
+    rotate_after: int | None = None  # set on `current`: when the schedule (or `keys rotate`) wants it replaced
+
+    def public_jwk(self) -> dict[str, Any]:
+        public = self.key.as_dict(private=False)
+        public.update(kid=self.kid, use="sig", alg=self.alg)
+        return public
+
+    def to_file(self) -> dict[str, Any]:
+        return {
+            "kid": self.kid, "alg": self.alg, "state": self.state, "created_at": self.created_at,
+            "activated_at": self.activated_at, "retired_at": self.retired_at,
+            "rotate_after": self.rotate_after, "jwk": self.key.as_dict(private=True),
+        }
+
+    @classmethod
+    def from_file(cls, data: dict[str, Any]) -> SigningKey:
+        key = jwk.import_key(data["jwk"])
+        if not key.is_private:
+            raise ValueError("the file holds no private key")
+        if isinstance(key, jwk.RSAKey) and key.private_key.key_size < MIN_RSA_BITS:  # type: ignore[union-attr]
+            raise ValueError(f"RSA key shorter than {MIN_RSA_BITS} bits")
+        if data["state"] not in ("next", "current", "retired"):
+            raise ValueError(f"unknown state {data['state']!r}")
+        if key.thumbprint() != data["kid"]:
+            raise ValueError("kid is not the key's RFC 7638 thumbprint")
+        if data["alg"] != algorithm_for(key):
+            raise ValueError(f"alg {data['alg']!r} does not fit the key")
+        return cls(
+            kid=data["kid"], alg=data["alg"], state=data["state"], created_at=int(data["created_at"]),
+            key=key,  # type: ignore[arg-type]
+            activated_at=data.get("activated_at"), retired_at=data.get("retired_at"),
+            rotate_after=data.get("rotate_after"),
+        )
+
+
+def algorithm_for(key: Any) -> str:
+    if isinstance(key, jwk.RSAKey):
+        return "RS256"
+    if isinstance(key, jwk.ECKey) and key.curve_name == "P-256":
+        return "ES256"
+    if isinstance(key, jwk.OKPKey) and key.curve_name == "Ed25519":
+        return "EdDSA"
+    raise ValueError("unsupported key type")
+
+
+def generate_key(alg: str, now: int) -> SigningKey:
+    """A new key in state `next`. Blocking (RSA key generation): run it in an executor."""
+    key: SigningJWK
+    if alg == "RS256":
+        key = jwk.RSAKey.generate_key(MIN_RSA_BITS, private=True)
+    elif alg == "ES256":
+        key = jwk.ECKey.generate_key("P-256", private=True)
+    elif alg == "EdDSA":
+        key = jwk.OKPKey.generate_key("Ed25519", private=True)
+    else:
+        raise ValueError(f"unsupported algorithm {alg}")
+    return SigningKey(kid=key.thumbprint(), alg=alg, state="next", created_at=now, key=key)
+
+
+# ---- the schedule: a pure function of the keys, the time and the settings ----
+
+@dataclass(frozen=True)
+class Step:
+    action: Literal["create", "promote", "remove"]
+    kid: str | None = None  # promote: the next key; remove: the retired key
+
+    def describe(self) -> str:
+        return self.action if self.kid is None else f"{self.action} {self.kid}"
+
+
+def current_key(keys: Sequence[SigningKey]) -> SigningKey | None:
+    candidates = [k for k in keys if k.state == "current"]
+    return max(candidates, key=lambda k: k.activated_at or 0, default=None)
+
+
+def next_step(keys: Sequence[SigningKey], now: int, settings: Settings) -> Step | None:
+    """What the rotation schedule wants done now, if anything; one step at a time."""
+    current = current_key(keys)
+    upcoming = sorted((k for k in keys if k.state == "next"), key=lambda k: k.created_at)
+    if current is None:
+        # bootstrap or recovery: nothing signs, so waiting for caches gains nothing
+        return Step("promote", upcoming[0].kid) if upcoming else Step("create")
+    if not upcoming:
+        return Step("create")
+    oldest_next = upcoming[0]
+    rotate_after = current.rotate_after
+    if rotate_after is None:
+        rotate_after = (current.activated_at or current.created_at) + settings.key_rotation_period
+    if now >= rotate_after and now - oldest_next.created_at >= settings.jwks_max_age:
+        return Step("promote", oldest_next.kid)
+    for key in keys:
+        if key.state == "retired" and key.retired_at is not None and (
+            now >= key.retired_at + settings.max_token_ttl + settings.jwks_max_age
+        ):
+            return Step("remove", key.kid)
+    return None
+
+
+def apply_step(keys: Sequence[SigningKey], step: Step, now: int, alg: str) -> tuple[list[SigningKey], list[str]]:
+    """The keys to write and the kids to delete for `step`. Blocking when it generates a key."""
+    if step.action == "create":
+        return [generate_key(alg, now)], []
+    if step.action == "remove":
+        return [], [step.kid] if step.kid else []
+    writes = []
+    for key in keys:
+        if key.kid == step.kid:
+            writes.append(dataclasses.replace(key, state="current", activated_at=now, rotate_after=None))
+        elif key.state == "current":
+            writes.append(dataclasses.replace(key, state="retired", retired_at=now, rotate_after=None))
+    return writes, []
+
+
+# ---- the folder ----
+
+class KeyFolder:
+    """`<kid>.json` files, mode 0600, written atomically. Unreadable files are reported, skipped."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        """Cheap change detection: names, sizes and mtimes of the key files."""
+        try:
+            entries = sorted(os.scandir(self.path), key=lambda e: e.name)
+        except FileNotFoundError:
+            return ()
+        return tuple(
+            (e.name, e.stat().st_size, e.stat().st_mtime_ns)
+            for e in entries if e.name.endswith(".json") and e.is_file()
+        )
+
+    def load(self) -> tuple[list[SigningKey], list[str]]:
+        """Every readable key, and one problem line per file that could not be used."""
+        keys: list[SigningKey] = []
+        problems: list[str] = []
+        for name, _, _ in self.fingerprint():
+            path = self.path / name
+            try:
+                key = SigningKey.from_file(json.loads(path.read_bytes()))
+                if f"{key.kid}.json" != name:
+                    raise ValueError("file name does not match its kid")
+                keys.append(key)
+            except FileNotFoundError:
+                continue  # removed between listing and reading: another instance's step
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                # the reason only: never the content, which may hold private key material
+                problems.append(f"key file {path} is unusable: {type(exc).__name__}: {_safe_reason(exc)}")
+        return keys, problems
+
+    def write(self, key: SigningKey) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        data = json.dumps(key.to_file(), indent=1).encode()
+        final = self.path / f"{key.kid}.json"
+        temp = self.path / f".{key.kid}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, final)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        self._sync_dir()
+
+    def remove(self, kid: str) -> None:
+        (self.path / f"{kid}.json").unlink(missing_ok=True)
+        self._sync_dir()
+
+    def _sync_dir(self) -> None:
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _safe_reason(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return "not valid JSON"
+    if isinstance(exc, KeyError):
+        return f"missing field {exc}"
+    if isinstance(exc, OSError):
+        return exc.strerror or "cannot read"
+    return str(exc)[:120]
+
+
+# ---- what the server publishes and signs with ----
+
+@dataclass(frozen=True)
+class KeyRing:
+    """An immutable snapshot: swapped whole when keys/ changes, so readers never see half a change."""
+    keys: tuple[SigningKey, ...]
+    signing: SigningKey | None
+    jwks_bytes: bytes
+    jwks_etag: str
+    keyset: jwk.KeySet = dataclasses.field(repr=False, compare=False)  # public keys, to read our own tokens
+    algorithms: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+
+    @classmethod
+    def build(cls, keys: Sequence[SigningKey], problems: Sequence[str] = ()) -> KeyRing:
+        order = {"current": 0, "next": 1, "retired": 2}
+        published = sorted(keys, key=lambda k: (order[k.state], -k.created_at))
+        document = {"keys": [k.public_jwk() for k in published]}
+        body = json.dumps(document, separators=(",", ":")).encode()
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        algorithms = tuple(sorted({k.alg for k in published}))
+        return cls(tuple(published), current_key(keys), body, etag, jwk.KeySet([jwk.import_key(d) for d in document["keys"]]),
+                   algorithms, tuple(problems))
+
+    def by_kid(self, kid: str) -> SigningKey | None:
+        return next((k for k in self.keys if k.kid == kid), None)

@@ -1,0 +1,125 @@
+"""Clients: registration rules and authentication (RFC 6749 §2.3.1, client_secret_basic/_post)."""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+from ..errors import InvalidClient, InvalidRequest
+from ..store import Client
+
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password")
+_DECOY_DIGEST = hashlib.sha256(b"no such client").hexdigest()
+
+
+class RegistrationError(ValueError):
+    """A client registration that makes no sense; the message is one line for the CLI."""
+
+
+def secret_digest(secret: str) -> str:
+    # The secret is 256 random bits: a fast digest is enough, no password hashing needed.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (),
+               grant_types: Sequence[str] = (), scopes: Sequence[str] = (), audience: str | None = None,
+               first_party: bool = False, post_logout_redirect_uris: Sequence[str] = (),
+               now: int = 0) -> tuple[Client, str | None]:
+    """A checked client record and its secret (None for a public client): shown once, never stored."""
+    if not client_id or len(client_id) > 128 or not client_id.isprintable() or " " in client_id:
+        raise RegistrationError(f"client id {client_id!r} must be 1-128 printable characters without spaces")
+    if not grant_types:
+        grant_types = ("authorization_code", "refresh_token") if public else (
+            "authorization_code", "refresh_token", "client_credentials")
+    for grant in grant_types:
+        if grant not in GRANT_TYPES:
+            raise RegistrationError(f"unknown grant type {grant!r} (known: {', '.join(GRANT_TYPES)})")
+    if public and "client_credentials" in grant_types:
+        raise RegistrationError("a public client cannot use client_credentials: it has no secret")
+    if "password" in grant_types and not first_party:
+        raise RegistrationError("the password grant is only for first-party clients (add --first-party)")
+    for uri in (*redirect_uris, *post_logout_redirect_uris):
+        check_redirect_uri(uri)
+    for scope in scopes:
+        if not scope or " " in scope or not scope.isprintable() or '"' in scope or "\\" in scope:
+            raise RegistrationError(f"malformed scope {scope!r}")
+    secret = None if public else secrets.token_urlsafe(32)
+    client = Client(
+        client_id=client_id, secret_digest=None if secret is None else secret_digest(secret),
+        redirect_uris=tuple(dict.fromkeys(redirect_uris)), grant_types=tuple(dict.fromkeys(grant_types)),
+        scopes=tuple(dict.fromkeys(scopes)), audience=audience or None, first_party=first_party,
+        post_logout_redirect_uris=tuple(dict.fromkeys(post_logout_redirect_uris)), created_at=now,
+    )
+    return client, secret
+
+
+def check_redirect_uri(uri: str) -> None:
+    """RFC 6749 §3.1.2: absolute, no fragment; http only for loopback (RFC 8252 §7.3)."""
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 -- raises on a malformed port
+    except ValueError:
+        raise RegistrationError(f"malformed redirect URI {uri!r}") from None
+    if not parts.scheme or "#" in uri or any(c.isspace() for c in uri):
+        raise RegistrationError(f"malformed redirect URI {uri!r}: it must be absolute, without a fragment")
+    if parts.scheme in ("http", "https"):
+        if not parts.hostname or parts.username is not None or parts.password is not None:
+            raise RegistrationError(f"malformed redirect URI {uri!r}: it needs a host and no user info")
+        if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+            raise RegistrationError(f"redirect URI {uri!r} must use https (http only for loopback)")
+    elif parts.scheme in ("javascript", "data", "file", "vbscript"):
+        raise RegistrationError(f"redirect URI {uri!r} has a forbidden scheme")
+
+
+def _credentials(form: Mapping[str, str], authorization: str | None) -> tuple[str | None, str | None]:
+    """(client_id, client_secret) from exactly one authentication method."""
+    if authorization is not None:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "basic":
+            raise InvalidClient("unsupported authorization scheme")
+        if "client_secret" in form:
+            raise InvalidRequest("two client authentication methods",
+                                 description="use exactly one client authentication method")
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise InvalidClient("malformed basic credentials") from None
+        client_id, sep, secret = decoded.partition(":")
+        if not sep:
+            raise InvalidClient("malformed basic credentials")
+        client_id, secret = unquote(client_id), unquote(secret)
+        if form.get("client_id", client_id) != client_id:
+            raise InvalidClient("client_id differs from the authenticated client")
+        return client_id, secret
+    return form.get("client_id"), form.get("client_secret")
+
+
+async def authenticate(store: ClientSource, form: Mapping[str, str], authorization: str | None,
+                       *, allow_public: bool = True) -> Client:
+    """The calling client. A public client names itself by client_id and has no secret."""
+    client_id, secret = _credentials(form, authorization)
+    if not client_id:
+        raise InvalidClient("no client credentials")
+    client = await store.get_client(client_id)
+    if client is None:
+        if secret is not None:
+            hmac.compare_digest(secret_digest(secret), _DECOY_DIGEST)  # same cost as a wrong secret
+        raise InvalidClient(f"unknown client {client_id!r}")
+    if client.is_public:
+        if secret is not None:
+            raise InvalidClient("public client presented a secret")
+        if not allow_public:
+            raise InvalidClient("public clients cannot use this endpoint")
+        return client
+    if secret is None or not hmac.compare_digest(secret_digest(secret), client.secret_digest or ""):
+        raise InvalidClient(f"wrong secret for client {client_id!r}")
+    return client
+
+
+class ClientSource(Protocol):
+    async def get_client(self, client_id: str) -> Client | None: ...

@@ -1,0 +1,51 @@
+"""RFC 8414 authorization server metadata and OpenID Connect Discovery 1.0 §3.
+
+Built once per process and served as pre-serialised bytes: it changes only with the settings.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..config import Settings
+
+PATHS = {
+    "authorization_endpoint": "/oauth2/authorize",
+    "token_endpoint": "/oauth2/token",
+    "revocation_endpoint": "/oauth2/revoke",
+    "introspection_endpoint": "/oauth2/introspect",
+    "userinfo_endpoint": "/oauth2/userinfo",
+    "end_session_endpoint": "/oauth2/logout",
+    "jwks_uri": "/.well-known/jwks.json",
+}
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any]:
+    issuer = settings.issuer
+    doc: dict[str, Any] = {"issuer": issuer}
+    doc.update({name: issuer + path for name, path in PATHS.items()})
+    doc.update({
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "password"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": ["openid", "profile", "email"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": signing_algorithms,
+        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "at_hash",
+                             "name", "preferred_username", "email", "email_verified"],
+        "prompt_values_supported": ["none", "login"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "frontchannel_logout_supported": False,
+    })
+    return doc
+
+
+def metadata_bytes(settings: Settings, signing_algorithms: list[str]) -> bytes:
+    return json.dumps(metadata(settings, signing_algorithms), separators=(",", ":")).encode()

@@ -1,0 +1,31 @@
+"""RFC 6749 §4.3: the resource owner password credentials grant, for first-party clients only.
+
+Failures are counted per username and per client address; past the limit the answer is 429 with
+Retry-After. An unknown username costs one argon2 verification, like a wrong password, and every
+failure has the same message.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ...errors import InvalidGrant, UnauthorizedClient
+from ...store import Client
+from .. import Provider
+from ..login import check_credentials
+from ..params import require
+from ..scopes import grant_scope
+from ..tokens import Subject, issue_for_user, new_session_id
+
+
+async def grant(p: Provider, client: Client, params: Mapping[str, str], remote: str) -> dict[str, Any]:
+    if not client.first_party or "password" not in client.grant_types:
+        raise UnauthorizedClient(f"client {client.client_id!r} may not use the password grant")
+    username, password = require(params, "username"), require(params, "password")
+    scope = grant_scope(params.get("scope"), client.scopes)
+    user = await check_credentials(p, username, password, remote)
+    if user is None:
+        raise InvalidGrant("bad credentials", description="invalid username or password")
+    # no browser session: the grant opens a session of its own, so logout by sid works alike
+    subject = Subject.of_user(user, p.now(), new_session_id())
+    return await issue_for_user(p, client, subject, scope)

@@ -1,0 +1,58 @@
+"""RFC 6749 §6 and OAuth 2.0 Security BCP §4.14: refresh with rotation and reuse detection.
+
+Every use rotates the token atomically in the store. A rotated token presented again means two
+parties hold the family: the family dies, with its outstanding access tokens. With
+REFRESH_REUSE_GRACE > 0, the immediate predecessor may be presented once within that many seconds
+(a client that lost our answer): it gets a fresh pair, and the pair it replaces is revoked.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ...errors import InvalidGrant, UnauthorizedClient
+from ...store import Client, Reused
+from .. import Provider
+from ..params import require
+from ..revocation import deny_jtis, kill_family, user_is_current
+from ..scopes import grant_scope
+from ..tokens import (
+    ACCESS_TOKEN_TYPE, Subject, access_claims, bearer_response, id_token, new_jti, new_refresh_token,
+    parse_refresh_token, refresh_digest, sign,
+)
+
+
+async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> dict[str, Any]:
+    if "refresh_token" not in client.grant_types:
+        raise UnauthorizedClient(f"client {client.client_id!r} may not refresh")
+    presented = require(params, "refresh_token")
+    family_id = parse_refresh_token(presented)
+    if family_id is None:
+        raise InvalidGrant("malformed refresh token")
+    now, jti = p.now(), new_jti()
+    token, _, digest = new_refresh_token(family_id)
+    exp = now + p.settings.access_token_ttl
+    outcome = await p.store.rotate(
+        family_id, refresh_digest(presented), digest, client.client_id, now, jti, exp,
+        p.settings.refresh_token_ttl, p.settings.refresh_reuse_grace)
+    if outcome == "unknown" or outcome == "wrong_client":
+        raise InvalidGrant(f"refresh token {outcome}")
+    if isinstance(outcome, Reused):
+        await deny_jtis(p, outcome.outstanding, family=outcome.family.family_id)
+        raise InvalidGrant(f"refresh token reuse: family {outcome.family.family_id} revoked")
+    family = outcome.family
+    await deny_jtis(p, [(j, exp) for j in outcome.replaced_jtis])
+    user = await p.store.get_user(family.sub)
+    if user is None or not user_is_current(user, family.created_ms):
+        await kill_family(p, family)
+        raise InvalidGrant("the user was disabled, removed or signed out")
+    # RFC 6749 §6: the scope may narrow for this access token; the family keeps its grant
+    scope = grant_scope(params.get("scope"), family.scope.split())
+    subject = Subject(family.sub, family.auth_time, family.sid, user.roles)
+    claims = access_claims(p, client, subject, scope, jti, now)
+    response = bearer_response(sign(p, claims, ACCESS_TOKEN_TYPE), p.settings.access_token_ttl, scope)
+    response["refresh_token"] = token
+    if "openid" in scope.split():
+        response["id_token"] = id_token(p, client, subject, response["access_token"], now, None)
+    return response
+

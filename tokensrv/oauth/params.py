@@ -1,0 +1,37 @@
+"""Request parameters (RFC 6749 §3.1, §3.2): each at most once, none empty, bounded in size."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from ..errors import InvalidRequest
+
+MAX_VALUE = 4096
+
+
+def single_valued(items: Iterable[tuple[str, object]]) -> dict[str, str]:
+    """A plain dict of the parameters; a repeated parameter or a file upload is invalid_request.
+
+    Parameters sent without a value are treated as omitted (RFC 6749 §3.1).
+    """
+    params: dict[str, str] = {}
+    seen: set[str] = set()
+    for name, value in items:
+        if name in seen:
+            raise InvalidRequest(f"parameter {name!r} repeated",
+                                 description=f"parameter {name[:40]!r} is repeated")
+        seen.add(name)
+        if not isinstance(value, str):
+            raise InvalidRequest("non-text parameter", description="parameters must be text")
+        if len(value) > MAX_VALUE:
+            raise InvalidRequest(f"parameter {name!r} too long",
+                                 description=f"parameter {name[:40]!r} is too long")
+        if value != "":
+            params[name] = value
+    return params
+
+
+def require(params: Mapping[str, str], name: str) -> str:
+    value = params.get(name)
+    if value is None:
+        raise InvalidRequest(f"missing {name}", description=f"parameter {name!r} is required")
+    return value

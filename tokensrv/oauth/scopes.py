@@ -1,0 +1,27 @@
+"""Scopes (RFC 6749 §3.3): what a client asks for must be within what it is allowed."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from ..errors import InvalidScope
+
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+
+
+def parse_scope(raw: str) -> list[str]:
+    parts = raw.split(" ")
+    if not all(_SCOPE_TOKEN.match(p) for p in parts):
+        raise InvalidScope("malformed scope", description="scope is malformed")
+    return list(dict.fromkeys(parts))
+
+
+def grant_scope(requested: str | None, allowed: Iterable[str]) -> str:
+    """The scope to grant: everything allowed when none is asked for, else exactly what is asked."""
+    allowed = list(allowed)
+    if requested is None:
+        return " ".join(allowed)
+    wanted = parse_scope(requested)
+    if not set(wanted) <= set(allowed):
+        raise InvalidScope(f"scope {requested!r} exceeds {allowed!r}")
+    return " ".join(wanted)

@@ -1,0 +1,24 @@
+"""RFC 6749 §3.2 the token endpoint: authenticate the client, then hand over to its grant."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import UnsupportedGrantType
+from . import Provider
+from .clients import authenticate
+from .grants import client_credentials, password, refresh_token
+from .params import require
+
+
+async def token(p: Provider, params: Mapping[str, str], authorization: str | None,
+                remote: str) -> dict[str, Any]:
+    grant_type = require(params, "grant_type")
+    client = await authenticate(p.store, params, authorization)
+    if grant_type == "client_credentials":
+        return await client_credentials.grant(p, client, params)
+    if grant_type == "refresh_token":
+        return await refresh_token.grant(p, client, params)
+    if grant_type == "password":
+        return await password.grant(p, client, params, remote)
+    raise UnsupportedGrantType(f"grant_type {grant_type!r}")

@@ -1,0 +1,159 @@
+"""Tokens: RFC 9068 JWT access tokens, OIDC Core §2 ID tokens, opaque rotating refresh tokens."""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+
+from ..errors import TemporarilyUnavailable
+from ..store import Client, RefreshFamily, User
+from . import Provider
+
+ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
+REFRESH_TOKEN_BYTES = 16 + 32  # family id, then 256 random bits
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Whom a token speaks for: a user (with a login time and session) or the client itself."""
+    sub: str
+    auth_time: int | None = None
+    sid: str = ""
+    roles: tuple[str, ...] = ()
+
+    @classmethod
+    def of_user(cls, user: User, auth_time: int, sid: str) -> Subject:
+        return cls(user.sub, auth_time, sid, user.roles)
+
+
+def new_jti() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def sign(p: Provider, claims: dict[str, Any], typ: str) -> str:
+    key = p.keys.ring.signing
+    if key is None:
+        raise TemporarilyUnavailable("no signing key loaded")
+    return jwt.encode({"alg": key.alg, "kid": key.kid, "typ": typ}, claims, key.key)
+
+
+def access_claims(p: Provider, client: Client, subject: Subject, scope: str, jti: str,
+                  now: int) -> dict[str, Any]:
+    claims: dict[str, Any] = {
+        "iss": p.settings.issuer, "sub": subject.sub, "aud": client.audience or client.client_id,
+        "exp": now + p.settings.access_token_ttl, "iat": now, "jti": jti,
+        "client_id": client.client_id, "scope": scope,
+    }
+    if subject.auth_time is not None:
+        claims.update(auth_time=subject.auth_time, roles=list(subject.roles))
+        if subject.sid:
+            claims["sid"] = subject.sid
+    return claims
+
+
+def id_token(p: Provider, client: Client, subject: Subject, access_token: str, now: int,
+             nonce: str | None) -> str:
+    """OIDC Core §2 and §3.1.3.6 (at_hash: left half of SHA-256 of the access token)."""
+    digest = hashlib.sha256(access_token.encode()).digest()
+    claims: dict[str, Any] = {
+        "iss": p.settings.issuer, "sub": subject.sub, "aud": client.client_id,
+        "exp": now + p.settings.id_token_ttl, "iat": now, "auth_time": subject.auth_time,
+        "at_hash": _b64(digest[: len(digest) // 2]),
+    }
+    if subject.sid:
+        claims["sid"] = subject.sid
+    if nonce:
+        claims["nonce"] = nonce
+    return sign(p, claims, "JWT")
+
+
+# ---- refresh tokens: base64url(family id || secret); only the SHA-256 digest is stored ----
+
+def new_refresh_token(family_id: str | None = None) -> tuple[str, str, str]:
+    """(token, family_id, digest). A rotation keeps the family and draws a new secret."""
+    family = base64.urlsafe_b64decode(family_id + "==") if family_id else secrets.token_bytes(16)
+    token = _b64(family + secrets.token_bytes(32))
+    return token, _b64(family), refresh_digest(token)
+
+
+def refresh_digest(token: str) -> str:
+    return _b64(hashlib.sha256(token.encode()).digest())
+
+
+def parse_refresh_token(token: str) -> str | None:
+    """The family id a well-formed refresh token names, or None."""
+    if len(token) != 64:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    if len(raw) != REFRESH_TOKEN_BYTES or _b64(raw) != token:
+        return None
+    return _b64(raw[:16])
+
+
+def same_digest(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+# ---- issuing ----
+
+def bearer_response(access_token: str, ttl: int, scope: str) -> dict[str, Any]:
+    return {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl, "scope": scope}
+
+
+async def issue_for_user(p: Provider, client: Client, subject: Subject, scope: str,
+                         nonce: str | None = None) -> dict[str, Any]:
+    """Access token, a new refresh family when the client may refresh, an ID token for openid."""
+    now, jti = p.now(), new_jti()
+    claims = access_claims(p, client, subject, scope, jti, now)
+    response = bearer_response(sign(p, claims, ACCESS_TOKEN_TYPE), p.settings.access_token_ttl, scope)
+    if "refresh_token" in client.grant_types:
+        token, family_id, digest = new_refresh_token()
+        family = RefreshFamily(
+            family_id=family_id, client_id=client.client_id, sub=subject.sub, scope=scope,
+            created_ms=p.now_ms(), expires_at=now + p.settings.refresh_family_ttl, sid=subject.sid,
+            auth_time=subject.auth_time or now)
+        await p.store.create_family(family, digest, jti, claims["exp"], p.settings.refresh_token_ttl)
+        response["refresh_token"] = token
+    if "openid" in scope.split():
+        response["id_token"] = id_token(p, client, subject, response["access_token"], now, nonce)
+    return response
+
+
+# ---- reading our own tokens (revocation, introspection, userinfo, logout hints) ----
+
+def read_own_jwt(p: Provider, token: str, typ: str = ACCESS_TOKEN_TYPE) -> dict[str, Any] | None:
+    """The claims of a token we signed with a published key, of the given `typ`; None otherwise.
+
+    Expiry is not checked here: callers decide (revocation of an expired token is a no-op).
+    """
+    if len(token) > 8192 or token.count(".") != 2:
+        return None
+    ring = p.keys.ring
+    try:
+        header = jwt.decode(token, ring.keyset, algorithms=ring.algorithms)
+    except (JoseError, ValueError, TypeError, KeyError):
+        return None
+    if header.header.get("typ", "").lower() not in (typ, "application/" + typ):
+        return None
+    claims = header.claims
+    if claims.get("iss") != p.settings.issuer or not isinstance(claims.get("exp"), int):
+        return None
+    return claims

@@ -1,0 +1,107 @@
+"""The route table and thin handlers: parse HTTP, call one oauth/ function, serialise the result."""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from aiohttp import web
+
+from .app import DISCOVERY, NO_STORE, PROVIDER, STORE_TIMEOUT, SETTINGS
+from .errors import InvalidRequest
+from .oauth import Provider, introspection, revocation
+from .oauth.clients import authenticate
+from .oauth.params import single_valued
+from .oauth.token import token as token_grant
+
+FORM = "application/x-www-form-urlencoded"
+
+
+def provider(request: web.Request) -> Provider:
+    return request.app[PROVIDER]
+
+
+def remote_address(request: web.Request) -> str:
+    return request.remote or "unknown"
+
+
+async def form_params(request: web.Request) -> dict[str, str]:
+    """The urlencoded body as single-valued parameters (RFC 6749 §3.2, §2.3.1)."""
+    if request.content_type != FORM:
+        raise InvalidRequest("wrong content type",
+                             description=f"the request body must be {FORM}")
+    try:
+        form = await request.post()
+    except UnicodeDecodeError:
+        raise InvalidRequest("undecodable body", description="the request body is not valid UTF-8") from None
+    return single_valued(form.items())
+
+
+def json_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=json.dumps(body), content_type="application/json",
+                        headers=headers)
+
+
+async def token(request: web.Request) -> web.Response:
+    params = await form_params(request)
+    result = await token_grant(provider(request), params, request.headers.get("Authorization"),
+                               remote_address(request))
+    return json_response(result, headers=NO_STORE)
+
+
+async def revoke(request: web.Request) -> web.Response:
+    params = await form_params(request)
+    client = await authenticate(provider(request).store, params, request.headers.get("Authorization"))
+    await revocation.revoke(provider(request), client, params)
+    return web.Response(status=200, headers=NO_STORE)
+
+
+async def introspect(request: web.Request) -> web.Response:
+    params = await form_params(request)
+    client = await authenticate(provider(request).store, params, request.headers.get("Authorization"),
+                                allow_public=False)
+    return json_response(await introspection.introspect(provider(request), client, params), headers=NO_STORE)
+
+
+async def discovery(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[DISCOVERY], content_type="application/json",
+                        headers={"Cache-Control": "public, max-age=3600"})
+
+
+async def jwks(request: web.Request) -> web.Response:
+    ring = provider(request).keys.ring
+    headers = {"Cache-Control": f"public, max-age={request.app[SETTINGS].jwks_max_age}",
+               "ETag": ring.jwks_etag}
+    if ring.jwks_etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=ring.jwks_bytes, content_type="application/json", headers=headers)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Ready when the store answers and a signing key is loaded; else 503 with the reason."""
+    p = provider(request)
+    reasons = []
+    if p.keys.ring.signing is None:
+        reasons.append("no usable signing key in the keys folder")
+    try:
+        await asyncio.wait_for(p.store.ping(), STORE_TIMEOUT)
+    except Exception:  # any failure to answer is "unreachable"; the detail is in the logs
+        reasons.append("store unreachable")
+    if reasons:
+        return json_response({"status": "not ready", "reasons": reasons}, status=503, headers=NO_STORE)
+    return json_response({"status": "ready"}, headers=NO_STORE)
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/.well-known/openid-configuration", discovery)
+    app.router.add_get("/.well-known/oauth-authorization-server", discovery)
+    app.router.add_get("/.well-known/jwks.json", jwks)
+    app.router.add_post("/oauth2/token", token)
+    app.router.add_post("/oauth2/revoke", revoke)
+    app.router.add_post("/oauth2/introspect", introspect)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)

@@ -1,0 +1,149 @@
+"""What tokensrv keeps in Valkey: the records, and the small async interfaces over them.
+
+`store.redis.RedisStore` implements every Protocol here; protocol code depends only on these.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+
+class Conflict(Exception):
+    """A record with that name already exists (client id, username)."""
+
+
+class Missing(Exception):
+    """No record with that name."""
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    secret_digest: str | None  # SHA-256 of the generated secret; None for a public client
+    redirect_uris: tuple[str, ...] = ()
+    grant_types: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = ()
+    audience: str | None = None
+    first_party: bool = False
+    post_logout_redirect_uris: tuple[str, ...] = ()
+    created_at: int = 0
+
+    @property
+    def is_public(self) -> bool:
+        return self.secret_digest is None
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Client:
+        tuples = ("redirect_uris", "grant_types", "scopes", "post_logout_redirect_uris")
+        return cls(**{k: tuple(v) if k in tuples else v for k, v in data.items()})
+
+
+@dataclass(frozen=True)
+class User:
+    sub: str  # stable, opaque, never the username
+    username: str
+    password_hash: str = dataclasses.field(repr=False)
+    email: str | None = None
+    roles: tuple[str, ...] = ()
+    disabled: bool = False
+    created_at: int = 0
+    not_before_ms: int = 0  # refresh families and sessions created earlier are dead; access tokens
+    # whose iat (whole seconds) is not after floor(not_before_ms / 1000) are too (fail closed)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> User:
+        return cls(**{k: tuple(v) if k == "roles" else v for k, v in data.items()})
+
+
+@dataclass(frozen=True)
+class RefreshFamily:
+    """Everything a refresh token stands for. Its tokens rotate; the family stays."""
+    family_id: str
+    client_id: str
+    sub: str
+    scope: str
+    created_ms: int  # milliseconds: compared with a user's not_before, which is exact
+    expires_at: int  # absolute: REFRESH_FAMILY_TTL after creation, whatever the rotations
+    sid: str = ""
+    auth_time: int = 0
+
+
+@dataclass(frozen=True)
+class Rotated:
+    family: RefreshFamily
+    replaced_jtis: tuple[str, ...] = ()  # grace reuse: the access tokens of the pair it replaced
+
+
+@dataclass(frozen=True)
+class Reused:
+    """A rotated token came back: the family is gone; these access tokens must be deny-listed."""
+    family: RefreshFamily
+    outstanding: tuple[tuple[str, int], ...]  # (jti, exp)
+
+
+RotateOutcome = Rotated | Reused | Literal["unknown", "wrong_client"]
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """One entry of the revocation feed (and of the deny-list)."""
+    kind: Literal["jti", "sid", "sub", "kid", "family"]
+    value: str
+    until: int  # epoch seconds after which the entry no longer matters
+    at: int = 0  # when it was revoked; for `sub`, the not-before time
+
+
+class Clients(Protocol):
+    async def add_client(self, client: Client) -> None: ...
+    async def get_client(self, client_id: str) -> Client | None: ...
+    async def list_clients(self) -> list[Client]: ...
+    async def remove_client(self, client_id: str) -> bool: ...
+
+
+class Users(Protocol):
+    async def add_user(self, user: User) -> None: ...
+    async def get_user(self, sub: str) -> User | None: ...
+    async def find_user(self, username: str) -> User | None: ...
+    async def save_user(self, user: User) -> None: ...
+    async def remove_user(self, user: User) -> None: ...
+    async def list_users(self) -> list[User]: ...
+
+
+class RefreshTokens(Protocol):
+    async def create_family(self, family: RefreshFamily, token_digest: str, jti: str, jti_exp: int,
+                            idle_ttl: int) -> None: ...
+    async def rotate(self, family_id: str, presented: str, new_digest: str, client_id: str, now: int,
+                     jti: str, jti_exp: int, idle_ttl: int, grace: int) -> RotateOutcome: ...
+    async def get_family(self, family_id: str) -> tuple[RefreshFamily, str] | None: ...
+    async def revoke_family(self, family_id: str, now: int) -> tuple[tuple[str, int], ...]: ...
+    async def revoke_families_of_session(self, sid: str, now: int) -> tuple[tuple[str, int], ...]: ...
+
+
+class DenyList(Protocol):
+    async def revoke(self, entries: Sequence[Revocation], now: int) -> None: ...
+    async def denied(self, jti: str, sid: str, sub: str) -> tuple[bool, bool, int]: ...
+
+
+class Locks(Protocol):
+    def lock(self, name: str, ttl: int) -> AbstractAsyncContextManager[bool]: ...
+
+
+class RateLimits(Protocol):
+    async def failures(self, keys: Sequence[str]) -> list[tuple[int, int]]: ...
+    async def add_failure(self, keys: Sequence[str], window: int) -> None: ...
+
+
+__all__ = [
+    "Client", "Clients", "Conflict", "DenyList", "Locks", "Missing", "RateLimits",
+    "RefreshFamily", "RefreshTokens", "Reused", "Revocation", "RotateOutcome", "Rotated", "User",
+    "Users",
+]

@@ -1,0 +1,280 @@
+"""The Valkey/Redis implementation of every store interface. All key names are spelled here.
+
+Key layout (each key with a TTL unless it is configuration):
+  tokensrv:client:<client_id>     JSON client record          tokensrv:clients   set of ids
+  tokensrv:user:<sub>             JSON user record            tokensrv:users     set of subs
+  tokensrv:username:<casefolded>  -> sub (uniqueness)
+  tokensrv:rf:<family_id>         hash: one refresh family, its current token digest, its access jtis
+  tokensrv:sf:<sid>               set of refresh families minted under an SSO session
+  tokensrv:deny:jti:<jti>         deny-list, until the token's exp
+  tokensrv:deny:sid:<sid>         deny-list, for the longest token lifetime
+  tokensrv:deny:sub:<sub>         -> not-before (epoch s), for the longest token lifetime
+  tokensrv:revocations            Stream: the revocation feed verifiers follow
+  tokensrv:lock:<name>            mutual exclusion between instances (key rotation)
+  tokensrv:rl:<kind>:<id>         failure counters for rate limiting
+"""
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from redis.asyncio import Redis
+
+from . import Client, Conflict, RefreshFamily, Reused, Revocation, RotateOutcome, Rotated, User
+
+PREFIX = "tokensrv:"
+FEED = PREFIX + "revocations"
+DENY_PREFIX = PREFIX + "deny:"
+FEED_RETENTION_SLACK = 60  # seconds a feed entry outlives the longest-lived thing it denies
+
+# Rotation of one refresh family, atomically (one Lua call, one key: Cluster-safe).
+# Family hash fields: c client, s sub, sc scope, si sid, at auth_time, ca created, ea absolute expiry,
+# h digest of the live token, p digest of its predecessor, pt when it was rotated, pg grace used,
+# j outstanding access tokens "jti exp;jti exp".
+_ROTATE = """
+local f = KEYS[1]
+local presented, new, client, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local jti, jexp, idle, grace = ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
+local h = redis.call('HGET', f, 'h')
+if not h then return {'unknown'} end
+if redis.call('HGET', f, 'c') ~= client then return {'wrong_client'} end
+local function live_jtis()
+  local kept = {}
+  for entry in string.gmatch(redis.call('HGET', f, 'j') or '', '[^;]+') do
+    local _, _, exp = string.find(entry, ' (%d+)$')
+    if exp and tonumber(exp) > now then table.insert(kept, entry) end
+  end
+  return kept
+end
+local function expire()
+  local ea = tonumber(redis.call('HGET', f, 'ea'))
+  redis.call('EXPIREAT', f, math.min(now + idle, ea))
+end
+if h == presented then
+  local kept = live_jtis()
+  table.insert(kept, jti .. ' ' .. jexp)
+  redis.call('HSET', f, 'h', new, 'p', presented, 'pt', now, 'pg', '0', 'j', table.concat(kept, ';'))
+  expire()
+  return {'rotated', ''}
+end
+local p, pt = redis.call('HGET', f, 'p'), tonumber(redis.call('HGET', f, 'pt') or '0')
+if grace > 0 and p == presented and now - pt <= grace and redis.call('HGET', f, 'pg') == '0' then
+  -- the client lost our last answer: replace that pair once; its access token is revoked
+  local kept = live_jtis()
+  local replaced = table.remove(kept) or ''
+  table.insert(kept, jti .. ' ' .. jexp)
+  redis.call('HSET', f, 'h', new, 'pg', '1', 'j', table.concat(kept, ';'))
+  expire()
+  return {'rotated', replaced}
+end
+-- any other token of this family is an old one: reuse. The family dies with its access tokens.
+local outstanding = table.concat(live_jtis(), ';')
+redis.call('DEL', f)
+return {'reused', outstanding}
+"""
+
+# Delete a family, returning its outstanding access tokens (revocation, logout, user revoke).
+_DELETE_FAMILY = """
+local j = redis.call('HGET', KEYS[1], 'j')
+redis.call('DEL', KEYS[1])
+return j or ''
+"""
+
+_RELEASE_LOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _jti_list(raw: str, now: int | None = None) -> tuple[tuple[str, int], ...]:
+    entries = []
+    for entry in filter(None, raw.split(";")):
+        jti, _, exp = entry.partition(" ")
+        if now is None or int(exp) > now:
+            entries.append((jti, int(exp)))
+    return tuple(entries)
+
+
+class RedisStore:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._rotate = redis.register_script(_ROTATE)
+        self._delete_family = redis.register_script(_DELETE_FAMILY)
+        self._release = redis.register_script(_RELEASE_LOCK)
+
+    async def ping(self) -> bool:
+        return bool(await self.redis.ping())
+
+    # ---- clients ----
+    async def add_client(self, client: Client) -> None:
+        key = PREFIX + "client:" + client.client_id
+        if not await self.redis.set(key, json.dumps(client.to_json()), nx=True):
+            raise Conflict(f"client {client.client_id!r} already exists")
+        await self.redis.sadd(PREFIX + "clients", client.client_id)
+
+    async def get_client(self, client_id: str) -> Client | None:
+        raw = await self.redis.get(PREFIX + "client:" + client_id)
+        return Client.from_json(json.loads(raw)) if raw else None
+
+    async def list_clients(self) -> list[Client]:
+        ids = sorted(await self.redis.smembers(PREFIX + "clients"))
+        found = [await self.get_client(i) for i in ids]
+        return [c for c in found if c is not None]
+
+    async def remove_client(self, client_id: str) -> bool:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(PREFIX + "client:" + client_id)
+            pipe.srem(PREFIX + "clients", client_id)
+            deleted, _ = await pipe.execute()
+        return bool(deleted)
+
+    # ---- users ----
+    async def add_user(self, user: User) -> None:
+        name_key = PREFIX + "username:" + user.username.casefold()
+        if not await self.redis.set(name_key, user.sub, nx=True):
+            raise Conflict(f"user {user.username!r} already exists")
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(PREFIX + "user:" + user.sub, json.dumps(user.to_json()))
+            pipe.sadd(PREFIX + "users", user.sub)
+            await pipe.execute()
+
+    async def get_user(self, sub: str) -> User | None:
+        raw = await self.redis.get(PREFIX + "user:" + sub)
+        return User.from_json(json.loads(raw)) if raw else None
+
+    async def find_user(self, username: str) -> User | None:
+        sub = await self.redis.get(PREFIX + "username:" + username.casefold())
+        return await self.get_user(sub) if sub else None
+
+    async def save_user(self, user: User) -> None:
+        await self.redis.set(PREFIX + "user:" + user.sub, json.dumps(user.to_json()))
+
+    async def remove_user(self, user: User) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(PREFIX + "user:" + user.sub, PREFIX + "username:" + user.username.casefold())
+            pipe.srem(PREFIX + "users", user.sub)
+            await pipe.execute()
+
+    async def list_users(self) -> list[User]:
+        subs = sorted(await self.redis.smembers(PREFIX + "users"))
+        found = [await self.get_user(s) for s in subs]
+        return sorted((u for u in found if u is not None), key=lambda u: u.username.casefold())
+
+    # ---- refresh-token families ----
+    async def create_family(self, family: RefreshFamily, token_digest: str, jti: str, jti_exp: int,
+                            idle_ttl: int) -> None:
+        key = PREFIX + "rf:" + family.family_id
+        fields = {
+            "c": family.client_id, "s": family.sub, "sc": family.scope, "si": family.sid,
+            "at": family.auth_time, "ca": family.created_ms, "ea": family.expires_at,
+            "h": token_digest, "pg": "0", "j": f"{jti} {jti_exp}",
+        }
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping=fields)
+            pipe.expireat(key, min(family.created_ms // 1000 + idle_ttl, family.expires_at))
+            if family.sid:
+                session_key = PREFIX + "sf:" + family.sid
+                pipe.sadd(session_key, family.family_id)
+                pipe.expireat(session_key, family.expires_at, gt=True)
+                pipe.expireat(session_key, family.expires_at, nx=True)
+            await pipe.execute()
+
+    async def rotate(self, family_id: str, presented: str, new_digest: str, client_id: str, now: int,
+                     jti: str, jti_exp: int, idle_ttl: int, grace: int) -> RotateOutcome:
+        key = PREFIX + "rf:" + family_id
+        # the family's fields are read in the same round trip, before the script may delete them
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(key)
+            self._rotate(keys=[key], args=[presented, new_digest, client_id, now, jti, jti_exp,
+                                            idle_ttl, grace], client=pipe)
+            fields, (outcome, extra) = await pipe.execute()
+        if outcome in ("unknown", "wrong_client"):
+            return outcome  # type: ignore[no-any-return]
+        family = _family(family_id, fields)
+        if outcome == "reused":
+            return Reused(family, _jti_list(extra, now))
+        return Rotated(family, tuple(j for j, _ in _jti_list(extra)))
+
+    async def get_family(self, family_id: str) -> tuple[RefreshFamily, str] | None:
+        fields = await self.redis.hgetall(PREFIX + "rf:" + family_id)
+        return (_family(family_id, fields), fields["h"]) if fields else None
+
+    async def revoke_family(self, family_id: str, now: int) -> tuple[tuple[str, int], ...]:
+        raw = await self._delete_family(keys=[PREFIX + "rf:" + family_id])
+        return _jti_list(raw, now)
+
+    async def revoke_families_of_session(self, sid: str, now: int) -> tuple[tuple[str, int], ...]:
+        session_key = PREFIX + "sf:" + sid
+        outstanding: list[tuple[str, int]] = []
+        for family_id in await self.redis.smembers(session_key):
+            outstanding.extend(await self.revoke_family(family_id, now))
+        await self.redis.delete(session_key)
+        return tuple(outstanding)
+
+    # ---- deny-list and feed ----
+    async def revoke(self, entries: Sequence[Revocation], now: int) -> None:
+        """Deny-list entries and append them to the feed, in one transaction."""
+        if not entries:
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for entry in entries:
+                if entry.kind in ("jti", "sid", "sub"):
+                    value = str(entry.at) if entry.kind == "sub" else "1"
+                    pipe.set(DENY_PREFIX + f"{entry.kind}:{entry.value}", value,
+                             exat=max(entry.until, now + 1))
+                pipe.xadd(FEED, {"k": entry.kind, "v": entry.value, "u": entry.until, "t": entry.at},
+                          minid=str(max(0, now - self._feed_retention(entry, now)) * 1000),
+                          approximate=True)
+            await pipe.execute()
+
+    @staticmethod
+    def _feed_retention(entry: Revocation, now: int) -> int:
+        return max(entry.until - now, 0) + FEED_RETENTION_SLACK + 3600
+
+    async def denied(self, jti: str, sid: str, sub: str) -> tuple[bool, bool, int]:
+        """(jti revoked, sid revoked, subject not-before) in one round trip."""
+        jti_hit, sid_hit, nbf = await self.redis.mget(
+            DENY_PREFIX + "jti:" + jti, DENY_PREFIX + "sid:" + (sid or "-"), DENY_PREFIX + "sub:" + sub)
+        return bool(jti_hit), bool(sid_hit and sid), int(nbf or 0)
+
+    # ---- locks and rate limits ----
+    @asynccontextmanager
+    async def lock(self, name: str, ttl: int) -> AsyncIterator[bool]:
+        """Yields True to the one holder; False to everyone else, who should skip the work."""
+        key, token = PREFIX + "lock:" + name, secrets.token_hex(16)
+        acquired = bool(await self.redis.set(key, token, nx=True, ex=ttl))
+        try:
+            yield acquired
+        finally:
+            if acquired:
+                await self._release(keys=[key], args=[token])
+
+    async def failures(self, keys: Sequence[str]) -> list[tuple[int, int]]:
+        """(count, seconds left in the window) for each rate-limit key."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.get(PREFIX + "rl:" + key)
+                pipe.ttl(PREFIX + "rl:" + key)
+            raw = await pipe.execute()
+        return [(int(raw[i] or 0), max(int(raw[i + 1]), 0)) for i in range(0, len(raw), 2)]
+
+    async def add_failure(self, keys: Sequence[str], window: int) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.incr(PREFIX + "rl:" + key)
+                pipe.expire(PREFIX + "rl:" + key, window, nx=True)
+            await pipe.execute()
+
+    async def clear_failures(self, keys: Sequence[str]) -> None:
+        await self.redis.delete(*(PREFIX + "rl:" + key for key in keys))
+
+
+def _family(family_id: str, fields: dict[str, Any]) -> RefreshFamily:
+    return RefreshFamily(
+        family_id=family_id, client_id=fields["c"], sub=fields["s"], scope=fields["sc"],
+        created_ms=int(fields["ca"]), expires_at=int(fields["ea"]), sid=fields.get("si", ""),
+        auth_time=int(fields.get("at", 0)),
+    )
