@@ -188,7 +188,7 @@ class RedisStore:
         # the family's fields are read in the same round trip, before the script may delete them
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(key)
-            self._rotate(keys=[key], args=[presented, new_digest, client_id, now, jti, jti_exp,
+            await self._rotate(keys=[key], args=[presented, new_digest, client_id, now, jti, jti_exp,
                                             idle_ttl, grace], client=pipe)
             fields, (outcome, extra) = await pipe.execute()
         if outcome in ("unknown", "wrong_client"):
