@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,13 @@ def free_port() -> int:
 
 
 class FakeClock:
-    """Injected time: tests move it explicitly, nothing sleeps."""
+    """Injected time: tests move it explicitly, nothing sleeps.
 
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.t = start
+    It starts at the real time, so the TTLs the store derives from it are real TTLs in Valkey.
+    """
+
+    def __init__(self, start: float | None = None) -> None:
+        self.t = float(int(time.time())) if start is None else start
 
     def __call__(self) -> float:
         return self.t
@@ -75,12 +79,13 @@ def settings(redis_url: str, tmp_path: Path) -> Settings:
 async def make_client(aiohttp_client: Any, redis: Redis, clock: FakeClock
                       ) -> Callable[..., Any]:
     """An aiohttp test client over create_app(settings), with the first keys created."""
-    async def make(settings: Settings, **changes: Any) -> TestClient:
+    async def make(settings: Settings, create_keys: bool = True, **changes: Any) -> TestClient:
         if changes:
             settings = dataclasses.replace(settings, **changes)
         app = create_app(settings, clock=clock, run_schedule=False)
         client: TestClient = await aiohttp_client(app)
-        await provider_of(client).keys.tick()
+        if create_keys:
+            await provider_of(client).keys.tick()
         return client
     return make
 

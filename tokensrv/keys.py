@@ -53,6 +53,8 @@ class SigningKey:
 
     @classmethod
     def from_file(cls, data: dict[str, Any]) -> SigningKey:
+        if not isinstance(data["jwk"], dict) or data["jwk"].get("kty") not in ("RSA", "EC", "OKP"):
+            raise ValueError("not an asymmetric signing key")
         key = jwk.import_key(data["jwk"])
         if not key.is_private:
             raise ValueError("the file holds no private key")

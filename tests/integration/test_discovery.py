@@ -1,0 +1,67 @@
+"""Discovery documents, the JWKS and its caching headers, health, readiness, unknown routes."""
+from __future__ import annotations
+
+import dataclasses
+
+from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
+from authlib.oidc.discovery import OpenIDProviderMetadata
+
+from tests.conftest import free_port
+
+
+async def test_rfc8414_metadata_is_valid(client, settings):
+    resp = await client.get("/.well-known/oauth-authorization-server")
+    assert resp.status == 200 and resp.content_type == "application/json"
+    metadata = AuthorizationServerMetadata(await resp.json())
+    metadata.validate()
+    assert metadata["issuer"] == settings.issuer
+
+
+async def test_openid_discovery_is_valid_and_advertises_every_endpoint(client, settings):
+    resp = await client.get("/.well-known/openid-configuration")
+    doc = await resp.json()
+    OpenIDProviderMetadata(doc).validate()
+    for name in ("token_endpoint", "jwks_uri", "revocation_endpoint", "introspection_endpoint",
+                 "userinfo_endpoint", "end_session_endpoint", "authorization_endpoint"):
+        assert doc[name].startswith(settings.issuer + "/")
+    assert doc["code_challenge_methods_supported"] == ["S256"]
+    assert "RS256" in doc["id_token_signing_alg_values_supported"]
+
+
+async def test_jwks_has_cache_headers_etag_and_answers_304(client, settings):
+    resp = await client.get("/.well-known/jwks.json")
+    assert resp.status == 200
+    assert resp.headers["Cache-Control"] == f"public, max-age={settings.jwks_max_age}"
+    etag = resp.headers["ETag"]
+    again = await client.get("/.well-known/jwks.json", headers={"If-None-Match": etag})
+    assert again.status == 304 and await again.read() == b""
+    other = await client.get("/.well-known/jwks.json", headers={"If-None-Match": '"stale"'})
+    assert other.status == 200
+
+
+async def test_healthz_and_readyz(client):
+    assert (await client.get("/healthz")).status == 200
+    ready = await client.get("/readyz")
+    assert ready.status == 200 and (await ready.json())["status"] == "ready"
+
+
+async def test_unknown_paths_and_methods_get_json_errors(client):
+    missing = await client.get("/no/such/path")
+    assert missing.status == 404 and (await missing.json())["error"] == "not_found"
+    wrong = await client.delete("/oauth2/token")
+    assert wrong.status == 405 and (await wrong.json())["error"] == "method_not_allowed"
+    wrong_get = await client.get("/oauth2/token")
+    assert wrong_get.status == 405
+
+
+async def test_store_unreachable_means_not_ready_but_keys_keep_serving(make_client, settings, client):
+    # a second app over the same keys, pointed at a port where nothing listens
+    dead = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    app = await make_client(dead, create_keys=False)  # the keys exist: `client` made them
+    ready = await app.get("/readyz")
+    assert ready.status == 503 and "store unreachable" in (await ready.json())["reasons"]
+    assert (await app.get("/.well-known/jwks.json")).status == 200
+    assert (await app.get("/.well-known/openid-configuration")).status == 200
+    token = await app.post("/oauth2/token", data={"grant_type": "client_credentials", "client_id": "x",
+                                                   "client_secret": "y"})
+    assert token.status == 503 and (await token.json())["error"] == "temporarily_unavailable"
