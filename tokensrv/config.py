@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -48,6 +49,12 @@ class Settings:
     def max_token_ttl(self) -> int:
         """The longest a signed token lives: a retired key stays published this long (+ max-age)."""
         return max(self.access_token_ttl, self.id_token_ttl)
+
+    @property
+    def key_publish_delay(self) -> int:
+        """How long a new key is published before it signs: every cache has seen it by then,
+        including a JWKS fetched from an instance that had not yet re-read keys/."""
+        return self.jwks_max_age + math.ceil(self.key_check_interval)
 
     @property
     def secure_cookies(self) -> bool:

@@ -127,11 +127,11 @@ def next_step(keys: Sequence[SigningKey], now: int, settings: Settings) -> Step 
     rotate_after = current.rotate_after
     if rotate_after is None:
         rotate_after = (current.activated_at or current.created_at) + settings.key_rotation_period
-    if now >= rotate_after and now - oldest_next.created_at >= settings.jwks_max_age:
+    if now >= rotate_after and now - oldest_next.created_at >= settings.key_publish_delay:
         return Step("promote", oldest_next.kid)
     for key in keys:
         if key.state == "retired" and key.retired_at is not None and (
-            now >= key.retired_at + settings.max_token_ttl + settings.jwks_max_age
+            now >= key.retired_at + settings.max_token_ttl + settings.key_publish_delay
         ):
             return Step("remove", key.kid)
     return None

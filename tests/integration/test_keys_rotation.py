@@ -10,7 +10,8 @@ import jwt as pyjwt
 from tests.conftest import provider_of
 from tokensrv import admin
 
-ROTATION = {"key_rotation_period": 1000, "jwks_max_age": 100, "access_token_ttl": 300, "id_token_ttl": 300}
+ROTATION = {"key_rotation_period": 1000, "jwks_max_age": 100, "access_token_ttl": 300, "id_token_ttl": 300,
+            "key_check_interval": 0}
 
 
 async def jwks_kids(client) -> list[str]:

@@ -13,7 +13,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 from tokensrv.config import load_settings
 from tokensrv.keys import KeyFolder, KeyRing, SigningKey, Step, apply_step, generate_key, next_step
 
-SETTINGS = load_settings({}, key_rotation_period=1000, jwks_max_age=100, access_token_ttl=300,
+SETTINGS = load_settings({}, key_rotation_period=1000, jwks_max_age=100, access_token_ttl=300, key_check_interval=0,
                          id_token_ttl=200, redis_url="redis://127.0.0.1:1/0")
 T0 = 1_800_000_000
 
