@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from argon2.exceptions import InvalidHashError, VerificationError
+
+T = TypeVar("T")
+THREAD_PREFIX = "argon2"
 
 
 @dataclass(frozen=True)
@@ -24,12 +29,13 @@ class PasswordPool:
     def __init__(self, threads: int = 0, hasher: PasswordHasher | None = None) -> None:
         self.threads = threads or os.cpu_count() or 1
         self.hasher = hasher or PasswordHasher()
-        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="argon2")
-        # Verifying an unknown username costs the same as a wrong password: hash against this.
-        self._decoy = self.hasher.hash(os.urandom(16).hex())
+        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix=THREAD_PREFIX)
+        # An unknown username is verified against this decoy, so it costs the same as a wrong
+        # password. Made in the pool too: even the constructor keeps argon2 off the caller's thread.
+        self._decoy: Future[str] = self._pool.submit(self.hasher.hash, os.urandom(16).hex())
         self.waiting = 0  # queued + running jobs: the pool's depth, for metrics
 
-    async def _run(self, func, *args):  # type: ignore[no-untyped-def]
+    async def _run(self, func: Callable[..., T], *args: object) -> T:
         self.waiting += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
@@ -37,17 +43,16 @@ class PasswordPool:
             self.waiting -= 1
 
     async def hash(self, password: str) -> str:
-        result: str = await self._run(self.hasher.hash, password)
-        return result
+        return await self._run(self.hasher.hash, password)
 
     async def check(self, stored_hash: str | None, password: str) -> Checked:
-        result: Checked = await self._run(self._check, stored_hash, password)
-        return result
+        """Whether `password` matches; `stored_hash=None` (no such user) is a decoy check, never ok."""
+        return await self._run(self._check, stored_hash, password)
 
     def _check(self, stored_hash: str | None, password: str) -> Checked:
         try:
-            self.hasher.verify(stored_hash or self._decoy, password)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
+            self.hasher.verify(stored_hash or self._decoy.result(), password)
+        except (VerificationError, InvalidHashError):  # VerifyMismatchError is a VerificationError
             return Checked(False)
         if stored_hash is None:
             return Checked(False)

@@ -5,15 +5,20 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from typing import Protocol
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 from ..errors import InvalidClient, InvalidRequest
 from ..store import Client
+from .scopes import is_scope_token
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password")
+# RFC 3986 unreserved characters: a client id then reads the same raw or form-encoded (RFC 6749
+# §2.3.1 form-encodes it in HTTP Basic), in URLs and in logs.
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 _DECOY_DIGEST = hashlib.sha256(b"no such client").hexdigest()
 
 
@@ -31,11 +36,9 @@ def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (
                first_party: bool = False, post_logout_redirect_uris: Sequence[str] = (),
                now: int = 0) -> tuple[Client, str | None]:
     """A checked client record and its secret (None for a public client): shown once, never stored."""
-    if not client_id or len(client_id) > 128 or not client_id.isprintable() or " " in client_id:
-        raise RegistrationError(f"client id {client_id!r} must be 1-128 printable characters without spaces")
-    if not grant_types:
-        grant_types = ("authorization_code", "refresh_token") if public else (
-            "authorization_code", "refresh_token", "client_credentials")
+    if not _CLIENT_ID.fullmatch(client_id):
+        raise RegistrationError(f"client id {client_id!r} must be 1-128 letters, digits or . _ ~ -")
+    grant_types = grant_types or default_grant_types(public, bool(redirect_uris))
     for grant in grant_types:
         if grant not in GRANT_TYPES:
             raise RegistrationError(f"unknown grant type {grant!r} (known: {', '.join(GRANT_TYPES)})")
@@ -43,10 +46,12 @@ def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (
         raise RegistrationError("a public client cannot use client_credentials: it has no secret")
     if "password" in grant_types and not first_party:
         raise RegistrationError("the password grant is only for first-party clients (add --first-party)")
+    if "authorization_code" in grant_types and not redirect_uris:
+        raise RegistrationError("the authorization_code grant needs at least one --redirect-uri")
     for uri in (*redirect_uris, *post_logout_redirect_uris):
         check_redirect_uri(uri)
     for scope in scopes:
-        if not scope or " " in scope or not scope.isprintable() or '"' in scope or "\\" in scope:
+        if not is_scope_token(scope):
             raise RegistrationError(f"malformed scope {scope!r}")
     secret = None if public else secrets.token_urlsafe(32)
     client = Client(
@@ -56,6 +61,12 @@ def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (
         post_logout_redirect_uris=tuple(dict.fromkeys(post_logout_redirect_uris)), created_at=now,
     )
     return client, secret
+
+
+def default_grant_types(public: bool, has_redirect_uris: bool) -> tuple[str, ...]:
+    """With redirect URIs: the code flow (and refresh); a confidential client also acts for itself."""
+    browser = ("authorization_code", "refresh_token") if has_redirect_uris or public else ()
+    return browser if public else (*browser, "client_credentials")
 
 
 def check_redirect_uri(uri: str) -> None:
@@ -92,7 +103,7 @@ def _credentials(form: Mapping[str, str], authorization: str | None) -> tuple[st
         client_id, sep, secret = decoded.partition(":")
         if not sep:
             raise InvalidClient("malformed basic credentials")
-        client_id, secret = unquote(client_id), unquote(secret)
+        client_id, secret = unquote_plus(client_id), unquote_plus(secret)  # form-encoded (§2.3.1)
         if form.get("client_id", client_id) != client_id:
             raise InvalidClient("client_id differs from the authenticated client")
         return client_id, secret

@@ -51,9 +51,11 @@ async def _refresh_token(p: Provider, client: Client, family_id: str, token: str
     family, live_digest = found
     if family.client_id != client.client_id or not same_digest(refresh_digest(token), live_digest):
         return INACTIVE
+    if p.now() >= family.live_until():
+        return INACTIVE
     user = await p.store.get_user(family.sub)
     if user is None or not user_is_current(user, family.created_ms):
         return INACTIVE
     return {"active": True, "token_type": "refresh_token", "scope": family.scope,
-            "client_id": family.client_id, "sub": family.sub, "exp": family.expires_at,
+            "client_id": family.client_id, "sub": family.sub, "exp": family.live_until(),
             "iat": family.created_ms // 1000, "iss": p.settings.issuer}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 
-from ..errors import InvalidRequest
+from ..errors import UnauthorizedClient
 from ..store import Client, RefreshFamily, Revocation, User
 from . import Provider
 from .params import require
@@ -40,21 +40,24 @@ async def revoke(p: Provider, client: Client, params: Mapping[str, str]) -> None
     family_id = parse_refresh_token(token)
     if family_id is not None:
         found = await p.store.get_family(family_id)
-        if found is None:
+        # only the live token counts: a rotated or made-up one is already worthless (answered 200)
+        if found is None or not same_digest(refresh_digest(token), found[1]):
             return
-        family, live_digest = found
-        if family.client_id != client.client_id:
-            raise InvalidRequest("token of another client",
-                                 description="the token was not issued to this client")
-        if same_digest(refresh_digest(token), live_digest):
-            await kill_family(p, family)
+        _check_owner(client, found[0].client_id)
+        await kill_family(p, found[0])
         return
     claims = read_own_jwt(p, token)
     if claims is None or claims["exp"] <= p.now():
         return
-    if claims.get("client_id") != client.client_id:
-        raise InvalidRequest("token of another client", description="the token was not issued to this client")
+    _check_owner(client, claims.get("client_id"))
     await deny_jtis(p, [(str(claims["jti"]), claims["exp"])])
+
+
+def _check_owner(client: Client, owner: object) -> None:
+    """RFC 7009 §2.1: a client may revoke only the tokens issued to it."""
+    if owner != client.client_id:
+        raise UnauthorizedClient("token of another client",
+                                 description="the token was not issued to this client")
 
 
 async def revoke_session(p: Provider, sid: str) -> None:
@@ -70,8 +73,9 @@ async def revoke_user(p: Provider, user: User, *, disabled: bool | None = None,
                       password_hash: str | None = None) -> User:
     """Sign out everywhere (also on password change, disable, remove): set the subject's not-before.
 
-    Refresh families and sessions created before it stop working at their next use; access tokens
-    issued up to this second are deny-listed by subject in the feed.
+    Every refresh family of the user is deleted at once; sessions (and any family created while
+    this runs) compare their creation time with the not-before at their next use; access tokens
+    issued up to this second are deny-listed by subject, in the deny-list and the feed.
     """
     now_ms = p.now_ms()
     changes: dict[str, object] = {"not_before_ms": now_ms}
@@ -82,5 +86,9 @@ async def revoke_user(p: Provider, user: User, *, disabled: bool | None = None,
     updated = dataclasses.replace(user, **changes)  # type: ignore[arg-type]
     await p.store.save_user(updated)
     now = now_ms // 1000
-    await p.store.revoke([Revocation("sub", user.sub, now + p.settings.max_token_ttl, now)], now)
+    families = await p.store.revoke_families_of_user(user.sub, now)
+    until = now + p.settings.max_token_ttl
+    await p.store.revoke([Revocation("sub", user.sub, until, now),
+                          *(Revocation("family", f, now + p.settings.access_token_ttl, now) for f in families)],
+                         now)
     return updated

@@ -6,12 +6,18 @@ from collections.abc import Iterable
 
 from ..errors import InvalidScope
 
-_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5b\x5d-\x7e]+$")
+_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+
+
+def is_scope_token(value: str) -> bool:
+    """scope-token = 1*( %x21 / %x23-5B / %x5D-7E ): printable ASCII but space, " and \\."""
+    return _SCOPE_TOKEN.fullmatch(value) is not None
 
 
 def parse_scope(raw: str) -> list[str]:
+    """Space-delimited scope tokens, in order, without repeats; anything else is invalid_scope."""
     parts = raw.split(" ")
-    if not all(_SCOPE_TOKEN.match(p) for p in parts):
+    if not all(map(is_scope_token, parts)):
         raise InvalidScope("malformed scope", description="scope is malformed")
     return list(dict.fromkeys(parts))
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...errors import InvalidGrant, UnauthorizedClient
-from ...store import Client, Reused
+from ...store import Client, RefreshFamily, Reused
 from .. import Provider
 from ..params import require
 from ..revocation import deny_jtis, kill_family, user_is_current
@@ -29,25 +29,27 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> dict[
     family_id = parse_refresh_token(presented)
     if family_id is None:
         raise InvalidGrant("malformed refresh token")
+    # Everything that can refuse the request is checked before the rotation: a refused request
+    # must leave the presented token usable, or the client's retry would look like reuse.
+    family = await _family_for(p, client, family_id)
+    scope = grant_scope(params.get("scope"), family.scope.split())  # may narrow, never widen
+    user = await p.store.get_user(family.sub)
+    if user is None or not user_is_current(user, family.created_ms):
+        await kill_family(p, family)
+        raise InvalidGrant("the user was disabled, removed or signed out")
     now, jti = p.now(), new_jti()
     token, _, digest = new_refresh_token(family_id)
     exp = now + p.settings.access_token_ttl
     outcome = await p.store.rotate(
         family_id, refresh_digest(presented), digest, client.client_id, now, jti, exp,
         p.settings.refresh_token_ttl, p.settings.refresh_reuse_grace)
-    if outcome == "unknown" or outcome == "wrong_client":
+    if outcome == "unknown" or outcome == "wrong_client":  # revoked or expired since we looked
         raise InvalidGrant(f"refresh token {outcome}")
     if isinstance(outcome, Reused):
-        await deny_jtis(p, outcome.outstanding, family=outcome.family.family_id)
-        raise InvalidGrant(f"refresh token reuse: family {outcome.family.family_id} revoked")
-    family = outcome.family
-    await deny_jtis(p, [(j, exp) for j in outcome.replaced_jtis])
-    user = await p.store.get_user(family.sub)
-    if user is None or not user_is_current(user, family.created_ms):
-        await kill_family(p, family)
-        raise InvalidGrant("the user was disabled, removed or signed out")
+        await deny_jtis(p, outcome.outstanding, family=family_id)
+        raise InvalidGrant(f"refresh token reuse: family {family_id} revoked")
+    await deny_jtis(p, outcome.replaced)  # grace reuse: the pair the lost answer carried
     # RFC 6749 §6: the scope may narrow for this access token; the family keeps its grant
-    scope = grant_scope(params.get("scope"), family.scope.split())
     subject = Subject(family.sub, family.auth_time, family.sid, user.roles)
     claims = access_claims(p, client, subject, scope, jti, now)
     response = bearer_response(sign(p, claims, ACCESS_TOKEN_TYPE), p.settings.access_token_ttl, scope)
@@ -56,3 +58,12 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> dict[
         response["id_token"] = id_token(p, client, subject, response["access_token"], now, None)
     return response
 
+
+async def _family_for(p: Provider, client: Client, family_id: str) -> RefreshFamily:
+    """The live family a token names, if it was issued to this client (RFC 6749 §10.4)."""
+    found = await p.store.get_family(family_id)
+    if found is None or p.now() >= found[0].live_until():
+        raise InvalidGrant("refresh token unknown, revoked or expired")
+    if found[0].client_id != client.client_id:
+        raise InvalidGrant("refresh token of another client")
+    return found[0]

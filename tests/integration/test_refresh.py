@@ -1,0 +1,254 @@
+"""The refresh_token grant: rotation on every use, reuse detection, the grace window, idle and
+absolute lifetimes (injected clock + the family key's expiry in Valkey), client binding, scopes."""
+from __future__ import annotations
+
+import asyncio
+
+from tests.conftest import provider_of
+from tests.integration.oauth_helpers import (
+    add_app, add_client, add_user, claims_of, introspect, login, refresh,
+)
+from tokensrv import admin
+from tokensrv.oauth.tokens import parse_refresh_token
+
+FEED = "tokensrv:revocations"
+
+
+def family_key(refresh_token: str) -> str:
+    return "tokensrv:rf:" + parse_refresh_token(refresh_token)
+
+
+async def setup(client, **app_kw):
+    app = await add_app(client, **app_kw)
+    await add_user(client)
+    rs = await add_client(client, "rs")  # a resource server that introspects
+    return app, rs
+
+
+async def test_refresh_rotates_and_the_new_token_works(client, clock):
+    app, _ = await setup(client)
+    first = await login(client, app)
+    clock.advance(10)
+    status, second, headers = await refresh(client, app, first["refresh_token"])
+    assert status == 200, second
+    assert headers["Cache-Control"] == "no-store"
+    assert second["refresh_token"] != first["refresh_token"]
+    assert parse_refresh_token(second["refresh_token"]) == parse_refresh_token(first["refresh_token"])
+    old, new = claims_of(first["access_token"]), claims_of(second["access_token"])
+    assert new["sub"] == old["sub"] and new["sid"] == old["sid"] and new["auth_time"] == old["auth_time"]
+    assert new["iat"] == old["iat"] + 10 and new["jti"] != old["jti"]
+    status, third, _ = await refresh(client, app, second["refresh_token"])
+    assert status == 200, third
+
+
+async def test_reused_refresh_token_kills_the_family_and_its_access_tokens(client, redis, clock, settings):
+    app, rs = await setup(client)
+    first = await login(client, app)
+    status, second = (await refresh(client, app, first["refresh_token"]))[:2]
+    assert status == 200
+    status, body, _ = await refresh(client, app, first["refresh_token"])  # the replay
+    assert (status, body["error"]) == (400, "invalid_grant")
+    # the whole family is dead: even the newest refresh token
+    status, body, _ = await refresh(client, app, second["refresh_token"])
+    assert (status, body["error"]) == (400, "invalid_grant")
+    assert not await redis.exists(family_key(first["refresh_token"]))
+    for issued in (first, second):
+        assert (await introspect(client, rs, issued["access_token"]))["active"] is False
+        assert (await introspect(client, app, issued["refresh_token"]))["active"] is False
+        claims = claims_of(issued["access_token"])
+        deny_key = "tokensrv:deny:jti:" + claims["jti"]
+        assert await redis.expiretime(deny_key) == claims["exp"]  # a TTL: until the token expires
+    feed = [fields for _, fields in await redis.xrange(FEED)]
+    assert {"k": "family", "v": parse_refresh_token(first["refresh_token"]),
+            "u": str(int(clock()) + settings.access_token_ttl), "t": str(int(clock()))} in feed
+    denied_jtis = {f["v"] for f in feed if f["k"] == "jti"}
+    assert {claims_of(first["access_token"])["jti"], claims_of(second["access_token"])["jti"]} <= denied_jtis
+
+
+async def test_made_up_token_naming_a_live_family_counts_as_reuse(client):
+    """Any token of a live family that is not the current one is reuse (known design choice)."""
+    app, _ = await setup(client)
+    first = await login(client, app)
+    forged = first["refresh_token"][:22] + "A" * 42
+    assert parse_refresh_token(forged) is not None
+    assert (await refresh(client, app, forged))[0] == 400
+    assert (await refresh(client, app, first["refresh_token"]))[0] == 400
+
+
+async def test_of_n_concurrent_refreshes_exactly_one_succeeds(client):
+    app, rs = await setup(client)
+    first = await login(client, app)
+    results = await asyncio.gather(*(refresh(client, app, first["refresh_token"]) for _ in range(12)))
+    statuses = sorted(status for status, _, _ in results)
+    assert statuses == [200] + [400] * 11
+    assert all(body["error"] == "invalid_grant" for status, body, _ in results if status == 400)
+    # the others were reuse: the family is dead, the winner's tokens with it
+    winner = next(body for status, body, _ in results if status == 200)
+    assert (await refresh(client, app, winner["refresh_token"]))[0] == 400
+    assert (await introspect(client, rs, winner["access_token"]))["active"] is False
+
+
+# ---- the grace window ----
+
+async def test_grace_lets_the_predecessor_back_once_and_revokes_the_pair_it_replaces(make_client, settings, clock):
+    client = await make_client(settings, refresh_reuse_grace=30)
+    app, rs = await setup(client)
+    first = await login(client, app)
+    lost = (await refresh(client, app, first["refresh_token"]))[1]  # the answer the client never saw
+    clock.advance(5)
+    status, retry, _ = await refresh(client, app, first["refresh_token"])
+    assert status == 200, retry
+    assert (await introspect(client, rs, lost["access_token"]))["active"] is False
+    assert (await introspect(client, app, lost["refresh_token"]))["active"] is False
+    assert (await introspect(client, rs, retry["access_token"]))["active"] is True
+    status, after, _ = await refresh(client, app, retry["refresh_token"])
+    assert status == 200, after
+
+
+async def test_grace_is_once_then_reuse_kills_the_family(make_client, settings):
+    client = await make_client(settings, refresh_reuse_grace=30)
+    app, _ = await setup(client)
+    first = await login(client, app)
+    await refresh(client, app, first["refresh_token"])
+    retry = (await refresh(client, app, first["refresh_token"]))[1]
+    status, body, _ = await refresh(client, app, first["refresh_token"])
+    assert (status, body["error"]) == (400, "invalid_grant")
+    assert (await refresh(client, app, retry["refresh_token"]))[0] == 400
+
+
+async def test_after_the_grace_window_the_predecessor_is_reuse(make_client, settings, clock):
+    client = await make_client(settings, refresh_reuse_grace=30)
+    app, _ = await setup(client)
+    first = await login(client, app)
+    second = (await refresh(client, app, first["refresh_token"]))[1]
+    clock.advance(31)
+    assert (await refresh(client, app, first["refresh_token"]))[0] == 400
+    assert (await refresh(client, app, second["refresh_token"]))[0] == 400
+
+
+async def test_grace_covers_only_the_immediate_predecessor(make_client, settings):
+    client = await make_client(settings, refresh_reuse_grace=30)
+    app, _ = await setup(client)
+    first = await login(client, app)
+    second = (await refresh(client, app, first["refresh_token"]))[1]
+    third = (await refresh(client, app, second["refresh_token"]))[1]
+    assert (await refresh(client, app, first["refresh_token"]))[0] == 400
+    assert (await refresh(client, app, third["refresh_token"]))[0] == 400
+
+
+async def test_two_concurrent_refreshes_with_grace_both_succeed_and_one_pair_survives(make_client, settings):
+    client = await make_client(settings, refresh_reuse_grace=30)
+    app, rs = await setup(client)
+    first = await login(client, app)
+    results = await asyncio.gather(*(refresh(client, app, first["refresh_token"]) for _ in range(2)))
+    assert [status for status, _, _ in results] == [200, 200]
+    active = [(await introspect(client, rs, body["access_token"]))["active"] for _, body, _ in results]
+    live = [(await introspect(client, app, body["refresh_token"]))["active"] for _, body, _ in results]
+    assert sorted(active) == [False, True] and active == live  # the surviving pair belongs together
+
+
+async def test_with_grace_a_third_concurrent_use_is_reuse(make_client, settings):
+    client = await make_client(settings, refresh_reuse_grace=30)
+    app, _ = await setup(client)
+    first = await login(client, app)
+    results = await asyncio.gather(*(refresh(client, app, first["refresh_token"]) for _ in range(6)))
+    assert sorted(status for status, _, _ in results) == [200, 200, 400, 400, 400, 400]
+    for status, body, _ in results:
+        if status == 200:  # the family died with the third use
+            assert (await refresh(client, app, body["refresh_token"]))[0] == 400
+
+
+# ---- lifetimes: the injected clock decides, and the family key expires in Valkey at the same time ----
+
+async def test_idle_lifetime_is_renewed_by_each_use(make_client, settings, clock, redis):
+    client = await make_client(settings, refresh_token_ttl=100, refresh_family_ttl=1000)
+    app, rs = await setup(client)
+    token = (await login(client, app))["refresh_token"]
+    key = family_key(token)
+    assert await redis.expiretime(key) == int(clock()) + 100
+    clock.advance(99)
+    status, body, _ = await refresh(client, app, token)
+    assert status == 200
+    assert await redis.expiretime(key) == int(clock()) + 100
+    token = body["refresh_token"]
+    clock.advance(100)  # idle for the whole TTL
+    assert (await introspect(client, app, token))["active"] is False
+    status, body, _ = await refresh(client, app, token)
+    assert (status, body["error"]) == (400, "invalid_grant")
+
+
+async def test_absolute_lifetime_ends_the_family_however_often_it_is_used(make_client, settings, clock, redis):
+    client = await make_client(settings, refresh_token_ttl=100, refresh_family_ttl=250)
+    app, rs = await setup(client)
+    start = int(clock())
+    token = (await login(client, app))["refresh_token"]
+    key = family_key(token)
+    for _ in range(2):
+        clock.advance(90)
+        status, body, _ = await refresh(client, app, token)
+        assert status == 200
+        token = body["refresh_token"]
+    assert await redis.expiretime(key) == start + 250  # capped: 180 + 100 would pass the absolute end
+    assert (await introspect(client, app, token))["exp"] == start + 250
+    clock.advance(70)  # 250 s after the login, only 70 s after the last use
+    status, body, _ = await refresh(client, app, token)
+    assert (status, body["error"]) == (400, "invalid_grant")
+    assert await redis.expiretime(key) <= int(clock())  # on a real clock Valkey has dropped it by now
+
+
+# ---- binding and scope ----
+
+async def test_refresh_token_is_bound_to_its_client(client):
+    app, _ = await setup(client)
+    other = await add_app(client, "other")
+    token = (await login(client, app))["refresh_token"]
+    status, body, _ = await refresh(client, other, token)
+    assert (status, body["error"]) == (400, "invalid_grant")
+    assert (await refresh(client, app, token))[0] == 200  # untouched by the attempt
+
+
+async def test_refresh_may_narrow_the_scope_but_the_family_keeps_its_grant(client):
+    app, _ = await setup(client)
+    first = await login(client, app, scope="read write")
+    status, narrow, _ = await refresh(client, app, first["refresh_token"], scope="read")
+    assert status == 200 and narrow["scope"] == "read" and claims_of(narrow["access_token"])["scope"] == "read"
+    status, full, _ = await refresh(client, app, narrow["refresh_token"])
+    assert status == 200 and full["scope"] == "read write"
+
+
+async def test_refresh_may_not_widen_and_the_refused_token_stays_usable(client):
+    app, _ = await setup(client)
+    first = await login(client, app, scope="read")
+    status, body, _ = await refresh(client, app, first["refresh_token"], scope="read write")
+    assert (status, body["error"]) == (400, "invalid_scope")
+    status, body, _ = await refresh(client, app, first["refresh_token"])
+    assert status == 200 and body["scope"] == "read"
+
+
+async def test_malformed_and_unknown_refresh_tokens_are_invalid_grant(client):
+    app, _ = await setup(client)
+    for value in ("nonsense", "A" * 64, "A" * 63 + "=", "a.b.c"):
+        status, body, _ = await refresh(client, app, value)
+        assert (status, body["error"]) == (400, "invalid_grant"), value
+    status, body, _ = await refresh(client, app, "")
+    assert (status, body["error"]) == (400, "invalid_request")
+
+
+async def test_refresh_picks_up_the_users_current_roles(client):
+    app, _ = await setup(client)
+    first = await login(client, app)
+    store = provider_of(client).store
+    user = await store.find_user("alice")
+    await store.save_user(user.__class__(**{**user.to_json(), "roles": ["reader", "editor"]}))
+    body = (await refresh(client, app, first["refresh_token"]))[1]
+    assert claims_of(body["access_token"])["roles"] == ["reader", "editor"]
+
+
+async def test_a_disabled_users_refresh_token_is_refused(client, clock):
+    app, _ = await setup(client)
+    first = await login(client, app)
+    await admin.set_disabled(provider_of(client), "alice", True)
+    await admin.set_disabled(provider_of(client), "alice", False)
+    clock.advance(1)
+    status, body, _ = await refresh(client, app, first["refresh_token"])
+    assert (status, body["error"]) == (400, "invalid_grant")  # enabling again does not revive it
