@@ -75,12 +75,17 @@ class RefreshFamily:
     expires_at: int  # absolute: REFRESH_FAMILY_TTL after creation, whatever the rotations
     sid: str = ""
     auth_time: int = 0
+    idle_expires_at: int = 0  # REFRESH_TOKEN_TTL after the last rotation (0: not yet stored)
+
+    def live_until(self) -> int:
+        """When the family dies unless it is used again: the earlier of its idle and absolute ends."""
+        return min(self.idle_expires_at or self.expires_at, self.expires_at)
 
 
 @dataclass(frozen=True)
 class Rotated:
     family: RefreshFamily
-    replaced_jtis: tuple[str, ...] = ()  # grace reuse: the access tokens of the pair it replaced
+    replaced: tuple[tuple[str, int], ...] = ()  # grace reuse: (jti, exp) of the pair it replaced
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,7 @@ class RefreshTokens(Protocol):
     async def get_family(self, family_id: str) -> tuple[RefreshFamily, str] | None: ...
     async def revoke_family(self, family_id: str, now: int) -> tuple[tuple[str, int], ...]: ...
     async def revoke_families_of_session(self, sid: str, now: int) -> tuple[tuple[str, int], ...]: ...
+    async def revoke_families_of_user(self, sub: str, now: int) -> tuple[str, ...]: ...
 
 
 class DenyList(Protocol):

@@ -6,6 +6,7 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:username:<casefolded>  -> sub (uniqueness)
   tokensrv:rf:<family_id>         hash: one refresh family, its current token digest, its access jtis
   tokensrv:sf:<sid>               set of refresh families minted under an SSO session
+  tokensrv:uf:<sub>               set of refresh families of a user (sign out everywhere)
   tokensrv:deny:jti:<jti>         deny-list, until the token's exp
   tokensrv:deny:sid:<sid>         deny-list, for the longest token lifetime
   tokensrv:deny:sub:<sub>         -> not-before (epoch s), for the longest token lifetime
@@ -28,19 +29,28 @@ from . import Client, Conflict, RefreshFamily, Reused, Revocation, RotateOutcome
 PREFIX = "tokensrv:"
 FEED = PREFIX + "revocations"
 DENY_PREFIX = PREFIX + "deny:"
+FEED_RETENTION = 86400  # seconds the feed keeps entries at least: a verifier away longer resyncs
 FEED_RETENTION_SLACK = 60  # seconds a feed entry outlives the longest-lived thing it denies
 
 # Rotation of one refresh family, atomically (one Lua call, one key: Cluster-safe).
-# Family hash fields: c client, s sub, sc scope, si sid, at auth_time, ca created, ea absolute expiry,
-# h digest of the live token, p digest of its predecessor, pt when it was rotated, pg grace used,
-# j outstanding access tokens "jti exp;jti exp".
+# Family hash fields: c client, s sub, sc scope, si sid, at auth_time, ca created (ms), ea absolute
+# expiry, ia idle expiry, h digest of the live token, hj the jti issued with it, p digest of its
+# predecessor, pt when it was rotated, pg grace used, j outstanding access tokens "jti exp;jti exp".
+# Valkey expires the key on its own clock; the script also applies the server's (injected) clock,
+# so an instance whose clock runs ahead never rotates a family it considers dead.
 _ROTATE = """
 local f = KEYS[1]
 local presented, new, client, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local jti, jexp, idle, grace = ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
 local h = redis.call('HGET', f, 'h')
-if not h then return {'unknown'} end
-if redis.call('HGET', f, 'c') ~= client then return {'wrong_client'} end
+if not h then return {'unknown', ''} end
+local ea = tonumber(redis.call('HGET', f, 'ea'))
+local ia = tonumber(redis.call('HGET', f, 'ia') or ea)
+if now >= math.min(ia, ea) then
+  redis.call('DEL', f)
+  return {'unknown', ''}
+end
+if redis.call('HGET', f, 'c') ~= client then return {'wrong_client', ''} end
 local function live_jtis()
   local kept = {}
   for entry in string.gmatch(redis.call('HGET', f, 'j') or '', '[^;]+') do
@@ -49,25 +59,26 @@ local function live_jtis()
   end
   return kept
 end
-local function expire()
-  local ea = tonumber(redis.call('HGET', f, 'ea'))
-  redis.call('EXPIREAT', f, math.min(now + idle, ea))
+local function renew(kept)
+  table.insert(kept, jti .. ' ' .. jexp)
+  local deadline = math.min(now + idle, ea)
+  redis.call('HSET', f, 'h', new, 'hj', jti, 'ia', deadline, 'j', table.concat(kept, ';'))
+  redis.call('EXPIREAT', f, deadline)
 end
 if h == presented then
-  local kept = live_jtis()
-  table.insert(kept, jti .. ' ' .. jexp)
-  redis.call('HSET', f, 'h', new, 'p', presented, 'pt', now, 'pg', '0', 'j', table.concat(kept, ';'))
-  expire()
+  redis.call('HSET', f, 'p', presented, 'pt', now, 'pg', '0')
+  renew(live_jtis())
   return {'rotated', ''}
 end
 local p, pt = redis.call('HGET', f, 'p'), tonumber(redis.call('HGET', f, 'pt') or '0')
 if grace > 0 and p == presented and now - pt <= grace and redis.call('HGET', f, 'pg') == '0' then
   -- the client lost our last answer: replace that pair once; its access token is revoked
-  local kept = live_jtis()
-  local replaced = table.remove(kept) or ''
-  table.insert(kept, jti .. ' ' .. jexp)
-  redis.call('HSET', f, 'h', new, 'pg', '1', 'j', table.concat(kept, ';'))
-  expire()
+  local kept, replaced, hj = live_jtis(), '', redis.call('HGET', f, 'hj') or ''
+  for i, entry in ipairs(kept) do
+    if string.sub(entry, 1, #hj + 1) == hj .. ' ' then replaced = table.remove(kept, i) break end
+  end
+  redis.call('HSET', f, 'pg', '1')
+  renew(kept)
   return {'rotated', replaced}
 end
 -- any other token of this family is an old one: reuse. The family dies with its access tokens.
@@ -76,11 +87,25 @@ redis.call('DEL', f)
 return {'reused', outstanding}
 """
 
-# Delete a family, returning its outstanding access tokens (revocation, logout, user revoke).
+# Delete a family, returning its outstanding access tokens, or nil when it was already gone.
 _DELETE_FAMILY = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 local j = redis.call('HGET', KEYS[1], 'j')
 redis.call('DEL', KEYS[1])
 return j or ''
+"""
+
+# Append revocations to the feed, then trim it by the stream's own clock: entry ids are Valkey's
+# milliseconds, so a server clock that differs (or a test's injected one) never trims new entries.
+# ARGV: milliseconds to keep, then (kind, value, until, at) for each entry.
+_APPEND_FEED = """
+local id
+for i = 2, #ARGV, 4 do
+  id = redis.call('XADD', KEYS[1], '*', 'k', ARGV[i], 'v', ARGV[i + 1], 'u', ARGV[i + 2], 't', ARGV[i + 3])
+end
+local ms = tonumber(string.match(id, '^(%d+)'))
+redis.call('XTRIM', KEYS[1], 'MINID', '~', math.max(0, ms - tonumber(ARGV[1])))
+return id
 """
 
 _RELEASE_LOCK = """
@@ -103,6 +128,7 @@ class RedisStore:
         self.redis = redis
         self._rotate = redis.register_script(_ROTATE)
         self._delete_family = redis.register_script(_DELETE_FAMILY)
+        self._append_feed = redis.register_script(_APPEND_FEED)
         self._release = redis.register_script(_RELEASE_LOCK)
 
     async def ping(self) -> bool:
@@ -167,19 +193,20 @@ class RedisStore:
     async def create_family(self, family: RefreshFamily, token_digest: str, jti: str, jti_exp: int,
                             idle_ttl: int) -> None:
         key = PREFIX + "rf:" + family.family_id
+        idle_end = min(family.created_ms // 1000 + idle_ttl, family.expires_at)
         fields = {
             "c": family.client_id, "s": family.sub, "sc": family.scope, "si": family.sid,
-            "at": family.auth_time, "ca": family.created_ms, "ea": family.expires_at,
-            "h": token_digest, "pg": "0", "j": f"{jti} {jti_exp}",
+            "at": family.auth_time, "ca": family.created_ms, "ea": family.expires_at, "ia": idle_end,
+            "h": token_digest, "hj": jti, "pg": "0", "j": f"{jti} {jti_exp}",
         }
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=fields)
-            pipe.expireat(key, min(family.created_ms // 1000 + idle_ttl, family.expires_at))
-            if family.sid:
-                session_key = PREFIX + "sf:" + family.sid
-                pipe.sadd(session_key, family.family_id)
-                pipe.expireat(session_key, family.expires_at, gt=True)
-                pipe.expireat(session_key, family.expires_at, nx=True)
+            pipe.expireat(key, idle_end)
+            # indexes, so logout and "sign out everywhere" find the families to revoke
+            for index in ([PREFIX + "sf:" + family.sid] if family.sid else []) + [PREFIX + "uf:" + family.sub]:
+                pipe.sadd(index, family.family_id)
+                pipe.expireat(index, family.expires_at, gt=True)
+                pipe.expireat(index, family.expires_at, nx=True)
             await pipe.execute()
 
     async def rotate(self, family_id: str, presented: str, new_digest: str, client_id: str, now: int,
@@ -196,15 +223,17 @@ class RedisStore:
         family = _family(family_id, fields)
         if outcome == "reused":
             return Reused(family, _jti_list(extra, now))
-        return Rotated(family, tuple(j for j, _ in _jti_list(extra)))
+        return Rotated(family, _jti_list(extra, now))
 
     async def get_family(self, family_id: str) -> tuple[RefreshFamily, str] | None:
+        """The family and the digest of its live token, while Valkey keeps it (callers check
+        `live_until()` against their own clock)."""
         fields = await self.redis.hgetall(PREFIX + "rf:" + family_id)
         return (_family(family_id, fields), fields["h"]) if fields else None
 
     async def revoke_family(self, family_id: str, now: int) -> tuple[tuple[str, int], ...]:
         raw = await self._delete_family(keys=[PREFIX + "rf:" + family_id])
-        return _jti_list(raw, now)
+        return _jti_list(raw or "", now)
 
     async def revoke_families_of_session(self, sid: str, now: int) -> tuple[tuple[str, int], ...]:
         session_key = PREFIX + "sf:" + sid
@@ -214,25 +243,35 @@ class RedisStore:
         await self.redis.delete(session_key)
         return tuple(outstanding)
 
+    async def revoke_families_of_user(self, sub: str, now: int) -> tuple[str, ...]:
+        """Delete every refresh family of a user; returns the ids of those that were still alive.
+
+        Their access tokens are not listed: the caller revokes them by the subject's not-before.
+        """
+        index = PREFIX + "uf:" + sub
+        family_ids = sorted(await self.redis.smembers(index))
+        killed = [f for f in family_ids
+                  if await self._delete_family(keys=[PREFIX + "rf:" + f]) is not None]
+        if family_ids:  # only these: a family created meanwhile stays indexed
+            await self.redis.srem(index, *family_ids)
+        return tuple(killed)
+
     # ---- deny-list and feed ----
     async def revoke(self, entries: Sequence[Revocation], now: int) -> None:
-        """Deny-list entries and append them to the feed, in one transaction."""
+        """Deny-list entries (each with a TTL) and append them to the feed, in one transaction."""
         if not entries:
             return
+        keep = max(FEED_RETENTION, max(e.until - now for e in entries) + FEED_RETENTION_SLACK)
+        feed_args: list[str | int] = [keep * 1000]
         async with self.redis.pipeline(transaction=True) as pipe:
             for entry in entries:
-                if entry.kind in ("jti", "sid", "sub"):
+                if entry.kind in ("jti", "sid", "sub", "kid"):
                     value = str(entry.at) if entry.kind == "sub" else "1"
                     pipe.set(DENY_PREFIX + f"{entry.kind}:{entry.value}", value,
                              exat=max(entry.until, now + 1))
-                pipe.xadd(FEED, {"k": entry.kind, "v": entry.value, "u": entry.until, "t": entry.at},
-                          minid=str(max(0, now - self._feed_retention(entry, now)) * 1000),
-                          approximate=True)
+                feed_args += [entry.kind, entry.value, entry.until, entry.at]
+            await self._append_feed(keys=[FEED], args=feed_args, client=pipe)
             await pipe.execute()
-
-    @staticmethod
-    def _feed_retention(entry: Revocation, now: int) -> int:
-        return max(entry.until - now, 0) + FEED_RETENTION_SLACK + 3600
 
     async def denied(self, jti: str, sid: str, sub: str) -> tuple[bool, bool, int]:
         """(jti revoked, sid revoked, subject not-before) in one round trip."""
@@ -276,5 +315,5 @@ def _family(family_id: str, fields: dict[str, Any]) -> RefreshFamily:
     return RefreshFamily(
         family_id=family_id, client_id=fields["c"], sub=fields["s"], scope=fields["sc"],
         created_ms=int(fields["ca"]), expires_at=int(fields["ea"]), sid=fields.get("si", ""),
-        auth_time=int(fields.get("at", 0)),
+        auth_time=int(fields.get("at", 0)), idle_expires_at=int(fields.get("ia", 0)),
     )
