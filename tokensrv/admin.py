@@ -38,8 +38,6 @@ async def add_client(p: Provider, client_id: str, *, public: bool, redirect_uris
             post_logout_redirect_uris=post_logout_redirect_uris, now=p.now())
     except RegistrationError as exc:
         raise AdminError(str(exc)) from None
-    if "authorization_code" in client.grant_types and not client.redirect_uris and public:
-        raise AdminError("a public client using authorization_code needs at least one --redirect-uri")
     try:
         await p.store.add_client(client)
     except Conflict as exc:

@@ -8,7 +8,9 @@ import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
+
+from redis.exceptions import RedisError
 
 from . import admin
 from .config import ConfigError, Settings, load_settings, redact_url
@@ -22,8 +24,16 @@ class CLIError(Exception):
     """One line on stderr and exit status 1."""
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage mistakes are one line too (argparse would print the whole usage first); --help still
+    shows the usage. Subcommand parsers inherit this class."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tokensrv", description="OAuth 2.0 / OpenID Connect token server")
+    parser = Parser(prog="tokensrv", description="OAuth 2.0 / OpenID Connect token server")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str, parent: Any = commands) -> argparse.ArgumentParser:
@@ -86,7 +96,10 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 def read_password(args: argparse.Namespace) -> str:
     if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
+        try:
+            password = sys.stdin.readline().rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise CLIError("the password on standard input is not valid text") from None
         if not password:
             raise CLIError("no password on standard input")
         return password
@@ -251,6 +264,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, CLIError, admin.AdminError) as exc:
         print(f"tokensrv: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
+    except RedisError as exc:  # the store went away after the first ping; its text stays out
+        print(f"tokensrv: error: the store failed ({type(exc).__name__}); try again", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

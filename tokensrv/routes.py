@@ -32,9 +32,17 @@ async def form_params(request: web.Request) -> dict[str, str]:
                              description=f"the request body must be {FORM}")
     try:
         form = await request.post()
-    except UnicodeDecodeError:
+    except (UnicodeDecodeError, LookupError):  # bytes not in the charset, or an unknown charset
         raise InvalidRequest("undecodable body", description="the request body is not valid UTF-8") from None
     return single_valued(form.items())
+
+
+def authorization(request: web.Request) -> str | None:
+    """The Authorization header; two of them are as ambiguous as a repeated parameter."""
+    values = request.headers.getall("Authorization", [])
+    if len(values) > 1:
+        raise InvalidRequest("Authorization repeated", description="the Authorization header is repeated")
+    return values[0] if values else None
 
 
 def json_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -44,22 +52,20 @@ def json_response(body: dict[str, Any], status: int = 200, headers: dict[str, st
 
 async def token(request: web.Request) -> web.Response:
     params = await form_params(request)
-    result = await token_grant(provider(request), params, request.headers.get("Authorization"),
-                               remote_address(request))
+    result = await token_grant(provider(request), params, authorization(request), remote_address(request))
     return json_response(result, headers=NO_STORE)
 
 
 async def revoke(request: web.Request) -> web.Response:
     params = await form_params(request)
-    client = await authenticate(provider(request).store, params, request.headers.get("Authorization"))
+    client = await authenticate(provider(request).store, params, authorization(request))
     await revocation.revoke(provider(request), client, params)
     return web.Response(status=200, headers=NO_STORE)
 
 
 async def introspect(request: web.Request) -> web.Response:
     params = await form_params(request)
-    client = await authenticate(provider(request).store, params, request.headers.get("Authorization"),
-                                allow_public=False)
+    client = await authenticate(provider(request).store, params, authorization(request), allow_public=False)
     return json_response(await introspection.introspect(provider(request), client, params), headers=NO_STORE)
 
 
