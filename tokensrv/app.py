@@ -75,7 +75,12 @@ async def schedule_ctx(app: web.Application) -> AsyncIterator[None]:
     if not app[RUN_SCHEDULE]:
         yield
         return
-    task = asyncio.create_task(app[PROVIDER].keys.run())
+    keys = app[PROVIDER].keys
+    if keys.ring.signing is None:
+        # a new deployment: make the first keys before the first request can ask for them
+        with contextlib.suppress(RedisError, OSError):
+            await keys.tick()
+    task = asyncio.create_task(keys.run())
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -21,6 +21,10 @@ LOCK_TTL = 60
 T = TypeVar("T")
 
 
+class LockBusy(Exception):
+    """Another instance is performing a rotation step right now."""
+
+
 class KeyManager:
     def __init__(self, settings: Settings, locks: Locks, now: Callable[[], int]) -> None:
         self.settings = settings
@@ -50,7 +54,7 @@ class KeyManager:
         await self.reload()
         if next_step(self.ring.keys, self.now(), self.settings) is None:
             return []
-        return await self._steps_under_lock(request_rotation=False)
+        return await self._steps_under_lock()
 
     async def rotate_now(self) -> list[Step]:
         """`tokensrv keys rotate`: retire the current key as soon as the next one may sign.
@@ -58,16 +62,33 @@ class KeyManager:
         The next key signs only once it has been published for JWKS_MAX_AGE; until then the
         request is remembered on the current key and the schedule completes it.
         """
-        return await self._steps_under_lock(request_rotation=True)
+        def request_rotation() -> None:
+            current = current_key(self.ring.keys)
+            if current is not None:
+                self.folder.write(dataclasses.replace(current, rotate_after=self.now()))
+        return await self._steps_under_lock(request_rotation)
 
-    async def _steps_under_lock(self, request_rotation: bool) -> list[Step]:
+    async def revoke(self, kid: str) -> list[Step]:
+        """`tokensrv keys revoke`: a compromised key leaves the JWKS and signing at once.
+
+        Its file goes; if it was signing, the schedule's recovery path promotes the next key at
+        once (there is no waiting for caches when the alternative is signing with a leaked key).
+        """
+        def remove() -> None:
+            if self.ring.by_kid(kid) is None:
+                raise KeyError(kid)
+            self.folder.remove(kid)
+        return await self._steps_under_lock(remove)
+
+    async def _steps_under_lock(self, prepare: Callable[[], None] | None = None) -> list[Step]:
         async with self.locks.lock("keys", LOCK_TTL) as mine:
             if not mine:
+                if prepare is not None:  # an operator's request must not vanish silently
+                    raise LockBusy("another instance holds the key rotation lock; try again shortly")
                 return []
             await self.reload(force=True)
-            current = current_key(self.ring.keys)
-            if request_rotation and current is not None:
-                await _blocking(self.folder.write, dataclasses.replace(current, rotate_after=self.now()))
+            if prepare is not None:
+                await _blocking(prepare)
                 await self.reload(force=True)
             done = []
             while (step := next_step(self.ring.keys, self.now(), self.settings)) is not None:

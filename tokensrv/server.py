@@ -1,21 +1,36 @@
-"""`tokensrv serve`: check the settings and the store, make sure a signing key exists, listen."""
+"""`tokensrv serve`: check the settings and the store, make sure a signing key exists, listen.
+
+With TOKENSRV_WORKERS=N (N > 1) the parent checks everything once, opens N listening sockets on
+the same port with SO_REUSEPORT (the kernel spreads connections across them), forks one worker
+process per socket and supervises them: SIGTERM/SIGINT are forwarded, and a worker that dies
+stops the whole server (status 1) so the service manager restarts it as it would a single process.
+Only the parent owns the embedded Valkey. Each worker runs the key-rotation schedule; the Redis
+lock makes exactly one of them perform each step.
+"""
 from __future__ import annotations
 
 import argparse
 import asyncio
 import errno
 import logging
+import os
 import signal
+import socket
 import sys
+import time
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 from aiohttp import web
 
 from .app import PROVIDER, create_app, open_redis
 from .config import Settings, redact_url
-from .embedded import EmbeddedValkey
+from .embedded import EmbeddedValkey, _die_with_parent
 
 log = logging.getLogger("tokensrv")
+T = TypeVar("T")
+BACKLOG = 1024  # per worker socket: bursts of new connections queue here while the worker is busy
 
 
 class ServeError(Exception):
@@ -38,7 +53,9 @@ def serve(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
         setup_logging(settings.log_format)
-        asyncio.run(_serve(settings, embedded))
+        if settings.workers > 1:
+            return _serve_workers(settings, embedded)
+        run(_serve(settings, embedded))
         return 0
     except ServeError as exc:
         print(f"tokensrv: error: {exc}", file=sys.stderr)
@@ -46,6 +63,16 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """asyncio.run on uvloop when it is installed (the `fast` extra): a faster loop, same semantics."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(main)
 
 
 async def _check_store(settings: Settings) -> None:
@@ -59,24 +86,25 @@ async def _check_store(settings: Settings) -> None:
         await redis.aclose()
 
 
-async def _serve(settings: Settings, embedded: EmbeddedValkey | None) -> None:
-    await _check_store(settings)
+async def _serve(settings: Settings, embedded: EmbeddedValkey | None,
+                 sock: socket.socket | None = None) -> None:
+    """One server process: on its own TCP site, or (a worker) on a socket the parent opened."""
+    if sock is None:
+        await _check_store(settings)
     app = create_app(settings)
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     keys = app[PROVIDER].keys
     if keys.ring.signing is None:
         await keys.tick()  # a new deployment: create the first keys (under the rotation lock)
-    site = web.TCPSite(runner, settings.host, settings.port, reuse_port=settings.workers > 1)
+    site: web.BaseSite = web.SockSite(runner, sock) if sock else web.TCPSite(runner, settings.host, settings.port)
     try:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        if exc.errno == errno.EADDRINUSE:
-            raise ServeError(f"cannot listen on {settings.host}:{settings.port}: the address is already "
-                             "in use (set TOKENSRV_PORT or --port)") from None
-        raise ServeError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
-    announce(settings, embedded)
+        raise _listen_error(settings, exc) from None
+    if sock is None:
+        announce(settings, embedded)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -86,10 +114,147 @@ async def _serve(settings: Settings, embedded: EmbeddedValkey | None) -> None:
     await runner.cleanup()
 
 
+def _listen_error(settings: Settings, exc: OSError) -> ServeError:
+    if exc.errno == errno.EADDRINUSE:
+        return ServeError(f"cannot listen on {settings.host}:{settings.port}: the address is already "
+                          "in use (set TOKENSRV_PORT or --port)")
+    return ServeError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
+
+
+# ---- several worker processes ----
+
+def _serve_workers(settings: Settings, embedded: EmbeddedValkey | None) -> int:
+    run(_prepare(settings))
+    sockets = listen_sockets(settings.host, settings.port, settings.workers)
+    try:
+        announce(settings, embedded)
+        log.info("starting %d worker processes", settings.workers)
+        return supervise(sockets, lambda sock: _run_worker(settings, sock))
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+async def _prepare(settings: Settings) -> None:
+    """What one process should check or do before the workers start: the store, the first keys."""
+    from .rotation import KeyManager
+    from .store.redis import RedisStore
+
+    await _check_store(settings)
+    redis = open_redis(settings.redis_url)
+    try:
+        keys = KeyManager(settings, RedisStore(redis), lambda: int(time.time()))
+        await keys.reload(force=True)
+        if keys.ring.signing is None:
+            await keys.tick()
+    finally:
+        await redis.aclose()
+
+
+def _run_worker(settings: Settings, sock: socket.socket) -> int:
+    run(_serve(settings, None, sock))
+    return 0
+
+
+def listen_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """`count` listening sockets sharing host:port through SO_REUSEPORT (Linux balances them).
+
+    A probe binds first without SO_REUSEPORT: another server that shares the port through
+    SO_REUSEPORT would otherwise be joined silently instead of reported as "in use".
+    """
+    settings_for_errors = Settings(host=host, port=port)
+    try:
+        family, address = _address(host, port)
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+        sockets: list[socket.socket] = []
+        for _ in range(count):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind(address)
+            sock.listen(BACKLOG)  # connections queue from now on, before the worker is up
+            sock.setblocking(False)
+    except OSError as exc:
+        for sock in locals().get("sockets", []):
+            sock.close()
+        raise _listen_error(settings_for_errors, exc) from None
+    return sockets
+
+
+def _address(host: str, port: int) -> tuple[socket.AddressFamily, Any]:
+    """The first address `host` resolves to ("" and 0.0.0.0: every IPv4 interface)."""
+    found = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, _, _, _, address = found[0]
+    return family, address
+
+
+def supervise(sockets: Sequence[socket.socket], worker: Callable[[socket.socket], int]) -> int:
+    """Fork one worker per socket and wait for them all. Returns the server's exit status."""
+    children: dict[int, int] = {}
+    for index, sock in enumerate(sockets):
+        pid = os.fork()
+        if pid == 0:  # the worker: never returns into the parent's code
+            _worker_main(index, sock, sockets, worker)
+        children[pid] = index
+    for sock in sockets:
+        sock.close()  # each worker holds its own: a dead worker's socket then leaves the group
+
+    stopping = False
+
+    def stop_all(signum: int = signal.SIGTERM, frame: object = None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    status = 0
+    while children:
+        pid, wait_status = os.wait()  # retried after a signal handler runs (PEP 475)
+        index = children.pop(pid, None)
+        if index is None:
+            continue  # not a worker (the embedded store is reaped by its own Popen)
+        code = os.waitstatus_to_exitcode(wait_status)
+        if not stopping:
+            log.error("worker %d (pid %d) exited with status %d: stopping the server", index, pid, code)
+            status = 1
+            stop_all()
+        elif code != 0:
+            log.warning("worker %d (pid %d) exited with status %d while stopping", index, pid, code)
+            status = 1
+    return status
+
+
+def _worker_main(index: int, sock: socket.socket, sockets: Sequence[socket.socket],
+                 worker: Callable[[socket.socket], int]) -> None:
+    code = 1
+    try:
+        _die_with_parent()  # a parent killed with SIGKILL takes its workers along
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for other in sockets:
+            if other is not sock:
+                other.close()
+        code = worker(sock)
+    except BaseException:
+        log.exception("worker %d failed", index)
+    finally:
+        logging.shutdown()
+        os._exit(code)
+
+
 def announce(settings: Settings, embedded: EmbeddedValkey | None) -> None:
     store = f"embedded Valkey ({embedded.data_dir})" if embedded else redact_url(settings.redis_url)
     env = "" if not embedded else f"export TOKENSRV_REDIS_URL={embedded.url}\n  "
-    print(f"""tokensrv is serving {settings.issuer}
+    workers = "" if settings.workers == 1 else f" with {settings.workers} worker processes"
+    print(f"""tokensrv is serving {settings.issuer}{workers}
   discovery: {settings.issuer}/.well-known/openid-configuration
   store:     {store}
 
@@ -98,4 +263,3 @@ Try it (in another terminal, from this folder):
   curl -s -u demo:SECRET -d grant_type=client_credentials {settings.issuer}/oauth2/token
 
 Ctrl-C stops the server{' and its store' if embedded else ''}.""", flush=True)
-

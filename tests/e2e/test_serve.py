@@ -136,7 +136,7 @@ def test_embedded_store_starts_stops_cleanly_and_a_second_run_reuses_data_and_ke
     created = run_cli_with_embedded(tmp_path, port)
     second_clients, second_kids = run_once()
     assert [c["client_id"] for c in json.loads(second_clients)] == [created]
-    assert second_kids == first_kids
+    assert second_kids == first_kids, (first_kids, second_kids)
     assert (tmp_path / ".tokensrv" / "appendonlydir").is_dir()  # AOF on
 
 
@@ -169,3 +169,29 @@ def pid_alive(pid: int) -> bool:
         return False
     status = Path(f"/proc/{pid}/status")
     return status.exists() and "State:\tZ" not in status.read_text()
+
+
+def test_keys_revoke_takes_a_compromised_key_out_of_signing_and_the_jwks_at_once(start_server):
+    server = start_server()
+    secret = json.loads(server.cli("client", "add", "--id", "svc", "--grant-type",
+                                   "client_credentials").stdout)["client_secret"]
+    compromised = token_kid(server.url, secret)
+    before = [k for k in json.loads(server.cli("keys", "list", "--json").stdout)]
+    upcoming = next(k["kid"] for k in before if k["state"] == "next")
+    after = json.loads(server.cli("keys", "revoke", compromised, "--json").stdout)
+    states = {k["kid"]: k["state"] for k in after}
+    assert compromised not in states
+    assert states[upcoming] == "current"  # the already-published next key signs at once
+    assert sorted(states.values()) == ["current", "next"]
+    # the running server re-reads keys/ within seconds; from then on the key is gone everywhere
+    deadline = time.monotonic() + 30
+    while compromised in {k["kid"] for k in get_json(server.url + "/.well-known/jwks.json")["keys"]}:
+        assert time.monotonic() < deadline, "the revoked key is still published"
+        time.sleep(0.1)
+    assert token_kid(server.url, secret) == upcoming
+    # verifiers learn it from the revocation feed
+    from redis import Redis
+    feed = Redis.from_url(server.redis_url, decode_responses=True).xrange("tokensrv:revocations")
+    assert any(fields["k"] == "kid" and fields["v"] == compromised for _, fields in feed)
+    unknown = server.cli("keys", "revoke", "no-such-kid", check=False)
+    assert unknown.returncode != 0 and len(unknown.stderr.strip().splitlines()) == 1
