@@ -7,12 +7,15 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import DISCOVERY, NO_STORE, PROVIDER, STORE_TIMEOUT, SETTINGS
+from .app import DISCOVERY, NO_STORE, PROVIDER, SETTINGS, STORE_TIMEOUT
 from .errors import InvalidRequest
 from .oauth import Provider, introspection, revocation
 from .oauth.clients import authenticate
 from .oauth.params import single_valued
-from .oauth.token import token as token_grant
+from .oauth.refresh_cookie import token_with_cookie
+from .oauth.userinfo import bearer_token
+from .oauth.userinfo import userinfo as get_userinfo
+from .web import cookies, setup_web
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -52,8 +55,21 @@ def json_response(body: dict[str, Any], status: int = 200, headers: dict[str, st
 
 async def token(request: web.Request) -> web.Response:
     params = await form_params(request)
-    result = await token_grant(provider(request), params, authorization(request), remote_address(request))
-    return json_response(result, headers=NO_STORE)
+    result, refresh_cookie = await token_with_cookie(
+        provider(request), params, authorization(request), remote_address(request),
+        cookies.refresh_token(request), request.headers.get("Origin"))
+    response = json_response(result, headers=NO_STORE)
+    if refresh_cookie is not None:  # a first-party browser app asked for it (oauth/refresh_cookie.py)
+        cookies.set_refresh(request, response, refresh_cookie)
+    return response
+
+
+async def userinfo(request: web.Request) -> web.Response:
+    form_token = None
+    if request.method == "POST" and request.content_type == FORM:
+        form_token = (await form_params(request)).get("access_token")
+    token = bearer_token(authorization(request), form_token)
+    return json_response(await get_userinfo(provider(request), token), headers=NO_STORE)
 
 
 async def revoke(request: web.Request) -> web.Response:
@@ -111,3 +127,6 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/oauth2/introspect", introspect)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/oauth2/userinfo", userinfo)
+    app.router.add_post("/oauth2/userinfo", userinfo)
+    setup_web(app)  # /oauth2/authorize, /login, /oauth2/logout, /static/

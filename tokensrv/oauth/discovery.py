@@ -30,6 +30,7 @@ def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "password"],
         "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,  # RFC 9207
         "scopes_supported": ["openid", "profile", "email"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": signing_algorithms,

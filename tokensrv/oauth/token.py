@@ -7,7 +7,7 @@ from typing import Any
 from ..errors import UnsupportedGrantType
 from . import Provider
 from .clients import authenticate
-from .grants import client_credentials, password, refresh_token
+from .grants import authorization_code, client_credentials, password, refresh_token
 from .params import require
 
 
@@ -15,6 +15,8 @@ async def token(p: Provider, params: Mapping[str, str], authorization: str | Non
                 remote: str) -> dict[str, Any]:
     grant_type = require(params, "grant_type")
     client = await authenticate(p.store, params, authorization)
+    if grant_type == "authorization_code":
+        return await authorization_code.grant(p, client, params)
     if grant_type == "client_credentials":
         return await client_credentials.grant(p, client, params)
     if grant_type == "refresh_token":

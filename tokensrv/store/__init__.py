@@ -147,9 +147,106 @@ class RateLimits(Protocol):
     async def failures(self, keys: Sequence[str]) -> list[tuple[int, int]]: ...
     async def add_failure(self, keys: Sequence[str], window: int) -> None: ...
 
+# ---- browser sign-in: SSO sessions, pending authorization requests, authorization codes ----
+
+@dataclass(frozen=True)
+class BrowserSession:
+    """An SSO session, found by the SHA-256 of its cookie secret. `sid` is what tokens carry: it
+    appears in ID tokens, so it is never the cookie value."""
+    sid: str
+    sub: str
+    auth_time: int
+    created_ms: int  # compared with the user's not_before_ms, like a refresh family's
+    last_seen: int  # the idle lifetime (SESSION_IDLE_TTL) counts from here
+    expires_at: int  # absolute: SESSION_TTL after the login
+    previous_sids: tuple[str, ...] = ()  # earlier sessions of this user in this browser: logout ends them too
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BrowserSession:
+        return cls(**{k: tuple(v) if k == "previous_sids" else v for k, v in data.items()})
+
+
+@dataclass(frozen=True)
+class AuthorizationRequest:
+    """A checked authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC Core §3.1.2.1)."""
+    client_id: str
+    redirect_uri: str  # the registered URI the response goes to
+    redirect_uri_given: bool  # RFC 6749 §4.1.3: then the token request must repeat it
+    scope: str
+    state: str | None = None
+    nonce: str | None = None
+    code_challenge: str | None = None  # S256 only
+    max_age: int | None = None
+    prompt: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AuthorizationRequest:
+        return cls(**{k: tuple(v) if k == "prompt" else v for k, v in data.items()})
+
+
+@dataclass(frozen=True)
+class PendingLogin:
+    """An authorization request waiting for the login page, for at most a few minutes."""
+    request: AuthorizationRequest
+    browser: str  # SHA-256 of the browser's CSRF cookie: the login must finish in that browser
+    expires_at: int
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PendingLogin:
+        return cls(AuthorizationRequest.from_json(data["request"]), data["browser"], data["expires_at"])
+
+
+@dataclass(frozen=True)
+class AuthCode:
+    """What an authorization code stands for: the request it answers and the session that approved it."""
+    request: AuthorizationRequest
+    sub: str
+    sid: str
+    auth_time: int
+    session_created_ms: int
+    expires_at: int
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AuthCode:
+        return cls(**{**data, "request": AuthorizationRequest.from_json(data["request"])})
+
+
+@dataclass(frozen=True)
+class CodeReplay:
+    """A code presented again. What the first redemption issued, if it got that far, must die."""
+    family_id: str | None = None
+    jti: str | None = None
+    exp: int = 0
+
+
+class BrowserSignIn(Protocol):
+    async def put_session(self, digest: str, session: BrowserSession, idle_ttl: int) -> None: ...
+    async def get_session(self, digest: str) -> BrowserSession | None: ...
+    async def touch_session(self, digest: str, session: BrowserSession, idle_ttl: int) -> None: ...
+    async def take_session(self, digest: str) -> BrowserSession | None: ...
+    async def put_pending_login(self, request_id: str, pending: PendingLogin, ttl: int) -> None: ...
+    async def get_pending_login(self, request_id: str) -> PendingLogin | None: ...
+    async def take_pending_login(self, request_id: str) -> PendingLogin | None: ...
+    async def put_code(self, digest: str, code: AuthCode, ttl: int) -> None: ...
+    async def take_code(self, digest: str, replay_ttl: int) -> AuthCode | CodeReplay | None: ...
+    async def record_code_tokens(self, digest: str, family_id: str | None, jti: str, exp: int) -> bool: ...
+
 
 __all__ = [
-    "Client", "Clients", "Conflict", "DenyList", "Locks", "Missing", "RateLimits",
+    "AuthCode", "AuthorizationRequest", "BrowserSession", "BrowserSignIn", "Client", "Clients",
+    "CodeReplay", "Conflict", "DenyList", "Locks", "Missing", "PendingLogin", "RateLimits",
     "RefreshFamily", "RefreshTokens", "Reused", "Revocation", "RotateOutcome", "Rotated", "User",
     "Users",
 ]

@@ -13,9 +13,13 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:revocations            Stream: the revocation feed verifiers follow
   tokensrv:lock:<name>            mutual exclusion between instances (key rotation)
   tokensrv:rl:<kind>:<id>         failure counters for rate limiting
+  tokensrv:sso:<digest>           an SSO session, by the SHA-256 of its cookie
+  tokensrv:authreq:<id>           an authorization request waiting for the login page
+  tokensrv:code:<digest>          an authorization code, by its SHA-256; then its replay marker
 """
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from collections.abc import AsyncIterator, Sequence
@@ -23,8 +27,22 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
-from . import Client, Conflict, RefreshFamily, Reused, Revocation, RotateOutcome, Rotated, User
+from . import (
+    AuthCode,
+    BrowserSession,
+    Client,
+    CodeReplay,
+    Conflict,
+    PendingLogin,
+    RefreshFamily,
+    Reused,
+    Revocation,
+    Rotated,
+    RotateOutcome,
+    User,
+)
 
 PREFIX = "tokensrv:"
 FEED = PREFIX + "revocations"
@@ -309,6 +327,107 @@ class RedisStore:
 
     async def clear_failures(self, keys: Sequence[str]) -> None:
         await self.redis.delete(*(PREFIX + "rl:" + key for key in keys))
+
+    # ---- browser sign-in: SSO sessions, pending logins, authorization codes ----
+    # tokensrv:sso:<sha256 of the cookie>  JSON BrowserSession, until its idle or absolute end
+    # tokensrv:authreq:<request id>         JSON PendingLogin, for the login page's few minutes
+    # tokensrv:code:<sha256 of the code>    hash: r the AuthCode, s its state, t what it issued
+    # Records also carry their own ends, checked against the server's (injected) clock.
+
+    async def put_session(self, digest: str, session: BrowserSession, idle_ttl: int) -> None:
+        await self.redis.set(PREFIX + "sso:" + digest, json.dumps(session.to_json()),
+                             ex=_session_ttl(session, idle_ttl))
+
+    async def get_session(self, digest: str) -> BrowserSession | None:
+        raw = await self.redis.get(PREFIX + "sso:" + digest)
+        return BrowserSession.from_json(json.loads(raw)) if raw else None
+
+    async def touch_session(self, digest: str, session: BrowserSession, idle_ttl: int) -> None:
+        """Record a use; `xx`: a session deleted meanwhile (logout) is not brought back."""
+        await self.redis.set(PREFIX + "sso:" + digest, json.dumps(session.to_json()),
+                             ex=_session_ttl(session, idle_ttl), xx=True)
+
+    async def take_session(self, digest: str) -> BrowserSession | None:
+        raw = await self.redis.getdel(PREFIX + "sso:" + digest)
+        return BrowserSession.from_json(json.loads(raw)) if raw else None
+
+    async def put_pending_login(self, request_id: str, pending: PendingLogin, ttl: int) -> None:
+        await self.redis.set(PREFIX + "authreq:" + request_id, json.dumps(pending.to_json()), ex=ttl)
+
+    async def get_pending_login(self, request_id: str) -> PendingLogin | None:
+        raw = await self.redis.get(PREFIX + "authreq:" + request_id)
+        return PendingLogin.from_json(json.loads(raw)) if raw else None
+
+    async def take_pending_login(self, request_id: str) -> PendingLogin | None:
+        """Atomically: of two submissions of one login form, one finishes it."""
+        raw = await self.redis.getdel(PREFIX + "authreq:" + request_id)
+        return PendingLogin.from_json(json.loads(raw)) if raw else None
+
+    async def put_code(self, digest: str, code: AuthCode, ttl: int) -> None:
+        key = PREFIX + "code:" + digest
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, mapping={"r": json.dumps(code.to_json()), "s": "fresh"})
+            pipe.expire(key, ttl)
+            await pipe.execute()
+
+    async def take_code(self, digest: str, replay_ttl: int) -> AuthCode | CodeReplay | None:
+        """Redeem a code (one Lua call: of two concurrent redemptions exactly one wins).
+
+        The key then stays `replay_ttl` seconds as a marker, so a second presentation is seen as a
+        replay and can name what the first one issued.
+        """
+        outcome, value = await self._take_code(keys=[PREFIX + "code:" + digest], args=[replay_ttl])
+        if outcome == "unknown":
+            return None
+        if outcome == "ok":
+            return AuthCode.from_json(json.loads(value))
+        family_id, _, rest = value.partition(" ")
+        jti, _, exp = rest.partition(" ")
+        return CodeReplay(family_id if family_id not in ("", "-") else None, jti or None, int(exp or 0))
+
+    async def record_code_tokens(self, digest: str, family_id: str | None, jti: str, exp: int) -> bool:
+        """Note what a redemption issued; False when a replay came first (the caller revokes it)."""
+        recorded = await self._record_code(keys=[PREFIX + "code:" + digest],
+                                           args=[f"{family_id or '-'} {jti} {exp}"])
+        return bool(recorded)
+
+    @functools.cached_property
+    def _take_code(self) -> AsyncScript:
+        return self.redis.register_script(_TAKE_CODE)
+
+    @functools.cached_property
+    def _record_code(self) -> AsyncScript:
+        return self.redis.register_script(_RECORD_CODE)
+
+
+def _session_ttl(session: BrowserSession, idle_ttl: int) -> int:
+    """Seconds from its last use to its idle or absolute end (relative: Valkey's clock may differ)."""
+    return max(1, min(idle_ttl, session.expires_at - session.last_seen))
+
+
+# A code's states: fresh -> issuing (redeemed) -> issued (t: "family jti exp"); any presentation
+# after the first turns it to replayed, and returns what it issued so far.
+_TAKE_CODE = """
+local k = KEYS[1]
+local s = redis.call('HGET', k, 's')
+if not s then return {'unknown', ''} end
+if s == 'fresh' then
+  local r = redis.call('HGET', k, 'r')
+  redis.call('HSET', k, 's', 'issuing')
+  redis.call('HDEL', k, 'r')
+  redis.call('EXPIRE', k, tonumber(ARGV[1]))
+  return {'ok', r}
+end
+redis.call('HSET', k, 's', 'replayed')
+return {'replayed', redis.call('HGET', k, 't') or ''}
+"""
+
+_RECORD_CODE = """
+if redis.call('HGET', KEYS[1], 's') ~= 'issuing' then return 0 end
+redis.call('HSET', KEYS[1], 's', 'issued', 't', ARGV[1])
+return 1
+"""
+# ---- end of browser sign-in ----
 
 
 def _family(family_id: str, fields: dict[str, Any]) -> RefreshFamily:

@@ -1,0 +1,140 @@
+"""Helpers for the browser flows: register apps and users, drive /oauth2/authorize and /login
+with the test client's cookie jar standing in for the browser."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+
+from tests.conftest import provider_of
+from tokensrv import admin
+
+PASSWORD = "correct horse battery staple"
+REDIRECT = "http://127.0.0.1:9000/cb"
+LOGOUT_REDIRECT = "http://127.0.0.1:9000/bye"
+
+
+@dataclass(frozen=True)
+class App:
+    client_id: str
+    secret: str | None
+    redirect_uri: str
+
+    def auth(self) -> dict[str, str]:
+        """Client authentication for the token endpoint: Basic, or client_id for a public client."""
+        if self.secret is None:
+            return {}
+        raw = f"{self.client_id}:{self.secret}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+
+    def form(self) -> dict[str, str]:
+        return {"client_id": self.client_id} if self.secret is None else {}
+
+
+async def add_app(client: TestClient, client_id: str = "web", *, public: bool = True,
+                  redirect_uris: Sequence[str] = (REDIRECT,), scopes: Sequence[str] = ("openid", "profile", "email"),
+                  grant_types: Sequence[str] = ("authorization_code", "refresh_token"),
+                  post_logout_redirect_uris: Sequence[str] = (LOGOUT_REDIRECT,),
+                  first_party: bool = False) -> App:
+    created = await admin.add_client(
+        provider_of(client), client_id, public=public, redirect_uris=redirect_uris, grant_types=grant_types,
+        scopes=scopes, audience=None, first_party=first_party,
+        post_logout_redirect_uris=post_logout_redirect_uris)
+    return App(client_id, created["client_secret"], redirect_uris[0] if redirect_uris else "")
+
+
+async def add_user(client: TestClient, username: str = "alice", password: str = PASSWORD,
+                   email: str | None = "alice@example.org") -> dict[str, Any]:
+    return await admin.add_user(provider_of(client), username, password, email, ("reader",))
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def query_of(location: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
+@dataclass
+class Flow:
+    """One authorization request in progress."""
+    app: App
+    verifier: str
+    state: str
+    nonce: str
+
+
+async def authorize(client: TestClient, app: App, **params: str) -> ClientResponse:
+    query = {"client_id": app.client_id, "response_type": "code", "redirect_uri": app.redirect_uri}
+    query.update(params)
+    return await client.get("/oauth2/authorize", params=query, allow_redirects=False)
+
+
+async def begin(client: TestClient, app: App, **params: str) -> tuple[Flow, ClientResponse]:
+    verifier, challenge = pkce()
+    flow = Flow(app, verifier, secrets.token_urlsafe(8), secrets.token_urlsafe(8))
+    base = {"code_challenge": challenge, "code_challenge_method": "S256", "state": flow.state,
+            "nonce": flow.nonce, "scope": "openid profile email"}
+    resp = await authorize(client, app, **{**base, **params})
+    return flow, resp
+
+
+async def login_page(client: TestClient, location: str) -> tuple[str, str]:
+    """GET the login page the authorize redirect points at: (request id, csrf token)."""
+    assert urlsplit(location).path == "/login", location
+    resp = await client.get(location, allow_redirects=False)
+    assert resp.status == 200, await resp.text()
+    return query_of(location)["request"], csrf_of(await resp.text())
+
+
+async def submit(client: TestClient, request_id: str, csrf: str, username: str = "alice",
+                 password: str = PASSWORD) -> ClientResponse:
+    return await client.post("/login", data={"request": request_id, "csrf_token": csrf,
+                                             "username": username, "password": password},
+                             allow_redirects=False)
+
+
+async def sign_in(client: TestClient, app: App, username: str = "alice", password: str = PASSWORD,
+                  **params: str) -> tuple[Flow, dict[str, str]]:
+    """Authorize, log in on the form, and return the flow and the redirect's query (code, state, iss)."""
+    flow, resp = await begin(client, app, **params)
+    assert resp.status == 303, await resp.text()
+    request_id, csrf = await login_page(client, resp.headers["Location"])
+    resp = await submit(client, request_id, csrf, username, password)
+    assert resp.status == 303, await resp.text()
+    location = resp.headers["Location"]
+    assert location.startswith(app.redirect_uri + "?"), location
+    return flow, query_of(location)
+
+
+async def redeem(client: TestClient, flow: Flow, code: str, **params: str) -> tuple[int, dict[str, Any]]:
+    data = {"grant_type": "authorization_code", "code": code, "redirect_uri": flow.app.redirect_uri,
+            "code_verifier": flow.verifier, **flow.app.form()}
+    data.update(params)
+    data = {k: v for k, v in data.items() if v != ""}
+    resp = await client.post("/oauth2/token", data=data, headers=flow.app.auth())
+    return resp.status, await resp.json()
+
+
+async def tokens_for(client: TestClient, app: App, **params: str) -> dict[str, Any]:
+    flow, answer = await sign_in(client, app, **params)
+    status, body = await redeem(client, flow, answer["code"])
+    assert status == 200, body
+    return body

@@ -1,0 +1,185 @@
+"""RFC 6749 §4.1.1-§4.1.2 the authorization endpoint: PKCE (RFC 7636), OIDC Core §3.1.2, RFC 9207.
+
+Until the client and its redirect URI are known to be right, an error is raised (the web layer
+shows a page: redirecting to an unchecked URI would make us an open redirector). After that,
+every error goes back to the client as a §4.1.2.1 redirect carrying `error`, `state` and `iss`.
+"""
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ..errors import (
+    InvalidRequest,
+    LoginRequired,
+    OAuthError,
+    UnauthorizedClient,
+    UnsupportedResponseType,
+)
+from ..store import AuthCode, AuthorizationRequest, BrowserSession, Client, PendingLogin
+from . import Provider, sessions
+from .clients import secret_digest
+from .scopes import grant_scope
+
+PKCE_VALUE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 §4.1-§4.2
+PROMPTS = ("none", "login")
+LOGIN_TTL = 600  # seconds a user has to fill in the login page
+
+
+class RequestNotSupported(OAuthError):
+    """OIDC Core §3.1.2.6: request objects are not supported."""
+    error, status, description = "request_not_supported", 400, "request objects are not supported"
+
+
+class RequestUriNotSupported(OAuthError):
+    error, status, description = "request_uri_not_supported", 400, "request_uri is not supported"
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """Send the browser here; `error` is what went wrong, for the log (it is already in the URL)."""
+    location: str
+    error: OAuthError | None = None
+
+
+@dataclass(frozen=True)
+class Login:
+    """No usable session: show the login page for this pending request."""
+    request_id: str
+
+
+def with_params(uri: str, params: Mapping[str, str | None]) -> str:
+    """The URI with these query parameters added to any it already has (RFC 6749 §3.1.2)."""
+    parts = urlsplit(uri)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    query += [(k, v) for k, v in params.items() if v is not None]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+async def authorize(p: Provider, params: Mapping[str, str], session_secret: str | None,
+                    browser: str) -> Redirect | Login:
+    """Answer an authorization request from the browser whose CSRF cookie is `browser`."""
+    client, redirect_uri = await _client_and_redirect_uri(p, params)
+    state = params.get("state")
+    try:
+        request = _checked_request(client, params, redirect_uri)
+        session = await sessions.current(p, session_secret)
+        if session is None or _must_authenticate(p, request, session):
+            if "none" in request.prompt:
+                raise LoginRequired("prompt=none without a usable session")
+            return Login(await park(p, request, browser))
+        return Redirect(await issue_code(p, request, session))
+    except OAuthError as exc:
+        return Redirect(error_location(p, redirect_uri, exc, state), exc)
+
+
+async def _client_and_redirect_uri(p: Provider, params: Mapping[str, str]) -> tuple[Client, str]:
+    client_id = params.get("client_id")
+    if client_id is None:
+        raise InvalidRequest("missing client_id", description="parameter 'client_id' is required")
+    client = await p.store.get_client(client_id)
+    if client is None:
+        raise InvalidRequest(f"unknown client {client_id!r}", description="the client is not registered")
+    redirect_uri = params.get("redirect_uri")
+    if redirect_uri is None:
+        if len(client.redirect_uris) != 1:
+            raise InvalidRequest("redirect_uri needed",
+                                 description="parameter 'redirect_uri' is required for this client")
+        return client, client.redirect_uris[0]
+    if redirect_uri not in client.redirect_uris:  # exact string match (RFC 9700 §4.1.1)
+        raise InvalidRequest("unregistered redirect_uri",
+                             description="the redirect_uri is not registered for this client")
+    return client, redirect_uri
+
+
+def _checked_request(client: Client, params: Mapping[str, str], redirect_uri: str) -> AuthorizationRequest:
+    response_type = params.get("response_type")
+    if response_type is None:
+        raise InvalidRequest("missing response_type", description="parameter 'response_type' is required")
+    if response_type != "code":
+        raise UnsupportedResponseType(f"response_type {response_type!r}")
+    if "authorization_code" not in client.grant_types:
+        raise UnauthorizedClient(f"client {client.client_id!r} may not use authorization_code")
+    if "request" in params:
+        raise RequestNotSupported()
+    if "request_uri" in params:
+        raise RequestUriNotSupported()
+    if params.get("response_mode", "query") != "query":
+        raise InvalidRequest("response_mode", description="only response_mode=query is supported")
+    return AuthorizationRequest(
+        client_id=client.client_id, redirect_uri=redirect_uri,
+        redirect_uri_given="redirect_uri" in params,
+        scope=grant_scope(params.get("scope"), client.scopes), state=params.get("state"),
+        nonce=params.get("nonce"), code_challenge=_code_challenge(client, params),
+        max_age=_max_age(params), prompt=_prompt(params))
+
+
+def _code_challenge(client: Client, params: Mapping[str, str]) -> str | None:
+    """RFC 7636 §4.3: S256 only (`plain` would show the verifier to whoever sees the URL)."""
+    challenge, method = params.get("code_challenge"), params.get("code_challenge_method")
+    if challenge is None:
+        if method is not None:
+            raise InvalidRequest("method without challenge", description="code_challenge is missing")
+        if client.is_public:
+            raise InvalidRequest("public client without PKCE",
+                                 description="PKCE (code_challenge with S256) is required for this client")
+        return None
+    if method != "S256":
+        raise InvalidRequest(f"code_challenge_method {method!r}",
+                             description="code_challenge_method must be S256")
+    if not PKCE_VALUE.match(challenge):
+        raise InvalidRequest("malformed code_challenge", description="code_challenge is malformed")
+    return challenge
+
+
+def _max_age(params: Mapping[str, str]) -> int | None:
+    raw = params.get("max_age")
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 10:
+        raise InvalidRequest("malformed max_age", description="max_age must be a non-negative integer")
+    return int(raw)
+
+
+def _prompt(params: Mapping[str, str]) -> tuple[str, ...]:
+    values = tuple(dict.fromkeys(params.get("prompt", "").split()))
+    if any(v not in PROMPTS for v in values):
+        raise InvalidRequest("unsupported prompt", description="prompt may only be 'none' or 'login'")
+    if "none" in values and len(values) > 1:
+        raise InvalidRequest("prompt=none with others", description="prompt=none must be used alone")
+    return values
+
+
+def _must_authenticate(p: Provider, request: AuthorizationRequest, session: BrowserSession) -> bool:
+    """OIDC Core §3.1.2.1: prompt=login, or a login older than max_age, asks for a fresh one."""
+    if "login" in request.prompt:
+        return True
+    return request.max_age is not None and p.now() - session.auth_time > request.max_age
+
+
+async def park(p: Provider, request: AuthorizationRequest, browser: str) -> str:
+    """Keep the request server-side while the user logs in; the login URL names it by a random id."""
+    request_id = secrets.token_urlsafe(24)
+    pending = PendingLogin(request, secret_digest(browser), p.now() + LOGIN_TTL)
+    await p.store.put_pending_login(request_id, pending, LOGIN_TTL)
+    return request_id
+
+
+async def issue_code(p: Provider, request: AuthorizationRequest, session: BrowserSession) -> str:
+    """§4.1.2: a single-use code bound to the client, redirect URI, PKCE challenge and session."""
+    code = secrets.token_urlsafe(32)
+    ttl = p.settings.auth_code_ttl
+    record = AuthCode(request=request, sub=session.sub, sid=session.sid, auth_time=session.auth_time,
+                      session_created_ms=session.created_ms, expires_at=p.now() + ttl)
+    await p.store.put_code(secret_digest(code), record, ttl)
+    return with_params(request.redirect_uri, {"code": code, "state": request.state,
+                                              "iss": p.settings.issuer})
+
+
+def error_location(p: Provider, redirect_uri: str, exc: OAuthError, state: str | None) -> str:
+    """§4.1.2.1, with RFC 9207's `iss` so the client knows which server answered."""
+    return with_params(redirect_uri, {"error": exc.error, "error_description": exc.description,
+                                      "state": state, "iss": p.settings.issuer})

@@ -1,0 +1,58 @@
+"""The browser side of sign-in: /oauth2/authorize and the /login form. Thin: HTTP in, one oauth/
+call, a page or a redirect (with its cookies) out."""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from ..oauth import authorize as authz
+from ..oauth import signin
+from . import cookies
+from .pages import log, page, params_of, provider, redirect, render
+
+
+@page
+async def authorize(request: web.Request) -> web.StreamResponse:
+    params = await params_of(request)
+    browser = cookies.browser_csrf(request)
+    outcome = await authz.authorize(provider(request), params, cookies.session_secret(request), browser)
+    if isinstance(outcome, authz.Login):
+        response = redirect("/login?" + urlencode({"request": outcome.request_id}))
+        cookies.set_csrf(request, response, browser)
+        return response
+    if outcome.error is not None:
+        log.info("authorize: %s (%s)", outcome.error.error, outcome.error.detail)
+    return redirect(outcome.location)
+
+
+def login_form(request: web.Request, form: signin.Retry) -> web.Response:
+    context = {"request_id": form.request_id, "csrf_token": form.csrf_token, "error": form.error,
+               "client_id": form.pending.request.client_id}
+    return render(request, "login.html", context)
+
+
+@page
+async def login_page(request: web.Request) -> web.StreamResponse:
+    form = await signin.show(provider(request), request.query.get("request"), cookies.csrf_token(request))
+    return login_form(request, form)
+
+
+@page
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    outcome = await signin.sign_in(provider(request), await params_of(request), cookies.csrf_token(request),
+                                   cookies.session_secret(request), request.remote or "unknown")
+    if isinstance(outcome, signin.Retry):
+        return login_form(request, outcome)
+    response = redirect(outcome.location)
+    cookies.set_session(request, response, outcome.session_secret,
+                        outcome.session.expires_at - outcome.session.auth_time)
+    return response
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/oauth2/authorize", authorize)
+    app.router.add_post("/oauth2/authorize", authorize)
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login_submit)
+

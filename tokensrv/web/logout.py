@@ -1,0 +1,30 @@
+"""/oauth2/logout: RP-initiated logout (the protocol is in oauth/logout.py)."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..oauth import logout as rp_logout
+from ..oauth.signin import same_secret
+from . import cookies
+from .pages import page, params_of, provider, redirect, render
+
+
+@page
+async def logout(request: web.Request) -> web.StreamResponse:
+    params = await params_of(request)
+    browser = cookies.browser_csrf(request)
+    # our own confirmation form: it echoes the browser's CSRF cookie (double submit)
+    confirmed = request.method == "POST" and same_secret(params.pop("csrf_token", None), cookies.csrf_token(request))
+    outcome = await rp_logout.logout(provider(request), params, cookies.session_secret(request), confirmed)
+    if isinstance(outcome, rp_logout.Confirm):
+        response = render(request, "logout.html", {"confirm": outcome.request, "csrf_token": browser})
+        cookies.set_csrf(request, response, browser)
+        return response
+    response = redirect(outcome.location) if outcome.location else render(request, "logout.html", {})
+    cookies.clear_session(request, response)
+    return response
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/oauth2/logout", logout)
+    app.router.add_post("/oauth2/logout", logout)
