@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 from collections.abc import Mapping
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 EMBEDDED_DIR = Path(".tokensrv")
 EMBEDDED_SOCKET = EMBEDDED_DIR / "valkey.sock"
 SIGNING_ALGORITHMS = ("RS256", "ES256", "EdDSA")
@@ -44,6 +46,7 @@ class Settings:
     login_failure_window: int = 900  # ... within this many seconds
     argon2_threads: int = 0  # 0: one per core
     key_check_interval: float = 2.0  # how often keys/ is re-read and the schedule consulted
+    trusted_proxies: tuple[IPNetwork, ...] = ()  # X-Forwarded-For is believed only from these
 
     @property
     def max_token_ttl(self) -> int:
@@ -67,6 +70,7 @@ _INT_FIELDS = (
     "id_token_ttl", "auth_code_ttl", "key_rotation_period", "jwks_max_age", "session_ttl",
     "session_idle_ttl", "workers", "login_max_failures", "login_failure_window", "argon2_threads",
 )
+_FLOAT_FIELDS = ("key_check_interval",)
 _STR_FIELDS = ("issuer", "host", "redis_url", "log_format", "display_name", "key_algorithm")
 _POSITIVE = {
     "access_token_ttl", "refresh_token_ttl", "refresh_family_ttl", "id_token_ttl", "auth_code_ttl",
@@ -90,11 +94,32 @@ def _parse_int(field: str, raw: str) -> int:
     return value
 
 
+def _parse_float(field: str, raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{env_name(field)} must be a number, got {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{env_name(field)} must be a positive number, got {raw!r}")
+    return value
+
+
+def _parse_networks(raw: str) -> tuple[IPNetwork, ...]:
+    """TOKENSRV_TRUSTED_PROXIES: addresses or CIDR networks, separated by commas."""
+    networks = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigError(f"TOKENSRV_TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
+    return tuple(networks)
+
+
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build Settings from TOKENSRV_* variables, then explicit overrides (CLI flags), then check."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
-    for field in _INT_FIELDS + _STR_FIELDS + ("keys_dir",):
+    for field in _INT_FIELDS + _FLOAT_FIELDS + _STR_FIELDS + ("keys_dir", "trusted_proxies"):
         raw = env.get(env_name(field))
         if raw is not None and raw != "":
             values[field] = raw
@@ -104,8 +129,13 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             values[field] = _parse_int(field, str(values[field]))
         elif field in values and values[field] < 0:
             raise ConfigError(f"{env_name(field)} must not be negative, got {values[field]}")
+    for field in _FLOAT_FIELDS:
+        if field in values and not isinstance(values[field], float):
+            values[field] = _parse_float(field, str(values[field]))
     if "keys_dir" in values:
         values["keys_dir"] = Path(values["keys_dir"])
+    if isinstance(values.get("trusted_proxies"), str):
+        values["trusted_proxies"] = _parse_networks(values["trusted_proxies"])
     settings = Settings(**values)
     return _checked(settings)
 
