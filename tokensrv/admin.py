@@ -14,7 +14,8 @@ from .keys import SigningKey
 from .oauth import Provider
 from .oauth.clients import RegistrationError, new_client
 from .oauth.revocation import revoke_user
-from .store import Client, Conflict, User
+from .rotation import LockBusy
+from .store import Client, Conflict, Revocation, User
 
 
 class AdminError(Exception):
@@ -116,6 +117,26 @@ async def remove_user(p: Provider, username: str) -> None:
     user = await find_user(p, username)
     await revoke_user(p, user)
     await p.store.remove_user(user)
+
+
+async def revoke_key(p: Provider, kid: str) -> None:
+    """A compromised key: out of the JWKS and out of signing at once, a fresh key promoted, and a
+    `kid` event in the feed so verifiers drop it and reject every token it signed."""
+    try:
+        await p.keys.revoke(kid)
+    except KeyError:
+        raise AdminError(f"no key {kid!r} in {p.settings.keys_dir}") from None
+    except LockBusy as exc:
+        raise AdminError(str(exc)) from None
+    now = p.now()
+    await p.store.revoke([Revocation("kid", kid, now + p.settings.max_token_ttl, now)], now)
+
+
+async def rotate_keys(p: Provider) -> None:
+    try:
+        await p.keys.rotate_now()
+    except LockBusy as exc:
+        raise AdminError(str(exc)) from None
 
 
 def key_view(key: SigningKey) -> dict[str, Any]:

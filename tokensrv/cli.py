@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("list", "list the keys and their states", keys)
     command("init", "create the first keys if keys/ has none", keys)
     command("rotate", "start signing with the next key as soon as caches allow", keys)
+    command("revoke", "take a compromised key out of the JWKS and signing now", keys).add_argument(
+        "kid", metavar="KID")
 
     client = commands.add_parser("client", help="OAuth clients").add_subparsers(dest="action", required=True)
     add = command("add", "register a client; prints its secret once", client)
@@ -181,9 +183,12 @@ async def _keys_init(p: Provider, args: argparse.Namespace) -> Any:
 
 
 async def _keys_rotate(p: Provider, args: argparse.Namespace) -> Any:
-    steps = await p.keys.rotate_now()
-    if not steps and p.keys.ring.signing is None:
-        raise CLIError("another instance holds the rotation lock; try again in a minute")
+    await admin.rotate_keys(p)
+    return await _keys_list(p, args)
+
+
+async def _keys_revoke(p: Provider, args: argparse.Namespace) -> Any:
+    await admin.revoke_key(p, args.kid)
     return await _keys_list(p, args)
 
 
@@ -243,6 +248,7 @@ async def _user_revoke(p: Provider, a: argparse.Namespace) -> Any:
 
 ADMIN: dict[tuple[str, str], Callable[[Provider, argparse.Namespace], Awaitable[Any]]] = {
     ("keys", "list"): _keys_list, ("keys", "init"): _keys_init, ("keys", "rotate"): _keys_rotate,
+    ("keys", "revoke"): _keys_revoke,
     ("client", "add"): _client_add, ("client", "list"): _client_list,
     ("client", "show"): _client_show, ("client", "remove"): _client_remove,
     ("user", "add"): _user_add, ("user", "passwd"): _user_passwd, ("user", "list"): _user_list,

@@ -15,6 +15,7 @@ from .oauth.params import single_valued
 from .oauth.refresh_cookie import token_with_cookie
 from .oauth.userinfo import bearer_token
 from .oauth.userinfo import userinfo as get_userinfo
+from .proxies import client_address
 from .web import cookies, setup_web
 
 FORM = "application/x-www-form-urlencoded"
@@ -25,7 +26,9 @@ def provider(request: web.Request) -> Provider:
 
 
 def remote_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """The client's address, through trusted proxies only (TOKENSRV_TRUSTED_PROXIES)."""
+    forwarded = ",".join(request.headers.getall("X-Forwarded-For", []))
+    return client_address(request.remote, forwarded, request.app[SETTINGS].trusted_proxies)
 
 
 async def form_params(request: web.Request) -> dict[str, str]:
