@@ -13,6 +13,7 @@ from urllib.parse import unquote_plus, urlsplit
 
 from ..errors import InvalidClient, InvalidRequest
 from ..store import Client
+from .params import for_log
 from .scopes import is_scope_token
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password")
@@ -120,7 +121,7 @@ async def authenticate(store: ClientSource, form: Mapping[str, str], authorizati
     if client is None:
         if secret is not None:
             hmac.compare_digest(secret_digest(secret), _DECOY_DIGEST)  # same cost as a wrong secret
-        raise InvalidClient(f"unknown client {client_id!r}")
+        raise InvalidClient(f"unknown client {for_log(client_id)}")
     if client.is_public:
         if secret is not None:
             raise InvalidClient("public client presented a secret")

@@ -6,6 +6,13 @@ from collections.abc import Iterable, Mapping
 from ..errors import InvalidRequest
 
 MAX_VALUE = 4096
+_LOGGABLE = 32  # secrets (43 chars), refresh tokens (64) and JWTs are longer than this
+
+
+def for_log(value: str) -> str:
+    """A client-supplied value for the log: short ones quoted, longer ones (which may be a secret or
+    a token sent in the wrong place) only by their length."""
+    return repr(value) if len(value) <= _LOGGABLE else f"<{len(value)} characters>"
 
 
 def single_valued(items: Iterable[tuple[str, object]]) -> dict[str, str]:
@@ -17,13 +24,13 @@ def single_valued(items: Iterable[tuple[str, object]]) -> dict[str, str]:
     seen: set[str] = set()
     for name, value in items:
         if name in seen:
-            raise InvalidRequest(f"parameter {name!r} repeated",
+            raise InvalidRequest(f"parameter {for_log(name)} repeated",
                                  description=f"parameter {name[:40]!r} is repeated")
         seen.add(name)
         if not isinstance(value, str):
             raise InvalidRequest("non-text parameter", description="parameters must be text")
         if len(value) > MAX_VALUE:
-            raise InvalidRequest(f"parameter {name!r} too long",
+            raise InvalidRequest(f"parameter {for_log(name)} too long",
                                  description=f"parameter {name[:40]!r} is too long")
         if value != "":
             params[name] = value

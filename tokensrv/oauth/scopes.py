@@ -29,5 +29,5 @@ def grant_scope(requested: str | None, allowed: Iterable[str]) -> str:
         return " ".join(allowed)
     wanted = parse_scope(requested)
     if not set(wanted) <= set(allowed):
-        raise InvalidScope(f"scope {requested!r} exceeds {allowed!r}")
+        raise InvalidScope(f"requested scope exceeds {' '.join(allowed)!r}")
     return " ".join(wanted)

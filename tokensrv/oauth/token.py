@@ -8,7 +8,7 @@ from ..errors import UnsupportedGrantType
 from . import Provider
 from .clients import authenticate
 from .grants import authorization_code, client_credentials, password, refresh_token
-from .params import require
+from .params import for_log, require
 
 
 async def token(p: Provider, params: Mapping[str, str], authorization: str | None,
@@ -23,4 +23,4 @@ async def token(p: Provider, params: Mapping[str, str], authorization: str | Non
         return await refresh_token.grant(p, client, params)
     if grant_type == "password":
         return await password.grant(p, client, params, remote)
-    raise UnsupportedGrantType(f"grant_type {grant_type!r}")
+    raise UnsupportedGrantType(f"grant_type {for_log(grant_type)}")

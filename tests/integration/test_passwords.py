@@ -1,0 +1,143 @@
+"""Password checks: argon2 in its own threads (the loop keeps serving), rate limits per username
+and per client address in Valkey, a decoy verification for unknown users, hash upgrades."""
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from argon2 import PasswordHasher
+
+from tests.conftest import provider_of
+from tests.integration.oauth_helpers import PASSWORD, add_app, add_user, login, token
+from tokensrv.errors import SlowDown
+from tokensrv.oauth.login import check_credentials
+from tokensrv.passwords import THREAD_PREFIX, PasswordPool
+
+
+class GatedHasher(PasswordHasher):
+    """Real argon2, but each verification first waits for the test to open the gate, and records
+    the thread it ran on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.started = threading.Semaphore(0)
+        self.threads: list[str] = []
+
+    def verify(self, hash, password) -> bool:  # noqa: A002 - argon2's own parameter name
+        self.threads.append(threading.current_thread().name)
+        self.started.release()
+        self.gate.wait(timeout=60)
+        return super().verify(hash, password)
+
+
+class CountingHasher(PasswordHasher):
+    def __init__(self) -> None:
+        super().__init__()
+        self.verified = 0
+
+    def verify(self, hash, password) -> bool:  # noqa: A002
+        self.verified += 1
+        return super().verify(hash, password)
+
+
+def use_pool(client, pool: PasswordPool) -> None:
+    p = provider_of(client)
+    p.passwords.close()
+    p.passwords = pool
+
+
+async def test_the_loop_keeps_serving_while_logins_hash(make_client, settings):
+    client = await make_client(settings, argon2_threads=2)
+    app = await add_app(client)
+    await add_user(client)
+    hasher = GatedHasher()
+    use_pool(client, PasswordPool(2, hasher))
+    logins = [asyncio.ensure_future(token(client, app, grant_type="password", username="alice", password=PASSWORD))
+              for _ in range(6)]
+    loop = asyncio.get_running_loop()
+    for _ in range(2):  # both argon2 threads are now inside a verification, the others queued
+        assert await loop.run_in_executor(None, hasher.started.acquire, True, 30)
+    answers = await asyncio.gather(*(client.get(path) for path in ["/.well-known/jwks.json", "/healthz"] * 10))
+    assert [a.status for a in answers] == [200] * 20
+    assert not any(task.done() for task in logins)  # every login still in flight while the loop served
+    hasher.gate.set()
+    assert [status for status, _, _ in await asyncio.gather(*logins)] == [200] * 6
+    assert hasher.threads and all(name.startswith(THREAD_PREFIX) for name in hasher.threads)
+    assert threading.current_thread().name not in hasher.threads
+
+
+async def test_an_unknown_username_costs_one_argon2_verification(client):
+    app = await add_app(client)
+    await add_user(client)
+    hasher = CountingHasher()
+    use_pool(client, PasswordPool(1, hasher))
+    for username, password in (("alice", "wrong password"), ("nobody", PASSWORD)):
+        before = hasher.verified
+        status, body, _ = await token(client, app, grant_type="password", username=username, password=password)
+        assert status == 400 and hasher.verified == before + 1
+
+
+async def test_failures_are_limited_per_username_with_retry_after(make_client, settings, redis):
+    client = await make_client(settings, login_max_failures=3, login_failure_window=600)
+    app = await add_app(client)
+    await add_user(client)
+    for _ in range(3):
+        status, body, _ = await token(client, app, grant_type="password", username="alice", password="nope nope")
+        assert status == 400
+    status, body, headers = await token(client, app, grant_type="password", username="ALICE", password=PASSWORD)
+    assert status == 429 and body["error"] == "slow_down"
+    assert 0 < int(headers["Retry-After"]) <= 600
+    assert 0 < await redis.ttl("tokensrv:rl:login:user:alice") <= 600  # the counter carries its window
+
+
+async def test_failures_are_limited_per_client_address_across_usernames(make_client, settings):
+    client = await make_client(settings, login_max_failures=3)
+    app = await add_app(client)
+    await add_user(client)
+    for name in ("x1", "x2", "x3"):
+        assert (await token(client, app, grant_type="password", username=name, password="nope nope"))[0] == 400
+    status, _, headers = await token(client, app, grant_type="password", username="alice", password=PASSWORD)
+    assert status == 429 and int(headers["Retry-After"]) > 0
+
+
+async def test_username_limit_holds_from_any_address_and_a_success_resets_it(make_client, settings):
+    client = await make_client(settings, login_max_failures=3)
+    await add_user(client)
+    p = provider_of(client)
+    for address in ("10.0.0.1", "10.0.0.2"):
+        assert await check_credentials(p, "alice", "nope nope", address) is None
+    assert (await check_credentials(p, "alice", PASSWORD, "10.0.0.3")).username == "alice"  # resets alice
+    for address in ("10.0.0.4", "10.0.0.5", "10.0.0.6"):
+        assert await check_credentials(p, "alice", "nope nope", address) is None
+    try:
+        await check_credentials(p, "alice", PASSWORD, "10.0.0.7")
+    except SlowDown as exc:
+        assert int(exc.headers["Retry-After"]) > 0
+    else:
+        raise AssertionError("the username limit did not apply from a new address")
+    assert (await check_credentials(p, "bob", "whatever1", "10.0.0.8")) is None  # other names unaffected
+
+
+async def test_an_outdated_hash_is_upgraded_at_login(client):
+    app = await add_app(client)
+    p = provider_of(client)
+    weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
+    user = await add_user(client)
+    stored = await p.store.find_user("alice")
+    await p.store.save_user(stored.__class__(**{**stored.to_json(), "password_hash": weak.hash(PASSWORD)}))
+    await login(client, app)
+    upgraded = (await p.store.find_user("alice")).password_hash
+    assert not p.passwords.hasher.check_needs_rehash(upgraded)
+    assert upgraded.startswith("$argon2id$")
+    assert (await p.store.get_user(user["sub"])).password_hash == upgraded
+    await login(client, app)  # and the upgraded hash verifies
+
+
+async def test_a_current_hash_is_left_alone(client):
+    app = await add_app(client)
+    await add_user(client)
+    p = provider_of(client)
+    before = (await p.store.find_user("alice")).password_hash
+    await login(client, app)
+    assert (await p.store.find_user("alice")).password_hash == before

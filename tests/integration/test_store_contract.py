@@ -1,0 +1,142 @@
+"""The store contract, run against RedisStore on the real Valkey: records, uniqueness, atomic
+rotation (concurrent rotations: exactly one wins), deny-list TTLs and the revocation feed."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tokensrv.store import Client, Conflict, RefreshFamily, Reused, Revocation, Rotated, User
+from tokensrv.store.redis import FEED, RedisStore
+
+NOW = 1_800_000_000
+
+
+@pytest.fixture
+def store(redis) -> RedisStore:
+    return RedisStore(redis)
+
+
+def family(family_id: str = "fam1", sub: str = "sub1", sid: str = "", ttl: int = 1000) -> RefreshFamily:
+    return RefreshFamily(family_id, "app", sub, "read", NOW * 1000, NOW + ttl, sid=sid, auth_time=NOW)
+
+
+async def test_clients_are_unique_and_removable(store):
+    client = Client("svc", "digest", grant_types=("client_credentials",), scopes=("read",))
+    await store.add_client(client)
+    with pytest.raises(Conflict):
+        await store.add_client(Client("svc", None))
+    assert await store.get_client("svc") == client
+    assert [c.client_id for c in await store.list_clients()] == ["svc"]
+    assert await store.remove_client("svc") is True
+    assert await store.remove_client("svc") is False
+    assert await store.get_client("svc") is None and await store.list_clients() == []
+
+
+async def test_usernames_are_unique_case_insensitively(store):
+    await store.add_user(User("s1", "Alice", "hash"))
+    with pytest.raises(Conflict):
+        await store.add_user(User("s2", "aLICE", "hash"))
+    assert (await store.find_user("ALICE")).sub == "s1"
+    await store.remove_user(await store.get_user("s1"))
+    assert await store.find_user("alice") is None
+    await store.add_user(User("s3", "alice", "hash"))  # the name is free again
+    assert [u.sub for u in await store.list_users()] == ["s3"]
+
+
+async def test_concurrent_usernames_one_wins(store):
+    results = await asyncio.gather(*(store.add_user(User(f"s{i}", "Bob", "h")) for i in range(10)),
+                                   return_exceptions=True)
+    assert sum(r is None for r in results) == 1
+    assert all(isinstance(r, Conflict) for r in results if r is not None)
+
+
+async def test_family_key_expires_at_the_idle_end_and_never_past_the_absolute_end(store, redis):
+    await store.create_family(family(ttl=1000), "h0", "j0", NOW + 900, idle_ttl=300)
+    assert await redis.expiretime("tokensrv:rf:fam1") == NOW + 300
+    outcome = await store.rotate("fam1", "h0", "h1", "app", NOW + 200, "j1", NOW + 1100, 300, 0)
+    assert isinstance(outcome, Rotated) and outcome.family.live_until() == NOW + 300  # as it was read
+    assert await redis.expiretime("tokensrv:rf:fam1") == NOW + 500
+    await store.rotate("fam1", "h1", "h2", "app", NOW + 450, "j2", NOW + 1350, 300, 0)
+    await store.rotate("fam1", "h2", "h3", "app", NOW + 720, "j3", NOW + 1620, 300, 0)
+    assert await redis.expiretime("tokensrv:rf:fam1") == NOW + 1000  # not 720 + 300
+    found, digest = await store.get_family("fam1")
+    assert digest == "h3" and found.live_until() == NOW + 1000
+
+
+async def test_rotation_refuses_an_expired_family_by_the_callers_clock(store, redis):
+    await store.create_family(family(), "h0", "j0", NOW + 900, idle_ttl=300)
+    assert await store.rotate("fam1", "h0", "h1", "app", NOW + 300, "j1", NOW + 1200, 300, 0) == "unknown"
+    assert not await redis.exists("tokensrv:rf:fam1")
+
+
+async def test_rotation_of_another_clients_family_changes_nothing(store):
+    await store.create_family(family(), "h0", "j0", NOW + 900, idle_ttl=300)
+    assert await store.rotate("fam1", "h0", "h1", "other", NOW, "j1", NOW + 900, 300, 0) == "wrong_client"
+    assert (await store.get_family("fam1"))[1] == "h0"
+    assert await store.rotate("nope", "h0", "h1", "app", NOW, "j1", NOW + 900, 300, 0) == "unknown"
+
+
+async def test_concurrent_rotations_exactly_one_wins(store, redis):
+    await store.create_family(family(), "h0", "j0", NOW + 900, idle_ttl=300)
+    outcomes = await asyncio.gather(*(
+        store.rotate("fam1", "h0", f"new{i}", "app", NOW, f"j{i + 1}", NOW + 900, 300, 0) for i in range(20)))
+    assert sum(isinstance(o, Rotated) for o in outcomes) == 1
+    reused = [o for o in outcomes if isinstance(o, Reused)]
+    assert len(reused) == 1 and outcomes.count("unknown") == 18  # the first loser killed it
+    assert {j for j, _ in reused[0].outstanding} == {"j0", next(
+        f"j{i + 1}" for i, o in enumerate(outcomes) if isinstance(o, Rotated))}
+    assert not await redis.exists("tokensrv:rf:fam1")
+
+
+async def test_grace_replaces_the_lost_pair_once(store):
+    await store.create_family(family(), "h0", "j0", NOW + 900, idle_ttl=300)
+    await store.rotate("fam1", "h0", "h1", "app", NOW + 10, "j1", NOW + 910, 300, 30)
+    again = await store.rotate("fam1", "h0", "h2", "app", NOW + 20, "j2", NOW + 920, 300, 30)
+    assert isinstance(again, Rotated) and again.replaced == (("j1", NOW + 910),)
+    assert (await store.get_family("fam1"))[1] == "h2"
+    third = await store.rotate("fam1", "h0", "h3", "app", NOW + 25, "j3", NOW + 925, 300, 30)
+    assert isinstance(third, Reused) and {j for j, _ in third.outstanding} == {"j0", "j2"}
+
+
+async def test_outstanding_access_tokens_forget_the_expired_ones(store):
+    await store.create_family(family(), "h0", "j0", NOW + 100, idle_ttl=300)
+    await store.rotate("fam1", "h0", "h1", "app", NOW + 150, "j1", NOW + 250, 300, 0)
+    assert await store.revoke_family("fam1", NOW + 150) == (("j1", NOW + 250),)
+    assert await store.revoke_family("fam1", NOW + 150) == ()
+
+
+async def test_families_of_a_user_and_of_a_session(store):
+    await store.create_family(family("f1", "u1", sid="s1"), "a", "j1", NOW + 900, 300)
+    await store.create_family(family("f2", "u1", sid="s2"), "b", "j2", NOW + 900, 300)
+    await store.create_family(family("f3", "u2", sid="s1"), "c", "j3", NOW + 900, 300)
+    assert await store.revoke_families_of_user("u1", NOW) == ("f1", "f2")
+    assert await store.get_family("f1") is None and await store.get_family("f3") is not None
+    assert await store.revoke_families_of_user("u1", NOW) == ()
+    assert await store.revoke_families_of_session("s1", NOW) == (("j3", NOW + 900),)
+
+
+async def test_deny_list_entries_carry_their_ttl_and_reach_the_feed(store, redis):
+    await store.revoke([Revocation("jti", "j1", NOW + 60, NOW), Revocation("sid", "s1", NOW + 900, NOW),
+                        Revocation("sub", "u1", NOW + 900, NOW), Revocation("family", "f1", NOW + 60, NOW)], NOW)
+    assert await redis.expiretime("tokensrv:deny:jti:j1") == NOW + 60
+    assert await redis.expiretime("tokensrv:deny:sid:s1") == NOW + 900
+    assert await redis.expiretime("tokensrv:deny:sub:u1") == NOW + 900
+    assert await store.denied("j1", "s1", "u1") == (True, True, NOW)
+    assert await store.denied("j2", "", "u2") == (False, False, 0)
+    entries = [fields for _, fields in await redis.xrange(FEED)]
+    assert entries == [
+        {"k": "jti", "v": "j1", "u": str(NOW + 60), "t": str(NOW)},
+        {"k": "sid", "v": "s1", "u": str(NOW + 900), "t": str(NOW)},
+        {"k": "sub", "v": "u1", "u": str(NOW + 900), "t": str(NOW)},
+        {"k": "family", "v": "f1", "u": str(NOW + 60), "t": str(NOW)},
+    ]
+    assert await redis.keys("tokensrv:deny:family:*") == []  # feed only: nothing checks it
+
+
+async def test_feed_is_trimmed_by_its_own_clock_not_the_callers(store, redis):
+    """A caller whose clock is far ahead of Valkey's must not trim the entries it just wrote."""
+    far_future = NOW + 10 * 365 * 86400
+    for i in range(300):
+        await store.revoke([Revocation("jti", f"j{i}", far_future + 60, far_future)], far_future)
+    assert await redis.xlen(FEED) == 300
