@@ -1,0 +1,51 @@
+"""tokensrv.verify: verify tokensrv's access tokens offline, in a downstream service.
+
+    pip install 'tokensrv[verify]'
+
+    from tokensrv.verify import TokenVerifier, InvalidToken
+    async with TokenVerifier(issuer="http://127.0.0.1:8080", audience="orders",
+                             redis_url="redis://127.0.0.1:6379/0") as verifier:
+        claims = await verifier.verify(token)  # dict, or InvalidToken (or a subclass)
+
+The aiohttp middleware and `require` decorator are in `tokensrv.verify.middleware`.
+This package imports no other tokensrv module.
+"""
+from .claims import has_role, has_scope, require_roles, require_scopes
+from .errors import (
+    ExpiredToken,
+    InsufficientRole,
+    InsufficientScope,
+    InvalidClaims,
+    InvalidSignature,
+    InvalidToken,
+    MalformedToken,
+    NotYetValid,
+    RevokedToken,
+    UnknownKey,
+    VerifierUnavailable,
+)
+from .jwks import FetchError, JWKSResponse
+from .mirror import FeedEntry
+from .verifier import TokenVerifier
+
+__all__ = [
+    "ExpiredToken",
+    "FeedEntry",
+    "FetchError",
+    "InsufficientRole",
+    "InsufficientScope",
+    "InvalidClaims",
+    "InvalidSignature",
+    "InvalidToken",
+    "JWKSResponse",
+    "MalformedToken",
+    "NotYetValid",
+    "RevokedToken",
+    "TokenVerifier",
+    "UnknownKey",
+    "VerifierUnavailable",
+    "has_role",
+    "has_scope",
+    "require_roles",
+    "require_scopes",
+]

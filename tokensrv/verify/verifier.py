@@ -1,0 +1,204 @@
+"""TokenVerifier: offline verification of tokensrv's JWT access tokens (RFC 9068).
+
+Per token: strict parsing, the header checked against the service's algorithm allow-list (a
+header seen before is not parsed again), one signature check on a cached public key, the claims,
+then the revocation mirror. No network call unless the token names a `kid` we do not know.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Any, Self
+
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from .claims import (
+    ACCESS_TOKEN_TYPE,
+    check_claims,
+    check_header,
+    require_roles,
+    require_scopes,
+)
+from .errors import (
+    ExpiredToken,
+    InsufficientRole,
+    InsufficientScope,
+    InvalidToken,
+    RevokedToken,
+    UnknownKey,
+    VerifierUnavailable,
+)
+from .jwks import HttpJWKSFetcher, JWKSFetcher, KeyCache
+from .jws import SUPPORTED_ALGORITHMS, PublicKey, b64url_decode, json_object, split
+from .metrics import VerifierMetrics
+from .mirror import FeedEntry, RevocationMirror
+
+log = logging.getLogger("tokensrv.verify")
+
+MAX_TOKEN_BYTES = 8192
+HEADER_CACHE_SIZE = 256
+
+
+class TokenVerifier:
+    """Verify access tokens of one issuer for one audience.
+
+    algorithms: the allow-list, set by the service (never read from a token). RS256 is what
+        tokensrv signs with by default; add "ES256" or "EdDSA" if its TOKENSRV_KEY_ALGORITHM says so.
+    leeway: seconds of clock skew tolerated on exp, nbf and iat.
+    redis_url: follow tokensrv's revocation feed (else revocations are not checked).
+    max_disconnected: while the mirror is disconnected, keep verifying with the last known state
+        (None, the default) or, after this many seconds, refuse with VerifierUnavailable.
+    fetcher: how the JWKS is fetched (default: discovery then the jwks_uri, over aiohttp).
+    registry: where the Prometheus metrics go (default: the global registry).
+    """
+
+    def __init__(self, issuer: str, audience: str, redis_url: str | None = None, *,
+                 algorithms: Iterable[str] = ("RS256",), leeway: float = 30.0,
+                 token_type: str | None = ACCESS_TOKEN_TYPE, jwks_uri: str | None = None,
+                 fetcher: JWKSFetcher | None = None, refetch_interval: float = 5.0,
+                 max_disconnected: float | None = None, clock: Callable[[], float] = time.time,
+                 registry: CollectorRegistry = REGISTRY, max_token_bytes: int = MAX_TOKEN_BYTES) -> None:
+        self.algorithms = frozenset(algorithms)
+        if not self.algorithms or not self.algorithms <= SUPPORTED_ALGORITHMS:
+            raise ValueError(f"algorithms must be among {sorted(SUPPORTED_ALGORITHMS)}")
+        self.issuer, self.audience = issuer, audience
+        self.leeway, self.token_type = leeway, token_type
+        self.max_disconnected = max_disconnected
+        self.max_token_bytes = max_token_bytes
+        self.metrics = VerifierMetrics(registry)
+        self._clock = clock
+        self._headers: dict[str, tuple[str, str]] = {}  # header segment -> (alg, kid), checked
+        self.fetcher = fetcher or HttpJWKSFetcher(
+            issuer, jwks_uri, on_request=lambda kind: self.metrics.issuer_requests.labels(kind).inc())
+        self.mirror = None if redis_url is None else RevocationMirror(
+            redis_url, self.metrics, clock, grace=leeway)
+        self.keys = KeyCache(self.fetcher, self.algorithms, clock, refetch_interval,
+                             excluded=self._kid_revoked, on_fetch=self._fetched)
+        if self.mirror is not None:
+            self.mirror.on_revocation(self._drop_revoked_key)
+        self._refresher: asyncio.Task[None] | None = None
+
+    # ---- lifecycle ----
+
+    async def start(self) -> None:
+        """Fetch the keys and load the deny-list once; failures are logged and retried in the
+        background (check `ready`)."""
+        await self.keys.refresh()
+        if self.mirror is not None:
+            await self.mirror.start()
+        self._refresher = asyncio.create_task(self.keys.run(), name="tokensrv-verify-jwks")
+
+    async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+        if self.mirror is not None:
+            await self.mirror.close()
+        if isinstance(self.fetcher, HttpJWKSFetcher):
+            await self.fetcher.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    @property
+    def ready(self) -> bool:
+        """Keys loaded, and (when following revocations) the mirror connected and current."""
+        return self.keys.loaded and (self.mirror is None or self.mirror.connected)
+
+    # ---- verification ----
+
+    async def verify(self, token: str, *, scopes: Iterable[str] = (), roles: Iterable[str] = ()
+                     ) -> dict[str, Any]:
+        """The claims of a valid, unrevoked access token carrying `scopes` and `roles`; otherwise
+        InvalidToken or one of its subclasses."""
+        try:
+            claims = await self._verify(token)
+            require_scopes(claims, *scopes)
+            require_roles(claims, *roles)
+        except InvalidToken as exc:
+            self.metrics.verifications[_result(exc)].inc()
+            raise
+        self.metrics.verifications["valid"].inc()
+        return claims
+
+    async def _verify(self, token: str) -> dict[str, Any]:
+        parts = split(token, self.max_token_bytes)
+        alg, kid = self._header(parts.header_segment)
+        now = self._clock()
+        if self.mirror is not None:
+            self._check_mirror(now)
+            if self.mirror.state.kid_revoked(kid, now):
+                raise RevokedToken(f"signing key {kid} is revoked")
+        key = self.keys.get(kid)
+        if key is None:
+            key = await self._unknown_kid(kid)
+        key.verify(alg, parts.signing_input, parts.signature)
+        claims = json_object(parts.payload, "payload")
+        check_claims(claims, self.issuer, self.audience, now, self.leeway)
+        if self.mirror is not None:
+            reason = self.mirror.state.revoked(claims["jti"], claims.get("sid"), claims["sub"],
+                                               claims["iat"], now)
+            if reason is not None:
+                raise RevokedToken(f"revoked by {reason}")
+        return claims
+
+    def _header(self, segment: str) -> tuple[str, str]:
+        """(alg, kid) of an acceptable header; the answer is cached per header segment, since every
+        token one key signs has the same header."""
+        checked = self._headers.get(segment)
+        if checked is None:
+            checked = check_header(json_object(b64url_decode(segment), "header"), self.algorithms,
+                                   self.token_type)
+            if len(self._headers) >= HEADER_CACHE_SIZE:
+                del self._headers[next(iter(self._headers))]
+            self._headers[segment] = checked
+        return checked
+
+    async def _unknown_kid(self, kid: str) -> PublicKey:
+        fetched = await self.keys.refresh_for_unknown()
+        key = self.keys.get(kid)
+        if key is not None:
+            return key
+        if fetched is False:
+            raise VerifierUnavailable("the issuer's keys cannot be fetched")
+        raise UnknownKey(f"unknown kid {kid[:64]!r}")
+
+    def _check_mirror(self, now: float) -> None:
+        assert self.mirror is not None
+        since = self.mirror.disconnected_since
+        if since is not None and self.max_disconnected is not None and now - since > self.max_disconnected:
+            raise VerifierUnavailable("the revocation mirror is disconnected")
+
+    # ---- hooks ----
+
+    def _kid_revoked(self, kid: str) -> bool:
+        return self.mirror is not None and self.mirror.state.kid_revoked(kid, self._clock())
+
+    def _drop_revoked_key(self, entry: FeedEntry) -> None:
+        if entry.kind == "kid":
+            self.keys.drop(entry.value)
+            self.metrics.jwks_keys.set(len(self.keys.keys))
+
+    def _fetched(self, result: str) -> None:
+        self.metrics.jwks_fetches.labels(result).inc()
+        self.metrics.jwks_keys.set(len(self.keys.keys))
+
+
+def _result(exc: InvalidToken) -> str:
+    if isinstance(exc, (InsufficientScope, InsufficientRole)):
+        return "forbidden"
+    if isinstance(exc, ExpiredToken):
+        return "expired"
+    if isinstance(exc, RevokedToken):
+        return "revoked"
+    return "unavailable" if isinstance(exc, VerifierUnavailable) else "invalid"
