@@ -28,7 +28,15 @@ class Parser(argparse.ArgumentParser):
     """Usage mistakes are one line too (argparse would print the whole usage first); --help still
     shows the usage. Subcommand parsers inherit this class."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # no abbreviations: `--password SECRET` must not pass for `--password-stdin`
+        super().__init__(*args, **{"allow_abbrev": False, **kwargs})
+
     def error(self, message: str) -> NoReturn:
+        unrecognized = "unrecognized arguments: "
+        if message.startswith(unrecognized):  # name the options, never echo values (a password?)
+            flags = [word for word in message[len(unrecognized):].split() if word.startswith("-")]
+            message = unrecognized + (" ".join(flags) or "(values not shown)")
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
