@@ -3,19 +3,22 @@ with the test client's cookie jar standing in for the browser."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import provider_of
+from tests.conftest import free_port, provider_of
 from tokensrv import admin
+from tokensrv.embedded import EmbeddedValkey
 
 PASSWORD = "correct horse battery staple"
 REDIRECT = "http://127.0.0.1:9000/cb"
@@ -113,18 +116,21 @@ async def submit(client: TestClient, request_id: str, csrf: str, username: str =
 
 async def sign_in(client: TestClient, app: App, username: str = "alice", password: str = PASSWORD,
                   **params: str) -> tuple[Flow, dict[str, str]]:
-    """Authorize, log in on the form, and return the flow and the redirect's query (code, state, iss)."""
+    """Authorize, log in on the form unless the SSO session answers at once, and return the flow
+    and the redirect's query (code, state, iss)."""
     flow, resp = await begin(client, app, **params)
     assert resp.status == 303, await resp.text()
-    request_id, csrf = await login_page(client, resp.headers["Location"])
-    resp = await submit(client, request_id, csrf, username, password)
-    assert resp.status == 303, await resp.text()
+    if urlsplit(resp.headers["Location"]).path == "/login":
+        request_id, csrf = await login_page(client, resp.headers["Location"])
+        resp = await submit(client, request_id, csrf, username, password)
+        assert resp.status == 303, await resp.text()
     location = resp.headers["Location"]
-    assert location.startswith(app.redirect_uri + "?"), location
+    assert location.startswith(app.redirect_uri), location
     return flow, query_of(location)
 
 
 async def redeem(client: TestClient, flow: Flow, code: str, **params: str) -> tuple[int, dict[str, Any]]:
+    """POST the code to the token endpoint; `params` override (an empty value leaves one out)."""
     data = {"grant_type": "authorization_code", "code": code, "redirect_uri": flow.app.redirect_uri,
             "code_verifier": flow.verifier, **flow.app.form()}
     data.update(params)
@@ -138,3 +144,26 @@ async def tokens_for(client: TestClient, app: App, **params: str) -> dict[str, A
     status, body = await redeem(client, flow, answer["code"])
     assert status == 200, body
     return body
+
+
+def cookie(client: TestClient, name: str) -> str | None:
+    """The value the test client's cookie jar (the "browser") holds for this cookie name."""
+    for morsel in client.session.cookie_jar:
+        if morsel.key == name:
+            return morsel.value
+    return None
+
+
+def is_error_page(html: str) -> bool:
+    return "<h1>Something went wrong</h1>" in html
+
+
+@contextlib.asynccontextmanager
+async def doomed_store(make_client: Any, settings: Any, tmp_path: Path) -> AsyncIterator[tuple[TestClient, EmbeddedValkey]]:
+    """A server on a Valkey of its own, which the test may stop to see the server fail closed."""
+    store = EmbeddedValkey(tmp_path / "doomed", port=free_port(), appendonly=False)
+    store.start()
+    try:
+        yield await make_client(settings, redis_url=store.url), store
+    finally:
+        store.stop()

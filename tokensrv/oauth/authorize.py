@@ -10,7 +10,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ..errors import (
     InvalidRequest,
@@ -54,9 +54,10 @@ class Login:
 def with_params(uri: str, params: Mapping[str, str | None]) -> str:
     """The URI with these query parameters added to any it already has (RFC 6749 §3.1.2)."""
     parts = urlsplit(uri)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    query += [(k, v) for k, v in params.items() if v is not None]
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    added = urlencode({k: v for k, v in params.items() if v is not None})
+    # the registered query stays byte for byte: the client may compare it
+    query = "&".join(q for q in (parts.query, added) if q)
+    return urlunsplit(parts._replace(query=query))
 
 
 async def authorize(p: Provider, params: Mapping[str, str], session_secret: str | None,

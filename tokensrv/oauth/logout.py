@@ -47,7 +47,7 @@ class SignedOut:
 async def check(p: Provider, params: Mapping[str, str]) -> LogoutRequest:
     hint = None
     if "id_token_hint" in params:
-        hint = read_own_jwt(p, params["id_token_hint"], typ="JWT")
+        hint = read_own_jwt(p, params["id_token_hint"], typ="jwt")
         if hint is None or not isinstance(hint.get("sub"), str):
             raise InvalidRequest("bad id_token_hint", description="id_token_hint is not an ID token issued here")
     client_id = params.get("client_id")

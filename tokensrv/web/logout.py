@@ -20,7 +20,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
         response = render(request, "logout.html", {"confirm": outcome.request, "csrf_token": browser})
         cookies.set_csrf(request, response, browser)
         return response
-    response = redirect(outcome.location) if outcome.location else render(request, "logout.html", {})
+    response = redirect(outcome.location) if outcome.location else render(request, "logout.html", {"confirm": None})
     cookies.clear_session(request, response)
     return response
 
