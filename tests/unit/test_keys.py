@@ -13,8 +13,10 @@ from hypothesis import given, settings as hsettings, strategies as st
 from tokensrv.config import load_settings
 from tokensrv.keys import KeyFolder, KeyRing, SigningKey, Step, apply_step, generate_key, next_step
 
-SETTINGS = load_settings({}, key_rotation_period=1000, jwks_max_age=100, access_token_ttl=300, key_check_interval=0,
-                         id_token_ttl=200, redis_url="redis://127.0.0.1:1/0")
+SETTINGS = dataclasses.replace(
+    load_settings({}, key_rotation_period=1000, jwks_max_age=100, access_token_ttl=300, id_token_ttl=200,
+                  redis_url="redis://127.0.0.1:1/0"),
+    key_check_interval=0)  # keys/ re-read at once: the publish delay is exactly JWKS_MAX_AGE
 T0 = 1_800_000_000
 
 
