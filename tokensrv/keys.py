@@ -114,27 +114,34 @@ def current_key(keys: Sequence[SigningKey]) -> SigningKey | None:
     return max(candidates, key=lambda k: k.activated_at or 0, default=None)
 
 
-def next_step(keys: Sequence[SigningKey], now: int, settings: Settings) -> Step | None:
-    """What the rotation schedule wants done now, if anything; one step at a time."""
+def planned_steps(keys: Sequence[SigningKey], settings: Settings) -> list[tuple[int, Step]]:
+    """Every step the schedule foresees with the moment it falls due (0: now), in priority order."""
     current = current_key(keys)
     upcoming = sorted((k for k in keys if k.state == "next"), key=lambda k: k.created_at)
     if current is None:
         # bootstrap or recovery: nothing signs, so waiting for caches gains nothing
-        return Step("promote", upcoming[0].kid) if upcoming else Step("create")
+        return [(0, Step("promote", upcoming[0].kid) if upcoming else Step("create"))]
     if not upcoming:
-        return Step("create")
+        return [(0, Step("create"))]
     oldest_next = upcoming[0]
     rotate_after = current.rotate_after
     if rotate_after is None:
         rotate_after = (current.activated_at or current.created_at) + settings.key_rotation_period
-    if now >= rotate_after and now - oldest_next.created_at >= settings.key_publish_delay:
-        return Step("promote", oldest_next.kid)
-    for key in keys:
-        if key.state == "retired" and key.retired_at is not None and (
-            now >= key.retired_at + settings.max_token_ttl + settings.key_publish_delay
-        ):
-            return Step("remove", key.kid)
-    return None
+    plans = [(max(rotate_after, oldest_next.created_at + settings.key_publish_delay),
+              Step("promote", oldest_next.kid))]
+    plans += [(key.retired_at + settings.max_token_ttl + settings.key_publish_delay, Step("remove", key.kid))
+              for key in keys if key.state == "retired" and key.retired_at is not None]
+    return plans
+
+
+def next_step(keys: Sequence[SigningKey], now: int, settings: Settings) -> Step | None:
+    """What the rotation schedule wants done now, if anything; one step at a time."""
+    return next((step for due, step in planned_steps(keys, settings) if now >= due), None)
+
+
+def next_step_due(keys: Sequence[SigningKey], settings: Settings) -> int | None:
+    """When the schedule will next act (epoch seconds)."""
+    return min((due for due, _ in planned_steps(keys, settings)), default=None)
 
 
 def apply_step(keys: Sequence[SigningKey], step: Step, now: int, alg: str) -> tuple[list[SigningKey], list[str]]:
