@@ -7,8 +7,8 @@ import json
 
 import httpx
 import pytest
-from authlib.integrations.httpx_client import OAuth2Client
 from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.httpx_client import OAuth2Client
 
 PASSWORD = "correct horse battery staple"
 

@@ -8,7 +8,15 @@ import re
 import pytest
 
 from tests.conftest import free_port, provider_of
-from tests.integration.oauth_helpers import PASSWORD, add_app, add_client, add_user, basic, login, post
+from tests.integration.oauth_helpers import (
+    PASSWORD,
+    add_app,
+    add_client,
+    add_user,
+    basic,
+    login,
+    post,
+)
 from tokensrv.app import create_app
 from tokensrv.embedded import EmbeddedValkey
 

@@ -11,7 +11,14 @@ from joserfc.jwk import RSAKey
 
 from tests.conftest import provider_of
 from tests.integration.oauth_helpers import (
-    add_app, add_client, add_user, claims_of, introspect, login, post, refresh,
+    add_app,
+    add_client,
+    add_user,
+    claims_of,
+    introspect,
+    login,
+    post,
+    refresh,
 )
 from tokensrv import admin
 from tokensrv.oauth.revocation import revoke_session
@@ -40,7 +47,7 @@ async def test_active_access_token_describes_itself(client, settings):
 async def test_client_credentials_token_is_active(client):
     _, rs, _ = await setup(client)
     svc = await add_client(client, "svc", scopes=("read",))
-    status, body, _ = await post(client, "/oauth2/token", {"grant_type": "client_credentials"}, svc.basic)
+    _status, body, _ = await post(client, "/oauth2/token", {"grant_type": "client_credentials"}, svc.basic)
     answer = await introspect(client, rs, body["access_token"])
     assert answer["active"] is True and answer["sub"] == "svc" and "auth_time" not in answer
 

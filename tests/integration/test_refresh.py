@@ -6,7 +6,13 @@ import asyncio
 
 from tests.conftest import provider_of
 from tests.integration.oauth_helpers import (
-    add_app, add_client, add_user, claims_of, introspect, login, refresh,
+    add_app,
+    add_client,
+    add_user,
+    claims_of,
+    introspect,
+    login,
+    refresh,
 )
 from tokensrv import admin
 from tokensrv.oauth.tokens import parse_refresh_token
@@ -162,7 +168,7 @@ async def test_with_grace_a_third_concurrent_use_is_reuse(make_client, settings)
 
 async def test_idle_lifetime_is_renewed_by_each_use(make_client, settings, clock, redis):
     client = await make_client(settings, refresh_token_ttl=100, refresh_family_ttl=1000)
-    app, rs = await setup(client)
+    app, _rs = await setup(client)
     token = (await login(client, app))["refresh_token"]
     key = family_key(token)
     assert await redis.expiretime(key) == int(clock()) + 100
@@ -179,7 +185,7 @@ async def test_idle_lifetime_is_renewed_by_each_use(make_client, settings, clock
 
 async def test_absolute_lifetime_ends_the_family_however_often_it_is_used(make_client, settings, clock, redis):
     client = await make_client(settings, refresh_token_ttl=100, refresh_family_ttl=250)
-    app, rs = await setup(client)
+    app, _rs = await setup(client)
     start = int(clock())
     token = (await login(client, app))["refresh_token"]
     key = family_key(token)

@@ -6,7 +6,16 @@ import pytest
 
 from tests.conftest import provider_of
 from tests.integration.oauth_helpers import (
-    PASSWORD, add_app, add_client, add_user, claims_of, introspect, login, post, refresh, revoke,
+    PASSWORD,
+    add_app,
+    add_client,
+    add_user,
+    claims_of,
+    introspect,
+    login,
+    post,
+    refresh,
+    revoke,
 )
 from tokensrv import admin
 from tokensrv.oauth.tokens import Subject, issue_for_user, parse_refresh_token

@@ -6,7 +6,15 @@ import asyncio
 
 import pytest
 
-from tokensrv.store import Client, Conflict, RefreshFamily, Reused, Revocation, Rotated, User
+from tokensrv.store import (
+    Client,
+    Conflict,
+    RefreshFamily,
+    Reused,
+    Revocation,
+    Rotated,
+    User,
+)
 from tokensrv.store.redis import FEED, RedisStore
 
 NOW = 1_800_000_000

@@ -10,7 +10,16 @@ from joserfc.jwk import KeySet
 
 from tests.conftest import provider_of
 from tests.integration.oauth_helpers import (
-    PASSWORD, add_app, add_client, add_user, basic, claims_of, header_of, login, post, token,
+    PASSWORD,
+    add_app,
+    add_client,
+    add_user,
+    basic,
+    claims_of,
+    header_of,
+    login,
+    post,
+    token,
 )
 from tokensrv import admin
 from tokensrv.store import Client
@@ -278,8 +287,8 @@ async def test_repeated_authorization_header_is_invalid_request(client):
 @pytest.mark.parametrize("content_type,data", [
     ("application/json", b'{"grant_type": "client_credentials"}'),
     ("text/plain", b"grant_type=client_credentials"),
-    ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\n"
-                                         b"client_credentials\r\n--x--\r\n"),
+    ("multipart/form-data; boundary=x", (b"--x\r\nContent-Disposition: form-data; name=\"grant_type\"\r\n\r\n"
+                                         b"client_credentials\r\n--x--\r\n")),
 ])
 async def test_wrong_content_type_is_invalid_request(client, content_type, data):
     svc = await add_client(client, "svc")

@@ -9,7 +9,14 @@ from ...errors import UnauthorizedClient
 from ...store import Client
 from .. import Provider
 from ..scopes import grant_scope
-from ..tokens import ACCESS_TOKEN_TYPE, Subject, access_claims, bearer_response, new_jti, sign
+from ..tokens import (
+    ACCESS_TOKEN_TYPE,
+    Subject,
+    access_claims,
+    bearer_response,
+    new_jti,
+    sign,
+)
 
 
 async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> dict[str, Any]:

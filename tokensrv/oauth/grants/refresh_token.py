@@ -17,8 +17,16 @@ from ..params import require
 from ..revocation import deny_jtis, kill_family, user_is_current
 from ..scopes import grant_scope
 from ..tokens import (
-    ACCESS_TOKEN_TYPE, Subject, access_claims, bearer_response, id_token, new_jti, new_refresh_token,
-    parse_refresh_token, refresh_digest, sign,
+    ACCESS_TOKEN_TYPE,
+    Subject,
+    access_claims,
+    bearer_response,
+    id_token,
+    new_jti,
+    new_refresh_token,
+    parse_refresh_token,
+    refresh_digest,
+    sign,
 )
 
 

@@ -1,0 +1,159 @@
+"""Client registration rules and client authentication (RFC 6749 §2.3.1), against a tiny
+in-test client source: no store behaviour is under test here."""
+from __future__ import annotations
+
+import base64
+import hashlib
+
+import pytest
+
+from tokensrv.errors import InvalidClient, InvalidRequest
+from tokensrv.oauth.clients import (
+    RegistrationError,
+    authenticate,
+    check_redirect_uri,
+    new_client,
+)
+from tokensrv.store import Client
+
+
+class Clients:
+    def __init__(self, *clients: Client) -> None:
+        self.clients = {c.client_id: c for c in clients}
+
+    async def get_client(self, client_id: str) -> Client | None:
+        return self.clients.get(client_id)
+
+
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def test_confidential_client_gets_a_256_bit_secret_stored_only_as_a_digest():
+    client, secret = new_client("svc", public=False, grant_types=["client_credentials"])
+    assert secret is not None and len(base64.urlsafe_b64decode(secret + "==")) == 32
+    assert client.secret_digest == hashlib.sha256(secret.encode()).hexdigest()
+    assert secret not in repr(client) and secret not in str(client.to_json())
+    other = new_client("svc", public=False, grant_types=["client_credentials"])[1]
+    assert other != secret
+
+
+def test_public_client_has_no_secret():
+    client, secret = new_client("spa", public=True, redirect_uris=["https://spa.example/cb"])
+    assert secret is None and client.is_public and client.secret_digest is None
+
+
+@pytest.mark.parametrize("public,redirects,expected", [
+    (False, [], ("client_credentials",)),
+    (False, ["https://app.example/cb"], ("authorization_code", "refresh_token", "client_credentials")),
+    (True, ["https://spa.example/cb"], ("authorization_code", "refresh_token")),
+])
+def test_default_grant_types(public, redirects, expected):
+    assert new_client("c", public=public, redirect_uris=redirects)[0].grant_types == expected
+
+
+def test_everything_registered_is_kept_without_repeats():
+    client, _ = new_client("app", public=False, redirect_uris=["https://a.example/cb", "https://a.example/cb"],
+                           grant_types=["password", "refresh_token", "password"], scopes=["read", "read", "write"],
+                           audience="orders", first_party=True, post_logout_redirect_uris=["https://a.example/"],
+                           now=123)
+    assert client.redirect_uris == ("https://a.example/cb",)
+    assert client.grant_types == ("password", "refresh_token") and client.scopes == ("read", "write")
+    assert (client.audience, client.first_party, client.created_at) == ("orders", True, 123)
+    assert client.post_logout_redirect_uris == ("https://a.example/",)
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    ({"client_id": ""}, "client id"),
+    ({"client_id": "a b"}, "client id"),
+    ({"client_id": "a:b"}, "client id"),
+    ({"client_id": "x" * 129}, "client id"),
+    ({"grant_types": ["implicit"]}, "unknown grant type"),
+    ({"public": True, "grant_types": ["client_credentials"]}, "public"),
+    ({"grant_types": ["password"]}, "first-party"),
+    ({"grant_types": ["authorization_code"]}, "redirect-uri"),
+    ({"public": True}, "redirect-uri"),
+    ({"scopes": ["a b"]}, "scope"),
+    ({"scopes": [""]}, "scope"),
+    ({"redirect_uris": ["/relative"]}, "redirect URI"),
+])
+def test_registration_mistakes_are_one_line(kwargs, words):
+    args = {"client_id": "c", "public": False, **kwargs}
+    with pytest.raises(RegistrationError) as exc:
+        new_client(args.pop("client_id"), **args)
+    assert words in str(exc.value) and "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("uri", [
+    "https://app.example/cb", "https://app.example:8443/cb?x=1", "http://127.0.0.1:3000/cb",
+    "http://localhost/cb", "http://[::1]:8080/cb", "com.example.app:/oauth2redirect",
+])
+def test_acceptable_redirect_uris(uri):
+    check_redirect_uri(uri)
+
+
+@pytest.mark.parametrize("uri", [
+    "", "/cb", "app.example/cb", "https://app.example/cb#x", "https://app.example/c b", "http://app.example/cb",
+    "https://user:pw@app.example/cb", "https:///cb", "https://app.example:99999/cb", "javascript:alert(1)",
+    "data:text/html,x", "file:///etc/passwd",
+])
+def test_unacceptable_redirect_uris(uri):
+    with pytest.raises(RegistrationError):
+        check_redirect_uri(uri)
+
+
+# ---- authentication ----
+
+@pytest.fixture
+def registered() -> tuple[Clients, str]:
+    svc, secret = new_client("svc", public=False, grant_types=["client_credentials"])
+    spa, _ = new_client("spa", public=True, redirect_uris=["https://spa.example/cb"])
+    return Clients(svc, spa), secret
+
+
+async def test_basic_and_post_authenticate(registered):
+    clients, secret = registered
+    assert (await authenticate(clients, {}, basic("svc", secret))).client_id == "svc"
+    assert (await authenticate(clients, {"client_id": "svc", "client_secret": secret}, None)).client_id == "svc"
+    assert (await authenticate(clients, {"client_id": "svc"}, basic("svc", secret))).client_id == "svc"
+    assert (await authenticate(clients, {"client_id": "spa"}, None)).client_id == "spa"
+
+
+@pytest.mark.parametrize("form,authorization", [
+    ({}, None),
+    ({"client_id": "svc"}, None),
+    ({"client_id": "svc", "client_secret": "wrong"}, None),
+    ({"client_id": "ghost", "client_secret": "x"}, None),
+    ({}, "Bearer x"),
+    ({}, "Basic %%%"),
+    ({}, "Basic " + base64.b64encode(b"svc").decode()),
+    ({"client_id": "spa", "client_secret": "x"}, None),
+])
+async def test_authentication_failures_are_invalid_client(registered, form, authorization):
+    with pytest.raises(InvalidClient) as exc:
+        await authenticate(registered[0], form, authorization)
+    assert exc.value.status == 401 and exc.value.headers["WWW-Authenticate"].startswith("Basic")
+
+
+async def test_a_different_client_id_in_the_form_is_invalid_client(registered):
+    clients, secret = registered
+    with pytest.raises(InvalidClient):
+        await authenticate(clients, {"client_id": "spa"}, basic("svc", secret))
+
+
+async def test_two_methods_at_once_is_invalid_request(registered):
+    clients, secret = registered
+    with pytest.raises(InvalidRequest):
+        await authenticate(clients, {"client_secret": secret}, basic("svc", secret))
+
+
+async def test_public_clients_can_be_refused(registered):
+    with pytest.raises(InvalidClient):
+        await authenticate(registered[0], {"client_id": "spa"}, None, allow_public=False)
+
+
+async def test_unknown_client_is_not_echoed_in_full_to_the_log(registered):
+    secret = registered[1]
+    with pytest.raises(InvalidClient) as exc:
+        await authenticate(registered[0], {}, basic(secret, "svc"))  # id and secret swapped
+    assert secret not in exc.value.detail
