@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -27,10 +28,13 @@ from aiohttp import web
 from .app import PROVIDER, create_app, open_redis
 from .config import Settings, redact_url
 from .embedded import EmbeddedValkey, _die_with_parent
+from .rotation import KeyManager
+from .store.redis import RedisStore
 
 log = logging.getLogger("tokensrv")
 T = TypeVar("T")
 BACKLOG = 1024  # per worker socket: bursts of new connections queue here while the worker is busy
+WAIT_INTERVAL = 0.2  # seconds between checks for exited workers (and the shutdown latency it adds)
 
 
 class ServeError(Exception):
@@ -102,7 +106,7 @@ async def _serve(settings: Settings, embedded: EmbeddedValkey | None,
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        raise _listen_error(settings, exc) from None
+        raise _listen_error(settings.host, settings.port, exc) from None
     if sock is None:
         announce(settings, embedded)
     stop = asyncio.Event()
@@ -114,11 +118,11 @@ async def _serve(settings: Settings, embedded: EmbeddedValkey | None,
     await runner.cleanup()
 
 
-def _listen_error(settings: Settings, exc: OSError) -> ServeError:
+def _listen_error(host: str, port: int, exc: OSError) -> ServeError:
     if exc.errno == errno.EADDRINUSE:
-        return ServeError(f"cannot listen on {settings.host}:{settings.port}: the address is already "
+        return ServeError(f"cannot listen on {host}:{port}: the address is already "
                           "in use (set TOKENSRV_PORT or --port)")
-    return ServeError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}")
+    return ServeError(f"cannot listen on {host}:{port}: {exc.strerror}")
 
 
 # ---- several worker processes ----
@@ -126,20 +130,13 @@ def _listen_error(settings: Settings, exc: OSError) -> ServeError:
 def _serve_workers(settings: Settings, embedded: EmbeddedValkey | None) -> int:
     run(_prepare(settings))
     sockets = listen_sockets(settings.host, settings.port, settings.workers)
-    try:
-        announce(settings, embedded)
-        log.info("starting %d worker processes", settings.workers)
-        return supervise(sockets, lambda sock: _run_worker(settings, sock))
-    finally:
-        for sock in sockets:
-            sock.close()
+    announce(settings, embedded)
+    log.info("starting %d worker processes", settings.workers)
+    return supervise(sockets, lambda sock: _run_worker(settings, sock))
 
 
 async def _prepare(settings: Settings) -> None:
-    """What one process should check or do before the workers start: the store, the first keys."""
-    from .rotation import KeyManager
-    from .store.redis import RedisStore
-
+    """What one process checks or does before the workers start: the store, the first keys."""
     await _check_store(settings)
     redis = open_redis(settings.redis_url)
     try:
@@ -159,16 +156,15 @@ def _run_worker(settings: Settings, sock: socket.socket) -> int:
 def listen_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     """`count` listening sockets sharing host:port through SO_REUSEPORT (Linux balances them).
 
-    A probe binds first without SO_REUSEPORT: another server that shares the port through
+    A probe binds first without SO_REUSEPORT: another server sharing the port through
     SO_REUSEPORT would otherwise be joined silently instead of reported as "in use".
     """
-    settings_for_errors = Settings(host=host, port=port)
+    sockets: list[socket.socket] = []
     try:
         family, address = _address(host, port)
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(address)
-        sockets: list[socket.socket] = []
         for _ in range(count):
             sock = socket.socket(family, socket.SOCK_STREAM)
             sockets.append(sock)
@@ -178,9 +174,9 @@ def listen_sockets(host: str, port: int, count: int) -> list[socket.socket]:
             sock.listen(BACKLOG)  # connections queue from now on, before the worker is up
             sock.setblocking(False)
     except OSError as exc:
-        for sock in locals().get("sockets", []):
+        for sock in sockets:
             sock.close()
-        raise _listen_error(settings_for_errors, exc) from None
+        raise _listen_error(host, port, exc) from None
     return sockets
 
 
@@ -192,7 +188,7 @@ def _address(host: str, port: int) -> tuple[socket.AddressFamily, Any]:
 
 
 def supervise(sockets: Sequence[socket.socket], worker: Callable[[socket.socket], int]) -> int:
-    """Fork one worker per socket and wait for them all. Returns the server's exit status."""
+    """Fork one worker per socket, forward SIGTERM/SIGINT, wait for all. Returns the exit status."""
     children: dict[int, int] = {}
     for index, sock in enumerate(sockets):
         pid = os.fork()
@@ -200,7 +196,7 @@ def supervise(sockets: Sequence[socket.socket], worker: Callable[[socket.socket]
             _worker_main(index, sock, sockets, worker)
         children[pid] = index
     for sock in sockets:
-        sock.close()  # each worker holds its own: a dead worker's socket then leaves the group
+        sock.close()  # each worker holds its own: a dead worker's socket leaves the group
 
     stopping = False
 
@@ -208,27 +204,28 @@ def supervise(sockets: Sequence[socket.socket], worker: Callable[[socket.socket]
         nonlocal stopping
         stopping = True
         for pid in children:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
 
     signal.signal(signal.SIGTERM, stop_all)
     signal.signal(signal.SIGINT, stop_all)
     status = 0
     while children:
-        pid, wait_status = os.wait()  # retried after a signal handler runs (PEP 475)
-        index = children.pop(pid, None)
-        if index is None:
-            continue  # not a worker (the embedded store is reaped by its own Popen)
-        code = os.waitstatus_to_exitcode(wait_status)
-        if not stopping:
-            log.error("worker %d (pid %d) exited with status %d: stopping the server", index, pid, code)
-            status = 1
-            stop_all()
-        elif code != 0:
-            log.warning("worker %d (pid %d) exited with status %d while stopping", index, pid, code)
-            status = 1
+        # waitpid on our workers only: os.wait() could reap the embedded store, which Popen owns
+        for pid, index in list(children.items()):
+            done, wait_status = os.waitpid(pid, os.WNOHANG)
+            if not done:
+                continue
+            del children[pid]
+            code = os.waitstatus_to_exitcode(wait_status)
+            if not stopping:
+                log.error("worker %d (pid %d) exited with status %d: stopping the server", index, pid, code)
+                status = 1
+                stop_all()
+            elif code != 0:
+                status = 1
+        if children:
+            time.sleep(WAIT_INTERVAL)
     return status
 
 
@@ -237,8 +234,8 @@ def _worker_main(index: int, sock: socket.socket, sockets: Sequence[socket.socke
     code = 1
     try:
         _die_with_parent()  # a parent killed with SIGKILL takes its workers along
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)  # until the worker's loop installs its own
         for other in sockets:
             if other is not sock:
                 other.close()

@@ -1,0 +1,172 @@
+"""Processes the suite starts, each pinned to cores so that "same cores" means something."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tokensrv.embedded import EmbeddedValkey
+
+BIN = Path(sys.executable).parent
+READY_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which cores run what. Servers get the first cores; the load generators (wrk, the login
+    load, this orchestrator) and Valkey get the last one, shared when the machine has only two."""
+    cores: tuple[int, ...]
+
+    @classmethod
+    def detect(cls) -> Layout:
+        return cls(tuple(sorted(os.sched_getaffinity(0))))
+
+    def server(self, workers: int) -> tuple[int, ...]:
+        return self.cores[:workers] if len(self.cores) >= workers else self.cores
+
+    @property
+    def load(self) -> tuple[int, ...]:
+        return self.cores[-1:]
+
+    @property
+    def store(self) -> tuple[int, ...]:
+        return self.cores[-2:-1] if len(self.cores) > 2 else self.cores[-1:]
+
+    def describe(self, workers: int) -> str:
+        return (f"server on core(s) {spell(self.server(workers))}; wrk, login load and this process on "
+                f"core {spell(self.load)}; Valkey on core {spell(self.store)}")
+
+
+def spell(cores: Sequence[int]) -> str:
+    return ",".join(map(str, cores))
+
+
+def pinned(cores: Sequence[int], argv: Sequence[str]) -> list[str]:
+    return ["taskset", "-c", spell(cores), *argv]
+
+
+def pin_self(cores: Sequence[int]) -> None:
+    os.sched_setaffinity(0, set(cores))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_http(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited with {process.returncode}; log:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{url} not ready in {READY_TIMEOUT:.0f}s; log:\n{log.read_text()}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def valkey(workdir: Path, cores: Sequence[int], appendonly: bool = True) -> Iterator[EmbeddedValkey]:
+    """The embedded Valkey over TCP loopback (what a fleet uses), AOF as `make run` has it."""
+    server = EmbeddedValkey(workdir, port=free_port(), appendonly=appendonly)
+    server.start()
+    assert server.process is not None
+    subprocess.run(["taskset", "-a", "-p", "-c", spell(cores), str(server.process.pid)],
+                   check=True, stdout=subprocess.DEVNULL)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def tokensrv_env(redis_url: str, keys_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENSRV_")}
+    env.update(TOKENSRV_REDIS_URL=redis_url, TOKENSRV_KEYS_DIR=str(keys_dir), TOKENSRV_LOG_FORMAT="text",
+               **extra)
+    return env
+
+
+def cli(env: dict[str, str], *args: str, stdin: str | None = None) -> Any:
+    """`tokensrv ARGS --json`: the public administration interface."""
+    result = subprocess.run([str(BIN / "tokensrv"), *args, "--json"], env=env, input=stdin,
+                            capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError(f"tokensrv {' '.join(args)}: {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
+@contextmanager
+def tokensrv(env: dict[str, str], workers: int, cores: Sequence[int], workdir: Path) -> Iterator[Server]:
+    port = free_port()
+    log = workdir / f"tokensrv-{port}.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            pinned(cores, [str(BIN / "tokensrv"), "serve", "--host", "127.0.0.1", "--port", str(port),
+                           "--workers", str(workers)]),
+            env=env, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/readyz", process, log)
+        yield Server(url, process, log)
+    finally:
+        stop(process)
+
+
+@contextmanager
+def static_server(jwks: bytes, discovery: bytes, jwks_headers: dict[str, str], workers: int,
+                  cores: Sequence[int], workdir: Path) -> Iterator[Server]:
+    """The reference: a bare aiohttp app serving the same bytes, same worker model and pinning."""
+    port = free_port()
+    (workdir / "jwks.bin").write_bytes(jwks)
+    (workdir / "discovery.bin").write_bytes(discovery)
+    log = workdir / f"static-{port}.log"
+    argv = [sys.executable, "-m", "bench.static_server", "--port", str(port), "--workers", str(workers),
+            "--jwks", str(workdir / "jwks.bin"), "--discovery", str(workdir / "discovery.bin"),
+            "--cache-control", jwks_headers["Cache-Control"], "--etag", jwks_headers["ETag"]]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(pinned(cores, argv), stdout=out, stderr=subprocess.STDOUT,
+                                   cwd=Path(__file__).resolve().parent.parent)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/.well-known/jwks.json", process, log)
+        yield Server(url, process, log)
+    finally:
+        stop(process)
+
+
+def require_tools() -> None:
+    missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
+    if missing:
+        raise SystemExit(f"bench: {', '.join(missing)} not found (make bench installs wrk with apt-get)")
