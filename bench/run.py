@@ -25,7 +25,18 @@ from typing import Any
 
 from . import propagation, seed, sign_rate, wrk
 from .figures import Figure, notes, table, write
-from .procs import BIN, Layout, cli, pin_self, pinned, spell, static_server, tokensrv, tokensrv_env, valkey
+from .procs import (
+    BIN,
+    Layout,
+    cli,
+    pin_self,
+    pinned,
+    spell,
+    static_server,
+    tokensrv,
+    tokensrv_env,
+    valkey,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = 32  # throughput runs: enough to keep every worker busy

@@ -14,7 +14,13 @@ from redis.asyncio import Redis
 from tokensrv.app import open_redis
 from tokensrv.config import load_settings
 from tokensrv.oauth import Provider
-from tokensrv.oauth.tokens import Subject, issue_for_user, new_jti, new_refresh_token, new_session_id
+from tokensrv.oauth.tokens import (
+    Subject,
+    issue_for_user,
+    new_jti,
+    new_refresh_token,
+    new_session_id,
+)
 from tokensrv.passwords import PasswordPool
 from tokensrv.rotation import KeyManager
 from tokensrv.store import RefreshFamily, Revocation
@@ -81,7 +87,7 @@ async def memory(redis_url: str, count: int) -> Memory:
         family_ids: list[str] = []
 
         async def family() -> None:
-            token, family_id, digest = new_refresh_token()
+            _, family_id, digest = new_refresh_token()
             family_ids.append(family_id)
             record = RefreshFamily(
                 family_id=family_id, client_id="orders-web", sub=secrets.token_hex(16),

@@ -20,7 +20,7 @@ from .oauth import Provider
 from .oauth.discovery import metadata_bytes
 from .passwords import PasswordPool
 from .rotation import KeyManager
-from .store.redis import RedisStore
+from .store.cache import CachingStore
 
 log = logging.getLogger("tokensrv")
 
@@ -59,13 +59,17 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time,
 async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     redis = open_redis(settings.redis_url)
-    store = RedisStore(redis)
+    store = CachingStore(redis)  # client records cached in memory, dropped when a change is announced
     clock = app[CLOCK]
     keys = KeyManager(settings, store, lambda: int(clock()))
     passwords = PasswordPool(settings.argon2_threads)
     app[PROVIDER] = Provider(settings, store, keys, passwords, clock)
     await keys.reload(force=True)
+    follow = asyncio.create_task(store.follow_client_changes())
     yield
+    follow.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await follow
     passwords.close()
     await redis.aclose()
 

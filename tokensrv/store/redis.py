@@ -16,6 +16,7 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:sso:<digest>           an SSO session, by the SHA-256 of its cookie
   tokensrv:authreq:<id>           an authorization request waiting for the login page
   tokensrv:code:<digest>          an authorization code, by its SHA-256; then its replay marker
+  tokensrv:client-changes         pub/sub channel: a client id whenever that client is added or removed
 """
 from __future__ import annotations
 
@@ -47,10 +48,12 @@ from . import (
 PREFIX = "tokensrv:"
 FEED = PREFIX + "revocations"
 DENY_PREFIX = PREFIX + "deny:"
+CLIENT_CHANGES = PREFIX + "client-changes"  # processes caching client records listen here (store/cache.py)
 FEED_RETENTION = 86400  # seconds the feed keeps entries at least: a verifier away longer resyncs
 FEED_RETENTION_SLACK = 60  # seconds a feed entry outlives the longest-lived thing it denies
 
-# Rotation of one refresh family, atomically (one Lua call, one key: Cluster-safe).
+# Rotation of one refresh family, atomically (one Lua call, one key: Cluster-safe). A rotation
+# answers with the family's fields as they were before it changed (or deleted) them.
 # Family hash fields: c client, s sub, sc scope, si sid, at auth_time, ca created (ms), ea absolute
 # expiry, ia idle expiry, h digest of the live token, hj the jti issued with it, p digest of its
 # predecessor, pt when it was rotated, pg grace used, j outstanding access tokens "jti exp;jti exp".
@@ -62,6 +65,7 @@ local presented, new, client, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local jti, jexp, idle, grace = ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
 local h = redis.call('HGET', f, 'h')
 if not h then return {'unknown', ''} end
+local before = redis.call('HGETALL', f)
 local ea = tonumber(redis.call('HGET', f, 'ea'))
 local ia = tonumber(redis.call('HGET', f, 'ia') or ea)
 if now >= math.min(ia, ea) then
@@ -86,7 +90,7 @@ end
 if h == presented then
   redis.call('HSET', f, 'p', presented, 'pt', now, 'pg', '0')
   renew(live_jtis())
-  return {'rotated', ''}
+  return {'rotated', '', before}
 end
 local p, pt = redis.call('HGET', f, 'p'), tonumber(redis.call('HGET', f, 'pt') or '0')
 if grace > 0 and p == presented and now - pt <= grace and redis.call('HGET', f, 'pg') == '0' then
@@ -97,12 +101,12 @@ if grace > 0 and p == presented and now - pt <= grace and redis.call('HGET', f, 
   end
   redis.call('HSET', f, 'pg', '1')
   renew(kept)
-  return {'rotated', replaced}
+  return {'rotated', replaced, before}
 end
 -- any other token of this family is an old one: reuse. The family dies with its access tokens.
 local outstanding = table.concat(live_jtis(), ';')
 redis.call('DEL', f)
-return {'reused', outstanding}
+return {'reused', outstanding, before}
 """
 
 # Delete a family, returning its outstanding access tokens, or nil when it was already gone.
@@ -158,6 +162,7 @@ class RedisStore:
         if not await self.redis.set(key, json.dumps(client.to_json()), nx=True):
             raise Conflict(f"client {client.client_id!r} already exists")
         await self.redis.sadd(PREFIX + "clients", client.client_id)
+        await self.redis.publish(CLIENT_CHANGES, client.client_id)
 
     async def get_client(self, client_id: str) -> Client | None:
         raw = await self.redis.get(PREFIX + "client:" + client_id)
@@ -172,7 +177,8 @@ class RedisStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.delete(PREFIX + "client:" + client_id)
             pipe.srem(PREFIX + "clients", client_id)
-            deleted, _ = await pipe.execute()
+            pipe.publish(CLIENT_CHANGES, client_id)
+            deleted, _, _ = await pipe.execute()
         return bool(deleted)
 
     # ---- users ----
@@ -229,19 +235,21 @@ class RedisStore:
 
     async def rotate(self, family_id: str, presented: str, new_digest: str, client_id: str, now: int,
                      jti: str, jti_exp: int, idle_ttl: int, grace: int) -> RotateOutcome:
-        key = PREFIX + "rf:" + family_id
-        # the family's fields are read in the same round trip, before the script may delete them
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(key)
-            await self._rotate(keys=[key], args=[presented, new_digest, client_id, now, jti, jti_exp,
-                                            idle_ttl, grace], client=pipe)
-            fields, (outcome, extra) = await pipe.execute()
-        if outcome in ("unknown", "wrong_client"):
-            return outcome  # type: ignore[no-any-return]
-        family = _family(family_id, fields)
-        if outcome == "reused":
-            return Reused(family, _jti_list(extra, now))
-        return Rotated(family, _jti_list(extra, now))
+        args: list[str | int] = [presented, new_digest, client_id, now, jti, jti_exp, idle_ttl, grace]
+        return _rotation(family_id, await self._rotate(keys=[PREFIX + "rf:" + family_id], args=args), now)
+
+    async def rotate_with_user(self, sub: str, family_id: str, presented: str, new_digest: str,
+                               client_id: str, now: int, jti: str, jti_exp: int, idle_ttl: int,
+                               grace: int) -> tuple[RotateOutcome, User | None]:
+        """rotate(), and the user `sub` read in the same round trip (not atomically with it)."""
+        args: list[str | int] = [presented, new_digest, client_id, now, jti, jti_exp, idle_ttl, grace]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            # EVAL with the script's text: a pipelined registered script costs redis-py a
+            # SCRIPT EXISTS round trip first; Valkey caches the compiled script by its digest
+            pipe.eval(_ROTATE, 1, PREFIX + "rf:" + family_id, *args)
+            pipe.get(PREFIX + "user:" + sub)
+            reply, raw_user = await pipe.execute()
+        return _rotation(family_id, reply, now), User.from_json(json.loads(raw_user)) if raw_user else None
 
     async def get_family(self, family_id: str) -> tuple[RefreshFamily, str] | None:
         """The family and the digest of its live token, while Valkey keeps it (callers check
@@ -428,6 +436,16 @@ redis.call('HSET', KEYS[1], 's', 'issued', 't', ARGV[1])
 return 1
 """
 # ---- end of browser sign-in ----
+
+
+def _rotation(family_id: str, reply: list[Any], now: int) -> RotateOutcome:
+    outcome, extra = reply[0], reply[1]
+    if outcome in ("unknown", "wrong_client"):
+        return outcome  # type: ignore[no-any-return]
+    family = _family(family_id, dict(zip(reply[2][::2], reply[2][1::2])))
+    if outcome == "reused":
+        return Reused(family, _jti_list(extra, now))
+    return Rotated(family, _jti_list(extra, now))
 
 
 def _family(family_id: str, fields: dict[str, Any]) -> RefreshFamily:

@@ -41,15 +41,13 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> dict[
     # must leave the presented token usable, or the client's retry would look like reuse.
     family = await _family_for(p, client, family_id)
     scope = grant_scope(params.get("scope"), family.scope.split())  # may narrow, never widen
-    user = await p.store.get_user(family.sub)
-    if user is None or not user_is_current(user, family.created_ms):
-        await kill_family(p, family)
-        raise InvalidGrant("the user was disabled, removed or signed out")
     now, jti = p.now(), new_jti()
     token, _, digest = new_refresh_token(family_id)
     exp = now + p.settings.access_token_ttl
-    outcome = await p.store.rotate(
-        family_id, refresh_digest(presented), digest, client.client_id, now, jti, exp,
+    # The user is read in the rotation's round trip. A user disabled, removed or signed out is the
+    # one refusal checked after the rotation: the family dies then, so the rotation changes nothing.
+    outcome, user = await p.store.rotate_with_user(
+        family.sub, family_id, refresh_digest(presented), digest, client.client_id, now, jti, exp,
         p.settings.refresh_token_ttl, p.settings.refresh_reuse_grace)
     if outcome == "unknown" or outcome == "wrong_client":  # revoked or expired since we looked
         raise InvalidGrant(f"refresh token {outcome}")
@@ -57,6 +55,9 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> dict[
         await deny_jtis(p, outcome.outstanding, family=family_id)
         raise InvalidGrant(f"refresh token reuse: family {family_id} revoked")
     await deny_jtis(p, outcome.replaced)  # grace reuse: the pair the lost answer carried
+    if user is None or not user_is_current(user, family.created_ms):
+        await kill_family(p, family)
+        raise InvalidGrant("the user was disabled, removed or signed out")
     # RFC 6749 §6: the scope may narrow for this access token; the family keeps its grant
     subject = Subject(family.sub, family.auth_time, family.sid, user.roles)
     claims = access_claims(p, client, subject, scope, jti, now)

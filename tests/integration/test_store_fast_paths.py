@@ -1,0 +1,137 @@
+"""The store's fast paths against the real Valkey: the in-process client cache with its pub/sub
+invalidation, and the refresh rotation that reads the user in the same round trip."""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from redis.asyncio import Redis
+
+from tests.conftest import FakeClock
+from tokensrv.oauth.clients import new_client
+from tokensrv.store import Client, RefreshFamily, Rotated, User
+from tokensrv.store.cache import CachingStore, ClientCache
+from tokensrv.store.redis import RedisStore
+
+pytestmark = pytest.mark.integration
+NOW = int(time.time())
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait for something another connection causes (a pub/sub message to arrive)."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+async def caching(redis: Redis) -> AsyncIterator[CachingStore]:
+    store = CachingStore(redis)
+    follower = asyncio.create_task(store.follow_client_changes())
+    await until(lambda: store.clients.subscribed)
+    yield store
+    follower.cancel()
+    await asyncio.gather(follower, return_exceptions=True)
+
+
+def a_client(client_id: str = "svc") -> Client:
+    return new_client(client_id, public=False, grant_types=["client_credentials"])[0]
+
+
+async def add(store: CachingStore, client: Client) -> None:
+    """Register, and let the cache see its own announcement of the addition go by."""
+    seen = store.clients._generation
+    await store.add_client(client)
+    await until(lambda: store.clients._generation > seen)
+
+
+async def test_a_client_is_served_from_memory_once_read(caching, redis):
+    await add(caching, a_client())
+    assert (await caching.get_client("svc")).client_id == "svc"
+    await redis.delete("tokensrv:client:svc")  # behind the cache's back: no announcement
+    assert (await caching.get_client("svc")).client_id == "svc"
+
+
+async def test_a_removal_by_another_process_reaches_the_cache(caching, redis):
+    admin = RedisStore(redis)  # what `tokensrv client remove` uses
+    seen = caching.clients._generation
+    await admin.add_client(a_client())
+    await until(lambda: caching.clients._generation > seen)
+    assert await caching.get_client("svc") is not None
+    assert "svc" in caching.clients._entries
+    await admin.remove_client("svc")
+    await until(lambda: "svc" not in caching.clients._entries)
+    assert await caching.get_client("svc") is None
+
+
+async def test_a_removal_in_this_process_is_seen_at_once(caching):
+    await add(caching, a_client())
+    assert await caching.get_client("svc") is not None
+    assert await caching.remove_client("svc") is True
+    assert await caching.get_client("svc") is None
+
+
+async def test_records_expire_after_the_ttl():
+    clock = FakeClock(1000.0)
+    reads: list[str] = []
+
+    async def load(client_id: str) -> Client | None:
+        reads.append(client_id)
+        return a_client(client_id)
+
+    cache = ClientCache(load, ttl=5.0, clock=clock)
+    cache.subscribed = True
+    await cache.get("svc")
+    await cache.get("svc")
+    clock.advance(5.0)
+    await cache.get("svc")
+    assert reads == ["svc", "svc"]
+
+
+async def test_unknown_clients_are_not_remembered(caching):
+    assert await caching.get_client("nobody") is None
+    assert "nobody" not in caching.clients._entries
+    await caching.add_client(a_client("nobody"))
+    assert await caching.get_client("nobody") is not None
+
+
+async def test_without_the_subscription_every_lookup_reads_the_store(redis):
+    store = CachingStore(redis)  # nobody follows the announcements
+    await store.add_client(a_client())
+    assert await store.get_client("svc") is not None
+    await redis.delete("tokensrv:client:svc")
+    assert await store.get_client("svc") is None
+
+
+async def test_a_change_announced_during_a_read_is_not_cached():
+    release = asyncio.Event()
+
+    async def slow_load(client_id: str) -> Client | None:
+        await release.wait()
+        return a_client(client_id)
+
+    cache = ClientCache(slow_load)
+    cache.subscribed = True
+    reading = asyncio.create_task(cache.get("svc"))
+    await asyncio.sleep(0)
+    cache.invalidate("svc")  # the record the read returns may be the old one
+    release.set()
+    assert (await reading) is not None
+    assert "svc" not in cache._entries
+
+
+async def test_rotation_reads_the_user_in_the_same_round_trip(redis):
+    store = RedisStore(redis)
+    user = User(sub="s1", username="alice", password_hash="x")
+    await store.add_user(user)
+    family = RefreshFamily("fam1", "app", "s1", "read", NOW * 1000, NOW + 3600, auth_time=NOW)
+    await store.create_family(family, "h0", "j0", NOW + 900, 600)
+    outcome, found = await store.rotate_with_user("s1", "fam1", "h0", "h1", "app", NOW, "j1", NOW + 900, 600, 0)
+    assert isinstance(outcome, Rotated) and outcome.family.sub == "s1"
+    assert found == user
+    again, _ = await store.rotate_with_user("s1", "fam1", "h0", "h2", "app", NOW, "j2", NOW + 900, 600, 0)
+    assert type(again).__name__ == "Reused"
+    gone, nobody = await store.rotate_with_user("s2", "fam1", "h1", "h3", "app", NOW, "j3", NOW + 900, 600, 0)
+    assert (gone, nobody) == ("unknown", None)

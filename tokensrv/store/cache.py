@@ -1,0 +1,116 @@
+"""Client records cached in each server process.
+
+Every token request authenticates its client, and a client record changes only when an
+administrator adds or removes it, so each process keeps the records it has read for a few
+seconds instead of paying a Valkey round trip per request. A change is announced on a Valkey
+pub/sub channel (RedisStore.add_client/remove_client publish it) and every subscribed process
+drops its copy at once; the TTL bounds what a lost message could cost.
+
+The cache only answers while its process is subscribed: while the subscription is down a removal
+could go unseen, so every look-up goes to the store until the subscription is back.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from . import Client
+from .redis import CLIENT_CHANGES, RedisStore
+
+log = logging.getLogger("tokensrv.store")
+
+CLIENT_TTL = 5.0  # seconds a record is served from memory (unless a change is announced first)
+MAX_CLIENTS = 10_000  # records kept per process; more are read from the store each time
+POLL = 1.0  # seconds between checks of the subscription (and its health checks)
+MAX_BACKOFF = 5.0
+
+
+class ClientCache:
+    def __init__(self, load: Callable[[str], Awaitable[Client | None]], ttl: float = CLIENT_TTL,
+                 clock: Callable[[], float] = time.monotonic, max_entries: int = MAX_CLIENTS) -> None:
+        self._load = load
+        self._ttl = ttl
+        self._clock = clock
+        self._max_entries = max_entries
+        self._entries: dict[str, tuple[float, Client]] = {}
+        self._generation = 0  # bumped by every invalidation
+        self.subscribed = False
+
+    async def get(self, client_id: str) -> Client | None:
+        if self.subscribed:
+            entry = self._entries.get(client_id)
+            if entry is not None and entry[0] > self._clock():
+                return entry[1]
+        generation = self._generation
+        client = await self._load(client_id)
+        # Unknown ids are not kept: anyone can send them. A change announced while we were
+        # reading may concern this very record, so the record is then not kept either.
+        if client is not None and self.subscribed and generation == self._generation:
+            if len(self._entries) >= self._max_entries:
+                self._entries.clear()
+            self._entries[client_id] = (self._clock() + self._ttl, client)
+        return client
+
+    def invalidate(self, client_id: str | None = None) -> None:
+        """Forget one record, or (None) every record."""
+        self._generation += 1
+        if client_id is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(client_id, None)
+
+    async def follow(self, redis: Redis, channel: str) -> None:
+        """Forever: subscribe, then forget each client announced on `channel`. Cancel to stop."""
+        delay = 0.1
+        while True:
+            try:
+                async with redis.pubsub() as pubsub:
+                    await self._subscribe(pubsub, channel)
+                    delay = 0.1
+                    while True:
+                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL)
+                        if message is not None:
+                            self.invalidate(str(message["data"]))
+            except (RedisError, OSError) as exc:
+                if self.subscribed:
+                    log.warning("client cache off: lost the change subscription (%s)", type(exc).__name__)
+            finally:
+                self.subscribed = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF)
+
+    async def _subscribe(self, pubsub: PubSub, channel: str) -> None:
+        """Serve from the cache only once Valkey has confirmed the subscription: from then on
+        every change reaches us, and what changed before is forgotten here."""
+        await pubsub.subscribe(channel)
+        while True:
+            message = await pubsub.get_message(timeout=POLL)
+            if message is not None and message["type"] == "subscribe":
+                break
+        self.invalidate()
+        self.subscribed = True
+
+
+class CachingStore(RedisStore):
+    """RedisStore whose client look-ups go through a ClientCache (run `follow_client_changes`)."""
+
+    def __init__(self, redis: Redis, ttl: float = CLIENT_TTL) -> None:
+        super().__init__(redis)
+        self.clients = ClientCache(super().get_client, ttl)
+
+    async def get_client(self, client_id: str) -> Client | None:
+        return await self.clients.get(client_id)
+
+    async def remove_client(self, client_id: str) -> bool:
+        removed = await super().remove_client(client_id)
+        self.clients.invalidate(client_id)  # this process at once; the others by the announcement
+        return removed
+
+    async def follow_client_changes(self) -> None:
+        await self.clients.follow(self.redis, CLIENT_CHANGES)
