@@ -140,7 +140,7 @@ def _max_age(params: Mapping[str, str]) -> int | None:
     raw = params.get("max_age")
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 10:
+    if not re.fullmatch(r"[0-9]{1,10}", raw):  # ASCII digits only (str.isdigit takes any script)
         raise InvalidRequest("malformed max_age", description="max_age must be a non-negative integer")
     return int(raw)
 
