@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 import time
 from typing import Any
 
+from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jwk
 from prometheus_client import CollectorRegistry
 
+from tests.conftest import FakeClock, free_port, provider_of
+from tokensrv.app import create_app
+from tokensrv.config import Settings
 from tokensrv.verify import FetchError, JWKSResponse, TokenVerifier
 
 ISSUER = "https://id.example.test"
@@ -104,3 +109,38 @@ class FunctionFetcher:
 def make_verifier(fetcher: Any, clock: Any = time.time, **options: Any) -> TokenVerifier:
     return TokenVerifier(ISSUER, AUDIENCE, fetcher=fetcher, clock=clock, registry=CollectorRegistry(),
                          **options)
+
+
+# ---- against tokensrv itself (in-process app on a known port, real HTTP, real Valkey) ----
+
+async def start_issuer(aiohttp_client: Any, clock: FakeClock, settings: Settings) -> TestClient:
+    """tokensrv on a fixed port, so the issuer in its tokens and discovery is its real URL. The
+    caller's fixture also requests `redis`, which empties the store."""
+    port = free_port()
+    app = create_app(dataclasses.replace(settings, issuer=f"http://127.0.0.1:{port}"), clock=clock,
+                     run_schedule=False)
+    client: TestClient = await aiohttp_client(app, server_kwargs={"port": port})
+    await provider_of(client).keys.tick()
+    return client
+
+
+def issuer_url(client: TestClient) -> str:
+    return provider_of(client).settings.issuer
+
+
+def verifier_for(client: TestClient, clock: Any, **options: Any) -> TokenVerifier:
+    """A verifier of `client`'s tokens for the audience `orders`, over HTTP like any service."""
+    return TokenVerifier(issuer_url(client), AUDIENCE, clock=clock, registry=CollectorRegistry(), **options)
+
+
+def issuer_requests(verifier: TokenVerifier) -> float:
+    """Every HTTP request the verifier made to the issuer so far (its own metric)."""
+    return sum(s.value for m in verifier.metrics.issuer_requests.collect() for s in m.samples
+               if s.name.endswith("_total"))
+
+
+async def wait_for_revocation(verifier: TokenVerifier, kind: str, value: str, timeout: float = 10.0) -> None:
+    """Until the verifier's mirror holds the revocation (pushed through the feed): no sleeping."""
+    mirror = verifier.mirror
+    assert mirror is not None
+    await mirror.wait_for(lambda: value in getattr(mirror.state, kind), timeout)

@@ -125,7 +125,8 @@ class RevocationMirror:
     """Follows the feed in a background task; `state` is what verifications read."""
 
     def __init__(self, redis_url: str, metrics: VerifierMetrics, clock: Callable[[], float],
-                 grace: float = 0.0, block_seconds: float = 5.0, connect_timeout: float = 3.0) -> None:
+                 grace: float = 0.0, block_seconds: float = 5.0, connect_timeout: float = 3.0,
+                 load_timeout: float = 30.0) -> None:
         self.state = RevocationState(grace)
         self.last_id = "0-0"  # the last feed entry applied (or recorded by the last load)
         self.synced = False
@@ -136,6 +137,7 @@ class RevocationMirror:
         self._clock = clock
         self._block_ms = int(block_seconds * 1000)
         self._connect_timeout = connect_timeout
+        self._load_timeout = load_timeout
         self._subscribers: list[Callable[[FeedEntry], None]] = []
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -165,14 +167,15 @@ class RevocationMirror:
     async def start(self) -> None:
         """Load the deny-list once (a failure is logged: the background task keeps trying), then
         follow the feed in the background."""
+        # No socket_timeout: redis-py would then wrap writes in asyncio.wait_for, which on Python
+        # 3.11 can swallow a cancellation (close() would hang); our own deadlines are below.
         self._redis = Redis.from_url(
-            self._redis_url, decode_responses=True, client_name="tokensrv-verify",
+            self._redis_url, decode_responses=True, client_name="tokensrv-verify", socket_timeout=None,
             socket_connect_timeout=self._connect_timeout,
-            socket_timeout=self._block_ms / 1000 + self._connect_timeout,
             retry=Retry(NoBackoff(), 0))  # reconnection is ours: it also reports the state
         try:
-            await asyncio.wait_for(self._connect(), self._connect_timeout * 2)
-        except (RedisError, OSError, TimeoutError) as exc:
+            await self._connect()
+        except (RedisError, OSError) as exc:
             self._disconnected(exc)
         self._task = asyncio.create_task(self._run(), name="tokensrv-verify-mirror")
 
@@ -198,8 +201,9 @@ class RevocationMirror:
 
     async def _connect(self) -> None:
         """Load, or resume where we left off when nothing after that can have been lost."""
-        if not self.synced or needs_resync(await self._stream_info(), self.last_id):
-            await self._load()
+        async with asyncio.timeout(self._load_timeout):
+            if not self.synced or needs_resync(await self._stream_info(), self.last_id):
+                await self._load()
         self.connected, self.disconnected_since = True, None
         self._metrics.mirror_connected.set(1)
         log.info("revocation mirror following the feed from %s", self.last_id)
@@ -262,7 +266,8 @@ class RevocationMirror:
     async def _follow(self) -> None:
         assert self._redis is not None
         while True:
-            reply: Any = await self._redis.xread({FEED: self.last_id}, count=1000, block=self._block_ms)
+            async with asyncio.timeout(self._block_ms / 1000 + self._connect_timeout):  # a dead peer
+                reply: Any = await self._redis.xread({FEED: self.last_id}, count=1000, block=self._block_ms)
             for _stream, entries in reply or ():
                 self._apply(entries)
             now = self._clock()
