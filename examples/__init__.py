@@ -1,0 +1,1 @@
+"""Examples of downstream services using tokensrv.verify, and the local cluster (`make cluster`)."""

@@ -1,0 +1,1 @@
+"""orders: a small downstream service whose API is protected by tokensrv.verify."""

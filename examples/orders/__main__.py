@@ -1,0 +1,5 @@
+import sys
+
+from examples.orders.app import main
+
+sys.exit(main())
