@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
 from argon2 import PasswordHasher
 
 from tests.conftest import provider_of
@@ -41,13 +42,23 @@ class CountingHasher(PasswordHasher):
         return super().verify(hash, password)
 
 
-def use_pool(client, pool: PasswordPool) -> None:
-    p = provider_of(client)
-    p.passwords.close()
-    p.passwords = pool
+@pytest.fixture
+def use_pool():
+    """Swap a provider's password pool for one with an instrumented hasher; put it back after."""
+    swapped: list[tuple[object, PasswordPool, PasswordPool]] = []
+
+    def use(client, pool: PasswordPool) -> None:
+        p = provider_of(client)
+        swapped.append((p, p.passwords, pool))
+        p.passwords = pool
+
+    yield use
+    for p, original, pool in swapped:
+        p.passwords = original
+        pool.close()
 
 
-async def test_the_loop_keeps_serving_while_logins_hash(make_client, settings):
+async def test_the_loop_keeps_serving_while_logins_hash(make_client, settings, use_pool):
     client = await make_client(settings, argon2_threads=2)
     app = await add_app(client)
     await add_user(client)
@@ -67,7 +78,7 @@ async def test_the_loop_keeps_serving_while_logins_hash(make_client, settings):
     assert threading.current_thread().name not in hasher.threads
 
 
-async def test_an_unknown_username_costs_one_argon2_verification(client):
+async def test_an_unknown_username_costs_one_argon2_verification(client, use_pool):
     app = await add_app(client)
     await add_user(client)
     hasher = CountingHasher()
