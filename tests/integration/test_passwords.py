@@ -152,3 +152,15 @@ async def test_a_current_hash_is_left_alone(client):
     before = (await p.store.find_user("alice")).password_hash
     await login(client, app)
     assert (await p.store.find_user("alice")).password_hash == before
+
+
+async def test_a_burst_of_concurrent_attempts_cannot_slip_under_the_limit(make_client, settings, use_pool):
+    client = await make_client(settings, login_max_failures=3)
+    app = await add_app(client)
+    await add_user(client)
+    hasher = CountingHasher()
+    use_pool(client, PasswordPool(2, hasher))
+    results = await asyncio.gather(*(
+        token(client, app, grant_type="password", username="alice", password="nope nope") for _ in range(8)))
+    assert sorted(status for status, _, _ in results) == [400] * 3 + [429] * 5
+    assert hasher.verified == 3  # only the attempts within the limit reached argon2

@@ -19,16 +19,18 @@ def _limit_keys(username: str, remote: str) -> list[str]:
 async def check_credentials(p: Provider, username: str, password: str, remote: str) -> User | None:
     """The user, if the password is right and the account enabled; None otherwise."""
     keys = _limit_keys(username, remote)
-    limit = p.settings.login_max_failures
-    blocked = [ttl for count, ttl in await p.store.failures(keys) if count >= limit]
+    # Every attempt is counted before the password is checked, so a burst of concurrent attempts
+    # cannot all slip under the limit; a successful one is taken back afterwards.
+    counted = await p.store.count_attempt(keys, p.settings.login_failure_window)
+    blocked = [ttl for count, ttl in counted if count > p.settings.login_max_failures]
     if blocked:
         raise SlowDown(max(blocked), "too many failed logins")
     user = await p.store.find_user(username)
     checked = await p.passwords.check(user.password_hash if user else None, password)
     if user is None or not checked.ok or user.disabled:
-        await p.store.add_failure(keys, p.settings.login_failure_window)
-        return None
-    await p.store.clear_failures(keys[:1])  # the address keeps its count: no reset by own logins
+        return None  # the counted attempt stays: a failure
+    await p.store.clear_failures(keys[:1])
+    await p.store.forgive_attempt(keys[1:])  # the address keeps its failures: no reset by own logins
     if checked.new_hash:
         user = replace(user, password_hash=checked.new_hash)
         await p.store.save_user(user)

@@ -130,6 +130,11 @@ redis.call('XTRIM', KEYS[1], 'MINID', '~', math.max(0, ms - tonumber(ARGV[1])))
 return id
 """
 
+_DECREMENT_IF_PRESENT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""
+
 _RELEASE_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -152,6 +157,7 @@ class RedisStore:
         self._delete_family = redis.register_script(_DELETE_FAMILY)
         self._append_feed = redis.register_script(_APPEND_FEED)
         self._release = redis.register_script(_RELEASE_LOCK)
+        self._decrement = redis.register_script(_DECREMENT_IF_PRESENT)
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
@@ -317,21 +323,23 @@ class RedisStore:
             if acquired:
                 await self._release(keys=[key], args=[token])
 
-    async def failures(self, keys: Sequence[str]) -> list[tuple[int, int]]:
-        """(count, seconds left in the window) for each rate-limit key."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.get(PREFIX + "rl:" + key)
-                pipe.ttl(PREFIX + "rl:" + key)
-            raw = await pipe.execute()
-        return [(int(raw[i] or 0), max(int(raw[i + 1]), 0)) for i in range(0, len(raw), 2)]
+    async def count_attempt(self, keys: Sequence[str], window: int) -> list[tuple[int, int]]:
+        """Count one more attempt on each rate-limit key; (count, seconds left in its window) each.
 
-    async def add_failure(self, keys: Sequence[str], window: int) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
+        The window starts with a key's first attempt and is not extended by later ones.
+        """
+        async with self.redis.pipeline(transaction=True) as pipe:
             for key in keys:
                 pipe.incr(PREFIX + "rl:" + key)
                 pipe.expire(PREFIX + "rl:" + key, window, nx=True)
-            await pipe.execute()
+                pipe.ttl(PREFIX + "rl:" + key)
+            raw = await pipe.execute()
+        return [(int(raw[i]), max(int(raw[i + 2]), 1)) for i in range(0, len(raw), 3)]
+
+    async def forgive_attempt(self, keys: Sequence[str]) -> None:
+        """Take back one counted attempt (it succeeded); a key that expired meanwhile stays gone."""
+        for key in keys:
+            await self._decrement(keys=[PREFIX + "rl:" + key])
 
     async def clear_failures(self, keys: Sequence[str]) -> None:
         await self.redis.delete(*(PREFIX + "rl:" + key for key in keys))
