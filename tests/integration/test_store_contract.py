@@ -148,3 +148,14 @@ async def test_feed_is_trimmed_by_its_own_clock_not_the_callers(store, redis):
     for i in range(300):
         await store.revoke([Revocation("jti", f"j{i}", far_future + 60, far_future)], far_future)
     assert await redis.xlen(FEED) == 300
+
+
+async def test_attempt_counters_keep_their_first_window(store, redis):
+    assert await store.count_attempt(["login:user:a", "login:addr:x"], 600) == [(1, 600), (1, 600)]
+    await redis.expire("tokensrv:rl:login:user:a", 100)  # as if 500 s had passed
+    assert (await store.count_attempt(["login:user:a"], 600))[0] == (2, 100)  # not extended
+    await store.forgive_attempt(["login:user:a", "login:addr:gone"])
+    assert await redis.get("tokensrv:rl:login:user:a") == "1"
+    assert not await redis.exists("tokensrv:rl:login:addr:gone")  # never made without a window
+    await store.clear_failures(["login:user:a"])
+    assert not await redis.exists("tokensrv:rl:login:user:a")
