@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -44,6 +45,10 @@ from . import (
     RotateOutcome,
     User,
 )
+
+log = logging.getLogger("tokensrv.store")
+# A revocation is acknowledged only once the store's AOF has it on disk (WAITAOF), up to this long.
+DURABLE_WRITE_TIMEOUT_MS = 1000
 
 PREFIX = "tokensrv:"
 FEED = PREFIX + "revocations"
@@ -158,6 +163,7 @@ class RedisStore:
         self._append_feed = redis.register_script(_APPEND_FEED)
         self._release = redis.register_script(_RELEASE_LOCK)
         self._decrement = redis.register_script(_DECREMENT_IF_PRESENT)
+        self._aof: bool | None = None  # does the store append to an AOF? asked once
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
@@ -304,6 +310,18 @@ class RedisStore:
                 feed_args += [entry.kind, entry.value, entry.until, entry.at]
             await self._append_feed(keys=[FEED], args=feed_args, client=pipe)
             await pipe.execute()
+        await self.wait_durable()
+
+    async def wait_durable(self) -> None:
+        """Wait until the store's AOF holds the writes so far (WAITAOF), so an acknowledged
+        revocation survives a power loss, not only a restart. Without AOF there is nothing to wait for."""
+        if self._aof is None:
+            persistence = await self.redis.info("persistence")
+            self._aof = str(persistence.get("aof_enabled", "0")) == "1"
+            if not self._aof:
+                log.warning("the store has no AOF: revocations do not survive a store restart")
+        if self._aof:
+            await self.redis.execute_command("WAITAOF", 1, 0, DURABLE_WRITE_TIMEOUT_MS)
 
     async def denied(self, jti: str, sid: str, sub: str) -> tuple[bool, bool, int]:
         """(jti revoked, sid revoked, subject not-before) in one round trip."""
