@@ -33,3 +33,15 @@ typecheck: $(STAMP)
 clean:
 	rm -rf $(VENV) .tokensrv build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# The local cluster (examples/cluster.py): Valkey on 6390, tokensrv on 8081-8083 sharing keys/ and
+# the store (issuer http://127.0.0.1:8081), the example orders service on 8090. Logs, Valkey's data
+# and the pids of everything started are under .tokensrv/cluster/; cluster-down stops exactly those.
+cluster: $(STAMP)
+	$(BIN)/python -m examples.cluster up
+
+cluster-down: $(STAMP)
+	$(BIN)/python -m examples.cluster down
+
+cluster-smoke: $(STAMP)
+	$(BIN)/python -m examples.cluster smoke
