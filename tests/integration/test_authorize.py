@@ -221,3 +221,6 @@ async def test_discovery_advertises_the_iss_parameter(client):
     assert doc["authorization_response_iss_parameter_supported"] is True
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert doc["authorization_endpoint"] == ISSUER + "/oauth2/authorize"
+    assert "none" in doc["token_endpoint_auth_methods_supported"]  # public clients with PKCE
+    assert doc["prompt_values_supported"] == ["none", "login"]
+    assert doc["response_types_supported"] == ["code"] and doc["response_modes_supported"] == ["query"]

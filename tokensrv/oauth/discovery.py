@@ -34,8 +34,9 @@ def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any
         "scopes_supported": ["openid", "profile", "email"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": signing_algorithms,
-        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
-        "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        # "none": a public client (PKCE) names itself with client_id; introspection needs a secret
+        "token_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "none"],
+        "revocation_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "none"],
         "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "at_hash",
                              "name", "preferred_username", "email", "email_verified"],
