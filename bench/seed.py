@@ -101,12 +101,14 @@ async def memory(redis_url: str, count: int) -> Memory:
         sample = family_ids[:: max(1, count // 200)]
         sizes = [await redis.memory_usage(PREFIX + "rf:" + f, samples=0) or 0 for f in sample]
 
-        async def deny(batch: list[str]) -> None:
-            await store.revoke([Revocation("jti", jti, now + 900, now) for jti in batch], now)
+        jtis = [new_jti() for _ in range(count)]
+
+        def deny(start: int) -> Callable[[], Awaitable[None]]:
+            batch = [Revocation("jti", jti, now + 900, now) for jti in jtis[start:start + 500]]
+            return lambda: store.revoke(batch, now)
 
         before = await used_memory(redis)
-        jtis = [new_jti() for _ in range(count)]
-        await _in_batches(lambda b=jtis[i:i + 500]: deny(b) for i in range(0, count, 500))
+        await _in_batches(deny(i) for i in range(0, count, 500))
         per_deny = (await used_memory(redis) - before) / count
         return Memory(per_family, sum(sizes) / len(sizes), per_deny)
     finally:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,6 +28,22 @@ class Load:
         return (self.requests - self.errors) / self.seconds if self.seconds else 0.0
 
 
+@dataclass(frozen=True)
+class Summary:
+    """Several slices of one load, interleaved with other loads: medians resist a noisy neighbour."""
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+    @classmethod
+    def of(cls, slices: list[Load]) -> Summary:
+        return cls(statistics.median(s.rate for s in slices), statistics.median(s.p50_ms for s in slices),
+                   statistics.median(s.p99_ms for s in slices), sum(s.requests for s in slices),
+                   sum(s.errors for s in slices))
+
+
 def command(url: str, script: str, seconds: float, connections: int, cores: Sequence[int],
             args: Sequence[str] = ()) -> list[str]:
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s",
@@ -50,7 +67,7 @@ def parse(output: str) -> Load:
 def run(url: str, script: str, seconds: float, connections: int, cores: Sequence[int],
         args: Sequence[str] = ()) -> Load:
     argv = command(url, script, seconds, connections, cores, args)
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"wrk failed: {result.stderr.strip() or result.stdout.strip()}")
     return parse(result.stdout)

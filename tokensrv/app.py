@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -62,7 +63,7 @@ async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
     store = CachingStore(redis)  # client records cached in memory, dropped when a change is announced
     clock = app[CLOCK]
     keys = KeyManager(settings, store, lambda: int(clock()))
-    passwords = PasswordPool(settings.argon2_threads)
+    passwords = PasswordPool(argon2_threads(settings))
     app[PROVIDER] = Provider(settings, store, keys, passwords, clock)
     await keys.reload(force=True)
     follow = asyncio.create_task(store.follow_client_changes())
@@ -72,6 +73,18 @@ async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
         await follow
     passwords.close()
     await redis.aclose()
+
+
+def argon2_threads(settings: Settings) -> int:
+    """TOKENSRV_ARGON2_THREADS, else the cores this process may run on, shared among the workers:
+    more threads than cores would only make each login slower."""
+    if settings.argon2_threads:
+        return settings.argon2_threads
+    try:
+        cores = len(os.sched_getaffinity(0))  # honours taskset and cpusets, unlike os.cpu_count()
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // settings.workers)
 
 
 async def schedule_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -1,0 +1,36 @@
+"""The argon2 pool stays out of the way of token and JWKS requests: sized to the cores a worker
+may use, its threads at a lower CPU priority."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import threading
+
+import pytest
+
+from tokensrv.app import argon2_threads
+from tokensrv.config import Settings
+from tokensrv.passwords import ARGON2_NICE, PasswordPool
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="nice values are per thread only on Linux")
+async def test_pool_threads_run_below_the_event_loop_priority():
+    pool = PasswordPool(1)
+    try:
+        def own_nice() -> int:
+            return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+        loop_nice = own_nice()
+        assert await pool._run(own_nice) == min(19, loop_nice + ARGON2_NICE)
+        assert own_nice() == loop_nice  # the event loop's thread keeps its priority
+    finally:
+        pool.close()
+
+
+def test_threads_are_the_usable_cores_shared_among_the_workers(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert argon2_threads(Settings(workers=1)) == 4
+    assert argon2_threads(Settings(workers=2)) == 2
+    assert argon2_threads(Settings(workers=8)) == 1
+    assert argon2_threads(dataclasses.replace(Settings(), argon2_threads=3)) == 3
