@@ -45,3 +45,17 @@ cluster-down: $(STAMP)
 
 cluster-smoke: $(STAMP)
 	$(BIN)/python -m examples.cluster smoke
+
+# The benchmark suite (bench/run.py): about 3 minutes on loopback, or BENCH_ARGS=--long for longer
+# runs. Prints every figure with its reference and target; writes bench-results/latest.json. The
+# HTTP load generator is wrk from Debian, installed here when missing (as .ci/run does for chromium).
+bench: $(STAMP)
+	@if ! command -v wrk >/dev/null 2>&1; then \
+		if command -v apt-get >/dev/null 2>&1; then \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }; \
+		else \
+			echo "make bench needs wrk (https://github.com/wg/wrk)" >&2; exit 1; \
+		fi; \
+	fi
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
