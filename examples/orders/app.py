@@ -102,6 +102,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=int(env("ORDERS_PORT", "8090")))
     parser.add_argument("--redis-url", default=env("ORDERS_REDIS_URL") or None,
                         help="tokensrv's store, to follow its revocation feed")
+    parser.add_argument("--jwks-uri", default=env("ORDERS_JWKS_URI") or None,
+                        help="fetch the keys here instead of where discovery says (e.g. a container-network name)")
     parser.add_argument("--algorithm", action="append", dest="algorithms",
                         help="an accepted signing algorithm (repeatable; default RS256)")
     return parser.parse_args(argv)
@@ -111,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     registry = CollectorRegistry()
-    verifier = TokenVerifier(args.issuer, args.audience, args.redis_url,
+    verifier = TokenVerifier(args.issuer, args.audience, args.redis_url, jwks_uri=args.jwks_uri,
                              algorithms=args.algorithms or ("RS256",), registry=registry)
     print(f"orders on http://{args.host}:{args.port} verifies tokens of {args.issuer} "
           f"(audience {args.audience}; revocations {'followed' if args.redis_url else 'not followed'})",

@@ -37,7 +37,8 @@ log = logging.getLogger("tokensrv.verify")
 
 VERIFIER = web.AppKey("tokensrv_verifier", TokenVerifier)
 REALM = web.AppKey("tokensrv_realm", str)
-CLAIMS = web.RequestKey("tokensrv_claims", dict)  # the verified claims of the request's token
+# the verified claims of the request's token (a typed key on aiohttp >= 3.13, a string before)
+CLAIMS: Any = web.RequestKey("tokensrv_claims", dict) if hasattr(web, "RequestKey") else "tokensrv_claims"
 _BEARER = re.compile(r"Bearer +([A-Za-z0-9._~+/-]+=*)", re.IGNORECASE)  # RFC 6750 §2.1 b64token
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -73,7 +74,8 @@ def require(scopes: Iterable[str] = (), roles: Iterable[str] = ()) -> Callable[[
 
 def claims_of(request: web.Request) -> dict[str, Any]:
     """The verified claims; for handlers behind `require`."""
-    return request[CLAIMS]
+    claims: dict[str, Any] = request[CLAIMS]
+    return claims
 
 
 async def authenticate(request: web.Request, scopes: Iterable[str] = (), roles: Iterable[str] = ()
