@@ -191,4 +191,7 @@ def read_own_jwt(p: Provider, token: str, typ: str = ACCESS_TOKEN_TYPE) -> dict[
     claims = header.claims
     if claims.get("iss") != p.settings.issuer or not isinstance(claims.get("exp"), int):
         return None
+    if not isinstance(claims.get("iat", 0), int) or not all(
+            isinstance(claims.get(name, ""), str) for name in ("sub", "jti", "sid", "scope")):
+        return None  # claims of the wrong type: not a token we issued (and int("...") would raise)
     return claims
