@@ -5,7 +5,6 @@ Everything cheap is rejected before any crypto: size, shape, base64url strictnes
 """
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import logging
@@ -36,19 +35,20 @@ SUPPORTED_ALGORITHMS = RSA_ALGORITHMS | set(_EC_CURVES) | {"EdDSA"}
 FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
 
 _TOKEN = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
+_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _ALPHABET = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
 
 
 def b64url_decode(segment: str) -> bytes:
-    """Unpadded, canonical base64url (RFC 7515 §2): the caller has checked the alphabet."""
+    """Unpadded, canonical base64url (RFC 7515 §2). The caller has checked the alphabet."""
     rest = len(segment) % 4
     if rest == 1:
         raise MalformedToken("base64url segment of impossible length")
     # unused trailing bits must be zero, so one token has exactly one spelling
     if rest and _ALPHABET[segment[-1]] & (0x0F if rest == 2 else 0x03):
         raise MalformedToken("non-canonical base64url")
-    try:
-        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    try:  # binascii on translated bytes: several times faster than base64.urlsafe_b64decode
+        return binascii.a2b_base64((segment + "=" * (-rest % 4)).encode("ascii").translate(_TO_STANDARD))
     except (binascii.Error, ValueError):
         raise MalformedToken("bad base64url") from None
 
@@ -95,7 +95,7 @@ def split(token: object, max_bytes: int) -> Compact:
     if match is None:
         raise MalformedToken("not three base64url segments")
     header, payload, signature = match.groups()
-    return Compact(header, f"{header}.{payload}".encode("ascii"), b64url_decode(payload),
+    return Compact(header, token[:match.end(2)].encode("ascii"), b64url_decode(payload),
                    b64url_decode(signature))
 
 
