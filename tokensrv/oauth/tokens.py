@@ -186,7 +186,8 @@ def read_own_jwt(p: Provider, token: str, typ: str = ACCESS_TOKEN_TYPE) -> dict[
         header = jwt.decode(token, ring.keyset, algorithms=ring.algorithms)
     except (JoseError, ValueError, TypeError, KeyError):
         return None
-    if header.header.get("typ", "").lower() not in (typ, "application/" + typ):
+    typ = typ.lower()  # media types compare case-insensitively (RFC 7515 §4.1.9)
+    if str(header.header.get("typ", "")).lower() not in (typ, "application/" + typ):
         return None
     claims = header.claims
     if claims.get("iss") != p.settings.issuer or not isinstance(claims.get("exp"), int):
