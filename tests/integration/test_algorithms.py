@@ -7,7 +7,15 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.integration.oauth_helpers import add_app, add_client, add_user, header_of, login, refresh, token
+from tests.integration.oauth_helpers import (
+    add_app,
+    add_client,
+    add_user,
+    header_of,
+    login,
+    refresh,
+    token,
+)
 
 pytestmark = pytest.mark.integration
 ALGORITHMS = ["RS256", "ES256", "EdDSA"]
