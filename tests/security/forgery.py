@@ -79,7 +79,7 @@ def attacker_signed(m: Material, **header: Any) -> str:
 def self_signed_cert(attacker: Signer) -> str:
     key = attacker.key.private_key
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "tokensrv")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
             .sign(key, hashes.SHA256()))
