@@ -98,12 +98,16 @@ async def test_a_store_that_went_away_fails_closed(aiohttp_client, settings, tmp
         http = await aiohttp_client(create_app(dataclasses.replace(settings, redis_url=valkey.url),
                                                clock=clock, run_schedule=False))
         await provider_of(http).keys.tick()
-        svc = await add_client(http, "svc")
-        token = (await post(http, "/oauth2/token", {"grant_type": "client_credentials"}, svc.basic))[1]
-        form = {"grant_type": "client_credentials", "token": token["access_token"]}
+        app = await add_app(http)
+        await add_user(http)
+        issued = await login(http, app)
+        # a password login needs the store (rate limits, the user); so do revocation and
+        # introspection (the deny-list), whatever the process may have cached about the client
+        form = {"grant_type": "password", "username": "alice", "password": PASSWORD,
+                "token": issued["access_token"]}
     finally:
         valkey.stop()
-    await assert_unavailable(http, form, svc.basic)
+    await assert_unavailable(http, form, app.basic)
 
 
 @pytest.mark.parametrize("url", ["redis://127.0.0.1:{port}/0", "unix:///nonexistent/valkey.sock"])
