@@ -24,6 +24,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# 30 minutes of mixed load with a key rotation and a Valkey restart; prints a summary, fails on
+# any invariant violation (`make test` runs the same for 60 s: tests/e2e/test_soak.py).
+soak: $(STAMP)
+	$(BIN)/python scripts/soak.py --duration $${SOAK_DURATION:-1800}
+
 lint: $(STAMP)
 	$(BIN)/ruff check tokensrv tests examples
 
