@@ -6,8 +6,10 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from ..app import SETTINGS
 from ..oauth import authorize as authz
 from ..oauth import signin
+from ..proxies import client_address
 from . import cookies
 from .pages import log, page, params_of, provider, redirect, render
 
@@ -41,13 +43,19 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 @page
 async def login_submit(request: web.Request) -> web.StreamResponse:
     outcome = await signin.sign_in(provider(request), await params_of(request), cookies.csrf_token(request),
-                                   cookies.session_secret(request), request.remote or "unknown")
+                                   cookies.session_secret(request), client_address_of(request))
     if isinstance(outcome, signin.Retry):
         return login_form(request, outcome)
     response = redirect(outcome.location)
     cookies.set_session(request, response, outcome.session_secret,
                         outcome.session.expires_at - outcome.session.auth_time)
     return response
+
+
+def client_address_of(request: web.Request) -> str:
+    """The browser's address for the login rate limit: X-Forwarded-For only from trusted proxies."""
+    forwarded = ",".join(request.headers.getall("X-Forwarded-For", []))
+    return client_address(request.remote, forwarded, request.app[SETTINGS].trusted_proxies)
 
 
 def setup(app: web.Application) -> None:
