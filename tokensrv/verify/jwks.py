@@ -187,6 +187,11 @@ class KeyCache:
             return min(2.0 ** failures, 60.0, max(self.max_age, MIN_REFRESH))
         return max(self.max_age * 0.8, MIN_REFRESH)
 
+    async def close(self) -> None:
+        if self._inflight is not None and not self._inflight.done():
+            self._inflight.cancel()
+            await asyncio.gather(self._inflight, return_exceptions=True)
+
     async def run(self) -> None:
         """Keep the cache fresh for as long as the verifier runs."""
         failures = 0 if self.loaded else 1

@@ -97,6 +97,7 @@ class TokenVerifier:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
+        await self.keys.close()
         if self.mirror is not None:
             await self.mirror.close()
         if isinstance(self.fetcher, HttpJWKSFetcher):
