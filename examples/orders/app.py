@@ -41,13 +41,23 @@ async def create_order(request: web.Request) -> web.Response:
         body = await request.json()
     except ValueError:
         body = None
-    item, quantity = (body.get("item"), body.get("quantity")) if isinstance(body, dict) else (None, None)
-    if not isinstance(item, str) or not 0 < len(item) <= 100 or type(quantity) is not int or not 0 < quantity <= 1000:
+    order = new_order(body)
+    if order is None:
         return web.json_response({"error": "invalid_request",
-                                  "error_description": "send {\"item\": text, \"quantity\": 1-1000}"}, status=400)
-    order = {"id": uuid.uuid4().hex, "item": item, "quantity": quantity, "created_at": int(time.time())}
+                                  "error_description": 'send {"item": text, "quantity": 1-1000}'}, status=400)
     request.app[ORDERS].setdefault(claims_of(request)["sub"], []).append(order)
     return web.json_response(order, status=201)
+
+
+def new_order(body: Any) -> dict[str, Any] | None:
+    if not isinstance(body, dict):
+        return None
+    item, quantity = body.get("item"), body.get("quantity")
+    if not isinstance(item, str) or not 0 < len(item) <= 100:
+        return None
+    if type(quantity) is not int or not 0 < quantity <= 1000:
+        return None
+    return {"id": uuid.uuid4().hex, "item": item, "quantity": quantity, "created_at": int(time.time())}
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -78,6 +78,15 @@ async def test_a_valid_token_reaches_the_handler(issuer: TestClient, app: Regist
     assert [(o["item"], o["quantity"]) for o in (await resp.json())["orders"]] == [("tea", 2)]
 
 
+async def test_a_bad_order_is_a_bad_request(issuer: TestClient, app: Registered, orders: TestClient) -> None:
+    token = (await login(issuer, app, scope="orders:write"))["access_token"]
+    for body in ({"item": "tea"}, {"item": "", "quantity": 1}, {"item": "tea", "quantity": True}, ["tea", 1]):
+        resp = await orders.post("/orders", json=body, headers=bearer(token))
+        assert resp.status == 400 and (await resp.json())["error"] == "invalid_request"
+    resp = await orders.post("/orders", data=b"not json", headers=bearer(token))
+    assert resp.status == 400
+
+
 async def test_no_token_gets_a_bare_challenge(orders: TestClient) -> None:
     for headers in ({}, {"Authorization": "Basic YWxpY2U6c2VjcmV0"}):
         status, challenge, body = await answer(await orders.get("/orders", headers=headers))

@@ -54,9 +54,7 @@ def max_age_of(cache_control: str | None) -> float | None:
 
 class HttpJWKSFetcher:
     """The default fetcher: discovery (OIDC Discovery §4) once, then the JWKS with If-None-Match.
-
-    `requests` counts every HTTP request made to the issuer (the example service exports it).
-    """
+    `on_request` hears of every HTTP request made to the issuer (the verifier counts them)."""
 
     def __init__(self, issuer: str, jwks_uri: str | None = None, timeout: float = 5.0,
                  on_request: Callable[[str], None] | None = None) -> None:
@@ -64,7 +62,6 @@ class HttpJWKSFetcher:
         self.jwks_uri = jwks_uri
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.on_request = on_request or (lambda kind: None)
-        self.requests = 0
         self._session: aiohttp.ClientSession | None = None
 
     async def __call__(self, etag: str | None) -> JWKSResponse:
@@ -95,7 +92,6 @@ class HttpJWKSFetcher:
     def _get(self, url: str, kind: str, headers: dict[str, str]) -> Any:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self.timeout)
-        self.requests += 1
         self.on_request(kind)
         return self._session.get(url, headers=headers, allow_redirects=False)
 
