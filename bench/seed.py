@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
+import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -77,48 +80,79 @@ async def used_memory(redis: Redis) -> int:
     return int((await redis.info("memory"))["used_memory"])
 
 
-async def memory(redis_url: str, count: int) -> Memory:
+def memory(redis_url: str, count: int, cores: Sequence[int]) -> Memory:
     """Create `count` families (each its own user and session, as after `count` SSO logins) and
-    `count` deny-list entries through RedisStore; measure INFO used_memory before and after.
+    `count` deny-list entries through RedisStore, from one process per core; measure INFO
+    used_memory before and after each."""
+    async def measure(sample: Sequence[str] = ()) -> tuple[int, float]:
+        redis = open_redis(redis_url)
+        try:
+            sizes = [await redis.memory_usage(PREFIX + "rf:" + f, samples=0) or 0 for f in sample]
+            return await used_memory(redis), sum(sizes) / max(1, len(sizes))
+        finally:
+            await redis.aclose()
 
-    The Valkey measured has no AOF (its buffer would blur the deltas): the store's warning about
-    that is not for this process."""
+    start, _ = asyncio.run(measure())
+    samples = _on_cores(cores, _create_families, redis_url, count)
+    families, family_hash = asyncio.run(measure([f for sample in samples for f in sample]))
+    _on_cores(cores, _create_denials, redis_url, count)
+    denials, _ = asyncio.run(measure())
+    return Memory((families - start) / count, family_hash, (denials - families) / count)
+
+
+def _on_cores(cores: Sequence[int], job: Callable[[str, int], Coroutine[Any, Any, list[str]]], redis_url: str,
+              count: int) -> list[list[str]]:
+    """`job(redis_url, share)` in one forked process per core, sharing `count` between them."""
+    share = count // len(cores)
+    context = multiprocessing.get_context("fork")
+    with context.Pool(len(cores)) as pool:
+        return pool.starmap(_run_pinned, [(core, job, redis_url, share) for core in cores])
+
+
+def _run_pinned(core: int, job: Callable[[str, int], Coroutine[Any, Any, list[str]]], redis_url: str,
+                share: int) -> list[str]:
+    os.sched_setaffinity(0, {core})
+    # the Valkey measured has no AOF (its buffer would blur the deltas): its warning is not for us
     logging.getLogger("tokensrv.store").setLevel(logging.ERROR)
+    return asyncio.run(job(redis_url, share))
+
+
+async def _create_families(redis_url: str, count: int) -> list[str]:
+    """`count` families; a sample of their ids, for MEMORY USAGE."""
     redis = open_redis(redis_url)
+    store, now, family_ids = RedisStore(redis), int(time.time()), []
+
+    async def family() -> None:
+        _, family_id, digest = new_refresh_token()
+        family_ids.append(family_id)
+        record = RefreshFamily(
+            family_id=family_id, client_id="orders-web", sub=secrets.token_hex(16),
+            scope="openid profile read", created_ms=now * 1000, expires_at=now + 30 * 86400,
+            sid=new_session_id(), auth_time=now)
+        await store.create_family(record, digest, new_jti(), now + 900, 7 * 86400)
+
     try:
-        store = RedisStore(redis)
-        await redis.flushdb()
-        now = int(time.time())
-        family_ids: list[str] = []
-
-        async def family() -> None:
-            _, family_id, digest = new_refresh_token()
-            family_ids.append(family_id)
-            record = RefreshFamily(
-                family_id=family_id, client_id="orders-web", sub=secrets.token_hex(16),
-                scope="openid profile read", created_ms=now * 1000, expires_at=now + 30 * 86400,
-                sid=new_session_id(), auth_time=now)
-            await store.create_family(record, digest, new_jti(), now + 900, 7 * 86400)
-
-        before = await used_memory(redis)
         await _in_batches(family for _ in range(count))
-        per_family = (await used_memory(redis) - before) / count
-        sample = family_ids[:: max(1, count // 200)]
-        sizes = [await redis.memory_usage(PREFIX + "rf:" + f, samples=0) or 0 for f in sample]
-
-        jtis = [new_jti() for _ in range(count)]
-
-        def deny(start: int) -> Callable[[], Awaitable[None]]:
-            batch = [Revocation("jti", jti, now + 900, now) for jti in jtis[start:start + 500]]
-            return lambda: store.revoke(batch, now)
-
-        before = await used_memory(redis)
-        await _in_batches(deny(i) for i in range(0, count, 500))
-        per_deny = (await used_memory(redis) - before) / count
-        return Memory(per_family, sum(sizes) / len(sizes), per_deny)
     finally:
-        await redis.flushdb()
         await redis.aclose()
+    return family_ids[:: max(1, count // 100)]
+
+
+async def _create_denials(redis_url: str, count: int) -> list[str]:
+    """`count` jti deny-list entries (each also a revocation-feed entry), 500 per revocation."""
+    redis = open_redis(redis_url)
+    store, now = RedisStore(redis), int(time.time())
+    jtis = [new_jti() for _ in range(count)]
+
+    def deny(start: int) -> Callable[[], Awaitable[None]]:
+        batch = [Revocation("jti", jti, now + 900, now) for jti in jtis[start:start + 500]]
+        return lambda: store.revoke(batch, now)
+
+    try:
+        await _in_batches(deny(i) for i in range(0, count, 500))
+    finally:
+        await redis.aclose()
+    return []
 
 
 async def valkey_cpu(redis_url: str) -> float:
