@@ -6,14 +6,18 @@ with a one-line message for bad input.
 from __future__ import annotations
 
 import secrets
-from dataclasses import replace
+import time
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
-from .keys import SigningKey
-from .oauth import Provider
+from .config import redact_url
+from .keys import SigningKey, next_step_due, planned_steps
+from .oauth import Provider, introspection, revocation
 from .oauth.clients import RegistrationError, new_client
 from .oauth.revocation import revoke_user
+from .oauth.tokens import parse_refresh_token, read_own_jwt
 from .rotation import LockBusy
 from .store import Client, Conflict, Revocation, User
 
@@ -143,3 +147,63 @@ def key_view(key: SigningKey) -> dict[str, Any]:
     return {"kid": key.kid, "alg": key.alg, "state": key.state, "created_at": key.created_at,
             "activated_at": key.activated_at, "retired_at": key.retired_at,
             "rotate_after": key.rotate_after}
+
+
+# ---- tokens, admin side: the same logic as the HTTP endpoints, straight against the store ----
+
+async def _holder(p: Provider, token: str) -> Client | None:
+    """The client a token of ours was issued to: the ownership checks then pass as for its holder."""
+    family_id = parse_refresh_token(token)
+    if family_id is not None:
+        found = await p.store.get_family(family_id)
+        client_id = found[0].client_id if found else None
+    else:
+        claims = read_own_jwt(p, token)
+        client_id = claims.get("client_id") if claims else None
+    return await p.store.get_client(str(client_id)) if client_id else None
+
+
+async def introspect_token(p: Provider, token: str) -> dict[str, Any]:
+    """RFC 7662's answer for any of our tokens (an operator may look at every client's)."""
+    await p.keys.reload(force=True)
+    client = await _holder(p, token)
+    if client is None:
+        return dict(introspection.INACTIVE)
+    return await introspection.introspect(p, client, {"token": token})
+
+
+async def revoke_token(p: Provider, token: str) -> dict[str, Any]:
+    """RFC 7009 for any of our tokens: an access token's jti, or a refresh token's whole family."""
+    before = await introspect_token(p, token)
+    if not before["active"]:
+        return {"revoked": False, "reason": "not an active token of this issuer (unknown, expired or revoked)"}
+    client = await _holder(p, token)
+    assert client is not None  # introspection found it a moment ago
+    await revocation.revoke(p, client, {"token": token})
+    return {"revoked": True, "token_type": before.get("token_type"), "client_id": before.get("client_id"),
+            "sub": before.get("sub"), "jti": before.get("jti")}
+
+
+async def status(p: Provider) -> dict[str, Any]:
+    """What an operator checks first: the store, the keys and the schedule, the counts."""
+    started = time.perf_counter()
+    await p.store.ping()
+    latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    await p.keys.reload(force=True)
+    keys = p.keys.ring.keys
+    due = next_step_due(keys, p.settings)
+    upcoming = [(when, step) for when, step in planned_steps(keys, p.settings) if when == due]
+    return {
+        "store": {"url": redact_url(p.settings.redis_url), "reachable": True, "latency_ms": latency_ms},
+        "keys": [{"kid": k.kid, "state": k.state, "alg": k.alg} for k in keys],
+        "key_problems": list(p.keys.ring.problems),
+        "next_rotation_step": None if due is None else {
+            "step": upcoming[0][1].describe() if upcoming else None,
+            "due_at": _iso(due), "in_seconds": max(0, due - p.now())},
+        "clients": len(await p.store.list_clients()),
+        "users": len(await p.store.list_users()),
+    }
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

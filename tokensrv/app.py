@@ -17,6 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import errors
 from .config import Settings
+from .metrics import InstrumentedRedis
 from .oauth import Provider
 from .oauth.discovery import metadata_bytes
 from .passwords import PasswordPool
@@ -37,15 +38,17 @@ STORE_TIMEOUT = 3.0
 
 
 def open_redis(url: str) -> Redis:
-    return Redis.from_url(url, decode_responses=True, socket_connect_timeout=STORE_TIMEOUT,
+    return InstrumentedRedis.from_url(url, decode_responses=True, socket_connect_timeout=STORE_TIMEOUT,
                           socket_timeout=STORE_TIMEOUT, health_check_interval=10)
 
 
 def create_app(settings: Settings, clock: Callable[[], float] = time.time,
                run_schedule: bool = True) -> web.Application:
+    from .observe import metrics_endpoint, observe_middleware
     from .routes import setup_routes
 
-    app = web.Application(middlewares=[error_middleware], client_max_size=MAX_BODY)
+    # observe_middleware is outermost: it sees the answers error_middleware makes too
+    app = web.Application(middlewares=[observe_middleware, error_middleware], client_max_size=MAX_BODY)
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[RUN_SCHEDULE] = run_schedule
@@ -54,6 +57,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time,
     app.cleanup_ctx.append(provider_ctx)
     app.cleanup_ctx.append(schedule_ctx)
     setup_routes(app)
+    app.router.add_get("/metrics", metrics_endpoint)
     return app
 
 

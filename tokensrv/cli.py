@@ -1,23 +1,22 @@
-"""`tokensrv serve | keys | client | user`: flags and TOKENSRV_* -> Settings; errors are one line."""
+"""`tokensrv serve | keys | client | user | token | status`: flags and TOKENSRV_* -> Settings.
+
+Kept light on purpose: it imports only argparse and the settings. `serve --workers N` must set
+PROMETHEUS_MULTIPROC_DIR before anything imports prometheus-client, which picks its storage (files
+shared between processes, or memory) when first imported; the admin commands live in commands.py.
+"""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
-import json
+import os
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+import tempfile
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from redis.exceptions import RedisError
+from .config import ConfigError, Settings, load_settings
 
-from . import admin
-from .config import ConfigError, Settings, load_settings, redact_url
-from .oauth import Provider
-from .passwords import PasswordPool
-from .rotation import KeyManager
-from .store.redis import RedisStore
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class CLIError(Exception):
@@ -91,10 +90,21 @@ def build_parser() -> argparse.ArgumentParser:
     passwd.add_argument("username", metavar="USERNAME")
     passwd.add_argument("--password-stdin", action="store_true")
     command("list", "list users", user)
+    imp = command("import", "add users from a CSV file: username,password[,email,roles] "
+                  "(roles separated by spaces or semicolons; a header row is allowed)", user)
+    imp.add_argument("file", metavar="FILE")
     for name, text in (("show", "show a user"), ("disable", "disable a user and end its sessions"),
                        ("enable", "enable a user"), ("remove", "remove a user"),
                        ("revoke", "sign a user out everywhere")):
         command(name, text, user).add_argument("username", metavar="USERNAME")
+    token = commands.add_parser("token", help="look at or revoke one token (no HTTP: the store "
+                                "and keys/ directly)").add_subparsers(dest="action", required=True)
+    for name, text in (("introspect", "show what introspection says about a token"),
+                       ("revoke", "revoke a token (a refresh token: its whole family)")):
+        command(name, text, token).add_argument(
+            "token", metavar="TOKEN", help="the token, or - to read it from standard input (prefer -: "
+            "a token on the command line stays in the shell history and is visible in ps)")
+    command("status", "the store, the keys, the next rotation step, counts of clients and users")
     return parser
 
 
@@ -121,168 +131,32 @@ def read_password(args: argparse.Namespace) -> str:
     return first
 
 
-@asynccontextmanager
-async def admin_provider(settings: Settings) -> AsyncIterator[Provider]:
-    """A Provider for one admin command: the store (checked reachable) and the keys folder."""
-    import time
-
-    from .app import open_redis
-
-    redis = open_redis(settings.redis_url)
-    try:
-        await redis.ping()
-    except Exception as exc:
-        await redis.aclose()
-        raise CLIError(f"TOKENSRV_REDIS_URL: cannot reach the store at {redact_url(settings.redis_url)} "
-                       f"({type(exc).__name__})") from None
-    store = RedisStore(redis)
-    passwords = PasswordPool(1)
-    try:
-        keys = KeyManager(settings, store, lambda: int(time.time()))
-        yield Provider(settings, store, keys, passwords, time.time)
-    finally:
-        passwords.close()
-        await redis.aclose()
-
-
-def emit(result: Any, as_json: bool) -> None:
-    if as_json or not isinstance(result, list):
-        print(json.dumps(result, indent=None if as_json else 2))
-        return
-    print_table(result)
-
-
-def print_table(rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        print("(none)")
-        return
-    columns = list(rows[0])
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return ",".join(map(str, value)) or "-"
-    return "-" if value is None else str(value)
-
-
-async def run_admin(args: argparse.Namespace, settings: Settings) -> Any:
-    async with admin_provider(settings) as p:
-        handler = ADMIN[(args.command, args.action)]
-        return await handler(p, args)
-
-
-async def _keys_list(p: Provider, args: argparse.Namespace) -> Any:
-    await p.keys.reload(force=True)
-    for problem in p.keys.ring.problems:
-        print(problem, file=sys.stderr)
-    return [admin.key_view(k) for k in p.keys.ring.keys]
-
-
-async def _keys_init(p: Provider, args: argparse.Namespace) -> Any:
-    await p.keys.reload(force=True)
-    if p.keys.ring.signing is None:
-        await p.keys.tick()
-    return await _keys_list(p, args)
-
-
-async def _keys_rotate(p: Provider, args: argparse.Namespace) -> Any:
-    await admin.rotate_keys(p)
-    return await _keys_list(p, args)
-
-
-async def _keys_revoke(p: Provider, args: argparse.Namespace) -> Any:
-    await admin.revoke_key(p, args.kid)
-    return await _keys_list(p, args)
-
-
-async def _client_add(p: Provider, a: argparse.Namespace) -> Any:
-    return await admin.add_client(
-        p, a.client_id, public=a.public, redirect_uris=a.redirect_uris, grant_types=a.grant_types,
-        scopes=a.scopes, audience=a.audience, first_party=a.first_party,
-        post_logout_redirect_uris=a.post_logout_redirect_uris)
-
-
-async def _client_list(p: Provider, a: argparse.Namespace) -> Any:
-    return [{k: v for k, v in admin.client_view(c).items() if k in ("client_id", "type", "grant_types", "scopes", "audience", "first_party")}
-            for c in await p.store.list_clients()]
-
-
-async def _client_show(p: Provider, a: argparse.Namespace) -> Any:
-    return admin.client_view(await admin.get_client(p, a.client_id))
-
-
-async def _client_remove(p: Provider, a: argparse.Namespace) -> Any:
-    await admin.remove_client(p, a.client_id)
-    return {"removed": a.client_id}
-
-
-async def _user_add(p: Provider, a: argparse.Namespace) -> Any:
-    return await admin.add_user(p, a.username, read_password(a), a.email, a.roles)
-
-
-async def _user_passwd(p: Provider, a: argparse.Namespace) -> Any:
-    return await admin.set_password(p, a.username, read_password(a))
-
-
-async def _user_list(p: Provider, a: argparse.Namespace) -> Any:
-    return [admin.user_view(u) for u in await p.store.list_users()]
-
-
-async def _user_show(p: Provider, a: argparse.Namespace) -> Any:
-    return admin.user_view(await admin.find_user(p, a.username))
-
-
-async def _user_remove(p: Provider, a: argparse.Namespace) -> Any:
-    await admin.remove_user(p, a.username)
-    return {"removed": a.username}
-
-
-async def _user_disable(p: Provider, a: argparse.Namespace) -> Any:
-    return await admin.set_disabled(p, a.username, True)
-
-
-async def _user_enable(p: Provider, a: argparse.Namespace) -> Any:
-    return await admin.set_disabled(p, a.username, False)
-
-
-async def _user_revoke(p: Provider, a: argparse.Namespace) -> Any:
-    return await admin.revoke_everywhere(p, a.username)
-
-
-ADMIN: dict[tuple[str, str], Callable[[Provider, argparse.Namespace], Awaitable[Any]]] = {
-    ("keys", "list"): _keys_list, ("keys", "init"): _keys_init, ("keys", "rotate"): _keys_rotate,
-    ("keys", "revoke"): _keys_revoke,
-    ("client", "add"): _client_add, ("client", "list"): _client_list,
-    ("client", "show"): _client_show, ("client", "remove"): _client_remove,
-    ("user", "add"): _user_add, ("user", "passwd"): _user_passwd, ("user", "list"): _user_list,
-    ("user", "show"): _user_show, ("user", "remove"): _user_remove,
-    ("user", "disable"): _user_disable, ("user", "enable"): _user_enable,
-    ("user", "revoke"): _user_revoke,
-}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "serve":
+            args.own_metrics_dir = prepare_metrics_dir(settings_from(args))
+            # only now: prometheus-client reads METRICS_DIR when first imported
             from .server import serve
             return serve(args)
-        settings = settings_from(args)
-        emit(asyncio.run(run_admin(args, settings)), args.json)
-        return 0
-    except (ConfigError, CLIError, admin.AdminError) as exc:
+        from .commands import run_command
+        return run_command(args)
+    except (ConfigError, CLIError) as exc:
         print(f"tokensrv: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
-    except RedisError as exc:  # the store went away after the first ping; its text stays out
-        print(f"tokensrv: error: the store failed ({type(exc).__name__}); try again", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
+
+
+def prepare_metrics_dir(settings: Settings) -> str | None:
+    """Several workers share their metrics through files: a fresh folder unless the operator chose
+    one. Returns the folder if it is ours (the supervisor removes it at exit)."""
+    if settings.workers <= 1 or os.environ.get(METRICS_DIR):
+        return None
+    if "prometheus_client" in sys.modules:  # a bug in this module's imports, not an operator error
+        raise CLIError("internal error: prometheus_client imported before the metrics folder was set")
+    os.environ[METRICS_DIR] = tempfile.mkdtemp(prefix="tokensrv-metrics-")
+    return os.environ[METRICS_DIR]
 
 
 if __name__ == "__main__":

@@ -46,6 +46,7 @@ class Settings:
     login_failure_window: int = 900  # ... within this many seconds
     argon2_threads: int = 0  # 0: one per core
     key_check_interval: float = 2.0  # how often keys/ is re-read and the schedule consulted
+    shutdown_timeout: float = 10.0  # on SIGTERM, how long in-flight requests may take to finish
     trusted_proxies: tuple[IPNetwork, ...] = ()  # X-Forwarded-For is believed only from these
 
     @property
@@ -70,7 +71,7 @@ _INT_FIELDS = (
     "id_token_ttl", "auth_code_ttl", "key_rotation_period", "jwks_max_age", "session_ttl",
     "session_idle_ttl", "workers", "login_max_failures", "login_failure_window", "argon2_threads",
 )
-_FLOAT_FIELDS = ("key_check_interval",)
+_FLOAT_FIELDS = ("key_check_interval", "shutdown_timeout")
 _STR_FIELDS = ("issuer", "host", "redis_url", "log_format", "display_name", "key_algorithm")
 _POSITIVE = {
     "access_token_ttl", "refresh_token_ttl", "refresh_family_ttl", "id_token_ttl", "auth_code_ttl",

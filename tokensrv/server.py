@@ -15,6 +15,7 @@ import contextlib
 import errno
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -58,7 +59,7 @@ def serve(args: argparse.Namespace) -> int:
         settings = settings_from(args)
         setup_logging(settings.log_format)
         if settings.workers > 1:
-            return _serve_workers(settings, embedded)
+            return _serve_workers(settings, embedded, getattr(args, "own_metrics_dir", None))
         run(_serve(settings, embedded))
         return 0
     except ServeError as exc:
@@ -96,7 +97,11 @@ async def _serve(settings: Settings, embedded: EmbeddedValkey | None,
     if sock is None:
         await _check_store(settings)
     app = create_app(settings)
-    runner = web.AppRunner(app, handle_signals=False, access_log=None)
+    # access_log=None: observe.py writes one structured line per request instead.
+    # shutdown_timeout: on SIGTERM the listening socket closes first, then in-flight requests get
+    # this long to finish (aiohttp's cleanup waits for them) before their connections are closed
+    runner = web.AppRunner(app, handle_signals=False, access_log=None,
+                           shutdown_timeout=settings.shutdown_timeout)
     await runner.setup()
     keys = app[PROVIDER].keys
     if keys.ring.signing is None:
@@ -114,7 +119,7 @@ async def _serve(settings: Settings, embedded: EmbeddedValkey | None,
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("shutting down")
+    log.info("shutting down: finishing in-flight requests (up to %s s)", settings.shutdown_timeout)
     await runner.cleanup()
 
 
@@ -127,12 +132,17 @@ def _listen_error(host: str, port: int, exc: OSError) -> ServeError:
 
 # ---- several worker processes ----
 
-def _serve_workers(settings: Settings, embedded: EmbeddedValkey | None) -> int:
-    run(_prepare(settings))
-    sockets = listen_sockets(settings.host, settings.port, settings.workers)
-    announce(settings, embedded)
-    log.info("starting %d worker processes", settings.workers)
-    return supervise(sockets, lambda sock: _run_worker(settings, sock))
+def _serve_workers(settings: Settings, embedded: EmbeddedValkey | None,
+                   own_metrics_dir: str | None = None) -> int:
+    try:
+        run(_prepare(settings))
+        sockets = listen_sockets(settings.host, settings.port, settings.workers)
+        announce(settings, embedded)
+        log.info("starting %d worker processes", settings.workers)
+        return supervise(sockets, lambda sock: _run_worker(settings, sock))
+    finally:
+        if own_metrics_dir:  # made by cli.main for this run: nobody reads it after us
+            shutil.rmtree(own_metrics_dir, ignore_errors=True)
 
 
 async def _prepare(settings: Settings) -> None:
@@ -217,6 +227,7 @@ def supervise(sockets: Sequence[socket.socket], worker: Callable[[socket.socket]
             if not done:
                 continue
             del children[pid]
+            _forget_metrics_of(pid)
             code = os.waitstatus_to_exitcode(wait_status)
             if not stopping:
                 log.error("worker %d (pid %d) exited with status %d: stopping the server", index, pid, code)
@@ -227,6 +238,13 @@ def supervise(sockets: Sequence[socket.socket], worker: Callable[[socket.socket]
         if children:
             time.sleep(WAIT_INTERVAL)
     return status
+
+
+def _forget_metrics_of(pid: int) -> None:
+    """A dead worker's live gauges (in-flight requests, argon2 queue) must stop counting."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+        multiprocess.mark_process_dead(pid)
 
 
 def _worker_main(index: int, sock: socket.socket, sockets: Sequence[socket.socket],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .. import events
 from ..errors import SlowDown
 from ..store import User
 from . import Provider
@@ -24,11 +25,14 @@ async def check_credentials(p: Provider, username: str, password: str, remote: s
     counted = await p.store.count_attempt(keys, p.settings.login_failure_window)
     blocked = [ttl for count, ttl in counted if count > p.settings.login_max_failures]
     if blocked:
+        events.login_throttled(remote)
         raise SlowDown(max(blocked), "too many failed logins")
     user = await p.store.find_user(username)
     checked = await p.passwords.check(user.password_hash if user else None, password)
     if user is None or not checked.ok or user.disabled:
+        events.login_failed(remote)
         return None  # the counted attempt stays: a failure
+    events.logged_in(user.sub, remote)
     await p.store.clear_failures(keys[:1])
     await p.store.forgive_attempt(keys[1:])  # the address keeps its failures: no reset by own logins
     if checked.new_hash:

@@ -4,7 +4,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .. import events
 from ..errors import UnsupportedGrantType
+from ..store import Client
 from . import Provider
 from .clients import authenticate
 from .grants import authorization_code, client_credentials, password, refresh_token
@@ -15,6 +17,13 @@ async def token(p: Provider, params: Mapping[str, str], authorization: str | Non
                 remote: str) -> dict[str, Any]:
     grant_type = require(params, "grant_type")
     client = await authenticate(p.store, params, authorization)
+    response = await _grant(p, client, grant_type, params, remote)
+    events.token_issued(grant_type, client.client_id, client.is_public, response)
+    return response
+
+
+async def _grant(p: Provider, client: Client, grant_type: str, params: Mapping[str, str],
+                 remote: str) -> dict[str, Any]:
     if grant_type == "authorization_code":
         return await authorization_code.grant(p, client, params)
     if grant_type == "client_credentials":

@@ -31,6 +31,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from .. import events
 from . import (
     AuthCode,
     BrowserSession,
@@ -310,6 +311,7 @@ class RedisStore:
                 feed_args += [entry.kind, entry.value, entry.until, entry.at]
             await self._append_feed(keys=[FEED], args=feed_args, client=pipe)
             await pipe.execute()
+        events.revoked((e.kind, e.value) for e in entries)  # metrics and the audit line
         await self.wait_durable()
 
     async def wait_durable(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ... import events
 from ...errors import InvalidGrant, UnauthorizedClient
 from ...store import Client, RefreshFamily, Reused
 from .. import Provider
@@ -53,6 +54,7 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> dict[
         raise InvalidGrant(f"refresh token {outcome}")
     if isinstance(outcome, Reused):
         await deny_jtis(p, outcome.outstanding, family=family_id)
+        events.refresh_reused(family_id, client.client_id)
         raise InvalidGrant(f"refresh token reuse: family {family_id} revoked")
     await deny_jtis(p, outcome.replaced)  # grace reuse: the pair the lost answer carried
     if user is None or not user_is_current(user, family.created_ms):

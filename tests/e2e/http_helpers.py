@@ -1,0 +1,55 @@
+"""Plain-HTTP helpers for the e2e tests: each call opens its own connection (urllib)."""
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.e2e.conftest import LiveServer
+
+
+def post_form(url: str, data: dict[str, str], client_id: str | None = None, secret: str | None = None,
+              timeout: float = 30) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if client_id is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    request = urllib.request.Request(url, urllib.parse.urlencode(data).encode(), headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        body = exc.read()
+        return exc.code, json.loads(body) if body.startswith(b"{") else {}
+
+
+def add_client(server: LiveServer, client_id: str, *flags: str) -> str:
+    created = json.loads(server.cli("client", "add", "--id", client_id, *flags, "--json").stdout)
+    return str(created["client_secret"])
+
+
+def metric_samples(server: LiveServer) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    with urllib.request.urlopen(server.url + "/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def metric_total(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    want = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and want <= ls)
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    """Poll `condition` until true; fail naming `what` at the deadline (never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)

@@ -1,0 +1,35 @@
+"""/metrics with --workers 2: every worker writes its own files, any worker's scrape adds them up."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.e2e.http_helpers import add_client, metric_samples, metric_total, post_form
+
+pytestmark = pytest.mark.e2e
+N = 24
+
+
+def test_a_scrape_counts_the_requests_of_both_workers(start_server):
+    server = start_server(TOKENSRV_WORKERS="2")
+    secret = add_client(server, "svc", "--grant-type", "client_credentials")
+    for _ in range(N):  # one connection each: the kernel spreads them over both workers
+        status, body = post_form(server.url + "/oauth2/token", {"grant_type": "client_credentials"},
+                                 "svc", secret)
+        assert status == 200, body
+    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    served_by = {e["pid"] for e in lines if e.get("route") == "/oauth2/token" and e.get("status") == 200}
+    assert len(served_by) == 2  # both workers answered some: the totals below add two processes
+    for _ in range(4):  # whichever worker answers the scrape
+        samples = metric_samples(server)
+        assert metric_total(samples, "tokensrv_http_requests_total", route="/oauth2/token", status="200") == N
+        assert metric_total(samples, "tokensrv_tokens_issued_total", grant_type="client_credentials") == N
+
+
+def test_the_metrics_folder_made_for_the_workers_is_removed_at_exit(start_server, tmp_path):
+    server = start_server(TOKENSRV_WORKERS="2", TMPDIR=str(tmp_path))
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("tokensrv-metrics-")]
+    server.stop()
+    assert server.process.returncode == 0
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("tokensrv-metrics-")]

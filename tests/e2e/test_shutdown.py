@@ -1,0 +1,69 @@
+"""Graceful shutdown: on SIGTERM the server stops accepting, finishes every request it had
+accepted (password-grant logins queued on argon2 here), and exits 0; with one worker or two."""
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import threading
+
+import pytest
+
+from tests.e2e.http_helpers import (
+    add_client,
+    metric_samples,
+    metric_total,
+    post_form,
+    wait_until,
+)
+
+pytestmark = pytest.mark.e2e
+LOGINS = 6
+PASSWORD = "correct horse battery staple"
+
+
+def refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_finishes_accepted_requests_then_exits_0(start_server, workers):
+    # one argon2 thread per worker: the logins queue, so SIGTERM arrives while most still wait
+    server = start_server(TOKENSRV_WORKERS=workers, TOKENSRV_ARGON2_THREADS="1",
+                          TOKENSRV_LOGIN_MAX_FAILURES="1000")
+    secret = add_client(server, "app", "--first-party", "--grant-type", "password", "--scope", "read")
+    server.cli("user", "add", "alice", "--password-stdin", input=PASSWORD + "\n")
+    answers: list[tuple[int, dict[str, object]] | OSError] = []
+
+    def log_in() -> None:
+        try:
+            answers.append(post_form(server.url + "/oauth2/token", {
+                "grant_type": "password", "username": "alice", "password": PASSWORD}, "app", secret))
+        except OSError as exc:  # a reset connection lands here and fails the test below
+            answers.append(exc)
+
+    threads = [threading.Thread(target=log_in) for _ in range(LOGINS)]
+    for thread in threads:
+        thread.start()
+
+    def all_accepted_some_in_flight() -> bool:
+        samples = metric_samples(server)
+        in_flight = metric_total(samples, "tokensrv_http_requests_in_flight") - 1  # minus this scrape
+        done = metric_total(samples, "tokensrv_http_requests_total", route="/oauth2/token")
+        return in_flight + done == LOGINS and in_flight >= 1
+
+    wait_until(all_accepted_some_in_flight, "every login accepted while some are still in flight")
+    server.process.send_signal(signal.SIGTERM)
+    wait_until(lambda: refused(server.port), "the port to refuse new connections")
+    for thread in threads:
+        thread.join(timeout=60)
+    assert server.process.wait(timeout=30) == 0
+    assert len(answers) == LOGINS
+    assert all(isinstance(a, tuple) and a[0] == 200 and "access_token" in a[1] for a in answers), answers
+    logged = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    assert sum(e.get("route") == "/oauth2/token" and e.get("status") == 200 for e in logged) == LOGINS
+    assert any("shutting down" in e["msg"] for e in logged)

@@ -1,0 +1,59 @@
+"""What happened, for operators: one call per event bumps its metric and writes its audit line.
+
+The protocol code (oauth/, store/) calls these with ids only. A token, secret or password never
+reaches this module, except `token_issued`, which reads `sub` and `jti` out of the access token it
+was handed and logs those two claims alone.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from . import metrics
+from .logs import audit
+
+
+def _claims(jwt: str) -> dict[str, Any]:
+    """The payload of a JWT we just signed (no verification needed: it never left this process)."""
+    try:
+        payload = jwt.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError, binascii.Error):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def token_issued(grant_type: str, client_id: str, public: bool, response: Mapping[str, Any]) -> None:
+    metrics.TOKENS_ISSUED.labels(grant_type, "public" if public else "confidential").inc()
+    claims = _claims(str(response.get("access_token", "")))
+    audit("token.issued", grant_type=grant_type, client_id=client_id, sub=claims.get("sub"),
+          jti=claims.get("jti"), refresh=("refresh_token" in response), id_token=("id_token" in response))
+
+
+def refresh_reused(family_id: str, client_id: str) -> None:
+    metrics.REFRESH_REUSE.inc()
+    audit("refresh.reuse_detected", family=family_id, client_id=client_id)
+
+
+def revoked(entries: Iterable[tuple[str, str]]) -> None:
+    """Deny-list entries written, as (kind, id): jti, sid, sub, kid or family."""
+    for kind, value in entries:
+        metrics.REVOCATIONS.labels(kind).inc()
+        audit("revoked", kind=kind, id=value)
+
+
+def login_failed(remote: str) -> None:
+    """Usernames are personal data (and often a mistyped password): only the address is logged."""
+    metrics.LOGIN_FAILURES.inc()
+    audit("login.failed", remote=remote)
+
+
+def logged_in(sub: str, remote: str) -> None:
+    audit("login.succeeded", sub=sub, remote=remote)
+
+
+def login_throttled(remote: str) -> None:
+    audit("login.throttled", remote=remote)

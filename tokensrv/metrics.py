@@ -1,0 +1,130 @@
+"""Prometheus metrics: what an operator watches. Multiprocess-safe when PROMETHEUS_MULTIPROC_DIR is
+set (`tokensrv serve --workers N` sets it), in which case every worker writes its own files and
+/metrics on any worker adds them up.
+
+Metric objects are module-level, as prometheus-client intends: they are process-wide counters, not
+application state.
+"""
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import RedisError
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_FAST = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5)
+
+HTTP_REQUESTS = Counter("tokensrv_http_requests_total", "HTTP requests by route and status",
+                        ["route", "method", "status"])
+HTTP_LATENCY = Histogram("tokensrv_http_request_duration_seconds", "HTTP request latency by route",
+                         ["route"], buckets=_FAST)
+TOKENS_ISSUED = Counter("tokensrv_tokens_issued_total", "token responses by grant and client type",
+                        ["grant_type", "client_type"])
+REFRESH_REUSE = Counter("tokensrv_refresh_reuse_detected_total",
+                        "rotated refresh tokens presented again (their families were revoked)")
+REVOCATIONS = Counter("tokensrv_revocations_total", "deny-list entries written, by kind", ["kind"])
+LOGIN_FAILURES = Counter("tokensrv_login_failures_total", "failed username/password checks")
+# counted from the 429 answers by route: a limiter anywhere (login page, password grant, token
+# endpoint) is seen without each of them having to remember to count
+RATE_LIMITED = Counter("tokensrv_rate_limited_total", "requests refused by a rate limit (429), by route",
+                       ["route"])
+ARGON2_QUEUE = Gauge("tokensrv_argon2_queue_depth", "password hashes queued or running (sampled at each "
+                     "request's start and end)", multiprocess_mode="livesum")
+IN_FLIGHT = Gauge("tokensrv_http_requests_in_flight", "HTTP requests being handled",
+                  multiprocess_mode="livesum")
+STORE_LATENCY = Histogram("tokensrv_store_command_duration_seconds",
+                          "round trips to Valkey (a pipeline or script counts once)", ["command"],
+                          buckets=_FAST)
+STORE_ERRORS = Counter("tokensrv_store_errors_total", "failed round trips to Valkey", ["command"])
+
+
+def _timed(command: str, started: float, failed: bool) -> None:
+    STORE_LATENCY.labels(command).observe(time.perf_counter() - started)
+    if failed:
+        STORE_ERRORS.labels(command).inc()
+
+
+class InstrumentedPipeline(Pipeline):
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        started, failed = time.perf_counter(), False
+        try:
+            return await super().execute(raise_on_error)
+        except (RedisError, OSError):
+            failed = True
+            raise
+        finally:
+            _timed("pipeline", started, failed)
+
+
+class InstrumentedRedis(Redis):
+    """redis.asyncio.Redis that times every round trip and counts failures."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        started, failed = time.perf_counter(), False
+        try:
+            return await super().execute_command(*args, **options)
+        except (RedisError, OSError):
+            failed = True
+            raise
+        finally:
+            _timed(str(args[0]).lower() if args else "?", started, failed)
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
+        return InstrumentedPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+
+
+class KeyCollector(Collector):
+    """Key ids and states, and seconds until the next rotation step, computed at scrape time from the
+    keys/ folder every worker shares (so the answer is the same whichever worker is scraped)."""
+
+    def __init__(self, describe: Callable[[], tuple[list[tuple[str, str]], float | None]]) -> None:
+        self.describe_keys = describe
+
+    def collect(self) -> Iterable[Metric]:
+        keys, next_step_in = self.describe_keys()
+        info = GaugeMetricFamily("tokensrv_signing_key", "published signing keys (1) by kid and state",
+                                 labels=["kid", "state"])
+        for kid, state in keys:
+            info.add_metric([kid, state], 1)
+        yield info
+        if next_step_in is not None:
+            yield GaugeMetricFamily("tokensrv_key_rotation_next_step_seconds",
+                                    "seconds until the rotation schedule's next step", value=next_step_in)
+
+
+def exposition(extra: Collector | None = None) -> bytes:
+    """The text exposition: this process's registry, or every worker's files in multiprocess mode."""
+    from prometheus_client import REGISTRY
+
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    else:
+        registry = CollectorRegistry()
+        registry.register(_Delegate(REGISTRY))
+    if extra is not None:
+        registry.register(extra)
+    return generate_latest(registry)
+
+
+class _Delegate(Collector):
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        return self.registry.collect()

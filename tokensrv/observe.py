@@ -1,0 +1,99 @@
+"""The request middleware (request id, one log line, HTTP metrics) and the /metrics endpoint."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from . import metrics
+from .app import PROVIDER
+from .keys import next_step_due
+from .logs import REQUEST_ID_VAR
+from .rotation import KeyManager
+from .routes import remote_address
+
+access = logging.getLogger("tokensrv.access")
+
+REQUEST_ID = "X-Request-ID"
+# short and printable: anything else (control characters, a whole JWT) is replaced, not logged
+_GOOD_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,64}")
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+MAX_LOGGED_PATH = 200
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def request_id(incoming: str | None) -> str:
+    """The caller's X-Request-ID if it is a short printable token (a proxy's, to join logs), else ours."""
+    if incoming and _GOOD_ID.fullmatch(incoming):
+        return incoming
+    return secrets.token_hex(8)
+
+
+def route_of(request: web.Request) -> str:
+    """The matched route's canonical path: bounded label values, and never a query or a raw path."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def _sample_argon2(request: web.Request) -> None:
+    provider = request.app.get(PROVIDER)
+    if provider is not None:
+        metrics.ARGON2_QUEUE.set(provider.passwords.waiting)
+
+
+@web.middleware
+async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Outermost: every answer, error pages included, gets counted, timed, logged and an X-Request-ID."""
+    rid = request_id(request.headers.get(REQUEST_ID))
+    token = REQUEST_ID_VAR.set(rid)
+    started, status = time.perf_counter(), 500
+    metrics.IN_FLIGHT.inc()
+    _sample_argon2(request)
+    try:
+        response = await handler(request)
+        status = response.status
+        if not response.prepared:
+            response.headers[REQUEST_ID] = rid
+        return response
+    except web.HTTPException as exc:  # redirects and the like, raised rather than returned
+        status = exc.status
+        exc.headers[REQUEST_ID] = rid
+        raise
+    except asyncio.CancelledError:
+        status = 499  # the client went away before the answer (nginx's convention)
+        raise
+    finally:
+        metrics.IN_FLIGHT.dec()
+        _sample_argon2(request)
+        _record(request, rid, status, time.perf_counter() - started)
+        REQUEST_ID_VAR.reset(token)
+
+
+def _record(request: web.Request, rid: str, status: int, duration: float) -> None:
+    route = route_of(request)
+    method = request.method if request.method in _METHODS else "OTHER"
+    metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()
+    metrics.HTTP_LATENCY.labels(route).observe(duration)
+    if status == 429:
+        metrics.RATE_LIMITED.labels(route).inc()
+    # the path, never the query string: queries carry codes, state and id_token_hint
+    access.info("%s %s %d", method, route, status, extra={"fields": {
+        "request_id": rid, "method": method, "route": route, "path": request.path[:MAX_LOGGED_PATH],
+        "status": status, "duration_ms": round(duration * 1000, 2), "remote": remote_address(request)}})
+
+
+def describe_keys(keys: KeyManager) -> tuple[list[tuple[str, str]], float | None]:
+    due = next_step_due(keys.ring.keys, keys.settings)
+    return [(k.kid, k.state) for k in keys.ring.keys], None if due is None else max(0, due - keys.now())
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    keys = request.app[PROVIDER].keys
+    await keys.reload()  # cheap when keys/ did not change; a scrape then sees a step another worker made
+    body = metrics.exposition(metrics.KeyCollector(lambda: describe_keys(keys)))
+    return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE, "Cache-Control": "no-store"})
