@@ -379,7 +379,10 @@ def main(argv: list[str] | None = None) -> int:
     if len(layout.cores) < 2:
         print("bench: only one core: server and load share it, so the figures mean little", file=sys.stderr)
     only = set(args.only or SECTIONS)
-    started = time.time()
+    started, load_before = time.time(), os.getloadavg()[0]
+    if load_before > 1.0:
+        print(f"bench: the machine is busy (load average {load_before:.1f}): figures will be lower and noisier",
+              file=sys.stderr)
     plan = Plan.of(args.long)
     pin_self(layout.load)
     print(f"bench: {about['cpu']}, {about['cores']} cores; {'long' if args.long else 'default'} plan", flush=True)
@@ -404,7 +407,9 @@ def main(argv: list[str] | None = None) -> int:
                 timed("propagation", bench.propagation)
         if "memory" in only:
             timed("memory", bench.memory)
+    load_after = os.getloadavg()[0]
     meta = {"machine": about, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "load_average": {"before": load_before, "after": load_after},
             "seconds": round(time.time() - started), "plan": plan.__dict__,
             "layout": {f"{w} worker(s)": layout.describe(w) for w in (1, 2)}, "valkey_cpu": bench.cpu_notes}
     print("\n" + table(bench.figures))
@@ -412,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\nnotes:\n" + text)
     for line in bench.cpu_notes:
         print(f"- {line}")
-    print(f"\nmachine: {about['cpu']}, {about['cores']} cores, Python {about['python']}, {about['wrk']}")
+    print(f"\nmachine: {about['cpu']}, {about['cores']} cores, Python {about['python']}, {about['wrk']}; "
+          f"load average {load_before:.1f} before, {load_after:.1f} after")
     for workers in (1, 2):
         print(f"pinning, {workers} worker(s): {layout.describe(workers)}")
     write(args.out, bench.figures, meta)
