@@ -77,7 +77,7 @@ class InstrumentedRedis(Redis):
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         started, failed = time.perf_counter(), False
         try:
-            return await super().execute_command(*args, **options)
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
         except (RedisError, OSError):
             failed = True
             raise
@@ -113,7 +113,7 @@ def exposition(extra: Collector | None = None) -> bytes:
 
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         registry = CollectorRegistry()
         registry.register(_Delegate(REGISTRY))

@@ -244,7 +244,7 @@ def _forget_metrics_of(pid: int) -> None:
     """A dead worker's live gauges (in-flight requests, argon2 queue) must stop counting."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
-        multiprocess.mark_process_dead(pid)
+        multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 def _worker_main(index: int, sock: socket.socket, sockets: Sequence[socket.socket],

@@ -1,0 +1,33 @@
+"""Shutdown cancels the rotation schedule; a step cancelled mid-way must release the Redis lock, or
+every other instance would skip rotation until the lock's TTL ran out."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from tokensrv.app import open_redis
+from tokensrv.rotation import KeyManager
+from tokensrv.store.redis import RedisStore
+
+LOCK = "tokensrv:lock:keys"
+
+
+async def test_a_cancelled_step_releases_the_rotation_lock(settings, redis):
+    client = open_redis(settings.redis_url)
+    try:
+        keys = KeyManager(settings, RedisStore(client), lambda: int(time.time()))
+        task = asyncio.create_task(keys.tick())  # a fresh keys/: create and promote, under the lock
+        deadline = time.monotonic() + 10
+        while not await redis.exists(LOCK):
+            assert not task.done() and time.monotonic() < deadline, "the step never took the lock"
+            await asyncio.sleep(0.001)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert task.cancelled()
+        assert not await redis.exists(LOCK)
+        async with RedisStore(client).lock("keys", 60) as mine:
+            assert mine  # the next instance gets it at once
+    finally:
+        await client.aclose()
