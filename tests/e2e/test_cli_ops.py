@@ -108,3 +108,10 @@ def test_user_import_hashes_in_parallel_and_reports_bad_rows(live_server, tmp_pa
     assert live_server.cli("user", "import", str(good)).returncode == 0
     missing = live_server.cli("user", "import", str(tmp_path / "nope.csv"), check=False)
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_status_without_a_store_fails_in_one_line(live_server):
+    result = live_server.cli("status", "--redis-url", "redis://127.0.0.1:1/0", check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tokensrv: error: TOKENSRV_REDIS_URL: cannot reach")
