@@ -46,7 +46,7 @@ def metric_total(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], n
     return sum(v for (n, ls), v in samples.items() if n == name and want <= ls)
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
     """Poll `condition` until true; fail naming `what` at the deadline (never a fixed sleep)."""
     deadline = time.monotonic() + timeout
     while not condition():
