@@ -45,5 +45,5 @@ async def test_a_revoked_key_is_dropped_by_verifiers_and_its_tokens_are_inactive
         async def inactive() -> bool:
             status, body = await tokensrv.post("/oauth2/introspect", {"token": user_token})
             assert status == 200, body
-            return body == {"active": False}
+            return bool(body == {"active": False})
         await until(inactive, "introspection of a token signed by the revoked key says inactive")

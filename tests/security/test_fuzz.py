@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 LEAKS = ("traceback", "redis", "wrongtype", "err ", "/work", "site-packages", ".py", "valkey", "lua")
 
-text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=80)
+text = st.text(st.characters(exclude_categories=["Cs"]), max_size=80)
 ascii_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=80)
 PARAMS = ("grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "scope", "client_id",
           "client_secret", "username", "password", "token", "token_type_hint", "response_type", "state",

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+from cryptography.hazmat.primitives.asymmetric import rsa
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
@@ -64,7 +65,7 @@ async def target(aiohttp_client: Any, aiohttp_server: Any, clock: FakeClock, set
     await add_user(client)
     issued = await tokens_for(client, app, scope="openid profile")
     key = provider_of(client).keys.ring.signing
-    assert key is not None
+    assert key is not None and isinstance(key.key.public_key, rsa.RSAPublicKey)
     material = Material(issued["access_token"], key.key.public_key, key.public_jwk(), key.kid,
                         str(attacker.make_url("")).rstrip("/"))
     verifier = TokenVerifier(issuer_url(client), "web", clock=clock, registry=CollectorRegistry())

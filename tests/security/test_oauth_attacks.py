@@ -269,7 +269,7 @@ def count_password_checks(client: TestClient) -> list[int]:
     async def counted(*args: Any) -> Any:
         calls[0] += 1
         return await real(*args)
-    pool.check = counted  # type: ignore[method-assign]
+    pool.check = counted  # type: ignore[method-assign, assignment]
     return calls
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -53,5 +54,5 @@ def server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much,
                                  HealthCheck.too_slow])
-def test_the_server_matches_its_openapi_description(case: schemathesis.Case, server: LiveServer) -> None:
+def test_the_server_matches_its_openapi_description(case: schemathesis.Case[Any], server: LiveServer) -> None:
     case.call_and_validate(base_url=server.url, checks=CHECKS, allow_redirects=False)
