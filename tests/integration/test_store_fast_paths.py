@@ -16,7 +16,6 @@ from tokensrv.store.cache import CachingStore, ClientCache
 from tokensrv.store.redis import RedisStore
 
 pytestmark = pytest.mark.integration
-NOW = int(time.time())
 
 
 async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -123,15 +122,16 @@ async def test_a_change_announced_during_a_read_is_not_cached():
 
 
 async def test_rotation_reads_the_user_in_the_same_round_trip(redis):
+    now = int(time.time())  # Valkey expires the family on its own clock
     store = RedisStore(redis)
     user = User(sub="s1", username="alice", password_hash="x")
     await store.add_user(user)
-    family = RefreshFamily("fam1", "app", "s1", "read", NOW * 1000, NOW + 3600, auth_time=NOW)
-    await store.create_family(family, "h0", "j0", NOW + 900, 600)
-    outcome, found = await store.rotate_with_user("s1", "fam1", "h0", "h1", "app", NOW, "j1", NOW + 900, 600, 0)
+    family = RefreshFamily("fam1", "app", "s1", "read", now * 1000, now + 3600, auth_time=now)
+    await store.create_family(family, "h0", "j0", now + 900, 600)
+    outcome, found = await store.rotate_with_user("s1", "fam1", "h0", "h1", "app", now, "j1", now + 900, 600, 0)
     assert isinstance(outcome, Rotated) and outcome.family.sub == "s1"
     assert found == user
-    again, _ = await store.rotate_with_user("s1", "fam1", "h0", "h2", "app", NOW, "j2", NOW + 900, 600, 0)
+    again, _ = await store.rotate_with_user("s1", "fam1", "h0", "h2", "app", now, "j2", now + 900, 600, 0)
     assert type(again).__name__ == "Reused"
-    gone, nobody = await store.rotate_with_user("s2", "fam1", "h1", "h3", "app", NOW, "j3", NOW + 900, 600, 0)
+    gone, nobody = await store.rotate_with_user("s2", "fam1", "h1", "h3", "app", now, "j3", now + 900, 600, 0)
     assert (gone, nobody) == ("unknown", None)
