@@ -75,8 +75,14 @@ class KeyManager:
         once (there is no waiting for caches when the alternative is signing with a leaked key).
         """
         def remove() -> None:
-            if self.ring.by_kid(kid) is None:
+            key = self.ring.by_kid(kid)
+            if key is None:
                 raise KeyError(kid)
+            upcoming = sorted((k for k in self.ring.keys if k.state == "next"), key=lambda k: k.created_at)
+            if key.state == "current" and upcoming:
+                # the successor signs before the file goes: no instance ever reads a folder
+                # without a signing key (it would answer 503 until the schedule's recovery)
+                self._perform(Step("promote", upcoming[0].kid))
             self.folder.remove(kid)
         return await self._steps_under_lock(remove)
 
