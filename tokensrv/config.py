@@ -47,6 +47,9 @@ class Settings:
     argon2_threads: int = 0  # 0: one per core
     key_check_interval: float = 2.0  # how often keys/ is re-read and the schedule consulted
     shutdown_timeout: float = 10.0  # on SIGTERM, how long in-flight requests may take to finish
+    token_rate_per_client: float = 0.0  # token requests per second per client; 0: no limit
+    token_rate_per_address: float = 0.0  # token requests per second per client address; 0: no limit
+    token_rate_burst: int = 20  # how many may come at once before the rate applies
     trusted_proxies: tuple[IPNetwork, ...] = ()  # X-Forwarded-For is believed only from these
 
     @property
@@ -70,13 +73,15 @@ _INT_FIELDS = (
     "port", "access_token_ttl", "refresh_token_ttl", "refresh_family_ttl", "refresh_reuse_grace",
     "id_token_ttl", "auth_code_ttl", "key_rotation_period", "jwks_max_age", "session_ttl",
     "session_idle_ttl", "workers", "login_max_failures", "login_failure_window", "argon2_threads",
+    "token_rate_burst",
 )
 _FLOAT_FIELDS = ("key_check_interval", "shutdown_timeout")
+_RATE_FIELDS = ("token_rate_per_client", "token_rate_per_address")  # 0 allowed: off
 _STR_FIELDS = ("issuer", "host", "redis_url", "log_format", "display_name", "key_algorithm")
 _POSITIVE = {
     "access_token_ttl", "refresh_token_ttl", "refresh_family_ttl", "id_token_ttl", "auth_code_ttl",
     "key_rotation_period", "session_ttl", "session_idle_ttl", "workers", "login_max_failures",
-    "login_failure_window",
+    "login_failure_window", "token_rate_burst",
 }
 
 
@@ -95,13 +100,14 @@ def _parse_int(field: str, raw: str) -> int:
     return value
 
 
-def _parse_float(field: str, raw: str) -> float:
+def _parse_float(field: str, raw: str, zero_allowed: bool = False) -> float:
     try:
         value = float(raw.strip())
     except ValueError:
         raise ConfigError(f"{env_name(field)} must be a number, got {raw!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise ConfigError(f"{env_name(field)} must be a positive number, got {raw!r}")
+    if not (value >= 0 if zero_allowed else value > 0) or value == float("inf"):
+        kind = "a non-negative" if zero_allowed else "a positive"
+        raise ConfigError(f"{env_name(field)} must be {kind} number, got {raw!r}")
     return value
 
 
@@ -120,7 +126,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     """Build Settings from TOKENSRV_* variables, then explicit overrides (CLI flags), then check."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
-    for field in _INT_FIELDS + _FLOAT_FIELDS + _STR_FIELDS + ("keys_dir", "trusted_proxies"):
+    for field in _INT_FIELDS + _FLOAT_FIELDS + _RATE_FIELDS + _STR_FIELDS + ("keys_dir", "trusted_proxies"):
         raw = env.get(env_name(field))
         if raw is not None and raw != "":
             values[field] = raw
@@ -130,9 +136,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
             values[field] = _parse_int(field, str(values[field]))
         elif field in values and values[field] < 0:
             raise ConfigError(f"{env_name(field)} must not be negative, got {values[field]}")
-    for field in _FLOAT_FIELDS:
+    for field in _FLOAT_FIELDS + _RATE_FIELDS:
         if field in values and not isinstance(values[field], float):
-            values[field] = _parse_float(field, str(values[field]))
+            values[field] = _parse_float(field, str(values[field]), zero_allowed=field in _RATE_FIELDS)
     if "keys_dir" in values:
         values["keys_dir"] = Path(values["keys_dir"])
     if isinstance(values.get("trusted_proxies"), str):

@@ -7,7 +7,7 @@ from typing import Any
 from .. import events
 from ..errors import UnsupportedGrantType
 from ..store import Client
-from . import Provider
+from . import Provider, ratelimit
 from .clients import authenticate
 from .grants import authorization_code, client_credentials, password, refresh_token
 from .params import for_log, require
@@ -16,7 +16,9 @@ from .params import for_log, require
 async def token(p: Provider, params: Mapping[str, str], authorization: str | None,
                 remote: str) -> dict[str, Any]:
     grant_type = require(params, "grant_type")
+    await ratelimit.limit_address(p, remote)
     client = await authenticate(p.store, params, authorization)
+    await ratelimit.limit_client(p, client.client_id)
     response = await _grant(p, client, grant_type, params, remote)
     events.token_issued(grant_type, client.client_id, client.is_public, response)
     return response

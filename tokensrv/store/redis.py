@@ -141,6 +141,21 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) en
 return 0
 """
 
+# A token bucket (one key, so Cluster-safe): `burst` tokens at most, refilled at `rate` per second.
+# Fields t (tokens) and m (the millisecond they were counted). Answers 0 when a token was taken,
+# else the milliseconds until one will be there.
+_TAKE_TOKEN = """
+local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 't', 'm')
+local tokens, last = tonumber(state[1]) or burst, tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - last) * rate / 1000)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * 1000 / rate) end
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'm', now)
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
+return wait
+"""
+
 _RELEASE_LOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -164,6 +179,7 @@ class RedisStore:
         self._append_feed = redis.register_script(_APPEND_FEED)
         self._release = redis.register_script(_RELEASE_LOCK)
         self._decrement = redis.register_script(_DECREMENT_IF_PRESENT)
+        self._take_token = redis.register_script(_TAKE_TOKEN)
         self._aof: bool | None = None  # does the store append to an AOF? asked once
 
     async def ping(self) -> bool:
@@ -360,6 +376,11 @@ class RedisStore:
         """Take back one counted attempt (it succeeded); a key that expired meanwhile stays gone."""
         for key in keys:
             await self._decrement(keys=[PREFIX + "rl:" + key])
+
+    async def take_token(self, key: str, rate: float, burst: int, now_ms: int) -> float:
+        """Take one request from a token bucket: 0.0 if allowed, else seconds until one is."""
+        wait_ms = await self._take_token(keys=[PREFIX + "tb:" + key], args=[rate, burst, now_ms])
+        return int(wait_ms) / 1000
 
     async def clear_failures(self, keys: Sequence[str]) -> None:
         await self.redis.delete(*(PREFIX + "rl:" + key for key in keys))
