@@ -70,11 +70,9 @@ async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
     passwords = PasswordPool(argon2_threads(settings))
     app[PROVIDER] = Provider(settings, store, keys, passwords, clock)
     await keys.reload(force=True)
-    follow = asyncio.create_task(store.follow_client_changes())
+    store.start_following()
     yield
-    follow.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await follow
+    await store.stop_following()
     passwords.close()
     await redis.aclose()
 

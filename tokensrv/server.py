@@ -233,7 +233,8 @@ def supervise(sockets: Sequence[socket.socket], worker: Callable[[socket.socket]
                 log.error("worker %d (pid %d) exited with status %d: stopping the server", index, pid, code)
                 status = 1
                 stop_all()
-            elif code != 0:
+            elif code not in (0, -signal.SIGTERM):  # a worker still starting dies of the signal itself
+                log.warning("worker %d (pid %d) exited with status %d while stopping", index, pid, code)
                 status = 1
         if children:
             time.sleep(WAIT_INTERVAL)

@@ -28,11 +28,10 @@ async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
 @pytest.fixture
 async def caching(redis: Redis) -> AsyncIterator[CachingStore]:
     store = CachingStore(redis)
-    follower = asyncio.create_task(store.follow_client_changes())
+    store.start_following()
     await until(lambda: store.clients.subscribed)
     yield store
-    follower.cancel()
-    await asyncio.gather(follower, return_exceptions=True)
+    await store.stop_following()
 
 
 def a_client(client_id: str = "svc") -> Client:
@@ -102,6 +101,15 @@ async def test_without_the_subscription_every_lookup_reads_the_store(redis):
     assert await store.get_client("svc") is not None
     await redis.delete("tokensrv:client:svc")
     assert await store.get_client("svc") is None
+
+
+async def test_stopping_ends_the_subscription_even_if_a_cancellation_is_lost(redis):
+    cache = ClientCache(RedisStore(redis).get_client)
+    follower = asyncio.create_task(cache.follow(redis, "tokensrv:client-changes"))
+    await until(lambda: cache.subscribed)
+    cache.stop()  # and no cancel(): as if redis-py's read timeout had swallowed it
+    await asyncio.wait_for(follower, timeout=10)
+    assert not cache.subscribed
 
 
 async def test_a_change_announced_during_a_read_is_not_cached():

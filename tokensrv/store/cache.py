@@ -12,6 +12,7 @@ could go unseen, so every look-up goes to the store until the subscription is ba
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -41,6 +42,7 @@ class ClientCache:
         self._entries: dict[str, tuple[float, Client]] = {}
         self._generation = 0  # bumped by every invalidation
         self.subscribed = False
+        self._following = True
 
     async def get(self, client_id: str) -> Client | None:
         if self.subscribed:
@@ -65,15 +67,22 @@ class ClientCache:
         else:
             self._entries.pop(client_id, None)
 
+    def stop(self) -> None:
+        self._following = False
+
     async def follow(self, redis: Redis, channel: str) -> None:
-        """Forever: subscribe, then forget each client announced on `channel`. Cancel to stop."""
+        """Until stop(): subscribe, then forget each client announced on `channel`.
+
+        The flag is checked at least every POLL seconds: on Python 3.11 a cancellation that
+        coincides with redis-py's read timeout can be lost, so cancelling alone may not stop it.
+        """
         delay = 0.1
-        while True:
+        while self._following:
             try:
                 async with redis.pubsub() as pubsub:
                     await self._subscribe(pubsub, channel)
                     delay = 0.1
-                    while True:
+                    while self._following:
                         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL)
                         if message is not None:
                             self.invalidate(str(message["data"]))
@@ -82,27 +91,30 @@ class ClientCache:
                     log.warning("client cache off: lost the change subscription (%s)", type(exc).__name__)
             finally:
                 self.subscribed = False
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_BACKOFF)
+            if self._following:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
 
     async def _subscribe(self, pubsub: PubSub, channel: str) -> None:
         """Serve from the cache only once Valkey has confirmed the subscription: from then on
         every change reaches us, and what changed before is forgotten here."""
         await pubsub.subscribe(channel)
-        while True:
+        while self._following:
             message = await pubsub.get_message(timeout=POLL)
             if message is not None and message["type"] == "subscribe":
-                break
-        self.invalidate()
-        self.subscribed = True
+                self.invalidate()
+                self.subscribed = True
+                return
 
 
 class CachingStore(RedisStore):
-    """RedisStore whose client look-ups go through a ClientCache (run `follow_client_changes`)."""
+    """RedisStore whose client look-ups go through a ClientCache: start_following() after the
+    event loop runs, and `await stop_following()` before closing the connection."""
 
     def __init__(self, redis: Redis, ttl: float = CLIENT_TTL) -> None:
         super().__init__(redis)
         self.clients = ClientCache(super().get_client, ttl)
+        self._follower: asyncio.Task[None] | None = None
 
     async def get_client(self, client_id: str) -> Client | None:
         return await self.clients.get(client_id)
@@ -112,5 +124,13 @@ class CachingStore(RedisStore):
         self.clients.invalidate(client_id)  # this process at once; the others by the announcement
         return removed
 
-    async def follow_client_changes(self) -> None:
-        await self.clients.follow(self.redis, CLIENT_CHANGES)
+    def start_following(self) -> None:
+        self._follower = asyncio.create_task(self.clients.follow(self.redis, CLIENT_CHANGES),
+                                             name="tokensrv-client-changes")
+
+    async def stop_following(self) -> None:
+        self.clients.stop()
+        if self._follower is not None:
+            self._follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follower
