@@ -113,8 +113,8 @@ class Server:
 
 def tokensrv_env(redis_url: str, keys_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOKENSRV_")}
-    env.update(TOKENSRV_REDIS_URL=redis_url, TOKENSRV_KEYS_DIR=str(keys_dir), TOKENSRV_LOG_FORMAT="text",
-               **extra)
+    # everything else as deployed: JSON log lines (one per request), metrics, AOF on the store
+    env.update(TOKENSRV_REDIS_URL=redis_url, TOKENSRV_KEYS_DIR=str(keys_dir), **extra)
     return env
 
 
