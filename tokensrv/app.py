@@ -27,7 +27,7 @@ from .store.cache import CachingStore
 log = logging.getLogger("tokensrv")
 
 SETTINGS = web.AppKey("settings", Settings)
-CLOCK = web.AppKey("clock", Callable[[], float])
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 PROVIDER = web.AppKey("provider", Provider)
 DISCOVERY = web.AppKey("discovery", bytes)
 RUN_SCHEDULE = web.AppKey("run_schedule", bool)

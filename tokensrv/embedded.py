@@ -61,7 +61,7 @@ class EmbeddedValkey:
         self.process = subprocess.Popen(
             args, cwd=self.data_dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True,  # Ctrl-C reaches us, and we stop it cleanly
-            preexec_fn=_die_with_parent)
+            preexec_fn=_die_with_parent)  # noqa: PLW1509 -- called before any thread of ours exists
         self._wait_ready()
         return self.url
 

@@ -4,10 +4,13 @@
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 
 class OAuthError(Exception):
     error, status, description = "server_error", 500, "the server could not complete the request"
-    headers: dict[str, str] = {}
+    headers: Mapping[str, str] = MappingProxyType({})  # read-only: shared by every instance
 
     def __init__(self, detail: str = "", *, description: str | None = None) -> None:
         super().__init__(detail or self.error)
@@ -25,7 +28,7 @@ class InvalidRequest(OAuthError):
 
 class InvalidClient(OAuthError):
     error, status, description = "invalid_client", 401, "client authentication failed"
-    headers = {"WWW-Authenticate": 'Basic realm="tokensrv", charset="UTF-8"'}
+    headers: Mapping[str, str] = MappingProxyType({"WWW-Authenticate": 'Basic realm="tokensrv", charset="UTF-8"'})
 
 
 class InvalidGrant(OAuthError):
@@ -51,12 +54,12 @@ class UnsupportedTokenType(OAuthError):
 class InvalidToken(OAuthError):
     """RFC 6750 §3.1, for bearer-protected endpoints (userinfo)."""
     error, status, description = "invalid_token", 401, "the access token is invalid, expired or revoked"
-    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    headers: Mapping[str, str] = MappingProxyType({"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
 class InsufficientScope(OAuthError):
     error, status, description = "insufficient_scope", 403, "the access token lacks the required scope"
-    headers = {"WWW-Authenticate": 'Bearer error="insufficient_scope"'}
+    headers: Mapping[str, str] = MappingProxyType({"WWW-Authenticate": 'Bearer error="insufficient_scope"'})
 
 
 class AccessDenied(OAuthError):
@@ -83,7 +86,7 @@ class SlowDown(OAuthError):
 class TemporarilyUnavailable(OAuthError):
     """The store is unreachable: fail closed with 503 (RFC 6749 §4.1.2.1 names the code)."""
     error, status, description = "temporarily_unavailable", 503, "the service is temporarily unavailable"
-    headers = {"Retry-After": "1"}
+    headers: Mapping[str, str] = MappingProxyType({"Retry-After": "1"})
 
 
 class NotFound(OAuthError):

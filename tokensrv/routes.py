@@ -114,7 +114,7 @@ async def readyz(request: web.Request) -> web.Response:
         reasons.append("no usable signing key in the keys folder")
     try:
         await asyncio.wait_for(p.store.ping(), STORE_TIMEOUT)
-    except Exception:  # any failure to answer is "unreachable"; the detail is in the logs
+    except Exception:  # noqa: BLE001 -- any failure to answer is "unreachable"
         reasons.append("store unreachable")
     if reasons:
         return json_response({"status": "not ready", "reasons": reasons}, status=503, headers=NO_STORE)

@@ -112,7 +112,7 @@ def test_embedded_store_starts_stops_cleanly_and_a_second_run_reuses_data_and_ke
     env.pop("TOKENSRV_REDIS_URL", None)
 
     def run_once() -> tuple[str, list[str]]:
-        log = open(tmp_path / "serve.log", "ab")
+        log = open(tmp_path / "serve.log", "ab")  # noqa: SIM115 -- closed after the server stops, below
         process = subprocess.Popen([sys.executable, "-m", "tokensrv", "serve", "--embedded-store", ".tokensrv"],
                                    cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:

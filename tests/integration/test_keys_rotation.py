@@ -38,7 +38,7 @@ async def test_rotation_walks_the_lifecycle_under_an_injected_clock(make_client,
     client = await make_client(settings, **ROTATION)
     keys = provider_of(client).keys
     first = keys.ring.signing.kid
-    upcoming = [k.kid for k in keys.ring.keys if k.state == "next"][0]
+    upcoming = next(k.kid for k in keys.ring.keys if k.state == "next")
     assert set(await jwks_kids(client)) == {first, upcoming}
     clock.advance(999)
     assert await keys.tick() == []
@@ -118,7 +118,7 @@ async def test_requested_rotation_promotes_only_once_the_next_key_was_published_
     client = await make_client(settings, **ROTATION)
     keys = provider_of(client).keys
     signing = keys.ring.signing.kid
-    upcoming = [k.kid for k in keys.ring.keys if k.state == "next"][0]
+    upcoming = next(k.kid for k in keys.ring.keys if k.state == "next")
     clock.advance(50)
     assert await keys.rotate_now() == []  # next key published 50 s ago: caches may not have it
     assert keys.ring.signing.kid == signing

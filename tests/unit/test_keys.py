@@ -8,7 +8,9 @@ import stat
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from tokensrv.config import load_settings
 from tokensrv.keys import KeyFolder, KeyRing, SigningKey, Step, apply_step, generate_key, next_step

@@ -69,7 +69,7 @@ def error_page(request: web.Request, exc: errors.OAuthError) -> web.Response:
         message = exc.description[:1].upper() + exc.description[1:]
         message += "" if message.endswith(".") else "."
     return render(request, "error.html", {"message": message, "error": exc.error},
-                  status=exc.status, headers=exc.headers)
+                  status=exc.status, headers=dict(exc.headers))
 
 
 def page(handler: PageHandler) -> PageHandler:
