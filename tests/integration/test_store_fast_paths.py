@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 from redis.asyncio import Redis
 
-from tests.conftest import FakeClock
+from tests.conftest import FakeClock, free_port
+from tokensrv.app import open_redis
+from tokensrv.embedded import EmbeddedValkey
 from tokensrv.oauth.clients import new_client
 from tokensrv.store import Client, RefreshFamily, Rotated, User
 from tokensrv.store.cache import CachingStore, ClientCache
@@ -143,3 +145,25 @@ async def test_rotation_reads_the_user_in_the_same_round_trip(redis):
     assert type(again).__name__ == "Reused"
     gone, nobody = await store.rotate_with_user("s2", "fam1", "h1", "h3", "app", now, "j3", now + 900, 600, 0)
     assert (gone, nobody) == ("unknown", None)
+
+
+async def test_after_a_store_restart_no_request_fails_on_a_stale_pooled_connection(tmp_path):
+    """Losing the subscription closes the idle pooled connections, which would each fail once."""
+    server = EmbeddedValkey(tmp_path / "valkey", port=free_port(), appendonly=False)
+    server.start()
+    redis = open_redis(server.url)
+    store = CachingStore(redis)
+    store.start_following()
+    try:
+        await until(lambda: store.clients.subscribed)
+        await asyncio.gather(*(store.get_user(f"u{i}") for i in range(8)))  # several pooled connections
+        seen = store.clients._generation
+        server.stop()
+        server.start()  # same port: the pooled connections now point at a closed socket
+        await until(lambda: store.clients.subscribed and store.clients._generation > seen)
+        for i in range(8):
+            assert await store.get_user(f"u{i}") is None  # no ConnectionError
+    finally:
+        await store.stop_following()
+        await redis.aclose()
+        server.stop()

@@ -89,6 +89,11 @@ class ClientCache:
             except (RedisError, OSError) as exc:
                 if self.subscribed:
                     log.warning("client cache off: lost the change subscription (%s)", type(exc).__name__)
+                    # The idle pooled connections went to the same server and are likely as dead as
+                    # this one (a restart, a failover): closed now, they reconnect on their next use
+                    # instead of failing that request (redis-py does not retry a command).
+                    with contextlib.suppress(RedisError, OSError):
+                        await redis.connection_pool.disconnect(inuse_connections=False)
             finally:
                 self.subscribed = False
             if self._following:
