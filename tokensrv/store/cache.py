@@ -76,11 +76,14 @@ class ClientCache:
         The flag is checked at least every POLL seconds: on Python 3.11 a cancellation that
         coincides with redis-py's read timeout can be lost, so cancelling alone may not stop it.
         """
-        delay = 0.1
+        delay, lost = 0.1, False
         while self._following:
             try:
                 async with redis.pubsub() as pubsub:
                     await self._subscribe(pubsub, channel)
+                    if lost:  # connections released while the server went away may be stale too
+                        await _close_idle(redis)
+                        lost = False
                     delay = 0.1
                     while self._following:
                         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL)
@@ -89,11 +92,8 @@ class ClientCache:
             except (RedisError, OSError) as exc:
                 if self.subscribed:
                     log.warning("client cache off: lost the change subscription (%s)", type(exc).__name__)
-                    # The idle pooled connections went to the same server and are likely as dead as
-                    # this one (a restart, a failover): closed now, they reconnect on their next use
-                    # instead of failing that request (redis-py does not retry a command).
-                    with contextlib.suppress(RedisError, OSError):
-                        await redis.connection_pool.disconnect(inuse_connections=False)
+                    await _close_idle(redis)
+                    lost = True
             finally:
                 self.subscribed = False
             if self._following:
@@ -110,6 +110,14 @@ class ClientCache:
                 self.invalidate()
                 self.subscribed = True
                 return
+
+
+async def _close_idle(redis: Redis) -> None:
+    """Close the idle pooled connections: they went to the server our subscription just lost (a
+    restart, a failover) and are likely as dead. Closed, each reconnects on its next use instead of
+    failing that request (redis-py does not retry a command)."""
+    with contextlib.suppress(RedisError, OSError):
+        await redis.connection_pool.disconnect(inuse_connections=False)
 
 
 class CachingStore(RedisStore):
