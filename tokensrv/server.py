@@ -94,6 +94,12 @@ async def _check_store(settings: Settings) -> None:
 async def _serve(settings: Settings, embedded: EmbeddedValkey | None,
                  sock: socket.socket | None = None) -> None:
     """One server process: on its own TCP site, or (a worker) on a socket the parent opened."""
+    # first of all: a SIGTERM that arrives while this process starts (the supervisor stopping
+    # right after forking it) ends in the same clean shutdown as one that arrives later
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     if sock is None:
         await _check_store(settings)
     app = create_app(settings)
@@ -114,10 +120,8 @@ async def _serve(settings: Settings, embedded: EmbeddedValkey | None,
         raise _listen_error(settings.host, settings.port, exc) from None
     if sock is None:
         announce(settings, embedded)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    else:
+        log.info("worker serving requests")
     await stop.wait()
     log.info("shutting down: finishing in-flight requests (up to %s s)", settings.shutdown_timeout)
     await runner.cleanup()

@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.e2e.conftest import LiveServer, wait_ready
+from tests.e2e.http_helpers import wait_until
 from tests.e2e.test_serve import child_pids, pid_alive, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -64,6 +65,8 @@ def test_two_workers_share_the_port_and_both_answer(start_server):
 def test_sigterm_stops_every_worker_and_the_parent_exits_cleanly(start_server):
     server = start_server(TOKENSRV_WORKERS="2")
     workers = workers_of(server)
+    # ready answers from whichever worker accepted first: wait until the other one serves too
+    wait_until(lambda: server.log().count("worker serving requests") == 2, "both workers serving")
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=20) == 0
     assert not any(pid_alive(pid) for pid in workers)
