@@ -17,7 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import errors
 from .config import Settings
-from .metrics import InstrumentedRedis
+from .metrics import ARGON2_QUEUE, InstrumentedRedis
 from .oauth import Provider
 from .oauth.discovery import metadata_bytes
 from .passwords import PasswordPool
@@ -67,7 +67,7 @@ async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
     store = CachingStore(redis)  # client records cached in memory, dropped when a change is announced
     clock = app[CLOCK]
     keys = KeyManager(settings, store, lambda: int(clock()))
-    passwords = PasswordPool(argon2_threads(settings))
+    passwords = PasswordPool(argon2_threads(settings), on_depth=ARGON2_QUEUE.set)
     app[PROVIDER] = Provider(settings, store, keys, passwords, clock)
     await keys.reload(force=True)
     store.start_following()

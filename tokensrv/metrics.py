@@ -43,8 +43,8 @@ LOGIN_FAILURES = Counter("tokensrv_login_failures_total", "failed username/passw
 # endpoint) is seen without each of them having to remember to count
 RATE_LIMITED = Counter("tokensrv_rate_limited_total", "requests refused by a rate limit (429), by route",
                        ["route"])
-ARGON2_QUEUE = Gauge("tokensrv_argon2_queue_depth", "password hashes queued or running (sampled at each "
-                     "request's start and end)", multiprocess_mode="livesum")
+ARGON2_QUEUE = Gauge("tokensrv_argon2_queue_depth", "password hashes queued or running",
+                     multiprocess_mode="livesum")
 IN_FLIGHT = Gauge("tokensrv_http_requests_in_flight", "HTTP requests being handled",
                   multiprocess_mode="livesum")
 STORE_LATENCY = Histogram("tokensrv_store_command_duration_seconds",

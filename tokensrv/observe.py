@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from prometheus_client import Counter, Histogram
 
 from . import metrics
 from .app import PROVIDER
@@ -31,19 +32,13 @@ def request_id(incoming: str | None) -> str:
     """The caller's X-Request-ID if it is a short printable token (a proxy's, to join logs), else ours."""
     if incoming and _GOOD_ID.fullmatch(incoming):
         return incoming
-    return secrets.token_hex(8)
+    return f"{random.getrandbits(64):016x}"  # an id to join log lines by, not a secret
 
 
 def route_of(request: web.Request) -> str:
     """The matched route's canonical path: bounded label values, and never a query or a raw path."""
     resource = request.match_info.route.resource
     return resource.canonical if resource is not None else "unmatched"
-
-
-def _sample_argon2(request: web.Request) -> None:
-    provider = request.app.get(PROVIDER)
-    if provider is not None:
-        metrics.ARGON2_QUEUE.set(provider.passwords.waiting)
 
 
 @web.middleware
@@ -53,7 +48,6 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
     token = REQUEST_ID_VAR.set(rid)
     started, status = time.perf_counter(), 500
     metrics.IN_FLIGHT.inc()
-    _sample_argon2(request)
     try:
         response = await handler(request)
         status = response.status
@@ -69,16 +63,28 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         raise
     finally:
         metrics.IN_FLIGHT.dec()
-        _sample_argon2(request)
         _record(request, rid, status, time.perf_counter() - started)
         REQUEST_ID_VAR.reset(token)
+
+
+# the labelled series of each (route, method, status) seen: labels() is a locked lookup per call
+_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
+
+def _series_of(route: str, method: str, status: int) -> tuple[Counter, Histogram]:
+    found = _series.get((route, method, status))
+    if found is None:  # bounded: routes, methods and statuses are each a short list
+        found = _series[route, method, status] = (metrics.HTTP_REQUESTS.labels(route, method, str(status)),
+                                                  metrics.HTTP_LATENCY.labels(route))
+    return found
 
 
 def _record(request: web.Request, rid: str, status: int, duration: float) -> None:
     route = route_of(request)
     method = request.method if request.method in _METHODS else "OTHER"
-    metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()
-    metrics.HTTP_LATENCY.labels(route).observe(duration)
+    requests, latency = _series_of(route, method, status)
+    requests.inc()
+    latency.observe(duration)
     if status == 429:
         metrics.RATE_LIMITED.labels(route).inc()
     # the path, never the query string: queries carry codes, state and id_token_hint

@@ -45,7 +45,8 @@ class Checked:
 
 
 class PasswordPool:
-    def __init__(self, threads: int = 0, hasher: PasswordHasher | None = None) -> None:
+    def __init__(self, threads: int = 0, hasher: PasswordHasher | None = None,
+                 on_depth: Callable[[int], None] | None = None) -> None:
         self.threads = threads or os.cpu_count() or 1
         self.hasher = hasher or PasswordHasher()
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix=THREAD_PREFIX,
@@ -53,14 +54,20 @@ class PasswordPool:
         # An unknown username is verified against this decoy, so it costs the same as a wrong
         # password. Made in the pool too: even the constructor keeps argon2 off the caller's thread.
         self._decoy: Future[str] = self._pool.submit(self.hasher.hash, os.urandom(16).hex())
-        self.waiting = 0  # queued + running jobs: the pool's depth, for metrics
+        self.waiting = 0  # queued + running jobs: the pool's depth
+        self._on_depth = on_depth  # told each new depth (the server's metrics gauge)
 
     async def _run(self, func: Callable[..., T], *args: object) -> T:
-        self.waiting += 1
+        self._count(+1)
         try:
             return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
         finally:
-            self.waiting -= 1
+            self._count(-1)
+
+    def _count(self, change: int) -> None:
+        self.waiting += change
+        if self._on_depth is not None:
+            self._on_depth(self.waiting)
 
     async def hash(self, password: str) -> str:
         return await self._run(self.hasher.hash, password)

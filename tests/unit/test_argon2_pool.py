@@ -34,3 +34,17 @@ def test_threads_are_the_usable_cores_shared_among_the_workers(monkeypatch):
     assert argon2_threads(Settings(workers=2)) == 2
     assert argon2_threads(Settings(workers=8)) == 1
     assert argon2_threads(dataclasses.replace(Settings(), argon2_threads=3)) == 3
+
+
+async def test_pool_reports_its_depth_as_jobs_come_and_go():
+    """The queue-depth gauge follows every change, not just what a request happens to sample."""
+    depths: list[int] = []
+    pool = PasswordPool(1, on_depth=depths.append)
+    try:
+        def depth_while_running() -> int:
+            return pool.waiting
+
+        assert await pool._run(depth_while_running) == 1
+        assert depths == [1, 0]
+    finally:
+        pool.close()
