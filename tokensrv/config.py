@@ -41,6 +41,7 @@ class Settings:
     session_idle_ttl: int = 8 * 3600
     workers: int = 1
     log_format: str = "json"
+    log_level: str = "info"  # debug adds a line for each successful JWKS, discovery and probe request
     display_name: str = "tokensrv"
     login_max_failures: int = 10  # per username and per client address ...
     login_failure_window: int = 900  # ... within this many seconds
@@ -77,7 +78,8 @@ _INT_FIELDS = (
 )
 _FLOAT_FIELDS = ("key_check_interval", "shutdown_timeout")
 _RATE_FIELDS = ("token_rate_per_client", "token_rate_per_address")  # 0 allowed: off
-_STR_FIELDS = ("issuer", "host", "redis_url", "log_format", "display_name", "key_algorithm")
+_STR_FIELDS = ("issuer", "host", "redis_url", "log_format", "log_level", "display_name", "key_algorithm")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 _POSITIVE = {
     "access_token_ttl", "refresh_token_ttl", "refresh_family_ttl", "id_token_ttl", "auth_code_ttl",
     "key_rotation_period", "session_ttl", "session_idle_ttl", "workers", "login_max_failures",
@@ -162,6 +164,9 @@ def _checked(s: Settings) -> Settings:
         raise ConfigError("TOKENSRV_SESSION_IDLE_TTL must not exceed TOKENSRV_SESSION_TTL")
     if s.log_format not in ("json", "text"):
         raise ConfigError(f"TOKENSRV_LOG_FORMAT must be 'json' or 'text', got {s.log_format!r}")
+    s = dataclasses.replace(s, log_level=s.log_level.lower())
+    if s.log_level not in LOG_LEVELS:
+        raise ConfigError(f"TOKENSRV_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {s.log_level!r}")
     if s.key_algorithm not in SIGNING_ALGORITHMS:
         raise ConfigError(
             f"TOKENSRV_KEY_ALGORITHM must be one of {', '.join(SIGNING_ALGORITHMS)}, "

@@ -25,6 +25,8 @@ REQUEST_ID = "X-Request-ID"
 _GOOD_ID = re.compile(r"[A-Za-z0-9._:/+=@-]{1,64}")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 MAX_LOGGED_PATH = 200
+QUIET_ROUTES = frozenset({"/.well-known/jwks.json", "/.well-known/openid-configuration",
+                          "/.well-known/oauth-authorization-server", "/healthz", "/readyz", "/metrics"})
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -87,8 +89,14 @@ def _record(request: web.Request, rid: str, status: int, duration: float) -> Non
     latency.observe(duration)
     if status == 429:
         metrics.RATE_LIMITED.labels(route).inc()
+    # Every verifier and load balancer polls these: their successful answers are counted in the
+    # metrics above but logged at debug level only (TOKENSRV_LOG_LEVEL=debug), so they neither
+    # drown the log nor cost each poll a formatted line.
+    level = logging.DEBUG if route in QUIET_ROUTES and status < 400 else logging.INFO
+    if not access.isEnabledFor(level):
+        return
     # the path, never the query string: queries carry codes, state and id_token_hint
-    access.info("%s %s %d", method, route, status, extra={"fields": {
+    access.log(level, "%s %s %d", method, route, status, extra={"fields": {
         "request_id": rid, "method": method, "route": route, "path": request.path[:MAX_LOGGED_PATH],
         "status": status, "duration_ms": round(duration * 1000, 2), "remote": remote_address(request)}})
 

@@ -57,7 +57,7 @@ def serve(args: argparse.Namespace) -> int:
             return 1
     try:
         settings = settings_from(args)
-        setup_logging(settings.log_format)
+        setup_logging(settings.log_format, getattr(logging, settings.log_level.upper()))
         if settings.workers > 1:
             return _serve_workers(settings, embedded, getattr(args, "own_metrics_dir", None))
         run(_serve(settings, embedded))

@@ -19,8 +19,8 @@ def lines_of(*texts: str) -> list[str]:
     return [line for text in texts for line in text.splitlines() if line.strip()]
 
 
-def test_a_scripted_run_logs_events_and_no_secret(live_server, tmp_path):
-    server = live_server
+def test_a_scripted_run_logs_events_and_no_secret(start_server, tmp_path):
+    server = start_server(TOKENSRV_LOG_LEVEL="debug")  # the most it ever logs: still no secret
     stderr: list[str] = []
 
     def cli(*args: str, input: str | None = None) -> str:

@@ -14,7 +14,7 @@ def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
 
 
 async def test_each_request_logs_one_line_and_echoes_its_id(client, caplog):
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)  # /healthz answers are logged at debug level
     ok = await client.get("/healthz", headers={"X-Request-ID": "lb-7f3a.1"})
     assert ok.headers["X-Request-ID"] == "lb-7f3a.1"
     bad = await client.post("/oauth2/token?code=SECRETCODE&state=xyz", data={"grant_type": "nope"})
@@ -32,6 +32,23 @@ async def test_each_request_logs_one_line_and_echoes_its_id(client, caplog):
     assert lines[2]["path"] == "/nope"
     text = "\n".join(json.dumps(e) for e in lines)
     assert "SECRETCODE" not in text and "HINT" not in text and "state=" not in text
+
+
+async def test_successful_polls_of_public_documents_and_probes_log_at_debug_only(client, caplog):
+    """JWKS, discovery and probes are polled by every verifier and load balancer: counted in the
+    metrics, but not a line each at info level. Their failures and every other route still are."""
+    caplog.set_level(logging.INFO)
+    for path in ("/.well-known/jwks.json", "/.well-known/openid-configuration", "/healthz", "/readyz"):
+        assert (await client.get(path)).status == 200
+    assert (await client.post("/.well-known/jwks.json")).status == 405
+    assert (await client.post("/oauth2/token", data={"grant_type": "nope"})).status == 401
+    assert [(e["route"], e["status"]) for e in access_lines(caplog)] == [
+        ("unmatched", 405), ("/oauth2/token", 401)]
+
+    caplog.clear()
+    caplog.set_level(logging.DEBUG)
+    await client.get("/.well-known/jwks.json")
+    assert [(e["route"], e["level"]) for e in access_lines(caplog)] == [("/.well-known/jwks.json", "debug")]
 
 
 def test_text_format_shows_the_fields(caplog):
