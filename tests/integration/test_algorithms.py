@@ -12,8 +12,10 @@ from tests.integration.oauth_helpers import (
     add_client,
     add_user,
     header_of,
+    introspect,
     login,
     refresh,
+    revoke,
     token,
 )
 
@@ -65,3 +67,14 @@ async def test_discovery_and_jwks_list_the_algorithm(make_client, settings, alg)
     jwks = await (await client.get("/.well-known/jwks.json")).json()
     assert {k["alg"] for k in jwks["keys"]} == {alg}
     assert all("d" not in k for k in jwks["keys"])  # public halves only
+
+
+@pytest.mark.parametrize("alg", ALGORITHMS)
+async def test_introspection_and_revocation_read_tokens_of_each_algorithm(make_client, settings, alg):
+    """The server reads its own tokens back (RFC 7662, RFC 7009) whatever key signed them."""
+    client = await make_client(settings, key_algorithm=alg)
+    svc = await add_client(client, "svc", scopes=["read"])
+    _, body, _ = await token(client, svc, grant_type="client_credentials")
+    assert (await introspect(client, svc, body["access_token"]))["active"] is True
+    assert await revoke(client, svc, body["access_token"]) == 200
+    assert (await introspect(client, svc, body["access_token"]))["active"] is False

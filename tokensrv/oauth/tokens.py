@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import functools
 import hashlib
 import hmac
 import json
 import secrets
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +18,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jwt
-from joserfc.errors import JoseError
+from joserfc.errors import JoseError, SecurityWarning
 
 from ..errors import TemporarilyUnavailable
 from ..store import Client, RefreshFamily, User
@@ -174,6 +177,16 @@ async def issue_for_user(p: Provider, client: Client, subject: Subject, scope: s
 
 # ---- reading our own tokens (revocation, introspection, userinfo, logout hints) ----
 
+@contextlib.contextmanager
+def _own_algorithm_names_accepted() -> Iterator[None]:
+    """joserfc warns on every use of the name "EdDSA" (RFC 9864 prefers "Ed25519"); it is the
+    name our EdDSA keys sign with, because verifiers know it. Nothing else is silenced.
+    (warnings filters are process-wide: this runs on the event loop's thread only.)"""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
+        yield
+
+
 def read_own_jwt(p: Provider, token: str, typ: str = ACCESS_TOKEN_TYPE) -> dict[str, Any] | None:
     """The claims of a token we signed with a published key, of the given `typ`; None otherwise.
 
@@ -183,7 +196,8 @@ def read_own_jwt(p: Provider, token: str, typ: str = ACCESS_TOKEN_TYPE) -> dict[
         return None
     ring = p.keys.ring
     try:
-        header = jwt.decode(token, ring.keyset, algorithms=ring.algorithms)
+        with _own_algorithm_names_accepted():
+            header = jwt.decode(token, ring.keyset, algorithms=ring.algorithms)
     except (JoseError, ValueError, TypeError, KeyError):
         return None
     typ = typ.lower()  # media types compare case-insensitively (RFC 7515 §4.1.9)
