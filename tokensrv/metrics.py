@@ -53,8 +53,14 @@ STORE_LATENCY = Histogram("tokensrv_store_command_duration_seconds",
 STORE_ERRORS = Counter("tokensrv_store_errors_total", "failed round trips to Valkey", ["command"])
 
 
+_store_latency_of: dict[str, Any] = {}  # command -> its labelled histogram (labels() locks and looks up)
+
+
 def _timed(command: str, started: float, failed: bool) -> None:
-    STORE_LATENCY.labels(command).observe(time.perf_counter() - started)
+    latency = _store_latency_of.get(command)
+    if latency is None:  # bounded: the commands this code sends
+        latency = _store_latency_of[command] = STORE_LATENCY.labels(command)
+    latency.observe(time.perf_counter() - started)
     if failed:
         STORE_ERRORS.labels(command).inc()
 
