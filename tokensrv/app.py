@@ -44,7 +44,7 @@ def open_redis(url: str) -> Redis:
 
 def create_app(settings: Settings, clock: Callable[[], float] = time.time,
                run_schedule: bool = True) -> web.Application:
-    from .observe import metrics_endpoint, observe_middleware
+    from .observe import in_flight_ctx, metrics_endpoint, observe_middleware
     from .routes import setup_routes
 
     # observe_middleware is outermost: it sees the answers error_middleware makes too
@@ -54,6 +54,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time,
     app[RUN_SCHEDULE] = run_schedule
     algorithms = sorted({"RS256", settings.key_algorithm})
     app[DISCOVERY] = metadata_bytes(settings, algorithms)
+    app.cleanup_ctx.append(in_flight_ctx)
     app.cleanup_ctx.append(provider_ctx)
     app.cleanup_ctx.append(schedule_ctx)
     setup_routes(app)

@@ -45,7 +45,8 @@ RATE_LIMITED = Counter("tokensrv_rate_limited_total", "requests refused by a rat
                        ["route"])
 ARGON2_QUEUE = Gauge("tokensrv_argon2_queue_depth", "password hashes queued or running",
                      multiprocess_mode="livesum")
-IN_FLIGHT = Gauge("tokensrv_http_requests_in_flight", "HTTP requests being handled",
+IN_FLIGHT = Gauge("tokensrv_http_requests_in_flight", "HTTP requests being handled (each worker's count "
+                  "is at most a second old, the scraped worker's exact)",
                   multiprocess_mode="livesum")
 STORE_LATENCY = Histogram("tokensrv_store_command_duration_seconds",
                           "round trips to Valkey (a pipeline or script counts once)", ["command"],

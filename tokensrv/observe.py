@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from prometheus_client import Counter, Histogram
@@ -43,13 +44,44 @@ def route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+class InFlight:
+    """Requests being handled by this process. Counted in a plain int (a Prometheus gauge locks on
+    every change, twice per request) and copied to the gauge every PUBLISH_INTERVAL and at each
+    scrape, so /metrics is exact for the worker scraped and at most that old for the others."""
+    PUBLISH_INTERVAL = 1.0
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def publish(self) -> None:
+        metrics.IN_FLIGHT.set(self.count)
+
+    async def publish_forever(self) -> None:
+        while True:
+            self.publish()
+            await asyncio.sleep(self.PUBLISH_INTERVAL)
+
+
+IN_FLIGHT = web.AppKey("in_flight", InFlight)
+
+
+async def in_flight_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[IN_FLIGHT] = in_flight = InFlight()
+    task = asyncio.create_task(in_flight.publish_forever())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 @web.middleware
 async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Outermost: every answer, error pages included, gets counted, timed, logged and an X-Request-ID."""
     rid = request_id(request.headers.get(REQUEST_ID))
     token = REQUEST_ID_VAR.set(rid)
     started, status = time.perf_counter(), 500
-    metrics.IN_FLIGHT.inc()
+    in_flight = request.app[IN_FLIGHT]
+    in_flight.count += 1
     try:
         response = await handler(request)
         status = response.status
@@ -64,7 +96,7 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = 499  # the client went away before the answer (nginx's convention)
         raise
     finally:
-        metrics.IN_FLIGHT.dec()
+        in_flight.count -= 1
         _record(request, rid, status, time.perf_counter() - started)
         REQUEST_ID_VAR.reset(token)
 
@@ -107,6 +139,7 @@ def describe_keys(keys: KeyManager) -> tuple[list[tuple[str, str]], float | None
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
+    request.app[IN_FLIGHT].publish()  # this worker's share exact (this scrape included)
     keys = request.app[PROVIDER].keys
     await keys.reload()  # cheap when keys/ did not change; a scrape then sees a step another worker made
     body = metrics.exposition(metrics.KeyCollector(lambda: describe_keys(keys)))
