@@ -310,8 +310,9 @@ class Bench:
             found = seed.memory(server.url, self.plan.memory_count, writers)
         self.add(
             Figure(section, "per live refresh family", found.per_family, "bytes", target="value <= 300",
-                   note=f"its hash alone (MEMORY USAGE): {found.family_hash:.0f} bytes; the rest is its entries "
-                        "in the per-session and per-user family indexes (one family per user and session)"),
+                   note=f"its key alone (MEMORY USAGE): {found.family_key:.0f} bytes; the rest is its share of "
+                        "Valkey's keyspace and expiry tables (no per-user or per-session index: sign-out and "
+                        "logout are enforced where a family is used)"),
             Figure(section, "per deny-list entry (jti)", found.per_deny_entry, "bytes",
                    note="the deny-list key with its TTL plus its revocation-feed (Stream) entry"),
         )

@@ -71,8 +71,8 @@ async def refresh_tokens(redis_url: str, keys_dir: Path, client_id: str, usernam
 
 @dataclass(frozen=True)
 class Memory:
-    per_family: float  # bytes of used_memory per live refresh family, its index entries included
-    family_hash: float  # MEMORY USAGE of one family's hash alone (a sample's mean)
+    per_family: float  # bytes of used_memory per live refresh family, all it costs Valkey
+    family_key: float  # MEMORY USAGE of one family's key alone (a sample's mean)
     per_deny_entry: float  # bytes per deny-list entry, its revocation-feed entry included
 
 
@@ -94,10 +94,10 @@ def memory(redis_url: str, count: int, cores: Sequence[int]) -> Memory:
 
     start, _ = asyncio.run(measure())
     samples = _on_cores(cores, _create_families, redis_url, count)
-    families, family_hash = asyncio.run(measure([f for sample in samples for f in sample]))
+    families, family_key = asyncio.run(measure([f for sample in samples for f in sample]))
     _on_cores(cores, _create_denials, redis_url, count)
     denials, _ = asyncio.run(measure())
-    return Memory((families - start) / count, family_hash, (denials - families) / count)
+    return Memory((families - start) / count, family_key, (denials - families) / count)
 
 
 def _on_cores(cores: Sequence[int], job: Callable[[str, int], Coroutine[Any, Any, list[str]]], redis_url: str,

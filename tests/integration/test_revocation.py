@@ -1,5 +1,5 @@
-"""RFC 7009 revocation, and signing a user out everywhere: what dies, at once, with which
-deny-list entries (each with a TTL) and which revocation-feed entries."""
+"""RFC 7009 revocation, signing a user out everywhere, and ending an SSO session: what dies, at
+once, with which deny-list entries (each with a TTL) and which revocation-feed entries."""
 from __future__ import annotations
 
 import pytest
@@ -18,6 +18,7 @@ from tests.integration.oauth_helpers import (
     revoke,
 )
 from tokensrv import admin
+from tokensrv.oauth import revocation
 from tokensrv.oauth.tokens import Subject, issue_for_user, parse_refresh_token
 
 FEED = "tokensrv:revocations"
@@ -140,7 +141,7 @@ async def assert_all_dead(client, app, rs, sessions) -> None:
 
 
 @pytest.mark.parametrize("action", ["revoke", "passwd", "disable", "remove"])
-async def test_sign_out_everywhere_deletes_every_family_and_sets_not_before(client, redis, clock, settings, action):
+async def test_sign_out_everywhere_refuses_every_family_and_sets_not_before(client, redis, clock, settings, action):
     app, rs = await setup(client)
     sessions = await sessions_of(client, app)
     sub = claims_of(sessions[0]["access_token"])["sub"]
@@ -154,15 +155,34 @@ async def test_sign_out_everywhere_deletes_every_family_and_sets_not_before(clie
         await admin.set_disabled(p, "alice", True)
     else:
         await admin.remove_user(p, "alice")
-    await assert_all_dead(client, app, rs, sessions)
-    for issued in sessions:  # deleted at once, not only refused at the next use
-        assert not await redis.exists("tokensrv:rf:" + parse_refresh_token(issued["refresh_token"]))
     now = int(clock())
     assert await redis.get("tokensrv:deny:sub:" + sub) == str(now)
     assert await redis.expiretime("tokensrv:deny:sub:" + sub) == now + settings.max_token_ttl
-    entries = await feed(redis)
-    assert {"k": "sub", "v": sub, "u": str(now + settings.max_token_ttl), "t": str(now)} in entries
-    assert sum(e["k"] == "family" for e in entries) == 2
+    assert await feed(redis) == [{"k": "sub", "v": sub, "u": str(now + settings.max_token_ttl), "t": str(now)}]
+    await assert_all_dead(client, app, rs, sessions)
+    for issued in sessions:  # refused at its first use since, which deletes it
+        assert not await redis.exists("tokensrv:rf:" + parse_refresh_token(issued["refresh_token"]))
+    assert sum(e["k"] == "family" for e in await feed(redis)) == 2
+
+
+async def test_a_signed_out_family_is_refused_at_its_next_use_and_deleted_then(client, redis, clock):
+    """No index finds a user's families: the sign-out leaves them in the store, and the refresh
+    grant (which reads the user in the rotation's round trip) refuses and deletes each one."""
+    app, _rs = await setup(client)
+    before = await login(client, app)
+    key = "tokensrv:rf:" + parse_refresh_token(before["refresh_token"])
+    clock.advance(3)
+    await admin.revoke_everywhere(provider_of(client), "alice")
+    assert await redis.exists(key)  # still there: it would expire on its own
+    assert (await introspect(client, app, before["refresh_token"]))["active"] is False
+    status, body, _ = await refresh(client, app, before["refresh_token"])
+    assert (status, body["error"]) == (400, "invalid_grant")
+    assert not await redis.exists(key)
+    status, body, _ = await refresh(client, app, before["refresh_token"])  # and it stays refused
+    assert (status, body["error"]) == (400, "invalid_grant")
+    clock.advance(1)
+    after = await login(client, app)  # a login after the sign-out is not affected
+    assert (await refresh(client, app, after["refresh_token"]))[0] == 200
 
 
 async def test_after_a_password_change_only_the_new_password_logs_in(client, clock):
@@ -204,3 +224,64 @@ async def test_other_users_are_untouched(client, clock):
     await admin.revoke_everywhere(provider_of(client), "alice")
     assert (await introspect(client, rs, bob["access_token"]))["active"] is True
     assert (await refresh(client, app, bob["refresh_token"]))[0] == 200
+
+
+# ---- ending an SSO session (logout) ----
+
+async def session_tokens(client, clock, sid: str) -> dict:
+    """A refresh family minted under the SSO session `sid`, as the code grant mints it."""
+    p = provider_of(client)
+    app = await p.store.get_client("app")
+    user = await p.store.find_user("alice")
+    return await issue_for_user(p, app, Subject(user.sub, int(clock()), sid, user.roles), "read")
+
+
+async def test_an_ended_sessions_families_are_refused_at_their_next_use(client, redis, clock, settings):
+    app, rs = await setup(client)
+    ended, other = await session_tokens(client, clock, "sid-ended"), await session_tokens(client, clock, "sid-other")
+    clock.advance(1)
+    await revocation.revoke_session(provider_of(client), "sid-ended")
+    now = int(clock())
+    assert await redis.expiretime("tokensrv:ended:sid-ended") == now + settings.refresh_family_ttl
+    assert await redis.expiretime("tokensrv:deny:sid:sid-ended") == now + settings.max_token_ttl
+    assert await feed(redis) == [{"k": "sid", "v": "sid-ended", "u": str(now + settings.max_token_ttl),
+                                  "t": str(now)}]  # the feed keeps the token lifetime, not the family's
+    assert (await introspect(client, app, ended["refresh_token"]))["active"] is False
+    assert (await introspect(client, rs, ended["access_token"]))["active"] is False  # by its sid
+    status, body, _ = await refresh(client, app, ended["refresh_token"])
+    assert (status, body["error"]) == (400, "invalid_grant")
+    assert not await redis.exists("tokensrv:rf:" + parse_refresh_token(ended["refresh_token"]))
+    # the same user's family of another session is untouched
+    assert (await introspect(client, app, other["refresh_token"]))["active"] is True
+    status, body, _ = await refresh(client, app, other["refresh_token"])
+    assert status == 200, body
+    assert claims_of(body["access_token"])["sid"] == "sid-other"
+
+
+async def test_the_access_token_issued_by_a_refresh_racing_the_logout_dies_with_the_family(client, clock):
+    """The rotation runs before the session's mark is seen: the family is killed with what it issued."""
+    app, _rs = await setup(client)
+    ended = await session_tokens(client, clock, "sid-1")
+    first_jti = claims_of(ended["access_token"])["jti"]
+    await revocation.revoke_session(provider_of(client), "sid-1")
+    status, _, _ = await refresh(client, app, ended["refresh_token"])
+    assert status == 400
+    assert await provider_of(client).store.denied(first_jti, "", "") == (True, False, 0)
+
+
+async def test_revoking_a_refresh_token_of_an_ended_session_is_still_answered_200(client, redis, clock):
+    app, _ = await setup(client)
+    ended = await session_tokens(client, clock, "sid-1")
+    await revocation.revoke_session(provider_of(client), "sid-1")
+    await revoke(client, app, ended["refresh_token"])  # asserts the 200
+    assert not await redis.exists("tokensrv:rf:" + parse_refresh_token(ended["refresh_token"]))
+    answer = await admin.revoke_token(provider_of(client), ended["access_token"])
+    assert answer["revoked"] is False  # already inactive: its sid is denied
+
+
+async def test_a_family_without_a_session_skips_the_session_check(client, redis, clock):
+    app, _ = await setup(client)
+    issued = await session_tokens(client, clock, "")
+    await redis.set("tokensrv:ended:", "1")  # were it checked, an empty sid would find this
+    assert (await introspect(client, app, issued["refresh_token"]))["active"] is True
+    assert (await refresh(client, app, issued["refresh_token"]))[0] == 200

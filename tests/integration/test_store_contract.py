@@ -114,14 +114,22 @@ async def test_outstanding_access_tokens_forget_the_expired_ones(store):
     assert await store.revoke_family("fam1", NOW + 150) == ()
 
 
-async def test_families_of_a_user_and_of_a_session(store):
+async def test_families_are_not_indexed_by_user_or_session(store, redis):
+    """Sign-out and logout are enforced where a family is used: a family is one key, nothing else."""
     await store.create_family(family("f1", "u1", sid="s1"), "a", "j1", NOW + 900, 300)
-    await store.create_family(family("f2", "u1", sid="s2"), "b", "j2", NOW + 900, 300)
-    await store.create_family(family("f3", "u2", sid="s1"), "c", "j3", NOW + 900, 300)
-    assert await store.revoke_families_of_user("u1", NOW) == ("f1", "f2")
-    assert await store.get_family("f1") is None and await store.get_family("f3") is not None
-    assert await store.revoke_families_of_user("u1", NOW) == ()
-    assert await store.revoke_families_of_session("s1", NOW) == (("j3", NOW + 900),)
+    assert await redis.keys("tokensrv:*") == ["tokensrv:rf:f1"]
+
+
+async def test_an_ended_session_is_marked_with_its_sid_deny_entry_in_one_transaction(store, redis):
+    await store.revoke([Revocation("sid", "s1", NOW + 900, NOW)], NOW, ended_until=NOW + 30 * 86400)
+    assert await redis.expiretime("tokensrv:deny:sid:s1") == NOW + 900
+    assert await redis.expiretime("tokensrv:ended:s1") == NOW + 30 * 86400
+    assert await store.session_ended("s1") and not await store.session_ended("s2")
+    assert not await store.session_ended("")
+    entries = [fields for _, fields in await redis.xrange(FEED)]
+    assert entries == [{"k": "sid", "v": "s1", "u": str(NOW + 900), "t": str(NOW)}]  # the feed keeps its TTL
+    await store.revoke([Revocation("sid", "s2", NOW + 900, NOW)], NOW)  # without ended_until: no mark
+    assert not await store.session_ended("s2")
 
 
 async def test_deny_list_entries_carry_their_ttl_and_reach_the_feed(store, redis):

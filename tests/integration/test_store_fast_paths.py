@@ -13,7 +13,7 @@ from tests.conftest import FakeClock, free_port
 from tokensrv.app import open_redis
 from tokensrv.embedded import EmbeddedValkey
 from tokensrv.oauth.clients import new_client
-from tokensrv.store import Client, RefreshFamily, Rotated, User
+from tokensrv.store import Client, RefreshFamily, Revocation, Rotated, User
 from tokensrv.store.cache import CachingStore, ClientCache
 from tokensrv.store.redis import RedisStore
 
@@ -131,20 +131,25 @@ async def test_a_change_announced_during_a_read_is_not_cached():
     assert "svc" not in cache._entries
 
 
-async def test_rotation_reads_the_user_in_the_same_round_trip(redis):
+async def test_rotation_reads_the_user_and_the_session_end_in_the_same_round_trip(redis):
     now = int(time.time())  # Valkey expires the family on its own clock
     store = RedisStore(redis)
     user = User(sub="s1", username="alice", password_hash="x")
     await store.add_user(user)
-    family = RefreshFamily("fam1", "app", "s1", "read", now * 1000, now + 3600, auth_time=now)
+    family = RefreshFamily("fam1", "app", "s1", "read", now * 1000, now + 3600, sid="sid1", auth_time=now)
     await store.create_family(family, "h0", "j0", now + 900, 600)
-    outcome, found = await store.rotate_with_user("s1", "fam1", "h0", "h1", "app", now, "j1", now + 900, 600, 0)
+    outcome, found, ended = await store.rotate_with_user("s1", "fam1", "h0", "h1", "app", now, "j1", now + 900,
+                                                         600, 0, "sid1")
     assert isinstance(outcome, Rotated) and outcome.family.sub == "s1"
-    assert found == user
-    again, _ = await store.rotate_with_user("s1", "fam1", "h0", "h2", "app", now, "j2", now + 900, 600, 0)
+    assert found == user and ended is False
+    await store.revoke([Revocation("sid", "sid1", now + 900, now)], now, ended_until=now + 3600)
+    outcome, found, ended = await store.rotate_with_user("s1", "fam1", "h1", "h2", "app", now, "j2", now + 900,
+                                                         600, 0, "sid1")
+    assert isinstance(outcome, Rotated) and found == user and ended is True
+    again, _, _ = await store.rotate_with_user("s1", "fam1", "h0", "h3", "app", now, "j3", now + 900, 600, 0)
     assert type(again).__name__ == "Reused"
-    gone, nobody = await store.rotate_with_user("s2", "fam1", "h1", "h3", "app", now, "j3", now + 900, 600, 0)
-    assert (gone, nobody) == ("unknown", None)
+    gone, nobody, ended = await store.rotate_with_user("s2", "fam1", "h2", "h4", "app", now, "j4", now + 900, 600, 0)
+    assert (gone, nobody, ended) == ("unknown", None, False)
 
 
 async def test_after_a_store_restart_no_request_fails_on_a_stale_pooled_connection(tmp_path):

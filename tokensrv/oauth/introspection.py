@@ -1,8 +1,9 @@
 """RFC 7662 token introspection, for authenticated (confidential) clients only.
 
 A token is active only if we signed it, it has not expired, and nothing revoked it: its jti, its
-session, its subject's not-before, or its user being disabled or removed. Refresh tokens are
-described only to the client that holds them.
+session (deny-listed sid; for a refresh token, the session's `ended` mark), its subject's
+not-before, or its user being disabled or removed. Refresh tokens are described only to the
+client that holds them.
 """
 from __future__ import annotations
 
@@ -55,6 +56,8 @@ async def _refresh_token(p: Provider, client: Client, family_id: str, token: str
         return INACTIVE
     user = await p.store.get_user(family.sub)
     if user is None or not user_is_current(user, family.created_ms):
+        return INACTIVE
+    if await p.store.session_ended(family.sid):  # logout: refused at its next use
         return INACTIVE
     return {"active": True, "token_type": "refresh_token", "scope": family.scope,
             "client_id": family.client_id, "sub": family.sub, "exp": family.live_until(),

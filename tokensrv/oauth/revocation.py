@@ -16,8 +16,12 @@ from .tokens import parse_refresh_token, read_own_jwt, refresh_digest, same_dige
 
 
 def user_is_current(user: User, created_ms: int) -> bool:
-    """Whether something of this user created at `created_ms` (a family, a session) still stands."""
-    return not user.disabled and created_ms >= user.not_before_ms
+    """Whether something of this user created at `created_ms` (a family, a session) still stands.
+
+    Nothing is deleted when a user is signed out: this check at each use is what refuses. Whatever
+    was created in the not-before's own millisecond may predate the sign-out, so it is refused too
+    (fail closed, as access tokens are for the not-before's whole second)."""
+    return not user.disabled and created_ms > user.not_before_ms
 
 
 async def deny_jtis(p: Provider, entries: Iterable[tuple[str, int]], family: str | None = None) -> None:
@@ -61,20 +65,21 @@ def _check_owner(client: Client, owner: object) -> None:
 
 
 async def revoke_session(p: Provider, sid: str) -> None:
-    """Logout: the session's refresh families die, and every access token carrying its sid."""
+    """Logout: every access token carrying the sid is deny-listed, and the session is marked ended
+    (in the same transaction) for as long as a refresh family can live, so that none of its
+    families is honoured again: the refresh grant and introspection check the mark at each use."""
     now = p.now()
-    outstanding = await p.store.revoke_families_of_session(sid, now)
-    until = now + p.settings.max_token_ttl
-    await p.store.revoke([*(Revocation("jti", j, e, now) for j, e in outstanding if e > now),
-                          Revocation("sid", sid, until, now)], now)
+    await p.store.revoke([Revocation("sid", sid, now + p.settings.max_token_ttl, now)], now,
+                         ended_until=now + p.settings.refresh_family_ttl)
 
 
 async def revoke_user(p: Provider, user: User, *, disabled: bool | None = None,
                       password_hash: str | None = None) -> User:
     """Sign out everywhere (also on password change, disable, remove): set the subject's not-before.
 
-    Every refresh family of the user is deleted at once; sessions (and any family created while
-    this runs) compare their creation time with the not-before at their next use; access tokens
+    Refresh families and SSO sessions compare their creation time with the not-before at their
+    next use (the refresh grant reads the user in the rotation's round trip), so they are refused
+    from now on and a family presented again is deleted then; the others expire. Access tokens
     issued up to this second are deny-listed by subject, in the deny-list and the feed.
     """
     now_ms = p.now_ms()
@@ -86,9 +91,5 @@ async def revoke_user(p: Provider, user: User, *, disabled: bool | None = None,
     updated = dataclasses.replace(user, **changes)  # type: ignore[arg-type]
     await p.store.save_user(updated)
     now = now_ms // 1000
-    families = await p.store.revoke_families_of_user(user.sub, now)
-    until = now + p.settings.max_token_ttl
-    await p.store.revoke([Revocation("sub", user.sub, until, now),
-                          *(Revocation("family", f, now + p.settings.access_token_ttl, now) for f in families)],
-                         now)
+    await p.store.revoke([Revocation("sub", user.sub, now + p.settings.max_token_ttl, now)], now)
     return updated

@@ -5,10 +5,9 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:user:<sub>             JSON user record            tokensrv:users     set of subs
   tokensrv:username:<casefolded>  -> sub (uniqueness)
   tokensrv:rf:<family_id>         hash: one refresh family, its current token digest, its access jtis
-  tokensrv:sf:<sid>               set of refresh families minted under an SSO session
-  tokensrv:uf:<sub>               set of refresh families of a user (sign out everywhere)
   tokensrv:deny:jti:<jti>         deny-list, until the token's exp
   tokensrv:deny:sid:<sid>         deny-list, for the longest token lifetime
+  tokensrv:ended:<sid>            an SSO session ended (logout), for the refresh family lifetime
   tokensrv:deny:sub:<sub>         -> not-before (epoch s), for the longest token lifetime
   tokensrv:revocations            Stream: the revocation feed verifiers follow
   tokensrv:lock:<name>            mutual exclusion between instances (key rotation)
@@ -17,6 +16,10 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:authreq:<id>           an authorization request waiting for the login page
   tokensrv:code:<digest>          an authorization code, by its SHA-256; then its replay marker
   tokensrv:client-changes         pub/sub channel: a client id whenever that client is added or removed
+
+No index lists the families of a user or of a session: signing a user out (their not-before) and
+ending a session (its `ended` marker) are enforced where a family is used (the refresh grant reads
+both in the rotation's round trip; introspection checks them too), and the families expire.
 """
 from __future__ import annotations
 
@@ -54,6 +57,7 @@ DURABLE_WRITE_TIMEOUT_MS = 1000
 PREFIX = "tokensrv:"
 FEED = PREFIX + "revocations"
 DENY_PREFIX = PREFIX + "deny:"
+ENDED_PREFIX = PREFIX + "ended:"  # SSO sessions ended by logout: their refresh families are refused
 CLIENT_CHANGES = PREFIX + "client-changes"  # processes caching client records listen here (store/cache.py)
 FEED_RETENTION = 86400  # seconds the feed keeps entries at least: a verifier away longer resyncs
 FEED_RETENTION_SLACK = 60  # seconds a feed entry outlives the longest-lived thing it denies
@@ -255,11 +259,6 @@ class RedisStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping=fields)
             pipe.expireat(key, idle_end)
-            # indexes, so logout and "sign out everywhere" find the families to revoke
-            for index in ([PREFIX + "sf:" + family.sid] if family.sid else []) + [PREFIX + "uf:" + family.sub]:
-                pipe.sadd(index, family.family_id)
-                pipe.expireat(index, family.expires_at, gt=True)
-                pipe.expireat(index, family.expires_at, nx=True)
             await pipe.execute()
 
     async def rotate(self, family_id: str, presented: str, new_digest: str, client_id: str, now: int,
@@ -269,16 +268,20 @@ class RedisStore:
 
     async def rotate_with_user(self, sub: str, family_id: str, presented: str, new_digest: str,
                                client_id: str, now: int, jti: str, jti_exp: int, idle_ttl: int,
-                               grace: int) -> tuple[RotateOutcome, User | None]:
-        """rotate(), and the user `sub` read in the same round trip (not atomically with it)."""
+                               grace: int, sid: str = "") -> tuple[RotateOutcome, User | None, bool]:
+        """rotate(), and in the same round trip (not atomically with it) the user `sub` and
+        whether the SSO session `sid` has ended."""
         args: list[str | int] = [presented, new_digest, client_id, now, jti, jti_exp, idle_ttl, grace]
         async with self.redis.pipeline(transaction=False) as pipe:
             # EVAL with the script's text: a pipelined registered script costs redis-py a
             # SCRIPT EXISTS round trip first; Valkey caches the compiled script by its digest
             pipe.eval(_ROTATE, 1, PREFIX + "rf:" + family_id, *args)
             pipe.get(PREFIX + "user:" + sub)
-            reply, raw_user = await pipe.execute()
-        return _rotation(family_id, reply, now), User.from_json(json.loads(raw_user)) if raw_user else None
+            if sid:
+                pipe.exists(ENDED_PREFIX + sid)
+            reply, raw_user, *ended = await pipe.execute()
+        user = User.from_json(json.loads(raw_user)) if raw_user else None
+        return _rotation(family_id, reply, now), user, bool(ended and ended[0])
 
     async def get_family(self, family_id: str) -> tuple[RefreshFamily, str] | None:
         """The family and the digest of its live token, while Valkey keeps it (callers check
@@ -290,30 +293,17 @@ class RedisStore:
         raw = await self._delete_family(keys=[PREFIX + "rf:" + family_id])
         return _jti_list(raw or "", now)
 
-    async def revoke_families_of_session(self, sid: str, now: int) -> tuple[tuple[str, int], ...]:
-        session_key = PREFIX + "sf:" + sid
-        outstanding: list[tuple[str, int]] = []
-        for family_id in await self.redis.smembers(session_key):
-            outstanding.extend(await self.revoke_family(family_id, now))
-        await self.redis.delete(session_key)
-        return tuple(outstanding)
-
-    async def revoke_families_of_user(self, sub: str, now: int) -> tuple[str, ...]:
-        """Delete every refresh family of a user; returns the ids of those that were still alive.
-
-        Their access tokens are not listed: the caller revokes them by the subject's not-before.
-        """
-        index = PREFIX + "uf:" + sub
-        family_ids = sorted(await self.redis.smembers(index))
-        killed = [f for f in family_ids
-                  if await self._delete_family(keys=[PREFIX + "rf:" + f]) is not None]
-        if family_ids:  # only these: a family created meanwhile stays indexed
-            await self.redis.srem(index, *family_ids)
-        return tuple(killed)
+    async def session_ended(self, sid: str) -> bool:
+        """Whether the SSO session `sid` ended (logout) within the refresh family lifetime."""
+        return bool(sid) and bool(await self.redis.exists(ENDED_PREFIX + sid))
 
     # ---- deny-list and feed ----
-    async def revoke(self, entries: Sequence[Revocation], now: int) -> None:
-        """Deny-list entries (each with a TTL) and append them to the feed, in one transaction."""
+    async def revoke(self, entries: Sequence[Revocation], now: int, ended_until: int = 0) -> None:
+        """Deny-list entries (each with a TTL) and append them to the feed, in one transaction.
+
+        With `ended_until`, each `sid` entry also marks its session ended until then (in the same
+        transaction), so that no refresh family of the session is honoured again.
+        """
         if not entries:
             return
         keep = max(FEED_RETENTION, max(e.until - now for e in entries) + FEED_RETENTION_SLACK)
@@ -324,6 +314,8 @@ class RedisStore:
                     value = str(entry.at) if entry.kind == "sub" else "1"
                     pipe.set(DENY_PREFIX + f"{entry.kind}:{entry.value}", value,
                              exat=max(entry.until, now + 1))
+                if entry.kind == "sid" and ended_until:
+                    pipe.set(ENDED_PREFIX + entry.value, "1", exat=max(ended_until, now + 1))
                 feed_args += [entry.kind, entry.value, entry.until, entry.at]
             await self._append_feed(keys=[FEED], args=feed_args, client=pipe)
             await pipe.execute()

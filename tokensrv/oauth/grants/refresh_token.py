@@ -45,11 +45,12 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> dict[
     now, jti = p.now(), new_jti()
     token, _, digest = new_refresh_token(family_id)
     exp = now + p.settings.access_token_ttl
-    # The user is read in the rotation's round trip. A user disabled, removed or signed out is the
-    # one refusal checked after the rotation: the family dies then, so the rotation changes nothing.
-    outcome, user = await p.store.rotate_with_user(
+    # The user, and whether the family's SSO session ended (logout), are read in the rotation's
+    # round trip. A user disabled, removed or signed out, or an ended session, are the refusals
+    # checked after the rotation: the family dies then, so the rotation changes nothing.
+    outcome, user, session_ended = await p.store.rotate_with_user(
         family.sub, family_id, refresh_digest(presented), digest, client.client_id, now, jti, exp,
-        p.settings.refresh_token_ttl, p.settings.refresh_reuse_grace)
+        p.settings.refresh_token_ttl, p.settings.refresh_reuse_grace, family.sid)
     if outcome == "unknown" or outcome == "wrong_client":  # revoked or expired since we looked
         raise InvalidGrant(f"refresh token {outcome}")
     if isinstance(outcome, Reused):
@@ -60,6 +61,9 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> dict[
     if user is None or not user_is_current(user, family.created_ms):
         await kill_family(p, family)
         raise InvalidGrant("the user was disabled, removed or signed out")
+    if session_ended:
+        await kill_family(p, family)
+        raise InvalidGrant("the SSO session of the refresh token ended (logout)")
     # RFC 6749 §6: the scope may narrow for this access token; the family keeps its grant
     subject = Subject(family.sub, family.auth_time, family.sid, user.roles)
     claims = access_claims(p, client, subject, scope, jti, now)
