@@ -1,11 +1,13 @@
 """The store contract, run against RedisStore on the real Valkey: records, uniqueness, atomic
-rotation (concurrent rotations: exactly one wins), deny-list TTLs and the revocation feed."""
+rotation (concurrent rotations: exactly one wins), the compact family layout (and the earlier one, still
+read), deny-list TTLs and the revocation feed."""
 from __future__ import annotations
 
 import asyncio
 
 import pytest
 
+from tokensrv.oauth.tokens import refresh_digest
 from tokensrv.store import (
     Client,
     Conflict,
@@ -18,6 +20,7 @@ from tokensrv.store import (
 from tokensrv.store.redis import FEED, RedisStore
 
 NOW = 1_800_000_000
+D = [refresh_digest(f"token {i}") for i in range(10)]  # digests of refresh tokens, as callers hold them
 
 
 @pytest.fixture
@@ -60,35 +63,35 @@ async def test_concurrent_usernames_one_wins(store):
 
 
 async def test_family_key_expires_at_the_idle_end_and_never_past_the_absolute_end(store, redis):
-    await store.create_family(family(ttl=1000), "h0", "j0", NOW + 900, idle_ttl=300)
+    await store.create_family(family(ttl=1000), D[0], "j0", NOW + 900, idle_ttl=300)
     assert await redis.expiretime("tokensrv:rf:fam1") == NOW + 300
-    outcome = await store.rotate("fam1", "h0", "h1", "app", NOW + 200, "j1", NOW + 1100, 300, 0)
+    outcome = await store.rotate("fam1", D[0], D[1], "app", NOW + 200, "j1", NOW + 1100, 300, 0)
     assert isinstance(outcome, Rotated) and outcome.family.live_until() == NOW + 300  # as it was read
     assert await redis.expiretime("tokensrv:rf:fam1") == NOW + 500
-    await store.rotate("fam1", "h1", "h2", "app", NOW + 450, "j2", NOW + 1350, 300, 0)
-    await store.rotate("fam1", "h2", "h3", "app", NOW + 720, "j3", NOW + 1620, 300, 0)
+    await store.rotate("fam1", D[1], D[2], "app", NOW + 450, "j2", NOW + 1350, 300, 0)
+    await store.rotate("fam1", D[2], D[3], "app", NOW + 720, "j3", NOW + 1620, 300, 0)
     assert await redis.expiretime("tokensrv:rf:fam1") == NOW + 1000  # not 720 + 300
-    found, digest = await store.get_family("fam1")
-    assert digest == "h3" and found.live_until() == NOW + 1000
+    found, is_live = await store.get_family("fam1", D[3])
+    assert is_live and found.live_until() == NOW + 1000
 
 
 async def test_rotation_refuses_an_expired_family_by_the_callers_clock(store, redis):
-    await store.create_family(family(), "h0", "j0", NOW + 900, idle_ttl=300)
-    assert await store.rotate("fam1", "h0", "h1", "app", NOW + 300, "j1", NOW + 1200, 300, 0) == "unknown"
+    await store.create_family(family(), D[0], "j0", NOW + 900, idle_ttl=300)
+    assert await store.rotate("fam1", D[0], D[1], "app", NOW + 300, "j1", NOW + 1200, 300, 0) == "unknown"
     assert not await redis.exists("tokensrv:rf:fam1")
 
 
 async def test_rotation_of_another_clients_family_changes_nothing(store):
-    await store.create_family(family(), "h0", "j0", NOW + 900, idle_ttl=300)
-    assert await store.rotate("fam1", "h0", "h1", "other", NOW, "j1", NOW + 900, 300, 0) == "wrong_client"
-    assert (await store.get_family("fam1"))[1] == "h0"
-    assert await store.rotate("nope", "h0", "h1", "app", NOW, "j1", NOW + 900, 300, 0) == "unknown"
+    await store.create_family(family(), D[0], "j0", NOW + 900, idle_ttl=300)
+    assert await store.rotate("fam1", D[0], D[1], "other", NOW, "j1", NOW + 900, 300, 0) == "wrong_client"
+    assert (await store.get_family("fam1", D[0]))[1] is True
+    assert await store.rotate("nope", D[0], D[1], "app", NOW, "j1", NOW + 900, 300, 0) == "unknown"
 
 
 async def test_concurrent_rotations_exactly_one_wins(store, redis):
-    await store.create_family(family(), "h0", "j0", NOW + 900, idle_ttl=300)
+    await store.create_family(family(), D[0], "j0", NOW + 900, idle_ttl=300)
     outcomes = await asyncio.gather(*(
-        store.rotate("fam1", "h0", f"new{i}", "app", NOW, f"j{i + 1}", NOW + 900, 300, 0) for i in range(20)))
+        store.rotate("fam1", D[0], refresh_digest(f"new{i}"), "app", NOW, f"j{i + 1}", NOW + 900, 300, 0) for i in range(20)))
     assert sum(isinstance(o, Rotated) for o in outcomes) == 1
     reused = [o for o in outcomes if isinstance(o, Reused)]
     assert len(reused) == 1 and outcomes.count("unknown") == 18  # the first loser killed it
@@ -98,25 +101,106 @@ async def test_concurrent_rotations_exactly_one_wins(store, redis):
 
 
 async def test_grace_replaces_the_lost_pair_once(store):
-    await store.create_family(family(), "h0", "j0", NOW + 900, idle_ttl=300)
-    await store.rotate("fam1", "h0", "h1", "app", NOW + 10, "j1", NOW + 910, 300, 30)
-    again = await store.rotate("fam1", "h0", "h2", "app", NOW + 20, "j2", NOW + 920, 300, 30)
+    await store.create_family(family(), D[0], "j0", NOW + 900, idle_ttl=300)
+    await store.rotate("fam1", D[0], D[1], "app", NOW + 10, "j1", NOW + 910, 300, 30)
+    again = await store.rotate("fam1", D[0], D[2], "app", NOW + 20, "j2", NOW + 920, 300, 30)
     assert isinstance(again, Rotated) and again.replaced == (("j1", NOW + 910),)
-    assert (await store.get_family("fam1"))[1] == "h2"
-    third = await store.rotate("fam1", "h0", "h3", "app", NOW + 25, "j3", NOW + 925, 300, 30)
+    assert (await store.get_family("fam1", D[2]))[1] is True
+    assert (await store.get_family("fam1", D[0]))[1] is False
+    third = await store.rotate("fam1", D[0], D[3], "app", NOW + 25, "j3", NOW + 925, 300, 30)
     assert isinstance(third, Reused) and {j for j, _ in third.outstanding} == {"j0", "j2"}
 
 
 async def test_outstanding_access_tokens_forget_the_expired_ones(store):
-    await store.create_family(family(), "h0", "j0", NOW + 100, idle_ttl=300)
-    await store.rotate("fam1", "h0", "h1", "app", NOW + 150, "j1", NOW + 250, 300, 0)
+    await store.create_family(family(), D[0], "j0", NOW + 100, idle_ttl=300)
+    await store.rotate("fam1", D[0], D[1], "app", NOW + 150, "j1", NOW + 250, 300, 0)
     assert await store.revoke_family("fam1", NOW + 150) == (("j1", NOW + 250),)
     assert await store.revoke_family("fam1", NOW + 150) == ()
 
 
+async def test_a_family_is_one_small_list_holding_no_defaults(store, redis):
+    """The layout the memory figure depends on: a listpack of values, the sub packed, the digest
+    raw, access-token exps relative to the creation, the predecessor only for a grace window."""
+    sub = "0123456789abcdef" * 2
+    await store.create_family(family(sub=sub, sid="s1"), D[0], "j0", NOW + 900, idle_ttl=300)
+    record = await redis.lrange("tokensrv:rf:fam1", 1, -1)  # the raw digest first: not UTF-8
+    assert record == ["j0+900", "app", "ASNFZ4mrze8BI0VniavN7w", "read", "s1", str(NOW * 1000), str(NOW + 1000), "0"]
+    assert await redis.object("encoding", "tokensrv:rf:fam1") == "listpack"
+    assert (await store.get_family("fam1"))[0].sub == sub
+    await store.rotate("fam1", D[0], D[1], "app", NOW + 10, "j1", NOW + 910, 300, 0)
+    assert await redis.lrange("tokensrv:rf:fam1", 1, 1) == ["j0+900;j1+910"]
+    assert await redis.llen("tokensrv:rf:fam1") == 9  # no grace window: no predecessor kept
+    await store.rotate("fam1", D[1], D[2], "app", NOW + 20, "j2", NOW + 920, 300, 30)
+    assert await redis.llen("tokensrv:rf:fam1") == 11
+    assert await redis.lrange("tokensrv:rf:fam1", 10, 10) == [str(NOW + 20)]
+    await store.rotate("fam1", D[1], D[3], "app", NOW + 25, "j3", NOW + 925, 300, 30)  # the window, used
+    assert await redis.llen("tokensrv:rf:fam1") == 9
+    assert await redis.object("encoding", "tokensrv:rf:fam1") == "listpack"
+
+
+@pytest.mark.parametrize("sub", ["0123456789abcdef" * 2, "0123456789ABCDEF" * 2, "u1", "=odd;sub+ é", ""])
+async def test_any_sub_comes_back_as_it_was(store, sub):
+    await store.create_family(family(sub=sub), D[0], "j0", NOW + 900, idle_ttl=300)
+    assert (await store.get_family("fam1"))[0].sub == sub
+    outcome = await store.rotate("fam1", D[0], D[1], "app", NOW, "j1", NOW + 900, 300, 0)
+    assert outcome.family.sub == sub
+
+
+async def test_the_family_record_comes_back_whole(store):
+    created = family(sid="s1")
+    created = RefreshFamily(created.family_id, created.client_id, created.sub, "read write", NOW * 1000 + 123,
+                            NOW + 1000, sid="s1", auth_time=NOW - 40)
+    await store.create_family(created, D[0], "j0", NOW + 900, idle_ttl=300)
+    found, is_live = await store.get_family("fam1", D[0])
+    assert found == RefreshFamily("fam1", "app", "sub1", "read write", NOW * 1000 + 123, NOW + 1000, sid="s1",
+                                  auth_time=NOW - 40, idle_expires_at=NOW + 300) and is_live
+    assert (await store.get_family("fam1", D[1]))[1] is False
+    assert (await store.get_family("fam1"))[1] is False
+    assert await store.get_family("nope", D[0]) is None
+
+
+async def old_layout_family(redis, *, rotated: bool = False, grace_used: bool = False) -> None:
+    """A family as the earlier layout wrote it: a hash, text digests, ia/hj/pg, absolute exps."""
+    fields = {"c": "app", "s": "sub1", "sc": "read", "si": "s1", "at": NOW - 5, "ca": NOW * 1000,
+              "ea": NOW + 1000, "ia": NOW + 300, "h": D[0], "hj": "j0", "pg": "0", "j": f"j0 {NOW + 900}"}
+    if rotated:
+        fields.update(h=D[1], hj="j1", p=D[0], pt=NOW + 10, pg="1" if grace_used else "0",
+                      j=f"j0 {NOW + 900};j1 {NOW + 910}")
+    await redis.hset("tokensrv:rf:fam1", mapping=fields)
+    await redis.expireat("tokensrv:rf:fam1", NOW + 300)
+
+
+async def test_a_family_of_the_earlier_layout_reads_and_rotates(store, redis):
+    await old_layout_family(redis)
+    found, is_live = await store.get_family("fam1", D[0])
+    assert is_live and found == RefreshFamily("fam1", "app", "sub1", "read", NOW * 1000, NOW + 1000, sid="s1",
+                                              auth_time=NOW - 5, idle_expires_at=NOW + 300)
+    assert await redis.type("tokensrv:rf:fam1") == "list"  # rewritten in the compact layout
+    assert await redis.expiretime("tokensrv:rf:fam1") == NOW + 300
+    outcome = await store.rotate("fam1", D[0], D[1], "app", NOW + 10, "j1", NOW + 910, 300, 0)
+    assert isinstance(outcome, Rotated) and outcome.family == found
+    reused = await store.rotate("fam1", D[0], D[2], "app", NOW + 20, "j2", NOW + 920, 300, 0)
+    assert isinstance(reused, Reused) and reused.outstanding == (("j0", NOW + 900), ("j1", NOW + 910))
+
+
+async def test_the_earlier_layouts_grace_window_carries_over(store, redis):
+    await old_layout_family(redis, rotated=True)
+    again = await store.rotate("fam1", D[0], D[2], "app", NOW + 15, "j2", NOW + 915, 300, 30)
+    assert isinstance(again, Rotated) and again.replaced == (("j1", NOW + 910),)
+    await redis.delete("tokensrv:rf:fam1")
+    await old_layout_family(redis, rotated=True, grace_used=True)
+    assert isinstance(await store.rotate("fam1", D[0], D[2], "app", NOW + 15, "j2", NOW + 915, 300, 30), Reused)
+
+
+async def test_revoking_a_family_of_the_earlier_layout_lists_its_access_tokens(store, redis):
+    await old_layout_family(redis, rotated=True)
+    assert await store.revoke_family("fam1", NOW + 905) == (("j1", NOW + 910),)
+    assert not await redis.exists("tokensrv:rf:fam1")
+
+
 async def test_families_are_not_indexed_by_user_or_session(store, redis):
     """Sign-out and logout are enforced where a family is used: a family is one key, nothing else."""
-    await store.create_family(family("f1", "u1", sid="s1"), "a", "j1", NOW + 900, 300)
+    await store.create_family(family("f1", "u1", sid="s1"), D[0], "j1", NOW + 900, 300)
     assert await redis.keys("tokensrv:*") == ["tokensrv:rf:f1"]
 
 

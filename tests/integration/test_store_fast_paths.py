@@ -13,6 +13,7 @@ from tests.conftest import FakeClock, free_port
 from tokensrv.app import open_redis
 from tokensrv.embedded import EmbeddedValkey
 from tokensrv.oauth.clients import new_client
+from tokensrv.oauth.tokens import refresh_digest
 from tokensrv.store import Client, RefreshFamily, Revocation, Rotated, User
 from tokensrv.store.cache import CachingStore, ClientCache
 from tokensrv.store.redis import RedisStore
@@ -134,21 +135,22 @@ async def test_a_change_announced_during_a_read_is_not_cached():
 async def test_rotation_reads_the_user_and_the_session_end_in_the_same_round_trip(redis):
     now = int(time.time())  # Valkey expires the family on its own clock
     store = RedisStore(redis)
+    d = [refresh_digest(f"token {i}") for i in range(5)]
     user = User(sub="s1", username="alice", password_hash="x")
     await store.add_user(user)
     family = RefreshFamily("fam1", "app", "s1", "read", now * 1000, now + 3600, sid="sid1", auth_time=now)
-    await store.create_family(family, "h0", "j0", now + 900, 600)
-    outcome, found, ended = await store.rotate_with_user("s1", "fam1", "h0", "h1", "app", now, "j1", now + 900,
+    await store.create_family(family, d[0], "j0", now + 900, 600)
+    outcome, found, ended = await store.rotate_with_user("s1", "fam1", d[0], d[1], "app", now, "j1", now + 900,
                                                          600, 0, "sid1")
     assert isinstance(outcome, Rotated) and outcome.family.sub == "s1"
     assert found == user and ended is False
     await store.revoke([Revocation("sid", "sid1", now + 900, now)], now, ended_until=now + 3600)
-    outcome, found, ended = await store.rotate_with_user("s1", "fam1", "h1", "h2", "app", now, "j2", now + 900,
+    outcome, found, ended = await store.rotate_with_user("s1", "fam1", d[1], d[2], "app", now, "j2", now + 900,
                                                          600, 0, "sid1")
     assert isinstance(outcome, Rotated) and found == user and ended is True
-    again, _, _ = await store.rotate_with_user("s1", "fam1", "h0", "h3", "app", now, "j3", now + 900, 600, 0)
+    again, _, _ = await store.rotate_with_user("s1", "fam1", d[0], d[3], "app", now, "j3", now + 900, 600, 0)
     assert type(again).__name__ == "Reused"
-    gone, nobody, ended = await store.rotate_with_user("s2", "fam1", "h2", "h4", "app", now, "j4", now + 900, 600, 0)
+    gone, nobody, ended = await store.rotate_with_user("s2", "fam1", d[2], d[4], "app", now, "j4", now + 900, 600, 0)
     assert (gone, nobody, ended) == ("unknown", None, False)
 
 

@@ -14,7 +14,7 @@ from ..store import Client
 from . import Provider
 from .params import require
 from .revocation import user_is_current
-from .tokens import parse_refresh_token, read_own_jwt, refresh_digest, same_digest
+from .tokens import parse_refresh_token, read_own_jwt, refresh_digest
 
 INACTIVE: dict[str, Any] = {"active": False}
 _PUBLIC_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time", "sid")
@@ -46,11 +46,11 @@ async def access_token_active(p: Provider, claims: Mapping[str, Any]) -> bool:
 
 
 async def _refresh_token(p: Provider, client: Client, family_id: str, token: str) -> dict[str, Any]:
-    found = await p.store.get_family(family_id)
+    found = await p.store.get_family(family_id, refresh_digest(token))
     if found is None:
         return INACTIVE
-    family, live_digest = found
-    if family.client_id != client.client_id or not same_digest(refresh_digest(token), live_digest):
+    family, is_live_token = found
+    if family.client_id != client.client_id or not is_live_token:
         return INACTIVE
     if p.now() >= family.live_until():
         return INACTIVE

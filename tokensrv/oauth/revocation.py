@@ -12,7 +12,7 @@ from ..errors import UnauthorizedClient
 from ..store import Client, RefreshFamily, Revocation, User
 from . import Provider
 from .params import require
-from .tokens import parse_refresh_token, read_own_jwt, refresh_digest, same_digest
+from .tokens import parse_refresh_token, read_own_jwt, refresh_digest
 
 
 def user_is_current(user: User, created_ms: int) -> bool:
@@ -43,9 +43,9 @@ async def revoke(p: Provider, client: Client, params: Mapping[str, str]) -> None
     # the hint only orders the look-ups (§2.1); both kinds are always tried
     family_id = parse_refresh_token(token)
     if family_id is not None:
-        found = await p.store.get_family(family_id)
+        found = await p.store.get_family(family_id, refresh_digest(token))
         # only the live token counts: a rotated or made-up one is already worthless (answered 200)
-        if found is None or not same_digest(refresh_digest(token), found[1]):
+        if found is None or not found[1]:
             return
         _check_owner(client, found[0].client_id)
         await kill_family(p, found[0])

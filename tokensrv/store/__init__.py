@@ -76,7 +76,7 @@ class RefreshFamily:
     expires_at: int  # absolute: REFRESH_FAMILY_TTL after creation, whatever the rotations
     sid: str = ""
     auth_time: int = 0
-    idle_expires_at: int = 0  # REFRESH_TOKEN_TTL after the last rotation (0: not yet stored)
+    idle_expires_at: int = 0  # REFRESH_TOKEN_TTL after the last rotation: the key's expiry (0: none)
 
     def live_until(self) -> int:
         """When the family dies unless it is used again: the earlier of its idle and absolute ends."""
@@ -129,7 +129,7 @@ class RefreshTokens(Protocol):
                             idle_ttl: int) -> None: ...
     async def rotate(self, family_id: str, presented: str, new_digest: str, client_id: str, now: int,
                      jti: str, jti_exp: int, idle_ttl: int, grace: int) -> RotateOutcome: ...
-    async def get_family(self, family_id: str) -> tuple[RefreshFamily, str] | None: ...
+    async def get_family(self, family_id: str, token_digest: str = "") -> tuple[RefreshFamily, bool] | None: ...
     async def revoke_family(self, family_id: str, now: int) -> tuple[tuple[str, int], ...]: ...
     async def rotate_with_user(self, sub: str, family_id: str, presented: str, new_digest: str,
                                client_id: str, now: int, jti: str, jti_exp: int, idle_ttl: int,

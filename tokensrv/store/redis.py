@@ -4,11 +4,12 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:client:<client_id>     JSON client record          tokensrv:clients   set of ids
   tokensrv:user:<sub>             JSON user record            tokensrv:users     set of subs
   tokensrv:username:<casefolded>  -> sub (uniqueness)
-  tokensrv:rf:<family_id>         hash: one refresh family, its current token digest, its access jtis
+  tokensrv:rf:<family_id>         list: one refresh family (positions: _FAMILY_LUA), with its live
+                                  token's digest and its access tokens' jtis
   tokensrv:deny:jti:<jti>         deny-list, until the token's exp
   tokensrv:deny:sid:<sid>         deny-list, for the longest token lifetime
-  tokensrv:ended:<sid>            an SSO session ended (logout), for the refresh family lifetime
   tokensrv:deny:sub:<sub>         -> not-before (epoch s), for the longest token lifetime
+  tokensrv:ended:<sid>            an SSO session ended (logout), for the refresh family lifetime
   tokensrv:revocations            Stream: the revocation feed verifiers follow
   tokensrv:lock:<name>            mutual exclusion between instances (key rotation)
   tokensrv:rl:<kind>:<id>         failure counters for rate limiting
@@ -23,9 +24,11 @@ both in the rotation's round trip; introspection checks them too), and the famil
 """
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import logging
+import re
 import secrets
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -62,69 +65,152 @@ CLIENT_CHANGES = PREFIX + "client-changes"  # processes caching client records l
 FEED_RETENTION = 86400  # seconds the feed keeps entries at least: a verifier away longer resyncs
 FEED_RETENTION_SLACK = 60  # seconds a feed entry outlives the longest-lived thing it denies
 
+# ---- refresh families ----
+# tokensrv:rf:<family_id> is a list, so that Valkey keeps it as one listpack of values without
+# field names: the same values in a hash took 302 bytes per family (100,000 of them, counted as
+# `make bench` counts; its allocation one 16-byte step larger), this list 285 (target: 300).
+# Positions, 1-based as Lua sees LRANGE's answer (LSET and LTRIM take them minus one):
+#   1 h   SHA-256 of the live token: 32 raw bytes, compared by the scripts only (redis-py decodes
+#         every reply as UTF-8, so no raw value is ever answered)
+#   2 j   access tokens issued and not known to be expired, "jti+exp;jti+exp", each exp in seconds
+#         after the creation second; the last one was issued with the live token
+#   3 c   client id                4 s   sub, packed (_pack_sub)   5 sc  scope
+#   6 si  SSO session id, or ''    7 ca  created, epoch ms           8 ea  absolute end, epoch s
+#   9 at  seconds from the login (auth_time) to the creation
+#  10 p   SHA-256 (raw) of the token the live one replaced, and 11 pt when: only with a grace
+#         window, until the next rotation or until the window is used
+# The idle end is the key's own expiry (EXPIREAT from the server's clock; EXPIRETIME reads it).
+# The scripts also apply the server's (injected) clock, so an instance whose clock runs ahead
+# never rotates a family it considers dead. A family written by the earlier layout (a hash) is
+# rewritten in this one by the first script that touches it.
+_FAMILY_LUA = """
+local H, J, C, S, SC, SI, CA, EA, AT, P, PT = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
+
+local function created_second(rec) return math.floor(tonumber(rec[CA]) / 1000) end
+
+-- j as {jti, exp} pairs (exp absolute), and back
+local function issued(rec)
+  local entries, created = {}, created_second(rec)
+  for jti, exp in string.gmatch(rec[J], '([^;+]+)%+(-?%d+)') do
+    table.insert(entries, {jti, created + tonumber(exp)})
+  end
+  return entries
+end
+local function packed(entries, created)
+  local parts = {}
+  for _, e in ipairs(entries) do table.insert(parts, e[1] .. '+' .. (e[2] - created)) end
+  return table.concat(parts, ';')
+end
+local function unexpired(entries, now)
+  local kept = {}
+  for _, e in ipairs(entries) do if e[2] > now then table.insert(kept, e) end end
+  return kept
+end
+-- "jti exp;jti exp", exp absolute: how Python reads access tokens to deny
+local function answer(entries)
+  local parts = {}
+  for _, e in ipairs(entries) do table.insert(parts, e[1] .. ' ' .. e[2]) end
+  return table.concat(parts, ';')
+end
+-- what Python reads of a family: name, value pairs with absolute times and no digest
+local function fields(f, rec)
+  return {'c', rec[C], 's', rec[S], 'sc', rec[SC], 'si', rec[SI], 'ca', rec[CA], 'ea', rec[EA],
+          'at', created_second(rec) - tonumber(rec[AT]), 'ie', redis.call('EXPIRETIME', f)}
+end
+
+-- the earlier layout: a hash with text digests, absolute exps in j ("jti exp"), the idle end in
+-- ia as well as in the key's expiry, hj and pg
+local B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+local function unbase64url(text)
+  local bytes, acc, bits = {}, 0, 0
+  for i = 1, #text do
+    acc, bits = acc * 64 + string.find(B64, string.sub(text, i, i), 1, true) - 1, bits + 6
+    if bits >= 8 then
+      bits = bits - 8
+      local byte = math.floor(acc / 2 ^ bits)
+      table.insert(bytes, string.char(byte))
+      acc = acc - byte * 2 ^ bits
+    end
+  end
+  return table.concat(bytes)
+end
+local function upgrade(f)
+  if redis.call('TYPE', f)['ok'] ~= 'hash' then return end
+  local old, flat = {}, redis.call('HGETALL', f)
+  for i = 1, #flat, 2 do old[flat[i]] = flat[i + 1] end
+  local idle_end = redis.call('EXPIRETIME', f)
+  if idle_end < 0 and old.ia then idle_end = tonumber(old.ia) end
+  local created, entries = math.floor(tonumber(old.ca) / 1000), {}
+  for jti, exp in string.gmatch(old.j or '', '([^;]+) (%d+)') do table.insert(entries, {jti, tonumber(exp)}) end
+  redis.call('DEL', f)
+  redis.call('RPUSH', f, unbase64url(old.h), packed(entries, created), old.c, '=' .. old.s, old.sc,
+             old.si or '', old.ca, old.ea, created - tonumber(old.at or created))
+  if old.p and old.pt and old.pg ~= '1' then redis.call('RPUSH', f, unbase64url(old.p), old.pt) end
+  if idle_end > 0 then redis.call('EXPIREAT', f, idle_end) end
+end
+"""
+
 # Rotation of one refresh family, atomically (one Lua call, one key: Cluster-safe). A rotation
 # answers with the family's fields as they were before it changed (or deleted) them.
-# Family hash fields: c client, s sub, sc scope, si sid, at auth_time, ca created (ms), ea absolute
-# expiry, ia idle expiry, h digest of the live token, hj the jti issued with it, p digest of its
-# predecessor, pt when it was rotated, pg grace used, j outstanding access tokens "jti exp;jti exp".
-# Valkey expires the key on its own clock; the script also applies the server's (injected) clock,
-# so an instance whose clock runs ahead never rotates a family it considers dead.
-_ROTATE = """
+_ROTATE = _FAMILY_LUA + """
 local f = KEYS[1]
 local presented, new, client, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local jti, jexp, idle, grace = ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8])
-local h = redis.call('HGET', f, 'h')
-if not h then return {'unknown', ''} end
-local before = redis.call('HGETALL', f)
-local ea = tonumber(redis.call('HGET', f, 'ea'))
-local ia = tonumber(redis.call('HGET', f, 'ia') or ea)
-if now >= math.min(ia, ea) then
+local jti, jexp, idle, grace = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+upgrade(f)
+local rec = redis.call('LRANGE', f, 0, -1)
+if #rec == 0 then return {'unknown', ''} end
+local created, ea, idle_end = created_second(rec), tonumber(rec[EA]), redis.call('EXPIRETIME', f)
+if idle_end < 0 then idle_end = ea end
+if now >= math.min(idle_end, ea) then
   redis.call('DEL', f)
   return {'unknown', ''}
 end
-if redis.call('HGET', f, 'c') ~= client then return {'wrong_client', ''} end
-local function live_jtis()
-  local kept = {}
-  for entry in string.gmatch(redis.call('HGET', f, 'j') or '', '[^;]+') do
-    local _, _, exp = string.find(entry, ' (%d+)$')
-    if exp and tonumber(exp) > now then table.insert(kept, entry) end
-  end
-  return kept
-end
-local function renew(kept)
-  table.insert(kept, jti .. ' ' .. jexp)
+if rec[C] ~= client then return {'wrong_client', ''} end
+local before, all = fields(f, rec), issued(rec)
+local kept = unexpired(all, now)
+local function renew(predecessor)
+  table.insert(kept, {jti, jexp})
   local deadline = math.min(now + idle, ea)
-  redis.call('HSET', f, 'h', new, 'hj', jti, 'ia', deadline, 'j', table.concat(kept, ';'))
+  redis.call('LSET', f, H - 1, new)
+  redis.call('LSET', f, J - 1, packed(kept, created))
+  redis.call('LTRIM', f, 0, AT - 1)
+  if predecessor then redis.call('RPUSH', f, predecessor, now) end
   redis.call('EXPIREAT', f, deadline)
 end
-if h == presented then
-  redis.call('HSET', f, 'p', presented, 'pt', now, 'pg', '0')
-  renew(live_jtis())
+if rec[H] == presented then
+  renew(grace > 0 and presented or nil)  -- the predecessor is kept only for a grace window
   return {'rotated', '', before}
 end
-local p, pt = redis.call('HGET', f, 'p'), tonumber(redis.call('HGET', f, 'pt') or '0')
-if grace > 0 and p == presented and now - pt <= grace and redis.call('HGET', f, 'pg') == '0' then
-  -- the client lost our last answer: replace that pair once; its access token is revoked
-  local kept, replaced, hj = live_jtis(), '', redis.call('HGET', f, 'hj') or ''
-  for i, entry in ipairs(kept) do
-    if string.sub(entry, 1, #hj + 1) == hj .. ' ' then replaced = table.remove(kept, i) break end
-  end
-  redis.call('HSET', f, 'pg', '1')
-  renew(kept)
-  return {'rotated', replaced, before}
+if grace > 0 and rec[P] == presented and now - tonumber(rec[PT]) <= grace then
+  -- the client lost our last answer: replace that pair, once (the predecessor goes); the access
+  -- token issued with it, the last one issued, is revoked unless it has expired
+  local replaced = {}
+  if #all > 0 and all[#all][2] > now then replaced = {table.remove(kept)} end
+  renew(nil)
+  return {'rotated', answer(replaced), before}
 end
 -- any other token of this family is an old one: reuse. The family dies with its access tokens.
-local outstanding = table.concat(live_jtis(), ';')
 redis.call('DEL', f)
-return {'reused', outstanding, before}
+return {'reused', answer(kept), before}
 """
 
-# Delete a family, returning its outstanding access tokens, or nil when it was already gone.
-_DELETE_FAMILY = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local j = redis.call('HGET', KEYS[1], 'j')
+# A family's fields, and whether ARGV[1] (a raw digest, or '') is its live token's; nil when gone.
+_READ_FAMILY = _FAMILY_LUA + """
+upgrade(KEYS[1])
+local rec = redis.call('LRANGE', KEYS[1], 0, AT - 1)
+if #rec == 0 then return false end
+local found = fields(KEYS[1], rec)
+table.insert(found, 1, rec[H] == ARGV[1] and 1 or 0)
+return found
+"""
+
+# Delete a family, returning its access tokens ("jti exp;…"), or nil when it was already gone.
+_DELETE_FAMILY = _FAMILY_LUA + """
+upgrade(KEYS[1])
+local rec = redis.call('LRANGE', KEYS[1], 0, AT - 1)
+if #rec == 0 then return false end
 redis.call('DEL', KEYS[1])
-return j or ''
+return answer(issued(rec))
 """
 
 # Append revocations to the feed, then trim it by the stream's own clock: entry ids are Valkey's
@@ -179,6 +265,7 @@ class RedisStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._rotate = redis.register_script(_ROTATE)
+        self._read_family = redis.register_script(_READ_FAMILY)
         self._delete_family = redis.register_script(_DELETE_FAMILY)
         self._append_feed = redis.register_script(_APPEND_FEED)
         self._release = redis.register_script(_RELEASE_LOCK)
@@ -246,24 +333,24 @@ class RedisStore:
         found = [await self.get_user(s) for s in subs]
         return sorted((u for u in found if u is not None), key=lambda u: u.username.casefold())
 
-    # ---- refresh-token families ----
+    # ---- refresh-token families (token digests as callers hold them: base64url text) ----
     async def create_family(self, family: RefreshFamily, token_digest: str, jti: str, jti_exp: int,
                             idle_ttl: int) -> None:
         key = PREFIX + "rf:" + family.family_id
-        idle_end = min(family.created_ms // 1000 + idle_ttl, family.expires_at)
-        fields = {
-            "c": family.client_id, "s": family.sub, "sc": family.scope, "si": family.sid,
-            "at": family.auth_time, "ca": family.created_ms, "ea": family.expires_at, "ia": idle_end,
-            "h": token_digest, "hj": jti, "pg": "0", "j": f"{jti} {jti_exp}",
-        }
+        created = family.created_ms // 1000
+        idle_end = min(created + idle_ttl, family.expires_at)
+        record: list[bytes | str | int] = [  # the positions _FAMILY_LUA names
+            _raw_digest(token_digest), f"{jti}+{jti_exp - created}", family.client_id,
+            _pack_sub(family.sub), family.scope, family.sid, family.created_ms, family.expires_at,
+            created - family.auth_time]
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hset(key, mapping=fields)
+            pipe.rpush(key, *record)
             pipe.expireat(key, idle_end)
             await pipe.execute()
 
     async def rotate(self, family_id: str, presented: str, new_digest: str, client_id: str, now: int,
                      jti: str, jti_exp: int, idle_ttl: int, grace: int) -> RotateOutcome:
-        args: list[str | int] = [presented, new_digest, client_id, now, jti, jti_exp, idle_ttl, grace]
+        args = _rotate_args(presented, new_digest, client_id, now, jti, jti_exp, idle_ttl, grace)
         return _rotation(family_id, await self._rotate(keys=[PREFIX + "rf:" + family_id], args=args), now)
 
     async def rotate_with_user(self, sub: str, family_id: str, presented: str, new_digest: str,
@@ -271,7 +358,7 @@ class RedisStore:
                                grace: int, sid: str = "") -> tuple[RotateOutcome, User | None, bool]:
         """rotate(), and in the same round trip (not atomically with it) the user `sub` and
         whether the SSO session `sid` has ended."""
-        args: list[str | int] = [presented, new_digest, client_id, now, jti, jti_exp, idle_ttl, grace]
+        args = _rotate_args(presented, new_digest, client_id, now, jti, jti_exp, idle_ttl, grace)
         async with self.redis.pipeline(transaction=False) as pipe:
             # EVAL with the script's text: a pipelined registered script costs redis-py a
             # SCRIPT EXISTS round trip first; Valkey caches the compiled script by its digest
@@ -283,11 +370,14 @@ class RedisStore:
         user = User.from_json(json.loads(raw_user)) if raw_user else None
         return _rotation(family_id, reply, now), user, bool(ended and ended[0])
 
-    async def get_family(self, family_id: str) -> tuple[RefreshFamily, str] | None:
-        """The family and the digest of its live token, while Valkey keeps it (callers check
-        `live_until()` against their own clock)."""
-        fields = await self.redis.hgetall(PREFIX + "rf:" + family_id)
-        return (_family(family_id, fields), fields["h"]) if fields else None
+    async def get_family(self, family_id: str, token_digest: str = "") -> tuple[RefreshFamily, bool] | None:
+        """The family while Valkey keeps it (callers check `live_until()` against their own
+        clock), and whether `token_digest` is its live token's."""
+        reply = await self._read_family(keys=[PREFIX + "rf:" + family_id],
+                                        args=[_raw_digest(token_digest) if token_digest else ""])
+        if not reply:
+            return None
+        return _family(family_id, dict(zip(reply[1::2], reply[2::2]))), reply[0] == 1
 
     async def revoke_family(self, family_id: str, now: int) -> tuple[tuple[str, int], ...]:
         raw = await self._delete_family(keys=[PREFIX + "rf:" + family_id])
@@ -490,8 +580,37 @@ def _rotation(family_id: str, reply: list[Any], now: int) -> RotateOutcome:
 
 
 def _family(family_id: str, fields: dict[str, Any]) -> RefreshFamily:
+    """A family from the fields the scripts answer with (_FAMILY_LUA's `fields`)."""
     return RefreshFamily(
-        family_id=family_id, client_id=fields["c"], sub=fields["s"], scope=fields["sc"],
-        created_ms=int(fields["ca"]), expires_at=int(fields["ea"]), sid=fields.get("si", ""),
-        auth_time=int(fields.get("at", 0)), idle_expires_at=int(fields.get("ia", 0)),
+        family_id=family_id, client_id=fields["c"], sub=_unpack_sub(fields["s"]), scope=fields["sc"],
+        created_ms=int(fields["ca"]), expires_at=int(fields["ea"]), sid=fields["si"],
+        auth_time=int(fields["at"]), idle_expires_at=max(0, int(fields["ie"])),
     )
+
+
+def _rotate_args(presented: str, new_digest: str, client_id: str, now: int, jti: str, jti_exp: int,
+                 idle_ttl: int, grace: int) -> list[bytes | str | int]:
+    return [_raw_digest(presented), _raw_digest(new_digest), client_id, now, jti, jti_exp, idle_ttl, grace]
+
+
+def _raw_digest(digest: str) -> bytes:
+    """A token's SHA-256 as callers hold it (base64url, 43 characters) -> the 32 bytes stored."""
+    raw = base64.urlsafe_b64decode(digest + "=")
+    if len(raw) != 32:
+        raise ValueError("not a base64url SHA-256 digest")
+    return raw
+
+
+# A sub as `user add` makes it, 32 lowercase hex digits, is stored as its 16 bytes in base64url
+# (22 characters); any other sub as "=" and itself (base64url has no "=").
+_HEX_SUB = re.compile("[0-9a-f]{32}")
+
+
+def _pack_sub(sub: str) -> str:
+    if _HEX_SUB.fullmatch(sub):
+        return base64.urlsafe_b64encode(bytes.fromhex(sub)).rstrip(b"=").decode()
+    return "=" + sub
+
+
+def _unpack_sub(packed: str) -> str:
+    return packed[1:] if packed.startswith("=") else base64.urlsafe_b64decode(packed + "==").hex()
