@@ -154,6 +154,19 @@ async def test_rotation_reads_the_user_and_the_session_end_in_the_same_round_tri
     assert (gone, nobody, ended) == ("unknown", None, False)
 
 
+async def test_the_rotation_pipeline_loads_its_script_when_the_store_lost_it(redis):
+    """The pipeline sends EVALSHA; after a store restart or SCRIPT FLUSH it loads the script, once."""
+    now = int(time.time())
+    store = RedisStore(redis)
+    d = [refresh_digest(f"token {i}") for i in range(2)]
+    await store.create_family(RefreshFamily("fam1", "app", "s1", "read", now * 1000, now + 3600), d[0], "j0",
+                              now + 900, 600)
+    await redis.script_flush()
+    outcome, _, _ = await store.rotate_with_user("s1", "fam1", d[0], d[1], "app", now, "j1", now + 900, 600, 0)
+    assert isinstance(outcome, Rotated)
+    assert await redis.script_exists(store._rotate.sha) == [True]
+
+
 async def test_after_a_store_restart_no_request_fails_on_a_stale_pooled_connection(tmp_path):
     """Losing the subscription closes the idle pooled connections, which would each fail once."""
     server = EmbeddedValkey(tmp_path / "valkey", port=free_port(), appendonly=False)

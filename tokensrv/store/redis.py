@@ -36,6 +36,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from .. import events
 from . import (
@@ -359,14 +360,21 @@ class RedisStore:
         """rotate(), and in the same round trip (not atomically with it) the user `sub` and
         whether the SSO session `sid` has ended."""
         args = _rotate_args(presented, new_digest, client_id, now, jti, jti_exp, idle_ttl, grace)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            # EVAL with the script's text: a pipelined registered script costs redis-py a
-            # SCRIPT EXISTS round trip first; Valkey caches the compiled script by its digest
-            pipe.eval(_ROTATE, 1, PREFIX + "rf:" + family_id, *args)
-            pipe.get(PREFIX + "user:" + sub)
-            if sid:
-                pipe.exists(ENDED_PREFIX + sid)
-            reply, raw_user, *ended = await pipe.execute()
+        for attempt in range(2):
+            try:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    # EVALSHA ourselves: a pipelined registered script costs redis-py a SCRIPT
+                    # EXISTS round trip first, and EVAL would send (and Valkey hash) 4.5 KB of text
+                    pipe.evalsha(self._rotate.sha, 1, PREFIX + "rf:" + family_id, *args)
+                    pipe.get(PREFIX + "user:" + sub)
+                    if sid:
+                        pipe.exists(ENDED_PREFIX + sid)
+                    reply, raw_user, *ended = await pipe.execute()
+                break
+            except NoScriptError:  # a store restarted or flushed: nothing ran; load the script, once
+                if attempt:
+                    raise
+                await self.redis.script_load(_ROTATE)
         user = User.from_json(json.loads(raw_user)) if raw_user else None
         return _rotation(family_id, reply, now), user, bool(ended and ended[0])
 
