@@ -36,6 +36,9 @@ class Parser(argparse.ArgumentParser):
         if message.startswith(unrecognized):  # name the options, never echo values (a password?)
             flags = [word for word in message[len(unrecognized):].split() if word.startswith("-")]
             message = unrecognized + (" ".join(flags) or "(values not shown)")
+        if message.startswith((unrecognized, "the following arguments are required")):
+            # argparse reads a value that starts with "-" (one kid in 64 does) as an option
+            message += "; a value that starts with '-' goes after '--'"
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 

@@ -178,7 +178,8 @@ def test_keys_revoke_takes_a_compromised_key_out_of_signing_and_the_jwks_at_once
     compromised = token_kid(server.url, secret)
     before = [k for k in json.loads(server.cli("keys", "list", "--json").stdout)]
     upcoming = next(k["kid"] for k in before if k["state"] == "next")
-    after = json.loads(server.cli("keys", "revoke", compromised, "--json").stdout)
+    # a kid is base64url: one in 64 starts with "-", which must follow "--" to read as a value
+    after = json.loads(server.cli("keys", "revoke", "--json", "--", compromised).stdout)
     states = {k["kid"]: k["state"] for k in after}
     assert compromised not in states
     assert states[upcoming] == "current"  # the already-published next key signs at once
