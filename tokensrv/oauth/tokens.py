@@ -6,7 +6,6 @@ import binascii
 import contextlib
 import functools
 import hashlib
-import hmac
 import json
 import secrets
 import warnings
@@ -144,10 +143,6 @@ def parse_refresh_token(token: str) -> str | None:
     if len(raw) != REFRESH_TOKEN_BYTES or _b64(raw) != token:
         return None
     return _b64(raw[:16])
-
-
-def same_digest(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
 
 
 # ---- issuing ----
