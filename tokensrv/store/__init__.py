@@ -41,7 +41,8 @@ class Client:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Client:
         tuples = ("redirect_uris", "grant_types", "scopes", "post_logout_redirect_uris")
-        return cls(**{k: tuple(v) if k in tuples else v for k, v in data.items()})
+        values: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in data.items()}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ class User:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> User:
-        return cls(**{k: tuple(v) if k == "roles" else v for k, v in data.items()})
+        values: dict[str, Any] = {k: tuple(v) if k == "roles" else v for k, v in data.items()}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -170,7 +172,8 @@ class BrowserSession:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BrowserSession:
-        return cls(**{k: tuple(v) if k == "previous_sids" else v for k, v in data.items()})
+        values: dict[str, Any] = {k: tuple(v) if k == "previous_sids" else v for k, v in data.items()}
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -191,7 +194,8 @@ class AuthorizationRequest:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AuthorizationRequest:
-        return cls(**{k: tuple(v) if k == "prompt" else v for k, v in data.items()})
+        values: dict[str, Any] = {k: tuple(v) if k == "prompt" else v for k, v in data.items()}
+        return cls(**values)
 
 
 @dataclass(frozen=True)

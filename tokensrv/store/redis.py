@@ -290,7 +290,7 @@ class RedisStore:
         return Client.from_json(json.loads(raw)) if raw else None
 
     async def list_clients(self) -> list[Client]:
-        ids = sorted(await self.redis.smembers(PREFIX + "clients"))
+        ids = sorted(str(i) for i in await self.redis.smembers(PREFIX + "clients"))
         found = [await self.get_client(i) for i in ids]
         return [c for c in found if c is not None]
 
@@ -318,7 +318,7 @@ class RedisStore:
 
     async def find_user(self, username: str) -> User | None:
         sub = await self.redis.get(PREFIX + "username:" + username.casefold())
-        return await self.get_user(sub) if sub else None
+        return await self.get_user(str(sub)) if sub else None
 
     async def save_user(self, user: User) -> None:
         await self.redis.set(PREFIX + "user:" + user.sub, json.dumps(user.to_json()))
@@ -330,7 +330,7 @@ class RedisStore:
             await pipe.execute()
 
     async def list_users(self) -> list[User]:
-        subs = sorted(await self.redis.smembers(PREFIX + "users"))
+        subs = sorted(str(s) for s in await self.redis.smembers(PREFIX + "users"))
         found = [await self.get_user(s) for s in subs]
         return sorted((u for u in found if u is not None), key=lambda u: u.username.casefold())
 
@@ -429,7 +429,8 @@ class RedisStore:
             if not self._aof:
                 log.warning("the store has no AOF: revocations do not survive a store restart")
         if self._aof:
-            await self.redis.execute_command("WAITAOF", 1, 0, DURABLE_WRITE_TIMEOUT_MS)
+            await self.redis.execute_command(  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+                "WAITAOF", 1, 0, DURABLE_WRITE_TIMEOUT_MS)
 
     async def denied(self, jti: str, sid: str, sub: str) -> tuple[bool, bool, int]:
         """(jti revoked, sid revoked, subject not-before) in one round trip."""
