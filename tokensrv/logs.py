@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
+import weakref
 from contextvars import ContextVar
 from typing import Any, TextIO
 
@@ -68,13 +70,18 @@ class LineHandler(logging.StreamHandler[TextIO]):
     A token request logs two lines (the request and the audit event); a write and flush per line
     cost a system call each on the hottest path. Lines wait at most until the loop has run the
     callbacks that were ready, and warnings, errors and lines logged outside the loop (startup, the
-    CLI, other threads) are written at once, with whatever is pending before them.
+    CLI, other threads) are written at once, with whatever is pending before them. Pending lines
+    are also written before the process forks (or a worker would write them a second time) and
+    when logging shuts down.
     """
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
         self._pending: list[str] = []
-        self._scheduled = False
+        # the loop that will write the pending lines: a loop that closes first (asyncio.run
+        # returning) never does, so the next line logged in another loop schedules again
+        self._flush_on: asyncio.AbstractEventLoop | None = None
+        _line_handlers.add(self)
 
     def emit(self, record: logging.LogRecord) -> None:  # called with self.lock held
         try:
@@ -88,13 +95,13 @@ class LineHandler(logging.StreamHandler[TextIO]):
             loop = None
         if loop is None or record.levelno >= logging.WARNING:
             self._write()
-        elif not self._scheduled:
-            self._scheduled = True
+        elif self._flush_on is not loop:
+            self._flush_on = loop
             loop.call_soon(self.flush)
 
     def flush(self) -> None:
         with self.lock:  # type: ignore[union-attr]  # an RLock: emit() may hold it already
-            self._scheduled = False
+            self._flush_on = None
             self._write()
 
     def _write(self) -> None:
@@ -107,6 +114,18 @@ class LineHandler(logging.StreamHandler[TextIO]):
             self.stream.flush()
         except (OSError, ValueError):  # stderr closed or gone: nowhere left to say so
             pass
+
+
+_line_handlers: weakref.WeakSet[LineHandler] = weakref.WeakSet()
+
+
+def _flush_line_handlers() -> None:
+    for handler in list(_line_handlers):
+        handler.flush()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX: `serve --workers N` forks its workers
+    os.register_at_fork(before=_flush_line_handlers)
 
 
 def setup_logging(log_format: str, level: int = logging.INFO, logger: str = "") -> None:

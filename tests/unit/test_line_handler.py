@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from tokensrv import logs
 from tokensrv.logs import LineHandler
 
 
@@ -59,3 +60,31 @@ async def test_flush_at_shutdown_writes_what_is_pending():
     log.info("last words")
     log.handlers[0].flush()  # what logging.shutdown() does at exit
     assert stream.writes == ["last words\n"]
+
+
+def test_lines_of_a_loop_that_stopped_first_are_written_by_the_next_loop():
+    """A loop may stop before it runs the flush it was given: nothing may stay stuck."""
+    stream = Stream()
+    log = logger_to(stream)
+    first = asyncio.new_event_loop()
+    first.call_soon(log.info, "in the first loop")
+    first.call_soon(first.stop)  # the same turn: the flush scheduled for the next one never runs
+    first.run_forever()
+    first.close()
+    assert stream.writes == []
+
+    async def log_and_turn() -> None:
+        log.info("in the second loop")
+        await asyncio.sleep(0)
+
+    asyncio.run(log_and_turn())
+    assert stream.writes == ["in the first loop\nin the second loop\n"]
+
+
+async def test_pending_lines_are_written_before_a_fork():
+    """A forked worker starts with a copy of what is pending: written first, it is written once."""
+    stream = Stream()
+    log = logger_to(stream)
+    log.info("before the fork")
+    logs._flush_line_handlers()  # what os.register_at_fork(before=...) runs
+    assert stream.writes == ["before the fork\n"]
