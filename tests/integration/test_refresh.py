@@ -202,6 +202,24 @@ async def test_absolute_lifetime_ends_the_family_however_often_it_is_used(make_c
     assert await redis.expiretime(key) <= int(clock())  # on a real clock Valkey has dropped it by now
 
 
+async def test_a_lowered_family_lifetime_also_ends_the_families_made_before(make_client, settings, clock):
+    """REFRESH_FAMILY_TTL lowered on a redeploy rules the families made under the longer one too: a
+    logout's `ended` marker lasts today's REFRESH_FAMILY_TTL, and no family may outlive it."""
+    before = await make_client(settings, refresh_token_ttl=1000, refresh_family_ttl=10_000)
+    app, rs = await setup(before)
+    token = (await login(before, app))["refresh_token"]
+    login_time = int(clock())
+    after = await make_client(settings, refresh_token_ttl=500, refresh_family_ttl=500)  # same store
+    clock.advance(90)
+    status, body, _ = await refresh(after, app, token)
+    assert status == 200, body
+    assert (await introspect(after, app, body["refresh_token"]))["exp"] == login_time + 500  # not 90 + 500
+    clock.advance(420)  # 510 s after the login: past today's 500, within its idle and its own 10,000
+    assert (await introspect(after, app, body["refresh_token"]))["active"] is False
+    status, refused, _ = await refresh(after, app, body["refresh_token"])
+    assert (status, refused["error"]) == (400, "invalid_grant")
+
+
 # ---- binding and scope ----
 
 async def test_refresh_token_is_bound_to_its_client(client):

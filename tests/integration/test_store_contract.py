@@ -66,13 +66,14 @@ async def test_family_key_expires_at_the_idle_end_and_never_past_the_absolute_en
     await store.create_family(family(ttl=1000), D[0], "j0", NOW + 900, idle_ttl=300)
     assert await redis.expiretime("tokensrv:rf:fam1") == NOW + 300
     outcome = await store.rotate("fam1", D[0], D[1], "app", NOW + 200, "j1", NOW + 1100, 300, 0)
-    assert isinstance(outcome, Rotated) and outcome.family.live_until() == NOW + 300  # as it was read
+    assert isinstance(outcome, Rotated) and outcome.family.live_until(1000) == NOW + 300  # as it was read
     assert await redis.expiretime("tokensrv:rf:fam1") == NOW + 500
     await store.rotate("fam1", D[1], D[2], "app", NOW + 450, "j2", NOW + 1350, 300, 0)
     await store.rotate("fam1", D[2], D[3], "app", NOW + 720, "j3", NOW + 1620, 300, 0)
     assert await redis.expiretime("tokensrv:rf:fam1") == NOW + 1000  # not 720 + 300
     found, is_live = await store.get_family("fam1", D[3])
-    assert is_live and found.live_until() == NOW + 1000
+    assert is_live and found.live_until(1000) == NOW + 1000
+    assert found.live_until(800) == NOW + 800  # REFRESH_FAMILY_TTL lowered since: the lower one rules
 
 
 async def test_rotation_refuses_an_expired_family_by_the_callers_clock(store, redis):

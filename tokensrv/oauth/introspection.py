@@ -52,7 +52,8 @@ async def _refresh_token(p: Provider, client: Client, family_id: str, token: str
     family, is_live_token = found
     if family.client_id != client.client_id or not is_live_token:
         return INACTIVE
-    if p.now() >= family.live_until():
+    live_until = family.live_until(p.settings.refresh_family_ttl)
+    if p.now() >= live_until:
         return INACTIVE
     user = await p.store.get_user(family.sub)
     if user is None or not user_is_current(user, family.created_ms):
@@ -60,5 +61,5 @@ async def _refresh_token(p: Provider, client: Client, family_id: str, token: str
     if await p.store.session_ended(family.sid):  # logout: refused at its next use
         return INACTIVE
     return {"active": True, "token_type": "refresh_token", "scope": family.scope,
-            "client_id": family.client_id, "sub": family.sub, "exp": family.live_until(),
+            "client_id": family.client_id, "sub": family.sub, "exp": live_until,
             "iat": family.created_ms // 1000, "iss": p.settings.issuer}

@@ -80,9 +80,12 @@ class RefreshFamily:
     auth_time: int = 0
     idle_expires_at: int = 0  # REFRESH_TOKEN_TTL after the last rotation: the key's expiry (0: none)
 
-    def live_until(self) -> int:
-        """When the family dies unless it is used again: the earlier of its idle and absolute ends."""
-        return min(self.idle_expires_at or self.expires_at, self.expires_at)
+    def live_until(self, max_life: int) -> int:
+        """When the family dies unless it is used again: the earliest of its idle end, its absolute
+        end, and `max_life` (REFRESH_FAMILY_TTL as configured now) after its creation. A family made
+        under a longer setting ends by today's: a logout's `ended` marker lasts REFRESH_FAMILY_TTL,
+        and no family it must stop may outlive it."""
+        return min(self.idle_expires_at or self.expires_at, self.expires_at, self.created_ms // 1000 + max_life)
 
 
 @dataclass(frozen=True)

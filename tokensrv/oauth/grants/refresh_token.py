@@ -77,7 +77,7 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> dict[
 async def _family_for(p: Provider, client: Client, family_id: str) -> RefreshFamily:
     """The live family a token names, if it was issued to this client (RFC 6749 §10.4)."""
     found = await p.store.get_family(family_id)
-    if found is None or p.now() >= found[0].live_until():
+    if found is None or p.now() >= found[0].live_until(p.settings.refresh_family_ttl):
         raise InvalidGrant("refresh token unknown, revoked or expired")
     if found[0].client_id != client.client_id:
         raise InvalidGrant("refresh token of another client")
