@@ -206,7 +206,7 @@ async def test_a_lowered_family_lifetime_also_ends_the_families_made_before(make
     """REFRESH_FAMILY_TTL lowered on a redeploy rules the families made under the longer one too: a
     logout's `ended` marker lasts today's REFRESH_FAMILY_TTL, and no family may outlive it."""
     before = await make_client(settings, refresh_token_ttl=1000, refresh_family_ttl=10_000)
-    app, rs = await setup(before)
+    app, _rs = await setup(before)
     token = (await login(before, app))["refresh_token"]
     login_time = int(clock())
     after = await make_client(settings, refresh_token_ttl=500, refresh_family_ttl=500)  # same store
