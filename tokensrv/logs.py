@@ -10,13 +10,16 @@ import asyncio
 import json
 import logging
 import os
+import select
 import sys
 import time
 import weakref
+from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Any, TextIO
 
 AUDIT = logging.getLogger("tokensrv.audit")
+PIPE_BUF = getattr(select, "PIPE_BUF", 512)  # 512: the least POSIX allows
 # the request being handled (set by observe.py), so every line it causes can be joined to it
 REQUEST_ID_VAR: ContextVar[str | None] = ContextVar("request_id", default=None)
 
@@ -107,13 +110,30 @@ class LineHandler(logging.StreamHandler[TextIO]):
     def _write(self) -> None:
         if not self._pending:
             return
-        text = "".join(self._pending)
-        self._pending.clear()
+        lines, self._pending = self._pending, []
         try:
-            self.stream.write(text)
-            self.stream.flush()
+            for piece in pieces(lines):
+                self.stream.write(piece)
+                self.stream.flush()
         except (OSError, ValueError):  # stderr closed or gone: nowhere left to say so
             pass
+
+
+def pieces(lines: list[str], limit: int = PIPE_BUF) -> Iterator[str]:
+    """Consecutive lines joined into writes of at most `limit` bytes (a longer line alone). A write
+    of up to PIPE_BUF bytes to a pipe is atomic, so workers sharing one stderr pipe (a container's)
+    never interleave inside each other's lines."""
+    piece: list[str] = []
+    size = 0
+    for line in lines:
+        length = len(line) if line.isascii() else len(line.encode())
+        if piece and size + length > limit:
+            yield "".join(piece)
+            piece, size = [], 0
+        piece.append(line)
+        size += length
+    if piece:
+        yield "".join(piece)
 
 
 _line_handlers: weakref.WeakSet[LineHandler] = weakref.WeakSet()

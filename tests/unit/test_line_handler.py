@@ -88,3 +88,24 @@ async def test_pending_lines_are_written_before_a_fork():
     log.info("before the fork")
     logs._flush_line_handlers()  # what os.register_at_fork(before=...) runs
     assert stream.writes == ["before the fork\n"]
+
+
+def test_a_batch_is_written_in_pieces_no_larger_than_an_atomic_pipe_write():
+    """Workers share one stderr pipe in a container: a write over PIPE_BUF bytes may interleave
+    with another worker's inside a line; pieces of whole lines up to PIPE_BUF never do."""
+    lines = [f"{i:04d} " + "x" * 94 + "\n" for i in range(100)]  # 100 bytes each
+    written = list(logs.pieces(lines, limit=1000))
+    assert "".join(written) == "".join(lines)
+    assert [len(p) for p in written] == [1000] * 10
+    assert list(logs.pieces(["y" * 1500 + "\n", "z\n"], limit=1000)) == ["y" * 1500 + "\n", "z\n"]
+    assert list(logs.pieces(["é" * 400 + "\n", "é" * 400 + "\n"], limit=1000)) == ["é" * 400 + "\n"] * 2
+
+
+async def test_a_large_batch_reaches_the_stream_in_pipe_sized_writes():
+    stream = Stream()
+    log = logger_to(stream)
+    for i in range(200):
+        log.info("line %03d %s", i, "x" * 80)
+    await asyncio.sleep(0)
+    assert all(len(w.encode()) <= logs.PIPE_BUF for w in stream.writes) and len(stream.writes) > 1
+    assert "".join(stream.writes).splitlines() == [f"line {i:03d} " + "x" * 80 for i in range(200)]
