@@ -12,6 +12,7 @@ from tests.conftest import provider_of
 from tests.integration.oauth_helpers import PASSWORD, add_app, add_user, login, token
 from tokensrv.errors import SlowDown
 from tokensrv.oauth.login import check_credentials
+from tokensrv.oauth.revocation import revoke_user
 from tokensrv.passwords import THREAD_PREFIX, PasswordPool
 
 
@@ -164,3 +165,17 @@ async def test_a_burst_of_concurrent_attempts_cannot_slip_under_the_limit(make_c
         token(client, app, grant_type="password", username="alice", password="nope nope") for _ in range(8)))
     assert sorted(status for status, _, _ in results) == [400] * 3 + [429] * 5
     assert hasher.verified == 3  # only the attempts within the limit reached argon2
+
+
+async def test_a_hash_upgrade_never_writes_back_a_user_changed_meanwhile(client):
+    """A login reads the user, spends an argon2 check, then upgrades the hash: a sign-out (or a new
+    password) made by an administrator in that time must survive it."""
+    p = provider_of(client)
+    await add_user(client)
+    read_by_login = await p.store.find_user("alice")
+    signed_out = await revoke_user(p, read_by_login)  # meanwhile: "tokensrv user revoke alice"
+    assert not await p.store.rehash_password(read_by_login, "$argon2id$upgraded")
+    stored = await p.store.find_user("alice")
+    assert stored == signed_out and stored.not_before_ms > read_by_login.not_before_ms
+    assert await p.store.rehash_password(stored, "$argon2id$upgraded")  # unchanged since read: stored
+    assert (await p.store.find_user("alice")).password_hash == "$argon2id$upgraded"

@@ -5,8 +5,6 @@ argon2 work runs in the password pool; a hash with outdated parameters is upgrad
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 from .. import events
 from ..errors import SlowDown
 from ..store import User
@@ -36,6 +34,5 @@ async def check_credentials(p: Provider, username: str, password: str, remote: s
     await p.store.clear_failures(keys[:1])
     await p.store.forgive_attempt(keys[1:])  # the address keeps its failures: no reset by own logins
     if checked.new_hash:
-        user = replace(user, password_hash=checked.new_hash)
-        await p.store.save_user(user)
+        await p.store.rehash_password(user, checked.new_hash)  # only if nobody changed the user meanwhile
     return user

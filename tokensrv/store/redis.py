@@ -25,6 +25,7 @@ both in the rotation's round trip; introspection checks them too), and the famil
 from __future__ import annotations
 
 import base64
+import dataclasses
 import functools
 import json
 import logging
@@ -36,7 +37,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, WatchError
 
 from .. import events
 from . import (
@@ -322,6 +323,24 @@ class RedisStore:
 
     async def save_user(self, user: User) -> None:
         await self.redis.set(PREFIX + "user:" + user.sub, json.dumps(user.to_json()))
+
+    async def rehash_password(self, user: User, new_hash: str) -> bool:
+        """Store `new_hash` for `user` unless its record changed since it was read. A login that
+        upgrades a hash must never write back what an administrator changed meanwhile (a sign-out's
+        not-before, a new password, a disable): False then, and the upgrade waits for a next login."""
+        key = PREFIX + "user:" + user.sub
+        async with self.redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(key)
+                raw = await pipe.get(key)
+                if not raw or User.from_json(json.loads(raw)) != user:
+                    return False
+                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+                pipe.set(key, json.dumps(dataclasses.replace(user, password_hash=new_hash).to_json()))
+                await pipe.execute()
+            except WatchError:
+                return False
+        return True
 
     async def remove_user(self, user: User) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
