@@ -2,7 +2,7 @@
 
 argon2-cffi releases the GIL while hashing, so one thread per core hashes in parallel while the
 loop keeps serving tokens and JWKS. The pool's threads run at the lowest CPU priority (nice
-ARGON2_NICE, SCHED_IDLE): a login costs about 0.3 s of CPU and token or JWKS requests a fraction of a
+ARGON2_NICE): a login costs about 0.3 s of CPU and token or JWKS requests a fraction of a
 millisecond, so when both want a core the short requests go first and logins use what is left.
 """
 from __future__ import annotations
@@ -31,17 +31,15 @@ ARGON2_NICE = 19
 def lower_priority() -> None:
     """Lower the calling thread's CPU priority; the lane threads argon2 starts inherit it.
 
-    Linux keeps a nice value and a scheduling policy per thread (elsewhere the calls fail on the
-    thread id, harmlessly). SCHED_IDLE on top of nice 19: a request that wakes the event loop
-    preempts a hashing thread at once instead of waiting for the end of its time slice (`make
-    bench`: token/JWKS p99 under 4 concurrent logins 1.4-1.6x idle, against 2.1-2.2x at nice 19
-    alone, at about the same login rate).
+    Linux keeps a nice value per thread (elsewhere the call fails on the thread id, harmlessly).
+    Not SCHED_IDLE, although it halves the latency logins add to token and JWKS requests on a busy
+    core (`make bench`): on a core that something else keeps busy, an idle-class thread gets so
+    little CPU that a login takes tens of seconds, and a hashing thread that holds the GIL while
+    it waits for the CPU stalls the event loop for longer.
     """
     thread = threading.get_native_id()
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + ARGON2_NICE))
-    with contextlib.suppress(OSError, AttributeError):  # SCHED_IDLE: Linux only
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 
 
 @dataclass(frozen=True)
