@@ -15,6 +15,7 @@ from tokensrv.store import (
     Reused,
     Revocation,
     Rotated,
+    RotateOutcome,
     User,
 )
 from tokensrv.store.redis import FEED, RedisStore
@@ -26,6 +27,14 @@ D = [refresh_digest(f"token {i}") for i in range(10)]  # digests of refresh toke
 @pytest.fixture
 def store(redis) -> RedisStore:
     return RedisStore(redis)
+
+
+async def rotate(store: RedisStore, family_id: str, presented: str, new_digest: str, client_id: str, now: int,
+                 jti: str, jti_exp: int, idle_ttl: int, grace: int) -> RotateOutcome:
+    """The rotation as the refresh grant makes it (the user and session reads aside)."""
+    outcome, _, _ = await store.rotate_with_user("sub1", family_id, presented, new_digest, client_id, now,
+                                                 jti, jti_exp, idle_ttl, grace)
+    return outcome
 
 
 def family(family_id: str = "fam1", sub: str = "sub1", sid: str = "", ttl: int = 1000) -> RefreshFamily:
@@ -65,11 +74,11 @@ async def test_concurrent_usernames_one_wins(store):
 async def test_family_key_expires_at_the_idle_end_and_never_past_the_absolute_end(store, redis):
     await store.create_family(family(ttl=1000), D[0], "j0", NOW + 900, idle_ttl=300)
     assert await redis.expiretime("tokensrv:rf:fam1") == NOW + 300
-    outcome = await store.rotate("fam1", D[0], D[1], "app", NOW + 200, "j1", NOW + 1100, 300, 0)
+    outcome = await rotate(store, "fam1", D[0], D[1], "app", NOW + 200, "j1", NOW + 1100, 300, 0)
     assert isinstance(outcome, Rotated) and outcome.family.live_until(1000) == NOW + 300  # as it was read
     assert await redis.expiretime("tokensrv:rf:fam1") == NOW + 500
-    await store.rotate("fam1", D[1], D[2], "app", NOW + 450, "j2", NOW + 1350, 300, 0)
-    await store.rotate("fam1", D[2], D[3], "app", NOW + 720, "j3", NOW + 1620, 300, 0)
+    await rotate(store, "fam1", D[1], D[2], "app", NOW + 450, "j2", NOW + 1350, 300, 0)
+    await rotate(store, "fam1", D[2], D[3], "app", NOW + 720, "j3", NOW + 1620, 300, 0)
     assert await redis.expiretime("tokensrv:rf:fam1") == NOW + 1000  # not 720 + 300
     found, is_live = await store.get_family("fam1", D[3])
     assert is_live and found.live_until(1000) == NOW + 1000
@@ -78,21 +87,21 @@ async def test_family_key_expires_at_the_idle_end_and_never_past_the_absolute_en
 
 async def test_rotation_refuses_an_expired_family_by_the_callers_clock(store, redis):
     await store.create_family(family(), D[0], "j0", NOW + 900, idle_ttl=300)
-    assert await store.rotate("fam1", D[0], D[1], "app", NOW + 300, "j1", NOW + 1200, 300, 0) == "unknown"
+    assert await rotate(store, "fam1", D[0], D[1], "app", NOW + 300, "j1", NOW + 1200, 300, 0) == "unknown"
     assert not await redis.exists("tokensrv:rf:fam1")
 
 
 async def test_rotation_of_another_clients_family_changes_nothing(store):
     await store.create_family(family(), D[0], "j0", NOW + 900, idle_ttl=300)
-    assert await store.rotate("fam1", D[0], D[1], "other", NOW, "j1", NOW + 900, 300, 0) == "wrong_client"
+    assert await rotate(store, "fam1", D[0], D[1], "other", NOW, "j1", NOW + 900, 300, 0) == "wrong_client"
     assert (await store.get_family("fam1", D[0]))[1] is True
-    assert await store.rotate("nope", D[0], D[1], "app", NOW, "j1", NOW + 900, 300, 0) == "unknown"
+    assert await rotate(store, "nope", D[0], D[1], "app", NOW, "j1", NOW + 900, 300, 0) == "unknown"
 
 
 async def test_concurrent_rotations_exactly_one_wins(store, redis):
     await store.create_family(family(), D[0], "j0", NOW + 900, idle_ttl=300)
     outcomes = await asyncio.gather(*(
-        store.rotate("fam1", D[0], refresh_digest(f"new{i}"), "app", NOW, f"j{i + 1}", NOW + 900, 300, 0) for i in range(20)))
+        rotate(store, "fam1", D[0], refresh_digest(f"new{i}"), "app", NOW, f"j{i + 1}", NOW + 900, 300, 0) for i in range(20)))
     assert sum(isinstance(o, Rotated) for o in outcomes) == 1
     reused = [o for o in outcomes if isinstance(o, Reused)]
     assert len(reused) == 1 and outcomes.count("unknown") == 18  # the first loser killed it
@@ -103,18 +112,18 @@ async def test_concurrent_rotations_exactly_one_wins(store, redis):
 
 async def test_grace_replaces_the_lost_pair_once(store):
     await store.create_family(family(), D[0], "j0", NOW + 900, idle_ttl=300)
-    await store.rotate("fam1", D[0], D[1], "app", NOW + 10, "j1", NOW + 910, 300, 30)
-    again = await store.rotate("fam1", D[0], D[2], "app", NOW + 20, "j2", NOW + 920, 300, 30)
+    await rotate(store, "fam1", D[0], D[1], "app", NOW + 10, "j1", NOW + 910, 300, 30)
+    again = await rotate(store, "fam1", D[0], D[2], "app", NOW + 20, "j2", NOW + 920, 300, 30)
     assert isinstance(again, Rotated) and again.replaced == (("j1", NOW + 910),)
     assert (await store.get_family("fam1", D[2]))[1] is True
     assert (await store.get_family("fam1", D[0]))[1] is False
-    third = await store.rotate("fam1", D[0], D[3], "app", NOW + 25, "j3", NOW + 925, 300, 30)
+    third = await rotate(store, "fam1", D[0], D[3], "app", NOW + 25, "j3", NOW + 925, 300, 30)
     assert isinstance(third, Reused) and {j for j, _ in third.outstanding} == {"j0", "j2"}
 
 
 async def test_outstanding_access_tokens_forget_the_expired_ones(store):
     await store.create_family(family(), D[0], "j0", NOW + 100, idle_ttl=300)
-    await store.rotate("fam1", D[0], D[1], "app", NOW + 150, "j1", NOW + 250, 300, 0)
+    await rotate(store, "fam1", D[0], D[1], "app", NOW + 150, "j1", NOW + 250, 300, 0)
     assert await store.revoke_family("fam1", NOW + 150) == (("j1", NOW + 250),)
     assert await store.revoke_family("fam1", NOW + 150) == ()
 
@@ -128,13 +137,13 @@ async def test_a_family_is_one_small_list_holding_no_defaults(store, redis):
     assert record == ["j0+900", "app", "ASNFZ4mrze8BI0VniavN7w", "read", "s1", str(NOW * 1000), str(NOW + 1000), "0"]
     assert await redis.object("encoding", "tokensrv:rf:fam1") == "listpack"
     assert (await store.get_family("fam1"))[0].sub == sub
-    await store.rotate("fam1", D[0], D[1], "app", NOW + 10, "j1", NOW + 910, 300, 0)
+    await rotate(store, "fam1", D[0], D[1], "app", NOW + 10, "j1", NOW + 910, 300, 0)
     assert await redis.lrange("tokensrv:rf:fam1", 1, 1) == ["j0+900;j1+910"]
     assert await redis.llen("tokensrv:rf:fam1") == 9  # no grace window: no predecessor kept
-    await store.rotate("fam1", D[1], D[2], "app", NOW + 20, "j2", NOW + 920, 300, 30)
+    await rotate(store, "fam1", D[1], D[2], "app", NOW + 20, "j2", NOW + 920, 300, 30)
     assert await redis.llen("tokensrv:rf:fam1") == 11
     assert await redis.lrange("tokensrv:rf:fam1", 10, 10) == [str(NOW + 20)]
-    await store.rotate("fam1", D[1], D[3], "app", NOW + 25, "j3", NOW + 925, 300, 30)  # the window, used
+    await rotate(store, "fam1", D[1], D[3], "app", NOW + 25, "j3", NOW + 925, 300, 30)  # the window, used
     assert await redis.llen("tokensrv:rf:fam1") == 9
     assert await redis.object("encoding", "tokensrv:rf:fam1") == "listpack"
 
@@ -143,7 +152,7 @@ async def test_a_family_is_one_small_list_holding_no_defaults(store, redis):
 async def test_any_sub_comes_back_as_it_was(store, sub):
     await store.create_family(family(sub=sub), D[0], "j0", NOW + 900, idle_ttl=300)
     assert (await store.get_family("fam1"))[0].sub == sub
-    outcome = await store.rotate("fam1", D[0], D[1], "app", NOW, "j1", NOW + 900, 300, 0)
+    outcome = await rotate(store, "fam1", D[0], D[1], "app", NOW, "j1", NOW + 900, 300, 0)
     assert outcome.family.sub == sub
 
 
@@ -178,19 +187,19 @@ async def test_a_family_of_the_earlier_layout_reads_and_rotates(store, redis):
                                               auth_time=NOW - 5, idle_expires_at=NOW + 300)
     assert await redis.type("tokensrv:rf:fam1") == "list"  # rewritten in the compact layout
     assert await redis.expiretime("tokensrv:rf:fam1") == NOW + 300
-    outcome = await store.rotate("fam1", D[0], D[1], "app", NOW + 10, "j1", NOW + 910, 300, 0)
+    outcome = await rotate(store, "fam1", D[0], D[1], "app", NOW + 10, "j1", NOW + 910, 300, 0)
     assert isinstance(outcome, Rotated) and outcome.family == found
-    reused = await store.rotate("fam1", D[0], D[2], "app", NOW + 20, "j2", NOW + 920, 300, 0)
+    reused = await rotate(store, "fam1", D[0], D[2], "app", NOW + 20, "j2", NOW + 920, 300, 0)
     assert isinstance(reused, Reused) and reused.outstanding == (("j0", NOW + 900), ("j1", NOW + 910))
 
 
 async def test_the_earlier_layouts_grace_window_carries_over(store, redis):
     await old_layout_family(redis, rotated=True)
-    again = await store.rotate("fam1", D[0], D[2], "app", NOW + 15, "j2", NOW + 915, 300, 30)
+    again = await rotate(store, "fam1", D[0], D[2], "app", NOW + 15, "j2", NOW + 915, 300, 30)
     assert isinstance(again, Rotated) and again.replaced == (("j1", NOW + 910),)
     await redis.delete("tokensrv:rf:fam1")
     await old_layout_family(redis, rotated=True, grace_used=True)
-    assert isinstance(await store.rotate("fam1", D[0], D[2], "app", NOW + 15, "j2", NOW + 915, 300, 30), Reused)
+    assert isinstance(await rotate(store, "fam1", D[0], D[2], "app", NOW + 15, "j2", NOW + 915, 300, 30), Reused)
 
 
 async def test_revoking_a_family_of_the_earlier_layout_lists_its_access_tokens(store, redis):

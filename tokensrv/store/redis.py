@@ -368,16 +368,11 @@ class RedisStore:
             pipe.expireat(key, idle_end)
             await pipe.execute()
 
-    async def rotate(self, family_id: str, presented: str, new_digest: str, client_id: str, now: int,
-                     jti: str, jti_exp: int, idle_ttl: int, grace: int) -> RotateOutcome:
-        args = _rotate_args(presented, new_digest, client_id, now, jti, jti_exp, idle_ttl, grace)
-        return _rotation(family_id, await self._rotate(keys=[PREFIX + "rf:" + family_id], args=args), now)
-
     async def rotate_with_user(self, sub: str, family_id: str, presented: str, new_digest: str,
                                client_id: str, now: int, jti: str, jti_exp: int, idle_ttl: int,
                                grace: int, sid: str = "") -> tuple[RotateOutcome, User | None, bool]:
-        """rotate(), and in the same round trip (not atomically with it) the user `sub` and
-        whether the SSO session `sid` has ended."""
+        """Rotate the family's token (one script: atomic), and in the same round trip (not
+        atomically with it) read the user `sub` and whether the SSO session `sid` has ended."""
         args = _rotate_args(presented, new_digest, client_id, now, jti, jti_exp, idle_ttl, grace)
         for attempt in range(2):
             try:
