@@ -179,3 +179,26 @@ async def test_a_hash_upgrade_never_writes_back_a_user_changed_meanwhile(client)
     assert stored == signed_out and stored.not_before_ms > read_by_login.not_before_ms
     assert await p.store.rehash_password(stored, "$argon2id$upgraded")  # unchanged since read: stored
     assert (await p.store.find_user("alice")).password_hash == "$argon2id$upgraded"
+
+
+@pytest.mark.parametrize("change", ["passwd", "disable"])
+async def test_an_admin_change_during_the_argon2_check_decides_the_login(client, change):
+    """The check takes a third of a second: a new password or a disable made meanwhile wins over
+    the answer computed for the record read before it."""
+    p = provider_of(client)
+    await add_user(client)
+    real_check = p.passwords.check
+
+    async def check_while_the_admin_acts(stored_hash, password):
+        user = await p.store.find_user("alice")
+        if change == "passwd":
+            await revoke_user(p, user, password_hash=await p.passwords.hash("a brand new password"))
+        else:
+            await revoke_user(p, user, disabled=True)
+        return await real_check(stored_hash, password)
+
+    p.passwords.check = check_while_the_admin_acts
+    try:
+        assert await check_credentials(p, "alice", PASSWORD, "10.0.0.9") is None
+    finally:
+        p.passwords.check = real_check

@@ -27,6 +27,14 @@ async def check_credentials(p: Provider, username: str, password: str, remote: s
         raise SlowDown(max(blocked), "too many failed logins")
     user = await p.store.find_user(username)
     checked = await p.passwords.check(user.password_hash if user else None, password)
+    if user is not None and checked.ok:
+        # read again after the argon2 check: a password change or a disable made while it ran
+        # must not let the old password in, nor a disabled account
+        current = await p.store.get_user(user.sub)
+        if current is None or current.password_hash != user.password_hash:
+            user = None
+        else:
+            user = current
     if user is None or not checked.ok or user.disabled:
         events.login_failed(remote)
         return None  # the counted attempt stays: a failure
