@@ -16,6 +16,7 @@ from .oauth.refresh_cookie import token_with_cookie
 from .oauth.userinfo import bearer_token
 from .oauth.userinfo import userinfo as get_userinfo
 from .proxies import client_address
+from .store.cache import CachingStore
 from .web import cookies, setup_web
 
 FORM = "application/x-www-form-urlencoded"
@@ -107,7 +108,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready when the store answers and a signing key is loaded; else 503 with the reason."""
+    """Ready when this process can answer a token request: a signing key is loaded, the store
+    answers, and the client cache follows the store's change announcements (until then a client
+    record could be stale); else 503 with the reasons."""
     p = provider(request)
     reasons = []
     if p.keys.ring.signing is None:
@@ -116,6 +119,8 @@ async def readyz(request: web.Request) -> web.Response:
         await asyncio.wait_for(p.store.ping(), STORE_TIMEOUT)
     except Exception:  # noqa: BLE001 -- any failure to answer is "unreachable"
         reasons.append("store unreachable")
+    if isinstance(p.store, CachingStore) and not p.store.clients.live:
+        reasons.append("not following client changes")
     if reasons:
         return json_response({"status": "not ready", "reasons": reasons}, status=503, headers=NO_STORE)
     return json_response({"status": "ready"}, headers=NO_STORE)

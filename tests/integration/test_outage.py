@@ -4,6 +4,8 @@ the server recovers by itself when Valkey is back on the same port and AOF direc
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -142,3 +144,39 @@ async def test_everything_that_needs_the_store_fails_closed_then_recovers(setup:
     status, body, _ = await oauth_helpers.token(s.client, s.service, grant_type="client_credentials")
     assert status == 200, body
     assert (await oauth_helpers.introspect(s.client, s.service, body["access_token"]))["active"] is True
+
+
+async def test_a_frozen_store_is_an_unreachable_store(setup: Setup) -> None:
+    """SIGSTOP keeps every connection open and answers nothing. The client cache must not go on
+    issuing tokens from records read before the freeze: once its subscription has been silent for
+    MAX_SILENCE, every store-backed request fails closed within the store timeout, and all
+    recovers by itself after SIGCONT."""
+    s = setup
+    status, body, _ = await oauth_helpers.token(s.client, s.service, grant_type="client_credentials")
+    assert status == 200, body  # the record is cached now
+    pid = s.store.process.pid  # type: ignore[union-attr]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + RECOVERY_TIMEOUT  # MAX_SILENCE is seconds
+        while (await oauth_helpers.token(s.client, s.service, grant_type="client_credentials"))[0] == 200:
+            assert time.monotonic() < deadline, "tokens are still issued from records cached before the freeze"
+            await asyncio.sleep(0.05)  # polling a condition with a deadline, not synchronisation by sleep
+        for name, call in await api_calls(s):
+            resp = await call  # answered, not hung: the store timeout bounds the wait
+            try:
+                await assert_json_503(resp)
+            except AssertionError as exc:
+                raise AssertionError(f"{name}: {exc}") from exc
+        ready = await s.client.get("/readyz")
+        assert ready.status == 503
+        assert {"store unreachable", "not following client changes"} <= set((await ready.json())["reasons"])
+        assert (await s.client.get("/.well-known/jwks.json")).status == 200  # needs no store
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    await wait_until_ready(s.client)
+    status, body, _ = await oauth_helpers.token(s.client, s.service, grant_type="client_credentials")
+    assert status == 200, body
+    status, body, _ = await oauth_helpers.post(
+        s.client, "/oauth2/token", {"grant_type": "refresh_token", "refresh_token": s.issued["refresh_token"]},
+        s.app.auth())
+    assert status == 200, body

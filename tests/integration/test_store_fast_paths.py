@@ -3,11 +3,14 @@ invalidation, and the refresh rotation that reads the user in the same round tri
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tests.conftest import FakeClock, free_port
 from tokensrv.app import open_redis
@@ -15,7 +18,7 @@ from tokensrv.embedded import EmbeddedValkey
 from tokensrv.oauth.clients import new_client
 from tokensrv.oauth.tokens import refresh_digest
 from tokensrv.store import Client, RefreshFamily, Revocation, Rotated, User
-from tokensrv.store.cache import CachingStore, ClientCache
+from tokensrv.store.cache import MAX_SILENCE, CachingStore, ClientCache
 from tokensrv.store.redis import RedisStore
 
 pytestmark = pytest.mark.integration
@@ -82,11 +85,12 @@ async def test_records_expire_after_the_ttl():
         reads.append(client_id)
         return a_client(client_id)
 
-    cache = ClientCache(load, ttl=5.0, clock=clock)
-    cache.subscribed = True
+    cache = ClientCache(load, ttl=MAX_SILENCE / 2, clock=clock)  # expiry, not the silence bound
+    cache.mark_subscribed()
     await cache.get("svc")
     await cache.get("svc")
-    clock.advance(5.0)
+    clock.advance(MAX_SILENCE / 2)
+    assert cache.live
     await cache.get("svc")
     assert reads == ["svc", "svc"]
 
@@ -123,7 +127,7 @@ async def test_a_change_announced_during_a_read_is_not_cached():
         return a_client(client_id)
 
     cache = ClientCache(slow_load)
-    cache.subscribed = True
+    cache.mark_subscribed()
     reading = asyncio.create_task(cache.get("svc"))
     await asyncio.sleep(0)
     cache.invalidate("svc")  # the record the read returns may be the old one
@@ -184,6 +188,38 @@ async def test_after_a_store_restart_no_request_fails_on_a_stale_pooled_connecti
         for i in range(8):
             assert await store.get_user(f"u{i}") is None  # no ConnectionError
     finally:
+        await store.stop_following()
+        await redis.aclose()
+        server.stop()
+
+
+async def test_a_silent_subscription_stops_the_cache_answering(tmp_path):
+    """A frozen Valkey (SIGSTOP) keeps the subscription's connection open and says nothing. Once
+    it has been silent for MAX_SILENCE the cache answers nothing from memory: the look-up goes to
+    the store and fails with the store's timeout. After SIGCONT it renews the subscription."""
+    server = EmbeddedValkey(tmp_path / "valkey", port=free_port(), appendonly=False)
+    server.start()
+    redis = open_redis(server.url)
+    clock = FakeClock(time.monotonic())
+    store = CachingStore(redis, clock=clock)
+    store.start_following()
+    pid = server.process.pid  # type: ignore[union-attr]
+    try:
+        await until(lambda: store.clients.live)
+        await add(store, a_client())
+        assert (await store.get_client("svc")) is not None  # cached from now on
+        os.kill(pid, signal.SIGSTOP)
+        clock.advance(MAX_SILENCE / 2)
+        assert (await store.get_client("svc")) is not None  # silent for less than the bound: still trusted
+        clock.advance(MAX_SILENCE)
+        assert not store.clients.live
+        with pytest.raises(RedisTimeoutError):
+            await store.get_client("svc")
+        os.kill(pid, signal.SIGCONT)
+        await until(lambda: store.clients.live, timeout=30)
+        assert (await store.get_client("svc")) is not None
+    finally:
+        os.kill(pid, signal.SIGCONT)
         await store.stop_following()
         await redis.aclose()
         server.stop()

@@ -6,8 +6,13 @@ seconds instead of paying a Valkey round trip per request. A change is announced
 pub/sub channel (RedisStore.add_client/remove_client publish it) and every subscribed process
 drops its copy at once; the TTL bounds what a lost message could cost.
 
-The cache only answers while its process is subscribed: while the subscription is down a removal
-could go unseen, so every look-up goes to the store until the subscription is back.
+The cache only answers while its subscription is live: subscribed, and heard from within
+MAX_SILENCE seconds. The subscription is pinged every HEARTBEAT seconds, so a live one answers at
+least that often. While the subscription is down a removal could go unseen, and a store that has
+stopped answering (frozen by SIGSTOP, a partition: the connection stays open, nothing comes back)
+must not be papered over by records read before it froze. So past MAX_SILENCE every look-up goes to
+the store again, fails with the store's own timeout (a 503 to the client), and the subscription is
+renewed; the cache answers again once Valkey confirms the new one.
 """
 from __future__ import annotations
 
@@ -29,7 +34,14 @@ log = logging.getLogger("tokensrv.store")
 CLIENT_TTL = 5.0  # seconds a record is served from memory (unless a change is announced first)
 MAX_CLIENTS = 10_000  # records kept per process; more are read from the store each time
 POLL = 1.0  # seconds between checks of the subscription (and its health checks)
+HEARTBEAT = 1.0  # seconds between PINGs on the subscription: a live subscription answers this often
+MAX_SILENCE = 3.0  # seconds without a word on the subscription after which the cache stops answering
+HEARTBEAT_MESSAGE = "tokensrv-client-cache"
 MAX_BACKOFF = 5.0
+
+
+class SubscriptionSilent(Exception):
+    """Valkey has not answered on the subscription for MAX_SILENCE seconds."""
 
 
 class ClientCache:
@@ -42,18 +54,32 @@ class ClientCache:
         self._entries: dict[str, tuple[float, Client]] = {}
         self._generation = 0  # bumped by every invalidation
         self.subscribed = False
+        self._heard_at = 0.0  # when Valkey last said anything on the subscription (clock time)
+        self._live = asyncio.Event()  # set while subscribed (for wait_live)
         self._following = True
 
+    @property
+    def live(self) -> bool:
+        """Subscribed, and heard from recently enough that no announced change can have been missed."""
+        return self.subscribed and self._clock() - self._heard_at <= MAX_SILENCE
+
+    async def wait_live(self, timeout: float) -> bool:
+        """Whether the subscription is live within `timeout` seconds (a starting server waits on it)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._live.wait(), timeout)
+        return self.live
+
     async def get(self, client_id: str) -> Client | None:
-        if self.subscribed:
+        now = self._clock()
+        if self.subscribed and now - self._heard_at <= MAX_SILENCE:  # self.live, inlined: hot path
             entry = self._entries.get(client_id)
-            if entry is not None and entry[0] > self._clock():
+            if entry is not None and entry[0] > now:
                 return entry[1]
         generation = self._generation
         client = await self._load(client_id)
         # Unknown ids are not kept: anyone can send them. A change announced while we were
         # reading may concern this very record, so the record is then not kept either.
-        if client is not None and self.subscribed and generation == self._generation:
+        if client is not None and self.live and generation == self._generation:
             if len(self._entries) >= self._max_entries:
                 self._entries.clear()
             self._entries[client_id] = (self._clock() + self._ttl, client)
@@ -85,20 +111,36 @@ class ClientCache:
                         await _close_idle(redis)
                         lost = False
                     delay = 0.1
-                    while self._following:
-                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=POLL)
-                        if message is not None:
-                            self.invalidate(str(message["data"]))
-            except (RedisError, OSError) as exc:
+                    await self._listen(pubsub)
+            except (RedisError, OSError, SubscriptionSilent) as exc:
                 if self.subscribed:
                     log.warning("client cache off: lost the change subscription (%s)", type(exc).__name__)
                     await _close_idle(redis)
                     lost = True
             finally:
                 self.subscribed = False
+                self._live.clear()
             if self._following:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
+
+    async def _listen(self, pubsub: PubSub) -> None:
+        """Forget each announced client; ping every HEARTBEAT seconds, and give the subscription up
+        when Valkey has said nothing for MAX_SILENCE (a frozen server keeps the connection open)."""
+        pinged = -HEARTBEAT
+        while self._following:
+            now = self._clock()
+            if now - self._heard_at > MAX_SILENCE:
+                raise SubscriptionSilent
+            if now - pinged >= HEARTBEAT:
+                await pubsub.ping(HEARTBEAT_MESSAGE)
+                pinged = now
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=HEARTBEAT)
+            if message is None:
+                continue
+            self._heard_at = self._clock()
+            if message["type"] == "message":
+                self.invalidate(str(message["data"]))
 
     async def _subscribe(self, pubsub: PubSub, channel: str) -> None:
         """Serve from the cache only once Valkey has confirmed the subscription: from then on
@@ -108,8 +150,14 @@ class ClientCache:
             message = await pubsub.get_message(timeout=POLL)
             if message is not None and message["type"] == "subscribe":
                 self.invalidate()
-                self.subscribed = True
+                self.mark_subscribed()
                 return
+
+    def mark_subscribed(self) -> None:
+        """Valkey has confirmed the subscription: the cache may answer."""
+        self._heard_at = self._clock()
+        self.subscribed = True
+        self._live.set()
 
 
 async def _close_idle(redis: Redis) -> None:
@@ -124,9 +172,9 @@ class CachingStore(RedisStore):
     """RedisStore whose client look-ups go through a ClientCache: start_following() after the
     event loop runs, and `await stop_following()` before closing the connection."""
 
-    def __init__(self, redis: Redis, ttl: float = CLIENT_TTL) -> None:
+    def __init__(self, redis: Redis, ttl: float = CLIENT_TTL, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(redis)
-        self.clients = ClientCache(super().get_client, ttl)
+        self.clients = ClientCache(super().get_client, ttl, clock)
         self._follower: asyncio.Task[None] | None = None
 
     async def get_client(self, client_id: str) -> Client | None:
