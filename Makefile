@@ -14,8 +14,9 @@ $(STAMP): setup.cfg pyproject.toml
 	@touch $(STAMP)
 
 # The embedded Valkey (AOF on, data under .tokensrv/) unless TOKENSRV_REDIS_URL names a store.
+# Logs in the text format, with the banner, for a person at a terminal (the server's default is JSON).
 run: $(STAMP)
-	@if [ -n "$$TOKENSRV_REDIS_URL" ]; then \
+	@export TOKENSRV_LOG_FORMAT=$${TOKENSRV_LOG_FORMAT:-text}; if [ -n "$$TOKENSRV_REDIS_URL" ]; then \
 		exec $(BIN)/tokensrv serve; \
 	else \
 		exec $(BIN)/tokensrv serve --embedded-store .tokensrv; \

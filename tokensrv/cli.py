@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from .config import ConfigError, Settings, load_settings
+from .logs import error_line
 
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -145,7 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .commands import run_command
         return run_command(args)
     except (ConfigError, CLIError) as exc:
-        print(f"tokensrv: error: {exc}", file=sys.stderr)
+        # the server's failures are in its log format (JSON by default), the other commands' plain
+        log_format = (os.environ.get("TOKENSRV_LOG_FORMAT") or "json") if args.command == "serve" else "text"
+        print(error_line(str(exc), log_format), file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
     except KeyboardInterrupt:
         return 130

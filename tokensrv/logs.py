@@ -12,6 +12,7 @@ import logging
 import os
 import select
 import sys
+import threading
 import time
 import weakref
 from collections.abc import Iterator
@@ -146,6 +147,33 @@ def _flush_line_handlers() -> None:
 
 if hasattr(os, "register_at_fork"):  # POSIX: `serve --workers N` forks its workers
     os.register_at_fork(before=_flush_line_handlers)
+
+
+def error_line(message: str, log_format: str) -> str:
+    """A failure to start the server, as one line of its log format: a log shipper reading a JSON
+    stream gets JSON even from a server that never got going."""
+    if log_format != "json":
+        return f"tokensrv: error: {message}"
+    record = logging.LogRecord("tokensrv", logging.ERROR, "", 0, message, None, None)
+    return JsonFormatter().format(record)
+
+
+def log_uncaught() -> None:
+    """Uncaught exceptions (main thread and others) become log records, not raw tracebacks
+    interleaved with the log lines."""
+    crash = logging.getLogger("tokensrv")
+
+    def excepthook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        crash.critical("uncaught exception", exc_info=(kind, value, tb))
+
+    def thread_excepthook(args: Any) -> None:
+        if args.exc_type is not SystemExit:
+            crash.critical("uncaught exception in a thread", exc_info=(args.exc_type, args.exc_value,
+                                                                       args.exc_traceback))
+
+    sys.excepthook = excepthook
+    threading.excepthook = thread_excepthook
+    logging.captureWarnings(True)  # warnings.warn() lines too
 
 
 def setup_logging(log_format: str, level: int = logging.INFO, logger: str = "") -> None:

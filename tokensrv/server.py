@@ -26,10 +26,11 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from .app import PROVIDER, create_app, open_redis
+from .app import PROVIDER, STORE_TIMEOUT, create_app, open_redis
 from .config import Settings, redact_url
 from .embedded import EmbeddedValkey, _die_with_parent
 from .rotation import KeyManager
+from .store.cache import CachingStore
 from .store.redis import RedisStore
 
 log = logging.getLogger("tokensrv")
@@ -43,27 +44,30 @@ class ServeError(Exception):
 
 
 def serve(args: argparse.Namespace) -> int:
+    """Every line this writes is in the log format: JSON lines by default, so a container's log
+    shipper never meets a line it cannot parse (the banner is one JSON event; see announce())."""
     from .cli import settings_from
-    from .logs import setup_logging
+    from .logs import error_line, log_uncaught, setup_logging
 
+    settings = settings_from(args)  # bad settings are reported (cli.main) before anything starts
+    setup_logging(settings.log_format, getattr(logging, settings.log_level.upper()))
+    log_uncaught()
     embedded = None
-    if args.embedded_store:
-        settings_from(args)  # bad settings are reported before anything starts
-        embedded = EmbeddedValkey(Path(args.embedded_store))
-        try:
-            args.redis_url = embedded.start()
-        except (RuntimeError, FileNotFoundError) as exc:
-            print(f"tokensrv: error: embedded store: {exc}", file=sys.stderr)
-            return 1
     try:
-        settings = settings_from(args)
-        setup_logging(settings.log_format, getattr(logging, settings.log_level.upper()))
+        if args.embedded_store:
+            embedded = EmbeddedValkey(Path(args.embedded_store))
+            try:
+                args.redis_url = embedded.start()
+            except (RuntimeError, FileNotFoundError) as exc:
+                raise ServeError(f"embedded store: {exc}") from None
+            settings = settings_from(args)
         if settings.workers > 1:
             return _serve_workers(settings, embedded, getattr(args, "own_metrics_dir", None))
         run(_serve(settings, embedded))
         return 0
     except ServeError as exc:
-        print(f"tokensrv: error: {exc}", file=sys.stderr)
+        logging.shutdown()  # what was logged before comes first
+        print(error_line(str(exc), settings.log_format), file=sys.stderr, flush=True)
         return 1
     finally:
         if embedded is not None:
@@ -109,9 +113,12 @@ async def _serve(settings: Settings, embedded: EmbeddedValkey | None,
     runner = web.AppRunner(app, handle_signals=False, access_log=None,
                            shutdown_timeout=settings.shutdown_timeout)
     await runner.setup()
-    keys = app[PROVIDER].keys
-    if keys.ring.signing is None:
-        await keys.tick()  # a new deployment: create the first keys (under the rotation lock)
+    provider = app[PROVIDER]
+    if provider.keys.ring.signing is None:
+        await provider.keys.tick()  # a new deployment: create the first keys (under the rotation lock)
+    # serve once a token request can be answered: /readyz says the same (routes.readyz)
+    if isinstance(provider.store, CachingStore) and not await provider.store.clients.wait_live(STORE_TIMEOUT):
+        log.warning("not following client changes yet: /readyz answers 503 until it does")
     site: web.BaseSite = web.SockSite(runner, sock) if sock else web.TCPSite(runner, settings.host, settings.port)
     try:
         await site.start()
@@ -271,11 +278,18 @@ def _worker_main(index: int, sock: socket.socket, sockets: Sequence[socket.socke
 
 
 def announce(settings: Settings, embedded: EmbeddedValkey | None) -> None:
+    """Say where the server listens: one log event in JSON mode (a container's log shipper parses
+    every line), a banner with a copy-paste example for a person otherwise (`make run` uses text)."""
     store = f"embedded Valkey ({embedded.data_dir})" if embedded else redact_url(settings.redis_url)
+    discovery = f"{settings.issuer}/.well-known/openid-configuration"
+    if settings.log_format == "json":
+        log.info("serving", extra={"fields": {"issuer": settings.issuer, "discovery": discovery, "store": store,
+                                              "workers": settings.workers}})
+        return
     env = "" if not embedded else f"export TOKENSRV_REDIS_URL={embedded.url}\n  "
     workers = "" if settings.workers == 1 else f" with {settings.workers} worker processes"
     print(f"""tokensrv is serving {settings.issuer}{workers}
-  discovery: {settings.issuer}/.well-known/openid-configuration
+  discovery: {discovery}
   store:     {store}
 
 Try it (in another terminal, from this folder):

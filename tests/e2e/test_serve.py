@@ -55,7 +55,8 @@ def test_port_in_use_is_one_clear_line(redis_url, tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run_cli("serve", "--port", str(port), env={"TOKENSRV_REDIS_URL": redis_url}, cwd=tmp_path)
+        result = run_cli("serve", "--port", str(port), env={"TOKENSRV_REDIS_URL": redis_url,
+                                                             "TOKENSRV_LOG_FORMAT": "text"}, cwd=tmp_path)
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert lines[-1] == (f"tokensrv: error: cannot listen on 127.0.0.1:{port}: the address is already in "
