@@ -69,7 +69,8 @@ class Smoke:
             return resp.status
 
 
-async def run(smoke: Smoke) -> None:
+async def run(smoke: Smoke, service: dict[str, str]) -> None:
+    await every_instance_serves(smoke, service)
     first = await smoke.tokens(1, grant_type="password", username=smoke.username, password=PASSWORD,
                                scope="orders:read orders:write")
     check(await smoke.orders(first["access_token"]) == 200, "the example refused instance 1's token")
@@ -80,6 +81,21 @@ async def run(smoke: Smoke) -> None:
     step("refresh at instance 2; the example accepts the new token")
     latest = await rotate_keys(smoke, latest)
     await revoke(smoke, latest)
+
+
+async def every_instance_serves(smoke: Smoke, service: dict[str, str]) -> None:
+    """Ready means able to serve: each instance that said so answers a client_credentials request
+    with a token the example accepts, first time."""
+    auth = {"Authorization": "Basic " + base64.b64encode(
+        f"{service['client_id']}:{service['client_secret']}".encode()).decode()}
+    for instance, url in enumerate(INSTANCES, 1):
+        async with smoke.session.post(url + "/oauth2/token", data={"grant_type": "client_credentials"},
+                                      headers=auth) as resp:
+            body = await resp.json() if resp.content_type == "application/json" else {}
+        check(resp.status == 200, f"client_credentials at instance {instance}, which said it was ready: "
+                                  f"{resp.status} {body}")
+        check(await smoke.orders(body["access_token"]) == 200, f"the example refused instance {instance}'s token")
+    step(f"client_credentials at each of the {len(INSTANCES)} ready instances; the example accepts each token")
 
 
 async def rotate_keys(smoke: Smoke, latest: dict[str, Any]) -> dict[str, Any]:
@@ -151,12 +167,14 @@ def smoke() -> int:
         client = cli("client", "add", "--id", f"smoke-{suffix}", "--first-party", "--audience", "orders",
                      "--grant-type", "password", "--grant-type", "refresh_token",
                      "--scope", "orders:read", "--scope", "orders:write")
+        service = cli("client", "add", "--id", f"smoke-svc-{suffix}", "--audience", "orders",
+                      "--grant-type", "client_credentials", "--scope", "orders:read")
         cli("user", "add", f"smoke-{suffix}", "--password-stdin", input=PASSWORD + "\n")
-        step(f"client and user smoke-{suffix} created with the CLI")
+        step(f"clients smoke-{suffix}, smoke-svc-{suffix} and user smoke-{suffix} created with the CLI")
 
         async def main() -> None:
             async with aiohttp.ClientSession() as session:
-                await run(Smoke(session, client["client_id"], client["client_secret"], f"smoke-{suffix}"))
+                await run(Smoke(session, client["client_id"], client["client_secret"], f"smoke-{suffix}"), service)
         asyncio.run(main())
         print("cluster-smoke: passed", flush=True)
         return 0

@@ -72,6 +72,9 @@ async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
     app[PROVIDER] = Provider(settings, store, keys, passwords, clock)
     await keys.reload(force=True)
     store.start_following()
+    # serve once a token request can be answered from the cache as well: /readyz says the same
+    if not await store.clients.wait_live(STORE_TIMEOUT):
+        log.warning("not following client changes yet: /readyz answers 503 until it does")
     yield
     await store.stop_following()
     passwords.close()

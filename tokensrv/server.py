@@ -26,11 +26,10 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from .app import PROVIDER, STORE_TIMEOUT, create_app, open_redis
+from .app import PROVIDER, create_app, open_redis
 from .config import Settings, redact_url
 from .embedded import EmbeddedValkey, _die_with_parent
 from .rotation import KeyManager
-from .store.cache import CachingStore
 from .store.redis import RedisStore
 
 log = logging.getLogger("tokensrv")
@@ -116,9 +115,6 @@ async def _serve(settings: Settings, embedded: EmbeddedValkey | None,
     provider = app[PROVIDER]
     if provider.keys.ring.signing is None:
         await provider.keys.tick()  # a new deployment: create the first keys (under the rotation lock)
-    # serve once a token request can be answered: /readyz says the same (routes.readyz)
-    if isinstance(provider.store, CachingStore) and not await provider.store.clients.wait_live(STORE_TIMEOUT):
-        log.warning("not following client changes yet: /readyz answers 503 until it does")
     site: web.BaseSite = web.SockSite(runner, sock) if sock else web.TCPSite(runner, settings.host, settings.port)
     try:
         await site.start()

@@ -6,7 +6,7 @@ import dataclasses
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from authlib.oidc.discovery import OpenIDProviderMetadata
 
-from tests.conftest import free_port
+from tests.conftest import free_port, provider_of
 
 
 async def test_rfc8414_metadata_is_valid(client, settings):
@@ -65,3 +65,13 @@ async def test_store_unreachable_means_not_ready_but_keys_keep_serving(make_clie
     token = await app.post("/oauth2/token", data={"grant_type": "client_credentials", "client_id": "x",
                                                    "client_secret": "y"})
     assert token.status == 503 and (await token.json())["error"] == "temporarily_unavailable"
+
+
+async def test_not_ready_while_the_client_cache_does_not_follow_changes(client):
+    """Ready means able to serve: a process whose cache has no live change subscription could
+    answer from a stale client record, so it is not ready until the subscription is back."""
+    store = provider_of(client).store
+    await store.stop_following()  # as while the subscription is lost or not yet confirmed
+    ready = await client.get("/readyz")
+    assert ready.status == 503 and (await ready.json())["reasons"] == ["not following client changes"]
+    assert (await client.get("/.well-known/jwks.json")).status == 200  # what needs no store still serves
