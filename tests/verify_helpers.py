@@ -14,7 +14,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jwk
-from prometheus_client import CollectorRegistry
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import FakeClock, free_port, provider_of
 from tokensrv.app import create_app
@@ -134,9 +135,10 @@ def verifier_for(client: TestClient, clock: Any, **options: Any) -> TokenVerifie
 
 
 def issuer_requests(verifier: TokenVerifier) -> float:
-    """Every HTTP request the verifier made to the issuer so far (its own metric)."""
-    return sum(s.value for m in verifier.metrics.issuer_requests.collect() for s in m.samples
-               if s.name.endswith("_total"))
+    """Every HTTP request the verifier made to the issuer so far (its own metric; alone in its
+    registry, so its audience's count is its own)."""
+    return sum(value for (name, labels), value in scrape(verifier.metrics.registry).items()
+               if name == "tokensrv_verifier_issuer_requests_total" and ("audience", verifier.audience) in labels)
 
 
 async def wait_for_revocation(verifier: TokenVerifier, kind: str, value: str, timeout: float = 10.0) -> None:
@@ -144,3 +146,25 @@ async def wait_for_revocation(verifier: TokenVerifier, kind: str, value: str, ti
     mirror = verifier.mirror
     assert mirror is not None
     await mirror.wait_for(lambda: value in getattr(mirror.state, kind), timeout)
+
+
+# ---- metrics, as Prometheus scrapes them ----
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def scrape(registry: CollectorRegistry = REGISTRY) -> Samples:
+    """Every sample of a scrape of `registry` (the text format, parsed back), by name and labels."""
+    return {(s.name, frozenset(s.labels.items())): s.value
+            for family in text_string_to_metric_families(generate_latest(registry).decode())
+            for s in family.samples}
+
+
+def sample(samples: Samples, name: str, **labels: str) -> float | None:
+    return samples.get(("tokensrv_verifier_" + name, frozenset(labels.items())))
+
+
+def gauge(verifier: TokenVerifier, name: str, registry: CollectorRegistry | None = None) -> float | None:
+    """The verifier's own sample of a state gauge, or None when it has none."""
+    return sample(scrape(registry or verifier.metrics.registry), name, audience=verifier.audience,
+                  verifier=verifier.metrics.serial)

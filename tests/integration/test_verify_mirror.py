@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from tests.conftest import FakeClock, free_port
-from tests.verify_helpers import FunctionFetcher, Signer, claims_for, make_verifier
+from tests.verify_helpers import AUDIENCE, FunctionFetcher, Signer, claims_for, gauge, make_verifier
 from tokensrv.store import Revocation
 from tokensrv.store.redis import FEED, RedisStore
 from tokensrv.verify import FeedEntry, RevokedToken, VerifierUnavailable
@@ -24,7 +24,7 @@ def store(redis: Redis) -> RedisStore:
 
 
 def mirror_for(redis_url: str, clock: FakeClock) -> RevocationMirror:
-    return RevocationMirror(redis_url, VerifierMetrics(CollectorRegistry()), clock)
+    return RevocationMirror(redis_url, VerifierMetrics(CollectorRegistry(), AUDIENCE), clock)
 
 
 @pytest.fixture
@@ -87,7 +87,7 @@ async def test_nothing_revoked_during_the_load_is_missed(redis_url: str, clock: 
                 await revoke(store, clock, "jti", "during")
             await super()._load_keys(keys)
 
-    m = RevokedMidLoad(redis_url, VerifierMetrics(CollectorRegistry()), clock)
+    m = RevokedMidLoad(redis_url, VerifierMetrics(CollectorRegistry(), AUDIENCE), clock)
     await m.start()
     try:
         assert "during" not in m.state.jti  # not in the scan ...
@@ -141,7 +141,7 @@ async def test_by_default_a_disconnected_verifier_keeps_verifying_but_is_not_rea
                                                                                    clock: FakeClock) -> None:
     async with make_verifier(FunctionFetcher(signer), clock, redis_url=nowhere()) as verifier:
         assert not verifier.ready and verifier.keys.loaded
-        assert verifier.metrics.mirror_connected._value.get() == 0
+        assert gauge(verifier, "mirror_connected") == 0
         assert await verifier.verify(signer.sign(claims_for(clock())))
 
 

@@ -131,6 +131,7 @@ class RevocationMirror:
         self.last_id = "0-0"  # the last feed entry applied (or recorded by the last load)
         self.synced = False
         self.connected = False
+        self.lag_seconds = 0.0  # feed entry added -> applied, for the last batch applied
         self.disconnected_since: float | None = clock()
         self._redis_url = redis_url
         self._metrics = metrics
@@ -143,7 +144,6 @@ class RevocationMirror:
         self._task: asyncio.Task[None] | None = None
         self._redis: Redis | None = None
         self._purged_at = clock()
-        metrics.mirror_entries.set_function(lambda: len(self.state))
 
     # ---- for verifications, tests and benchmarks ----
 
@@ -205,7 +205,6 @@ class RevocationMirror:
             if not self.synced or needs_resync(await self._stream_info(), self.last_id):
                 await self._load()
         self.connected, self.disconnected_since = True, None
-        self._metrics.mirror_connected.set(1)
         log.info("revocation mirror following the feed from %s", self.last_id)
         self._notify()
 
@@ -214,7 +213,6 @@ class RevocationMirror:
             log.warning("revocation mirror disconnected: %s: %s", type(exc).__name__, exc)
             self.disconnected_since = self._clock()
         self.connected = False
-        self._metrics.mirror_connected.set(0)
         self._notify()
 
     # ---- the load, and the feed ----
@@ -291,5 +289,5 @@ class RevocationMirror:
                     log.exception("on_revocation callback failed")
         if entries:
             added_ms = stream_id(entries[-1][0])[0]
-            self._metrics.mirror_lag.set(max(self._clock() - added_ms / 1000, 0.0))
+            self.lag_seconds = max(self._clock() - added_ms / 1000, 0.0)
         self._notify()

@@ -34,7 +34,7 @@ from .errors import (
 )
 from .jwks import HttpJWKSFetcher, JWKSFetcher, KeyCache
 from .jws import SUPPORTED_ALGORITHMS, PublicKey, b64url_decode, json_object, split
-from .metrics import VerifierMetrics
+from .metrics import VerifierMetrics, VerifierState
 from .mirror import FeedEntry, RevocationMirror
 
 log = logging.getLogger("tokensrv.verify")
@@ -53,7 +53,8 @@ class TokenVerifier:
     max_disconnected: while the mirror is disconnected, keep verifying with the last known state
         (None, the default) or, after this many seconds, refuse with VerifierUnavailable.
     fetcher: how the JWKS is fetched (default: discovery then the jwks_uri, over aiohttp).
-    registry: where the Prometheus metrics go (default: the global registry).
+    registry: where the Prometheus metrics go (default: the global registry, which any number of
+        verifiers may share: see tokensrv.verify.metrics).
     """
 
     def __init__(self, issuer: str, audience: str, redis_url: str | None = None, *,
@@ -69,7 +70,7 @@ class TokenVerifier:
         self.leeway, self.token_type = leeway, token_type
         self.max_disconnected = max_disconnected
         self.max_token_bytes = max_token_bytes
-        self.metrics = VerifierMetrics(registry)
+        self.metrics = VerifierMetrics(registry, audience)
         self._clock = clock
         self._headers: dict[str, tuple[str, str]] = {}  # header segment -> (alg, kid), checked
         self.fetcher = fetcher or HttpJWKSFetcher(
@@ -81,18 +82,21 @@ class TokenVerifier:
         if self.mirror is not None:
             self.mirror.on_revocation(self._drop_revoked_key)
         self._refresher: asyncio.Task[None] | None = None
+        self.metrics.watch(self)
 
     # ---- lifecycle ----
 
     async def start(self) -> None:
         """Fetch the keys and load the deny-list once; failures are logged and retried in the
         background (check `ready`)."""
+        self.metrics.watch(self)  # again, if it was closed before
         await self.keys.refresh()
         if self.mirror is not None:
             await self.mirror.start()
         self._refresher = asyncio.create_task(self.keys.run(), name="tokensrv-verify-jwks")
 
     async def close(self) -> None:
+        self.metrics.forget(self)  # its state gauges go: a closed verifier has no state to report
         if self._refresher is not None:
             self._refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -188,11 +192,16 @@ class TokenVerifier:
     def _drop_revoked_key(self, entry: FeedEntry) -> None:
         if entry.kind == "kid":
             self.keys.drop(entry.value)
-            self.metrics.jwks_keys.set(len(self.keys.keys))
 
     def _fetched(self, result: str) -> None:
         self.metrics.jwks_fetches.labels(result).inc()
-        self.metrics.jwks_keys.set(len(self.keys.keys))
+
+    def metrics_state(self) -> VerifierState:
+        """For the state gauges, when scraped."""
+        if self.mirror is None:
+            return VerifierState(len(self.keys.keys))
+        return VerifierState(len(self.keys.keys), self.mirror.connected, self.mirror.lag_seconds,
+                             len(self.mirror.state))
 
 
 def _result(exc: InvalidToken) -> str:
