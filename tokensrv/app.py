@@ -116,9 +116,7 @@ def error_response(exc: errors.OAuthError) -> web.Response:
                         content_type="application/json", headers=headers)
 
 
-_HTTP_ERRORS: dict[int, type[errors.OAuthError]] = {
-    404: errors.NotFound, 405: errors.MethodNotAllowed, 413: errors.PayloadTooLarge,
-}
+_HTTP_ERRORS: dict[int, type[errors.OAuthError]] = {404: errors.NotFound, 413: errors.PayloadTooLarge}
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -134,6 +132,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
         log.warning("%s %s: store unreachable: %s", request.method, request.path, type(exc).__name__)
         return error_response(errors.TemporarilyUnavailable("store unreachable"))
+    except web.HTTPMethodNotAllowed as exc:  # the router's answer: keep the methods it names
+        return error_response(errors.MethodNotAllowed(exc.allowed_methods, exc.reason))
     except web.HTTPException as exc:
         mapped = _HTTP_ERRORS.get(exc.status)
         if mapped is None:

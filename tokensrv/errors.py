@@ -4,7 +4,7 @@
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 
@@ -94,7 +94,12 @@ class NotFound(OAuthError):
 
 
 class MethodNotAllowed(OAuthError):
+    """405 with the methods the resource does serve in Allow (RFC 9110 §15.5.6: MUST)."""
     error, status, description = "method_not_allowed", 405, "method not allowed on this resource"
+
+    def __init__(self, allowed: Iterable[str], detail: str = "") -> None:
+        super().__init__(detail)
+        self.headers = {"Allow": ", ".join(sorted(allowed))}
 
 
 class PayloadTooLarge(OAuthError):

@@ -2,7 +2,7 @@
 max_age, SSO reuse across applications, RFC 9207 `iss`."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 
@@ -102,6 +102,67 @@ async def test_errors_after_the_redirect_uri_is_checked_go_back_to_the_client(cl
     assert answer["error"] == error
     assert answer["error_description"]
     assert answer["state"] == flow.state
+
+
+STATE = "st-1"
+BASE = [("client_id", "web"), ("redirect_uri", REDIRECT), ("response_type", "code"), ("scope", "openid"),
+        ("state", STATE), ("nonce", "n-1"), ("code_challenge", "c" * 43), ("code_challenge_method", "S256")]
+
+
+def changed(extra: list[tuple[str, str]] = (), drop: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """The base request without the `drop` parameters, and with `extra` ones (repeats too) added."""
+    return [(k, v) for k, v in BASE if k not in drop] + list(extra)
+
+
+PAGE = "page"  # an unknown client or an unsound redirect URI: never redirected to (RFC 6749 §4.1.2.1)
+
+
+# A fault in client_id or redirect_uri gets a page, whatever else is wrong. Once they are sound,
+# every other fault goes back to the client, with iss (RFC 9207) and the state when there is
+# exactly one to send back.
+@pytest.mark.parametrize(("pairs", "answer", "state_back"), [
+    (changed([("client_id", "web")]), PAGE, False),
+    (changed([("client_id", "other")]), PAGE, False),
+    (changed([("redirect_uri", REDIRECT)]), PAGE, False),
+    (changed([("client_id", "w" * 5000)], drop=("client_id",)), PAGE, False),
+    (changed([("redirect_uri", REDIRECT + "/" + "x" * 5000)], drop=("redirect_uri",)), PAGE, False),
+    (changed([("state", "other")], drop=("client_id",)), PAGE, False),
+    (changed([("response_type", "code")]), "invalid_request", True),
+    (changed([("scope", "profile")]), "invalid_request", True),
+    (changed([("nonce", "n-2")]), "invalid_request", True),
+    (changed([("code_challenge", "d" * 43)]), "invalid_request", True),
+    (changed([("code_challenge_method", "S256")]), "invalid_request", True),
+    (changed([("prompt", "login"), ("prompt", "login")]), "invalid_request", True),
+    (changed([("max_age", "1"), ("max_age", "2")]), "invalid_request", True),
+    (changed([("ui_locales", "en"), ("ui_locales", "fr")]), "invalid_request", True),  # even one we ignore
+    (changed([("nonce", "n" * 5000)], drop=("nonce",)), "invalid_request", True),
+    (changed([("state", "other")]), "invalid_request", False),  # which one would we send? none
+    (changed([("state", "s" * 5000)], drop=("state",)), "invalid_request", False),
+    (changed([("response_type", "token")], drop=("response_type",)), "unsupported_response_type", True),
+    (changed([("response_type", "code"), ("response_type", "token")], drop=("response_type",)),
+     "invalid_request", True),
+    (changed([("scope", "openid admin")], drop=("scope",)), "invalid_scope", True),
+    (changed([("code_challenge_method", "plain")], drop=("code_challenge_method",)), "invalid_request", True),
+    (changed(drop=("code_challenge", "code_challenge_method")), "invalid_request", True),
+    (changed([("prompt", "consent")]), "invalid_request", True),
+    (changed([("max_age", "soon")]), "invalid_request", True),
+])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_faults_in_the_client_or_redirect_uri_get_a_page_all_others_go_back_to_the_client(
+        client, pairs, answer, state_back, method):
+    await add_app(client)
+    if method == "GET":
+        resp = await client.get("/oauth2/authorize?" + urlencode(pairs), allow_redirects=False)
+    else:
+        resp = await client.post("/oauth2/authorize", data=urlencode(pairs), allow_redirects=False,
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    if answer == PAGE:
+        assert resp.status == 400 and "Location" not in resp.headers
+        assert is_error_page(await resp.text())
+        return
+    redirected = await error_redirect(resp)
+    assert redirected["error"] == answer and redirected["error_description"]
+    assert redirected.get("state") == (STATE if state_back else None)
 
 
 async def test_error_redirect_without_state_has_no_state(client):

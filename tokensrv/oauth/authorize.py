@@ -3,12 +3,14 @@
 Until the client and its redirect URI are known to be right, an error is raised (the web layer
 shows a page: redirecting to an unchecked URI would make us an open redirector). After that,
 every error goes back to the client as a §4.1.2.1 redirect carrying `error`, `state` and `iss`.
+That includes a repeated or over-long parameter: so the request comes in as the pairs sent, and
+`client_id` and `redirect_uri` are read from them first, on their own.
 """
 from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -22,6 +24,7 @@ from ..errors import (
 from ..store import AuthCode, AuthorizationRequest, BrowserSession, Client, PendingLogin
 from . import Provider, sessions
 from .clients import secret_digest
+from .params import single_valued
 from .scopes import grant_scope
 
 PKCE_VALUE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 §4.1-§4.2
@@ -60,12 +63,14 @@ def with_params(uri: str, params: Mapping[str, str | None]) -> str:
     return urlunsplit(parts._replace(query=query))
 
 
-async def authorize(p: Provider, params: Mapping[str, str], session_secret: str | None,
+async def authorize(p: Provider, pairs: Sequence[tuple[str, object]], session_secret: str | None,
                     browser: str) -> Redirect | Login:
-    """Answer an authorization request from the browser whose CSRF cookie is `browser`."""
-    client, redirect_uri = await _client_and_redirect_uri(p, params)
-    state = params.get("state")
+    """Answer an authorization request (its parameters as sent, repeats included) from the browser
+    whose CSRF cookie is `browser`."""
+    client, redirect_uri = await _client_and_redirect_uri(p, _only(pairs, "client_id", "redirect_uri"))
+    state = _state_to_send_back(pairs)
     try:
+        params = single_valued(pairs)
         request = _checked_request(client, params, redirect_uri)
         session = await sessions.current(p, session_secret)
         if session is None or _must_authenticate(p, request, session):
@@ -75,6 +80,19 @@ async def authorize(p: Provider, params: Mapping[str, str], session_secret: str 
         return Redirect(await issue_code(p, request, session))
     except OAuthError as exc:
         return Redirect(error_location(p, redirect_uri, exc, state), exc)
+
+
+def _only(pairs: Sequence[tuple[str, object]], *names: str) -> dict[str, str]:
+    """These parameters, each at most once (else InvalidRequest), whatever is wrong with the rest."""
+    return single_valued((name, value) for name, value in pairs if name in names)
+
+
+def _state_to_send_back(pairs: Sequence[tuple[str, object]]) -> str | None:
+    """The state, if the request carries one usable state: of two, which would be the client's?"""
+    try:
+        return _only(pairs, "state").get("state")
+    except InvalidRequest:
+        return None
 
 
 async def _client_and_redirect_uri(p: Provider, params: Mapping[str, str]) -> tuple[Client, str]:

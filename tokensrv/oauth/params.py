@@ -6,6 +6,11 @@ from collections.abc import Iterable, Mapping
 from ..errors import InvalidRequest
 
 MAX_VALUE = 4096
+# Tokens and codes are judged by their endpoint, whose answer to one that is too long is the
+# answer to any token it does not know: inactive (RFC 7662 §2.2), 200 (RFC 7009 §2.2),
+# invalid_grant (RFC 6749 §5.2), invalid_token (RFC 6750 §3.1), not a malformed request. The body
+# limit still bounds them, and their readers refuse them cheaply (a length check; a code: one hash).
+TOKEN_PARAMETERS = frozenset({"token", "refresh_token", "code", "access_token"})
 _LOGGABLE = 32  # secrets (43 chars), refresh tokens (64) and JWTs are longer than this
 
 
@@ -16,7 +21,8 @@ def for_log(value: str) -> str:
 
 
 def single_valued(items: Iterable[tuple[str, object]]) -> dict[str, str]:
-    """A plain dict of the parameters; a repeated parameter or a file upload is invalid_request.
+    """A plain dict of the parameters; a repeated parameter, a file upload or an over-long value
+    (other than a token's) is invalid_request.
 
     Parameters sent without a value are treated as omitted (RFC 6749 §3.1).
     """
@@ -29,7 +35,7 @@ def single_valued(items: Iterable[tuple[str, object]]) -> dict[str, str]:
         seen.add(name)
         if not isinstance(value, str):
             raise InvalidRequest("non-text parameter", description="parameters must be text")
-        if len(value) > MAX_VALUE:
+        if len(value) > MAX_VALUE and name not in TOKEN_PARAMETERS:
             raise InvalidRequest(f"parameter {for_log(name)} too long",
                                  description=f"parameter {name[:40]!r} is too long")
         if value != "":

@@ -11,14 +11,14 @@ from ..oauth import authorize as authz
 from ..oauth import signin
 from ..proxies import client_address
 from . import cookies
-from .pages import log, page, params_of, provider, redirect, render
+from .pages import log, page, pairs_of, params_of, provider, redirect, render
 
 
 @page
 async def authorize(request: web.Request) -> web.StreamResponse:
-    params = await params_of(request)
+    pairs = await pairs_of(request)  # repeats included: authorize decides where each fault is told
     browser = cookies.browser_csrf(request)
-    outcome = await authz.authorize(provider(request), params, cookies.session_secret(request), browser)
+    outcome = await authz.authorize(provider(request), pairs, cookies.session_secret(request), browser)
     if isinstance(outcome, authz.Login):
         response = redirect("/login?" + urlencode({"request": outcome.request_id}))
         cookies.set_csrf(request, response, browser)

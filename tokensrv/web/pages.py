@@ -51,12 +51,17 @@ def redirect(location: str) -> web.Response:
 
 async def params_of(request: web.Request) -> dict[str, str]:
     """Query parameters for GET, the urlencoded body for POST; each at most once (RFC 6749 §3.1)."""
+    return single_valued(await pairs_of(request))
+
+
+async def pairs_of(request: web.Request) -> list[tuple[str, object]]:
+    """The parameters as sent, repeats included: query for GET, the urlencoded body for POST."""
     if request.method != "POST":
-        return single_valued(request.query.items())
+        return list(request.query.items())
     if request.content_type != "application/x-www-form-urlencoded":
         raise errors.InvalidRequest("wrong content type", description="the form must be urlencoded")
     try:
-        return single_valued((await request.post()).items())
+        return list((await request.post()).items())
     except (UnicodeDecodeError, LookupError):
         raise errors.InvalidRequest("undecodable body", description="the form is not valid UTF-8") from None
 
