@@ -45,6 +45,8 @@ class Settings:
     display_name: str = "tokensrv"
     login_max_failures: int = 10  # per username and per client address ...
     login_failure_window: int = 900  # ... within this many seconds
+    client_auth_max_failures: int = 20  # failed client authentications per client_id and address ...
+    client_auth_failure_window: int = 600  # ... within this many seconds (a fixed window), then 429
     argon2_threads: int = 0  # 0: one per core
     key_check_interval: float = 2.0  # how often keys/ is re-read and the schedule consulted
     shutdown_timeout: float = 10.0  # on SIGTERM, how long in-flight requests may take to finish
@@ -74,7 +76,7 @@ _INT_FIELDS = (
     "port", "access_token_ttl", "refresh_token_ttl", "refresh_family_ttl", "refresh_reuse_grace",
     "id_token_ttl", "auth_code_ttl", "key_rotation_period", "jwks_max_age", "session_ttl",
     "session_idle_ttl", "workers", "login_max_failures", "login_failure_window", "argon2_threads",
-    "token_rate_burst",
+    "token_rate_burst", "client_auth_max_failures", "client_auth_failure_window",
 )
 _FLOAT_FIELDS = ("key_check_interval", "shutdown_timeout")
 _RATE_FIELDS = ("token_rate_per_client", "token_rate_per_address")  # 0 allowed: off
@@ -83,7 +85,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 _POSITIVE = {
     "access_token_ttl", "refresh_token_ttl", "refresh_family_ttl", "id_token_ttl", "auth_code_ttl",
     "key_rotation_period", "session_ttl", "session_idle_ttl", "workers", "login_max_failures",
-    "login_failure_window", "token_rate_burst",
+    "login_failure_window", "token_rate_burst", "client_auth_max_failures", "client_auth_failure_window",
 }
 
 

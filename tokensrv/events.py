@@ -57,3 +57,8 @@ def logged_in(sub: str, remote: str) -> None:
 
 def login_throttled(remote: str) -> None:
     audit("login.throttled", remote=remote)
+
+
+def client_auth_throttled(client_id: str, remote: str) -> None:
+    """A client id and address reached the failed-authentication limit (once per window)."""
+    audit("client.throttled", client_id=client_id, remote=remote)

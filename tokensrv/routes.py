@@ -10,7 +10,7 @@ from aiohttp import web
 from .app import DISCOVERY, NO_STORE, PROVIDER, SETTINGS, STORE_TIMEOUT
 from .errors import InvalidRequest
 from .oauth import Provider, introspection, revocation
-from .oauth.clients import authenticate
+from .oauth.client_auth import authenticate
 from .oauth.params import single_valued
 from .oauth.refresh_cookie import token_with_cookie
 from .oauth.userinfo import bearer_token
@@ -78,14 +78,15 @@ async def userinfo(request: web.Request) -> web.Response:
 
 async def revoke(request: web.Request) -> web.Response:
     params = await form_params(request)
-    client = await authenticate(provider(request).store, params, authorization(request))
+    client = await authenticate(provider(request), params, authorization(request), remote_address(request))
     await revocation.revoke(provider(request), client, params)
     return web.Response(status=200, headers=NO_STORE)
 
 
 async def introspect(request: web.Request) -> web.Response:
     params = await form_params(request)
-    client = await authenticate(provider(request).store, params, authorization(request), allow_public=False)
+    client = await authenticate(provider(request), params, authorization(request), remote_address(request),
+                                allow_public=False)
     return json_response(await introspection.introspect(provider(request), client, params), headers=NO_STORE)
 
 

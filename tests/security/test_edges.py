@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 def has_security_headers(resp: ClientResponse) -> None:
     assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
     assert resp.headers["X-Frame-Options"] == "DENY"
-    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert resp.headers["Referrer-Policy"] == "same-origin"
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
 
 

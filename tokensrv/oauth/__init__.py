@@ -3,12 +3,13 @@ values (a form as a Mapping, headers) and return dicts or raise `tokensrv.errors
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..config import Settings
 from ..passwords import PasswordPool
 from ..rotation import KeyManager
 from ..store.redis import RedisStore
+from .client_auth import Lockouts
 
 
 @dataclass
@@ -19,6 +20,7 @@ class Provider:
     keys: KeyManager
     passwords: PasswordPool
     clock: Callable[[], float]
+    client_lockouts: Lockouts = field(default_factory=Lockouts)  # this process's (oauth/client_auth.py)
 
     def now(self) -> int:
         return int(self.clock())

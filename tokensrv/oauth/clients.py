@@ -88,7 +88,12 @@ def check_redirect_uri(uri: str) -> None:
         raise RegistrationError(f"redirect URI {uri!r} has a forbidden scheme")
 
 
-def _credentials(form: Mapping[str, str], authorization: str | None) -> tuple[str | None, str | None]:
+def is_client_id(value: str) -> bool:
+    """Could this name a client? (Anything else is refused before it is looked up or counted.)"""
+    return _CLIENT_ID.fullmatch(value) is not None
+
+
+def credentials(form: Mapping[str, str], authorization: str | None) -> tuple[str | None, str | None]:
     """(client_id, client_secret) from exactly one authentication method."""
     if authorization is not None:
         scheme, _, value = authorization.partition(" ")
@@ -114,9 +119,14 @@ def _credentials(form: Mapping[str, str], authorization: str | None) -> tuple[st
 async def authenticate(store: ClientSource, form: Mapping[str, str], authorization: str | None,
                        *, allow_public: bool = True) -> Client:
     """The calling client. A public client names itself by client_id and has no secret."""
-    client_id, secret = _credentials(form, authorization)
+    client_id, secret = credentials(form, authorization)
     if not client_id:
         raise InvalidClient("no client credentials")
+    return await check(store, client_id, secret, allow_public=allow_public)
+
+
+async def check(store: ClientSource, client_id: str, secret: str | None, *, allow_public: bool = True) -> Client:
+    """The client `client_id`, if `secret` is its secret (None: it must be a public client)."""
     client = await store.get_client(client_id)
     if client is None:
         if secret is not None:

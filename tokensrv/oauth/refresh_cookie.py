@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from ..errors import InvalidRequest, UnauthorizedClient
 from ..store import Client
 from . import Provider
-from .clients import authenticate
+from .client_auth import authenticate
 from .token import token
 
 PARAM = "refresh_token_cookie"
@@ -47,7 +47,7 @@ async def token_with_cookie(p: Provider, params: Mapping[str, str], authorizatio
     from_cookie = params.get("grant_type") == "refresh_token" and "refresh_token" not in params
     if wanted != "true" and not (from_cookie and cookie):
         return await token(p, params, authorization, remote), None
-    client = await authenticate(p.store, params, authorization)
+    client = await authenticate(p, params, authorization, remote)
     if not client.first_party:
         raise UnauthorizedClient(f"{PARAM} for third-party client {client.client_id!r}",
                                  description="only first-party clients may keep refresh tokens in a cookie")

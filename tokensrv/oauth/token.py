@@ -8,7 +8,7 @@ from .. import events
 from ..errors import UnsupportedGrantType
 from ..store import Client
 from . import Provider, ratelimit
-from .clients import authenticate
+from .client_auth import authenticate
 from .grants import authorization_code, client_credentials, password, refresh_token
 from .params import for_log, require
 
@@ -17,7 +17,7 @@ async def token(p: Provider, params: Mapping[str, str], authorization: str | Non
                 remote: str) -> dict[str, Any]:
     grant_type = require(params, "grant_type")
     await ratelimit.limit_address(p, remote)
-    client = await authenticate(p.store, params, authorization)
+    client = await authenticate(p, params, authorization, remote)
     await ratelimit.limit_client(p, client.client_id)
     response = await _grant(p, client, grant_type, params, remote)
     events.token_issued(grant_type, client.client_id, client.is_public, response)

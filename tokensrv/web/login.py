@@ -12,6 +12,7 @@ from ..oauth import signin
 from ..proxies import client_address
 from . import cookies
 from .pages import log, page, pairs_of, params_of, provider, redirect, render
+from .same_origin import refuse_cross_site
 
 
 @page
@@ -42,6 +43,7 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 
 @page
 async def login_submit(request: web.Request) -> web.StreamResponse:
+    refuse_cross_site(request)  # before anything is counted or stored
     outcome = await signin.sign_in(provider(request), await params_of(request), cookies.csrf_token(request),
                                    cookies.session_secret(request), client_address_of(request))
     if isinstance(outcome, signin.Retry):

@@ -7,13 +7,18 @@ from ..oauth import logout as rp_logout
 from ..oauth.signin import same_secret
 from . import cookies
 from .pages import page, params_of, provider, redirect, render
+from .same_origin import refuse_cross_site
 
 
 @page
 async def logout(request: web.Request) -> web.StreamResponse:
     params = await params_of(request)
     browser = cookies.browser_csrf(request)
-    # our own confirmation form: it echoes the browser's CSRF cookie (double submit)
+    # our own confirmation form: it echoes the browser's CSRF cookie (double submit) and only our
+    # page posts it. A relying party may POST here from its own site (RP-Initiated Logout §2),
+    # without csrf_token: that is not refused, it gets the confirmation page or its hint checked.
+    if request.method == "POST" and "csrf_token" in params:
+        refuse_cross_site(request)
     confirmed = request.method == "POST" and same_secret(params.pop("csrf_token", None), cookies.csrf_token(request))
     outcome = await rp_logout.logout(provider(request), params, cookies.session_secret(request), confirmed)
     if isinstance(outcome, rp_logout.Confirm):

@@ -25,9 +25,12 @@ log = logging.getLogger("tokensrv.web")
 # post, and the login form's answer is a redirect to the client's (registered) redirect URI.
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; "
        "frame-ancestors 'none'")
+# same-origin, not no-referrer: other sites still learn nothing of our URLs (request ids), but under
+# no-referrer a browser sends `Origin: null` with our own form posts (Fetch §3.2), which
+# same_origin.py must refuse
 SECURITY_HEADERS = {
     **NO_STORE, "Content-Security-Policy": CSP, "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin", "X-Content-Type-Options": "nosniff",
 }
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
