@@ -112,9 +112,9 @@ def test_port_in_use_is_one_clear_line_with_workers(redis_url, tmp_path):
         result = run_cli("serve", "--port", str(port), "--workers", "2",
                          env={"TOKENSRV_REDIS_URL": redis_url}, cwd=tmp_path)
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
-        f"tokensrv: error: cannot listen on 127.0.0.1:{port}: the address is already in use "
-        "(set TOKENSRV_PORT or --port)")
+    last = json.loads(result.stderr.strip().splitlines()[-1])  # the server's log format: JSON by default
+    assert last["level"] == "error" and last["msg"] == (
+        f"cannot listen on 127.0.0.1:{port}: the address is already in use (set TOKENSRV_PORT or --port)")
 
 
 def test_a_second_server_cannot_join_the_workers_port(start_server, redis_url, tmp_path):
