@@ -35,11 +35,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, WatchError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .. import events
+from ..verify.store_url import StoreClient
 from . import (
     AuthCode,
     BrowserSession,
@@ -56,7 +57,8 @@ from . import (
 )
 
 log = logging.getLogger("tokensrv.store")
-# A revocation is acknowledged only once the store's AOF has it on disk (WAITAOF), up to this long.
+# A revocation is acknowledged only once the store's AOF (and TOKENSRV_DURABLE_REPLICAS replicas'
+# AOFs) have it on disk (WAITAOF); they get this long to confirm, else the request fails (503).
 DURABLE_WRITE_TIMEOUT_MS = 1000
 
 PREFIX = "tokensrv:"
@@ -254,6 +256,11 @@ return 0
 """
 
 
+class NotDurable(RedisTimeoutError):
+    """The store did not confirm a write's durability in time (WAITAOF): fail closed (a 503), the
+    write may or may not survive a failover. A timeout, so the app treats it as an unreachable store."""
+
+
 def _jti_list(raw: str, now: int | None = None) -> tuple[tuple[str, int], ...]:
     entries = []
     for entry in filter(None, raw.split(";")):
@@ -264,8 +271,9 @@ def _jti_list(raw: str, now: int | None = None) -> tuple[tuple[str, int], ...]:
 
 
 class RedisStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: StoreClient, durable_replicas: int = 0) -> None:
         self.redis = redis
+        self.durable_replicas = durable_replicas  # TOKENSRV_DURABLE_REPLICAS: see wait_durable
         self._rotate = redis.register_script(_ROTATE)
         self._read_family = redis.register_script(_READ_FAMILY)
         self._delete_family = redis.register_script(_DELETE_FAMILY)
@@ -420,7 +428,12 @@ class RedisStore:
             return
         keep = max(FEED_RETENTION, max(e.until - now for e in entries) + FEED_RETENTION_SLACK)
         feed_args: list[str | int] = [keep * 1000]
-        async with self.redis.pipeline(transaction=True) as pipe:
+        waitaof = await self._waitaof_args()
+        # MULTI/EXEC spelled out in a plain pipeline, so that WAITAOF follows on the SAME
+        # connection: Valkey counts the writes of the connection it is sent on, and another pooled
+        # connection could confirm older writes instead of these
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.execute_command("MULTI")
             for entry in entries:
                 if entry.kind in ("jti", "sid", "sub", "kid"):
                     value = str(entry.at) if entry.kind == "sub" else "1"
@@ -429,22 +442,40 @@ class RedisStore:
                 if entry.kind == "sid" and ended_until:
                     pipe.set(ENDED_PREFIX + entry.value, "1", exat=max(ended_until, now + 1))
                 feed_args += [entry.kind, entry.value, entry.until, entry.at]
-            await self._append_feed(keys=[FEED], args=feed_args, client=pipe)
-            await pipe.execute()
+            await self._append_feed(keys=[FEED], args=feed_args, client=pipe)  # type: ignore[arg-type]  # a pipeline is a client to redis-py
+            pipe.execute_command("EXEC")
+            if waitaof:
+                pipe.execute_command("WAITAOF", *waitaof, DURABLE_WRITE_TIMEOUT_MS)
+            replies = await pipe.execute()
+        executed = replies[-2] if waitaof else replies[-1]
+        failed = [r for r in executed if isinstance(r, Exception)]
+        if failed:  # inside EXEC's reply: a plain pipeline does not raise them itself
+            raise failed[0]
         events.revoked((e.kind, e.value) for e in entries)  # metrics and the audit line
-        await self.wait_durable()
+        if waitaof:
+            self._check_durable(replies[-1])
 
-    async def wait_durable(self) -> None:
-        """Wait until the store's AOF holds the writes so far (WAITAOF), so an acknowledged
-        revocation survives a power loss, not only a restart. Without AOF there is nothing to wait for."""
+    async def _waitaof_args(self) -> tuple[int, int] | None:
+        """WAITAOF's (numlocal, numreplicas) for a revocation: the store's own AOF when it has one,
+        and `durable_replicas` replicas' AOFs, so an acknowledged revocation survives a power
+        loss and, with replicas, the loss of the primary (a failover promotes a replica that has
+        it). None when there is nothing to wait for."""
         if self._aof is None:
             persistence = await self.redis.info("persistence")
             self._aof = str(persistence.get("aof_enabled", "0")) == "1"
             if not self._aof:
                 log.warning("the store has no AOF: revocations do not survive a store restart")
-        if self._aof:
-            await self.redis.execute_command(  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-                "WAITAOF", 1, 0, DURABLE_WRITE_TIMEOUT_MS)
+        local = 1 if self._aof else 0
+        return (local, self.durable_replicas) if local or self.durable_replicas else None
+
+    def _check_durable(self, confirmed: list[int]) -> None:
+        """NotDurable unless `durable_replicas` replicas confirmed in time: the caller must not
+        claim success. The local count is not enforced (as before replicas were counted): with
+        appendfsync everysec the next fsync may come just after the timeout, and the primary's
+        own disk does not survive its loss anyway; the replicas' confirmation is what a failover needs."""
+        if int(confirmed[1]) < self.durable_replicas:
+            raise NotDurable(f"WAITAOF: {confirmed[1]} of {self.durable_replicas} replicas confirmed "
+                             f"within {DURABLE_WRITE_TIMEOUT_MS} ms")
 
     async def denied(self, jti: str, sid: str, sub: str) -> tuple[bool, bool, int]:
         """(jti revoked, sid revoked, subject not-before) in one round trip."""
