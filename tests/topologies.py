@@ -2,7 +2,8 @@
 a primary + replica + 3 sentinels, and a 3-primary/3-replica Cluster, on free loopback ports.
 
 Each node is a child process that dies with the test session (PR_SET_PDEATHSIG) and is stopped by
-stop(). Tests may kill -9 a node (ValkeyNode.kill) and start it again (restart): it keeps its
+stop(). Start nodes from the main thread only: the kernel ties PR_SET_PDEATHSIG to the THREAD that
+started the child, so a node started in asyncio.to_thread dies when that worker thread ends. Tests may kill -9 a node (ValkeyNode.kill) and start it again (restart): it keeps its
 port, data folder and (Cluster) node id. Waits poll a real condition with a bounded deadline.
 """
 from __future__ import annotations
@@ -192,6 +193,13 @@ class SentinelTopology:
         wait_until(lambda: self.primary() is not old and self.primary().info("replication")["role"] == "master",
                    "the sentinels to promote a replica", timeout)
         return self.primary()
+
+    def rejoin(self, node: ValkeyNode) -> None:
+        """Start a stopped data node again as a replica of the current primary (what a deployment
+        does with a node that comes back); wait_healthy() then waits until it is in sync."""
+        primary = self.primary()
+        node.args = [*_DATA_NODE, "--replicaof", "127.0.0.1", str(primary.port)]
+        node.start()
 
     def stop(self) -> None:
         for node in self.sentinels + self.data_nodes:

@@ -55,7 +55,7 @@ class Settings:
     token_rate_per_address: float = 0.0  # token requests per second per client address; 0: no limit
     token_rate_burst: int = 20  # how many may come at once before the rate applies
     trusted_proxies: tuple[IPNetwork, ...] = ()  # X-Forwarded-For is believed only from these
-    durable_replicas: int = 0  # replicas whose AOF must hold a revocation before it is acknowledged
+    durable_replicas: int = 0  # replicas that must have a revocation before it is acknowledged (WAIT)
 
     @property
     def max_token_ttl(self) -> int:

@@ -57,8 +57,9 @@ from . import (
 )
 
 log = logging.getLogger("tokensrv.store")
-# A revocation is acknowledged only once the store's AOF (and TOKENSRV_DURABLE_REPLICAS replicas'
-# AOFs) have it on disk (WAITAOF); they get this long to confirm, else the request fails (503).
+# A revocation is acknowledged only once the store's AOF has it on disk (WAITAOF) and
+# TOKENSRV_DURABLE_REPLICAS replicas have received it (WAIT): see RedisStore._queue_waits. Each
+# gets this long; replicas that have not confirmed by then fail the request (503).
 DURABLE_WRITE_TIMEOUT_MS = 1000
 
 PREFIX = "tokensrv:"
@@ -257,7 +258,7 @@ return 0
 
 
 class NotDurable(RedisTimeoutError):
-    """The store did not confirm a write's durability in time (WAITAOF): fail closed (a 503), the
+    """The replicas did not confirm a write in time (WAIT): fail closed (a 503), the
     write may or may not survive a failover. A timeout, so the app treats it as an unreachable store."""
 
 
@@ -273,7 +274,7 @@ def _jti_list(raw: str, now: int | None = None) -> tuple[tuple[str, int], ...]:
 class RedisStore:
     def __init__(self, redis: StoreClient, durable_replicas: int = 0) -> None:
         self.redis = redis
-        self.durable_replicas = durable_replicas  # TOKENSRV_DURABLE_REPLICAS: see wait_durable
+        self.durable_replicas = durable_replicas  # TOKENSRV_DURABLE_REPLICAS: see _queue_waits
         self._rotate = redis.register_script(_ROTATE)
         self._read_family = redis.register_script(_READ_FAMILY)
         self._delete_family = redis.register_script(_DELETE_FAMILY)
@@ -428,10 +429,10 @@ class RedisStore:
             return
         keep = max(FEED_RETENTION, max(e.until - now for e in entries) + FEED_RETENTION_SLACK)
         feed_args: list[str | int] = [keep * 1000]
-        waitaof = await self._waitaof_args()
-        # MULTI/EXEC spelled out in a plain pipeline, so that WAITAOF follows on the SAME
-        # connection: Valkey counts the writes of the connection it is sent on, and another pooled
-        # connection could confirm older writes instead of these
+        local_aof = await self._has_aof()
+        # MULTI/EXEC spelled out in a plain pipeline, so that WAITAOF and WAIT follow on the SAME
+        # connection: Valkey counts the writes of the connection they are sent on, and another
+        # pooled connection could confirm older writes instead of these
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.execute_command("MULTI")
             for entry in entries:
@@ -444,37 +445,50 @@ class RedisStore:
                 feed_args += [entry.kind, entry.value, entry.until, entry.at]
             await self._append_feed(keys=[FEED], args=feed_args, client=pipe)  # type: ignore[arg-type]  # a pipeline is a client to redis-py
             pipe.execute_command("EXEC")
-            if waitaof:
-                pipe.execute_command("WAITAOF", *waitaof, DURABLE_WRITE_TIMEOUT_MS)
+            waits = self._queue_waits(pipe, local_aof)
             replies = await pipe.execute()
-        executed = replies[-2] if waitaof else replies[-1]
+        executed = replies[len(replies) - 1 - waits]
         failed = [r for r in executed if isinstance(r, Exception)]
         if failed:  # inside EXEC's reply: a plain pipeline does not raise them itself
             raise failed[0]
         events.revoked((e.kind, e.value) for e in entries)  # metrics and the audit line
-        if waitaof:
-            self._check_durable(replies[-1])
+        if self.durable_replicas:
+            self._check_replicas(int(replies[-1]))
 
-    async def _waitaof_args(self) -> tuple[int, int] | None:
-        """WAITAOF's (numlocal, numreplicas) for a revocation: the store's own AOF when it has one,
-        and `durable_replicas` replicas' AOFs, so an acknowledged revocation survives a power
-        loss and, with replicas, the loss of the primary (a failover promotes a replica that has
-        it). None when there is nothing to wait for."""
+    async def _has_aof(self) -> bool:
+        """Whether the store appends to an AOF: asked once."""
         if self._aof is None:
             persistence = await self.redis.info("persistence")
             self._aof = str(persistence.get("aof_enabled", "0")) == "1"
             if not self._aof:
                 log.warning("the store has no AOF: revocations do not survive a store restart")
-        local = 1 if self._aof else 0
-        return (local, self.durable_replicas) if local or self.durable_replicas else None
+        return self._aof
 
-    def _check_durable(self, confirmed: list[int]) -> None:
+    def _queue_waits(self, pipe: Any, local_aof: bool) -> int:
+        """Queue what a revocation waits for before it is acknowledged; how many commands.
+
+        WAITAOF 1 0: the primary's own AOF has it on disk, so it survives a power loss. WAIT N
+        (TOKENSRV_DURABLE_REPLICAS): N replicas have received it, so it survives the loss of the
+        primary: a failover promotes a replica, which serves what it holds in memory. Not WAITAOF
+        for the replicas: a replica fsyncs its AOF once a second (appendfsync everysec), so every
+        revocation would wait up to a second or more, and its disk only matters if the replica
+        crashes too. The local count is not enforced (as before replicas were counted): with
+        everysec the next fsync may come just after the timeout, and the primary's own disk does
+        not survive its loss anyway."""
+        waits = 0
+        if local_aof:
+            pipe.execute_command("WAITAOF", 1, 0, DURABLE_WRITE_TIMEOUT_MS)
+            waits += 1
+        if self.durable_replicas:
+            pipe.execute_command("WAIT", self.durable_replicas, DURABLE_WRITE_TIMEOUT_MS)
+            waits += 1
+        return waits
+
+    def _check_replicas(self, confirmed: int) -> None:
         """NotDurable unless `durable_replicas` replicas confirmed in time: the caller must not
-        claim success. The local count is not enforced (as before replicas were counted): with
-        appendfsync everysec the next fsync may come just after the timeout, and the primary's
-        own disk does not survive its loss anyway; the replicas' confirmation is what a failover needs."""
-        if int(confirmed[1]) < self.durable_replicas:
-            raise NotDurable(f"WAITAOF: {confirmed[1]} of {self.durable_replicas} replicas confirmed "
+        claim success."""
+        if confirmed < self.durable_replicas:
+            raise NotDurable(f"WAIT: {confirmed} of {self.durable_replicas} replicas confirmed "
                              f"within {DURABLE_WRITE_TIMEOUT_MS} ms")
 
     async def denied(self, jti: str, sid: str, sub: str) -> tuple[bool, bool, int]:
