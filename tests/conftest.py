@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -17,12 +16,11 @@ from tokensrv.app import PROVIDER, create_app
 from tokensrv.config import Settings, load_settings
 from tokensrv.embedded import EmbeddedValkey
 from tokensrv.oauth import Provider
+from tokensrv.verify import store_url
 
+from .topologies import ClusterTopology, SentinelTopology, free_port
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["FakeClock", "free_port", "provider_of"]  # free_port: the e2e and bench helpers import it here
 
 
 class FakeClock:
@@ -41,6 +39,26 @@ class FakeClock:
         self.t += seconds
 
 
+# The store topologies a module marked `pytest.mark.topologies` runs on, each test once per entry
+# (ids [single], [sentinel]). "cluster" joins with one word here once the key layout is slot-safe.
+TOPOLOGIES = ("single", "sentinel")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "topologies: run the module's tests on every store topology")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("topologies") and "topology" in metafunc.fixturenames:
+        metafunc.parametrize("topology", TOPOLOGIES, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def topology(request: pytest.FixtureRequest) -> str:
+    """The store topology of this test: a TOPOLOGIES entry, or "single" outside marked modules."""
+    return str(getattr(request, "param", "single"))
+
+
 @pytest.fixture(scope="session")
 def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedValkey | None]:
     if os.environ.get("TOKENSRV_TEST_REDIS_URL"):
@@ -53,13 +71,39 @@ def valkey(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedValkey 
 
 
 @pytest.fixture(scope="session")
-def redis_url(valkey: EmbeddedValkey | None) -> str:
-    return os.environ.get("TOKENSRV_TEST_REDIS_URL") or (valkey.url if valkey else "")
+def sentinel_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelTopology]:
+    """A real primary + replica + 3 sentinels, started once when a test first needs it."""
+    topology = SentinelTopology(tmp_path_factory.mktemp("sentinel"))
+    try:
+        yield topology.start()
+    finally:
+        topology.stop()
+
+
+@pytest.fixture(scope="session")
+def cluster_topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterTopology]:
+    """A real 3-primary/3-replica Valkey Cluster, started once when a test first needs it."""
+    topology = ClusterTopology(tmp_path_factory.mktemp("cluster"))
+    try:
+        yield topology.start()
+    finally:
+        topology.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(topology: str, request: pytest.FixtureRequest) -> str:
+    """The store URL of this test's topology (TOKENSRV_TEST_REDIS_URL replaces the single server)."""
+    if topology == "single":
+        valkey: EmbeddedValkey | None = request.getfixturevalue("valkey")
+        return os.environ.get("TOKENSRV_TEST_REDIS_URL") or (valkey.url if valkey else "")
+    url: str = request.getfixturevalue(f"{topology}_topology").url
+    return url
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_url, decode_responses=True)
+async def redis(redis_url: str) -> AsyncIterator[store_url.StoreClient]:
+    """A client of this test's store, emptied first (on Sentinel: the current primary)."""
+    client = store_url.connect(redis_url, decode_responses=True)
     await client.flushdb()
     yield client
     await client.aclose()

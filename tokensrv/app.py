@@ -10,19 +10,19 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
-from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import errors
 from .config import Settings
-from .metrics import ARGON2_QUEUE, InstrumentedRedis
+from .metrics import ARGON2_QUEUE, InstrumentedRedis, InstrumentedRedisCluster
 from .oauth import Provider
 from .oauth.discovery import metadata_bytes
 from .passwords import PasswordPool
 from .rotation import KeyManager
 from .store.cache import CachingStore
+from .verify import store_url
 
 log = logging.getLogger("tokensrv")
 
@@ -37,9 +37,11 @@ MAX_BODY = 64 * 1024
 STORE_TIMEOUT = 3.0
 
 
-def open_redis(url: str) -> Redis:
-    return InstrumentedRedis.from_url(url, decode_responses=True, socket_connect_timeout=STORE_TIMEOUT,
-                          socket_timeout=STORE_TIMEOUT, health_check_interval=10)
+def open_redis(url: str) -> store_url.StoreClient:
+    """The store at `url`: one server, a Cluster or Sentinel's primary (store_url.py), instrumented."""
+    return store_url.connect(url, redis_class=InstrumentedRedis, cluster_class=InstrumentedRedisCluster,
+                             decode_responses=True, socket_connect_timeout=STORE_TIMEOUT,
+                             socket_timeout=STORE_TIMEOUT, health_check_interval=10)
 
 
 def create_app(settings: Settings, clock: Callable[[], float] = time.time,
@@ -65,7 +67,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time,
 async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     redis = open_redis(settings.redis_url)
-    store = CachingStore(redis)  # client records cached in memory, dropped when a change is announced
+    store = CachingStore(redis, durable_replicas=settings.durable_replicas)  # client records cached in memory, dropped when a change is announced
     clock = app[CLOCK]
     keys = KeyManager(settings, store, lambda: int(clock()))
     passwords = PasswordPool(argon2_threads(settings), on_depth=ARGON2_QUEUE.set)

@@ -77,7 +77,7 @@ async def admin_provider(settings: Settings, threads: int = 1) -> AsyncIterator[
         await redis.aclose()
         raise CLIError(f"TOKENSRV_REDIS_URL: cannot reach the store at {redact_url(settings.redis_url)} "
                        f"({type(exc).__name__})") from None
-    store = RedisStore(redis)
+    store = RedisStore(redis, durable_replicas=settings.durable_replicas)
     passwords = PasswordPool(threads)
     try:
         keys = KeyManager(settings, store, lambda: int(time.time()))

@@ -9,12 +9,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
+
+from .verify import store_url
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 EMBEDDED_DIR = Path(".tokensrv")
 EMBEDDED_SOCKET = EMBEDDED_DIR / "valkey.sock"
 SIGNING_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+MAX_DURABLE_REPLICAS = 16  # a typo guard: more replicas than this would make every revocation fail
 
 
 class ConfigError(Exception):
@@ -54,6 +57,7 @@ class Settings:
     token_rate_per_address: float = 0.0  # token requests per second per client address; 0: no limit
     token_rate_burst: int = 20  # how many may come at once before the rate applies
     trusted_proxies: tuple[IPNetwork, ...] = ()  # X-Forwarded-For is believed only from these
+    durable_replicas: int = 0  # replicas that must have a revocation before it is acknowledged (WAIT)
 
     @property
     def max_token_ttl(self) -> int:
@@ -77,6 +81,7 @@ _INT_FIELDS = (
     "id_token_ttl", "auth_code_ttl", "key_rotation_period", "jwks_max_age", "session_ttl",
     "session_idle_ttl", "workers", "login_max_failures", "login_failure_window", "argon2_threads",
     "token_rate_burst", "client_auth_max_failures", "client_auth_failure_window",
+    "durable_replicas",
 )
 _FLOAT_FIELDS = ("key_check_interval", "shutdown_timeout")
 _RATE_FIELDS = ("token_rate_per_client", "token_rate_per_address")  # 0 allowed: off
@@ -175,6 +180,9 @@ def _checked(s: Settings) -> Settings:
             f"got {s.key_algorithm!r}")
     redis_url = s.redis_url or default_redis_url()
     check_redis_url(redis_url)
+    if s.durable_replicas > MAX_DURABLE_REPLICAS:
+        raise ConfigError(f"TOKENSRV_DURABLE_REPLICAS must be at most {MAX_DURABLE_REPLICAS}, "
+                          f"got {s.durable_replicas}")
     return dataclasses.replace(s, issuer=issuer.rstrip("/"), redis_url=redis_url)
 
 
@@ -193,9 +201,11 @@ def check_issuer(issuer: str) -> None:
 
 
 def check_redis_url(url: str) -> None:
-    if urlsplit(url).scheme not in ("redis", "rediss", "unix", "valkey", "valkeys"):
-        raise ConfigError(
-            f"TOKENSRV_REDIS_URL must be a redis://, rediss:// or unix:// URL, got {redact_url(url)!r}")
+    """One server, a Cluster or a Sentinel URL (tokensrv/verify/store_url.py reads them all)."""
+    try:
+        store_url.parse(url)
+    except ValueError as exc:
+        raise ConfigError(f"TOKENSRV_REDIS_URL: {exc} (got {redact_url(url)!r})") from None
 
 
 def default_redis_url() -> str:
@@ -206,10 +216,5 @@ def default_redis_url() -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+    """The URL without its passwords, for messages and logs."""
+    return store_url.redact(url)

@@ -22,8 +22,9 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import Pipeline
+from redis.asyncio.cluster import ClusterPipeline
 from redis.exceptions import RedisError
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -93,6 +94,37 @@ class InstrumentedRedis(Redis):
 
     def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
         return InstrumentedPipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+
+
+class InstrumentedClusterPipeline(ClusterPipeline):
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> list[Any]:
+        started, failed = time.perf_counter(), False
+        try:
+            return await super().execute(raise_on_error, allow_redirections)
+        except (RedisError, OSError):
+            failed = True
+            raise
+        finally:
+            _timed("pipeline", started, failed)
+
+
+class InstrumentedRedisCluster(RedisCluster):
+    """redis.asyncio.RedisCluster, timed and counted like InstrumentedRedis (a command that is
+    redirected to another node, MOVED or ASK, counts once, with its redirections)."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        started, failed = time.perf_counter(), False
+        try:
+            return await super().execute_command(*args, **options)
+        except (RedisError, OSError):
+            failed = True
+            raise
+        finally:
+            _timed(str(args[0]).lower() if args else "?", started, failed)
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> ClusterPipeline:
+        super().pipeline(transaction, shard_hint)  # its checks of the arguments
+        return InstrumentedClusterPipeline(self, transaction)  # type: ignore[abstract]  # redis-py makes one just so
 
 
 class KeyCollector(Collector):

@@ -6,9 +6,12 @@ import base64
 import dataclasses
 
 import jwt as pyjwt
+import pytest
 
 from tests.conftest import provider_of
 from tokensrv import admin
+
+pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
 ROTATION = {"key_rotation_period": 1000, "jwks_max_age": 100, "access_token_ttl": 300, "id_token_ttl": 300,
             "key_check_interval": 0}

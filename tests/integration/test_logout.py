@@ -20,6 +20,8 @@ from tests.integration.sso_helpers import (
 )
 from tokensrv.oauth.tokens import read_own_jwt
 
+pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
+
 ISSUER = "http://127.0.0.1:8080"
 
 

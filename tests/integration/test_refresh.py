@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.conftest import provider_of
 from tests.integration.oauth_helpers import (
     add_app,
@@ -16,6 +18,8 @@ from tests.integration.oauth_helpers import (
 )
 from tokensrv import admin
 from tokensrv.oauth.tokens import parse_refresh_token
+
+pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
 FEED = "tokensrv:revocations"
 

@@ -21,6 +21,8 @@ from tokensrv import admin
 from tokensrv.oauth import revocation
 from tokensrv.oauth.tokens import Subject, issue_for_user, parse_refresh_token
 
+pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
+
 FEED = "tokensrv:revocations"
 
 

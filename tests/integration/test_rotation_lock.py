@@ -6,9 +6,13 @@ import asyncio
 import contextlib
 import time
 
+import pytest
+
 from tokensrv.app import open_redis
 from tokensrv.rotation import KeyManager
 from tokensrv.store.redis import RedisStore
+
+pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
 LOCK = "tokensrv:lock:keys"
 

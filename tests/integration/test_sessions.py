@@ -7,6 +7,8 @@ from tests.conftest import provider_of
 from tests.integration.sso_helpers import add_app, add_user, begin, sign_in
 from tokensrv import admin
 
+pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
+
 
 def goes_to_login(resp) -> bool:
     return resp.headers["Location"].startswith("/login?")

@@ -20,6 +20,8 @@ from tokensrv.store import (
 )
 from tokensrv.store.redis import FEED, RedisStore
 
+pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
+
 NOW = 1_800_000_000
 D = [refresh_digest(f"token {i}") for i in range(10)]  # digests of refresh tokens, as callers hold them
 

@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from ..verify.store_url import StoreClient
 from . import Client
 from .redis import CLIENT_CHANGES, RedisStore
 
@@ -96,7 +97,7 @@ class ClientCache:
     def stop(self) -> None:
         self._following = False
 
-    async def follow(self, redis: Redis, channel: str) -> None:
+    async def follow(self, redis: StoreClient, channel: str) -> None:
         """Until stop(): subscribe, then forget each client announced on `channel`.
 
         The flag is checked at least every POLL seconds: on Python 3.11 a cancellation that
@@ -160,10 +161,12 @@ class ClientCache:
         self._live.set()
 
 
-async def _close_idle(redis: Redis) -> None:
+async def _close_idle(redis: StoreClient) -> None:
     """Close the idle pooled connections: they went to the server our subscription just lost (a
     restart, a failover) and are likely as dead. Closed, each reconnects on its next use instead of
     failing that request (redis-py does not retry a command)."""
+    if not isinstance(redis, Redis):  # a Cluster client keeps a pool per node and renews them itself
+        return
     with contextlib.suppress(RedisError, OSError):
         await redis.connection_pool.disconnect(inuse_connections=False)
 
@@ -172,8 +175,9 @@ class CachingStore(RedisStore):
     """RedisStore whose client look-ups go through a ClientCache: start_following() after the
     event loop runs, and `await stop_following()` before closing the connection."""
 
-    def __init__(self, redis: Redis, ttl: float = CLIENT_TTL, clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__(redis)
+    def __init__(self, redis: StoreClient, ttl: float = CLIENT_TTL, clock: Callable[[], float] = time.monotonic,
+                 durable_replicas: int = 0) -> None:
+        super().__init__(redis, durable_replicas)
         self.clients = ClientCache(super().get_client, ttl, clock)
         self._follower: asyncio.Task[None] | None = None
 

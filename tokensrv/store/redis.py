@@ -35,11 +35,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, WatchError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .. import events
+from ..verify.store_url import StoreClient
 from . import (
     AuthCode,
     BrowserSession,
@@ -56,7 +57,9 @@ from . import (
 )
 
 log = logging.getLogger("tokensrv.store")
-# A revocation is acknowledged only once the store's AOF has it on disk (WAITAOF), up to this long.
+# A revocation is acknowledged only once the store's AOF has it on disk (WAITAOF) and
+# TOKENSRV_DURABLE_REPLICAS replicas have received it (WAIT): see RedisStore._queue_waits. Each
+# gets this long; replicas that have not confirmed by then fail the request (503).
 DURABLE_WRITE_TIMEOUT_MS = 1000
 
 PREFIX = "tokensrv:"
@@ -254,6 +257,11 @@ return 0
 """
 
 
+class NotDurable(RedisTimeoutError):
+    """The replicas did not confirm a write in time (WAIT): fail closed (a 503), the
+    write may or may not survive a failover. A timeout, so the app treats it as an unreachable store."""
+
+
 def _jti_list(raw: str, now: int | None = None) -> tuple[tuple[str, int], ...]:
     entries = []
     for entry in filter(None, raw.split(";")):
@@ -264,8 +272,9 @@ def _jti_list(raw: str, now: int | None = None) -> tuple[tuple[str, int], ...]:
 
 
 class RedisStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: StoreClient, durable_replicas: int = 0) -> None:
         self.redis = redis
+        self.durable_replicas = durable_replicas  # TOKENSRV_DURABLE_REPLICAS: see _queue_waits
         self._rotate = redis.register_script(_ROTATE)
         self._read_family = redis.register_script(_READ_FAMILY)
         self._delete_family = redis.register_script(_DELETE_FAMILY)
@@ -420,7 +429,12 @@ class RedisStore:
             return
         keep = max(FEED_RETENTION, max(e.until - now for e in entries) + FEED_RETENTION_SLACK)
         feed_args: list[str | int] = [keep * 1000]
-        async with self.redis.pipeline(transaction=True) as pipe:
+        local_aof = await self._has_aof()
+        # MULTI/EXEC spelled out in a plain pipeline, so that WAITAOF and WAIT follow on the SAME
+        # connection: Valkey counts the writes of the connection they are sent on, and another
+        # pooled connection could confirm older writes instead of these
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.execute_command("MULTI")
             for entry in entries:
                 if entry.kind in ("jti", "sid", "sub", "kid"):
                     value = str(entry.at) if entry.kind == "sub" else "1"
@@ -429,22 +443,53 @@ class RedisStore:
                 if entry.kind == "sid" and ended_until:
                     pipe.set(ENDED_PREFIX + entry.value, "1", exat=max(ended_until, now + 1))
                 feed_args += [entry.kind, entry.value, entry.until, entry.at]
-            await self._append_feed(keys=[FEED], args=feed_args, client=pipe)
-            await pipe.execute()
+            await self._append_feed(keys=[FEED], args=feed_args, client=pipe)  # type: ignore[arg-type]  # a pipeline is a client to redis-py
+            pipe.execute_command("EXEC")
+            waits = self._queue_waits(pipe, local_aof)
+            replies = await pipe.execute()
+        executed = replies[len(replies) - 1 - waits]
+        failed = [r for r in executed if isinstance(r, Exception)]
+        if failed:  # inside EXEC's reply: a plain pipeline does not raise them itself
+            raise failed[0]
         events.revoked((e.kind, e.value) for e in entries)  # metrics and the audit line
-        await self.wait_durable()
+        if self.durable_replicas:
+            self._check_replicas(int(replies[-1]))
 
-    async def wait_durable(self) -> None:
-        """Wait until the store's AOF holds the writes so far (WAITAOF), so an acknowledged
-        revocation survives a power loss, not only a restart. Without AOF there is nothing to wait for."""
+    async def _has_aof(self) -> bool:
+        """Whether the store appends to an AOF: asked once."""
         if self._aof is None:
             persistence = await self.redis.info("persistence")
             self._aof = str(persistence.get("aof_enabled", "0")) == "1"
             if not self._aof:
                 log.warning("the store has no AOF: revocations do not survive a store restart")
-        if self._aof:
-            await self.redis.execute_command(  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-                "WAITAOF", 1, 0, DURABLE_WRITE_TIMEOUT_MS)
+        return self._aof
+
+    def _queue_waits(self, pipe: Any, local_aof: bool) -> int:
+        """Queue what a revocation waits for before it is acknowledged; how many commands.
+
+        WAITAOF 1 0: the primary's own AOF has it on disk, so it survives a power loss. WAIT N
+        (TOKENSRV_DURABLE_REPLICAS): N replicas have received it, so it survives the loss of the
+        primary: a failover promotes a replica, which serves what it holds in memory. Not WAITAOF
+        for the replicas: a replica fsyncs its AOF once a second (appendfsync everysec), so every
+        revocation would wait up to a second or more, and its disk only matters if the replica
+        crashes too. The local count is not enforced (as before replicas were counted): with
+        everysec the next fsync may come just after the timeout, and the primary's own disk does
+        not survive its loss anyway."""
+        waits = 0
+        if local_aof:
+            pipe.execute_command("WAITAOF", 1, 0, DURABLE_WRITE_TIMEOUT_MS)
+            waits += 1
+        if self.durable_replicas:
+            pipe.execute_command("WAIT", self.durable_replicas, DURABLE_WRITE_TIMEOUT_MS)
+            waits += 1
+        return waits
+
+    def _check_replicas(self, confirmed: int) -> None:
+        """NotDurable unless `durable_replicas` replicas confirmed in time: the caller must not
+        claim success."""
+        if confirmed < self.durable_replicas:
+            raise NotDurable(f"WAIT: {confirmed} of {self.durable_replicas} replicas confirmed "
+                             f"within {DURABLE_WRITE_TIMEOUT_MS} ms")
 
     async def denied(self, jti: str, sid: str, sub: str) -> tuple[bool, bool, int]:
         """(jti revoked, sid revoked, subject not-before) in one round trip."""

@@ -10,6 +10,11 @@
 The aiohttp middleware and `require` decorator are in `tokensrv.verify.middleware`.
 This package imports no other tokensrv module.
 """
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .claims import has_role, has_scope, require_roles, require_scopes
 from .errors import (
     ExpiredToken,
@@ -25,8 +30,10 @@ from .errors import (
     VerifierUnavailable,
 )
 from .jwks import FetchError, JWKSResponse
-from .mirror import FeedEntry
-from .verifier import TokenVerifier
+
+if TYPE_CHECKING:
+    from .mirror import FeedEntry
+    from .verifier import TokenVerifier
 
 __all__ = [
     "ExpiredToken",
@@ -49,3 +56,16 @@ __all__ = [
     "require_roles",
     "require_scopes",
 ]
+
+# Loaded on first use: they import prometheus-client, which tokensrv itself must import only after
+# `serve --workers N` has chosen its metrics folder, and tokensrv reads its store URL setting with
+# .store_url (which imports this package) before that.
+_LAZY = {"FeedEntry": ".mirror", "TokenVerifier": ".verifier"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
+from . import store_url
 from .metrics import VerifierMetrics
 
 log = logging.getLogger("tokensrv.verify")
@@ -127,6 +127,10 @@ class RevocationMirror:
     def __init__(self, redis_url: str, metrics: VerifierMetrics, clock: Callable[[], float],
                  grace: float = 0.0, block_seconds: float = 5.0, connect_timeout: float = 3.0,
                  load_timeout: float = 30.0) -> None:
+        try:  # a bad URL fails here, in the caller's hands, not later in the background task
+            store_url.parse(redis_url)
+        except ValueError as exc:
+            raise ValueError(f"redis_url: {exc} (got {store_url.redact(redis_url)!r})") from None
         self.state = RevocationState(grace)
         self.last_id = "0-0"  # the last feed entry applied (or recorded by the last load)
         self.synced = False
@@ -142,7 +146,7 @@ class RevocationMirror:
         self._subscribers: list[Callable[[FeedEntry], None]] = []
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._redis: Redis | None = None
+        self._redis: store_url.StoreClient | None = None
         self._purged_at = clock()
 
     # ---- for verifications, tests and benchmarks ----
@@ -169,7 +173,7 @@ class RevocationMirror:
         follow the feed in the background."""
         # No socket_timeout: redis-py would then wrap writes in asyncio.wait_for, which on Python
         # 3.11 can swallow a cancellation (close() would hang); our own deadlines are below.
-        self._redis = Redis.from_url(
+        self._redis = store_url.connect(
             self._redis_url, decode_responses=True, client_name="tokensrv-verify", socket_timeout=None,
             socket_connect_timeout=self._connect_timeout,
             retry=Retry(NoBackoff(), 0))  # reconnection is ours: it also reports the state
