@@ -13,6 +13,10 @@ stopped answering (frozen by SIGSTOP, a partition: the connection stays open, no
 must not be papered over by records read before it froze. So past MAX_SILENCE every look-up goes to
 the store again, fails with the store's own timeout (a 503 to the client), and the subscription is
 renewed; the cache answers again once Valkey confirms the new one.
+
+On Valkey Cluster a PUBLISH reaches every node over the cluster bus, so the subscription is one
+plain connection to any node; when it is lost, the next attempt goes to the next node redis-py
+knows (a primary that died is replaced by its replica, which hears every announcement too).
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
-from redis.asyncio import Redis
+from redis.asyncio import ConnectionPool, Redis, RedisCluster
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
@@ -96,16 +100,18 @@ class ClientCache:
     def stop(self) -> None:
         self._following = False
 
-    async def follow(self, redis: Redis, channel: str) -> None:
+    async def follow(self, redis: Redis | RedisCluster, channel: str) -> None:
         """Until stop(): subscribe, then forget each client announced on `channel`.
 
         The flag is checked at least every POLL seconds: on Python 3.11 a cancellation that
         coincides with redis-py's read timeout can be lost, so cancelling alone may not stop it.
         """
-        delay, lost = 0.1, False
+        delay, lost, attempt = 0.1, False, 0
         while self._following:
+            subscriber = _subscriber(redis, attempt)
+            attempt += 1
             try:
-                async with redis.pubsub() as pubsub:
+                async with subscriber.pubsub() as pubsub:
                     await self._subscribe(pubsub, channel)
                     if lost:  # connections released while the server went away may be stale too
                         await _close_idle(redis)
@@ -120,6 +126,8 @@ class ClientCache:
             finally:
                 self.subscribed = False
                 self._live.clear()
+                if subscriber is not redis:
+                    await subscriber.aclose()
             if self._following:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
@@ -160,19 +168,34 @@ class ClientCache:
         self._live.set()
 
 
-async def _close_idle(redis: Redis) -> None:
+def _subscriber(redis: Redis | RedisCluster, attempt: int) -> Redis:
+    """Whom to subscribe through: the one server's client, or on Cluster a client of one node
+    (the `attempt`-th, round the nodes, so that a dead node is not tried twice in a row)."""
+    if isinstance(redis, Redis):
+        return redis
+    nodes = redis.get_nodes()
+    node = nodes[attempt % len(nodes)]
+    return Redis(connection_pool=ConnectionPool(connection_class=node.connection_class,
+                                                **node.connection_kwargs))
+
+
+async def _close_idle(redis: Redis | RedisCluster) -> None:
     """Close the idle pooled connections: they went to the server our subscription just lost (a
     restart, a failover) and are likely as dead. Closed, each reconnects on its next use instead of
-    failing that request (redis-py does not retry a command)."""
+    failing that request (redis-py does not retry a command). On Cluster: every node's."""
     with contextlib.suppress(RedisError, OSError):
-        await redis.connection_pool.disconnect(inuse_connections=False)
+        if isinstance(redis, Redis):
+            await redis.connection_pool.disconnect(inuse_connections=False)
+            return
+        for node in redis.get_nodes():
+            await node.disconnect_free_connections()
 
 
 class CachingStore(RedisStore):
     """RedisStore whose client look-ups go through a ClientCache: start_following() after the
     event loop runs, and `await stop_following()` before closing the connection."""
 
-    def __init__(self, redis: Redis, ttl: float = CLIENT_TTL, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, redis: Redis | RedisCluster, ttl: float = CLIENT_TTL, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(redis)
         self.clients = ClientCache(super().get_client, ttl, clock)
         self._follower: asyncio.Task[None] | None = None

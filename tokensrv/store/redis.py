@@ -6,24 +6,35 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:username:<casefolded>  -> sub (uniqueness)
   tokensrv:rf:<family_id>         list: one refresh family (positions: _FAMILY_LUA), with its live
                                   token's digest and its access tokens' jtis
-  tokensrv:deny:jti:<jti>         deny-list, until the token's exp
-  tokensrv:deny:sid:<sid>         deny-list, for the longest token lifetime
-  tokensrv:deny:sub:<sub>         -> not-before (epoch s), for the longest token lifetime
-  tokensrv:ended:<sid>            an SSO session ended (logout), for the refresh family lifetime
   tokensrv:revocations            Stream: the revocation feed verifiers follow
+  tokensrv:deny:{tokensrv:revocations}:jti:<jti>  deny-list, until the token's exp
+  tokensrv:deny:{tokensrv:revocations}:sid:<sid>  deny-list, for the longest token lifetime
+  tokensrv:deny:{tokensrv:revocations}:sub:<sub>  -> not-before (epoch s), for the longest token lifetime
+  tokensrv:ended:<sid>            an SSO session ended (logout), for the refresh family lifetime
   tokensrv:lock:<name>            mutual exclusion between instances (key rotation)
   tokensrv:rl:<kind>:<id>         failure counters for rate limiting
   tokensrv:sso:<digest>           an SSO session, by the SHA-256 of its cookie
   tokensrv:authreq:<id>           an authorization request waiting for the login page
   tokensrv:code:<digest>          an authorization code, by its SHA-256; then its replay marker
+  tokensrv:layout                 which conversions of earlier layouts are done (upgrade_layout)
   tokensrv:client-changes         pub/sub channel: a client id whenever that client is added or removed
 
 No index lists the families of a user or of a session: signing a user out (their not-before) and
 ending a session (its `ended` marker) are enforced where a family is used (the refresh grant reads
 both in the rotation's round trip; introspection checks them too), and the families expire.
+
+Valkey Cluster: every Lua script and MULTI/EXEC touches one hash slot. Most touch one key. The
+deny-list keys carry the feed's name as their hash tag, so a revocation (its deny-list keys and
+its feed entries: one script) and the deny-list check (one MGET) are in the feed's slot: one
+primary takes every revocation, and a verifier's load scans that primary only. The rotation's
+reads (the family, the user, the session's `ended` marker) are three slots: a family is found by
+its id alone, so it cannot share the user's tag; they were never atomic, and on Cluster they are
+sent to their nodes at once. Multi-key admin writes (a record and its index set) are ordered so
+that the index set is a superset of the records, which list_clients/list_users tolerate.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import functools
@@ -31,11 +42,11 @@ import json
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError, WatchError
 
@@ -60,8 +71,10 @@ log = logging.getLogger("tokensrv.store")
 DURABLE_WRITE_TIMEOUT_MS = 1000
 
 PREFIX = "tokensrv:"
-FEED = PREFIX + "revocations"
-DENY_PREFIX = PREFIX + "deny:"
+FEED = PREFIX + "revocations"  # the name verifiers follow: kept, and the deny-list's hash tag
+DENY_PREFIX = PREFIX + "deny:{" + FEED + "}:"  # in the feed's Cluster slot (module docstring)
+LEGACY_DENY_PREFIX = PREFIX + "deny:"  # the deny-list of earlier releases (upgrade_layout)
+LAYOUT = PREFIX + "layout"
 ENDED_PREFIX = PREFIX + "ended:"  # SSO sessions ended by logout: their refresh families are refused
 CLIENT_CHANGES = PREFIX + "client-changes"  # processes caching client records listen here (store/cache.py)
 FEED_RETENTION = 86400  # seconds the feed keeps entries at least: a verifier away longer resyncs
@@ -215,12 +228,19 @@ redis.call('DEL', KEYS[1])
 return answer(issued(rec))
 """
 
-# Append revocations to the feed, then trim it by the stream's own clock: entry ids are Valkey's
-# milliseconds, so a server clock that differs (or a test's injected one) never trims new entries.
-# ARGV: milliseconds to keep, then (kind, value, until, at) for each entry.
-_APPEND_FEED = """
-local id
-for i = 2, #ARGV, 4 do
+# Write deny-list entries and append them to the feed, atomically (one script, one slot: the deny
+# keys carry the feed's hash tag). Then trim the feed by the stream's own clock: entry ids are
+# Valkey's milliseconds, so a server clock that differs (or a test's injected one) never trims new
+# entries. KEYS: the feed, then the deny-list key of each entry that has one, in order.
+# ARGV: milliseconds to keep, then for each entry (kind, value, until, at, the deny-list value or
+# '' for none, the deny-list key's expiry in epoch s).
+_REVOKE = """
+local id, next_key = nil, 2
+for i = 2, #ARGV, 6 do
+  if ARGV[i + 4] ~= '' then
+    redis.call('SET', KEYS[next_key], ARGV[i + 4], 'EXAT', ARGV[i + 5])
+    next_key = next_key + 1
+  end
   id = redis.call('XADD', KEYS[1], '*', 'k', ARGV[i], 'v', ARGV[i + 1], 'u', ARGV[i + 2], 't', ARGV[i + 3])
 end
 local ms = tonumber(string.match(id, '^(%d+)'))
@@ -263,13 +283,21 @@ def _jti_list(raw: str, now: int | None = None) -> tuple[tuple[str, int], ...]:
     return tuple(entries)
 
 
+def deny_key(kind: str, value: str) -> str:
+    """The deny-list key of a `jti`, `sid`, `sub` or `kid` revocation."""
+    return f"{DENY_PREFIX}{kind}:{value}"
+
+
 class RedisStore:
-    def __init__(self, redis: Redis) -> None:
+    """The store on one Valkey server or on a Valkey Cluster (a redis.asyncio.RedisCluster)."""
+
+    def __init__(self, redis: Redis | RedisCluster) -> None:
         self.redis = redis
+        self.cluster = isinstance(redis, RedisCluster)
         self._rotate = redis.register_script(_ROTATE)
         self._read_family = redis.register_script(_READ_FAMILY)
         self._delete_family = redis.register_script(_DELETE_FAMILY)
-        self._append_feed = redis.register_script(_APPEND_FEED)
+        self._revoke = redis.register_script(_REVOKE)
         self._release = redis.register_script(_RELEASE_LOCK)
         self._decrement = redis.register_script(_DECREMENT_IF_PRESENT)
         self._take_token = redis.register_script(_TAKE_TOKEN)
@@ -278,13 +306,35 @@ class RedisStore:
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
 
+    async def upgrade_layout(self) -> int:
+        """Convert, once per store, what an earlier release wrote under names this one does not
+        read: the deny-list, untagged then (tokensrv:deny:<kind>:<value>). Each entry keeps its
+        value and expiry; one this release wrote meanwhile is newer and is kept. LAYOUT records
+        the conversion, so later starts skip the scan. Answers how many entries were converted."""
+        if await self.redis.hget(LAYOUT, "deny-list"):
+            return 0
+        converted = 0
+        async for old in self.redis.scan_iter(match=LEGACY_DENY_PREFIX + "*", count=1000):
+            if old.startswith(DENY_PREFIX):
+                continue
+            value, expires = await self.redis.get(old), await self.redis.expiretime(old)
+            if value is not None and expires != -2:  # else it expired meanwhile
+                await self.redis.set(DENY_PREFIX + old[len(LEGACY_DENY_PREFIX):], value, nx=True,
+                                     exat=expires if expires > 0 else None)
+                converted += 1
+            await self.redis.delete(old)
+        await self.redis.hset(LAYOUT, "deny-list", "tagged")
+        if converted:
+            log.info("converted %d deny-list entries to the slot-tagged layout", converted)
+        return converted
+
     # ---- clients ----
     async def add_client(self, client: Client) -> None:
         key = PREFIX + "client:" + client.client_id
         if not await self.redis.set(key, json.dumps(client.to_json()), nx=True):
             raise Conflict(f"client {client.client_id!r} already exists")
         await self.redis.sadd(PREFIX + "clients", client.client_id)
-        await self.redis.publish(CLIENT_CHANGES, client.client_id)
+        await self.redis.publish(CLIENT_CHANGES, client.client_id)  # a cache may hold its absence
 
     async def get_client(self, client_id: str) -> Client | None:
         raw = await self.redis.get(PREFIX + "client:" + client_id)
@@ -296,11 +346,11 @@ class RedisStore:
         return [c for c in found if c is not None]
 
     async def remove_client(self, client_id: str) -> bool:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(PREFIX + "client:" + client_id)
-            pipe.srem(PREFIX + "clients", client_id)
-            pipe.publish(CLIENT_CHANGES, client_id)
-            deleted, _, _ = await pipe.execute()
+        # Two slots on Cluster, so no MULTI: the record goes first (it stops authenticating at
+        # once), its id last, so the id set only ever holds too many ids (list_clients skips them).
+        deleted = await self.redis.delete(PREFIX + "client:" + client_id)
+        await self.redis.srem(PREFIX + "clients", client_id)
+        await self.redis.publish(CLIENT_CHANGES, client_id)
         return bool(deleted)
 
     # ---- users ----
@@ -308,10 +358,10 @@ class RedisStore:
         name_key = PREFIX + "username:" + user.username.casefold()
         if not await self.redis.set(name_key, user.sub, nx=True):
             raise Conflict(f"user {user.username!r} already exists")
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(PREFIX + "user:" + user.sub, json.dumps(user.to_json()))
-            pipe.sadd(PREFIX + "users", user.sub)
-            await pipe.execute()
+        # no MULTI (three slots on Cluster): the sub is listed before its record exists, so the
+        # set only ever holds too many subs (list_users skips them)
+        await self.redis.sadd(PREFIX + "users", user.sub)
+        await self.redis.set(PREFIX + "user:" + user.sub, json.dumps(user.to_json()))
 
     async def get_user(self, sub: str) -> User | None:
         raw = await self.redis.get(PREFIX + "user:" + sub)
@@ -343,10 +393,11 @@ class RedisStore:
         return True
 
     async def remove_user(self, user: User) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(PREFIX + "user:" + user.sub, PREFIX + "username:" + user.username.casefold())
-            pipe.srem(PREFIX + "users", user.sub)
-            await pipe.execute()
+        # the record first: from then on the user can neither sign in nor refresh; the name and
+        # the listing after (a record, its name and the set are three slots on Cluster)
+        await self.redis.delete(PREFIX + "user:" + user.sub)
+        await self.redis.delete(PREFIX + "username:" + user.username.casefold())
+        await self.redis.srem(PREFIX + "users", user.sub)
 
     async def list_users(self) -> list[User]:
         subs = sorted(str(s) for s in await self.redis.smembers(PREFIX + "users"))
@@ -374,6 +425,10 @@ class RedisStore:
         """Rotate the family's token (one script: atomic), and in the same round trip (not
         atomically with it) read the user `sub` and whether the SSO session `sid` has ended."""
         args = _rotate_args(presented, new_digest, client_id, now, jti, jti_exp, idle_ttl, grace)
+        if self.cluster:
+            reply, raw_user, session_ended = await self._rotate_on_cluster(sub, family_id, args, sid)
+            user = User.from_json(json.loads(raw_user)) if raw_user else None
+            return _rotation(family_id, reply, now), user, session_ended
         for attempt in range(2):
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
@@ -391,6 +446,16 @@ class RedisStore:
                 await self.redis.script_load(_ROTATE)
         user = User.from_json(json.loads(raw_user)) if raw_user else None
         return _rotation(family_id, reply, now), user, bool(ended and ended[0])
+
+    async def _rotate_on_cluster(self, sub: str, family_id: str, args: list[bytes | str | int],
+                                 sid: str) -> tuple[Any, Any, bool]:
+        """The family, the user and the marker are three slots: redis-py's cluster pipeline refuses
+        scripts, so the three commands go out at once, each to its node (one round trip's time)."""
+        reply, raw_user, ended = await asyncio.gather(
+            self._rotate(keys=[PREFIX + "rf:" + family_id], args=args),
+            self.redis.get(PREFIX + "user:" + sub),
+            self.session_ended(sid))
+        return reply, raw_user, ended
 
     async def get_family(self, family_id: str, token_digest: str = "") -> tuple[RefreshFamily, bool] | None:
         """The family while Valkey keeps it (callers check `live_until()` against their own
@@ -411,45 +476,61 @@ class RedisStore:
 
     # ---- deny-list and feed ----
     async def revoke(self, entries: Sequence[Revocation], now: int, ended_until: int = 0) -> None:
-        """Deny-list entries (each with a TTL) and append them to the feed, in one transaction.
+        """Deny-list entries (each with a TTL) and append them to the feed, in one script.
 
-        With `ended_until`, each `sid` entry also marks its session ended until then (in the same
-        transaction), so that no refresh family of the session is honoured again.
+        With `ended_until`, each `sid` entry also marks its session ended until then, so that no
+        refresh family of the session is honoured again. The marks are written first, each in its
+        own slot: should the deny-list write fail, the logout fails but its session is ended
+        anyway (fail closed), and a retry writes both again.
         """
         if not entries:
             return
+        markers = [ENDED_PREFIX + e.value for e in entries if e.kind == "sid"] if ended_until else []
+        for marker in markers:
+            await self.redis.set(marker, "1", exat=max(ended_until, now + 1))
         keep = max(FEED_RETENTION, max(e.until - now for e in entries) + FEED_RETENTION_SLACK)
-        feed_args: list[str | int] = [keep * 1000]
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for entry in entries:
-                if entry.kind in ("jti", "sid", "sub", "kid"):
-                    value = str(entry.at) if entry.kind == "sub" else "1"
-                    pipe.set(DENY_PREFIX + f"{entry.kind}:{entry.value}", value,
-                             exat=max(entry.until, now + 1))
-                if entry.kind == "sid" and ended_until:
-                    pipe.set(ENDED_PREFIX + entry.value, "1", exat=max(ended_until, now + 1))
-                feed_args += [entry.kind, entry.value, entry.until, entry.at]
-            await self._append_feed(keys=[FEED], args=feed_args, client=pipe)
-            await pipe.execute()
+        keys: list[str] = [FEED]
+        args: list[str | int] = [keep * 1000]
+        for entry in entries:
+            denied = entry.kind in ("jti", "sid", "sub", "kid")  # `family` is for the feed only
+            value = (str(entry.at) if entry.kind == "sub" else "1") if denied else ""
+            args += [entry.kind, entry.value, entry.until, entry.at, value, max(entry.until, now + 1)]
+            if denied:
+                keys.append(deny_key(entry.kind, entry.value))
+        await self._revoke(keys=keys, args=args)
         events.revoked((e.kind, e.value) for e in entries)  # metrics and the audit line
-        await self.wait_durable()
+        await self.wait_durable([FEED, *markers])
 
-    async def wait_durable(self) -> None:
-        """Wait until the store's AOF holds the writes so far (WAITAOF), so an acknowledged
-        revocation survives a power loss, not only a restart. Without AOF there is nothing to wait for."""
+    async def wait_durable(self, keys: Iterable[str] = (FEED,)) -> None:
+        """Wait until the AOF holds the writes so far (WAITAOF) on the node of each of `keys`
+        (the one server, or the Cluster primaries holding them), so an acknowledged revocation
+        survives a power loss, not only a restart. Without AOF there is nothing to wait for."""
         if self._aof is None:
-            persistence = await self.redis.info("persistence")
+            persistence = await self._on_node_of(FEED, "INFO", "persistence")
             self._aof = str(persistence.get("aof_enabled", "0")) == "1"
             if not self._aof:
                 log.warning("the store has no AOF: revocations do not survive a store restart")
-        if self._aof:
-            await self.redis.execute_command(  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-                "WAITAOF", 1, 0, DURABLE_WRITE_TIMEOUT_MS)
+        if not self._aof:
+            return
+        nodes = {self._node_of(k).name: k for k in keys} if self.cluster else {"": FEED}
+        for key in nodes.values():
+            await self._on_node_of(key, "WAITAOF", 1, 0, DURABLE_WRITE_TIMEOUT_MS)
+
+    def _node_of(self, key: str) -> Any:
+        assert isinstance(self.redis, RedisCluster)
+        return self.redis.get_node_from_key(key)
+
+    async def _on_node_of(self, key: str, *command: str | int) -> Any:
+        """A keyless command on the node that holds `key` (RedisCluster would send it to a random
+        or default node, where it would wait for, or report on, the wrong server)."""
+        if self.cluster:
+            return await self.redis.execute_command(*command, target_nodes=self._node_of(key))
+        return await self.redis.execute_command(*command)
 
     async def denied(self, jti: str, sid: str, sub: str) -> tuple[bool, bool, int]:
         """(jti revoked, sid revoked, subject not-before) in one round trip."""
-        jti_hit, sid_hit, nbf = await self.redis.mget(
-            DENY_PREFIX + "jti:" + jti, DENY_PREFIX + "sid:" + (sid or "-"), DENY_PREFIX + "sub:" + sub)
+        jti_hit, sid_hit, nbf = await self.redis.mget(  # one slot: the deny-list's hash tag
+            deny_key("jti", jti), deny_key("sid", sid or "-"), deny_key("sub", sub))
         return bool(jti_hit), bool(sid_hit and sid), int(nbf or 0)
 
     # ---- locks and rate limits ----
@@ -467,8 +548,18 @@ class RedisStore:
     async def count_attempt(self, keys: Sequence[str], window: int) -> list[tuple[int, int]]:
         """Count one more attempt on each rate-limit key; (count, seconds left in its window) each.
 
-        The window starts with a key's first attempt and is not extended by later ones.
+        The window starts with a key's first attempt and is not extended by later ones. On one
+        server the keys are counted in one MULTI, so of a burst of attempts exactly the first ones
+        pass. On Cluster the keys are in different slots: one MULTI per key (a counter never exists
+        without its window), so each key's count is still exact and no more attempts pass than the
+        limit, but of a burst a few more than needed may be refused.
         """
+        if self.cluster:
+            each = await asyncio.gather(*(self._count_attempt([key], window) for key in keys))
+            return [counted for (counted,) in each]
+        return await self._count_attempt(keys, window)
+
+    async def _count_attempt(self, keys: Sequence[str], window: int) -> list[tuple[int, int]]:
         async with self.redis.pipeline(transaction=True) as pipe:
             for key in keys:
                 pipe.incr(PREFIX + "rl:" + key)
@@ -488,7 +579,7 @@ class RedisStore:
         return int(wait_ms) / 1000
 
     async def clear_failures(self, keys: Sequence[str]) -> None:
-        await self.redis.delete(*(PREFIX + "rl:" + key for key in keys))
+        await self.redis.delete(*(PREFIX + "rl:" + key for key in keys))  # RedisCluster splits it by slot
 
     # ---- browser sign-in: SSO sessions, pending logins, authorization codes ----
     # tokensrv:sso:<sha256 of the cookie>  JSON BrowserSession, until its idle or absolute end

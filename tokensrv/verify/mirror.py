@@ -2,13 +2,16 @@
 so a verifier checks revocation with no network call.
 
 Loading never misses a revocation: the feed's last entry id is recorded FIRST, then every
-`tokensrv:deny:*` key is read (value and expiry), then the feed is followed from the recorded id
+deny-list key (`tokensrv:deny:{tokensrv:revocations}:*`) is read (value and expiry), then the feed is followed from the recorded id
 with XREAD BLOCK; anything revoked during the load arrives through the feed (applying an entry
 twice changes nothing). After a disconnection the mirror resumes from the last entry it applied;
 if entries after it may have been trimmed from the stream, it loads the deny-list again.
 
 Feed entries (Stream `tokensrv:revocations`): k kind (jti|sid|sub|family|kid), v value,
 u until (epoch s), t revoked at (epoch s; for `sub` the not-before: tokens with iat <= t are revoked).
+
+On Valkey Cluster the deny-list keys carry the feed's name as their hash tag: the feed and the
+whole deny-list are in one slot, so the load scans the one primary that holds it.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
@@ -28,7 +31,7 @@ from .metrics import VerifierMetrics
 log = logging.getLogger("tokensrv.verify")
 
 FEED = "tokensrv:revocations"
-DENY_PREFIX = "tokensrv:deny:"
+DENY_PREFIX = "tokensrv:deny:{" + FEED + "}:"  # the feed's slot on Cluster
 SCAN_BATCH = 500
 PURGE_EVERY = 60.0  # seconds between sweeps of expired entries
 MAX_BACKOFF = 2.0  # seconds between reconnection attempts, at most
@@ -126,7 +129,10 @@ class RevocationMirror:
 
     def __init__(self, redis_url: str, metrics: VerifierMetrics, clock: Callable[[], float],
                  grace: float = 0.0, block_seconds: float = 5.0, connect_timeout: float = 3.0,
-                 load_timeout: float = 30.0) -> None:
+                 load_timeout: float = 30.0, client: Redis | RedisCluster | None = None) -> None:
+        """`client`: a connection to use instead of one opened from `redis_url` (the caller's,
+        not closed here), e.g. a RedisCluster."""
+        # TODO(issue 13): once the store URL parser lands, open redis+cluster:// URLs here too.
         self.state = RevocationState(grace)
         self.last_id = "0-0"  # the last feed entry applied (or recorded by the last load)
         self.synced = False
@@ -142,7 +148,8 @@ class RevocationMirror:
         self._subscribers: list[Callable[[FeedEntry], None]] = []
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._redis: Redis | None = None
+        self._client = client
+        self._redis: Redis | RedisCluster | None = client
         self._purged_at = clock()
 
     # ---- for verifications, tests and benchmarks ----
@@ -169,7 +176,10 @@ class RevocationMirror:
         follow the feed in the background."""
         # No socket_timeout: redis-py would then wrap writes in asyncio.wait_for, which on Python
         # 3.11 can swallow a cancellation (close() would hang); our own deadlines are below.
-        self._redis = Redis.from_url(
+        if self._client is not None:
+            self._redis = self._client
+        else:
+            self._redis = Redis.from_url(
             self._redis_url, decode_responses=True, client_name="tokensrv-verify", socket_timeout=None,
             socket_connect_timeout=self._connect_timeout,
             retry=Retry(NoBackoff(), 0))  # reconnection is ours: it also reports the state
@@ -183,7 +193,7 @@ class RevocationMirror:
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        if self._redis is not None:
+        if self._redis is not None and self._client is None:
             await self._redis.aclose()
 
     async def _run(self) -> None:
@@ -232,7 +242,7 @@ class RevocationMirror:
         info = await self._stream_info()  # first: what is revoked during the scan comes by the feed
         last_id = info["last-generated-id"] if info else "0-0"
         batch: list[str] = []
-        async for key in self._redis.scan_iter(match=DENY_PREFIX + "*", count=1000):
+        async for key in self._scan_deny_list():
             batch.append(key)
             if len(batch) >= SCAN_BATCH:
                 await self._load_keys(batch)
@@ -241,6 +251,13 @@ class RevocationMirror:
         self.last_id, self.synced = last_id, True
         self._metrics.mirror_resyncs.inc()
         log.info("revocation mirror loaded %d deny-list entries", len(self.state))
+
+    def _scan_deny_list(self) -> Any:
+        assert self._redis is not None
+        if isinstance(self._redis, RedisCluster):  # only the feed's primary holds deny-list keys
+            return self._redis.scan_iter(match=DENY_PREFIX + "*", count=1000,
+                                         target_nodes=self._redis.get_node_from_key(FEED))
+        return self._redis.scan_iter(match=DENY_PREFIX + "*", count=1000)
 
     async def _load_keys(self, keys: list[str]) -> None:
         if not keys:
