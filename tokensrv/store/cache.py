@@ -108,9 +108,10 @@ class ClientCache:
         """
         delay, lost, attempt = 0.1, False, 0
         while self._following:
-            subscriber = _subscriber(redis, attempt)
-            attempt += 1
+            subscriber: Redis | None = None
             try:
+                subscriber = await _subscriber(redis, attempt)
+                attempt += 1
                 async with subscriber.pubsub() as pubsub:
                     await self._subscribe(pubsub, channel)
                     if lost:  # connections released while the server went away may be stale too
@@ -126,7 +127,7 @@ class ClientCache:
             finally:
                 self.subscribed = False
                 self._live.clear()
-                if subscriber is not redis:
+                if subscriber is not None and subscriber is not redis:
                     await subscriber.aclose()
             if self._following:
                 await asyncio.sleep(delay)
@@ -168,11 +169,12 @@ class ClientCache:
         self._live.set()
 
 
-def _subscriber(redis: Redis | RedisCluster, attempt: int) -> Redis:
+async def _subscriber(redis: Redis | RedisCluster, attempt: int) -> Redis:
     """Whom to subscribe through: the one server's client, or on Cluster a client of one node
     (the `attempt`-th, round the nodes, so that a dead node is not tried twice in a row)."""
     if isinstance(redis, Redis):
         return redis
+    await redis.initialize()  # a client that sent nothing yet knows no node; else a no-op
     nodes = redis.get_nodes()
     node = nodes[attempt % len(nodes)]
     return Redis(connection_pool=ConnectionPool(connection_class=node.connection_class,
