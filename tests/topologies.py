@@ -224,6 +224,8 @@ class ClusterTopology:
             self.bus_ports[node.name] = free_port()
             node.args = [*_DATA_NODE, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                          "--cluster-node-timeout", str(DOWN_AFTER_MS),
+                         # the other primaries keep serving while one's slots are failed over
+                         "--cluster-require-full-coverage", "no",
                          "--cluster-port", str(self.bus_ports[node.name])]
             self.nodes.append(node)
 
@@ -263,6 +265,9 @@ class ClusterTopology:
 
     def by_role(self, role: str) -> list[ValkeyNode]:
         return [n for n in self.nodes if n.running and self.role(n) == role]
+
+    def node_at(self, port: int) -> ValkeyNode:
+        return next(n for n in self.nodes if n.port == port)
 
     def kill(self, role: str = "primary", index: int = 0) -> ValkeyNode:
         node = self.by_role(role)[index]

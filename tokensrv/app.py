@@ -73,6 +73,10 @@ async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
     passwords = PasswordPool(argon2_threads(settings), on_depth=ARGON2_QUEUE.set)
     app[PROVIDER] = Provider(settings, store, keys, passwords, clock)
     await keys.reload(force=True)
+    try:
+        await store.upgrade_layout()  # an earlier release's deny-list, once per store
+    except (RedisError, OSError) as exc:  # the store is down: serve 503s as usual, convert next start
+        log.warning("could not check the store's layout (%s); will at the next start", type(exc).__name__)
     store.start_following()
     # serve once a token request can be answered from the cache as well: /readyz says the same
     if not await store.clients.wait_live(STORE_TIMEOUT):

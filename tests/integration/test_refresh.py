@@ -18,6 +18,7 @@ from tests.integration.oauth_helpers import (
 )
 from tokensrv import admin
 from tokensrv.oauth.tokens import parse_refresh_token
+from tokensrv.store.redis import deny_key
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
@@ -66,8 +67,8 @@ async def test_reused_refresh_token_kills_the_family_and_its_access_tokens(clien
         assert (await introspect(client, rs, issued["access_token"]))["active"] is False
         assert (await introspect(client, app, issued["refresh_token"]))["active"] is False
         claims = claims_of(issued["access_token"])
-        deny_key = "tokensrv:deny:jti:" + claims["jti"]
-        assert await redis.expiretime(deny_key) == claims["exp"]  # a TTL: until the token expires
+        denied_key = deny_key("jti", claims["jti"])
+        assert await redis.expiretime(denied_key) == claims["exp"]  # a TTL: until the token expires
     feed = [fields for _, fields in await redis.xrange(FEED)]
     assert {"k": "family", "v": parse_refresh_token(first["refresh_token"]),
             "u": str(int(clock()) + settings.access_token_ttl), "t": str(int(clock()))} in feed

@@ -20,6 +20,7 @@ from tests.integration.oauth_helpers import (
 from tokensrv import admin
 from tokensrv.oauth import revocation
 from tokensrv.oauth.tokens import Subject, issue_for_user, parse_refresh_token
+from tokensrv.store.redis import deny_key
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
@@ -44,7 +45,7 @@ async def test_revoked_access_token_is_inactive_at_once_with_a_ttl_and_a_feed_en
     await revoke(client, app, issued["access_token"], token_type_hint="access_token")
     assert (await introspect(client, rs, issued["access_token"]))["active"] is False
     claims = claims_of(issued["access_token"])
-    assert await redis.expiretime("tokensrv:deny:jti:" + claims["jti"]) == claims["exp"]
+    assert await redis.expiretime(deny_key("jti", claims["jti"])) == claims["exp"]
     assert await feed(redis) == [{"k": "jti", "v": claims["jti"], "u": str(claims["exp"]), "t": str(int(clock()))}]
     # the refresh token was not part of the request: it still works
     assert (await refresh(client, app, issued["refresh_token"]))[0] == 200
@@ -158,8 +159,8 @@ async def test_sign_out_everywhere_refuses_every_family_and_sets_not_before(clie
     else:
         await admin.remove_user(p, "alice")
     now = int(clock())
-    assert await redis.get("tokensrv:deny:sub:" + sub) == str(now)
-    assert await redis.expiretime("tokensrv:deny:sub:" + sub) == now + settings.max_token_ttl
+    assert await redis.get(deny_key("sub", sub)) == str(now)
+    assert await redis.expiretime(deny_key("sub", sub)) == now + settings.max_token_ttl
     assert await feed(redis) == [{"k": "sub", "v": sub, "u": str(now + settings.max_token_ttl), "t": str(now)}]
     await assert_all_dead(client, app, rs, sessions)
     for issued in sessions:  # refused at its first use since, which deletes it
@@ -245,7 +246,7 @@ async def test_an_ended_sessions_families_are_refused_at_their_next_use(client, 
     await revocation.revoke_session(provider_of(client), "sid-ended")
     now = int(clock())
     assert await redis.expiretime("tokensrv:ended:sid-ended") == now + settings.refresh_family_ttl
-    assert await redis.expiretime("tokensrv:deny:sid:sid-ended") == now + settings.max_token_ttl
+    assert await redis.expiretime(deny_key("sid", "sid-ended")) == now + settings.max_token_ttl
     assert await feed(redis) == [{"k": "sid", "v": "sid-ended", "u": str(now + settings.max_token_ttl),
                                   "t": str(now)}]  # the feed keeps the token lifetime, not the family's
     assert (await introspect(client, app, ended["refresh_token"]))["active"] is False

@@ -18,7 +18,7 @@ from tokensrv.store import (
     RotateOutcome,
     User,
 )
-from tokensrv.store.redis import FEED, RedisStore
+from tokensrv.store.redis import FEED, RedisStore, deny_key
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
@@ -218,7 +218,7 @@ async def test_families_are_not_indexed_by_user_or_session(store, redis):
 
 async def test_an_ended_session_is_marked_with_its_sid_deny_entry_in_one_transaction(store, redis):
     await store.revoke([Revocation("sid", "s1", NOW + 900, NOW)], NOW, ended_until=NOW + 30 * 86400)
-    assert await redis.expiretime("tokensrv:deny:sid:s1") == NOW + 900
+    assert await redis.expiretime(deny_key("sid", "s1")) == NOW + 900
     assert await redis.expiretime("tokensrv:ended:s1") == NOW + 30 * 86400
     assert await store.session_ended("s1") and not await store.session_ended("s2")
     assert not await store.session_ended("")
@@ -231,9 +231,9 @@ async def test_an_ended_session_is_marked_with_its_sid_deny_entry_in_one_transac
 async def test_deny_list_entries_carry_their_ttl_and_reach_the_feed(store, redis):
     await store.revoke([Revocation("jti", "j1", NOW + 60, NOW), Revocation("sid", "s1", NOW + 900, NOW),
                         Revocation("sub", "u1", NOW + 900, NOW), Revocation("family", "f1", NOW + 60, NOW)], NOW)
-    assert await redis.expiretime("tokensrv:deny:jti:j1") == NOW + 60
-    assert await redis.expiretime("tokensrv:deny:sid:s1") == NOW + 900
-    assert await redis.expiretime("tokensrv:deny:sub:u1") == NOW + 900
+    assert await redis.expiretime(deny_key("jti", "j1")) == NOW + 60
+    assert await redis.expiretime(deny_key("sid", "s1")) == NOW + 900
+    assert await redis.expiretime(deny_key("sub", "u1")) == NOW + 900
     assert await store.denied("j1", "s1", "u1") == (True, True, NOW)
     assert await store.denied("j2", "", "u2") == (False, False, 0)
     entries = [fields for _, fields in await redis.xrange(FEED)]
@@ -243,7 +243,7 @@ async def test_deny_list_entries_carry_their_ttl_and_reach_the_feed(store, redis
         {"k": "sub", "v": "u1", "u": str(NOW + 900), "t": str(NOW)},
         {"k": "family", "v": "f1", "u": str(NOW + 60), "t": str(NOW)},
     ]
-    assert await redis.keys("tokensrv:deny:family:*") == []  # feed only: nothing checks it
+    assert await redis.keys(deny_key("family", "*")) == []  # feed only: nothing checks it
 
 
 async def test_feed_is_trimmed_by_its_own_clock_not_the_callers(store, redis):

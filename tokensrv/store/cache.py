@@ -13,6 +13,10 @@ stopped answering (frozen by SIGSTOP, a partition: the connection stays open, no
 must not be papered over by records read before it froze. So past MAX_SILENCE every look-up goes to
 the store again, fails with the store's own timeout (a 503 to the client), and the subscription is
 renewed; the cache answers again once Valkey confirms the new one.
+
+On Valkey Cluster a PUBLISH reaches every node over the cluster bus, so the subscription is one
+plain connection to any node; when it is lost, the next attempt goes to the next node redis-py
+knows (a primary that died is replaced by its replica, which hears every announcement too).
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from ..verify.store_url import StoreClient
+from ..verify.store_url import StoreClient, node_client
 from . import Client
 from .redis import CLIENT_CHANGES, RedisStore
 
@@ -103,10 +107,13 @@ class ClientCache:
         The flag is checked at least every POLL seconds: on Python 3.11 a cancellation that
         coincides with redis-py's read timeout can be lost, so cancelling alone may not stop it.
         """
-        delay, lost = 0.1, False
+        delay, lost, attempt = 0.1, False, 0
         while self._following:
+            subscriber: Redis | None = None
             try:
-                async with redis.pubsub() as pubsub:
+                subscriber = await _subscriber(redis, attempt)
+                attempt += 1
+                async with subscriber.pubsub() as pubsub:
                     await self._subscribe(pubsub, channel)
                     if lost:  # connections released while the server went away may be stale too
                         await _close_idle(redis)
@@ -121,6 +128,8 @@ class ClientCache:
             finally:
                 self.subscribed = False
                 self._live.clear()
+                if subscriber is not None and subscriber is not redis:
+                    await subscriber.aclose()
             if self._following:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
@@ -161,14 +170,26 @@ class ClientCache:
         self._live.set()
 
 
+async def _subscriber(redis: StoreClient, attempt: int) -> Redis:
+    """Whom to subscribe through: the one server's client, or on Cluster a client of one node
+    (the `attempt`-th, round the nodes, so that a dead node is not tried twice in a row)."""
+    if isinstance(redis, Redis):
+        return redis
+    await redis.initialize()  # a client that sent nothing yet knows no node; else a no-op
+    nodes = redis.get_nodes()
+    return node_client(nodes[attempt % len(nodes)])
+
+
 async def _close_idle(redis: StoreClient) -> None:
     """Close the idle pooled connections: they went to the server our subscription just lost (a
     restart, a failover) and are likely as dead. Closed, each reconnects on its next use instead of
-    failing that request (redis-py does not retry a command)."""
-    if not isinstance(redis, Redis):  # a Cluster client keeps a pool per node and renews them itself
-        return
+    failing that request (redis-py does not retry a command). On Cluster: every node's."""
     with contextlib.suppress(RedisError, OSError):
-        await redis.connection_pool.disconnect(inuse_connections=False)
+        if isinstance(redis, Redis):
+            await redis.connection_pool.disconnect(inuse_connections=False)
+            return
+        for node in redis.get_nodes():
+            await node.disconnect_free_connections()
 
 
 class CachingStore(RedisStore):

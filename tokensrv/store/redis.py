@@ -6,41 +6,54 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:username:<casefolded>  -> sub (uniqueness)
   tokensrv:rf:<family_id>         list: one refresh family (positions: _FAMILY_LUA), with its live
                                   token's digest and its access tokens' jtis
-  tokensrv:deny:jti:<jti>         deny-list, until the token's exp
-  tokensrv:deny:sid:<sid>         deny-list, for the longest token lifetime
-  tokensrv:deny:sub:<sub>         -> not-before (epoch s), for the longest token lifetime
-  tokensrv:ended:<sid>            an SSO session ended (logout), for the refresh family lifetime
   tokensrv:revocations            Stream: the revocation feed verifiers follow
+  tokensrv:deny:{tokensrv:revocations}:jti:<jti>  deny-list, until the token's exp
+  tokensrv:deny:{tokensrv:revocations}:sid:<sid>  deny-list, for the longest token lifetime
+  tokensrv:deny:{tokensrv:revocations}:sub:<sub>  -> not-before (epoch s), for the longest token lifetime
+  tokensrv:ended:<sid>            an SSO session ended (logout), for the refresh family lifetime
   tokensrv:lock:<name>            mutual exclusion between instances (key rotation)
   tokensrv:rl:<kind>:<id>         failure counters for rate limiting
   tokensrv:sso:<digest>           an SSO session, by the SHA-256 of its cookie
   tokensrv:authreq:<id>           an authorization request waiting for the login page
   tokensrv:code:<digest>          an authorization code, by its SHA-256; then its replay marker
+  tokensrv:layout                 which conversions of earlier layouts are done (upgrade_layout)
   tokensrv:client-changes         pub/sub channel: a client id whenever that client is added or removed
 
 No index lists the families of a user or of a session: signing a user out (their not-before) and
 ending a session (its `ended` marker) are enforced where a family is used (the refresh grant reads
 both in the rotation's round trip; introspection checks them too), and the families expire.
+
+Valkey Cluster: every Lua script and MULTI/EXEC touches one hash slot. Most touch one key. The
+deny-list keys carry the feed's name as their hash tag, so a revocation (its deny-list keys and
+its feed entries: one script) and the deny-list check (one MGET) are in the feed's slot: one
+primary takes every revocation, and a verifier's load scans that primary only. The rotation's
+reads (the family, the user, the session's `ended` marker) are three slots: a family is found by
+its id alone, so it cannot share the user's tag; they were never atomic, and on Cluster they are
+sent to their nodes at once. Multi-key admin writes (a record and its index set) are ordered so
+that the index set is a superset of the records, which list_clients/list_users tolerate.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import dataclasses
 import functools
 import json
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+from redis.asyncio import RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, WatchError
+from redis.exceptions import NoScriptError, RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .. import events
-from ..verify.store_url import StoreClient
+from ..verify.store_url import StoreClient, node_client
 from . import (
     AuthCode,
     BrowserSession,
@@ -63,8 +76,10 @@ log = logging.getLogger("tokensrv.store")
 DURABLE_WRITE_TIMEOUT_MS = 1000
 
 PREFIX = "tokensrv:"
-FEED = PREFIX + "revocations"
-DENY_PREFIX = PREFIX + "deny:"
+FEED = PREFIX + "revocations"  # the name verifiers follow: kept, and the deny-list's hash tag
+DENY_PREFIX = PREFIX + "deny:{" + FEED + "}:"  # in the feed's Cluster slot (module docstring)
+LEGACY_DENY_PREFIX = PREFIX + "deny:"  # the deny-list of earlier releases (upgrade_layout)
+LAYOUT = PREFIX + "layout"
 ENDED_PREFIX = PREFIX + "ended:"  # SSO sessions ended by logout: their refresh families are refused
 CLIENT_CHANGES = PREFIX + "client-changes"  # processes caching client records listen here (store/cache.py)
 FEED_RETENTION = 86400  # seconds the feed keeps entries at least: a verifier away longer resyncs
@@ -218,12 +233,19 @@ redis.call('DEL', KEYS[1])
 return answer(issued(rec))
 """
 
-# Append revocations to the feed, then trim it by the stream's own clock: entry ids are Valkey's
-# milliseconds, so a server clock that differs (or a test's injected one) never trims new entries.
-# ARGV: milliseconds to keep, then (kind, value, until, at) for each entry.
-_APPEND_FEED = """
-local id
-for i = 2, #ARGV, 4 do
+# Write deny-list entries and append them to the feed, atomically (one script, one slot: the deny
+# keys carry the feed's hash tag). Then trim the feed by the stream's own clock: entry ids are
+# Valkey's milliseconds, so a server clock that differs (or a test's injected one) never trims new
+# entries. KEYS: the feed, then the deny-list key of each entry that has one, in order.
+# ARGV: milliseconds to keep, then for each entry (kind, value, until, at, the deny-list value or
+# '' for none, the deny-list key's expiry in epoch s).
+_REVOKE = """
+local id, next_key = nil, 2
+for i = 2, #ARGV, 6 do
+  if ARGV[i + 4] ~= '' then
+    redis.call('SET', KEYS[next_key], ARGV[i + 4], 'EXAT', ARGV[i + 5])
+    next_key = next_key + 1
+  end
   id = redis.call('XADD', KEYS[1], '*', 'k', ARGV[i], 'v', ARGV[i + 1], 'u', ARGV[i + 2], 't', ARGV[i + 3])
 end
 local ms = tonumber(string.match(id, '^(%d+)'))
@@ -271,14 +293,21 @@ def _jti_list(raw: str, now: int | None = None) -> tuple[tuple[str, int], ...]:
     return tuple(entries)
 
 
+def deny_key(kind: str, value: str) -> str:
+    """The deny-list key of a `jti`, `sid`, `sub` or `kid` revocation."""
+    return f"{DENY_PREFIX}{kind}:{value}"
+
+
 class RedisStore:
+    """The store on one Valkey server (or a Sentinel-managed primary) or on a Valkey Cluster."""
+
     def __init__(self, redis: StoreClient, durable_replicas: int = 0) -> None:
         self.redis = redis
+        self.cluster = isinstance(redis, RedisCluster)
         self.durable_replicas = durable_replicas  # TOKENSRV_DURABLE_REPLICAS: see _queue_waits
         self._rotate = redis.register_script(_ROTATE)
         self._read_family = redis.register_script(_READ_FAMILY)
         self._delete_family = redis.register_script(_DELETE_FAMILY)
-        self._append_feed = redis.register_script(_APPEND_FEED)
         self._release = redis.register_script(_RELEASE_LOCK)
         self._decrement = redis.register_script(_DECREMENT_IF_PRESENT)
         self._take_token = redis.register_script(_TAKE_TOKEN)
@@ -287,13 +316,35 @@ class RedisStore:
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
 
+    async def upgrade_layout(self) -> int:
+        """Convert, once per store, what an earlier release wrote under names this one does not
+        read: the deny-list, untagged then (tokensrv:deny:<kind>:<value>). Each entry keeps its
+        value and expiry; one this release wrote meanwhile is newer and is kept. LAYOUT records
+        the conversion, so later starts skip the scan. Answers how many entries were converted."""
+        if await self.redis.hget(LAYOUT, "deny-list"):
+            return 0
+        converted = 0
+        async for old in self.redis.scan_iter(match=LEGACY_DENY_PREFIX + "*", count=1000):
+            if old.startswith(DENY_PREFIX):
+                continue
+            value, expires = await self.redis.get(old), await self.redis.expiretime(old)
+            if value is not None and expires != -2:  # else it expired meanwhile
+                await self.redis.set(DENY_PREFIX + old[len(LEGACY_DENY_PREFIX):], value, nx=True,
+                                     exat=expires if expires > 0 else None)
+                converted += 1
+            await self.redis.delete(old)
+        await self.redis.hset(LAYOUT, "deny-list", "tagged")
+        if converted:
+            log.info("converted %d deny-list entries to the slot-tagged layout", converted)
+        return converted
+
     # ---- clients ----
     async def add_client(self, client: Client) -> None:
         key = PREFIX + "client:" + client.client_id
         if not await self.redis.set(key, json.dumps(client.to_json()), nx=True):
             raise Conflict(f"client {client.client_id!r} already exists")
         await self.redis.sadd(PREFIX + "clients", client.client_id)
-        await self.redis.publish(CLIENT_CHANGES, client.client_id)
+        await self.redis.publish(CLIENT_CHANGES, client.client_id)  # a cache may hold its absence
 
     async def get_client(self, client_id: str) -> Client | None:
         raw = await self.redis.get(PREFIX + "client:" + client_id)
@@ -305,11 +356,11 @@ class RedisStore:
         return [c for c in found if c is not None]
 
     async def remove_client(self, client_id: str) -> bool:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(PREFIX + "client:" + client_id)
-            pipe.srem(PREFIX + "clients", client_id)
-            pipe.publish(CLIENT_CHANGES, client_id)
-            deleted, _, _ = await pipe.execute()
+        # Two slots on Cluster, so no MULTI: the record goes first (it stops authenticating at
+        # once), its id last, so the id set only ever holds too many ids (list_clients skips them).
+        deleted = await self.redis.delete(PREFIX + "client:" + client_id)
+        await self.redis.srem(PREFIX + "clients", client_id)
+        await self.redis.publish(CLIENT_CHANGES, client_id)
         return bool(deleted)
 
     # ---- users ----
@@ -317,10 +368,10 @@ class RedisStore:
         name_key = PREFIX + "username:" + user.username.casefold()
         if not await self.redis.set(name_key, user.sub, nx=True):
             raise Conflict(f"user {user.username!r} already exists")
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(PREFIX + "user:" + user.sub, json.dumps(user.to_json()))
-            pipe.sadd(PREFIX + "users", user.sub)
-            await pipe.execute()
+        # no MULTI (three slots on Cluster): the sub is listed before its record exists, so the
+        # set only ever holds too many subs (list_users skips them)
+        await self.redis.sadd(PREFIX + "users", user.sub)
+        await self.redis.set(PREFIX + "user:" + user.sub, json.dumps(user.to_json()))
 
     async def get_user(self, sub: str) -> User | None:
         raw = await self.redis.get(PREFIX + "user:" + sub)
@@ -352,10 +403,11 @@ class RedisStore:
         return True
 
     async def remove_user(self, user: User) -> None:
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.delete(PREFIX + "user:" + user.sub, PREFIX + "username:" + user.username.casefold())
-            pipe.srem(PREFIX + "users", user.sub)
-            await pipe.execute()
+        # the record first: from then on the user can neither sign in nor refresh; the name and
+        # the listing after (a record, its name and the set are three slots on Cluster)
+        await self.redis.delete(PREFIX + "user:" + user.sub)
+        await self.redis.delete(PREFIX + "username:" + user.username.casefold())
+        await self.redis.srem(PREFIX + "users", user.sub)
 
     async def list_users(self) -> list[User]:
         subs = sorted(str(s) for s in await self.redis.smembers(PREFIX + "users"))
@@ -383,6 +435,10 @@ class RedisStore:
         """Rotate the family's token (one script: atomic), and in the same round trip (not
         atomically with it) read the user `sub` and whether the SSO session `sid` has ended."""
         args = _rotate_args(presented, new_digest, client_id, now, jti, jti_exp, idle_ttl, grace)
+        if self.cluster:
+            reply, raw_user, session_ended = await self._rotate_on_cluster(sub, family_id, args, sid)
+            user = User.from_json(json.loads(raw_user)) if raw_user else None
+            return _rotation(family_id, reply, now), user, session_ended
         for attempt in range(2):
             try:
                 async with self.redis.pipeline(transaction=False) as pipe:
@@ -400,6 +456,16 @@ class RedisStore:
                 await self.redis.script_load(_ROTATE)
         user = User.from_json(json.loads(raw_user)) if raw_user else None
         return _rotation(family_id, reply, now), user, bool(ended and ended[0])
+
+    async def _rotate_on_cluster(self, sub: str, family_id: str, args: list[bytes | str | int],
+                                 sid: str) -> tuple[Any, Any, bool]:
+        """The family, the user and the marker are three slots: redis-py's cluster pipeline refuses
+        scripts, so the three commands go out at once, each to its node (one round trip's time)."""
+        reply, raw_user, ended = await asyncio.gather(
+            self._rotate(keys=[PREFIX + "rf:" + family_id], args=args),
+            self.redis.get(PREFIX + "user:" + sub),
+            self.session_ended(sid))
+        return reply, raw_user, ended
 
     async def get_family(self, family_id: str, token_digest: str = "") -> tuple[RefreshFamily, bool] | None:
         """The family while Valkey keeps it (callers check `live_until()` against their own
@@ -420,45 +486,73 @@ class RedisStore:
 
     # ---- deny-list and feed ----
     async def revoke(self, entries: Sequence[Revocation], now: int, ended_until: int = 0) -> None:
-        """Deny-list entries (each with a TTL) and append them to the feed, in one transaction.
+        """Deny-list entries (each with a TTL) and append them to the feed, in one script.
 
-        With `ended_until`, each `sid` entry also marks its session ended until then (in the same
-        transaction), so that no refresh family of the session is honoured again.
+        With `ended_until`, each `sid` entry also marks its session ended until then, so that no
+        refresh family of the session is honoured again. The marks are written first, each in its
+        own slot: should the deny-list write fail, the logout fails but its session is ended
+        anyway (fail closed), and a retry writes both again.
         """
         if not entries:
             return
+        markers = [ENDED_PREFIX + e.value for e in entries if e.kind == "sid"] if ended_until else []
+        ended_at = max(ended_until, now + 1)
+        if self.cluster:  # the markers are in their sessions' slots, each maybe on another primary
+            for marker in markers:
+                await self._durably(marker, lambda pipe, marker=marker: pipe.set(marker, "1", exat=ended_at))
+            markers = []
         keep = max(FEED_RETENTION, max(e.until - now for e in entries) + FEED_RETENTION_SLACK)
-        feed_args: list[str | int] = [keep * 1000]
-        local_aof = await self._has_aof()
-        # MULTI/EXEC spelled out in a plain pipeline, so that WAITAOF and WAIT follow on the SAME
-        # connection: Valkey counts the writes of the connection they are sent on, and another
-        # pooled connection could confirm older writes instead of these
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.execute_command("MULTI")
-            for entry in entries:
-                if entry.kind in ("jti", "sid", "sub", "kid"):
-                    value = str(entry.at) if entry.kind == "sub" else "1"
-                    pipe.set(DENY_PREFIX + f"{entry.kind}:{entry.value}", value,
-                             exat=max(entry.until, now + 1))
-                if entry.kind == "sid" and ended_until:
-                    pipe.set(ENDED_PREFIX + entry.value, "1", exat=max(ended_until, now + 1))
-                feed_args += [entry.kind, entry.value, entry.until, entry.at]
-            await self._append_feed(keys=[FEED], args=feed_args, client=pipe)  # type: ignore[arg-type]  # a pipeline is a client to redis-py
-            pipe.execute_command("EXEC")
-            waits = self._queue_waits(pipe, local_aof)
-            replies = await pipe.execute()
-        executed = replies[len(replies) - 1 - waits]
-        failed = [r for r in executed if isinstance(r, Exception)]
-        if failed:  # inside EXEC's reply: a plain pipeline does not raise them itself
-            raise failed[0]
+        keys: list[str] = [FEED]
+        args: list[str | int] = [keep * 1000]
+        for entry in entries:
+            denied = entry.kind in ("jti", "sid", "sub", "kid")  # `family` is for the feed only
+            value = (str(entry.at) if entry.kind == "sub" else "1") if denied else ""
+            args += [entry.kind, entry.value, entry.until, entry.at, value, max(entry.until, now + 1)]
+            if denied:
+                keys.append(deny_key(entry.kind, entry.value))
+
+        def queue(pipe: Any) -> None:
+            for marker in markers:
+                pipe.set(marker, "1", exat=ended_at)
+            pipe.eval(_REVOKE, len(keys), *keys, *args)  # the script text: a promoted node has no cache
+        await self._durably(FEED, queue)
         events.revoked((e.kind, e.value) for e in entries)  # metrics and the audit line
+
+    async def _durably(self, key: str, queue: Callable[[Any], Any]) -> None:
+        """Run the writes `queue` adds to a pipeline on the primary holding `key`, acknowledged as
+        _queue_waits says. All on ONE connection: Valkey counts the writes of the connection that
+        WAITAOF and WAIT are sent on, so on another pooled connection (or, on Cluster, another
+        node) they would confirm nothing."""
+        local_aof = await self._has_aof()
+        async with self._primary_of(key) as primary, primary.pipeline(transaction=False) as pipe:
+            queue(pipe)
+            self._queue_waits(pipe, local_aof)
+            replies = await pipe.execute()
         if self.durable_replicas:
             self._check_replicas(int(replies[-1]))
 
+    @asynccontextmanager
+    async def _primary_of(self, key: str) -> AsyncIterator[Any]:
+        """The one server's client, or on Cluster a client of the primary holding `key`'s slot,
+        opened for this use only (revocations are rare; a failover moves slots)."""
+        if not self.cluster:
+            yield self.redis
+            return
+        await self.redis.initialize()  # a client that sent nothing yet knows no node; else a no-op
+        primary = node_client(self._node_of(key))
+        try:
+            yield primary
+        except (RedisError, OSError):
+            with contextlib.suppress(RedisError, OSError):
+                await self.redis.exists(key)  # routed: a moved slot makes the cluster client look again
+            raise
+        finally:
+            await primary.aclose()
+
     async def _has_aof(self) -> bool:
-        """Whether the store appends to an AOF: asked once."""
+        """Whether the store appends to an AOF: asked once (on Cluster, of the feed's primary)."""
         if self._aof is None:
-            persistence = await self.redis.info("persistence")
+            persistence = await self._on_node_of(FEED, "INFO", "persistence")
             self._aof = str(persistence.get("aof_enabled", "0")) == "1"
             if not self._aof:
                 log.warning("the store has no AOF: revocations do not survive a store restart")
@@ -491,10 +585,22 @@ class RedisStore:
             raise NotDurable(f"WAIT: {confirmed} of {self.durable_replicas} replicas confirmed "
                              f"within {DURABLE_WRITE_TIMEOUT_MS} ms")
 
+    def _node_of(self, key: str) -> Any:
+        assert isinstance(self.redis, RedisCluster)
+        return self.redis.get_node_from_key(key)
+
+    async def _on_node_of(self, key: str, *command: str | int) -> Any:
+        """A keyless command on the node that holds `key` (RedisCluster would send it to a random
+        or default node, where it would report on the wrong server)."""
+        if self.cluster:
+            await self.redis.initialize()
+            return await self.redis.execute_command(*command, target_nodes=self._node_of(key))
+        return await self.redis.execute_command(*command)
+
     async def denied(self, jti: str, sid: str, sub: str) -> tuple[bool, bool, int]:
         """(jti revoked, sid revoked, subject not-before) in one round trip."""
-        jti_hit, sid_hit, nbf = await self.redis.mget(
-            DENY_PREFIX + "jti:" + jti, DENY_PREFIX + "sid:" + (sid or "-"), DENY_PREFIX + "sub:" + sub)
+        jti_hit, sid_hit, nbf = await self.redis.mget(  # one slot: the deny-list's hash tag
+            deny_key("jti", jti), deny_key("sid", sid or "-"), deny_key("sub", sub))
         return bool(jti_hit), bool(sid_hit and sid), int(nbf or 0)
 
     # ---- locks and rate limits ----
@@ -512,8 +618,18 @@ class RedisStore:
     async def count_attempt(self, keys: Sequence[str], window: int) -> list[tuple[int, int]]:
         """Count one more attempt on each rate-limit key; (count, seconds left in its window) each.
 
-        The window starts with a key's first attempt and is not extended by later ones.
+        The window starts with a key's first attempt and is not extended by later ones. On one
+        server the keys are counted in one MULTI, so of a burst of attempts exactly the first ones
+        pass. On Cluster the keys are in different slots: one MULTI per key (a counter never exists
+        without its window), so each key's count is still exact and no more attempts pass than the
+        limit, but of a burst a few more than needed may be refused.
         """
+        if self.cluster:
+            each = await asyncio.gather(*(self._count_attempt([key], window) for key in keys))
+            return [counted for (counted,) in each]
+        return await self._count_attempt(keys, window)
+
+    async def _count_attempt(self, keys: Sequence[str], window: int) -> list[tuple[int, int]]:
         async with self.redis.pipeline(transaction=True) as pipe:
             for key in keys:
                 pipe.incr(PREFIX + "rl:" + key)
@@ -533,7 +649,7 @@ class RedisStore:
         return int(wait_ms) / 1000
 
     async def clear_failures(self, keys: Sequence[str]) -> None:
-        await self.redis.delete(*(PREFIX + "rl:" + key for key in keys))
+        await self.redis.delete(*(PREFIX + "rl:" + key for key in keys))  # RedisCluster splits it by slot
 
     # ---- browser sign-in: SSO sessions, pending logins, authorization codes ----
     # tokensrv:sso:<sha256 of the cookie>  JSON BrowserSession, until its idle or absolute end

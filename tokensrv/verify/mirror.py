@@ -2,13 +2,16 @@
 so a verifier checks revocation with no network call.
 
 Loading never misses a revocation: the feed's last entry id is recorded FIRST, then every
-`tokensrv:deny:*` key is read (value and expiry), then the feed is followed from the recorded id
+deny-list key (`tokensrv:deny:{tokensrv:revocations}:*`) is read (value and expiry), then the feed is followed from the recorded id
 with XREAD BLOCK; anything revoked during the load arrives through the feed (applying an entry
 twice changes nothing). After a disconnection the mirror resumes from the last entry it applied;
 if entries after it may have been trimmed from the stream, it loads the deny-list again.
 
 Feed entries (Stream `tokensrv:revocations`): k kind (jti|sid|sub|family|kid), v value,
 u until (epoch s), t revoked at (epoch s; for `sub` the not-before: tokens with iat <= t are revoked).
+
+On Valkey Cluster the deny-list keys carry the feed's name as their hash tag: the feed and the
+whole deny-list are in one slot, so the load scans the one primary that holds it.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from redis.asyncio import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
@@ -28,7 +32,7 @@ from .metrics import VerifierMetrics
 log = logging.getLogger("tokensrv.verify")
 
 FEED = "tokensrv:revocations"
-DENY_PREFIX = "tokensrv:deny:"
+DENY_PREFIX = "tokensrv:deny:{" + FEED + "}:"  # the feed's slot on Cluster
 SCAN_BATCH = 500
 PURGE_EVERY = 60.0  # seconds between sweeps of expired entries
 MAX_BACKOFF = 2.0  # seconds between reconnection attempts, at most
@@ -236,7 +240,7 @@ class RevocationMirror:
         info = await self._stream_info()  # first: what is revoked during the scan comes by the feed
         last_id = info["last-generated-id"] if info else "0-0"
         batch: list[str] = []
-        async for key in self._redis.scan_iter(match=DENY_PREFIX + "*", count=1000):
+        async for key in self._scan_deny_list():
             batch.append(key)
             if len(batch) >= SCAN_BATCH:
                 await self._load_keys(batch)
@@ -245,6 +249,13 @@ class RevocationMirror:
         self.last_id, self.synced = last_id, True
         self._metrics.mirror_resyncs.inc()
         log.info("revocation mirror loaded %d deny-list entries", len(self.state))
+
+    def _scan_deny_list(self) -> Any:
+        assert self._redis is not None
+        if isinstance(self._redis, RedisCluster):  # only the feed's primary holds deny-list keys
+            return self._redis.scan_iter(match=DENY_PREFIX + "*", count=1000,
+                                         target_nodes=self._redis.get_node_from_key(FEED))
+        return self._redis.scan_iter(match=DENY_PREFIX + "*", count=1000)
 
     async def _load_keys(self, keys: list[str]) -> None:
         if not keys:

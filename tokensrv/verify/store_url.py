@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import ConnectionPool, Redis, RedisCluster
 from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.connection import parse_url
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
@@ -103,6 +103,13 @@ def connect(url: str, *, redis_class: type[Redis] = Redis, cluster_class: type[R
         store.service, redis_class=redis_class, connection_pool_class=_SentinelPool, db=store.db,
         username=store.username, password=store.password, **tls, **redis_kwargs)
     return client
+
+
+def node_client(node: ClusterNode) -> Redis:
+    """A plain client of one Cluster node, with the cluster client's connection settings: for what
+    must stay on one node's connection (a subscription; writes followed by WAIT). It owns its
+    connections: aclose() closes them."""
+    return Redis.from_pool(ConnectionPool(connection_class=node.connection_class, **node.connection_kwargs))
 
 
 def redact(url: str) -> str:

@@ -1,0 +1,177 @@
+"""The store on a real Valkey Cluster (3 primaries, 3 replicas), beyond the store contract (which
+runs there with the other topology-parametrised suites): the slots of the key layout, the
+revocation feed and its mirror, the client cache's change subscription, and a kill -9 of a primary
+that only its own slots notice."""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from redis.asyncio import RedisCluster
+from redis.exceptions import RedisError
+
+from tests.conftest import FakeClock
+from tests.integration.test_store_contract import NOW, D, family, rotate
+from tests.topologies import ClusterTopology
+from tests.verify_helpers import AUDIENCE
+from tokensrv.oauth.tokens import refresh_digest
+from tokensrv.store import Client, Revocation, Rotated, User
+from tokensrv.store.cache import CachingStore
+from tokensrv.store.redis import FEED, PREFIX, RedisStore, deny_key
+from tokensrv.verify.metrics import VerifierMetrics
+from tokensrv.verify import store_url
+from tokensrv.verify.mirror import RevocationMirror
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def redis_url(cluster_topology: ClusterTopology) -> str:
+    """Overrides conftest's: every test here runs on the real Cluster (the store contract runs
+    there too, with the other topology-parametrised suites)."""
+    return cluster_topology.url
+
+
+@pytest.fixture
+def store(redis: RedisCluster) -> RedisStore:
+    return RedisStore(redis)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, f"never: {what}"
+        await asyncio.sleep(0.05)  # polling a condition under a deadline
+
+
+def ids_on(redis: RedisCluster, prefix: str, node_port: int, count: int, avoid: int | None = None) -> list[str]:
+    """Ids whose key `prefix + id` lives on the primary at `node_port` (or, with `avoid`, anywhere
+    but there), so a test knows whom a failure touches."""
+    found, i = [], 0
+    while len(found) < count:
+        name = f"id{i}"
+        owner = redis.get_node_from_key(prefix + name).port
+        if (avoid is None and owner == node_port) or (avoid is not None and owner != avoid):
+            found.append(name)
+        i += 1
+    return found
+
+
+# ---- beyond the contract ----
+
+async def test_a_revocation_and_the_deny_list_check_are_in_the_feeds_slot(store: RedisStore, redis: RedisCluster):
+    assert all(redis.keyslot(deny_key(kind, "x")) == redis.keyslot(FEED) for kind in ("jti", "sid", "sub", "kid"))
+    await store.revoke([Revocation("jti", "j1", NOW + 60, NOW), Revocation("sub", "u1", NOW + 60, NOW),
+                        Revocation("sid", "s1", NOW + 60, NOW)], NOW, ended_until=NOW + 600)
+    assert await store.denied("j1", "s1", "u1") == (True, True, NOW)
+    assert await store.session_ended("s1")
+
+
+async def test_the_rotation_reads_the_user_and_the_session_marker_from_their_slots(store: RedisStore):
+    await store.add_user(User("sub1", "alice", "hash"))
+    await store.create_family(family(sid="s1"), D[0], "j0", NOW + 900, idle_ttl=300)
+    outcome, user, ended = await store.rotate_with_user("sub1", "fam1", D[0], D[1], "app", NOW, "j1", NOW + 900,
+                                                        300, 0, "s1")
+    assert isinstance(outcome, Rotated) and user is not None and user.username == "alice" and not ended
+    await store.revoke([Revocation("sid", "s1", NOW + 60, NOW)], NOW, ended_until=NOW + 600)
+    _, _, ended = await store.rotate_with_user("sub1", "fam1", D[1], D[2], "app", NOW, "j2", NOW + 900, 300, 0, "s1")
+    assert ended
+
+
+async def test_a_hash_upgrade_still_refuses_a_user_changed_meanwhile(store: RedisStore):
+    await store.add_user(User("sub1", "alice", "old"))
+    read = await store.get_user("sub1")
+    assert await store.rehash_password(read, "new")  # WATCH/MULTI on one key works on Cluster
+    assert not await store.rehash_password(read, "newer")  # the record changed since `read`
+    assert (await store.get_user("sub1")).password_hash == "new"
+
+
+async def test_the_rotation_lock_has_one_holder(store: RedisStore):
+    async with store.lock("keys", 60) as first, store.lock("keys", 60) as second:
+        assert first and not second
+    async with store.lock("keys", 60) as again:
+        assert again  # released by its holder
+
+
+async def test_a_burst_of_login_attempts_never_passes_more_than_the_limit(store: RedisStore):
+    counted = await asyncio.gather(*(store.count_attempt(["login:user:a", "login:addr:x"], 600) for _ in range(8)))
+    passed = [c for c in counted if all(count <= 3 for count, _ in c)]
+    assert len(passed) <= 3
+    assert sorted(count for c in counted for count, _ in c[:1]) == list(range(1, 9))  # each key exact
+
+
+async def test_the_mirror_loads_and_follows_the_feed_on_the_cluster(store: RedisStore, redis_url: str):
+    clock = FakeClock()
+    now = int(clock())
+    await store.revoke([Revocation("jti", "before", now + 900, now)], now)
+    mirror = RevocationMirror(redis_url, VerifierMetrics(CollectorRegistry(), AUDIENCE), clock)
+    await mirror.start()
+    try:
+        assert mirror.synced and "before" in mirror.state.jti  # loaded from the feed's primary
+        await store.revoke([Revocation("sub", "u1", now + 900, now), Revocation("sid", "s1", now + 900, now)], now)
+        await mirror.wait_for(lambda: "u1" in mirror.state.sub and "s1" in mirror.state.sid)
+        assert mirror.state.revoked("x", "s1", "u2", now, now) == "sid"
+    finally:
+        await mirror.close()
+
+
+async def test_client_changes_reach_the_cache_over_cluster_pubsub(redis_url: str, store: RedisStore):
+    await store.add_client(Client("svc", None, grant_types=("client_credentials",)))
+    caching = CachingStore(store_url.connect(redis_url, decode_responses=True))
+    caching.start_following()
+    try:
+        assert await caching.clients.wait_live(10)
+        assert await caching.get_client("svc") is not None  # now cached in this process
+        await store.remove_client("svc")  # another process: only the announcement tells this one
+
+        async def forgotten() -> bool:
+            return await caching.get_client("svc") is None
+        await eventually(forgotten, "the removal reached the cache")
+    finally:
+        await caching.stop_following()
+        await caching.redis.aclose()
+
+
+# ---- a primary dies ----
+
+async def test_killing_a_primary_fails_only_its_slots_until_its_replica_takes_over(
+        cluster_topology: ClusterTopology, store: RedisStore, redis: RedisCluster):
+    # the victim holds neither the feed nor the user the rotations read ("sub1"), so that only
+    # the doomed family's requests touch it
+    needed = {redis.get_node_from_key(FEED).port, redis.get_node_from_key(PREFIX + "user:sub1").port}
+    victim = next(n.port for n in redis.get_primaries() if n.port not in needed)
+    doomed = ids_on(redis, PREFIX + "rf:", victim, 1)[0]
+    spared = ids_on(redis, PREFIX + "rf:", 0, 1, avoid=victim)[0]
+    for family_id in (doomed, spared):
+        await store.create_family(family(family_id), D[0], "j0", NOW + 900, idle_ttl=NOW)
+    await redis.execute_command("WAIT", 1, 5000, target_nodes=redis.get_node_from_key(PREFIX + "rf:" + doomed))
+
+    victim_node = cluster_topology.node_at(victim)
+    victim_node.kill()
+    digests = iter(refresh_digest(f"spared {i}") for i in range(10_000))
+    live = D[0]
+    seen_failure = False
+    deadline = time.monotonic() + 30
+
+    async def doomed_rotates() -> bool:
+        nonlocal seen_failure
+        try:
+            return isinstance(await rotate(store, doomed, D[0], D[1], "app", NOW, "j1", NOW + 900, NOW, 0), Rotated)
+        except RedisError:
+            seen_failure = True
+            return False
+
+    while not await doomed_rotates():
+        assert time.monotonic() < deadline, "the replica never took over"
+        new = next(digests)  # meanwhile the other slots serve as usual: rotations, revocations
+        assert isinstance(await rotate(store, spared, live, new, "app", NOW, "j", NOW + 900, NOW, 0), Rotated)
+        live = new
+        await store.revoke([Revocation("jti", f"during-{new[:8]}", NOW + 60, NOW)], NOW)
+    assert seen_failure  # the dead primary's slot did fail, without a restart of the client
+    assert victim not in {n.port for n in redis.get_primaries()}
+    cluster_topology.restart(victim_node)  # rejoins as a replica: later tests get a whole cluster again
+    cluster_topology.wait_healthy()
