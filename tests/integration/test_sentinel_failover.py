@@ -18,6 +18,7 @@ from examples.topologies import SentinelTopology, ValkeyNode
 from tests.integration.oauth_helpers import Registered, add_client, claims_of, post, token
 from tests.integration.test_revocation import FEED
 from tokensrv.config import load_settings
+from tokensrv.store.redis import deny_key
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +84,7 @@ def jti_of(access_token: str) -> str:
 def stored_revocations(node: ValkeyNode, jtis: list[str]) -> tuple[set[str], set[str]]:
     """Of `jtis`: those with a deny-list key on `node`, and those in its revocation feed."""
     with node.client() as redis:
-        denied = {j for j in jtis if redis.exists("tokensrv:deny:jti:" + j)}
+        denied = {j for j in jtis if redis.exists(deny_key("jti", j))}
         in_feed = {fields["v"] for _, fields in redis.xrange(FEED) if fields["k"] == "jti"}
     return denied, in_feed & set(jtis)
 
