@@ -251,13 +251,23 @@ class ClusterTopology:
 
     def start(self) -> ClusterTopology:
         """Start the nodes and form the cluster, unless their nodes.conf says they formed it before
-        (the local cluster keeps its data folders from one `up` to the next)."""
+        (the local cluster keeps its data folders from one `up` to the next). A formation cut short
+        is started over."""
         for node in self.nodes:
             node.start()
-        if not all(self._known_nodes(n) == len(self.nodes) for n in self.nodes):
+        if not self._formed():
+            for node in self.nodes:
+                with node.client() as client:
+                    client.execute_command("FLUSHALL")  # a primary with keys refuses CLUSTER RESET
+                    client.execute_command("CLUSTER", "RESET", "HARD")
             self._form()
         self.wait_healthy()
         return self
+
+    def _formed(self) -> bool:
+        return (all(self._known_nodes(n) == len(self.nodes)
+                    and self._cluster_info(n).get("cluster_slots_assigned") == str(CLUSTER_SLOTS) for n in self.nodes)
+                and len(self.by_role("replica")) == len(self.nodes) // 2)
 
     def _form(self) -> None:
         primaries, replicas = self.nodes[:3], self.nodes[3:]
