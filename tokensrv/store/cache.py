@@ -158,7 +158,7 @@ class ClientCache:
                 # our PING's answer under RESP3, a plain string, which redis-py's handle_message
                 # misreads once responses are decoded (it expects bytes): heard, nothing to do
                 continue
-            message = await pubsub.handle_message(response, ignore_subscribe_messages=True)
+            message = await pubsub.handle_message(response, ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             if message is not None and message["type"] == "message":
                 self.invalidate(str(message["data"]))
 
@@ -193,13 +193,14 @@ async def _subscriber(redis: StoreClient, attempt: int) -> Redis:
 async def _close_idle(redis: StoreClient) -> None:
     """Close the idle pooled connections: they went to the server our subscription just lost (a
     restart, a failover) and are likely as dead. Closed, each reconnects on its next use instead of
-    failing that request (redis-py does not retry a command). On Cluster: every node's."""
+    failing that request (store/connect.py: commands are not retried). Not on Cluster: closing a
+    node's free connections there races with the commands the cluster client is sending on them
+    (seen under load as 500s from inside redis-py), and the cluster client drops a failed node's
+    connections itself."""
+    if not isinstance(redis, Redis):
+        return
     with contextlib.suppress(RedisError, OSError):
-        if isinstance(redis, Redis):
-            await redis.connection_pool.disconnect(inuse_connections=False)
-            return
-        for node in redis.get_nodes():
-            await node.disconnect_free_connections()
+        await redis.connection_pool.disconnect(inuse_connections=False)
 
 
 class CachingStore(RedisStore):
