@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.topologies import ClusterTopology  # the Cluster the tests run against
+from examples.topologies import ClusterTopology  # the Cluster of the tests and of `make cluster`
 from tokensrv.embedded import EmbeddedValkey
 
 BIN = Path(sys.executable).parent
@@ -112,7 +112,7 @@ def valkey(workdir: Path, cores: Sequence[int], appendonly: bool = True) -> Iter
 
 @contextmanager
 def valkey_cluster(workdir: Path, cores: Sequence[int]) -> Iterator[ClusterTopology]:
-    """A 3-primary/3-replica Valkey Cluster (tests/topologies.py: AOF with appendfsync everysec on
+    """A 3-primary/3-replica Valkey Cluster (examples/topologies.py: AOF with appendfsync everysec on
     every node, as the one Valkey has it), every node pinned to `cores`. Its node timeout is raised
     from the failover tests' 1 s to Valkey's default 15 s: a node busy under load is not failed over."""
     topology = ClusterTopology(workdir)

@@ -29,7 +29,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.topologies import ValkeyNode
+from examples.topologies import ValkeyNode
 
 from . import propagation, seed, sign_rate, wrk
 from .figures import Figure, notes, table, write
