@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from examples.topologies import ClusterTopology  # the Cluster of the tests and of `make cluster`
 from tokensrv.embedded import EmbeddedValkey
 
 BIN = Path(sys.executable).parent
 READY_TIMEOUT = 30.0
+CLUSTER_NODE_TIMEOUT_MS = 15000
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,11 @@ def pin_self(cores: Sequence[int]) -> None:
     os.sched_setaffinity(0, set(cores))
 
 
+def pin_process(pid: int, cores: Sequence[int]) -> None:
+    """Pin a running process, every thread of it, to `cores`."""
+    subprocess.run(["taskset", "-a", "-p", "-c", spell(cores), str(pid)], check=True, stdout=subprocess.DEVNULL)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -96,12 +103,29 @@ def valkey(workdir: Path, cores: Sequence[int], appendonly: bool = True) -> Iter
     server = EmbeddedValkey(workdir, port=free_port(), appendonly=appendonly)
     server.start()
     assert server.process is not None
-    subprocess.run(["taskset", "-a", "-p", "-c", spell(cores), str(server.process.pid)],
-                   check=True, stdout=subprocess.DEVNULL)
+    pin_process(server.process.pid, cores)
     try:
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def valkey_cluster(workdir: Path, cores: Sequence[int]) -> Iterator[ClusterTopology]:
+    """A 3-primary/3-replica Valkey Cluster (examples/topologies.py: AOF with appendfsync everysec on
+    every node, as the one Valkey has it), every node pinned to `cores`. Its node timeout is raised
+    from the failover tests' 1 s to Valkey's default 15 s: a node busy under load is not failed over."""
+    topology = ClusterTopology(workdir)
+    try:
+        topology.start()
+        for node in topology.nodes:
+            assert node.process is not None
+            pin_process(node.process.pid, cores)
+            with node.client() as client:
+                client.config_set("cluster-node-timeout", CLUSTER_NODE_TIMEOUT_MS)
+        yield topology
+    finally:
+        topology.stop()
 
 
 @dataclass

@@ -29,6 +29,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
+from examples.topologies import ValkeyNode
+
 from . import propagation, seed, sign_rate, wrk
 from .figures import Figure, notes, table, write
 from .procs import (
@@ -43,6 +45,7 @@ from .procs import (
     tokensrv,
     tokensrv_env,
     valkey,
+    valkey_cluster,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +56,7 @@ PASSWORD = "bench password 1234"
 JWKS = "/.well-known/jwks.json"
 DISCOVERY = "/.well-known/openid-configuration"
 TOKEN = "/oauth2/token"
+CLUSTER_WORKERS = 1  # the Cluster section's tokensrv: as the 1-worker refresh figure (Valkey on its own core)
 T = TypeVar("T")
 
 
@@ -64,13 +68,14 @@ class Plan:
     micro_seconds: float  # pytest-benchmark's --benchmark-max-time
     refresh_pool: int  # refresh families minted for the refresh load
     memory_count: int
+    cluster_families: int  # families created on the one Valkey and on the Cluster, for memory per family
     propagation_samples: int
 
     @classmethod
     def of(cls, long: bool) -> Plan:
         if long:
-            return cls(6, 3, 6, 2.0, 20000, 100_000, 2000)
-        return cls(2, 1, 3, 0.3, 2000, 100_000, 300)
+            return cls(6, 3, 6, 2.0, 20000, 100_000, 100_000, 2000)
+        return cls(2, 1, 3, 0.3, 2000, 100_000, 10_000, 300)
 
 
 def rounds(count: int, measures: dict[str, Callable[[], T]]) -> dict[str, list[T]]:
@@ -85,6 +90,43 @@ def rounds(count: int, measures: dict[str, Callable[[], T]]) -> dict[str, list[T
 def median(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[len(ordered) // 2]
+
+
+class ValkeyCpu:
+    """CPU seconds Valkey servers used (INFO cpu) during the loads `around` wraps, and what those
+    loads served: per request, and as a share of one core over wrk's measurement windows."""
+
+    def __init__(self, servers: dict[str, str]) -> None:  # name -> that server's own redis:// URL
+        self.servers = servers
+        self.reset()
+
+    def reset(self) -> None:
+        self.seconds = dict.fromkeys(self.servers, 0.0)
+        self.requests, self.window = 0, 0.0
+
+    def around(self, run: Callable[[], wrk.Load]) -> Callable[[], wrk.Load]:
+        def measure() -> wrk.Load:
+            urls = list(self.servers.values())
+            before = asyncio.run(seed.valkey_cpu(urls))
+            load = run()
+            after = asyncio.run(seed.valkey_cpu(urls))
+            for name, used_before, used_after in zip(self.servers, before, after, strict=True):
+                self.seconds[name] += used_after - used_before
+            self.requests += load.requests
+            self.window += load.seconds
+            return load
+        return measure
+
+    def us_per_request(self, *names: str, idle: ValkeyCpu | None = None) -> float:
+        """Microseconds of CPU per request, summed over `names` (default: every server); less, with
+        `idle`, what those servers used at the rate measured by `idle` (while other loads ran)."""
+        used = sum(self.seconds[n] - (idle.percent(n) / 100 * self.window if idle else 0.0)
+                   for n in names or self.servers)
+        return used / max(1, self.requests) * 1e6
+
+    def percent(self, name: str) -> float:
+        """That server's CPU as a percentage of one core while the loads ran."""
+        return self.seconds[name] / self.window * 100 if self.window else 0.0
 
 
 class Bench:
@@ -146,14 +188,27 @@ class Bench:
             Figure(section, "joserfc decode + claims", rate["test_verify_joserfc"], "/s", "raw RSA verify", raw),
         )
 
-    def register(self) -> None:
-        svc = cli(self.env, "client", "add", "--id", "bench-svc", "--grant-type", "client_credentials",
+    def register(self, env: dict[str, str]) -> tuple[tuple[str, str], tuple[str, str]]:
+        """The bench's clients and user in the store `env` names: (service client, app client)."""
+        svc = cli(env, "client", "add", "--id", "bench-svc", "--grant-type", "client_credentials",
                   "--scope", "read")
-        app = cli(self.env, "client", "add", "--id", "bench-app", "--first-party", "--grant-type", "password",
+        app = cli(env, "client", "add", "--id", "bench-app", "--first-party", "--grant-type", "password",
                   "--grant-type", "refresh_token", "--scope", "read")
-        cli(self.env, "user", "add", "bench-user", "--role", "reader", "--password-stdin", stdin=PASSWORD + "\n")
-        self.svc = ("bench-svc", str(svc["client_secret"]))
-        self.app = ("bench-app", str(app["client_secret"]))
+        cli(env, "user", "add", "bench-user", "--role", "reader", "--password-stdin", stdin=PASSWORD + "\n")
+        return ("bench-svc", str(svc["client_secret"])), ("bench-app", str(app["client_secret"]))
+
+    def refresh_args(self, redis_url: str, keys_dir: Path, app: tuple[str, str], name: str) -> tuple[str, ...]:
+        """refresh.lua's arguments: `app`'s credentials and a pool of plan.refresh_pool fresh refresh
+        tokens minted in the store at `redis_url`, in a file wrk reads and writes the successors to."""
+        tokens = asyncio.run(seed.refresh_tokens(redis_url, keys_dir, app[0], "bench-user",
+                                                 self.plan.refresh_pool))
+        pool = self.workdir / f"{name}.txt"
+        pool.write_text("\n".join(tokens) + "\n")
+        return self.basic(app), str(pool), str(pool)
+
+    def refresh(self, server: Server, args: tuple[str, ...], seconds: int) -> Callable[[], wrk.Load]:
+        """One slice of the refresh grant at full load (refresh.lua)."""
+        return lambda: self.drive(server.url + TOKEN, "refresh.lua", seconds, args=args)
 
     def http(self, keys_dir: Path, workers: int) -> None:
         """Token endpoint vs raw signing; JWKS and discovery vs a static handler; same cores."""
@@ -188,30 +243,16 @@ class Bench:
 
     def http_rounds(self, server: Server, ref: Server, keys_dir: Path, cores: tuple[int, ...]
                     ) -> dict[str, list[Any]]:
-        tokens = asyncio.run(seed.refresh_tokens(self.redis_url, keys_dir, self.app[0], "bench-user",
-                                                 self.plan.refresh_pool))
-        pool = self.workdir / "refresh-tokens.txt"
-        pool.write_text("\n".join(tokens) + "\n")
-        token_args, refresh_args = (self.basic(self.svc),), (self.basic(self.app), str(pool), str(pool))
+        refresh_args = self.refresh_args(self.redis_url, keys_dir, self.app, "refresh-tokens")
+        token_args = (self.basic(self.svc),)
         long, short = self.plan.slice, self.plan.short_slice
-        cpu = {"client_credentials": [0.0, 0], "refresh_token": [0.0, 0]}
-
-        def with_valkey_cpu(name: str, run: Callable[[], wrk.Load]) -> Callable[[], wrk.Load]:
-            def measure() -> wrk.Load:
-                before = asyncio.run(seed.valkey_cpu(self.redis_url))
-                load = run()
-                cpu[name][0] += asyncio.run(seed.valkey_cpu(self.redis_url)) - before
-                cpu[name][1] += load.requests
-                return load
-            return measure
-
+        cpu = {name: ValkeyCpu({"valkey": self.redis_url}) for name in ("client_credentials", "refresh_token")}
         measures: dict[str, Callable[[], Any]] = {
             "raw": lambda: sign_rate.rate(keys_dir, cores, long),
             "bare": lambda: self.drive(ref.url + TOKEN, "token.lua", long, args=token_args),
-            "client_credentials": with_valkey_cpu(
-                "client_credentials", lambda: self.drive(server.url + TOKEN, "token.lua", long, args=token_args)),
-            "refresh_token": with_valkey_cpu(
-                "refresh_token", lambda: self.drive(server.url + TOKEN, "refresh.lua", long, args=refresh_args)),
+            "client_credentials": cpu["client_credentials"].around(
+                lambda: self.drive(server.url + TOKEN, "token.lua", long, args=token_args)),
+            "refresh_token": cpu["refresh_token"].around(self.refresh(server, refresh_args, long)),
             "static jwks": lambda: self.drive(ref.url + JWKS, "get.lua", short),
             "jwks": lambda: self.drive(server.url + JWKS, "get.lua", short),
             "static discovery": lambda: self.drive(ref.url + DISCOVERY, "get.lua", short),
@@ -224,9 +265,9 @@ class Bench:
                                         ("static", ref.url + JWKS, "get.lua", ())):
             self.drive(url, script, 1, args=args)  # warm up both servers
         for counted in cpu.values():
-            counted[:] = [0.0, 0]
+            counted.reset()
         found = rounds(self.plan.rounds, measures)
-        self.valkey_us = {name: seconds / max(1, count) * 1e6 for name, (seconds, count) in cpu.items()}
+        self.valkey_us = {name: counted.us_per_request() for name, counted in cpu.items()}
         return found
 
     def load_figure(self, section: str, name: str, load: wrk.Summary, reference: str, reference_value: float,
@@ -330,6 +371,81 @@ class Bench:
                         note=f"{found.samples} revocations (POST /oauth2/revoke) until the verifier's mirror "
                              f"applied them; max {found.max_ms:.1f} ms"))
 
+    def cluster(self, keys_dir: Path) -> None:
+        """The refresh grant on a 3-primary/3-replica Valkey Cluster next to the one Valkey, in
+        alternating slices: req/s, Valkey CPU per primary, and memory per refresh family on both.
+
+        Every server's CPU is read around every slice: what a server uses while the other store's
+        slice runs is its idle baseline (cron, Cluster bus, the idle tokensrv's pings), taken off
+        the CPU per refresh."""
+        cores, store = self.layout.server(CLUSTER_WORKERS), self.layout.store
+        section = (f"refresh grant on a 3-primary Valkey Cluster ({CLUSTER_WORKERS} worker, core {spell(cores)}; "
+                   f"the 6 Cluster nodes and the one Valkey on core {spell(store)}, AOF everysec on every node)")
+        with valkey_cluster(self.workdir / "cluster", store) as topology:
+            env = tokensrv_env(topology.url, keys_dir)  # the same signing keys
+            _, app = self.register(env)
+            primaries = {f"primary {i + 1} (slots {slots(node)})": node_url(node.port)
+                         for i, node in enumerate(topology.by_role("primary"))}
+            replicas = {f"replica {i + 1}": node_url(node.port) for i, node in enumerate(topology.by_role("replica"))}
+            # memory first: a delta over the families created, on stores holding what came before
+            writers = [c for c in self.layout.cores if c not in store] or list(store)
+            count = self.plan.cluster_families
+            slot_tables = seed.fill_slots(topology.url)
+            one_bytes, _ = seed.family_memory(self.redis_url, count, writers)
+            cluster_bytes, _ = seed.family_memory(topology.url, count, writers)
+            one_args = self.refresh_args(self.redis_url, keys_dir, self.app, "refresh-one")
+            cluster_args = self.refresh_args(topology.url, keys_dir, app, "refresh-cluster")
+            servers = {"one Valkey": self.redis_url, **primaries, **replicas}
+            one_cpu, cluster_cpu = ValkeyCpu(servers), ValkeyCpu(servers)
+            with tokensrv(self.env, CLUSTER_WORKERS, cores, self.workdir) as one, \
+                    tokensrv(env, CLUSTER_WORKERS, cores, self.workdir) as clustered:
+                self.refresh(one, one_args, 1)()  # warm up both
+                self.refresh(clustered, cluster_args, 1)()
+                found = rounds(self.plan.rounds, {
+                    "one": one_cpu.around(self.refresh(one, one_args, self.plan.slice)),
+                    "cluster": cluster_cpu.around(self.refresh(clustered, cluster_args, self.plan.slice))})
+        one_load, cluster_load = wrk.Summary.of(found["one"]), wrk.Summary.of(found["cluster"])
+        one_us = one_cpu.us_per_request("one Valkey", idle=cluster_cpu)
+        primaries_us = cluster_cpu.us_per_request(*primaries, idle=one_cpu)
+        replicas_us = cluster_cpu.us_per_request(*replicas, idle=one_cpu)
+        self.add(
+            self.load_figure(section, "refresh_token, Cluster (3 primaries + 3 replicas)", cluster_load,
+                             "refresh_token, one Valkey", one_load.rate, ""),
+            Figure(section, "Valkey CPU, one Valkey (no replica)", one_cpu.percent("one Valkey"), "% of a core",
+                   note=f"{cluster_cpu.percent('one Valkey'):.1f} % when idle (during the Cluster's slices); "
+                        f"{one_us:.0f} us per refresh beyond that"),
+            *(Figure(section, f"Valkey CPU, {name}", cluster_cpu.percent(name), "% of a core",
+                     note=f"{one_cpu.percent(name):.1f} % when idle; {cluster_cpu.us_per_request(name, idle=one_cpu):.0f}"
+                          " us beyond that per refresh of the whole Cluster's")
+              for name in primaries),
+            Figure(section, "Valkey CPU per refresh, the 3 primaries together", primaries_us, "us",
+                   "one Valkey", one_us,
+                   note=f"beyond the idle baseline; each primary also feeds its replica. Extrapolated: a primary "
+                        f"at one full core would take about {1e6 / primaries_us:,.0f} refreshes/s (one Valkey: "
+                        f"{1e6 / one_us:,.0f}/s). The 3 replicas used {replicas_us:.0f} us per refresh together"),
+            Figure(section, "memory per refresh family, Cluster (sum of primaries)", cluster_bytes, "bytes",
+                   "one Valkey, same families", one_bytes,
+                   note=f"INFO used_memory delta (less replication, client and AOF buffers) over {count:,} "
+                        f"families created on each. Before that, one small key with an expiry in each of the 16,384 "
+                        f"slots cost {slot_tables / 3 / 1e6:.1f} MB per primary (the keys and each slot's tables, "
+                        "there once a Cluster holds many families), left out of the figure"),
+        )
+        self.cpu_notes.append(f"Cluster, {CLUSTER_WORKERS} worker: Valkey CPU per refresh {primaries_us:.1f} us over "
+                              f"the 3 primaries, {one_us:.1f} us on the one Valkey (beyond their idle baselines)")
+
+
+def node_url(port: int) -> str:
+    """One Cluster node's own URL: INFO of that node alone."""
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def slots(node: ValkeyNode) -> str:
+    """The slot ranges a Cluster node serves, as CLUSTER NODES lists them (e.g. "0-5460")."""
+    with node.client() as client:
+        lines = str(client.execute_command("CLUSTER", "NODES")).splitlines()
+    mine = next(line.split() for line in lines if "myself" in line)
+    return ",".join(mine[8:])
+
 
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -365,7 +481,7 @@ def timed(name: str, section: Callable[[], None]) -> None:
     print(f"  ({name}: {time.monotonic() - started:.0f} s)", flush=True)
 
 
-SECTIONS = ("micro", "http", "logins", "algorithms", "propagation", "memory")
+SECTIONS = ("micro", "http", "logins", "algorithms", "propagation", "cluster", "memory")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -396,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
             keys_dir = Path(tmp) / "keys-RS256"
             bench.env = tokensrv_env(store.url, keys_dir)
             cli(bench.env, "keys", "init")
-            bench.register()
+            bench.svc, bench.app = bench.register(bench.env)
             if "http" in only:
                 for workers in (1, 2):
                     timed(f"http, {workers} worker(s)", functools.partial(bench.http, keys_dir, workers))
@@ -406,6 +522,8 @@ def main(argv: list[str] | None = None) -> int:
                 timed("algorithms", bench.algorithms)
             if "propagation" in only:
                 timed("propagation", bench.propagation)
+            if "cluster" in only:
+                timed("cluster", functools.partial(bench.cluster, keys_dir))
         if "memory" in only:
             timed("memory", bench.memory)
     load_after = os.getloadavg()[0]

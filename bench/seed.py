@@ -1,5 +1,5 @@
-"""In-process work against the store: refresh tokens for the refresh load, and Valkey's memory
-per refresh family and per deny-list entry."""
+"""In-process work against the store (one server or a Cluster: any store URL): refresh tokens for the
+refresh load, Valkey's memory per refresh family and per deny-list entry, and Valkey's CPU time."""
 from __future__ import annotations
 
 import asyncio
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 from tokensrv.app import open_redis
 from tokensrv.config import load_settings
@@ -76,28 +77,80 @@ class Memory:
     per_deny_entry: float  # bytes per deny-list entry, its revocation-feed entry included
 
 
-async def used_memory(redis: Redis) -> int:
-    return int((await redis.info("memory"))["used_memory"])
+# Memory INFO memory counts in used_memory that is not data: buffers that fill and drain with the
+# traffic (to replicas, to clients, to the AOF), left out so that a delta is what the keys cost.
+TRANSIENT = ("mem_total_replication_buffers", "mem_clients_normal", "mem_aof_buffer")
 
 
-def memory(redis_url: str, count: int, cores: Sequence[int]) -> Memory:
-    """Create `count` families (each its own user and session, as after `count` SSO logins) and
-    `count` deny-list entries through RedisStore, from one process per core; measure INFO
-    used_memory before and after each."""
-    async def measure(sample: Sequence[str] = ()) -> tuple[int, float]:
+async def used_memory(redis: Redis | RedisCluster) -> int:
+    """INFO used_memory less the transient buffers; on a Cluster, summed over the primaries."""
+    if isinstance(redis, RedisCluster):
+        per_node = await redis.info("memory", target_nodes=RedisCluster.PRIMARIES)
+        infos = list(per_node.values())
+    else:
+        infos = [await redis.info("memory")]
+    return sum(int(info["used_memory"]) - sum(int(info.get(name, 0)) for name in TRANSIENT) for info in infos)
+
+
+async def _measure_memory(redis_url: str, sample: Sequence[str] = ()) -> tuple[int, float]:
+    """used_memory now, and the mean MEMORY USAGE of the sampled families' keys."""
+    redis = open_redis(redis_url)
+    try:
+        sizes = [await redis.memory_usage(PREFIX + "rf:" + f, samples=0) or 0 for f in sample]
+        return await used_memory(redis), sum(sizes) / max(1, len(sizes))
+    finally:
+        await redis.aclose()
+
+
+def family_memory(redis_url: str, count: int, cores: Sequence[int]) -> tuple[float, float]:
+    """Create `count` families (each its own user and session, as after `count` SSO logins) through
+    RedisStore, from one process per core: bytes of used_memory per family, and the mean MEMORY
+    USAGE of a family's key alone."""
+    start, _ = asyncio.run(_measure_memory(redis_url))
+    samples = _on_cores(cores, _create_families, redis_url, count)
+    families, family_key = asyncio.run(_measure_memory(redis_url, [f for sample in samples for f in sample]))
+    return (families - start) / (count // len(cores) * len(cores)), family_key
+
+
+def fill_slots(redis_url: str) -> float:
+    """On a Cluster: one small key with an expiry in every hash slot, so that each slot's key and
+    expiry tables exist before family_memory measures (as they do once millions of families are
+    spread over the slots). Returns the bytes that cost, summed over the primaries; on one server
+    it does nothing."""
+    async def fill() -> float:
         redis = open_redis(redis_url)
         try:
-            sizes = [await redis.memory_usage(PREFIX + "rf:" + f, samples=0) or 0 for f in sample]
-            return await used_memory(redis), sum(sizes) / max(1, len(sizes))
+            if not isinstance(redis, RedisCluster):
+                return 0.0
+            start = await used_memory(redis)
+            async with redis.pipeline(transaction=False) as pipe:
+                for tag in _slot_tags():
+                    pipe.set(f"{PREFIX}bench:slot:{{{tag}}}", "1", ex=30 * 86400)
+                await pipe.execute()
+            return float(await used_memory(redis) - start)
         finally:
             await redis.aclose()
 
-    start, _ = asyncio.run(measure())
-    samples = _on_cores(cores, _create_families, redis_url, count)
-    families, family_key = asyncio.run(measure([f for sample in samples for f in sample]))
+    return asyncio.run(fill())
+
+
+def _slot_tags() -> list[str]:
+    """One hash tag for each slot."""
+    tags: dict[int, str] = {}
+    n = 0
+    while len(tags) < REDIS_CLUSTER_HASH_SLOTS:
+        tags.setdefault(key_slot(str(n).encode()), str(n))
+        n += 1
+    return list(tags.values())
+
+
+def memory(redis_url: str, count: int, cores: Sequence[int]) -> Memory:
+    """`count` families (family_memory), then `count` deny-list entries, on the same Valkey."""
+    per_family, family_key = family_memory(redis_url, count, cores)
+    families, _ = asyncio.run(_measure_memory(redis_url))
     _on_cores(cores, _create_denials, redis_url, count)
-    denials, _ = asyncio.run(measure())
-    return Memory((families - start) / count, family_key, (denials - families) / count)
+    denials, _ = asyncio.run(_measure_memory(redis_url))
+    return Memory(per_family, family_key, (denials - families) / count)
 
 
 def _on_cores(cores: Sequence[int], job: Callable[[str, int], Coroutine[Any, Any, list[str]]], redis_url: str,
@@ -112,7 +165,7 @@ def _on_cores(cores: Sequence[int], job: Callable[[str, int], Coroutine[Any, Any
 def _run_pinned(core: int, job: Callable[[str, int], Coroutine[Any, Any, list[str]]], redis_url: str,
                 share: int) -> list[str]:
     os.sched_setaffinity(0, {core})
-    # the Valkey measured has no AOF (its buffer would blur the deltas): its warning is not for us
+    # the memory section's Valkey has no AOF (its buffer would blur the deltas): its warning is not for us
     logging.getLogger("tokensrv.store").setLevel(logging.ERROR)
     return asyncio.run(job(redis_url, share))
 
@@ -155,11 +208,15 @@ async def _create_denials(redis_url: str, count: int) -> list[str]:
     return []
 
 
-async def valkey_cpu(redis_url: str) -> float:
-    """Seconds of CPU Valkey has used so far (user + system)."""
-    redis = open_redis(redis_url)
-    try:
-        info = await redis.info("cpu")
-        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-    finally:
-        await redis.aclose()
+async def valkey_cpu(redis_urls: Sequence[str]) -> list[float]:
+    """Seconds of CPU each Valkey server has used so far (INFO cpu, user + system, all its threads).
+    One URL per server: a Cluster node's own redis:// URL, not the cluster's."""
+    async def one(url: str) -> float:
+        redis = open_redis(url)
+        try:
+            info = await redis.info("cpu")
+            return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+        finally:
+            await redis.aclose()
+
+    return list(await asyncio.gather(*(one(url) for url in redis_urls)))
