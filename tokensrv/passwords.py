@@ -108,6 +108,17 @@ def _context() -> multiprocessing.context.BaseContext:
     return context
 
 
+def stop_helpers() -> None:
+    """End this process's forkserver and multiprocessing resource tracker now (a server process
+    stopping, every pool closed): otherwise each lingers until it notices that this process
+    exited. A pool made after this starts them again."""
+    from multiprocessing import forkserver, resource_tracker
+    for helper in (forkserver._forkserver, resource_tracker._resource_tracker):
+        stop = getattr(helper, "_stop", None)  # no public way; the stdlib's own tests use this
+        if stop is not None:
+            stop()
+
+
 class PasswordPool:
     """`processes` argon2 workers; at most `queue` jobs waiting beyond those running (None: no bound).
 
@@ -199,3 +210,4 @@ class PasswordPool:
             if process.exitcode is None:
                 process.kill()
                 process.join()
+        pool.shutdown(wait=True)  # its manager thread sees the workers gone and ends: no thread left

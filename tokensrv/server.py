@@ -29,6 +29,7 @@ from aiohttp import web
 from .app import PROVIDER, create_app, open_redis
 from .config import Settings, redact_url
 from .embedded import EmbeddedValkey, _die_with_parent
+from .passwords import stop_helpers
 from .rotation import KeyManager
 from .store.redis import RedisStore
 
@@ -127,7 +128,8 @@ async def _serve(settings: Settings, embedded: EmbeddedValkey | None,
         log.info("worker serving requests")
     await stop.wait()
     log.info("shutting down: finishing in-flight requests (up to %s s)", settings.shutdown_timeout)
-    await runner.cleanup()
+    await runner.cleanup()  # closes the argon2 pool: its worker processes have exited
+    stop_helpers()  # and their parent, the forkserver: this process leaves no child behind
 
 
 def _listen_error(host: str, port: int, exc: OSError) -> ServeError:
