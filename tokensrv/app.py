@@ -21,7 +21,7 @@ from .metrics import ARGON2_QUEUE
 from .oauth import Provider
 from .oauth.discovery import metadata_bytes
 from .observe import in_flight_ctx, metrics_endpoint, observe_middleware
-from .passwords import PasswordPool
+from .passwords import QUEUE_PER_PROCESS, PasswordPool
 from .rotation import KeyManager
 from .routes import setup_routes
 from .store.cache import CachingStore
@@ -58,7 +58,9 @@ async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
     store = CachingStore(redis, durable_replicas=settings.durable_replicas)  # client records cached in memory, dropped when a change is announced
     clock = app[CLOCK]
     keys = KeyManager(settings, store, lambda: int(clock()))
-    passwords = PasswordPool(argon2_threads(settings), on_depth=ARGON2_QUEUE.set)
+    processes = argon2_threads(settings)
+    passwords = PasswordPool(processes, on_depth=ARGON2_QUEUE.set,
+                             queue=settings.argon2_queue or QUEUE_PER_PROCESS * processes)
     app[PROVIDER] = Provider(settings, store, keys, passwords, clock)
     await keys.reload(force=True)
     try:
@@ -76,8 +78,10 @@ async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def argon2_threads(settings: Settings) -> int:
-    """TOKENSRV_ARGON2_THREADS, else the cores this process may run on, shared among the workers:
-    more threads than cores would only make each login slower."""
+    """Argon2 worker processes for one server process: TOKENSRV_ARGON2_THREADS (the name is older
+    than the processes), else the cores this process may run on, shared among the server's
+    workers (`serve --workers N`: each has its own pool): more hashing than cores would only make
+    each login slower, and take cores from token requests."""
     if settings.argon2_threads:
         return settings.argon2_threads
     try:

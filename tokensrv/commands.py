@@ -68,7 +68,7 @@ def cores() -> int:
 
 
 @asynccontextmanager
-async def admin_provider(settings: Settings, threads: int = 1) -> AsyncIterator[Provider]:
+async def admin_provider(settings: Settings, processes: int = 1) -> AsyncIterator[Provider]:
     """A Provider for one admin command: the store (checked reachable) and the keys folder."""
     redis = open_redis(settings.redis_url)
     try:
@@ -78,7 +78,7 @@ async def admin_provider(settings: Settings, threads: int = 1) -> AsyncIterator[
         raise CLIError(f"TOKENSRV_REDIS_URL: cannot reach the store at {redact_url(settings.redis_url)} "
                        f"({type(exc).__name__})") from None
     store = RedisStore(redis, durable_replicas=settings.durable_replicas)
-    passwords = PasswordPool(threads)
+    passwords = PasswordPool(processes)  # no queue bound: an import waits for every hash
     try:
         keys = KeyManager(settings, store, lambda: int(time.time()))
         yield Provider(settings, store, keys, passwords, time.time)
@@ -137,8 +137,8 @@ def progress(label: str) -> Callable[[int, int], None]:
 
 
 async def run_admin(args: argparse.Namespace, settings: Settings) -> Any:
-    threads = cores() if (args.command, getattr(args, "action", None)) == ("user", "import") else 1
-    async with admin_provider(settings, threads) as p:
+    processes = cores() if (args.command, getattr(args, "action", None)) == ("user", "import") else 1
+    async with admin_provider(settings, processes) as p:
         handler = ADMIN[(args.command, getattr(args, "action", None))]
         return await handler(p, args)
 
@@ -260,7 +260,7 @@ async def _user_import(p: Provider, a: argparse.Namespace) -> Any:
         rows, problems = await asyncio.to_thread(_read_csv, a.file)
     except (OSError, UnicodeDecodeError) as exc:
         raise CLIError(f"cannot read {a.file}: {getattr(exc, 'strerror', None) or 'not UTF-8 text'}") from None
-    report = progress(f"hashing passwords ({p.passwords.threads} threads)")
+    report = progress(f"hashing passwords ({p.passwords.processes} processes)")
     failures = by_line(problems + await import_users(p, rows, report))
     for failure in failures:
         print(f"tokensrv: {failure}", file=sys.stderr)

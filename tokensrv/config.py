@@ -50,7 +50,8 @@ class Settings:
     login_failure_window: int = 900  # ... within this many seconds
     client_auth_max_failures: int = 20  # failed client authentications per client_id and address ...
     client_auth_failure_window: int = 600  # ... within this many seconds (a fixed window), then 429
-    argon2_threads: int = 0  # 0: one per core
+    argon2_threads: int = 0  # argon2 worker processes per server process; 0: the cores / workers
+    argon2_queue: int = 0  # password checks that may wait beyond those hashing; 0: 8 per argon2 process
     key_check_interval: float = 2.0  # how often keys/ is re-read and the schedule consulted
     shutdown_timeout: float = 10.0  # on SIGTERM, how long in-flight requests may take to finish
     token_rate_per_client: float = 0.0  # token requests per second per client; 0: no limit
@@ -80,7 +81,7 @@ _INT_FIELDS = (
     "port", "access_token_ttl", "refresh_token_ttl", "refresh_family_ttl", "refresh_reuse_grace",
     "id_token_ttl", "auth_code_ttl", "key_rotation_period", "jwks_max_age", "session_ttl",
     "session_idle_ttl", "workers", "login_max_failures", "login_failure_window", "argon2_threads",
-    "token_rate_burst", "client_auth_max_failures", "client_auth_failure_window",
+    "argon2_queue", "token_rate_burst", "client_auth_max_failures", "client_auth_failure_window",
     "durable_replicas",
 )
 _FLOAT_FIELDS = ("key_check_interval", "shutdown_timeout")

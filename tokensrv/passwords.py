@@ -1,45 +1,50 @@
-"""argon2id hashing in a bounded thread pool: the work never runs on the event loop.
+"""argon2id hashing in a pool of worker processes: the work never runs in the serving process.
 
-argon2-cffi releases the GIL while hashing, so one thread per core hashes in parallel while the
-loop keeps serving tokens and JWKS. The pool's threads run at the lowest CPU priority (nice
-ARGON2_NICE): a login costs about 0.3 s of CPU and token or JWKS requests a fraction of a
-millisecond, so when both want a core the short requests go first and logins use what is left.
+A hash costs about 0.3 s of CPU and 64 MiB of memory. In worker processes it holds no GIL of the
+server (a hashing thread had to take the server's GIL back after every hash, and waited for a
+core at the lowest priority while holding it), and the workers run at the lowest CPU priority
+(nice ARGON2_NICE): token and JWKS requests take a fraction of a millisecond, so when both want a
+core the short requests go first and logins use what is left.
+
+The workers come from a forkserver, not from fork(): the server has threads and an event loop
+that a forked child would inherit half-way. The forkserver starts once per server process (about
+0.4 s, before serving) and forks each worker from a small warm process (tens of ms), which also
+makes replacing a crashed pool cheap; `spawn` would start a fresh interpreter for every worker.
+
+A bounded number of checks may wait for a worker (`queue`); past it a login fails fast with
+Unavailable (503 temporarily_unavailable upstream) instead of queueing without end. A worker that
+dies fails every job the pool held (fail closed: an error, never a success), and the next job
+gets a new pool.
 """
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
+import multiprocessing
 import os
-import threading
+import signal
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TypeVar
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+log = logging.getLogger("tokensrv")
 T = TypeVar("T")
-THREAD_PREFIX = "argon2"
-# The lowest priority: on a busy core the event loop's thread gets about 68 times the CPU of each
-# argon2 thread, so a burst of logins leaves token and JWKS latency near its idle level (p99 2x
-# idle at nice 19, 3.6x at nice 10, 11x at 0: `make bench`, 4 concurrent logins on one core). Logins
-# run at nearly full speed while the server has idle time, and slow down only on a saturated core.
+# The lowest priority: on a busy core the event loop gets about 68 times the CPU of each argon2
+# worker (nice 0 weighs 1024, nice 19 weighs 15), so a burst of logins leaves token and JWKS
+# latency near its idle level. Logins run at full speed while the server has idle time.
 ARGON2_NICE = 19
+QUEUE_PER_PROCESS = 8  # default bound: checks waiting per worker process (~2.4 s at 0.3 s each)
+STOP_TIMEOUT = 5.0  # seconds a terminated worker gets to exit before it is killed
+START_METHOD = "forkserver"
 
 
-def lower_priority() -> None:
-    """Lower the calling thread's CPU priority; the lane threads argon2 starts inherit it.
-
-    Linux keeps a nice value per thread (elsewhere the call fails on the thread id, harmlessly).
-    Not SCHED_IDLE, although it halves the latency logins add to token and JWKS requests on a busy
-    core (`make bench`): on a core that something else keeps busy, an idle-class thread gets so
-    little CPU that a login takes tens of seconds, and a hashing thread that holds the GIL while
-    it waits for the CPU stalls the event loop for longer.
-    """
-    thread = threading.get_native_id()
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + ARGON2_NICE))
+class Unavailable(Exception):
+    """The job did not run to an answer: the queue is full, a worker died, or the pool is closed."""
 
 
 @dataclass(frozen=True)
@@ -48,48 +53,161 @@ class Checked:
     new_hash: str | None = None  # set when the stored hash used older parameters: store this one
 
 
+# ---- in the worker processes ----
+
+_hasher: PasswordHasher | None = None
+
+
+def start_worker(hasher: PasswordHasher) -> None:
+    """Each worker's initializer: the lowest CPU priority, no Ctrl-C of its own, the hasher.
+
+    On Linux the nice value is per thread; argon2's lane threads inherit it from this one.
+    SIGINT is ignored: the server stops its workers itself (close()), and a terminal's Ctrl-C
+    reaches the whole process group. The hasher arrives pickled, once per worker.
+    """
+    global _hasher
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        os.nice(ARGON2_NICE)  # clamped at 19
+    except OSError:
+        pass
+    _hasher = hasher
+
+
+def _worker_hasher() -> PasswordHasher:
+    if _hasher is None:
+        raise RuntimeError("not in an argon2 worker")
+    return _hasher
+
+
+def hash_password(password: str) -> str:
+    return _worker_hasher().hash(password)
+
+
+def verify_password(stored_hash: str, password: str, decoy: bool) -> Checked:
+    """A decoy verification (no such user) costs the same as a real one and is never ok."""
+    hasher = _worker_hasher()
+    try:
+        hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):  # VerifyMismatchError is a VerificationError
+        return Checked(False)
+    if decoy:
+        return Checked(False)
+    if hasher.check_needs_rehash(stored_hash):
+        return Checked(True, hasher.hash(password))
+    return Checked(True)
+
+
+# ---- in the server process ----
+
+def _context() -> multiprocessing.context.BaseContext:
+    context = multiprocessing.get_context(START_METHOD)
+    # what the forkserver imports once, so that each worker it forks starts warm: the program's
+    # main module (the default) and this one, with argon2
+    context.set_forkserver_preload(["__main__", __name__])
+    return context
+
+
+def stop_helpers() -> None:
+    """End this process's forkserver and multiprocessing resource tracker now (a server process
+    stopping, every pool closed): otherwise each lingers until it notices that this process
+    exited. A pool made after this starts them again."""
+    from multiprocessing import forkserver, resource_tracker
+    for helper in (forkserver._forkserver, resource_tracker._resource_tracker):
+        stop = getattr(helper, "_stop", None)  # no public way; the stdlib's own tests use this
+        if stop is not None:
+            stop()
+
+
 class PasswordPool:
-    def __init__(self, threads: int = 0, hasher: PasswordHasher | None = None,
-                 on_depth: Callable[[int], None] | None = None) -> None:
-        self.threads = threads or os.cpu_count() or 1
+    """`processes` argon2 workers; at most `queue` jobs waiting beyond those running (None: no bound).
+
+    `hasher` is pickled to each worker: a subclass must be importable there (module level).
+    """
+
+    def __init__(self, processes: int = 0, hasher: PasswordHasher | None = None,
+                 on_depth: Callable[[int], None] | None = None, queue: int | None = None) -> None:
+        self.processes = processes or os.cpu_count() or 1
         self.hasher = hasher or PasswordHasher()
-        self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix=THREAD_PREFIX,
-                                        initializer=lower_priority)
-        # An unknown username is verified against this decoy, so it costs the same as a wrong
-        # password. Made in the pool too: even the constructor keeps argon2 off the caller's thread.
-        self._decoy: Future[str] = self._pool.submit(self.hasher.hash, os.urandom(16).hex())
+        self.queue = queue
         self.waiting = 0  # queued + running jobs: the pool's depth
         self._on_depth = on_depth  # told each new depth (the server's metrics gauge)
+        self._closed = False
+        self._pool = self._new_pool()
+        # An unknown username is verified against this decoy, so it costs the same as a wrong
+        # password. Made in a worker too: even the constructor keeps argon2 out of this process.
+        self._decoy: Future[str] = self._pool.submit(hash_password, os.urandom(16).hex())
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.processes, mp_context=_context(), initializer=start_worker,
+                                   initargs=(self.hasher,))
+
+    @property
+    def full(self) -> bool:
+        return self.queue is not None and self.waiting >= self.processes + self.queue
+
+    def pids(self) -> list[int]:
+        """The worker processes running now (they start on demand, up to `processes`)."""
+        return list(self._pool._processes or ())  # the executor names no public way
+
+    async def hash(self, password: str) -> str:
+        return await self._run(hash_password, password)
+
+    async def check(self, stored_hash: str | None, password: str) -> Checked:
+        """Whether `password` matches; `stored_hash=None` (no such user) is a decoy check, never ok.
+        Raises Unavailable when no answer could be computed: never read that as a success."""
+        if stored_hash is not None:
+            return await self._run(verify_password, stored_hash, password, False)
+        return await self._run(verify_password, await self._decoy_hash(), password, True)
+
+    async def _decoy_hash(self) -> str:
+        try:
+            return await asyncio.wrap_future(self._decoy)
+        except BrokenProcessPool:  # its worker died before it was made: make it in the new pool
+            self._decoy = self._submit(hash_password, os.urandom(16).hex())
+            return await self._decoy_hash()
 
     async def _run(self, func: Callable[..., T], *args: object) -> T:
+        if self.full:
+            raise Unavailable("argon2 queue full")
         self._count(+1)
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, func, *args)
+            return await asyncio.wrap_future(self._submit(func, *args))
+        except BrokenProcessPool:
+            raise Unavailable("an argon2 worker died") from None
         finally:
             self._count(-1)
+
+    def _submit(self, func: Callable[..., T], *args: object) -> Future[T]:
+        if self._closed:
+            raise Unavailable("the password pool is closed")
+        try:
+            return self._pool.submit(func, *args)
+        except BrokenProcessPool:  # a worker died since the last job: every job it held has failed
+            log.warning("an argon2 worker process died: starting a new pool")
+            self._stop(self._pool)
+            self._pool = self._new_pool()
+            return self._pool.submit(func, *args)
 
     def _count(self, change: int) -> None:
         self.waiting += change
         if self._on_depth is not None:
             self._on_depth(self.waiting)
 
-    async def hash(self, password: str) -> str:
-        return await self._run(self.hasher.hash, password)
-
-    async def check(self, stored_hash: str | None, password: str) -> Checked:
-        """Whether `password` matches; `stored_hash=None` (no such user) is a decoy check, never ok."""
-        return await self._run(self._check, stored_hash, password)
-
-    def _check(self, stored_hash: str | None, password: str) -> Checked:
-        try:
-            self.hasher.verify(stored_hash or self._decoy.result(), password)
-        except (VerificationError, InvalidHashError):  # VerifyMismatchError is a VerificationError
-            return Checked(False)
-        if stored_hash is None:
-            return Checked(False)
-        if self.hasher.check_needs_rehash(stored_hash):
-            return Checked(True, self.hasher.hash(password))
-        return Checked(True)
-
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the workers now (a hash in progress is abandoned) and wait until they are gone."""
+        self._closed = True
+        self._stop(self._pool)
+
+    @staticmethod
+    def _stop(pool: ProcessPoolExecutor) -> None:
+        processes = list((pool._processes or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(STOP_TIMEOUT)
+            if process.exitcode is None:
+                process.kill()
+                process.join()
+        pool.shutdown(wait=True)  # its manager thread sees the workers gone and ends: no thread left

@@ -30,6 +30,7 @@ from .app import PROVIDER, create_app
 from .config import Settings, redact_url
 from .console import settings_from
 from .embedded import EmbeddedValkey, _die_with_parent
+from .passwords import stop_helpers
 from .rotation import KeyManager
 from .store.connect import open_redis
 from .store.redis import RedisStore
@@ -128,7 +129,8 @@ async def _serve(settings: Settings, embedded: EmbeddedValkey | None,
         log.info("worker serving requests")
     await stop.wait()
     log.info("shutting down: finishing in-flight requests (up to %s s)", settings.shutdown_timeout)
-    await runner.cleanup()
+    await runner.cleanup()  # closes the argon2 pool: its worker processes have exited
+    stop_helpers()  # and their parent, the forkserver: this process leaves no child behind
 
 
 def _listen_error(host: str, port: int, exc: OSError) -> ServeError:

@@ -1,11 +1,13 @@
 """Graceful shutdown: on SIGTERM the server stops accepting, finishes every request it had
-accepted (password-grant logins queued on argon2 here), and exits 0; with one worker or two."""
+accepted (password-grant logins queued on argon2 here), and exits 0 leaving no process behind
+(argon2 workers, their forkserver); with one worker or two."""
 from __future__ import annotations
 
 import json
 import signal
 import socket
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +22,26 @@ from tests.e2e.http_helpers import (
 pytestmark = pytest.mark.e2e
 LOGINS = 6
 PASSWORD = "correct horse battery staple"
+
+
+def descendants(pid: int) -> set[int]:
+    """The live processes below `pid`: server workers, the forkserver, argon2 workers."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = {int(c) for c in (task / "children").read_text().split()}
+        except OSError:  # the task ended meanwhile
+            continue
+        for child in children:
+            found |= {child} | descendants(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def refused(port: int) -> bool:
@@ -62,11 +84,14 @@ def test_sigterm_finishes_accepted_requests_then_exits_0(start_server, workers):
         return hashing + done == LOGINS and hashing >= 1
 
     wait_until(all_accepted_some_in_flight, "every login accepted while some are still in flight")
+    children = descendants(server.process.pid)
+    assert len(children) >= int(workers) + 2  # with each server process's forkserver and argon2 worker(s)
     server.process.send_signal(signal.SIGTERM)
     wait_until(lambda: refused(server.port), "the port to refuse new connections")
     for thread in threads:
         thread.join(timeout=300)
     assert server.process.wait(timeout=300) == 0
+    assert not [pid for pid in children if alive(pid)]  # no server, forkserver or argon2 process left
     assert len(answers) == LOGINS
     assert all(isinstance(a, tuple) and a[0] == 200 and "access_token" in a[1] for a in answers), answers
     logged = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]

@@ -1,46 +1,22 @@
-"""Password checks: argon2 in its own threads (the loop keeps serving), rate limits per username
-and per client address in Valkey, a decoy verification for unknown users, hash upgrades."""
+"""Password checks: argon2 in worker processes (the loop keeps serving), rate limits per username
+and per client address in Valkey, a decoy verification for unknown users, hash upgrades, and
+the pool's failures answered 503 (its queue full, a worker killed), never a login."""
 from __future__ import annotations
 
 import asyncio
-import threading
+import os
+import signal
 
 import pytest
 from argon2 import PasswordHasher
 
 from tests.conftest import provider_of
+from tests.hashers import GatedHasher, RecordingHasher
 from tests.integration.oauth_helpers import PASSWORD, add_app, add_user, login, token
 from tokensrv.errors import SlowDown
 from tokensrv.oauth.login import check_credentials
 from tokensrv.oauth.revocation import revoke_user
-from tokensrv.passwords import THREAD_PREFIX, PasswordPool
-
-
-class GatedHasher(PasswordHasher):
-    """Real argon2, but each verification first waits for the test to open the gate, and records
-    the thread it ran on."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = threading.Event()
-        self.started = threading.Semaphore(0)
-        self.threads: list[str] = []
-
-    def verify(self, hash, password) -> bool:
-        self.threads.append(threading.current_thread().name)
-        self.started.release()
-        self.gate.wait(timeout=60)
-        return super().verify(hash, password)
-
-
-class CountingHasher(PasswordHasher):
-    def __init__(self) -> None:
-        super().__init__()
-        self.verified = 0
-
-    def verify(self, hash, password) -> bool:
-        self.verified += 1
-        return super().verify(hash, password)
+from tokensrv.passwords import PasswordPool
 
 
 @pytest.fixture
@@ -68,26 +44,26 @@ async def test_the_loop_keeps_serving_while_logins_hash(make_client, settings, u
     logins = [asyncio.ensure_future(token(client, app, grant_type="password", username="alice", password=PASSWORD))
               for _ in range(6)]
     loop = asyncio.get_running_loop()
-    for _ in range(2):  # both argon2 threads are now inside a verification, the others queued
+    for _ in range(2):  # both argon2 workers are now inside a verification, the others queued
         assert await loop.run_in_executor(None, hasher.started.acquire, True, 30)
     answers = await asyncio.gather(*(client.get(path) for path in ["/.well-known/jwks.json", "/healthz"] * 10))
     assert [a.status for a in answers] == [200] * 20
     assert not any(task.done() for task in logins)  # every login still in flight while the loop served
-    hasher.gate.set()
+    hasher.open()
     assert [status for status, _, _ in await asyncio.gather(*logins)] == [200] * 6
-    assert hasher.threads and all(name.startswith(THREAD_PREFIX) for name in hasher.threads)
-    assert threading.current_thread().name not in hasher.threads
 
 
-async def test_an_unknown_username_costs_one_argon2_verification(client, use_pool):
+async def test_an_unknown_username_costs_one_argon2_verification(client, use_pool, tmp_path):
     app = await add_app(client)
     await add_user(client)
-    hasher = CountingHasher()
-    use_pool(client, PasswordPool(1, hasher))
+    hasher = RecordingHasher(tmp_path / "argon2.log")
+    pool = PasswordPool(1, hasher)
+    use_pool(client, pool)
     for username, password in (("alice", "wrong password"), ("nobody", PASSWORD)):
-        before = hasher.verified
+        before = hasher.verified()
         status, _body, _ = await token(client, app, grant_type="password", username=username, password=password)
-        assert status == 400 and hasher.verified == before + 1
+        assert status == 400 and hasher.verified() == before + 1
+    assert {pid for pid, _, _ in hasher.records()} == set(pool.pids())  # all of it in the worker
 
 
 async def test_failures_are_limited_per_username_with_retry_after(make_client, settings, redis):
@@ -155,16 +131,17 @@ async def test_a_current_hash_is_left_alone(client):
     assert (await p.store.find_user("alice")).password_hash == before
 
 
-async def test_a_burst_of_concurrent_attempts_cannot_slip_under_the_limit(make_client, settings, use_pool):
+async def test_a_burst_of_concurrent_attempts_cannot_slip_under_the_limit(make_client, settings, use_pool,
+                                                                         tmp_path):
     client = await make_client(settings, login_max_failures=3)
     app = await add_app(client)
     await add_user(client)
-    hasher = CountingHasher()
+    hasher = RecordingHasher(tmp_path / "argon2.log")
     use_pool(client, PasswordPool(2, hasher))
     results = await asyncio.gather(*(
         token(client, app, grant_type="password", username="alice", password="nope nope") for _ in range(8)))
     assert sorted(status for status, _, _ in results) == [400] * 3 + [429] * 5
-    assert hasher.verified == 3  # only the attempts within the limit reached argon2
+    assert hasher.verified() == 3  # only the attempts within the limit reached argon2
 
 
 async def test_a_hash_upgrade_never_writes_back_a_user_changed_meanwhile(client):
@@ -202,3 +179,40 @@ async def test_an_admin_change_during_the_argon2_check_decides_the_login(client,
         assert await check_credentials(p, "alice", PASSWORD, "10.0.0.9") is None
     finally:
         p.passwords.check = real_check
+
+
+async def test_a_login_past_the_queue_bound_is_503_at_once_and_not_counted(make_client, settings, use_pool, redis):
+    client = await make_client(settings, login_max_failures=3)
+    app = await add_app(client)
+    await add_user(client)
+    hasher = GatedHasher()
+    full = asyncio.Event()
+    use_pool(client, PasswordPool(1, hasher, queue=1, on_depth=lambda depth: depth == 2 and full.set()))
+    accepted = [asyncio.ensure_future(token(client, app, grant_type="password", username="alice",
+                                            password=PASSWORD)) for _ in range(2)]  # 1 hashing, 1 waiting
+    await full.wait()  # the second login waits in the pool's queue
+    for _ in range(5):  # more than login_max_failures: none of these counts as a failure
+        status, body, headers = await token(client, app, grant_type="password", username="alice", password="x")
+        assert (status, body["error"], headers["Retry-After"]) == (503, "temporarily_unavailable", "1")
+    hasher.open()
+    assert [status for status, _, _ in await asyncio.gather(*accepted)] == [200, 200]
+    assert await redis.get("tokensrv:rl:login:user:alice") is None  # no failure counted for alice
+
+
+async def test_a_worker_killed_mid_login_fails_it_closed_and_the_next_login_succeeds(client, use_pool):
+    app = await add_app(client)
+    await add_user(client)
+    hasher = GatedHasher()
+    pool = PasswordPool(1, hasher)
+    use_pool(client, pool)
+    in_flight = asyncio.ensure_future(token(client, app, grant_type="password", username="alice",
+                                            password=PASSWORD))
+    assert await asyncio.get_running_loop().run_in_executor(None, hasher.started.acquire, True, 30)
+    (victim,) = pool.pids()
+    os.kill(victim, signal.SIGKILL)  # in the middle of checking the right password
+    status, body, _ = await in_flight
+    assert (status, body["error"]) == (503, "temporarily_unavailable") and "access_token" not in body
+    hasher.open()
+    status, body, _ = await token(client, app, grant_type="password", username="alice", password=PASSWORD)
+    assert status == 200 and "access_token" in body
+    assert victim not in pool.pids()

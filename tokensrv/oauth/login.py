@@ -2,11 +2,14 @@
 
 Rate limited per username and per client address (failures within LOGIN_FAILURE_WINDOW); the
 argon2 work runs in the password pool; a hash with outdated parameters is upgraded on success.
+A check the pool cannot take (its queue is full) or finish (a worker died) is a 503
+temporarily_unavailable, never a success; the attempt is not counted, as no password was judged.
 """
 from __future__ import annotations
 
 from .. import events
-from ..errors import SlowDown
+from ..errors import SlowDown, TemporarilyUnavailable
+from ..passwords import Unavailable
 from ..store import User
 from . import Provider
 
@@ -17,6 +20,8 @@ def _limit_keys(username: str, remote: str) -> list[str]:
 
 async def check_credentials(p: Provider, username: str, password: str, remote: str) -> User | None:
     """The user, if the password is right and the account enabled; None otherwise."""
+    if p.passwords.full:  # fail fast, before any store round trip
+        raise TemporarilyUnavailable("argon2 queue full")
     keys = _limit_keys(username, remote)
     # Every attempt is counted before the password is checked, so a burst of concurrent attempts
     # cannot all slip under the limit; a successful one is taken back afterwards.
@@ -26,7 +31,11 @@ async def check_credentials(p: Provider, username: str, password: str, remote: s
         events.login_throttled(remote)
         raise SlowDown(max(blocked), "too many failed logins")
     user = await p.store.find_user(username)
-    checked = await p.passwords.check(user.password_hash if user else None, password)
+    try:
+        checked = await p.passwords.check(user.password_hash if user else None, password)
+    except Unavailable as exc:
+        await p.store.forgive_attempt(keys)
+        raise TemporarilyUnavailable(str(exc)) from None
     if user is not None and checked.ok:
         # read again after the argon2 check: a password change or a disable made while it ran
         # must not let the old password in, nor a disabled account
