@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -22,8 +21,8 @@ from tokensrv.oauth.tokens import refresh_digest
 from tokensrv.store import Client, Revocation, Rotated, User
 from tokensrv.store.cache import CachingStore
 from tokensrv.store.redis import FEED, PREFIX, RedisStore, deny_key
-from tokensrv.verify.metrics import VerifierMetrics
 from tokensrv.verify import store_url
+from tokensrv.verify.metrics import VerifierMetrics
 from tokensrv.verify.mirror import RevocationMirror
 
 pytestmark = pytest.mark.integration
