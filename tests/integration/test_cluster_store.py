@@ -73,11 +73,11 @@ async def test_a_revocation_and_the_deny_list_check_are_in_the_feeds_slot(store:
 async def test_the_rotation_reads_the_user_and_the_session_marker_from_their_slots(store: RedisStore):
     await store.add_user(User("sub1", "alice", "hash"))
     await store.create_family(family(sid="s1"), D[0], "j0", NOW + 900, idle_ttl=300)
-    outcome, user, ended = await store.rotate_with_user("sub1", "fam1", D[0], D[1], "app", NOW, "j1", NOW + 900,
-                                                        300, 0, "s1")
+    outcome, user, ended = await store.rotate_with_user("fam1", D[0], D[1], "app", NOW, "j1", NOW + 900,
+                                                        300, 0)
     assert isinstance(outcome, Rotated) and user is not None and user.username == "alice" and not ended
     await store.revoke([Revocation("sid", "s1", NOW + 60, NOW)], NOW, ended_until=NOW + 600)
-    _, _, ended = await store.rotate_with_user("sub1", "fam1", D[1], D[2], "app", NOW, "j2", NOW + 900, 300, 0, "s1")
+    _, _, ended = await store.rotate_with_user("fam1", D[1], D[2], "app", NOW, "j2", NOW + 900, 300, 0)
     assert ended
 
 

@@ -16,7 +16,9 @@ from tests.integration.oauth_helpers import (
     login,
     refresh,
 )
+from tests.integration.test_metrics import scrape
 from tokensrv import admin
+from tokensrv.oauth.grants import refresh_token
 from tokensrv.oauth.tokens import parse_refresh_token
 from tokensrv.store.redis import deny_key
 
@@ -98,6 +100,25 @@ async def test_of_n_concurrent_refreshes_exactly_one_succeeds(client):
     assert (await refresh(client, app, winner["refresh_token"]))[0] == 400
     assert (await introspect(client, rs, winner["access_token"]))["active"] is False
 
+
+async def test_a_refresh_is_one_store_round_trip_on_one_server(client, topology):
+    """The grant's store commands, counted by the app's own metric (one per round trip). On one
+    server (and Sentinel's primary) the rotation script also reads the user and the session's end;
+    on Cluster those are two other slots, read from their nodes at once after the script."""
+    app, _ = await setup(client)
+    warm = (await refresh(client, app, (await login(client, app))["refresh_token"]))[1]  # the script loaded
+    p = provider_of(client)
+    registered = await p.store.get_client(app.client_id)
+    before, _ = await scrape(client)
+    answer = await refresh_token.grant(p, registered, {"grant_type": "refresh_token",
+                                                       "refresh_token": warm["refresh_token"]})
+    after, _ = await scrape(client)
+    assert answer["refresh_token"] != warm["refresh_token"]
+    count = "tokensrv_store_command_duration_seconds_count"
+    sent = {dict(labels)["command"]: n - before.get((name, labels), 0)
+            for (name, labels), n in after.items() if name == count and n != before.get((name, labels), 0)}
+    # RedisCluster sends EXISTS (a multi-key command to it) as a pipeline of one, to the key's node
+    assert sent == ({"evalsha": 1, "get": 1, "pipeline": 1} if topology == "cluster" else {"evalsha": 1})
 
 # ---- the grace window ----
 

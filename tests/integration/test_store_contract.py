@@ -4,6 +4,7 @@ read), deny-list TTLs and the revocation feed."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import pytest
 
@@ -34,7 +35,7 @@ def store(redis) -> RedisStore:
 async def rotate(store: RedisStore, family_id: str, presented: str, new_digest: str, client_id: str, now: int,
                  jti: str, jti_exp: int, idle_ttl: int, grace: int) -> RotateOutcome:
     """The rotation as the refresh grant makes it (the user and session reads aside)."""
-    outcome, _, _ = await store.rotate_with_user("sub1", family_id, presented, new_digest, client_id, now,
+    outcome, _, _ = await store.rotate_with_user(family_id, presented, new_digest, client_id, now,
                                                  jti, jti_exp, idle_ttl, grace)
     return outcome
 
@@ -99,6 +100,26 @@ async def test_rotation_of_another_clients_family_changes_nothing(store):
     assert (await store.get_family("fam1", D[0]))[1] is True
     assert await rotate(store, "nope", D[0], D[1], "app", NOW, "j1", NOW + 900, 300, 0) == "unknown"
 
+
+async def test_a_refused_rotation_writes_nothing_and_the_token_still_rotates(store, redis):
+    """Each refusal a request can cause answers from the one script before it writes: another
+    client, a scope the family was not granted, a family dead by today's REFRESH_FAMILY_TTL (kept:
+    the setting may be raised again). Then the same token rotates, and narrowing the scope is fine."""
+    sub = "0123456789abcdef0123456789abcdef"  # as `user add` makes them: stored packed, unpacked by the script
+    await store.add_user(User(sub, "alice", "hash"))
+    await store.create_family(dataclasses.replace(family(sub=sub), scope="read write"), D[0], "j0", NOW + 900, 300)
+    before = (await store.get_family("fam1", D[0]), await redis.expiretime("tokensrv:rf:fam1"))
+    refusals = [("other", NOW + 10, {}, "wrong_client"), ("app", NOW + 10, {"scope": ["read", "admin"]}, "invalid_scope"),
+                ("app", NOW + 10, {"scope": ["admin"]}, "invalid_scope"), ("app", NOW + 100, {"max_life": 100}, "unknown")]
+    for client_id, now, checks, refused in refusals:
+        answer = await store.rotate_with_user("fam1", D[0], D[1], client_id, now, "j1", now + 900, 300, 0, **checks)
+        assert answer == (refused, None, False), (client_id, checks)
+        assert (await store.get_family("fam1", D[0]), await redis.expiretime("tokensrv:rf:fam1")) == before
+    outcome, user, ended = await store.rotate_with_user("fam1", D[0], D[1], "app", NOW + 10, "j1", NOW + 910, 300, 0,
+                                                        scope=["write"], max_life=1000)
+    assert isinstance(outcome, Rotated) and outcome.replaced == () and user.username == "alice" and not ended
+    assert (await store.get_family("fam1", D[1]))[1] is True
+    assert await store.revoke_family("fam1", NOW + 10) == (("j0", NOW + 900), ("j1", NOW + 910))
 
 async def test_concurrent_rotations_exactly_one_wins(store, redis):
     await store.create_family(family(), D[0], "j0", NOW + 900, idle_ttl=300)

@@ -144,17 +144,17 @@ async def test_rotation_reads_the_user_and_the_session_end_in_the_same_round_tri
     await store.add_user(user)
     family = RefreshFamily("fam1", "app", "s1", "read", now * 1000, now + 3600, sid="sid1", auth_time=now)
     await store.create_family(family, d[0], "j0", now + 900, 600)
-    outcome, found, ended = await store.rotate_with_user("s1", "fam1", d[0], d[1], "app", now, "j1", now + 900,
-                                                         600, 0, "sid1")
+    outcome, found, ended = await store.rotate_with_user("fam1", d[0], d[1], "app", now, "j1", now + 900,
+                                                         600, 0)
     assert isinstance(outcome, Rotated) and outcome.family.sub == "s1"
     assert found == user and ended is False
     await store.revoke([Revocation("sid", "sid1", now + 900, now)], now, ended_until=now + 3600)
-    outcome, found, ended = await store.rotate_with_user("s1", "fam1", d[1], d[2], "app", now, "j2", now + 900,
-                                                         600, 0, "sid1")
+    outcome, found, ended = await store.rotate_with_user("fam1", d[1], d[2], "app", now, "j2", now + 900,
+                                                         600, 0)
     assert isinstance(outcome, Rotated) and found == user and ended is True
-    again, _, _ = await store.rotate_with_user("s1", "fam1", d[0], d[3], "app", now, "j3", now + 900, 600, 0)
+    again, _, _ = await store.rotate_with_user("fam1", d[0], d[3], "app", now, "j3", now + 900, 600, 0)
     assert type(again).__name__ == "Reused"
-    gone, nobody, ended = await store.rotate_with_user("s2", "fam1", d[2], d[4], "app", now, "j4", now + 900, 600, 0)
+    gone, nobody, ended = await store.rotate_with_user("fam1", d[2], d[4], "app", now, "j4", now + 900, 600, 0)
     assert (gone, nobody, ended) == ("unknown", None, False)
 
 
@@ -166,7 +166,7 @@ async def test_the_rotation_pipeline_loads_its_script_when_the_store_lost_it(red
     await store.create_family(RefreshFamily("fam1", "app", "s1", "read", now * 1000, now + 3600), d[0], "j0",
                               now + 900, 600)
     await redis.script_flush()
-    outcome, _, _ = await store.rotate_with_user("s1", "fam1", d[0], d[1], "app", now, "j1", now + 900, 600, 0)
+    outcome, _, _ = await store.rotate_with_user("fam1", d[0], d[1], "app", now, "j1", now + 900, 600, 0)
     assert isinstance(outcome, Rotated)
     assert await redis.script_exists(store._rotate.sha) == [True]
 

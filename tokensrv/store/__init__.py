@@ -101,7 +101,8 @@ class Reused:
     outstanding: tuple[tuple[str, int], ...]  # (jti, exp)
 
 
-RotateOutcome = Rotated | Reused | Literal["unknown", "wrong_client"]
+# a refusal that wrote nothing: the family is gone or expired, another client's, or not granted the scope
+RotateOutcome = Rotated | Reused | Literal["unknown", "wrong_client", "invalid_scope"]
 
 
 @dataclass(frozen=True)
@@ -135,9 +136,10 @@ class RefreshTokens(Protocol):
                             idle_ttl: int) -> None: ...
     async def get_family(self, family_id: str, token_digest: str = "") -> tuple[RefreshFamily, bool] | None: ...
     async def revoke_family(self, family_id: str, now: int) -> tuple[tuple[str, int], ...]: ...
-    async def rotate_with_user(self, sub: str, family_id: str, presented: str, new_digest: str,
-                               client_id: str, now: int, jti: str, jti_exp: int, idle_ttl: int,
-                               grace: int, sid: str = "") -> tuple[RotateOutcome, User | None, bool]: ...
+    async def rotate_with_user(self, family_id: str, presented: str, new_digest: str, client_id: str,
+                               now: int, jti: str, jti_exp: int, idle_ttl: int, grace: int, *,
+                               scope: Sequence[str] = (), max_life: int = 0,
+                               ) -> tuple[RotateOutcome, User | None, bool]: ...
     async def session_ended(self, sid: str) -> bool: ...
 
 

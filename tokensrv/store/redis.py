@@ -21,16 +21,18 @@ Key layout (each key with a TTL unless it is configuration):
 
 No index lists the families of a user or of a session: signing a user out (their not-before) and
 ending a session (its `ended` marker) are enforced where a family is used (the refresh grant reads
-both in the rotation's round trip; introspection checks them too), and the families expire.
+both with the rotation; introspection checks them too), and the families expire.
 
 Valkey Cluster: every Lua script and MULTI/EXEC touches one hash slot. Most touch one key. The
 deny-list keys carry the feed's name as their hash tag, so a revocation (its deny-list keys and
 its feed entries: one script) and the deny-list check (one MGET) are in the feed's slot: one
-primary takes every revocation, and a verifier's load scans that primary only. The rotation's
-reads (the family, the user, the session's `ended` marker) are three slots: a family is found by
-its id alone, so it cannot share the user's tag; they were never atomic, and on Cluster they are
-sent to their nodes at once. Multi-key admin writes (a record and its index set) are ordered so
-that the index set is a superset of the records, which list_clients/list_users tolerate.
+primary takes every revocation, and a verifier's load scans that primary only. The refresh grant
+reads the family, its user and the session's `ended` marker: three slots (a family is found by its
+id alone, so it cannot share the user's tag). On one server the rotation script reads all three
+(one round trip); on Cluster the script checks and rotates the family, then the user and the
+marker are read from their nodes at once (two round trips). Only the family's part is atomic.
+Multi-key admin writes (a record and its index set) are ordered so that the index set is a
+superset of the records, which list_clients/list_users tolerate.
 """
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ from typing import Any
 
 from redis.asyncio import RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError, RedisError, WatchError
+from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .. import events
@@ -154,6 +156,11 @@ local function unbase64url(text)
   end
   return table.concat(bytes)
 end
+-- a sub as stored (_pack_sub): "=" and itself, or 16 bytes in base64url for 32 hex digits
+local function unpack_sub(packed)
+  if string.sub(packed, 1, 1) == '=' then return string.sub(packed, 2) end
+  return (string.gsub(unbase64url(packed), '.', function(c) return string.format('%02x', string.byte(c)) end))
+end
 local function upgrade(f)
   if redis.call('TYPE', f)['ok'] ~= 'hash' then return end
   local old, flat = {}, redis.call('HGETALL', f)
@@ -170,12 +177,22 @@ local function upgrade(f)
 end
 """
 
-# Rotation of one refresh family, atomically (one Lua call, one key: Cluster-safe). A rotation
-# answers with the family's fields as they were before it changed (or deleted) them.
+# The refresh grant's one store call: check, then rotate, one refresh family, atomically (one Lua
+# call, one declared key). Every refusal a request can cause answers before anything is written,
+# so a refused request leaves the presented token usable: a family unknown, expired (idle end,
+# absolute end, or ARGV[9] seconds after its creation: REFRESH_FAMILY_TTL as configured now), of
+# another client, or asked for a scope it was not granted (ARGV[10], tokens already checked by
+# Python). Reuse is the one refusal that writes: the family dies. A rotation answers with the
+# family's fields as they were before it changed (or deleted) them.
+# With ARGV[11] (the user records' key prefix) and ARGV[12] (the `ended` markers'), a rotation also
+# answers the user record and whether the family's session ended, so that the grant needs one
+# round trip. Those keys are named from the family's fields, not declared: only outside Cluster,
+# where every key is on the one server (on Cluster they are other slots; Python reads them there).
 _ROTATE = _FAMILY_LUA + """
 local f = KEYS[1]
 local presented, new, client, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local jti, jexp, idle, grace = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local max_life, wanted, user_prefix, ended_prefix = tonumber(ARGV[9]), ARGV[10], ARGV[11] or '', ARGV[12]
 upgrade(f)
 local rec = redis.call('LRANGE', f, 0, -1)
 if #rec == 0 then return {'unknown', ''} end
@@ -185,7 +202,16 @@ if now >= math.min(idle_end, ea) then
   redis.call('DEL', f)
   return {'unknown', ''}
 end
+-- dead by today's REFRESH_FAMILY_TTL; not deleted: the setting may be raised again
+if max_life > 0 and now >= created + max_life then return {'unknown', ''} end
 if rec[C] ~= client then return {'wrong_client', ''} end
+if wanted ~= '' then
+  local granted = {}
+  for s in string.gmatch(rec[SC], '[^ ]+') do granted[s] = true end
+  for s in string.gmatch(wanted, '[^ ]+') do
+    if not granted[s] then return {'invalid_scope', ''} end
+  end
+end
 local before, all = fields(f, rec), issued(rec)
 local kept = unexpired(all, now)
 local function renew(predecessor)
@@ -197,9 +223,16 @@ local function renew(predecessor)
   if predecessor then redis.call('RPUSH', f, predecessor, now) end
   redis.call('EXPIREAT', f, deadline)
 end
+-- what the grant checks after a rotation: the user record ('' when gone) and the session's end
+local function rotated(replaced)
+  if user_prefix == '' then return {'rotated', replaced, before} end
+  local user = redis.call('GET', user_prefix .. unpack_sub(rec[S])) or ''
+  local ended = rec[SI] ~= '' and redis.call('EXISTS', ended_prefix .. rec[SI]) or 0
+  return {'rotated', replaced, before, user, ended}
+end
 if rec[H] == presented then
   renew(grace > 0 and presented or nil)  -- the predecessor is kept only for a grace window
-  return {'rotated', '', before}
+  return rotated('')
 end
 if grace > 0 and rec[P] == presented and now - tonumber(rec[PT]) <= grace then
   -- the client lost our last answer: replace that pair, once (the predecessor goes); the access
@@ -207,7 +240,7 @@ if grace > 0 and rec[P] == presented and now - tonumber(rec[PT]) <= grace then
   local replaced = {}
   if #all > 0 and all[#all][2] > now then replaced = {table.remove(kept)} end
   renew(nil)
-  return {'rotated', answer(replaced), before}
+  return rotated(answer(replaced))
 end
 -- any other token of this family is an old one: reuse. The family dies with its access tokens.
 redis.call('DEL', f)
@@ -429,43 +462,30 @@ class RedisStore:
             pipe.expireat(key, idle_end)
             await pipe.execute()
 
-    async def rotate_with_user(self, sub: str, family_id: str, presented: str, new_digest: str,
-                               client_id: str, now: int, jti: str, jti_exp: int, idle_ttl: int,
-                               grace: int, sid: str = "") -> tuple[RotateOutcome, User | None, bool]:
-        """Rotate the family's token (one script: atomic), and in the same round trip (not
-        atomically with it) read the user `sub` and whether the SSO session `sid` has ended."""
-        args = _rotate_args(presented, new_digest, client_id, now, jti, jti_exp, idle_ttl, grace)
+    async def rotate_with_user(self, family_id: str, presented: str, new_digest: str, client_id: str,
+                               now: int, jti: str, jti_exp: int, idle_ttl: int, grace: int, *,
+                               scope: Sequence[str] = (), max_life: int = 0,
+                               ) -> tuple[RotateOutcome, User | None, bool]:
+        """The refresh grant's store call: check the family (alive, also by `max_life` seconds
+        after its creation when given; this client's; granted every `scope` token) and rotate its
+        token, in one script, which answers a refusal without writing anything. After a rotation,
+        also the family's user and whether its SSO session has ended (not atomically with it): on
+        one server the script reads them (one round trip); on Cluster they are other slots, read
+        at once from their nodes after the script (two)."""
+        args = [*_rotate_args(presented, new_digest, client_id, now, jti, jti_exp, idle_ttl, grace),
+                max_life, " ".join(scope)]
+        if not self.cluster:
+            args += [PREFIX + "user:", ENDED_PREFIX]
+        reply = await self._rotate(keys=[PREFIX + "rf:" + family_id], args=args)
+        outcome = _rotation(family_id, reply, now)
+        if not isinstance(outcome, Rotated):
+            return outcome, None, False
         if self.cluster:
-            reply, raw_user, session_ended = await self._rotate_on_cluster(sub, family_id, args, sid)
-            user = User.from_json(json.loads(raw_user)) if raw_user else None
-            return _rotation(family_id, reply, now), user, session_ended
-        for attempt in range(2):
-            try:
-                async with self.redis.pipeline(transaction=False) as pipe:
-                    # EVALSHA ourselves: a pipelined registered script costs redis-py a SCRIPT
-                    # EXISTS round trip first, and EVAL would send (and Valkey hash) 4.5 KB of text
-                    pipe.evalsha(self._rotate.sha, 1, PREFIX + "rf:" + family_id, *args)
-                    pipe.get(PREFIX + "user:" + sub)
-                    if sid:
-                        pipe.exists(ENDED_PREFIX + sid)
-                    reply, raw_user, *ended = await pipe.execute()
-                break
-            except NoScriptError:  # a store restarted or flushed: nothing ran; load the script, once
-                if attempt:
-                    raise
-                await self.redis.script_load(_ROTATE)
-        user = User.from_json(json.loads(raw_user)) if raw_user else None
-        return _rotation(family_id, reply, now), user, bool(ended and ended[0])
-
-    async def _rotate_on_cluster(self, sub: str, family_id: str, args: list[bytes | str | int],
-                                 sid: str) -> tuple[Any, Any, bool]:
-        """The family, the user and the marker are three slots: redis-py's cluster pipeline refuses
-        scripts, so the three commands go out at once, each to its node (one round trip's time)."""
-        reply, raw_user, ended = await asyncio.gather(
-            self._rotate(keys=[PREFIX + "rf:" + family_id], args=args),
-            self.redis.get(PREFIX + "user:" + sub),
-            self.session_ended(sid))
-        return reply, raw_user, ended
+            raw_user, ended = await asyncio.gather(self.redis.get(PREFIX + "user:" + outcome.family.sub),
+                                                   self.session_ended(outcome.family.sid))
+        else:
+            raw_user, ended = reply[3], reply[4] == 1
+        return outcome, User.from_json(json.loads(raw_user)) if raw_user else None, ended
 
     async def get_family(self, family_id: str, token_digest: str = "") -> tuple[RefreshFamily, bool] | None:
         """The family while Valkey keeps it (callers check `live_until()` against their own
@@ -757,7 +777,7 @@ return 1
 
 def _rotation(family_id: str, reply: list[Any], now: int) -> RotateOutcome:
     outcome, extra = reply[0], reply[1]
-    if outcome in ("unknown", "wrong_client"):
+    if outcome in ("unknown", "wrong_client", "invalid_scope"):
         return outcome  # type: ignore[no-any-return]
     family = _family(family_id, dict(zip(reply[2][::2], reply[2][1::2])))
     if outcome == "reused":

@@ -11,12 +11,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from ... import events
-from ...errors import InvalidGrant, UnauthorizedClient
-from ...store import Client, RefreshFamily, Reused
+from ...errors import InvalidGrant, InvalidScope, UnauthorizedClient
+from ...store import Client, RefreshFamily, Reused, RotateOutcome
 from .. import Provider
 from ..params import require
 from ..revocation import deny_jtis, kill_family, user_is_current
-from ..scopes import grant_scope
+from ..scopes import parse_scope
 from ..tokens import (
     ACCESS_TOKEN_TYPE,
     Subject,
@@ -38,32 +38,29 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> dict[
     family_id = parse_refresh_token(presented)
     if family_id is None:
         raise InvalidGrant("malformed refresh token")
-    # Everything that can refuse the request is checked before the rotation: a refused request
-    # must leave the presented token usable, or the client's retry would look like reuse.
-    family = await _family_for(p, client, family_id)
-    scope = grant_scope(params.get("scope"), family.scope.split())  # may narrow, never widen
+    requested = params.get("scope")
+    wanted = parse_scope(requested) if requested is not None else []  # malformed: before the store
     now, jti = p.now(), new_jti()
     token, _, digest = new_refresh_token(family_id)
     exp = now + p.settings.access_token_ttl
-    # The user, and whether the family's SSO session ended (logout), are read in the rotation's
-    # round trip. A user disabled, removed or signed out, or an ended session, are the refusals
-    # checked after the rotation: the family dies then, so the rotation changes nothing.
+    # One store call checks and rotates: a family unknown or expired, of another client (RFC 6749
+    # §10.4), or asked for a scope it was not granted (§6: it may narrow, never widen) is refused
+    # before anything is written, so the refused request leaves the presented token usable, or the
+    # client's retry would look like reuse. It also reads the user and whether the family's SSO
+    # session ended (logout): a user disabled, removed or signed out, or an ended session, are the
+    # refusals checked after the rotation: the family dies then, so the rotation changes nothing.
     outcome, user, session_ended = await p.store.rotate_with_user(
-        family.sub, family_id, refresh_digest(presented), digest, client.client_id, now, jti, exp,
-        p.settings.refresh_token_ttl, p.settings.refresh_reuse_grace, family.sid)
-    if outcome == "unknown" or outcome == "wrong_client":  # revoked or expired since we looked
-        raise InvalidGrant(f"refresh token {outcome}")
-    if isinstance(outcome, Reused):
-        await deny_jtis(p, outcome.outstanding, family=family_id)
-        events.refresh_reused(family_id, client.client_id)
-        raise InvalidGrant(f"refresh token reuse: family {family_id} revoked")
-    await deny_jtis(p, outcome.replaced)  # grace reuse: the pair the lost answer carried
+        family_id, refresh_digest(presented), digest, client.client_id, now, jti, exp,
+        p.settings.refresh_token_ttl, p.settings.refresh_reuse_grace,
+        scope=wanted, max_life=p.settings.refresh_family_ttl)
+    family = await _rotated(p, client, family_id, requested, outcome)
     if user is None or not user_is_current(user, family.created_ms):
         await kill_family(p, family)
         raise InvalidGrant("the user was disabled, removed or signed out")
     if session_ended:
         await kill_family(p, family)
         raise InvalidGrant("the SSO session of the refresh token ended (logout)")
+    scope = " ".join(wanted) if wanted else family.scope
     # RFC 6749 §6: the scope may narrow for this access token; the family keeps its grant
     subject = Subject(family.sub, family.auth_time, family.sid, user.roles)
     claims = access_claims(p, client, subject, scope, jti, now)
@@ -74,11 +71,19 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> dict[
     return response
 
 
-async def _family_for(p: Provider, client: Client, family_id: str) -> RefreshFamily:
-    """The live family a token names, if it was issued to this client (RFC 6749 §10.4)."""
-    found = await p.store.get_family(family_id)
-    if found is None or p.now() >= found[0].live_until(p.settings.refresh_family_ttl):
+
+async def _rotated(p: Provider, client: Client, family_id: str, requested: str | None,
+                   outcome: RotateOutcome) -> RefreshFamily:
+    """The family a rotation renewed; else the refusal (reuse: its access tokens deny-listed)."""
+    if outcome == "unknown":
         raise InvalidGrant("refresh token unknown, revoked or expired")
-    if found[0].client_id != client.client_id:
+    if outcome == "wrong_client":
         raise InvalidGrant("refresh token of another client")
-    return found[0]
+    if outcome == "invalid_scope":
+        raise InvalidScope(f"requested scope {requested!r} exceeds the refresh token's")
+    if isinstance(outcome, Reused):
+        await deny_jtis(p, outcome.outstanding, family=family_id)
+        events.refresh_reused(family_id, client.client_id)
+        raise InvalidGrant(f"refresh token reuse: family {family_id} revoked")
+    await deny_jtis(p, outcome.replaced)  # grace reuse: the pair the lost answer carried
+    return outcome.family
