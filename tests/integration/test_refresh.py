@@ -113,7 +113,7 @@ async def test_a_refresh_is_one_store_round_trip_on_one_server(client, topology)
     answer = await refresh_token.grant(p, registered, {"grant_type": "refresh_token",
                                                        "refresh_token": warm["refresh_token"]})
     after, _ = await scrape(client)
-    assert answer["refresh_token"] != warm["refresh_token"]
+    assert answer.response["refresh_token"] != warm["refresh_token"]
     count = "tokensrv_store_command_duration_seconds_count"
     sent = {dict(labels)["command"]: n - before.get((name, labels), 0)
             for (name, labels), n in after.items() if name == count and n != before.get((name, labels), 0)}

@@ -113,7 +113,7 @@ async def test_a_public_client_revokes_its_own_refresh_token_by_client_id(client
     user = await add_user(client)
     p = provider_of(client)
     spa = await p.store.get_client("spa")
-    issued = await issue_for_user(p, spa, Subject(user["sub"], int(clock()), "sid-1", ()), "")
+    issued = (await issue_for_user(p, spa, Subject(user["sub"], int(clock()), "sid-1", ()), "")).response
     status, body, _ = await post(client, "/oauth2/revoke", {"token": issued["refresh_token"], "client_id": "spa"})
     assert status == 200, body
     status, body, _ = await post(client, "/oauth2/token", {
@@ -236,7 +236,7 @@ async def session_tokens(client, clock, sid: str) -> dict:
     p = provider_of(client)
     app = await p.store.get_client("app")
     user = await p.store.find_user("alice")
-    return await issue_for_user(p, app, Subject(user.sub, int(clock()), sid, user.roles), "read")
+    return (await issue_for_user(p, app, Subject(user.sub, int(clock()), sid, user.roles), "read")).response
 
 
 async def test_an_ended_sessions_families_are_refused_at_their_next_use(client, redis, clock, settings):

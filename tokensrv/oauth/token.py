@@ -11,6 +11,7 @@ from . import Provider, ratelimit
 from .client_auth import authenticate
 from .grants import authorization_code, client_credentials, password, refresh_token
 from .params import for_log, require
+from .tokens import Issued
 
 
 async def token(p: Provider, params: Mapping[str, str], authorization: str | None,
@@ -19,13 +20,13 @@ async def token(p: Provider, params: Mapping[str, str], authorization: str | Non
     await ratelimit.limit_address(p, remote)
     client = await authenticate(p, params, authorization, remote)
     await ratelimit.limit_client(p, client.client_id)
-    response = await _grant(p, client, grant_type, params, remote)
-    events.token_issued(grant_type, client.client_id, client.is_public, response)
-    return response
+    issued = await _grant(p, client, grant_type, params, remote)
+    events.token_issued(grant_type, client.client_id, client.is_public, issued.response, issued.claims)
+    return issued.response
 
 
 async def _grant(p: Provider, client: Client, grant_type: str, params: Mapping[str, str],
-                 remote: str) -> dict[str, Any]:
+                 remote: str) -> Issued:
     if grant_type == "authorization_code":
         return await authorization_code.grant(p, client, params)
     if grant_type == "client_credentials":

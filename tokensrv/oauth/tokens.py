@@ -11,7 +11,7 @@ import secrets
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -147,16 +147,31 @@ def parse_refresh_token(token: str) -> str | None:
 
 # ---- issuing ----
 
+class Issued(NamedTuple):
+    """A grant's answer, with what was put in it for the audit line and for revoking it again:
+    the access token's claims and the refresh family (no need to decode the token just signed)."""
+    response: dict[str, Any]
+    claims: dict[str, Any]
+    family_id: str | None = None
+
+
 def bearer_response(access_token: str, ttl: int, scope: str) -> dict[str, Any]:
     return {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl, "scope": scope}
 
 
+def issue_access(p: Provider, claims: dict[str, Any], scope: str) -> Issued:
+    """The access token signed from `claims`, as a token response."""
+    return Issued(bearer_response(sign(p, claims, ACCESS_TOKEN_TYPE), p.settings.access_token_ttl, scope),
+                  claims)
+
+
 async def issue_for_user(p: Provider, client: Client, subject: Subject, scope: str,
-                         nonce: str | None = None) -> dict[str, Any]:
+                         nonce: str | None = None) -> Issued:
     """Access token, a new refresh family when the client may refresh, an ID token for openid."""
     now, jti = p.now(), new_jti()
     claims = access_claims(p, client, subject, scope, jti, now)
-    response = bearer_response(sign(p, claims, ACCESS_TOKEN_TYPE), p.settings.access_token_ttl, scope)
+    response = issue_access(p, claims, scope).response
+    family_id = None
     if "refresh_token" in client.grant_types:
         token, family_id, digest = new_refresh_token()
         family = RefreshFamily(
@@ -167,7 +182,7 @@ async def issue_for_user(p: Provider, client: Client, subject: Subject, scope: s
         response["refresh_token"] = token
     if "openid" in scope.split():
         response["id_token"] = id_token(p, client, subject, response["access_token"], now, nonce)
-    return response
+    return Issued(response, claims, family_id)
 
 
 # ---- reading our own tokens (revocation, introspection, userinfo, logout hints) ----

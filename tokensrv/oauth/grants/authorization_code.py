@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Mapping
-from typing import Any
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
@@ -19,10 +18,10 @@ from ..authorize import PKCE_VALUE
 from ..clients import secret_digest
 from ..params import require
 from ..revocation import deny_jtis, kill_family, user_is_current
-from ..tokens import Subject, issue_for_user, parse_refresh_token, read_own_jwt
+from ..tokens import Issued, Subject, issue_for_user
 
 
-async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> dict[str, Any]:
+async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> Issued:
     if "authorization_code" not in client.grant_types:
         raise UnauthorizedClient(f"client {client.client_id!r} may not use authorization_code")
     code = require(params, "code")
@@ -42,12 +41,12 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> dict[
     if user is None or not user_is_current(user, taken.session_created_ms) or sid_revoked:
         raise InvalidGrant("the session ended before the code was redeemed")
     subject = Subject(user.sub, taken.auth_time, taken.sid, user.roles)
-    response = await issue_for_user(p, client, subject, taken.request.scope, taken.request.nonce)
-    issued = _issued(p, response)
-    if not await p.store.record_code_tokens(digest, issued.family_id, issued.jti or "", issued.exp):
-        await _revoke_issued(p, issued)  # a replay arrived while we were issuing
+    issued = await issue_for_user(p, client, subject, taken.request.scope, taken.request.nonce)
+    revocable = CodeReplay(issued.family_id, issued.claims["jti"], int(issued.claims["exp"]))
+    if not await p.store.record_code_tokens(digest, revocable.family_id, revocable.jti or "", revocable.exp):
+        await _revoke_issued(p, revocable)  # a replay arrived while we were issuing
         raise InvalidGrant("authorization code presented twice at once")
-    return response
+    return issued
 
 
 def _check_binding(p: Provider, code: AuthCode, client: Client, params: Mapping[str, str],
@@ -69,13 +68,6 @@ def _check_binding(p: Provider, code: AuthCode, client: Client, params: Mapping[
         raise InvalidGrant("missing code_verifier")
     if not hmac.compare_digest(create_s256_code_challenge(verifier), request.code_challenge):
         raise InvalidGrant("code_verifier does not match code_challenge")
-
-
-def _issued(p: Provider, response: Mapping[str, Any]) -> CodeReplay:
-    """What a redemption issued, as a replay would need to revoke it."""
-    family_id = parse_refresh_token(response["refresh_token"]) if "refresh_token" in response else None
-    claims = read_own_jwt(p, response["access_token"]) or {}
-    return CodeReplay(family_id, claims.get("jti"), int(claims.get("exp", 0)))
 
 
 async def _revoke_issued(p: Provider, issued: CodeReplay) -> None:

@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from ...errors import UnauthorizedClient
 from ...store import Client
 from .. import Provider
 from ..scopes import grant_scope
-from ..tokens import (
-    ACCESS_TOKEN_TYPE,
-    Subject,
-    access_claims,
-    bearer_response,
-    new_jti,
-    sign,
-)
+from ..tokens import Issued, Subject, access_claims, issue_access, new_jti
 
 
-async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> dict[str, Any]:
+async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> Issued:
     if client.is_public or "client_credentials" not in client.grant_types:
         raise UnauthorizedClient(f"client {client.client_id!r} may not use client_credentials")
     scope = grant_scope(params.get("scope"), client.scopes)
     now = p.now()
     claims = access_claims(p, client, Subject(client.client_id), scope, new_jti(), now)
-    return bearer_response(sign(p, claims, ACCESS_TOKEN_TYPE), p.settings.access_token_ttl, scope)
+    return issue_access(p, claims, scope)

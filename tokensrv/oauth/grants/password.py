@@ -7,7 +7,6 @@ failure has the same message.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from ...errors import InvalidGrant, UnauthorizedClient
 from ...store import Client
@@ -15,10 +14,10 @@ from .. import Provider
 from ..login import check_credentials
 from ..params import require
 from ..scopes import grant_scope
-from ..tokens import Subject, issue_for_user, new_session_id
+from ..tokens import Issued, Subject, issue_for_user, new_session_id
 
 
-async def grant(p: Provider, client: Client, params: Mapping[str, str], remote: str) -> dict[str, Any]:
+async def grant(p: Provider, client: Client, params: Mapping[str, str], remote: str) -> Issued:
     if not client.first_party or "password" not in client.grant_types:
         raise UnauthorizedClient(f"client {client.client_id!r} may not use the password grant")
     username, password = require(params, "username"), require(params, "password")

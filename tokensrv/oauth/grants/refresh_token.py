@@ -8,7 +8,6 @@ REFRESH_REUSE_GRACE > 0, the immediate predecessor may be presented once within 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from ... import events
 from ...errors import InvalidGrant, InvalidScope, UnauthorizedClient
@@ -18,20 +17,19 @@ from ..params import require
 from ..revocation import deny_jtis, kill_family, user_is_current
 from ..scopes import parse_scope
 from ..tokens import (
-    ACCESS_TOKEN_TYPE,
+    Issued,
     Subject,
     access_claims,
-    bearer_response,
     id_token,
+    issue_access,
     new_jti,
     new_refresh_token,
     parse_refresh_token,
     refresh_digest,
-    sign,
 )
 
 
-async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> dict[str, Any]:
+async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> Issued:
     if "refresh_token" not in client.grant_types:
         raise UnauthorizedClient(f"client {client.client_id!r} may not refresh")
     presented = require(params, "refresh_token")
@@ -64,11 +62,11 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> dict[
     # RFC 6749 §6: the scope may narrow for this access token; the family keeps its grant
     subject = Subject(family.sub, family.auth_time, family.sid, user.roles)
     claims = access_claims(p, client, subject, scope, jti, now)
-    response = bearer_response(sign(p, claims, ACCESS_TOKEN_TYPE), p.settings.access_token_ttl, scope)
-    response["refresh_token"] = token
+    issued = issue_access(p, claims, scope)
+    issued.response["refresh_token"] = token
     if "openid" in scope.split():
-        response["id_token"] = id_token(p, client, subject, response["access_token"], now, None)
-    return response
+        issued.response["id_token"] = id_token(p, client, subject, issued.response["access_token"], now, None)
+    return issued._replace(family_id=family_id)
 
 
 
