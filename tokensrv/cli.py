@@ -70,12 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--id", required=True, dest="client_id")
     add.add_argument("--public", action="store_true", help="no secret (browser and native apps)")
     add.add_argument("--redirect-uri", action="append", default=[], dest="redirect_uris")
-    add.add_argument("--grant-type", action="append", default=[], dest="grant_types")
+    add.add_argument("--grant-type", action="append", default=[], dest="grant_types",
+                     help="repeatable; device_code and token_exchange name the RFC 8628 and 8693 URNs")
     add.add_argument("--scope", action="append", default=[], dest="scopes")
     add.add_argument("--audience")
     add.add_argument("--first-party", action="store_true")
     add.add_argument("--post-logout-redirect-uri", action="append", default=[],
                      dest="post_logout_redirect_uris")
+    add.add_argument("--exchange-audience", action="append", default=[], dest="exchange_audiences",
+                     help="an audience this client may exchange tokens for (RFC 8693; repeatable)")
     command("list", "list clients", client)
     command("show", "show one client", client).add_argument("client_id", metavar="ID")
     command("remove", "remove a client", client).add_argument("client_id", metavar="ID")

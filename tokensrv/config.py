@@ -59,6 +59,9 @@ class Settings:
     token_rate_burst: int = 20  # how many may come at once before the rate applies
     trusted_proxies: tuple[IPNetwork, ...] = ()  # X-Forwarded-For is believed only from these
     durable_replicas: int = 0  # replicas that must have a revocation before it is acknowledged (WAIT)
+    device_code_ttl: int = 600  # RFC 8628: how long a device code and its user code live
+    device_poll_interval: int = 5  # RFC 8628 §3.2 `interval`: seconds between polls (slow_down adds 5)
+    device_user_code_max_failures: int = 1000  # wrong user codes from all addresses per login window
 
     @property
     def max_token_ttl(self) -> int:
@@ -82,7 +85,7 @@ _INT_FIELDS = (
     "id_token_ttl", "auth_code_ttl", "key_rotation_period", "jwks_max_age", "session_ttl",
     "session_idle_ttl", "workers", "login_max_failures", "login_failure_window", "argon2_threads",
     "argon2_queue", "token_rate_burst", "client_auth_max_failures", "client_auth_failure_window",
-    "durable_replicas",
+    "durable_replicas", "device_code_ttl", "device_poll_interval", "device_user_code_max_failures",
 )
 _FLOAT_FIELDS = ("key_check_interval", "shutdown_timeout")
 _RATE_FIELDS = ("token_rate_per_client", "token_rate_per_address")  # 0 allowed: off
@@ -92,6 +95,7 @@ _POSITIVE = {
     "access_token_ttl", "refresh_token_ttl", "refresh_family_ttl", "id_token_ttl", "auth_code_ttl",
     "key_rotation_period", "session_ttl", "session_idle_ttl", "workers", "login_max_failures",
     "login_failure_window", "token_rate_burst", "client_auth_max_failures", "client_auth_failure_window",
+    "device_code_ttl", "device_poll_interval", "device_user_code_max_failures",
 }
 
 

@@ -104,3 +104,26 @@ class MethodNotAllowed(OAuthError):
 
 class PayloadTooLarge(OAuthError):
     error, status, description = "invalid_request", 413, "the request body is too large"
+
+
+# ---- RFC 8628 §3.5 (device access token response) and RFC 8693 §2.2.2 (token exchange) ----
+# Token endpoint errors: 400 (RFC 6749 §5.2), unlike the 429 SlowDown and 403 AccessDenied above.
+
+class AuthorizationPending(OAuthError):
+    error, status, description = "authorization_pending", 400, "the user has not yet approved the device"
+
+
+class DeviceSlowDown(OAuthError):
+    error, status, description = "slow_down", 400, "polling too fast: wait 5 seconds longer between requests"
+
+
+class DeviceAccessDenied(OAuthError):
+    error, status, description = "access_denied", 400, "the user denied the device"
+
+
+class ExpiredToken(OAuthError):
+    error, status, description = "expired_token", 400, "the device code has expired: start again"
+
+
+class InvalidTarget(OAuthError):
+    error, status, description = "invalid_target", 400, "the requested audience or resource is not allowed"

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from .appkeys import DISCOVERY, NO_STORE, PROVIDER, SETTINGS
 from .errors import InvalidRequest
-from .oauth import Provider, introspection, revocation
+from .oauth import Provider, device, introspection, revocation
 from .oauth.client_auth import authenticate
 from .oauth.params import single_valued
 from .oauth.refresh_cookie import token_with_cookie
@@ -91,6 +91,14 @@ async def introspect(request: web.Request) -> web.Response:
     return json_response(await introspection.introspect(provider(request), client, params), headers=NO_STORE)
 
 
+async def device_authorization(request: web.Request) -> web.Response:
+    """RFC 8628 §3.1-§3.2."""
+    params = await form_params(request)
+    answer = await device.device_authorization(provider(request), params, authorization(request),
+                                               remote_address(request))
+    return json_response(answer, headers=NO_STORE)
+
+
 async def discovery(request: web.Request) -> web.Response:
     return web.Response(body=request.app[DISCOVERY], content_type="application/json",
                         headers={"Cache-Control": "public, max-age=3600"})
@@ -135,8 +143,9 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/oauth2/token", token)
     app.router.add_post("/oauth2/revoke", revoke)
     app.router.add_post("/oauth2/introspect", introspect)
+    app.router.add_post("/oauth2/device_authorization", device_authorization)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/oauth2/userinfo", userinfo)
     app.router.add_post("/oauth2/userinfo", userinfo)
-    setup_web(app)  # /oauth2/authorize, /login, /oauth2/logout, /static/
+    setup_web(app)  # /oauth2/authorize, /login, /oauth2/logout, /device, /static/

@@ -16,7 +16,12 @@ from ..store import Client
 from .params import for_log
 from .scopes import is_scope_token
 
-GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password")
+DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"  # RFC 8628 §3.4
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # RFC 8693 §2.1
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "password", DEVICE_CODE,
+               TOKEN_EXCHANGE)
+GRANT_TYPE_ALIASES = {"device_code": DEVICE_CODE, "token_exchange": TOKEN_EXCHANGE,
+                      "token-exchange": TOKEN_EXCHANGE}  # what `client add --grant-type` also takes
 # RFC 3986 unreserved characters: a client id then reads the same raw or form-encoded (RFC 6749
 # §2.3.1 form-encodes it in HTTP Basic), in URLs and in logs.
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
@@ -35,11 +40,12 @@ def secret_digest(secret: str) -> str:
 def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (),
                grant_types: Sequence[str] = (), scopes: Sequence[str] = (), audience: str | None = None,
                first_party: bool = False, post_logout_redirect_uris: Sequence[str] = (),
-               now: int = 0) -> tuple[Client, str | None]:
+               now: int = 0, exchange_audiences: Sequence[str] = ()) -> tuple[Client, str | None]:
     """A checked client record and its secret (None for a public client): shown once, never stored."""
     if not _CLIENT_ID.fullmatch(client_id):
         raise RegistrationError(f"client id {client_id!r} must be 1-128 letters, digits or . _ ~ -")
-    grant_types = grant_types or default_grant_types(public, bool(redirect_uris))
+    grant_types = [GRANT_TYPE_ALIASES.get(g, g) for g in grant_types] or default_grant_types(
+        public, bool(redirect_uris))
     for grant in grant_types:
         if grant not in GRANT_TYPES:
             raise RegistrationError(f"unknown grant type {grant!r} (known: {', '.join(GRANT_TYPES)})")
@@ -49,6 +55,7 @@ def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (
         raise RegistrationError("the password grant is only for first-party clients (add --first-party)")
     if "authorization_code" in grant_types and not redirect_uris:
         raise RegistrationError("the authorization_code grant needs at least one --redirect-uri")
+    _check_exchange(public, grant_types, exchange_audiences)
     for uri in (*redirect_uris, *post_logout_redirect_uris):
         check_redirect_uri(uri)
     for scope in scopes:
@@ -60,8 +67,24 @@ def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (
         redirect_uris=tuple(dict.fromkeys(redirect_uris)), grant_types=tuple(dict.fromkeys(grant_types)),
         scopes=tuple(dict.fromkeys(scopes)), audience=audience or None, first_party=first_party,
         post_logout_redirect_uris=tuple(dict.fromkeys(post_logout_redirect_uris)), created_at=now,
+        exchange_audiences=tuple(dict.fromkeys(exchange_audiences)),
     )
     return client, secret
+
+
+def _check_exchange(public: bool, grant_types: Sequence[str], audiences: Sequence[str]) -> None:
+    """RFC 8693: a service exchanging tokens authenticates, and names the audiences it may ask for."""
+    if TOKEN_EXCHANGE not in grant_types:
+        if audiences:
+            raise RegistrationError("--exchange-audience needs --grant-type token_exchange")
+        return
+    if public:
+        raise RegistrationError("a public client cannot exchange tokens: it has no secret")
+    if not audiences:
+        raise RegistrationError("token exchange needs at least one --exchange-audience")
+    for audience in audiences:
+        if not audience or len(audience) > 256 or not audience.isprintable() or " " in audience:
+            raise RegistrationError(f"malformed exchange audience {audience!r}")
 
 
 def default_grant_types(public: bool, has_redirect_uris: bool) -> tuple[str, ...]:

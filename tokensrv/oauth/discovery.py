@@ -16,6 +16,7 @@ PATHS = {
     "introspection_endpoint": "/oauth2/introspect",
     "userinfo_endpoint": "/oauth2/userinfo",
     "end_session_endpoint": "/oauth2/logout",
+    "device_authorization_endpoint": "/oauth2/device_authorization",  # RFC 8628 §4
     "jwks_uri": "/.well-known/jwks.json",
 }
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
@@ -28,7 +29,9 @@ def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any
     doc.update({
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "password"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "password",
+                                  "urn:ietf:params:oauth:grant-type:device_code",
+                                  "urn:ietf:params:oauth:grant-type:token-exchange"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,  # RFC 9207
         "scopes_supported": ["openid", "profile", "email"],

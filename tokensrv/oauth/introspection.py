@@ -17,7 +17,7 @@ from .revocation import user_is_current
 from .tokens import parse_refresh_token, read_own_jwt, refresh_digest
 
 INACTIVE: dict[str, Any] = {"active": False}
-_PUBLIC_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time", "sid")
+_PUBLIC_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time", "sid", "act")
 
 
 async def introspect(p: Provider, client: Client, params: Mapping[str, str]) -> dict[str, Any]:

@@ -79,4 +79,6 @@ async def sign_in(p: Provider, form: Mapping[str, str], browser: str | None,
     if await p.store.take_pending_login(request_id) is None:
         raise LoginExpired("the form was submitted twice")  # the other submission finished it
     secret, session = await sessions.start(p, user, session_secret)
+    if pending.resume:  # a sign-in for one of our own pages (the device page): back there, no code
+        return SignedIn(secret, session, pending.resume)
     return SignedIn(secret, session, await issue_code(p, pending.request, session))

@@ -9,7 +9,8 @@ from ..errors import UnsupportedGrantType
 from ..store import Client
 from . import Provider, ratelimit
 from .client_auth import authenticate
-from .grants import authorization_code, client_credentials, password, refresh_token
+from .clients import DEVICE_CODE, TOKEN_EXCHANGE
+from .grants import authorization_code, client_credentials, device_code, password, refresh_token, token_exchange
 from .params import for_log, require
 from .tokens import Issued
 
@@ -35,4 +36,8 @@ async def _grant(p: Provider, client: Client, grant_type: str, params: Mapping[s
         return await refresh_token.grant(p, client, params)
     if grant_type == "password":
         return await password.grant(p, client, params, remote)
+    if grant_type == DEVICE_CODE:  # RFC 8628
+        return await device_code.grant(p, client, params)
+    if grant_type == TOKEN_EXCHANGE:  # RFC 8693
+        return await token_exchange.grant(p, client, params)
     raise UnsupportedGrantType(f"grant_type {for_log(grant_type)}")

@@ -30,6 +30,7 @@ class Client:
     first_party: bool = False
     post_logout_redirect_uris: tuple[str, ...] = ()
     created_at: int = 0
+    exchange_audiences: tuple[str, ...] = ()  # RFC 8693: audiences it may exchange tokens for
 
     @property
     def is_public(self) -> bool:
@@ -40,7 +41,7 @@ class Client:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Client:
-        tuples = ("redirect_uris", "grant_types", "scopes", "post_logout_redirect_uris")
+        tuples = ("redirect_uris", "grant_types", "scopes", "post_logout_redirect_uris", "exchange_audiences")
         values: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in data.items()}
         return cls(**values)
 
@@ -208,13 +209,15 @@ class PendingLogin:
     request: AuthorizationRequest
     browser: str  # SHA-256 of the browser's CSRF cookie: the login must finish in that browser
     expires_at: int
+    resume: str = ""  # a path of ours to go back to after the login (the device page), no code
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PendingLogin:
-        return cls(AuthorizationRequest.from_json(data["request"]), data["browser"], data["expires_at"])
+        return cls(AuthorizationRequest.from_json(data["request"]), data["browser"], data["expires_at"],
+                   data.get("resume", ""))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:sso:<digest>           an SSO session, by the SHA-256 of its cookie
   tokensrv:authreq:<id>           an authorization request waiting for the login page
   tokensrv:code:<digest>          an authorization code, by its SHA-256; then its replay marker
+  tokensrv:device:<digest>        a device authorization (RFC 8628), by its device code's SHA-256
+  tokensrv:usercode:<digest>      -> that digest, by the user code's SHA-256 (store/device.py)
   tokensrv:layout                 which conversions of earlier layouts are done (upgrade_layout)
   tokensrv:client-changes         pub/sub channel: a client id whenever that client is added or removed
 
@@ -70,6 +72,7 @@ from . import (
     RotateOutcome,
     User,
 )
+from .device import DeviceAuthorizations
 
 log = logging.getLogger("tokensrv.store")
 # A revocation is acknowledged only once the store's AOF has it on disk (WAITAOF) and
@@ -331,7 +334,7 @@ def deny_key(kind: str, value: str) -> str:
     return f"{DENY_PREFIX}{kind}:{value}"
 
 
-class RedisStore:
+class RedisStore(DeviceAuthorizations):  # device authorizations: store/device.py
     """The store on one Valkey server (or a Sentinel-managed primary) or on a Valkey Cluster."""
 
     def __init__(self, redis: StoreClient, durable_replicas: int = 0) -> None:

@@ -7,7 +7,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import login, logout
+from . import device, login, logout
 
 HERE = Path(__file__).parent
 
@@ -18,4 +18,5 @@ def setup_web(app: web.Application) -> None:
                          undefined=jinja2.StrictUndefined)
     login.setup(app)
     logout.setup(app)
+    device.setup(app)
     app.router.add_static("/static/", HERE / "static", append_version=False)

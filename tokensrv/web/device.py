@@ -1,0 +1,33 @@
+"""/device: the RFC 8628 verification page (the protocol is in oauth/device.py)."""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from ..oauth import device
+from . import cookies
+from .login import client_address_of
+from .pages import page, params_of, provider, redirect, render
+from .same_origin import refuse_cross_site
+
+
+@page
+async def verification(request: web.Request) -> web.StreamResponse:
+    if request.method == "POST":
+        refuse_cross_site(request)  # before anything is counted or decided
+    browser = cookies.browser_csrf(request)
+    outcome = await device.verification_page(
+        provider(request), request.method, await params_of(request), cookies.session_secret(request),
+        browser, cookies.csrf_token(request), client_address_of(request))
+    if isinstance(outcome, device.SignIn):
+        response = redirect("/login?" + urlencode({"request": outcome.request_id}))
+    else:
+        response = render(request, "device.html", {"step": outcome, "kind": type(outcome).__name__})
+    cookies.set_csrf(request, response, browser)
+    return response
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get(device.VERIFICATION_PATH, verification)
+    app.router.add_post(device.VERIFICATION_PATH, verification)
