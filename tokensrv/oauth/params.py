@@ -10,7 +10,8 @@ MAX_VALUE = 4096
 # answer to any token it does not know: inactive (RFC 7662 §2.2), 200 (RFC 7009 §2.2),
 # invalid_grant (RFC 6749 §5.2), invalid_token (RFC 6750 §3.1), not a malformed request. The body
 # limit still bounds them, and their readers refuse them cheaply (a length check; a code: one hash).
-TOKEN_PARAMETERS = frozenset({"token", "refresh_token", "code", "access_token"})
+TOKEN_PARAMETERS = frozenset({"token", "refresh_token", "code", "access_token", "device_code",
+                              "subject_token", "actor_token"})
 _LOGGABLE = 32  # secrets (43 chars), refresh tokens (64) and JWTs are longer than this
 
 
