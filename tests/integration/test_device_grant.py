@@ -188,7 +188,7 @@ async def test_approval_needs_the_csrf_token_and_a_same_origin_post(client, cloc
     await add_user(client)
     await signed_in(client)
     _, started = await start(client)
-    status, html = await decide(client, started["user_code"], "approve", {"Origin": "https://evil.example"})
+    status, _html = await decide(client, started["user_code"], "approve", {"Origin": "https://evil.example"})
     assert status == 403
     resp = await client.post("/device", data={"csrf_token": "forged", "user_code": started["user_code"],
                                               "action": "approve"})
