@@ -108,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
             "token", metavar="TOKEN", help="the token, or - to read it from standard input (prefer -: "
             "a token on the command line stays in the shell history and is visible in ps)")
     command("status", "the store, the keys, the next rotation step, counts of clients and users")
+    device = commands.add_parser("login", help="sign in from this terminal (device grant, RFC 8628); "
+                                 "prints an access token", description="sign in with a browser elsewhere; "
+                                 "the token goes to standard output only, nothing is written to disk")
+    device.add_argument("--device", action="store_true", required=True, help="the device flow (the only one)")
+    device.add_argument("--issuer", help="the server (TOKENSRV_ISSUER, else http://127.0.0.1:8080)")
+    device.add_argument("--client-id", default="tokensrv-cli", help="a public client with the device_code grant")
+    device.add_argument("--scope")
+    device.add_argument("--json", action="store_true", help="print the whole token response")
     return parser
 
 
@@ -119,6 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             # only now: prometheus-client reads METRICS_DIR when first imported
             from .server import serve
             return serve(args)
+        if args.command == "login":  # an HTTP client of the server: no store, no keys
+            from .device_login import login
+            return login(args)
         from .commands import run_command
         return run_command(args)
     except (ConfigError, CLIError) as exc:
