@@ -111,6 +111,9 @@ def test_device_grant_with_authlib(device_server):
         denied = start(meta)
         assert "Device not connected" in browser.decide(denied["user_code"], "deny")
         assert poll_error(oauth, meta, denied["device_code"]) == "access_denied"
+    log = device_server.log()
+    for secret in (waiting["device_code"], approved["device_code"], approved["user_code"], token["access_token"]):
+        assert secret not in log
 
 
 def test_user_code_guessing_is_throttled(device_server):

@@ -79,3 +79,6 @@ async def test_cli_device_login_approved_in_a_browser(start_server, browser, tmp
                                      auth=("rs", rs_secret))).json()
     assert described["active"] is True and described["client_id"] == "tokensrv-cli"
     assert described["scope"] == "read" and described["sid"]
+    log = server.log()
+    assert user_code not in log and token not in log  # no codes or tokens logged
+    assert user_code.replace("-", "") not in log

@@ -72,6 +72,10 @@ async def test_the_device_authorization_answer(client, redis):
     keys = await redis.keys("tokensrv:*device*")
     assert keys and not any(body["device_code"] in k for k in keys)  # stored as a digest only
     assert not any(body["user_code"] in k for k in await redis.keys("*"))
+    meta = await (await client.get("/.well-known/openid-configuration")).json()
+    assert meta["device_authorization_endpoint"] == "http://127.0.0.1:8080/oauth2/device_authorization"
+    assert DEVICE in meta["grant_types_supported"]
+    assert "urn:ietf:params:oauth:grant-type:token-exchange" in meta["grant_types_supported"]
 
 
 async def test_a_client_without_the_grant_and_a_wider_scope_are_refused(client):
