@@ -20,7 +20,7 @@ from .config import Settings
 from .metrics import ARGON2_QUEUE
 from .oauth import Provider
 from .oauth.discovery import metadata_bytes
-from .observe import in_flight_ctx, metrics_endpoint, observe_middleware
+from .observe import metrics_endpoint, observe_middleware, tally_ctx
 from .passwords import QUEUE_PER_PROCESS, PasswordPool
 from .rotation import KeyManager
 from .routes import setup_routes
@@ -44,7 +44,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time,
     app[RUN_SCHEDULE] = run_schedule
     algorithms = sorted({"RS256", settings.key_algorithm})
     app[DISCOVERY] = metadata_bytes(settings, algorithms)
-    app.cleanup_ctx.append(in_flight_ctx)
+    app.cleanup_ctx.append(tally_ctx)
     app.cleanup_ctx.append(provider_ctx)
     app.cleanup_ctx.append(schedule_ctx)
     setup_routes(app)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from typing import Any
 
@@ -91,18 +92,25 @@ async def introspect(request: web.Request) -> web.Response:
     return json_response(await introspection.introspect(provider(request), client, params), headers=NO_STORE)
 
 
+DISCOVERY_HEADERS = {"Content-Type": "application/json", "Cache-Control": "public, max-age=3600"}
+
+
 async def discovery(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[DISCOVERY], content_type="application/json",
-                        headers={"Cache-Control": "public, max-age=3600"})
+    return web.Response(body=request.app[DISCOVERY], headers=DISCOVERY_HEADERS)
+
+
+@functools.lru_cache(maxsize=8)
+def jwks_headers(etag: str, max_age: int) -> dict[str, str]:
+    """Built once per key set: every verifier and load balancer polls the JWKS."""
+    return {"Content-Type": "application/json", "Cache-Control": f"public, max-age={max_age}", "ETag": etag}
 
 
 async def jwks(request: web.Request) -> web.Response:
     ring = provider(request).keys.ring
-    headers = {"Cache-Control": f"public, max-age={request.app[SETTINGS].jwks_max_age}",
-               "ETag": ring.jwks_etag}
+    headers = jwks_headers(ring.jwks_etag, request.app[SETTINGS].jwks_max_age)
     if ring.jwks_etag in request.headers.get("If-None-Match", ""):
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=ring.jwks_bytes, content_type="application/json", headers=headers)
+        return web.Response(status=304, headers={k: v for k, v in headers.items() if k != "Content-Type"})
+    return web.Response(body=ring.jwks_bytes, headers=headers)
 
 
 async def healthz(request: web.Request) -> web.Response:
