@@ -9,15 +9,18 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import errors
+from .client_jwks import fetcher
 from .config import Settings
 from .metrics import ARGON2_QUEUE, InstrumentedRedis, InstrumentedRedisCluster
 from .oauth import Provider
+from .oauth.client_keys import ClientKeys
 from .oauth.discovery import metadata_bytes
 from .passwords import PasswordPool
 from .rotation import KeyManager
@@ -71,7 +74,9 @@ async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
     clock = app[CLOCK]
     keys = KeyManager(settings, store, lambda: int(clock()))
     passwords = PasswordPool(argon2_threads(settings), on_depth=ARGON2_QUEUE.set)
-    app[PROVIDER] = Provider(settings, store, keys, passwords, clock)
+    http = aiohttp.ClientSession(trust_env=False)  # for private_key_jwt clients' jwks_uri
+    app[PROVIDER] = Provider(settings, store, keys, passwords, clock,
+                             client_keys=ClientKeys(fetcher(http), clock))
     await keys.reload(force=True)
     try:
         await store.upgrade_layout()  # an earlier release's deny-list, once per store
@@ -83,6 +88,7 @@ async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
         log.warning("not following client changes yet: /readyz answers 503 until it does")
     yield
     await store.stop_following()
+    await http.close()
     passwords.close()
     await redis.aclose()
 

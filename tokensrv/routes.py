@@ -78,7 +78,8 @@ async def userinfo(request: web.Request) -> web.Response:
 
 async def revoke(request: web.Request) -> web.Response:
     params = await form_params(request)
-    client = await authenticate(provider(request), params, authorization(request), remote_address(request))
+    client = await authenticate(provider(request), params, authorization(request), remote_address(request),
+                                endpoint="revocation_endpoint")
     await revocation.revoke(provider(request), client, params)
     return web.Response(status=200, headers=NO_STORE)
 
@@ -86,7 +87,7 @@ async def revoke(request: web.Request) -> web.Response:
 async def introspect(request: web.Request) -> web.Response:
     params = await form_params(request)
     client = await authenticate(provider(request), params, authorization(request), remote_address(request),
-                                allow_public=False)
+                                allow_public=False, endpoint="introspection_endpoint")
     return json_response(await introspection.introspect(provider(request), client, params), headers=NO_STORE)
 
 
