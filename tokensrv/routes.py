@@ -9,7 +9,7 @@ from aiohttp import web
 
 from .app import DISCOVERY, NO_STORE, PROVIDER, SETTINGS, STORE_TIMEOUT
 from .errors import InvalidRequest
-from .oauth import Provider, introspection, revocation
+from .oauth import Provider, introspection, par, revocation
 from .oauth.client_auth import authenticate
 from .oauth.params import single_valued
 from .oauth.refresh_cookie import token_with_cookie
@@ -91,6 +91,12 @@ async def introspect(request: web.Request) -> web.Response:
     return json_response(await introspection.introspect(provider(request), client, params), headers=NO_STORE)
 
 
+async def pushed_authorization_request(request: web.Request) -> web.Response:
+    params = await form_params(request)
+    body = await par.push(provider(request), params, authorization(request), remote_address(request))
+    return json_response(body, status=201, headers=NO_STORE)
+
+
 async def discovery(request: web.Request) -> web.Response:
     return web.Response(body=request.app[DISCOVERY], content_type="application/json",
                         headers={"Cache-Control": "public, max-age=3600"})
@@ -135,6 +141,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/oauth2/token", token)
     app.router.add_post("/oauth2/revoke", revoke)
     app.router.add_post("/oauth2/introspect", introspect)
+    app.router.add_post("/oauth2/par", pushed_authorization_request)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/oauth2/userinfo", userinfo)
