@@ -16,7 +16,8 @@ from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 from tokensrv.oauth.client_assertion import ASSERTION_TYPE
 
 Key = RSAKey | ECKey | OKPKey
-KEY_FOR = {"RS256": ("RSA", 2048), "PS256": ("RSA", 2048), "ES256": ("EC", "P-256"), "EdDSA": ("OKP", "Ed25519")}
+KEY_FOR = {"RS256": ("RSA", 2048), "PS256": ("RSA", 2048), "ES256": ("EC", "P-256"), "EdDSA": ("OKP", "Ed25519"),
+           "RS384": ("RSA", 2048), "RS512": ("RSA", 2048), "PS384": ("RSA", 2048), "ES384": ("EC", "P-384")}
 
 
 def new_key(alg: str = "RS256", kid: str | None = None) -> Key:
@@ -47,7 +48,8 @@ def sign(key: Key, claims: dict[str, Any], alg: str = "RS256", **header: Any) ->
     from joserfc.errors import SecurityWarning
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
-        return jwt.encode({"alg": alg, "kid": key.kid, **header}, claims, key, algorithms=[alg])
+        head = {"alg": alg, **({"kid": key.kid} if key.kid else {}), **header}
+        return jwt.encode(head, claims, key, algorithms=[alg])
 
 
 def unsigned(claims: dict[str, Any], **header: Any) -> str:
