@@ -19,7 +19,7 @@ from aiohttp import web
 from playwright.async_api import expect
 
 from tests.conftest import free_port
-from tests.e2e.test_browser_sso import PASSWORD, b64url, browser, on_login_page  # noqa: F401 -- fixture
+from tests.e2e.test_browser_sso import PASSWORD, b64url, browser, on_login_page
 
 __all__ = ["browser"]
 
@@ -99,7 +99,7 @@ async def party(live_server) -> AsyncIterator[PushingParty]:
     await runner.cleanup()
 
 
-async def test_pushed_request_through_the_login_page_then_on_the_sso_session(live_server, party, browser):  # noqa: F811
+async def test_pushed_request_through_the_login_page_then_on_the_sso_session(live_server, party, browser):
     context = await browser.new_context()
     page = await context.new_page()
 

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from joserfc.errors import JoseError
-from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
+from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey, RSAKey
 
 CACHE_TTL = 300  # seconds a fetched JWKS is used before it is fetched again
 REFETCH_INTERVAL = 10  # at least this long between two fetches of one URI (unknown kids, failures)
@@ -54,14 +54,14 @@ def check_jwks_uri(uri: str) -> str:
 def public_key_set(document: Any) -> KeySet:
     """A JWKS of public signing keys (RSA, EC, OKP), else ValueError with a one-line reason."""
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise ValueError('a JWKS must be a JSON object with a "keys" list')
+        raise ValueError('a JWKS must be a JSON object with a "keys" list')  # noqa: TRY004 -- one kind of bad input
     keys = document["keys"]
     if not keys or len(keys) > MAX_KEYS:
         raise ValueError(f"a JWKS must hold 1 to {MAX_KEYS} keys")
-    imported = []
+    imported: list[OctKey | RSAKey | ECKey | OKPKey] = []  # KeySet's type; no OctKey gets in
     for item in keys:
         if not isinstance(item, dict):
-            raise ValueError("every JWKS entry must be a JSON object")
+            raise ValueError("every JWKS entry must be a JSON object")  # noqa: TRY004 -- one kind of bad input
         if any(name in item for name in PRIVATE_MEMBERS):
             raise ValueError("the JWKS holds private or symmetric key material: register public keys only")
         if item.get("use", "sig") != "sig":
@@ -76,7 +76,7 @@ def public_key_set(document: Any) -> KeySet:
 
 
 def _import(item: dict[str, Any]) -> RSAKey | ECKey | OKPKey:
-    kinds: dict[str, type[RSAKey] | type[ECKey] | type[OKPKey]] = {"RSA": RSAKey, "EC": ECKey, "OKP": OKPKey}
+    kinds: dict[str, type[RSAKey | ECKey | OKPKey]] = {"RSA": RSAKey, "EC": ECKey, "OKP": OKPKey}
     kind = kinds.get(str(item.get("kty")))
     if kind is None:
         raise ValueError(f"key type {item.get('kty')!r}")
