@@ -5,6 +5,7 @@ with a one-line message for bad input.
 """
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ class AdminError(Exception):
 
 
 def client_view(client: Client) -> dict[str, Any]:
-    view = client.to_json()
+    view = dataclasses.asdict(client)  # every field, defaults included (to_json leaves some out)
     view.pop("secret_digest")
     view["type"] = "public" if client.is_public else "confidential"
     return view

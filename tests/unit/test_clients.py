@@ -171,6 +171,15 @@ def test_a_record_written_before_auth_methods_existed_reads_as_before():
     assert public.token_endpoint_auth_method == "none" and public.is_public
 
 
+def test_an_ordinary_record_is_written_as_an_earlier_release_reads_it():
+    before = {"client_id", "secret_digest", "redirect_uris", "grant_types", "scopes", "audience",
+              "first_party", "post_logout_redirect_uris", "created_at"}
+    for public in (True, False):
+        client, _ = new_client("c", public=public, redirect_uris=["https://app.example/cb"])
+        assert set(client.to_json()) == before
+        assert Client.from_json(client.to_json()) == client
+
+
 def test_a_record_round_trips_and_unknown_fields_are_skipped():
     jwks = {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}
     client, secret = new_client("signed", public=False, auth_method="private_key_jwt", jwks=jwks,

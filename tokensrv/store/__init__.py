@@ -50,7 +50,16 @@ class Client:
         return self.token_endpoint_auth_method == "none"
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The record; the newer fields only when they differ from what a record without them
+        means, so that an earlier release (which refuses unknown fields) reads ordinary clients."""
+        data = dataclasses.asdict(self)
+        derived = "none" if self.secret_digest is None else "client_secret_basic"
+        if data["token_endpoint_auth_method"] == derived:
+            del data["token_endpoint_auth_method"]
+        for name in ("jwks", "jwks_uri", "require_pushed_authorization_requests"):
+            if not data[name]:
+                del data[name]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Client:
