@@ -1,8 +1,8 @@
 """Client authentication with a lockout: secrets cannot be guessed at speed.
 
-Failed authentications are counted per client_id and client address (the address as
-tokensrv/proxies.py finds it), on every endpoint that authenticates clients (token, revoke,
-introspect), in Valkey with the login counters' mechanism (RedisStore.count_attempt: one atomic
+Failed authentications (a wrong secret, a refused private_key_jwt assertion) are counted per
+client_id and client address (the address as tokensrv/proxies.py finds it), on every endpoint
+that authenticates clients (token, revoke, introspect, PAR), in Valkey with the login counters' mechanism (RedisStore.count_attempt: one atomic
 MULTI/EXEC per failure). After TOKENSRV_CLIENT_AUTH_MAX_FAILURES failures in a window of
 TOKENSRV_CLIENT_AUTH_FAILURE_WINDOW seconds the pair is refused with 429 `slow_down` and
 Retry-After until the window ends, before its secret is compared, so a throttled guesser learns
@@ -30,6 +30,7 @@ from ..errors import InvalidClient, SlowDown
 from ..store import Client
 from . import client_assertion, clients
 from .discovery import PATHS
+from .params import for_log
 
 if TYPE_CHECKING:
     from . import Provider
@@ -94,6 +95,8 @@ async def authenticate(p: Provider, form: Mapping[str, str], authorization: str 
 
 
 async def _by_assertion(p: Provider, client_id: str, assertion: str, endpoint: str) -> Client:
+    if not clients.is_client_id(client_id):
+        raise InvalidClient(f"client assertion sub {for_log(client_id)} is no client id")
     client = await p.store.get_client(client_id)
     if client is None:
         raise InvalidClient(f"unknown client {client_id!r}")
