@@ -59,6 +59,8 @@ class Settings:
     token_rate_burst: int = 20  # how many may come at once before the rate applies
     trusted_proxies: tuple[IPNetwork, ...] = ()  # X-Forwarded-For is believed only from these
     durable_replicas: int = 0  # replicas that must have a revocation before it is acknowledged (WAIT)
+    require_par: bool = False  # every authorization request must be pushed first (RFC 9126 §5)
+    par_ttl: int = 60  # seconds a pushed request's request_uri lives (RFC 9126 §2.2 expires_in)
 
     @property
     def max_token_ttl(self) -> int:
@@ -82,16 +84,18 @@ _INT_FIELDS = (
     "id_token_ttl", "auth_code_ttl", "key_rotation_period", "jwks_max_age", "session_ttl",
     "session_idle_ttl", "workers", "login_max_failures", "login_failure_window", "argon2_threads",
     "argon2_queue", "token_rate_burst", "client_auth_max_failures", "client_auth_failure_window",
-    "durable_replicas",
+    "durable_replicas", "par_ttl",
 )
 _FLOAT_FIELDS = ("key_check_interval", "shutdown_timeout")
 _RATE_FIELDS = ("token_rate_per_client", "token_rate_per_address")  # 0 allowed: off
+_BOOL_FIELDS = ("require_par",)
 _STR_FIELDS = ("issuer", "host", "redis_url", "log_format", "log_level", "display_name", "key_algorithm")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _POSITIVE = {
     "access_token_ttl", "refresh_token_ttl", "refresh_family_ttl", "id_token_ttl", "auth_code_ttl",
     "key_rotation_period", "session_ttl", "session_idle_ttl", "workers", "login_max_failures",
     "login_failure_window", "token_rate_burst", "client_auth_max_failures", "client_auth_failure_window",
+    "par_ttl",
 }
 
 
@@ -121,6 +125,15 @@ def _parse_float(field: str, raw: str, zero_allowed: bool = False) -> float:
     return value
 
 
+def _parse_bool(field: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{env_name(field)} must be true or false, got {raw!r}")
+
+
 def _parse_networks(raw: str) -> tuple[IPNetwork, ...]:
     """TOKENSRV_TRUSTED_PROXIES: addresses or CIDR networks, separated by commas."""
     networks = []
@@ -136,7 +149,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     """Build Settings from TOKENSRV_* variables, then explicit overrides (CLI flags), then check."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
-    for field in _INT_FIELDS + _FLOAT_FIELDS + _RATE_FIELDS + _STR_FIELDS + ("keys_dir", "trusted_proxies"):
+    for field in _INT_FIELDS + _FLOAT_FIELDS + _RATE_FIELDS + _BOOL_FIELDS + _STR_FIELDS + ("keys_dir", "trusted_proxies"):
         raw = env.get(env_name(field))
         if raw is not None and raw != "":
             values[field] = raw
@@ -149,6 +162,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     for field in _FLOAT_FIELDS + _RATE_FIELDS:
         if field in values and not isinstance(values[field], float):
             values[field] = _parse_float(field, str(values[field]), zero_allowed=field in _RATE_FIELDS)
+    for field in _BOOL_FIELDS:
+        if field in values and not isinstance(values[field], bool):
+            values[field] = _parse_bool(field, str(values[field]))
     if "keys_dir" in values:
         values["keys_dir"] = Path(values["keys_dir"])
     if isinstance(values.get("trusted_proxies"), str):

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from .appkeys import DISCOVERY, NO_STORE, PROVIDER, SETTINGS
 from .errors import InvalidRequest
-from .oauth import Provider, introspection, revocation
+from .oauth import Provider, introspection, par, revocation
 from .oauth.client_auth import authenticate
 from .oauth.params import single_valued
 from .oauth.refresh_cookie import token_with_cookie
@@ -80,7 +80,8 @@ async def userinfo(request: web.Request) -> web.Response:
 
 async def revoke(request: web.Request) -> web.Response:
     params = await form_params(request)
-    client = await authenticate(provider(request), params, authorization(request), remote_address(request))
+    client = await authenticate(provider(request), params, authorization(request), remote_address(request),
+                                endpoint="revocation_endpoint")
     await revocation.revoke(provider(request), client, params)
     return web.Response(status=200, headers=NO_STORE)
 
@@ -88,8 +89,14 @@ async def revoke(request: web.Request) -> web.Response:
 async def introspect(request: web.Request) -> web.Response:
     params = await form_params(request)
     client = await authenticate(provider(request), params, authorization(request), remote_address(request),
-                                allow_public=False)
+                                allow_public=False, endpoint="introspection_endpoint")
     return json_response(await introspection.introspect(provider(request), client, params), headers=NO_STORE)
+
+
+async def pushed_authorization_request(request: web.Request) -> web.Response:
+    params = await form_params(request)
+    body = await par.push(provider(request), params, authorization(request), remote_address(request))
+    return json_response(body, status=201, headers=NO_STORE)
 
 
 DISCOVERY_HEADERS = {"Content-Type": "application/json", "Cache-Control": "public, max-age=3600"}
@@ -143,6 +150,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/oauth2/token", token)
     app.router.add_post("/oauth2/revoke", revoke)
     app.router.add_post("/oauth2/introspect", introspect)
+    app.router.add_post("/oauth2/par", pushed_authorization_request)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/oauth2/userinfo", userinfo)

@@ -56,5 +56,5 @@ async def token_with_cookie(p: Provider, params: Mapping[str, str], authorizatio
             raise InvalidRequest(f"Origin {origin!r} for the refresh cookie",
                                  description="the Origin header is missing or not one of the client's")
         params = {**params, "refresh_token": cookie}
-    response = await token(p, params, authorization, remote)
+    response = await token(p, params, authorization, remote, client)
     return response, response.pop("refresh_token", None)

@@ -15,10 +15,12 @@ from .tokens import Issued
 
 
 async def token(p: Provider, params: Mapping[str, str], authorization: str | None,
-                remote: str) -> dict[str, Any]:
+                remote: str, client: Client | None = None) -> dict[str, Any]:
+    """`client`: already authenticated by the caller (an assertion can be checked only once)."""
     grant_type = require(params, "grant_type")
     await ratelimit.limit_address(p, remote)
-    client = await authenticate(p, params, authorization, remote)
+    if client is None:
+        client = await authenticate(p, params, authorization, remote)
     await ratelimit.limit_client(p, client.client_id)
     issued = await _grant(p, client, grant_type, params, remote)
     events.token_issued(grant_type, client.client_id, client.is_public, issued.response, issued.claims)

@@ -16,6 +16,9 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:sso:<digest>           an SSO session, by the SHA-256 of its cookie
   tokensrv:authreq:<id>           an authorization request waiting for the login page
   tokensrv:code:<digest>          an authorization code, by its SHA-256; then its replay marker
+  tokensrv:par:<digest>           a pushed authorization request (RFC 9126), by the SHA-256 of
+                                  its client_id and request_uri, until it is used or expires
+  tokensrv:assertion:<digest>     a client assertion's jti, spent (RFC 7523 §3), until its exp
   tokensrv:layout                 which conversions of earlier layouts are done (upgrade_layout)
   tokensrv:client-changes         pub/sub channel: a client id whenever that client is added or removed
 
@@ -41,6 +44,7 @@ import base64
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import re
@@ -63,6 +67,7 @@ from . import (
     CodeReplay,
     Conflict,
     PendingLogin,
+    PushedRequest,
     RefreshFamily,
     Reused,
     Revocation,
@@ -707,6 +712,19 @@ class RedisStore:
         """Atomically: of two submissions of one login form, one finishes it."""
         raw = await self.redis.getdel(PREFIX + "authreq:" + request_id)
         return PendingLogin.from_json(json.loads(raw)) if raw else None
+
+    async def put_pushed_request(self, digest: str, pushed: PushedRequest, ttl: int) -> None:
+        await self.redis.set(PREFIX + "par:" + digest, json.dumps(pushed.to_json()), ex=ttl)
+
+    async def take_pushed_request(self, digest: str) -> PushedRequest | None:
+        """Atomically (GETDEL): a request_uri is used once."""
+        raw = await self.redis.getdel(PREFIX + "par:" + digest)
+        return PushedRequest.from_json(json.loads(raw)) if raw else None
+
+    async def use_assertion_jti(self, client_id: str, jti: str, ttl: int) -> bool:
+        """Spend a client assertion's jti (SET NX): False if that client used it before."""
+        digest = hashlib.sha256(f"{client_id} {jti}".encode()).hexdigest()
+        return bool(await self.redis.set(PREFIX + "assertion:" + digest, "1", nx=True, ex=max(1, ttl)))
 
     async def put_code(self, digest: str, code: AuthCode, ttl: int) -> None:
         key = PREFIX + "code:" + digest
