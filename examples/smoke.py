@@ -1,6 +1,7 @@
 """`make cluster-smoke`: the cluster end to end. A token from instance 1, a refresh at instance 2,
 a forced key rotation that no verification notices, a revocation at instance 3 that the example
-service enforces within 50 ms. Starts the cluster if it is not running (and then stops it)."""
+service enforces within 50 ms, on the store the cluster runs on. Starts the cluster if it is not
+running (on `store`, default single; and then stops it)."""
 from __future__ import annotations
 
 import asyncio
@@ -35,8 +36,8 @@ def step(text: str) -> None:
     print(f"  ok  {text}", flush=True)
 
 
-def cli(*args: str, input: str | None = None) -> Any:
-    result = subprocess.run([sys.executable, "-m", "tokensrv", *args, "--json"], env=cluster.tokensrv_env(),
+def cli(store: str, *args: str, input: str | None = None) -> Any:
+    result = subprocess.run([sys.executable, "-m", "tokensrv", *args, "--json"], env=cluster.tokensrv_env(store),
                             input=input, capture_output=True, text=True, timeout=60, check=False)
     check(result.returncode == 0, f"tokensrv {' '.join(args)}: {result.stderr.strip()}")
     return json.loads(result.stdout)
@@ -48,8 +49,9 @@ def kid_of(token: str) -> str:
 
 
 class Smoke:
-    def __init__(self, session: aiohttp.ClientSession, client_id: str, secret: str, username: str) -> None:
-        self.session, self.username = session, username
+    def __init__(self, session: aiohttp.ClientSession, store: str, client_id: str, secret: str,
+                 username: str) -> None:
+        self.session, self.store, self.username = session, store, username
         self.auth = {"Authorization": "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()}
 
     async def oauth(self, instance: int, path: str, **form: str) -> tuple[int, dict[str, Any]]:
@@ -114,7 +116,7 @@ async def rotate_keys(smoke: Smoke, latest: dict[str, Any]) -> dict[str, Any]:
                     failures.append(status)
 
     task = asyncio.create_task(hammer())
-    await asyncio.to_thread(cli, "keys", "rotate")
+    await asyncio.to_thread(cli, smoke.store, "keys", "rotate")
     deadline = time.monotonic() + 30
     while kid_of(latest["access_token"]) == old_kid:  # the instances pick the new key up from keys/
         check(time.monotonic() < deadline, "no instance signs with a new key 30 s after `keys rotate`")
@@ -157,24 +159,32 @@ async def revoke(smoke: Smoke, latest: dict[str, Any]) -> None:
     step("the revoked refresh token is refused at instance 1")
 
 
-def smoke() -> int:
-    started = not cluster.running()
-    if started:
-        print("cluster-smoke: starting the cluster", flush=True)
-        cluster.up()
+def smoke(store: str | None = None) -> int:
+    """On the cluster that is up (an error if `store` names another), else on one started on `store`."""
+    running = cluster.running()
+    if running and store not in (None, running):
+        print(f"cluster-smoke: FAILED: the cluster is up on STORE={running}, not {store}: run `make "
+              "cluster-down` first", file=sys.stderr, flush=True)
+        return 1
+    store, started = running or store or "single", False
     try:
+        if not running:
+            print(f"cluster-smoke: starting the cluster (STORE={store})", flush=True)
+        cluster.up(store)  # or wait until the one that is up is ready
+        started = not running
+        print(f"cluster-smoke: STORE={store} ({cluster.store_url(store)})", flush=True)
         suffix = secrets.token_hex(4)
-        client = cli("client", "add", "--id", f"smoke-{suffix}", "--first-party", "--audience", "orders",
+        client = cli(store, "client", "add", "--id", f"smoke-{suffix}", "--first-party", "--audience", "orders",
                      "--grant-type", "password", "--grant-type", "refresh_token",
                      "--scope", "orders:read", "--scope", "orders:write")
-        service = cli("client", "add", "--id", f"smoke-svc-{suffix}", "--audience", "orders",
+        service = cli(store, "client", "add", "--id", f"smoke-svc-{suffix}", "--audience", "orders",
                       "--grant-type", "client_credentials", "--scope", "orders:read")
-        cli("user", "add", f"smoke-{suffix}", "--password-stdin", input=PASSWORD + "\n")
+        cli(store, "user", "add", f"smoke-{suffix}", "--password-stdin", input=PASSWORD + "\n")
         step(f"clients smoke-{suffix}, smoke-svc-{suffix} and user smoke-{suffix} created with the CLI")
 
         async def main() -> None:
             async with aiohttp.ClientSession() as session:
-                await run(Smoke(session, client["client_id"], client["client_secret"], f"smoke-{suffix}"), service)
+                await run(Smoke(session, store, client["client_id"], client["client_secret"], f"smoke-{suffix}"), service)
         asyncio.run(main())
         print("cluster-smoke: passed", flush=True)
         return 0

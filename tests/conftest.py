@@ -13,13 +13,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis, RedisCluster
 
+from examples.topologies import ClusterTopology, SentinelTopology, free_port
 from tokensrv.app import PROVIDER, create_app
 from tokensrv.config import Settings, load_settings
 from tokensrv.embedded import EmbeddedValkey
 from tokensrv.oauth import Provider
 from tokensrv.verify import store_url
-
-from .topologies import ClusterTopology, SentinelTopology, free_port
 
 __all__ = ["FakeClock", "free_port", "provider_of"]  # free_port: the e2e and bench helpers import it here
 

@@ -15,40 +15,28 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import errors
+from .appkeys import CLOCK, DISCOVERY, NO_STORE, PROVIDER, RUN_SCHEDULE, SETTINGS
 from .config import Settings
-from .metrics import ARGON2_QUEUE, InstrumentedRedis, InstrumentedRedisCluster
+from .metrics import ARGON2_QUEUE
 from .oauth import Provider
 from .oauth.discovery import metadata_bytes
+from .observe import in_flight_ctx, metrics_endpoint, observe_middleware
 from .passwords import PasswordPool
 from .rotation import KeyManager
+from .routes import setup_routes
 from .store.cache import CachingStore
-from .verify import store_url
+from .store.connect import STORE_TIMEOUT, open_redis
+
+__all__ = ["CLOCK", "DISCOVERY", "NO_STORE", "PROVIDER", "RUN_SCHEDULE", "SETTINGS", "STORE_TIMEOUT",
+           "create_app", "open_redis"]  # the keys and the store's connection, for callers of the app
 
 log = logging.getLogger("tokensrv")
 
-SETTINGS = web.AppKey("settings", Settings)
-CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
-PROVIDER = web.AppKey("provider", Provider)
-DISCOVERY = web.AppKey("discovery", bytes)
-RUN_SCHEDULE = web.AppKey("run_schedule", bool)
-
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 MAX_BODY = 64 * 1024
-STORE_TIMEOUT = 3.0
-
-
-def open_redis(url: str) -> store_url.StoreClient:
-    """The store at `url`: one server, a Cluster or Sentinel's primary (store_url.py), instrumented."""
-    return store_url.connect(url, redis_class=InstrumentedRedis, cluster_class=InstrumentedRedisCluster,
-                             decode_responses=True, socket_connect_timeout=STORE_TIMEOUT,
-                             socket_timeout=STORE_TIMEOUT, health_check_interval=10)
 
 
 def create_app(settings: Settings, clock: Callable[[], float] = time.time,
                run_schedule: bool = True) -> web.Application:
-    from .observe import in_flight_ctx, metrics_endpoint, observe_middleware
-    from .routes import setup_routes
-
     # observe_middleware is outermost: it sees the answers error_middleware makes too
     app = web.Application(middlewares=[observe_middleware, error_middleware], client_max_size=MAX_BODY)
     app[SETTINGS] = settings

@@ -7,21 +7,17 @@ shared between processes, or memory) when first imported; the admin commands liv
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import sys
 import tempfile
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from .config import ConfigError, Settings, load_settings
+from .config import ConfigError, Settings
+from .console import CLIError, settings_from
 from .logs import error_line
 
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
-
-
-class CLIError(Exception):
-    """One line on stderr and exit status 1."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -110,29 +106,6 @@ def build_parser() -> argparse.ArgumentParser:
             "a token on the command line stays in the shell history and is visible in ps)")
     command("status", "the store, the keys, the next rotation step, counts of clients and users")
     return parser
-
-
-def settings_from(args: argparse.Namespace) -> Settings:
-    overrides = {name: getattr(args, name, None) for name in
-                 ("redis_url", "keys_dir", "host", "port", "issuer", "workers")}
-    return load_settings(**overrides)
-
-
-def read_password(args: argparse.Namespace) -> str:
-    if args.password_stdin:
-        try:
-            password = sys.stdin.readline().rstrip("\r\n")
-        except UnicodeDecodeError:
-            raise CLIError("the password on standard input is not valid text") from None
-        if not password:
-            raise CLIError("no password on standard input")
-        return password
-    if not sys.stdin.isatty():
-        raise CLIError("no terminal to ask for the password: use --password-stdin")
-    first, second = getpass.getpass("Password: "), getpass.getpass("Again: ")
-    if first != second:
-        raise CLIError("the passwords differ")
-    return first
 
 
 def main(argv: Sequence[str] | None = None) -> int:

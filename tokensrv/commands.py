@@ -19,13 +19,13 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from . import admin
-from .app import open_redis
-from .cli import CLIError, read_password, settings_from
 from .config import Settings, redact_url
+from .console import CLIError, read_password, settings_from
 from .logs import audit, setup_logging
 from .oauth import Provider
 from .passwords import PasswordPool
 from .rotation import KeyManager
+from .store.connect import open_redis
 from .store.redis import RedisStore
 from .user_import import Row, by_line, import_users, read_rows
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from prometheus_client import Counter, Histogram
 
 from . import metrics
-from .app import PROVIDER
+from .appkeys import PROVIDER
 from .keys import next_step_due
 from .logs import REQUEST_ID_VAR
 from .rotation import KeyManager

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .app import DISCOVERY, NO_STORE, PROVIDER, SETTINGS, STORE_TIMEOUT
+from .appkeys import DISCOVERY, NO_STORE, PROVIDER, SETTINGS
 from .errors import InvalidRequest
 from .oauth import Provider, introspection, revocation
 from .oauth.client_auth import authenticate
@@ -17,6 +17,7 @@ from .oauth.userinfo import bearer_token
 from .oauth.userinfo import userinfo as get_userinfo
 from .proxies import client_address
 from .store.cache import CachingStore
+from .store.connect import STORE_TIMEOUT
 from .web import cookies, setup_web
 
 FORM = "application/x-www-form-urlencoded"

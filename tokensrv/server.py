@@ -26,10 +26,12 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from .app import PROVIDER, create_app, open_redis
+from .app import PROVIDER, create_app
 from .config import Settings, redact_url
+from .console import settings_from
 from .embedded import EmbeddedValkey, _die_with_parent
 from .rotation import KeyManager
+from .store.connect import open_redis
 from .store.redis import RedisStore
 
 log = logging.getLogger("tokensrv")
@@ -45,7 +47,6 @@ class ServeError(Exception):
 def serve(args: argparse.Namespace) -> int:
     """Every line this writes is in the log format: JSON lines by default, so a container's log
     shipper never meets a line it cannot parse (the banner is one JSON event; see announce())."""
-    from .cli import settings_from
     from .logs import error_line, log_uncaught, setup_logging
 
     settings = settings_from(args)  # bad settings are reported (cli.main) before anything starts

@@ -13,9 +13,9 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import RedisCluster
 from redis.exceptions import RedisError
 
+from examples.topologies import ClusterTopology
 from tests.conftest import FakeClock
 from tests.integration.test_store_contract import NOW, D, family, rotate
-from tests.topologies import ClusterTopology
 from tests.verify_helpers import AUDIENCE
 from tokensrv.oauth.tokens import refresh_digest
 from tokensrv.store import Client, Revocation, Rotated, User

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from examples.topologies import SentinelTopology, ValkeyNode
 from tests.integration.oauth_helpers import Registered, add_client, claims_of, post, token
 from tests.integration.test_revocation import FEED
-from tests.topologies import SentinelTopology, ValkeyNode
 from tokensrv.config import load_settings
+from tokensrv.store.redis import deny_key
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +84,7 @@ def jti_of(access_token: str) -> str:
 def stored_revocations(node: ValkeyNode, jtis: list[str]) -> tuple[set[str], set[str]]:
     """Of `jtis`: those with a deny-list key on `node`, and those in its revocation feed."""
     with node.client() as redis:
-        denied = {j for j in jtis if redis.exists("tokensrv:deny:jti:" + j)}
+        denied = {j for j in jtis if redis.exists(deny_key("jti", j))}
         in_feed = {fields["v"] for _, fields in redis.xrange(FEED) if fields["k"] == "jti"}
     return denied, in_feed & set(jtis)
 
@@ -97,7 +98,7 @@ async def test_without_a_replica_to_confirm_a_revocation_fails_closed(
     try:
         assert await revoke_status(durable_client, svc, first) == 503  # not claimed before a replica has it
     finally:
-        failover_topology.rejoin(replica)  # in this thread: see tests/topologies.py
+        failover_topology.rejoin(replica)  # in this thread: see examples/topologies.py
         await asyncio.to_thread(failover_topology.wait_healthy)
     assert await revoke_status(durable_client, svc, second) == 200
 
@@ -138,7 +139,7 @@ async def test_kill_9_of_the_primary_under_load_loses_no_acknowledged_revocation
     killed = True
     old = await asyncio.to_thread(failover_topology.kill_primary)
     new = await asyncio.to_thread(failover_topology.wait_failover, old)
-    failover_topology.rejoin(old)  # a replica again, so revocations can be confirmed (in this thread: see tests/topologies.py)
+    failover_topology.rejoin(old)  # a replica again, so revocations can be confirmed (in this thread: see examples/topologies.py)
     await asyncio.to_thread(failover_topology.wait_healthy)
     async with asyncio.timeout(LOAD_DEADLINE):
         await load  # every revocation of the load acknowledged in the end, without a restart

@@ -18,7 +18,7 @@ from tokensrv.embedded import EmbeddedValkey
 from tokensrv.oauth.clients import new_client
 from tokensrv.oauth.tokens import refresh_digest
 from tokensrv.store import Client, RefreshFamily, Revocation, Rotated, User
-from tokensrv.store.cache import MAX_SILENCE, CachingStore, ClientCache
+from tokensrv.store.cache import HEARTBEAT, MAX_SILENCE, CachingStore, ClientCache
 from tokensrv.store.redis import RedisStore
 
 pytestmark = pytest.mark.integration
@@ -187,6 +187,36 @@ async def test_after_a_store_restart_no_request_fails_on_a_stale_pooled_connecti
         await until(lambda: store.clients.subscribed and store.clients._generation > seen)
         for i in range(8):
             assert await store.get_user(f"u{i}") is None  # no ConnectionError
+    finally:
+        await store.stop_following()
+        await redis.aclose()
+        server.stop()
+
+
+async def test_an_idle_subscription_stays_live_on_its_heartbeat(tmp_path):
+    """With nothing announced, the heartbeat's answers alone keep the subscription live well past
+    MAX_SILENCE: the cache keeps answering from memory and never renews the subscription (each
+    renewal closes the idle pooled connections, which requests then have to open again)."""
+    server = EmbeddedValkey(tmp_path / "valkey", port=free_port(), appendonly=False)
+    server.start()
+    redis = open_redis(server.url)
+    clock = FakeClock(time.monotonic())
+    store = CachingStore(redis, ttl=10 * MAX_SILENCE, clock=clock)  # records outlive the test
+    store.start_following()
+    try:
+        await until(lambda: store.clients.live)
+        await add(store, a_client())
+        assert (await store.get_client("svc")) is not None  # cached from now on
+        before = await redis.info("commandstats")
+        for _ in range(round(2 * MAX_SILENCE / HEARTBEAT)):
+            clock.advance(HEARTBEAT)
+            await until(lambda: store.clients.heard_at >= clock())  # this beat's answer was heard
+            assert store.clients.live
+        assert (await store.get_client("svc")) is not None
+        after = await redis.info("commandstats")
+        assert after["cmdstat_subscribe"]["calls"] == before["cmdstat_subscribe"]["calls"]  # never renewed
+        assert after["cmdstat_get"]["calls"] == before["cmdstat_get"]["calls"]  # answered from memory
+        assert after["cmdstat_ping"]["calls"] > before["cmdstat_ping"]["calls"]
     finally:
         await store.stop_following()
         await redis.aclose()

@@ -64,6 +64,11 @@ class ClientCache:
         self._following = True
 
     @property
+    def heard_at(self) -> float:
+        """When Valkey last said anything on the subscription (clock time)."""
+        return self._heard_at
+
+    @property
     def live(self) -> bool:
         """Subscribed, and heard from recently enough that no announced change can have been missed."""
         return self.subscribed and self._clock() - self._heard_at <= MAX_SILENCE
@@ -145,11 +150,16 @@ class ClientCache:
             if now - pinged >= HEARTBEAT:
                 await pubsub.ping(HEARTBEAT_MESSAGE)
                 pinged = now
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=HEARTBEAT)
-            if message is None:
+            response = await pubsub.parse_response(block=False, timeout=HEARTBEAT)
+            if response is None:
                 continue
             self._heard_at = self._clock()
-            if message["type"] == "message":
+            if isinstance(response, str | bytes):
+                # our PING's answer under RESP3, a plain string, which redis-py's handle_message
+                # misreads once responses are decoded (it expects bytes): heard, nothing to do
+                continue
+            message = await pubsub.handle_message(response, ignore_subscribe_messages=True)
+            if message is not None and message["type"] == "message":
                 self.invalidate(str(message["data"]))
 
     async def _subscribe(self, pubsub: PubSub, channel: str) -> None:

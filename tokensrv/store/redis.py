@@ -519,7 +519,9 @@ class RedisStore:
         ended_at = max(ended_until, now + 1)
         if self.cluster:  # the markers are in their sessions' slots, each maybe on another primary
             for marker in markers:
-                await self._durably(marker, lambda pipe, marker=marker: pipe.set(marker, "1", exat=ended_at))
+                def mark(pipe: Any, marker: str = marker) -> None:
+                    pipe.set(marker, "1", exat=ended_at)
+                await self._durably(marker, mark)
             markers = []
         keep = max(FEED_RETENTION, max(e.until - now for e in entries) + FEED_RETENTION_SLACK)
         keys: list[str] = [FEED]

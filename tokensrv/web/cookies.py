@@ -7,7 +7,7 @@ import secrets
 
 from aiohttp import web
 
-from ..app import SETTINGS
+from ..appkeys import SETTINGS
 from ..config import Settings
 
 REFRESH_PATH = "/oauth2/token"

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from ..app import SETTINGS
+from ..appkeys import SETTINGS
 from ..oauth import authorize as authz
 from ..oauth import signin
 from ..proxies import client_address

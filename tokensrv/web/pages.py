@@ -15,7 +15,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from .. import errors
-from ..app import NO_STORE, PROVIDER, SETTINGS
+from ..appkeys import NO_STORE, PROVIDER, SETTINGS
 from ..oauth import Provider
 from ..oauth.params import single_valued
 

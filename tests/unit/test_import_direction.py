@@ -1,0 +1,108 @@
+"""Each tokensrv module imports the others in one direction: no two modules (or groups of them)
+import each other, not even through an import inside a function. Imports under TYPE_CHECKING are
+for annotations only and do not count."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import tokensrv
+
+PACKAGE = Path(tokensrv.__file__).parent
+
+
+def module_names() -> dict[str, Path]:
+    names = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = ["tokensrv", *path.relative_to(PACKAGE).with_suffix("").parts]
+        if parts[-1] == "__init__":
+            parts.pop()
+        names[".".join(parts)] = path
+    return names
+
+
+def runtime_imports(tree: ast.AST) -> list[ast.Import | ast.ImportFrom]:
+    found: list[ast.Import | ast.ImportFrom] = []
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.orelse:
+                visit(child)
+            return
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.append(node)
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+    visit(tree)
+    return found
+
+
+def import_graph() -> dict[str, set[str]]:
+    modules = module_names()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        targets: set[str] = set()
+        for node in runtime_imports(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names if alias.name in modules)
+                continue
+            base = ".".join(package[:len(package) - node.level + 1] + [node.module or ""]).strip(".") \
+                if node.level else node.module or ""
+            for alias in node.names:  # `from . import clients` imports the submodule
+                submodule = f"{base}.{alias.name}"
+                targets.add(submodule if submodule in modules else base)
+        graph[name] = {t for t in targets if t in modules and t != name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    groups: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in graph[node]:
+            if target not in index:
+                connect(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    return groups
+
+
+def test_no_two_modules_import_each_other():
+    assert cycles(import_graph()) == []
+
+
+def test_the_checker_sees_a_circle_through_a_function_level_import():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]]
+    tree = ast.parse("def f():\n    from .app import PROVIDER\n")
+    assert len(runtime_imports(tree)) == 1
+    tree = ast.parse("if TYPE_CHECKING:\n    from . import Provider\n")
+    assert runtime_imports(tree) == []
+
+
+def test_the_handlers_take_the_app_keys_from_appkeys_not_app():
+    graph = import_graph()
+    assert "tokensrv.app" in graph["tokensrv.server"]
+    for handler in ("tokensrv.routes", "tokensrv.observe", "tokensrv.web.pages", "tokensrv.web.login"):
+        assert "tokensrv.app" not in graph[handler], handler
+    assert not {"tokensrv.commands", "tokensrv.server"} & graph["tokensrv.console"]
