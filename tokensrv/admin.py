@@ -35,12 +35,14 @@ def client_view(client: Client) -> dict[str, Any]:
 
 async def add_client(p: Provider, client_id: str, *, public: bool, redirect_uris: Sequence[str],
                      grant_types: Sequence[str], scopes: Sequence[str], audience: str | None,
-                     first_party: bool, post_logout_redirect_uris: Sequence[str]) -> dict[str, Any]:
+                     first_party: bool, post_logout_redirect_uris: Sequence[str],
+                     dpop_bound: bool = False) -> dict[str, Any]:
     try:
         client, secret = new_client(
             client_id, public=public, redirect_uris=redirect_uris, grant_types=grant_types,
             scopes=scopes, audience=audience, first_party=first_party,
-            post_logout_redirect_uris=post_logout_redirect_uris, now=p.now())
+            post_logout_redirect_uris=post_logout_redirect_uris, now=p.now(),
+            dpop_bound_access_tokens=dpop_bound)
     except RegistrationError as exc:
         raise AdminError(str(exc)) from None
     try:

@@ -188,7 +188,7 @@ async def _client_add(p: Provider, a: argparse.Namespace) -> Any:
     result = await admin.add_client(
         p, a.client_id, public=a.public, redirect_uris=a.redirect_uris, grant_types=a.grant_types,
         scopes=a.scopes, audience=a.audience, first_party=a.first_party,
-        post_logout_redirect_uris=a.post_logout_redirect_uris)
+        post_logout_redirect_uris=a.post_logout_redirect_uris, dpop_bound=a.dpop_bound)
     audit("admin.client_added", client_id=a.client_id, public=a.public)
     return result
 

@@ -21,6 +21,7 @@ class Provider:
     passwords: PasswordPool
     clock: Callable[[], float]
     client_lockouts: Lockouts = field(default_factory=Lockouts)  # this process's (oauth/client_auth.py)
+    dpop_nonce_secret: bytes | None = field(default=None, repr=False)  # read once (oauth/dpop.py)
 
     def now(self) -> int:
         return int(self.clock())

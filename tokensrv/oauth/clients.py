@@ -35,7 +35,7 @@ def secret_digest(secret: str) -> str:
 def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (),
                grant_types: Sequence[str] = (), scopes: Sequence[str] = (), audience: str | None = None,
                first_party: bool = False, post_logout_redirect_uris: Sequence[str] = (),
-               now: int = 0) -> tuple[Client, str | None]:
+               now: int = 0, dpop_bound_access_tokens: bool = False) -> tuple[Client, str | None]:
     """A checked client record and its secret (None for a public client): shown once, never stored."""
     if not _CLIENT_ID.fullmatch(client_id):
         raise RegistrationError(f"client id {client_id!r} must be 1-128 letters, digits or . _ ~ -")
@@ -60,6 +60,7 @@ def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (
         redirect_uris=tuple(dict.fromkeys(redirect_uris)), grant_types=tuple(dict.fromkeys(grant_types)),
         scopes=tuple(dict.fromkeys(scopes)), audience=audience or None, first_party=first_party,
         post_logout_redirect_uris=tuple(dict.fromkeys(post_logout_redirect_uris)), created_at=now,
+        dpop_bound_access_tokens=dpop_bound_access_tokens,
     )
     return client, secret
 

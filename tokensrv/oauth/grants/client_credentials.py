@@ -19,10 +19,11 @@ from ..tokens import (
 )
 
 
-async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> dict[str, Any]:
+async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str | None = None
+                ) -> dict[str, Any]:
     if client.is_public or "client_credentials" not in client.grant_types:
         raise UnauthorizedClient(f"client {client.client_id!r} may not use client_credentials")
     scope = grant_scope(params.get("scope"), client.scopes)
     now = p.now()
-    claims = access_claims(p, client, Subject(client.client_id), scope, new_jti(), now)
-    return bearer_response(sign(p, claims, ACCESS_TOKEN_TYPE), p.settings.access_token_ttl, scope)
+    claims = access_claims(p, client, Subject(client.client_id), scope, new_jti(), now, jkt)
+    return bearer_response(sign(p, claims, ACCESS_TOKEN_TYPE), p.settings.access_token_ttl, scope, jkt)
