@@ -34,6 +34,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from .claims import require_roles, require_scopes
+from .dpop import ALGORITHMS as DPOP_ALGORITHMS
 from .errors import (
     InsufficientRole,
     InsufficientScope,
@@ -151,7 +152,7 @@ def request_url(request: web.Request) -> str:
 
 
 def _dpop_algs(verifier: TokenVerifier) -> str:
-    return " ".join(sorted(verifier.dpop_algorithms))
+    return " ".join(alg for alg in DPOP_ALGORITHMS if alg in verifier.dpop_algorithms)
 
 
 def _quote(value: str) -> str:
