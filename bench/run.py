@@ -63,14 +63,15 @@ class Plan:
     rounds: int  # slices per figure, alternating with its reference's
     micro_seconds: float  # pytest-benchmark's --benchmark-max-time
     refresh_pool: int  # refresh families minted for the refresh load
+    dpop_pool: int  # DPoP proofs made for the client_credentials-with-DPoP load (one per request)
     memory_count: int
     propagation_samples: int
 
     @classmethod
     def of(cls, long: bool) -> Plan:
         if long:
-            return cls(6, 3, 6, 2.0, 20000, 100_000, 2000)
-        return cls(2, 1, 3, 0.3, 2000, 100_000, 300)
+            return cls(6, 3, 6, 2.0, 20000, 120_000, 100_000, 2000)
+        return cls(2, 1, 3, 0.3, 2000, 24_000, 100_000, 300)
 
 
 def rounds(count: int, measures: dict[str, Callable[[], T]]) -> dict[str, list[T]]:
@@ -170,6 +171,8 @@ class Bench:
         cc, refresh, bare = loads["client_credentials"], loads["refresh_token"], loads["bare"]
         self.add(
             self.load_figure(section, "client_credentials", cc, reference, raw, "ratio >= 0.75"),
+            self.load_figure(section, "client_credentials with DPoP", loads["client_credentials dpop"],
+                             reference, raw, ""),
             self.load_figure(section, "refresh_token", refresh, reference, raw, "ratio >= 0.55"),
             self.load_figure(section, "bare aiohttp handler that only signs", bare, reference, raw, ""),
             self.load_figure(section, "client_credentials vs that bare handler", cc, "bare handler", bare.rate, ""),
@@ -193,6 +196,9 @@ class Bench:
         pool = self.workdir / "refresh-tokens.txt"
         pool.write_text("\n".join(tokens) + "\n")
         token_args, refresh_args = (self.basic(self.svc),), (self.basic(self.app), str(pool), str(pool))
+        proofs = self.workdir / "dpop-proofs.txt"
+        proofs.write_text("\n".join(seed.dpop_proofs(server.url + TOKEN, self.plan.dpop_pool)) + "\n")
+        dpop_args = (self.basic(self.svc), str(proofs), str(proofs))
         long, short = self.plan.slice, self.plan.short_slice
         cpu = {"client_credentials": [0.0, 0], "refresh_token": [0.0, 0]}
 
@@ -212,6 +218,7 @@ class Bench:
                 "client_credentials", lambda: self.drive(server.url + TOKEN, "token.lua", long, args=token_args)),
             "refresh_token": with_valkey_cpu(
                 "refresh_token", lambda: self.drive(server.url + TOKEN, "refresh.lua", long, args=refresh_args)),
+            "client_credentials dpop": lambda: self.drive(server.url + TOKEN, "dpop.lua", long, args=dpop_args),
             "static jwks": lambda: self.drive(ref.url + JWKS, "get.lua", short),
             "jwks": lambda: self.drive(server.url + JWKS, "get.lua", short),
             "static discovery": lambda: self.drive(ref.url + DISCOVERY, "get.lua", short),
@@ -220,6 +227,7 @@ class Bench:
         for name, url, script, args in (("bare", ref.url + TOKEN, "token.lua", token_args),
                                         ("cc", server.url + TOKEN, "token.lua", token_args),
                                         ("refresh", server.url + TOKEN, "refresh.lua", refresh_args),
+                                        ("dpop", server.url + TOKEN, "dpop.lua", dpop_args),
                                         ("jwks", server.url + JWKS, "get.lua", ()),
                                         ("static", ref.url + JWKS, "get.lua", ())):
             self.drive(url, script, 1, args=args)  # warm up both servers
@@ -394,7 +402,8 @@ def main(argv: list[str] | None = None) -> int:
         with valkey(Path(tmp) / "valkey", layout.store) as store:
             bench.redis_url = store.url
             keys_dir = Path(tmp) / "keys-RS256"
-            bench.env = tokensrv_env(store.url, keys_dir)
+            # DPoP proofs are made before the runs (bench/lua/dpop.lua): a window that outlasts them
+            bench.env = tokensrv_env(store.url, keys_dir, TOKENSRV_DPOP_IAT_WINDOW="3600")
             cli(bench.env, "keys", "init")
             bench.register()
             if "http" in only:
