@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--scope", action="append", default=[], dest="scopes")
     add.add_argument("--audience")
     add.add_argument("--first-party", action="store_true")
+    add.add_argument("--dpop-bound", action="store_true",
+                     help="every token request must carry a DPoP proof (RFC 9449 dpop_bound_access_tokens)")
     add.add_argument("--post-logout-redirect-uri", action="append", default=[],
                      dest="post_logout_redirect_uris")
     add.add_argument("--auth-method", choices=("client_secret_basic", "private_key_jwt", "none"),

@@ -190,7 +190,7 @@ async def _client_add(p: Provider, a: argparse.Namespace) -> Any:
         scopes=a.scopes, audience=a.audience, first_party=a.first_party,
         post_logout_redirect_uris=a.post_logout_redirect_uris, auth_method=a.auth_method,
         jwks=read_jwks(a.jwks_file) if a.jwks_file else None, jwks_uri=a.jwks_uri,
-        require_par=a.require_par)
+        require_par=a.require_par, dpop_bound=a.dpop_bound)
     audit("admin.client_added", client_id=a.client_id, public=a.public)
     return result
 

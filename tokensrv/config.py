@@ -61,6 +61,8 @@ class Settings:
     durable_replicas: int = 0  # replicas that must have a revocation before it is acknowledged (WAIT)
     require_par: bool = False  # every authorization request must be pushed first (RFC 9126 §5)
     par_ttl: int = 60  # seconds a pushed request's request_uri lives (RFC 9126 §2.2 expires_in)
+    dpop_nonce: str = "off"  # "on": DPoP proofs at the token endpoint must carry our nonce (RFC 9449 §8)
+    dpop_iat_window: int = 60  # seconds a DPoP proof's iat may be from our clock, either way
 
     @property
     def max_token_ttl(self) -> int:
@@ -84,18 +86,19 @@ _INT_FIELDS = (
     "id_token_ttl", "auth_code_ttl", "key_rotation_period", "jwks_max_age", "session_ttl",
     "session_idle_ttl", "workers", "login_max_failures", "login_failure_window", "argon2_threads",
     "argon2_queue", "token_rate_burst", "client_auth_max_failures", "client_auth_failure_window",
-    "durable_replicas", "par_ttl",
+    "durable_replicas", "par_ttl", "dpop_iat_window",
 )
 _FLOAT_FIELDS = ("key_check_interval", "shutdown_timeout")
 _RATE_FIELDS = ("token_rate_per_client", "token_rate_per_address")  # 0 allowed: off
 _BOOL_FIELDS = ("require_par",)
-_STR_FIELDS = ("issuer", "host", "redis_url", "log_format", "log_level", "display_name", "key_algorithm")
+_STR_FIELDS = ("issuer", "host", "redis_url", "log_format", "log_level", "display_name", "key_algorithm",
+               "dpop_nonce")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _POSITIVE = {
     "access_token_ttl", "refresh_token_ttl", "refresh_family_ttl", "id_token_ttl", "auth_code_ttl",
     "key_rotation_period", "session_ttl", "session_idle_ttl", "workers", "login_max_failures",
     "login_failure_window", "token_rate_burst", "client_auth_max_failures", "client_auth_failure_window",
-    "par_ttl",
+    "par_ttl", "dpop_iat_window",
 }
 
 
@@ -195,6 +198,9 @@ def _checked(s: Settings) -> Settings:
         raise ConfigError(
             f"TOKENSRV_KEY_ALGORITHM must be one of {', '.join(SIGNING_ALGORITHMS)}, "
             f"got {s.key_algorithm!r}")
+    s = dataclasses.replace(s, dpop_nonce=s.dpop_nonce.lower())
+    if s.dpop_nonce not in ("on", "off"):
+        raise ConfigError(f"TOKENSRV_DPOP_NONCE must be 'on' or 'off', got {s.dpop_nonce!r}")
     redis_url = s.redis_url or default_redis_url()
     check_redis_url(redis_url)
     if s.durable_replicas > MAX_DURABLE_REPLICAS:

@@ -10,11 +10,11 @@ from aiohttp import web
 
 from .appkeys import DISCOVERY, NO_STORE, PROVIDER, SETTINGS
 from .errors import InvalidRequest
-from .oauth import Provider, introspection, par, revocation
+from .oauth import Provider, dpop, introspection, par, revocation
 from .oauth.client_auth import authenticate
 from .oauth.params import single_valued
 from .oauth.refresh_cookie import token_with_cookie
-from .oauth.userinfo import bearer_token
+from .oauth.userinfo import access_token
 from .oauth.userinfo import userinfo as get_userinfo
 from .proxies import client_address
 from .store.cache import CachingStore
@@ -63,8 +63,9 @@ async def token(request: web.Request) -> web.Response:
     params = await form_params(request)
     result, refresh_cookie = await token_with_cookie(
         provider(request), params, authorization(request), remote_address(request),
-        cookies.refresh_token(request), request.headers.get("Origin"))
-    response = json_response(result, headers=NO_STORE)
+        cookies.refresh_token(request), request.headers.get("Origin"), request.headers.getall("DPoP", []))
+    nonce = await dpop.current_nonce(provider(request))  # RFC 9449 §8.2: the next one to use
+    response = json_response(result, headers=NO_STORE if nonce is None else {**NO_STORE, "DPoP-Nonce": nonce})
     if refresh_cookie is not None:  # a first-party browser app asked for it (oauth/refresh_cookie.py)
         cookies.set_refresh(request, response, refresh_cookie)
     return response
@@ -74,8 +75,10 @@ async def userinfo(request: web.Request) -> web.Response:
     form_token = None
     if request.method == "POST" and request.content_type == FORM:
         form_token = (await form_params(request)).get("access_token")
-    token = bearer_token(authorization(request), form_token)
-    return json_response(await get_userinfo(provider(request), token), headers=NO_STORE)
+    scheme, token = access_token(authorization(request), form_token)
+    info = await get_userinfo(provider(request), token, scheme, request.headers.getall("DPoP", []),
+                              request.method)
+    return json_response(info, headers=NO_STORE)
 
 
 async def revoke(request: web.Request) -> web.Response:

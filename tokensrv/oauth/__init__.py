@@ -23,6 +23,7 @@ class Provider:
     clock: Callable[[], float]
     client_lockouts: Lockouts = field(default_factory=Lockouts)  # this process's (oauth/client_auth.py)
     client_keys: ClientKeys | None = None  # jwks_uri cache (oauth/client_keys.py); None: no fetching
+    dpop_nonce_secret: bytes | None = field(default=None, repr=False)  # read once (oauth/dpop.py)
 
     def __post_init__(self) -> None:
         if self.client_keys is None:

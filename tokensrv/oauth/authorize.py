@@ -29,6 +29,7 @@ from .params import single_valued
 from .scopes import grant_scope
 
 PKCE_VALUE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 §4.1-§4.2
+DPOP_JKT = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256 (RFC 7638)
 PROMPTS = ("none", "login")
 LOGIN_TTL = 600  # seconds a user has to fill in the login page
 
@@ -195,7 +196,15 @@ def _checked_request(client: Client, params: Mapping[str, str], redirect_uri: st
         redirect_uri_given="redirect_uri" in params,
         scope=grant_scope(params.get("scope"), client.scopes), state=params.get("state"),
         nonce=params.get("nonce"), code_challenge=_code_challenge(client, params),
-        max_age=_max_age(params), prompt=_prompt(params))
+        max_age=_max_age(params), prompt=_prompt(params), dpop_jkt=_dpop_jkt(params))
+
+
+def _dpop_jkt(params: Mapping[str, str]) -> str | None:
+    """RFC 9449 §10: the thumbprint of the DPoP key the code will be redeemed with."""
+    jkt = params.get("dpop_jkt")
+    if jkt is not None and not DPOP_JKT.fullmatch(jkt):
+        raise InvalidRequest("malformed dpop_jkt", description="dpop_jkt must be a SHA-256 JWK thumbprint")
+    return jkt
 
 
 def _code_challenge(client: Client, params: Mapping[str, str]) -> str | None:

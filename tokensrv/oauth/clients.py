@@ -41,7 +41,8 @@ def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (
                grant_types: Sequence[str] = (), scopes: Sequence[str] = (), audience: str | None = None,
                first_party: bool = False, post_logout_redirect_uris: Sequence[str] = (),
                now: int = 0, auth_method: str | None = None, jwks: dict[str, Any] | None = None,
-               jwks_uri: str | None = None, require_par: bool = False) -> tuple[Client, str | None]:
+               jwks_uri: str | None = None, require_par: bool = False,
+               dpop_bound_access_tokens: bool = False) -> tuple[Client, str | None]:
     """A checked client record and its secret (None without one): shown once, never stored."""
     if not _CLIENT_ID.fullmatch(client_id):
         raise RegistrationError(f"client id {client_id!r} must be 1-128 letters, digits or . _ ~ -")
@@ -70,6 +71,7 @@ def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (
         post_logout_redirect_uris=tuple(dict.fromkeys(post_logout_redirect_uris)), created_at=now,
         token_endpoint_auth_method=auth_method, jwks=jwks, jwks_uri=jwks_uri,
         require_pushed_authorization_requests=require_par,
+        dpop_bound_access_tokens=dpop_bound_access_tokens,
     )
     return client, secret
 

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from ..config import Settings
+from ..verify.dpop import ALGORITHMS as DPOP_ALGORITHMS
 
 PATHS = {
     "authorization_endpoint": "/oauth2/authorize",
@@ -52,6 +53,7 @@ def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "frontchannel_logout_supported": False,
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),  # RFC 9449 §5.1
     })
     return doc
 

@@ -39,6 +39,7 @@ class Client:
     jwks: dict[str, Any] | None = None  # private_key_jwt: the client's public keys ...
     jwks_uri: str | None = None  # ... or where to fetch them (oauth/client_keys.py)
     require_pushed_authorization_requests: bool = False  # RFC 9126 §6
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: every token request must carry a proof
 
     def __post_init__(self) -> None:
         if not self.token_endpoint_auth_method:
@@ -56,7 +57,7 @@ class Client:
         derived = "none" if self.secret_digest is None else "client_secret_basic"
         if data["token_endpoint_auth_method"] == derived:
             del data["token_endpoint_auth_method"]
-        for name in ("jwks", "jwks_uri", "require_pushed_authorization_requests"):
+        for name in ("jwks", "jwks_uri", "require_pushed_authorization_requests", "dpop_bound_access_tokens"):
             if not data[name]:
                 del data[name]
         return data
@@ -103,6 +104,7 @@ class RefreshFamily:
     sid: str = ""
     auth_time: int = 0
     idle_expires_at: int = 0  # REFRESH_TOKEN_TTL after the last rotation: the key's expiry (0: none)
+    jkt: str = ""  # the DPoP key (RFC 7638 thumbprint) every refresh must prove; "" for none
 
     def live_until(self, max_life: int) -> int:
         """When the family dies unless it is used again: the earliest of its idle end, its absolute
@@ -126,7 +128,8 @@ class Reused:
 
 
 # a refusal that wrote nothing: the family is gone or expired, another client's, or not granted the scope
-RotateOutcome = Rotated | Reused | Literal["unknown", "wrong_client", "invalid_scope"]
+# (another client's, or bound to another DPoP key than the request's proof)
+RotateOutcome = Rotated | Reused | Literal["unknown", "wrong_client", "wrong_key", "invalid_scope"]
 
 
 @dataclass(frozen=True)
@@ -162,7 +165,7 @@ class RefreshTokens(Protocol):
     async def revoke_family(self, family_id: str, now: int) -> tuple[tuple[str, int], ...]: ...
     async def rotate_with_user(self, family_id: str, presented: str, new_digest: str, client_id: str,
                                now: int, jti: str, jti_exp: int, idle_ttl: int, grace: int, *,
-                               scope: Sequence[str] = (), max_life: int = 0,
+                               scope: Sequence[str] = (), max_life: int = 0, jkt: str = "",
                                ) -> tuple[RotateOutcome, User | None, bool]: ...
     async def session_ended(self, sid: str) -> bool: ...
 
@@ -220,6 +223,7 @@ class AuthorizationRequest:
     code_challenge: str | None = None  # S256 only
     max_age: int | None = None
     prompt: tuple[str, ...] = ()
+    dpop_jkt: str | None = None  # RFC 9449 §10: the code is redeemed only with a proof by this key
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
