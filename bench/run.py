@@ -67,6 +67,7 @@ class Plan:
     rounds: int  # slices per figure, alternating with its reference's
     micro_seconds: float  # pytest-benchmark's --benchmark-max-time
     refresh_pool: int  # refresh families minted for the refresh load
+    dpop_pool: int  # DPoP proofs made for the client_credentials-with-DPoP load (one per request)
     memory_count: int
     cluster_families: int  # families created on the one Valkey and on the Cluster, for memory per family
     propagation_samples: int
@@ -74,8 +75,8 @@ class Plan:
     @classmethod
     def of(cls, long: bool) -> Plan:
         if long:
-            return cls(6, 3, 6, 2.0, 20000, 100_000, 100_000, 2000)
-        return cls(2, 1, 3, 0.3, 2000, 100_000, 10_000, 300)
+            return cls(6, 3, 6, 2.0, 20000, 120_000, 100_000, 100_000, 2000)
+        return cls(2, 1, 3, 0.3, 2000, 24_000, 100_000, 10_000, 300)
 
 
 def rounds(count: int, measures: dict[str, Callable[[], T]]) -> dict[str, list[T]]:
@@ -225,6 +226,8 @@ class Bench:
         cc, refresh, bare = loads["client_credentials"], loads["refresh_token"], loads["bare"]
         self.add(
             self.load_figure(section, "client_credentials", cc, reference, raw, "ratio >= 0.75"),
+            self.load_figure(section, "client_credentials with DPoP", loads["client_credentials dpop"],
+                             reference, raw, ""),
             self.load_figure(section, "refresh_token", refresh, reference, raw, "ratio >= 0.55"),
             self.load_figure(section, "bare aiohttp handler that only signs", bare, reference, raw, ""),
             self.load_figure(section, "client_credentials vs that bare handler", cc, "bare handler", bare.rate, ""),
@@ -245,6 +248,9 @@ class Bench:
                     ) -> dict[str, list[Any]]:
         refresh_args = self.refresh_args(self.redis_url, keys_dir, self.app, "refresh-tokens")
         token_args = (self.basic(self.svc),)
+        proofs = self.workdir / "dpop-proofs.txt"
+        proofs.write_text("\n".join(seed.dpop_proofs(server.url + TOKEN, self.plan.dpop_pool)) + "\n")
+        dpop_args = (self.basic(self.svc), str(proofs), str(proofs))
         long, short = self.plan.slice, self.plan.short_slice
         cpu = {name: ValkeyCpu({"valkey": self.redis_url}) for name in ("client_credentials", "refresh_token")}
         measures: dict[str, Callable[[], Any]] = {
@@ -253,6 +259,7 @@ class Bench:
             "client_credentials": cpu["client_credentials"].around(
                 lambda: self.drive(server.url + TOKEN, "token.lua", long, args=token_args)),
             "refresh_token": cpu["refresh_token"].around(self.refresh(server, refresh_args, long)),
+            "client_credentials dpop": lambda: self.drive(server.url + TOKEN, "dpop.lua", long, args=dpop_args),
             "static jwks": lambda: self.drive(ref.url + JWKS, "get.lua", short),
             "jwks": lambda: self.drive(server.url + JWKS, "get.lua", short),
             "static discovery": lambda: self.drive(ref.url + DISCOVERY, "get.lua", short),
@@ -261,6 +268,7 @@ class Bench:
         for name, url, script, args in (("bare", ref.url + TOKEN, "token.lua", token_args),
                                         ("cc", server.url + TOKEN, "token.lua", token_args),
                                         ("refresh", server.url + TOKEN, "refresh.lua", refresh_args),
+                                        ("dpop", server.url + TOKEN, "dpop.lua", dpop_args),
                                         ("jwks", server.url + JWKS, "get.lua", ()),
                                         ("static", ref.url + JWKS, "get.lua", ())):
             self.drive(url, script, 1, args=args)  # warm up both servers
@@ -529,7 +537,8 @@ def main(argv: list[str] | None = None) -> int:
         with valkey(Path(tmp) / "valkey", layout.store) as store:
             bench.redis_url = store.url
             keys_dir = Path(tmp) / "keys-RS256"
-            bench.env = tokensrv_env(store.url, keys_dir)
+            # DPoP proofs are made before the runs (bench/lua/dpop.lua): a window that outlasts them
+            bench.env = tokensrv_env(store.url, keys_dir, TOKENSRV_DPOP_IAT_WINDOW="3600")
             cli(bench.env, "keys", "init")
             bench.svc, bench.app = bench.register(bench.env)
             if "http" in only:

@@ -3,6 +3,7 @@ refresh load, Valkey's memory per refresh family and per deny-list entry, and Va
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import multiprocessing
 import os
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from joserfc import jws
+from joserfc.jwk import ECKey
 from redis.asyncio import Redis, RedisCluster
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
@@ -42,6 +45,17 @@ async def _in_batches(jobs: Iterable[Callable[[], Awaitable[None]]]) -> None:
             await asyncio.gather(*batch)
             batch = []
     await asyncio.gather(*batch)
+
+
+def dpop_proofs(htu: str, count: int) -> list[str]:
+    """`count` DPoP proofs for POST `htu`, as one client makes them: one ES256 key, a new jti each,
+    iat now (the bench server's TOKENSRV_DPOP_IAT_WINDOW keeps them acceptable for the run)."""
+    key = ECKey.generate_key("P-256")
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": key.as_dict(private=False)}
+    now = int(time.time())
+    return [jws.serialize_compact(header, json.dumps({"jti": secrets.token_urlsafe(12), "htm": "POST",
+                                                      "htu": htu, "iat": now}), key)
+            for _ in range(count)]
 
 
 async def refresh_tokens(redis_url: str, keys_dir: Path, client_id: str, username: str, count: int) -> list[str]:

@@ -5,6 +5,7 @@ with a one-line message for bad input.
 """
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import time
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ class AdminError(Exception):
 
 
 def client_view(client: Client) -> dict[str, Any]:
-    view = client.to_json()
+    view = dataclasses.asdict(client)  # every field, defaults included (to_json leaves some out)
     view.pop("secret_digest")
     view["type"] = "public" if client.is_public else "confidential"
     return view
@@ -36,12 +37,15 @@ def client_view(client: Client) -> dict[str, Any]:
 async def add_client(p: Provider, client_id: str, *, public: bool, redirect_uris: Sequence[str],
                      grant_types: Sequence[str], scopes: Sequence[str], audience: str | None,
                      first_party: bool, post_logout_redirect_uris: Sequence[str],
-                     exchange_audiences: Sequence[str] = ()) -> dict[str, Any]:
+                     auth_method: str | None = None, jwks: dict[str, Any] | None = None,
+                     jwks_uri: str | None = None, require_par: bool = False,
+                     dpop_bound: bool = False, exchange_audiences: Sequence[str] = ()) -> dict[str, Any]:
     try:
         client, secret = new_client(
             client_id, public=public, redirect_uris=redirect_uris, grant_types=grant_types,
             scopes=scopes, audience=audience, first_party=first_party,
-            post_logout_redirect_uris=post_logout_redirect_uris, now=p.now(),
+            post_logout_redirect_uris=post_logout_redirect_uris, now=p.now(), auth_method=auth_method,
+            jwks=jwks, jwks_uri=jwks_uri, require_par=require_par, dpop_bound_access_tokens=dpop_bound,
             exchange_audiences=exchange_audiences)
     except RegistrationError as exc:
         raise AdminError(str(exc)) from None
@@ -49,7 +53,10 @@ async def add_client(p: Provider, client_id: str, *, public: bool, redirect_uris
         await p.store.add_client(client)
     except Conflict as exc:
         raise AdminError(str(exc)) from None
-    return {"client_id": client.client_id, "client_secret": secret}
+    result: dict[str, Any] = {"client_id": client.client_id, "client_secret": secret}
+    if client.token_endpoint_auth_method == "private_key_jwt":
+        result = {"client_id": client.client_id, "token_endpoint_auth_method": "private_key_jwt"}
+    return result
 
 
 async def get_client(p: Provider, client_id: str) -> Client:

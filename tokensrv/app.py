@@ -9,6 +9,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import aiohttp
 from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -16,11 +17,13 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import errors
 from .appkeys import CLOCK, DISCOVERY, NO_STORE, PROVIDER, RUN_SCHEDULE, SETTINGS
+from .client_jwks import fetcher
 from .config import Settings
 from .metrics import ARGON2_QUEUE
 from .oauth import Provider
+from .oauth.client_keys import ClientKeys
 from .oauth.discovery import metadata_bytes
-from .observe import in_flight_ctx, metrics_endpoint, observe_middleware
+from .observe import metrics_endpoint, observe_middleware, tally_ctx
 from .passwords import QUEUE_PER_PROCESS, PasswordPool
 from .rotation import KeyManager
 from .routes import setup_routes
@@ -44,7 +47,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time,
     app[RUN_SCHEDULE] = run_schedule
     algorithms = sorted({"RS256", settings.key_algorithm})
     app[DISCOVERY] = metadata_bytes(settings, algorithms)
-    app.cleanup_ctx.append(in_flight_ctx)
+    app.cleanup_ctx.append(tally_ctx)
     app.cleanup_ctx.append(provider_ctx)
     app.cleanup_ctx.append(schedule_ctx)
     setup_routes(app)
@@ -61,7 +64,9 @@ async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
     processes = argon2_threads(settings)
     passwords = PasswordPool(processes, on_depth=ARGON2_QUEUE.set,
                              queue=settings.argon2_queue or QUEUE_PER_PROCESS * processes)
-    app[PROVIDER] = Provider(settings, store, keys, passwords, clock)
+    http = aiohttp.ClientSession(trust_env=False)  # for private_key_jwt clients' jwks_uri
+    app[PROVIDER] = Provider(settings, store, keys, passwords, clock,
+                             client_keys=ClientKeys(fetcher(http), clock))
     await keys.reload(force=True)
     try:
         await store.upgrade_layout()  # an earlier release's deny-list, once per store
@@ -73,6 +78,7 @@ async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
         log.warning("not following client changes yet: /readyz answers 503 until it does")
     yield
     await store.stop_following()
+    await http.close()
     passwords.close()
     await redis.aclose()
 

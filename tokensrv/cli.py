@@ -75,8 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--scope", action="append", default=[], dest="scopes")
     add.add_argument("--audience")
     add.add_argument("--first-party", action="store_true")
+    add.add_argument("--dpop-bound", action="store_true",
+                     help="every token request must carry a DPoP proof (RFC 9449 dpop_bound_access_tokens)")
     add.add_argument("--post-logout-redirect-uri", action="append", default=[],
                      dest="post_logout_redirect_uris")
+    add.add_argument("--auth-method", choices=("client_secret_basic", "private_key_jwt", "none"),
+                     help="how the client authenticates (default: client_secret_basic, which also "
+                     "accepts client_secret_post; none with --public)")
+    add.add_argument("--jwks-file", metavar="FILE", help="private_key_jwt: the client's public keys (a JWKS)")
+    add.add_argument("--jwks-uri", metavar="URL", help="private_key_jwt: where the client publishes its JWKS")
+    add.add_argument("--require-par", action="store_true",
+                     help="authorization requests must be pushed first (RFC 9126)")
     add.add_argument("--exchange-audience", action="append", default=[], dest="exchange_audiences",
                      help="an audience this client may exchange tokens for (RFC 8693; repeatable)")
     command("list", "list clients", client)

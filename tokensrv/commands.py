@@ -188,13 +188,34 @@ async def _client_add(p: Provider, a: argparse.Namespace) -> Any:
     result = await admin.add_client(
         p, a.client_id, public=a.public, redirect_uris=a.redirect_uris, grant_types=a.grant_types,
         scopes=a.scopes, audience=a.audience, first_party=a.first_party,
-        post_logout_redirect_uris=a.post_logout_redirect_uris, exchange_audiences=a.exchange_audiences)
+        post_logout_redirect_uris=a.post_logout_redirect_uris, auth_method=a.auth_method,
+        jwks=read_jwks(a.jwks_file) if a.jwks_file else None, jwks_uri=a.jwks_uri,
+        require_par=a.require_par, dpop_bound=a.dpop_bound, exchange_audiences=a.exchange_audiences)
     audit("admin.client_added", client_id=a.client_id, public=a.public)
     return result
 
 
+MAX_JWKS_FILE = 64 * 1024
+
+
+def read_jwks(path: str) -> Any:
+    """The JSON of a --jwks-file (admin.add_client checks that it holds public keys only)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_JWKS_FILE + 1)
+    except OSError as exc:
+        raise CLIError(f"cannot read the JWKS file {path!r}: {exc.strerror}") from None
+    if len(raw) > MAX_JWKS_FILE:
+        raise CLIError(f"the JWKS file {path!r} is over {MAX_JWKS_FILE} bytes")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise CLIError(f"the JWKS file {path!r} is not JSON") from None
+
+
 async def _client_list(p: Provider, a: argparse.Namespace) -> Any:
-    shown = ("client_id", "type", "grant_types", "scopes", "audience", "first_party")
+    shown = ("client_id", "type", "token_endpoint_auth_method", "grant_types", "scopes", "audience",
+             "first_party")
     return [{k: v for k, v in admin.client_view(c).items() if k in shown} for c in await p.store.list_clients()]
 
 

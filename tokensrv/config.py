@@ -59,6 +59,10 @@ class Settings:
     token_rate_burst: int = 20  # how many may come at once before the rate applies
     trusted_proxies: tuple[IPNetwork, ...] = ()  # X-Forwarded-For is believed only from these
     durable_replicas: int = 0  # replicas that must have a revocation before it is acknowledged (WAIT)
+    require_par: bool = False  # every authorization request must be pushed first (RFC 9126 §5)
+    par_ttl: int = 60  # seconds a pushed request's request_uri lives (RFC 9126 §2.2 expires_in)
+    dpop_nonce: str = "off"  # "on": DPoP proofs at the token endpoint must carry our nonce (RFC 9449 §8)
+    dpop_iat_window: int = 60  # seconds a DPoP proof's iat may be from our clock, either way
     device_code_ttl: int = 600  # RFC 8628: how long a device code and its user code live
     device_poll_interval: int = 5  # RFC 8628 §3.2 `interval`: seconds between polls (slow_down adds 5)
     device_user_code_max_failures: int = 1000  # wrong user codes from all addresses per login window
@@ -85,17 +89,20 @@ _INT_FIELDS = (
     "id_token_ttl", "auth_code_ttl", "key_rotation_period", "jwks_max_age", "session_ttl",
     "session_idle_ttl", "workers", "login_max_failures", "login_failure_window", "argon2_threads",
     "argon2_queue", "token_rate_burst", "client_auth_max_failures", "client_auth_failure_window",
-    "durable_replicas", "device_code_ttl", "device_poll_interval", "device_user_code_max_failures",
+    "durable_replicas", "par_ttl", "dpop_iat_window", "device_code_ttl", "device_poll_interval",
+    "device_user_code_max_failures",
 )
 _FLOAT_FIELDS = ("key_check_interval", "shutdown_timeout")
 _RATE_FIELDS = ("token_rate_per_client", "token_rate_per_address")  # 0 allowed: off
-_STR_FIELDS = ("issuer", "host", "redis_url", "log_format", "log_level", "display_name", "key_algorithm")
+_BOOL_FIELDS = ("require_par",)
+_STR_FIELDS = ("issuer", "host", "redis_url", "log_format", "log_level", "display_name", "key_algorithm",
+               "dpop_nonce")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _POSITIVE = {
     "access_token_ttl", "refresh_token_ttl", "refresh_family_ttl", "id_token_ttl", "auth_code_ttl",
     "key_rotation_period", "session_ttl", "session_idle_ttl", "workers", "login_max_failures",
     "login_failure_window", "token_rate_burst", "client_auth_max_failures", "client_auth_failure_window",
-    "device_code_ttl", "device_poll_interval", "device_user_code_max_failures",
+    "par_ttl", "dpop_iat_window", "device_code_ttl", "device_poll_interval", "device_user_code_max_failures",
 }
 
 
@@ -125,6 +132,15 @@ def _parse_float(field: str, raw: str, zero_allowed: bool = False) -> float:
     return value
 
 
+def _parse_bool(field: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{env_name(field)} must be true or false, got {raw!r}")
+
+
 def _parse_networks(raw: str) -> tuple[IPNetwork, ...]:
     """TOKENSRV_TRUSTED_PROXIES: addresses or CIDR networks, separated by commas."""
     networks = []
@@ -140,7 +156,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     """Build Settings from TOKENSRV_* variables, then explicit overrides (CLI flags), then check."""
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
-    for field in _INT_FIELDS + _FLOAT_FIELDS + _RATE_FIELDS + _STR_FIELDS + ("keys_dir", "trusted_proxies"):
+    for field in _INT_FIELDS + _FLOAT_FIELDS + _RATE_FIELDS + _BOOL_FIELDS + _STR_FIELDS + ("keys_dir", "trusted_proxies"):
         raw = env.get(env_name(field))
         if raw is not None and raw != "":
             values[field] = raw
@@ -153,6 +169,9 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
     for field in _FLOAT_FIELDS + _RATE_FIELDS:
         if field in values and not isinstance(values[field], float):
             values[field] = _parse_float(field, str(values[field]), zero_allowed=field in _RATE_FIELDS)
+    for field in _BOOL_FIELDS:
+        if field in values and not isinstance(values[field], bool):
+            values[field] = _parse_bool(field, str(values[field]))
     if "keys_dir" in values:
         values["keys_dir"] = Path(values["keys_dir"])
     if isinstance(values.get("trusted_proxies"), str):
@@ -183,6 +202,9 @@ def _checked(s: Settings) -> Settings:
         raise ConfigError(
             f"TOKENSRV_KEY_ALGORITHM must be one of {', '.join(SIGNING_ALGORITHMS)}, "
             f"got {s.key_algorithm!r}")
+    s = dataclasses.replace(s, dpop_nonce=s.dpop_nonce.lower())
+    if s.dpop_nonce not in ("on", "off"):
+        raise ConfigError(f"TOKENSRV_DPOP_NONCE must be 'on' or 'off', got {s.dpop_nonce!r}")
     redis_url = s.redis_url or default_redis_url()
     check_redis_url(redis_url)
     if s.durable_replicas > MAX_DURABLE_REPLICAS:

@@ -51,6 +51,21 @@ class UnsupportedTokenType(OAuthError):
     error, status, description = "unsupported_token_type", 400, "the token type is not supported"
 
 
+class InvalidDPoPProof(OAuthError):
+    """RFC 9449 §5: a DPoP proof at the token endpoint that is missing (when one is required),
+    malformed, replayed or not for this request."""
+    error, status, description = "invalid_dpop_proof", 400, "the DPoP proof is missing or invalid"
+
+
+class UseDPoPNonce(OAuthError):
+    """RFC 9449 §8: the proof must carry the server's current nonce, sent in DPoP-Nonce."""
+    error, status, description = "use_dpop_nonce", 400, "the DPoP proof must carry the server's nonce"
+
+    def __init__(self, nonce: str, detail: str = "") -> None:
+        super().__init__(detail)
+        self.headers = {"DPoP-Nonce": nonce}
+
+
 class InvalidToken(OAuthError):
     """RFC 6750 §3.1, for bearer-protected endpoints (userinfo)."""
     error, status, description = "invalid_token", 401, "the access token is invalid, expired or revoked"

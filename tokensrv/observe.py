@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import random
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import Counter, Histogram
@@ -44,30 +46,57 @@ def route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-class InFlight:
-    """Requests being handled by this process. Counted in a plain int (a Prometheus gauge locks on
-    every change, twice per request) and copied to the gauge every PUBLISH_INTERVAL and at each
-    scrape, so /metrics is exact for the worker scraped and at most that old for the others."""
+class RequestTally:
+    """This process's requests: in flight, and counted and timed per (route, method, status).
+
+    Kept in plain ints and lists on the request path (a Prometheus counter or histogram takes a
+    lock per change, and with several workers writes a memory-mapped file) and added to the
+    Prometheus series every PUBLISH_INTERVAL and at each scrape, so /metrics is exact for the
+    worker scraped and at most that old for the others."""
     PUBLISH_INTERVAL = 1.0
 
     def __init__(self) -> None:
-        self.count = 0
+        self.in_flight = 0
+        self._bounds = metrics.HTTP_LATENCY._upper_bounds  # the histogram's buckets, +Inf last
+        # (route, method, status) -> [requests, seconds in all, requests per latency bucket]
+        self._pending: dict[tuple[str, str, int], list[Any]] = {}
+
+    def record(self, route: str, method: str, status: int, duration: float) -> None:
+        pending = self._pending.get((route, method, status))
+        if pending is None:  # bounded: routes, methods and statuses are each a short list
+            pending = self._pending[route, method, status] = [0, 0.0, [0] * len(self._bounds)]
+        pending[0] += 1
+        pending[1] += duration
+        pending[2][bisect.bisect_left(self._bounds, duration)] += 1  # le: the first bound >= it
 
     def publish(self) -> None:
-        metrics.IN_FLIGHT.set(self.count)
+        metrics.IN_FLIGHT.set(self.in_flight)
+        pending, self._pending = self._pending, {}
+        for (route, method, status), (count, seconds, buckets) in pending.items():
+            requests, latency = _series_of(route, method, status)
+            requests.inc(count)
+            # what `count` calls of latency.observe() would have added (prometheus-client has no
+            # call for several observations at once; tests/unit/test_request_tally.py holds it)
+            latency._sum.inc(seconds)
+            for bucket, n in zip(latency._buckets, buckets, strict=True):
+                if n:
+                    bucket.inc(n)
 
     async def publish_forever(self) -> None:
-        while True:
-            self.publish()
-            await asyncio.sleep(self.PUBLISH_INTERVAL)
+        try:
+            while True:
+                self.publish()
+                await asyncio.sleep(self.PUBLISH_INTERVAL)
+        finally:
+            self.publish()  # the last requests too, when the server stops
 
 
-IN_FLIGHT = web.AppKey("in_flight", InFlight)
+TALLY = web.AppKey("tally", RequestTally)
 
 
-async def in_flight_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[IN_FLIGHT] = in_flight = InFlight()
-    task = asyncio.create_task(in_flight.publish_forever())
+async def tally_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[TALLY] = tally = RequestTally()
+    task = asyncio.create_task(tally.publish_forever())
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -80,8 +109,8 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
     rid = request_id(request.headers.get(REQUEST_ID))
     token = REQUEST_ID_VAR.set(rid)
     started, status = time.perf_counter(), 500
-    in_flight = request.app[IN_FLIGHT]
-    in_flight.count += 1
+    tally = request.app[TALLY]
+    tally.in_flight += 1
     try:
         response = await handler(request)
         status = response.status
@@ -96,8 +125,8 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         status = 499  # the client went away before the answer (nginx's convention)
         raise
     finally:
-        in_flight.count -= 1
-        _record(request, rid, status, time.perf_counter() - started)
+        tally.in_flight -= 1
+        _record(request, tally, rid, status, time.perf_counter() - started)
         REQUEST_ID_VAR.reset(token)
 
 
@@ -113,12 +142,10 @@ def _series_of(route: str, method: str, status: int) -> tuple[Counter, Histogram
     return found
 
 
-def _record(request: web.Request, rid: str, status: int, duration: float) -> None:
+def _record(request: web.Request, tally: RequestTally, rid: str, status: int, duration: float) -> None:
     route = route_of(request)
     method = request.method if request.method in _METHODS else "OTHER"
-    requests, latency = _series_of(route, method, status)
-    requests.inc()
-    latency.observe(duration)
+    tally.record(route, method, status, duration)
     if status == 429:
         metrics.RATE_LIMITED.labels(route).inc()
     # Every verifier and load balancer polls these: their successful answers are counted in the
@@ -139,7 +166,7 @@ def describe_keys(keys: KeyManager) -> tuple[list[tuple[str, str]], float | None
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
-    request.app[IN_FLIGHT].publish()  # this worker's share exact (this scrape included)
+    request.app[TALLY].publish()  # this worker's share exact (this scrape's own request aside)
     keys = request.app[PROVIDER].keys
     await keys.reload()  # cheap when keys/ did not change; a scrape then sees a step another worker made
     body = metrics.exposition(metrics.KeyCollector(lambda: describe_keys(keys)))

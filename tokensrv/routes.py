@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from typing import Any
 
@@ -9,11 +10,11 @@ from aiohttp import web
 
 from .appkeys import DISCOVERY, NO_STORE, PROVIDER, SETTINGS
 from .errors import InvalidRequest
-from .oauth import Provider, device, introspection, revocation
+from .oauth import Provider, device, dpop, introspection, par, revocation
 from .oauth.client_auth import authenticate
 from .oauth.params import single_valued
 from .oauth.refresh_cookie import token_with_cookie
-from .oauth.userinfo import bearer_token
+from .oauth.userinfo import access_token
 from .oauth.userinfo import userinfo as get_userinfo
 from .proxies import client_address
 from .store.cache import CachingStore
@@ -62,8 +63,9 @@ async def token(request: web.Request) -> web.Response:
     params = await form_params(request)
     result, refresh_cookie = await token_with_cookie(
         provider(request), params, authorization(request), remote_address(request),
-        cookies.refresh_token(request), request.headers.get("Origin"))
-    response = json_response(result, headers=NO_STORE)
+        cookies.refresh_token(request), request.headers.get("Origin"), request.headers.getall("DPoP", []))
+    nonce = await dpop.current_nonce(provider(request))  # RFC 9449 §8.2: the next one to use
+    response = json_response(result, headers=NO_STORE if nonce is None else {**NO_STORE, "DPoP-Nonce": nonce})
     if refresh_cookie is not None:  # a first-party browser app asked for it (oauth/refresh_cookie.py)
         cookies.set_refresh(request, response, refresh_cookie)
     return response
@@ -73,13 +75,16 @@ async def userinfo(request: web.Request) -> web.Response:
     form_token = None
     if request.method == "POST" and request.content_type == FORM:
         form_token = (await form_params(request)).get("access_token")
-    token = bearer_token(authorization(request), form_token)
-    return json_response(await get_userinfo(provider(request), token), headers=NO_STORE)
+    scheme, token = access_token(authorization(request), form_token)
+    info = await get_userinfo(provider(request), token, scheme, request.headers.getall("DPoP", []),
+                              request.method)
+    return json_response(info, headers=NO_STORE)
 
 
 async def revoke(request: web.Request) -> web.Response:
     params = await form_params(request)
-    client = await authenticate(provider(request), params, authorization(request), remote_address(request))
+    client = await authenticate(provider(request), params, authorization(request), remote_address(request),
+                                endpoint="revocation_endpoint")
     await revocation.revoke(provider(request), client, params)
     return web.Response(status=200, headers=NO_STORE)
 
@@ -87,8 +92,14 @@ async def revoke(request: web.Request) -> web.Response:
 async def introspect(request: web.Request) -> web.Response:
     params = await form_params(request)
     client = await authenticate(provider(request), params, authorization(request), remote_address(request),
-                                allow_public=False)
+                                allow_public=False, endpoint="introspection_endpoint")
     return json_response(await introspection.introspect(provider(request), client, params), headers=NO_STORE)
+
+
+async def pushed_authorization_request(request: web.Request) -> web.Response:
+    params = await form_params(request)
+    body = await par.push(provider(request), params, authorization(request), remote_address(request))
+    return json_response(body, status=201, headers=NO_STORE)
 
 
 async def device_authorization(request: web.Request) -> web.Response:
@@ -99,18 +110,25 @@ async def device_authorization(request: web.Request) -> web.Response:
     return json_response(answer, headers=NO_STORE)
 
 
+DISCOVERY_HEADERS = {"Content-Type": "application/json", "Cache-Control": "public, max-age=3600"}
+
+
 async def discovery(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[DISCOVERY], content_type="application/json",
-                        headers={"Cache-Control": "public, max-age=3600"})
+    return web.Response(body=request.app[DISCOVERY], headers=DISCOVERY_HEADERS)
+
+
+@functools.lru_cache(maxsize=8)
+def jwks_headers(etag: str, max_age: int) -> dict[str, str]:
+    """Built once per key set: every verifier and load balancer polls the JWKS."""
+    return {"Content-Type": "application/json", "Cache-Control": f"public, max-age={max_age}", "ETag": etag}
 
 
 async def jwks(request: web.Request) -> web.Response:
     ring = provider(request).keys.ring
-    headers = {"Cache-Control": f"public, max-age={request.app[SETTINGS].jwks_max_age}",
-               "ETag": ring.jwks_etag}
+    headers = jwks_headers(ring.jwks_etag, request.app[SETTINGS].jwks_max_age)
     if ring.jwks_etag in request.headers.get("If-None-Match", ""):
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=ring.jwks_bytes, content_type="application/json", headers=headers)
+        return web.Response(status=304, headers={k: v for k, v in headers.items() if k != "Content-Type"})
+    return web.Response(body=ring.jwks_bytes, headers=headers)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -143,6 +161,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/oauth2/token", token)
     app.router.add_post("/oauth2/revoke", revoke)
     app.router.add_post("/oauth2/introspect", introspect)
+    app.router.add_post("/oauth2/par", pushed_authorization_request)
     app.router.add_post("/oauth2/device_authorization", device_authorization)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

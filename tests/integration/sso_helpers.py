@@ -46,11 +46,11 @@ async def add_app(client: TestClient, client_id: str = "web", *, public: bool = 
                   redirect_uris: Sequence[str] = (REDIRECT,), scopes: Sequence[str] = ("openid", "profile", "email"),
                   grant_types: Sequence[str] = ("authorization_code", "refresh_token"),
                   post_logout_redirect_uris: Sequence[str] = (LOGOUT_REDIRECT,),
-                  first_party: bool = False) -> App:
+                  first_party: bool = False, require_par: bool = False) -> App:
     created = await admin.add_client(
         provider_of(client), client_id, public=public, redirect_uris=redirect_uris, grant_types=grant_types,
         scopes=scopes, audience=None, first_party=first_party,
-        post_logout_redirect_uris=post_logout_redirect_uris)
+        post_logout_redirect_uris=post_logout_redirect_uris, require_par=require_par)
     return App(client_id, created["client_secret"], redirect_uris[0] if redirect_uris else "")
 
 

@@ -173,9 +173,13 @@ async def test_grant_not_registered_for_the_client_is_unauthorized_client(client
 
 async def test_unknown_grant_type_is_unsupported_grant_type(client):
     svc = await add_client(client, "svc")
-    for grant_type in ("implicit", "urn:ietf:params:oauth:grant-type:device_code"):
+    for grant_type in ("implicit", "urn:ietf:params:oauth:grant-type:jwt-bearer"):
         status, body, _ = await token(client, svc, grant_type=grant_type)
         assert (status, body["error"]) == (400, "unsupported_grant_type")
+    for grant_type in ("urn:ietf:params:oauth:grant-type:device_code",  # supported, not registered for svc
+                       "urn:ietf:params:oauth:grant-type:token-exchange"):
+        status, body, _ = await token(client, svc, grant_type=grant_type)
+        assert (status, body["error"]) == (400, "unauthorized_client")
 
 
 async def test_missing_grant_type_is_invalid_request(client):

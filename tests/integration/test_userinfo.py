@@ -63,7 +63,7 @@ async def test_without_a_bearer_token_the_answer_is_a_bare_challenge(client, aut
     headers = {} if authorization is None else {"Authorization": authorization}
     resp = await client.get("/oauth2/userinfo", headers=headers)
     assert resp.status == 401
-    assert resp.headers["WWW-Authenticate"] == 'Bearer realm="tokensrv"'
+    assert resp.headers["WWW-Authenticate"].startswith('Bearer realm="tokensrv", DPoP realm="tokensrv", algs=')
 
 
 async def test_bad_tokens_are_invalid_token(client, clock):

@@ -157,3 +157,57 @@ async def test_unknown_client_is_not_echoed_in_full_to_the_log(registered):
     with pytest.raises(InvalidClient) as exc:
         await authenticate(registered[0], {}, basic(secret, "svc"))  # id and secret swapped
     assert secret not in exc.value.detail
+
+
+# ---- the record's new fields: older records read the same, a later release's fields are skipped ----
+
+def test_a_record_written_before_auth_methods_existed_reads_as_before():
+    secretful = Client.from_json({"client_id": "svc", "secret_digest": "ab" * 32, "redirect_uris": [],
+                                  "grant_types": ["client_credentials"], "scopes": [], "audience": None,
+                                  "first_party": False, "post_logout_redirect_uris": [], "created_at": 1})
+    assert secretful.token_endpoint_auth_method == "client_secret_basic" and not secretful.is_public
+    assert secretful.jwks is None and not secretful.require_pushed_authorization_requests
+    public = Client.from_json({"client_id": "spa", "secret_digest": None})
+    assert public.token_endpoint_auth_method == "none" and public.is_public
+
+
+def test_an_ordinary_record_is_written_as_an_earlier_release_reads_it():
+    before = {"client_id", "secret_digest", "redirect_uris", "grant_types", "scopes", "audience",
+              "first_party", "post_logout_redirect_uris", "created_at"}
+    for public in (True, False):
+        client, _ = new_client("c", public=public, redirect_uris=["https://app.example/cb"])
+        assert set(client.to_json()) == before
+        assert Client.from_json(client.to_json()) == client
+
+
+def test_a_record_round_trips_and_unknown_fields_are_skipped():
+    jwks = {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}
+    client, secret = new_client("signed", public=False, auth_method="private_key_jwt", jwks=jwks,
+                                require_par=True)
+    assert secret is None and client.secret_digest is None and not client.is_public
+    assert Client.from_json(client.to_json()) == client
+    assert Client.from_json({**client.to_json(), "a_later_releases_field": True}) == client
+
+
+async def test_a_private_key_jwt_client_is_not_authenticated_by_naming_itself():
+    client, _ = new_client("signed", public=False, auth_method="private_key_jwt",
+                           jwks_uri="https://keys.example/jwks.json")
+    with pytest.raises(InvalidClient):
+        await authenticate(Clients(client), {"client_id": "signed"}, None)
+    with pytest.raises(InvalidClient):
+        await authenticate(Clients(client), {"client_id": "signed", "client_secret": "guess"}, None)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"auth_method": "client_secret_jwt"},  # not offered
+    {"auth_method": "private_key_jwt"},  # no keys
+    {"auth_method": "client_secret_basic", "jwks_uri": "https://keys.example/jwks.json"},
+    {"public": True, "auth_method": "private_key_jwt", "jwks_uri": "https://keys.example/jwks.json"},
+    {"auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB", "d": "AQAB"}]}},
+    {"auth_method": "private_key_jwt", "jwks": {"keys": []}},
+    {"auth_method": "private_key_jwt", "jwks": ["not", "a", "jwks"]},
+    {"auth_method": "private_key_jwt", "jwks_uri": "http://keys.example/jwks.json"},
+])
+def test_bad_auth_method_registrations(kwargs):
+    with pytest.raises(RegistrationError):
+        new_client("c", **{"public": False, "redirect_uris": ["https://app.example/cb"], **kwargs})

@@ -42,6 +42,8 @@ def test_issuer_trailing_slash_is_dropped():
     ({"TOKENSRV_LOG_FORMAT": "xml"}, "TOKENSRV_LOG_FORMAT"),
     ({"TOKENSRV_LOG_LEVEL": "verbose"}, "TOKENSRV_LOG_LEVEL"),
     ({"TOKENSRV_KEY_ALGORITHM": "HS256"}, "TOKENSRV_KEY_ALGORITHM"),
+    ({"TOKENSRV_DPOP_NONCE": "yes"}, "TOKENSRV_DPOP_NONCE"),
+    ({"TOKENSRV_DPOP_IAT_WINDOW": "0"}, "TOKENSRV_DPOP_IAT_WINDOW"),
     ({"TOKENSRV_KEY_ROTATION_PERIOD": "60", "TOKENSRV_JWKS_MAX_AGE": "600"}, "TOKENSRV_KEY_ROTATION_PERIOD"),
     ({"TOKENSRV_REFRESH_TOKEN_TTL": "100", "TOKENSRV_REFRESH_FAMILY_TTL": "50"}, "TOKENSRV_REFRESH_TOKEN_TTL"),
 ])
@@ -57,3 +59,9 @@ def test_redis_passwords_never_appear_in_messages():
     with pytest.raises(ConfigError) as caught:
         load_settings({"TOKENSRV_REDIS_URL": "http://user:hunter2@db:6379/0"})
     assert "hunter2" not in str(caught.value)
+
+
+def test_dpop_settings():
+    settings = load_settings({**URL, "TOKENSRV_DPOP_NONCE": "ON", "TOKENSRV_DPOP_IAT_WINDOW": "30"})
+    assert (settings.dpop_nonce, settings.dpop_iat_window) == ("on", 30)
+    assert (load_settings(URL).dpop_nonce, load_settings(URL).dpop_iat_window) == ("off", 60)

@@ -22,6 +22,7 @@ from tokensrv.verify import (
 def test_exported_names() -> None:
     assert sorted(tokensrv.verify.__all__) == [
         "ExpiredToken", "FeedEntry", "FetchError", "InsufficientRole", "InsufficientScope", "InvalidClaims",
+            "InvalidDPoPBinding", "InvalidDPoPProof",
         "InvalidSignature", "InvalidToken", "JWKSResponse", "MalformedToken", "NotYetValid", "RevokedToken",
         "TokenVerifier", "UnknownKey", "VerifierUnavailable", "has_role", "has_scope", "require_roles",
         "require_scopes",

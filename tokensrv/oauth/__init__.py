@@ -10,6 +10,7 @@ from ..passwords import PasswordPool
 from ..rotation import KeyManager
 from ..store.redis import RedisStore
 from .client_auth import Lockouts
+from .client_keys import ClientKeys, no_fetch
 
 
 @dataclass
@@ -21,6 +22,12 @@ class Provider:
     passwords: PasswordPool
     clock: Callable[[], float]
     client_lockouts: Lockouts = field(default_factory=Lockouts)  # this process's (oauth/client_auth.py)
+    client_keys: ClientKeys | None = None  # jwks_uri cache (oauth/client_keys.py); None: no fetching
+    dpop_nonce_secret: bytes | None = field(default=None, repr=False)  # read once (oauth/dpop.py)
+
+    def __post_init__(self) -> None:
+        if self.client_keys is None:
+            self.client_keys = ClientKeys(no_fetch, self.clock)
 
     def now(self) -> int:
         return int(self.clock())

@@ -1,4 +1,5 @@
-"""RFC 6749 §4.1.1-§4.1.2 the authorization endpoint: PKCE (RFC 7636), OIDC Core §3.1.2, RFC 9207.
+"""RFC 6749 §4.1.1-§4.1.2 the authorization endpoint: PKCE (RFC 7636), OIDC Core §3.1.2, RFC 9207,
+and requests pushed first (RFC 9126 §4: `client_id` and `request_uri` only; oauth/par.py).
 
 Until the client and its redirect URI are known to be right, an error is raised (the web layer
 shows a page: redirecting to an unchecked URI would make us an open redirector). After that,
@@ -21,13 +22,14 @@ from ..errors import (
     UnauthorizedClient,
     UnsupportedResponseType,
 )
-from ..store import AuthCode, AuthorizationRequest, BrowserSession, Client, PendingLogin
+from ..store import AuthCode, AuthorizationRequest, BrowserSession, Client, PendingLogin, PushedRequest
 from . import Provider, sessions
 from .clients import secret_digest
 from .params import single_valued
 from .scopes import grant_scope
 
 PKCE_VALUE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 §4.1-§4.2
+DPOP_JKT = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256 (RFC 7638)
 PROMPTS = ("none", "login")
 LOGIN_TTL = 600  # seconds a user has to fill in the login page
 
@@ -39,6 +41,19 @@ class RequestNotSupported(OAuthError):
 
 class RequestUriNotSupported(OAuthError):
     error, status, description = "request_uri_not_supported", 400, "request_uri is not supported"
+
+
+class InvalidRequestUri(OAuthError):
+    """RFC 9101 §7: a request_uri that is unknown, expired, used already or another client's."""
+    error, status, description = ("invalid_request_uri", 400,
+                                  "the request_uri is unknown, expired, already used or not this client's")
+
+
+class PushRequired(InvalidRequest):
+    description = "this client must push its authorization requests first (RFC 9126)"
+
+
+REQUEST_URI_PREFIX = "urn:ietf:params:oauth:request_uri:"  # RFC 9126 §2.2
 
 
 @dataclass(frozen=True)
@@ -67,11 +82,24 @@ async def authorize(p: Provider, pairs: Sequence[tuple[str, object]], session_se
                     browser: str) -> Redirect | Login:
     """Answer an authorization request (its parameters as sent, repeats included) from the browser
     whose CSRF cookie is `browser`."""
+    if any(name == "request_uri" and str(value).startswith(REQUEST_URI_PREFIX) for name, value in pairs):
+        request = await _pushed(p, _only(pairs, "client_id", "request_uri"))
+        return await _answer(p, request, session_secret, browser, request.redirect_uri, request.state)
     client, redirect_uri = await _client_and_redirect_uri(p, _only(pairs, "client_id", "redirect_uri"))
     state = _state_to_send_back(pairs)
     try:
-        params = single_valued(pairs)
-        request = _checked_request(client, params, redirect_uri)
+        if p.settings.require_par or client.require_pushed_authorization_requests:
+            raise PushRequired(f"client {client.client_id!r} did not push its request")
+        request = _checked_request(client, single_valued(pairs), redirect_uri)
+    except OAuthError as exc:
+        return Redirect(error_location(p, redirect_uri, exc, state), exc)
+    return await _answer(p, request, session_secret, browser, redirect_uri, state)
+
+
+async def _answer(p: Provider, request: AuthorizationRequest, session_secret: str | None, browser: str,
+                  redirect_uri: str, state: str | None) -> Redirect | Login:
+    """A checked request: a code on a usable session, else the login page (or login_required)."""
+    try:
         session = await sessions.current(p, session_secret)
         if session is None or _must_authenticate(p, request, session):
             if "none" in request.prompt:
@@ -80,6 +108,37 @@ async def authorize(p: Provider, pairs: Sequence[tuple[str, object]], session_se
         return Redirect(await issue_code(p, request, session))
     except OAuthError as exc:
         return Redirect(error_location(p, redirect_uri, exc, state), exc)
+
+
+def checked_pushed_request(client: Client, params: Mapping[str, str]) -> AuthorizationRequest:
+    """RFC 9126 §2.1: a pushed request is checked exactly as one sent to this endpoint, but every
+    fault is told to the client in the PAR response (no redirect)."""
+    if "request_uri" in params:
+        raise InvalidRequest("request_uri pushed", description="request_uri must not be pushed")
+    return _checked_request(client, params, _redirect_uri(client, params))
+
+
+def pushed_request_key(client_id: str, request_uri: str) -> str:
+    """The store's name of a pushed request: found only with the client it was pushed by."""
+    return secret_digest(f"{client_id} {request_uri}")
+
+
+async def _pushed(p: Provider, params: Mapping[str, str]) -> AuthorizationRequest:
+    """The pushed request behind request_uri, taken (it works once); other parameters are ignored
+    (RFC 9101 §5: only the pushed ones count). Faults get a page: no redirect URI is trusted yet."""
+    client_id, request_uri = params.get("client_id"), params.get("request_uri", "")
+    if client_id is None:
+        raise InvalidRequest("missing client_id", description="parameter 'client_id' is required")
+    client = await p.store.get_client(client_id)
+    if client is None:
+        raise InvalidRequest(f"unknown client {client_id!r}", description="the client is not registered")
+    pushed: PushedRequest | None = await p.store.take_pushed_request(pushed_request_key(client_id, request_uri))
+    if pushed is None or p.now() >= pushed.expires_at:
+        raise InvalidRequestUri(f"request_uri of client {client_id!r} unknown, used or expired")
+    if pushed.request.redirect_uri not in client.redirect_uris:  # unregistered since it was pushed
+        raise InvalidRequest("pushed redirect_uri no longer registered",
+                             description="the redirect_uri is not registered for this client")
+    return pushed.request
 
 
 def _only(pairs: Sequence[tuple[str, object]], *names: str) -> dict[str, str]:
@@ -102,16 +161,20 @@ async def _client_and_redirect_uri(p: Provider, params: Mapping[str, str]) -> tu
     client = await p.store.get_client(client_id)
     if client is None:
         raise InvalidRequest(f"unknown client {client_id!r}", description="the client is not registered")
+    return client, _redirect_uri(client, params)
+
+
+def _redirect_uri(client: Client, params: Mapping[str, str]) -> str:
     redirect_uri = params.get("redirect_uri")
     if redirect_uri is None:
         if len(client.redirect_uris) != 1:
             raise InvalidRequest("redirect_uri needed",
                                  description="parameter 'redirect_uri' is required for this client")
-        return client, client.redirect_uris[0]
+        return client.redirect_uris[0]
     if redirect_uri not in client.redirect_uris:  # exact string match (RFC 9700 §4.1.1)
         raise InvalidRequest("unregistered redirect_uri",
                              description="the redirect_uri is not registered for this client")
-    return client, redirect_uri
+    return redirect_uri
 
 
 def _checked_request(client: Client, params: Mapping[str, str], redirect_uri: str) -> AuthorizationRequest:
@@ -133,7 +196,15 @@ def _checked_request(client: Client, params: Mapping[str, str], redirect_uri: st
         redirect_uri_given="redirect_uri" in params,
         scope=grant_scope(params.get("scope"), client.scopes), state=params.get("state"),
         nonce=params.get("nonce"), code_challenge=_code_challenge(client, params),
-        max_age=_max_age(params), prompt=_prompt(params))
+        max_age=_max_age(params), prompt=_prompt(params), dpop_jkt=_dpop_jkt(params))
+
+
+def _dpop_jkt(params: Mapping[str, str]) -> str | None:
+    """RFC 9449 §10: the thumbprint of the DPoP key the code will be redeemed with."""
+    jkt = params.get("dpop_jkt")
+    if jkt is not None and not DPOP_JKT.fullmatch(jkt):
+        raise InvalidRequest("malformed dpop_jkt", description="dpop_jkt must be a SHA-256 JWK thumbprint")
+    return jkt
 
 
 def _code_challenge(client: Client, params: Mapping[str, str]) -> str | None:

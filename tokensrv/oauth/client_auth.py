@@ -1,8 +1,8 @@
 """Client authentication with a lockout: secrets cannot be guessed at speed.
 
-Failed authentications are counted per client_id and client address (the address as
-tokensrv/proxies.py finds it), on every endpoint that authenticates clients (token, revoke,
-introspect), in Valkey with the login counters' mechanism (RedisStore.count_attempt: one atomic
+Failed authentications (a wrong secret, a refused private_key_jwt assertion) are counted per
+client_id and client address (the address as tokensrv/proxies.py finds it), on every endpoint
+that authenticates clients (token, revoke, introspect, PAR), in Valkey with the login counters' mechanism (RedisStore.count_attempt: one atomic
 MULTI/EXEC per failure). After TOKENSRV_CLIENT_AUTH_MAX_FAILURES failures in a window of
 TOKENSRV_CLIENT_AUTH_FAILURE_WINDOW seconds the pair is refused with 429 `slow_down` and
 Retry-After until the window ends, before its secret is compared, so a throttled guesser learns
@@ -28,7 +28,9 @@ from typing import TYPE_CHECKING
 from .. import events
 from ..errors import InvalidClient, SlowDown
 from ..store import Client
-from . import clients
+from . import client_assertion, clients
+from .discovery import PATHS
+from .params import for_log
 
 if TYPE_CHECKING:
     from . import Provider
@@ -64,9 +66,16 @@ class Lockouts:
 
 
 async def authenticate(p: Provider, form: Mapping[str, str], authorization: str | None, remote: str,
-                       *, allow_public: bool = True) -> Client:
-    """clients.authenticate, refused while the (client_id, address) pair is locked out."""
-    client_id, secret = clients.credentials(form, authorization)
+                       *, allow_public: bool = True, endpoint: str = "token_endpoint") -> Client:
+    """The calling client, by the one method it is registered with (a secret, a private_key_jwt
+    assertion sent to `endpoint`, or none), refused while the (client_id, address) pair is
+    locked out. Failures of every method count toward the lockout."""
+    offered = clients.presented(form, authorization)
+    client_id = offered.client_id
+    if offered.assertion is not None:
+        client_id = client_assertion.claimed_client_id(offered.assertion)
+        if offered.client_id not in (None, client_id):
+            raise InvalidClient("client_id differs from the assertion's sub")
     if not client_id:
         raise InvalidClient("no client credentials")
     # an id no client can have is neither looked up nor counted: its key would be the attacker's
@@ -76,11 +85,26 @@ async def authenticate(p: Provider, form: Mapping[str, str], authorization: str 
         if locked_for:
             raise SlowDown(locked_for, "client authentication locked out")
     try:
-        return await clients.check(p.store, client_id, secret, allow_public=allow_public)
+        if offered.assertion is None:
+            return await clients.check(p.store, client_id, offered.secret, allow_public=allow_public)
+        return await _by_assertion(p, client_id, offered.assertion, endpoint)
     except InvalidClient:
         if pair is not None:
             await _count_failure(p, pair)
         raise
+
+
+async def _by_assertion(p: Provider, client_id: str, assertion: str, endpoint: str) -> Client:
+    if not clients.is_client_id(client_id):
+        raise InvalidClient(f"client assertion sub {for_log(client_id)} is no client id")
+    client = await p.store.get_client(client_id)
+    if client is None:
+        raise InvalidClient(f"unknown client {client_id!r}")
+    # RFC 7523 §3 and RFC 9126 §2: the issuer, the token endpoint, or the endpoint it was sent to
+    issuer = p.settings.issuer
+    audiences = dict.fromkeys((issuer, issuer + PATHS["token_endpoint"], issuer + PATHS[endpoint]))
+    await client_assertion.verify(p, client, assertion, list(audiences))
+    return client
 
 
 async def _count_failure(p: Provider, pair: tuple[str, str]) -> None:

@@ -1,4 +1,5 @@
-"""Clients: registration rules and authentication (RFC 6749 §2.3.1, client_secret_basic/_post)."""
+"""Clients: registration rules and authentication (RFC 6749 §2.3.1, client_secret_basic/_post;
+the private_key_jwt assertion itself is checked in client_assertion.py)."""
 from __future__ import annotations
 
 import base64
@@ -8,11 +9,13 @@ import hmac
 import re
 import secrets
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 from urllib.parse import unquote_plus, urlsplit
 
 from ..errors import InvalidClient, InvalidRequest
-from ..store import Client
+from ..store import SECRET_METHODS, Client
+from .client_keys import check_jwks_uri, public_key_set
 from .params import for_log
 from .scopes import is_scope_token
 
@@ -22,6 +25,8 @@ GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials", "pas
                TOKEN_EXCHANGE)
 GRANT_TYPE_ALIASES = {"device_code": DEVICE_CODE, "token_exchange": TOKEN_EXCHANGE,
                       "token-exchange": TOKEN_EXCHANGE}  # what `client add --grant-type` also takes
+AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"  # RFC 7523 §2.2
 # RFC 3986 unreserved characters: a client id then reads the same raw or form-encoded (RFC 6749
 # §2.3.1 form-encodes it in HTTP Basic), in URLs and in logs.
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
@@ -40,10 +45,15 @@ def secret_digest(secret: str) -> str:
 def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (),
                grant_types: Sequence[str] = (), scopes: Sequence[str] = (), audience: str | None = None,
                first_party: bool = False, post_logout_redirect_uris: Sequence[str] = (),
-               now: int = 0, exchange_audiences: Sequence[str] = ()) -> tuple[Client, str | None]:
-    """A checked client record and its secret (None for a public client): shown once, never stored."""
+               now: int = 0, auth_method: str | None = None, jwks: dict[str, Any] | None = None,
+               jwks_uri: str | None = None, require_par: bool = False,
+               dpop_bound_access_tokens: bool = False, exchange_audiences: Sequence[str] = (),
+               ) -> tuple[Client, str | None]:
+    """A checked client record and its secret (None without one): shown once, never stored."""
     if not _CLIENT_ID.fullmatch(client_id):
         raise RegistrationError(f"client id {client_id!r} must be 1-128 letters, digits or . _ ~ -")
+    auth_method = _auth_method(public, auth_method, jwks, jwks_uri)
+    public = auth_method == "none"
     grant_types = [GRANT_TYPE_ALIASES.get(g, g) for g in grant_types] or default_grant_types(
         public, bool(redirect_uris))
     for grant in grant_types:
@@ -61,12 +71,15 @@ def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (
     for scope in scopes:
         if not is_scope_token(scope):
             raise RegistrationError(f"malformed scope {scope!r}")
-    secret = None if public else secrets.token_urlsafe(32)
+    secret = secrets.token_urlsafe(32) if auth_method in SECRET_METHODS else None
     client = Client(
         client_id=client_id, secret_digest=None if secret is None else secret_digest(secret),
         redirect_uris=tuple(dict.fromkeys(redirect_uris)), grant_types=tuple(dict.fromkeys(grant_types)),
         scopes=tuple(dict.fromkeys(scopes)), audience=audience or None, first_party=first_party,
         post_logout_redirect_uris=tuple(dict.fromkeys(post_logout_redirect_uris)), created_at=now,
+        token_endpoint_auth_method=auth_method, jwks=jwks, jwks_uri=jwks_uri,
+        require_pushed_authorization_requests=require_par,
+        dpop_bound_access_tokens=dpop_bound_access_tokens,
         exchange_audiences=tuple(dict.fromkeys(exchange_audiences)),
     )
     return client, secret
@@ -85,6 +98,27 @@ def _check_exchange(public: bool, grant_types: Sequence[str], audiences: Sequenc
     for audience in audiences:
         if not audience or len(audience) > 256 or not audience.isprintable() or " " in audience:
             raise RegistrationError(f"malformed exchange audience {audience!r}")
+def _auth_method(public: bool, method: str | None, jwks: dict[str, Any] | None, jwks_uri: str | None) -> str:
+    """The one token_endpoint_auth_method (RFC 7591 §2) of a new client, and its keys checked."""
+    method = method or ("none" if public else "client_secret_basic")
+    if method not in AUTH_METHODS:
+        raise RegistrationError(f"unknown auth method {method!r} (known: {', '.join(AUTH_METHODS)})")
+    if public and method != "none":
+        raise RegistrationError(f"a public client has no credentials: --public goes with no --auth-method {method}")
+    if method != "private_key_jwt":
+        if jwks is not None or jwks_uri is not None:
+            raise RegistrationError("a JWKS or jwks_uri is only for --auth-method private_key_jwt")
+        return method
+    if (jwks is None) == (jwks_uri is None):
+        raise RegistrationError("private_key_jwt needs exactly one of --jwks-file and --jwks-uri")
+    try:
+        if jwks is not None:
+            public_key_set(jwks)
+        else:
+            check_jwks_uri(jwks_uri or "")
+    except ValueError as exc:
+        raise RegistrationError(str(exc)) from None
+    return method
 
 
 def default_grant_types(public: bool, has_redirect_uris: bool) -> tuple[str, ...]:
@@ -139,6 +173,30 @@ def credentials(form: Mapping[str, str], authorization: str | None) -> tuple[str
     return form.get("client_id"), form.get("client_secret")
 
 
+@dataclass(frozen=True)
+class Presented:
+    """What a request offers to authenticate its client: one method only (RFC 6749 §2.3)."""
+    client_id: str | None
+    secret: str | None = None
+    assertion: str | None = None  # RFC 7523 §2.2: private_key_jwt
+
+
+def presented(form: Mapping[str, str], authorization: str | None) -> Presented:
+    """The client credentials of a request; two methods at once are invalid_request."""
+    assertion, assertion_type = form.get("client_assertion"), form.get("client_assertion_type")
+    if assertion is None and assertion_type is None:
+        return Presented(*credentials(form, authorization))
+    if authorization is not None or "client_secret" in form:
+        raise InvalidRequest("two client authentication methods",
+                             description="use exactly one client authentication method")
+    if assertion is None or assertion_type is None:
+        raise InvalidRequest("client_assertion without client_assertion_type or the reverse",
+                             description="client_assertion and client_assertion_type go together")
+    if assertion_type != ASSERTION_TYPE:
+        raise InvalidClient(f"client_assertion_type {for_log(assertion_type)}")
+    return Presented(form.get("client_id"), assertion=assertion)
+
+
 async def authenticate(store: ClientSource, form: Mapping[str, str], authorization: str | None,
                        *, allow_public: bool = True) -> Client:
     """The calling client. A public client names itself by client_id and has no secret."""
@@ -161,6 +219,8 @@ async def check(store: ClientSource, client_id: str, secret: str | None, *, allo
         if not allow_public:
             raise InvalidClient("public clients cannot use this endpoint")
         return client
+    if client.token_endpoint_auth_method not in SECRET_METHODS:
+        raise InvalidClient(f"client {client_id!r} authenticates with {client.token_endpoint_auth_method}")
     if secret is None or not hmac.compare_digest(secret_digest(secret), client.secret_digest or ""):
         raise InvalidClient(f"wrong secret for client {client_id!r}")
     return client

@@ -57,7 +57,7 @@ async def device_authorization(p: Provider, params: Mapping[str, str], authoriza
                                remote: str) -> dict[str, object]:
     """§3.1-§3.2: a device code for the client, a user code for its user."""
     await ratelimit.limit_address(p, remote)
-    client = await authenticate(p, params, authorization, remote)
+    client = await authenticate(p, params, authorization, remote, endpoint="device_authorization_endpoint")
     if DEVICE_CODE not in client.grant_types:
         raise UnauthorizedClient(f"client {client.client_id!r} may not use the device grant")
     scope = grant_scope(params.get("scope"), client.scopes)

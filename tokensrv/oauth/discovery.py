@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from ..config import Settings
+from ..verify.dpop import ALGORITHMS as DPOP_ALGORITHMS
 
 PATHS = {
     "authorization_endpoint": "/oauth2/authorize",
@@ -18,8 +19,11 @@ PATHS = {
     "end_session_endpoint": "/oauth2/logout",
     "device_authorization_endpoint": "/oauth2/device_authorization",  # RFC 8628 §4
     "jwks_uri": "/.well-known/jwks.json",
+    "pushed_authorization_request_endpoint": "/oauth2/par",  # RFC 9126 §5
 }
-CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+# client_secret_jwt is not among them: secrets are stored as digests (oauth/client_assertion.py)
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+ASSERTION_ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]  # = client_assertion.SIGNING_ALGORITHMS
 
 
 def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any]:
@@ -39,8 +43,12 @@ def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any
         "id_token_signing_alg_values_supported": signing_algorithms,
         # "none": a public client (PKCE) names itself with client_id; introspection needs a secret
         "token_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "revocation_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
+        "require_pushed_authorization_requests": settings.require_par,  # RFC 9126 §5
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "at_hash",
                              "name", "preferred_username", "email", "email_verified"],
         "prompt_values_supported": ["none", "login"],
@@ -48,6 +56,7 @@ def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "frontchannel_logout_supported": False,
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),  # RFC 9449 §5.1
     })
     return doc
 

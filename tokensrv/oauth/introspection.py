@@ -17,7 +17,8 @@ from .revocation import user_is_current
 from .tokens import parse_refresh_token, read_own_jwt, refresh_digest
 
 INACTIVE: dict[str, Any] = {"active": False}
-_PUBLIC_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time", "sid", "act")
+_PUBLIC_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time", "sid", "cnf",
+                  "act")
 
 
 async def introspect(p: Provider, client: Client, params: Mapping[str, str]) -> dict[str, Any]:
@@ -29,7 +30,8 @@ async def introspect(p: Provider, client: Client, params: Mapping[str, str]) -> 
     if claims is None or claims["exp"] <= p.now() or not await access_token_active(p, claims):
         return INACTIVE
     answer = {k: claims[k] for k in _PUBLIC_CLAIMS if k in claims}
-    answer.update(active=True, token_type="Bearer")
+    # RFC 9449 §6.2: a DPoP-bound token says so, and names its key in cnf
+    answer.update(active=True, token_type="DPoP" if "cnf" in claims else "Bearer")
     return answer
 
 
@@ -60,6 +62,9 @@ async def _refresh_token(p: Provider, client: Client, family_id: str, token: str
         return INACTIVE
     if await p.store.session_ended(family.sid):  # logout: refused at its next use
         return INACTIVE
-    return {"active": True, "token_type": "refresh_token", "scope": family.scope,
-            "client_id": family.client_id, "sub": family.sub, "exp": live_until,
-            "iat": family.created_ms // 1000, "iss": p.settings.issuer}
+    answer = {"active": True, "token_type": "refresh_token", "scope": family.scope,
+              "client_id": family.client_id, "sub": family.sub, "exp": live_until,
+              "iat": family.created_ms // 1000, "iss": p.settings.issuer}
+    if family.jkt:
+        answer["cnf"] = {"jkt": family.jkt}
+    return answer

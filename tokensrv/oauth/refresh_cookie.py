@@ -9,7 +9,7 @@ checked against the origins of its registered redirect URIs): a CSRF defence on 
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -38,15 +38,15 @@ def client_origins(client: Client) -> set[str]:
 
 
 async def token_with_cookie(p: Provider, params: Mapping[str, str], authorization: str | None,
-                            remote: str, cookie: str | None, origin: str | None
-                            ) -> tuple[dict[str, Any], str | None]:
+                            remote: str, cookie: str | None, origin: str | None,
+                            dpop: Sequence[str] = ()) -> tuple[dict[str, Any], str | None]:
     """The token response, and the refresh token to put in the cookie (None: leave it alone)."""
     wanted = params.get(PARAM)
     if wanted not in (None, "true", "false"):
         raise InvalidRequest(f"{PARAM}={wanted!r}", description=f"{PARAM} must be true or false")
     from_cookie = params.get("grant_type") == "refresh_token" and "refresh_token" not in params
     if wanted != "true" and not (from_cookie and cookie):
-        return await token(p, params, authorization, remote), None
+        return await token(p, params, authorization, remote, dpop=dpop), None
     client = await authenticate(p, params, authorization, remote)
     if not client.first_party:
         raise UnauthorizedClient(f"{PARAM} for third-party client {client.client_id!r}",
@@ -56,5 +56,5 @@ async def token_with_cookie(p: Provider, params: Mapping[str, str], authorizatio
             raise InvalidRequest(f"Origin {origin!r} for the refresh cookie",
                                  description="the Origin header is missing or not one of the client's")
         params = {**params, "refresh_token": cookie}
-    response = await token(p, params, authorization, remote)
+    response = await token(p, params, authorization, remote, client=client, dpop=dpop)
     return response, response.pop("refresh_token", None)

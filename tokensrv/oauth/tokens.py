@@ -90,7 +90,8 @@ def _signature(private_key: Any, signing_input: bytes) -> bytes:
 
 
 def access_claims(p: Provider, client: Client, subject: Subject, scope: str, jti: str,
-                  now: int) -> dict[str, Any]:
+                  now: int, jkt: str | None = None) -> dict[str, Any]:
+    """RFC 9068 §2.2; with `jkt`, bound to that DPoP key (RFC 9449 §6.1: `cnf.jkt`)."""
     claims: dict[str, Any] = {
         "iss": p.settings.issuer, "sub": subject.sub, "aud": client.audience or client.client_id,
         "exp": now + p.settings.access_token_ttl, "iat": now, "jti": jti,
@@ -100,6 +101,8 @@ def access_claims(p: Provider, client: Client, subject: Subject, scope: str, jti
         claims.update(auth_time=subject.auth_time, roles=list(subject.roles))
         if subject.sid:
             claims["sid"] = subject.sid
+    if jkt is not None:
+        claims["cnf"] = {"jkt": jkt}
     return claims
 
 
@@ -155,29 +158,38 @@ class Issued(NamedTuple):
     family_id: str | None = None
 
 
-def bearer_response(access_token: str, ttl: int, scope: str) -> dict[str, Any]:
-    return {"access_token": access_token, "token_type": "Bearer", "expires_in": ttl, "scope": scope}
+def bearer_response(access_token: str, ttl: int, scope: str, jkt: str | None = None) -> dict[str, Any]:
+    """RFC 6749 §5.1; `token_type` DPoP for a token bound to a DPoP key (RFC 9449 §5)."""
+    token_type = "Bearer" if jkt is None else "DPoP"
+    return {"access_token": access_token, "token_type": token_type, "expires_in": ttl, "scope": scope}
 
 
-def issue_access(p: Provider, claims: dict[str, Any], scope: str) -> Issued:
-    """The access token signed from `claims`, as a token response."""
-    return Issued(bearer_response(sign(p, claims, ACCESS_TOKEN_TYPE), p.settings.access_token_ttl, scope),
+def family_key(client: Client, jkt: str | None) -> str:
+    """The DPoP key a new refresh family is bound to: RFC 9449 §5 binds a public client's refresh
+    tokens to the proof's key; a confidential client's are bound by its authentication already."""
+    return jkt if jkt is not None and client.is_public else ""
+
+
+def issue_access(p: Provider, claims: dict[str, Any], scope: str, jkt: str | None = None) -> Issued:
+    """The access token signed from `claims`, as a token response (of type DPoP with `jkt`)."""
+    return Issued(bearer_response(sign(p, claims, ACCESS_TOKEN_TYPE), p.settings.access_token_ttl, scope, jkt),
                   claims)
 
 
 async def issue_for_user(p: Provider, client: Client, subject: Subject, scope: str,
-                         nonce: str | None = None) -> Issued:
-    """Access token, a new refresh family when the client may refresh, an ID token for openid."""
+                         nonce: str | None = None, jkt: str | None = None) -> Issued:
+    """Access token, a new refresh family when the client may refresh, an ID token for openid;
+    with `jkt`, the access token (and a public client's refresh family) bound to that DPoP key."""
     now, jti = p.now(), new_jti()
-    claims = access_claims(p, client, subject, scope, jti, now)
-    response = issue_access(p, claims, scope).response
+    claims = access_claims(p, client, subject, scope, jti, now, jkt)
+    response = issue_access(p, claims, scope, jkt).response
     family_id = None
     if "refresh_token" in client.grant_types:
         token, family_id, digest = new_refresh_token()
         family = RefreshFamily(
             family_id=family_id, client_id=client.client_id, sub=subject.sub, scope=scope,
             created_ms=p.now_ms(), expires_at=now + p.settings.refresh_family_ttl, sid=subject.sid,
-            auth_time=subject.auth_time or now)
+            auth_time=subject.auth_time or now, jkt=family_key(client, jkt))
         await p.store.create_family(family, digest, jti, claims["exp"], p.settings.refresh_token_ttl)
         response["refresh_token"] = token
     if "openid" in scope.split():

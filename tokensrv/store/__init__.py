@@ -19,10 +19,13 @@ class Missing(Exception):
     """No record with that name."""
 
 
+SECRET_METHODS = ("client_secret_basic", "client_secret_post")  # the same secret, either way
+
+
 @dataclass(frozen=True)
 class Client:
     client_id: str
-    secret_digest: str | None  # SHA-256 of the generated secret; None for a public client
+    secret_digest: str | None  # SHA-256 of the generated secret; None without a secret
     redirect_uris: tuple[str, ...] = ()
     grant_types: tuple[str, ...] = ()
     scopes: tuple[str, ...] = ()
@@ -31,18 +34,41 @@ class Client:
     post_logout_redirect_uris: tuple[str, ...] = ()
     created_at: int = 0
     exchange_audiences: tuple[str, ...] = ()  # RFC 8693: audiences it may exchange tokens for
+    # RFC 7591 §2 names. "" (records written before the field existed): derived from the secret,
+    # client_secret_basic (which accepts client_secret_post too) or none
+    token_endpoint_auth_method: str = ""
+    jwks: dict[str, Any] | None = None  # private_key_jwt: the client's public keys ...
+    jwks_uri: str | None = None  # ... or where to fetch them (oauth/client_keys.py)
+    require_pushed_authorization_requests: bool = False  # RFC 9126 §6
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: every token request must carry a proof
+
+    def __post_init__(self) -> None:
+        if not self.token_endpoint_auth_method:
+            derived = "none" if self.secret_digest is None else "client_secret_basic"
+            object.__setattr__(self, "token_endpoint_auth_method", derived)
 
     @property
     def is_public(self) -> bool:
-        return self.secret_digest is None
+        return self.token_endpoint_auth_method == "none"
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The record; the newer fields only when they differ from what a record without them
+        means, so that an earlier release (which refuses unknown fields) reads ordinary clients."""
+        data = dataclasses.asdict(self)
+        derived = "none" if self.secret_digest is None else "client_secret_basic"
+        if data["token_endpoint_auth_method"] == derived:
+            del data["token_endpoint_auth_method"]
+        for name in ("jwks", "jwks_uri", "require_pushed_authorization_requests", "dpop_bound_access_tokens",
+                     "exchange_audiences"):
+            if not data[name]:
+                del data[name]
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Client:
         tuples = ("redirect_uris", "grant_types", "scopes", "post_logout_redirect_uris", "exchange_audiences")
-        values: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in data.items()}
+        known = {f.name for f in dataclasses.fields(cls)}  # a later release's fields are skipped
+        values: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in data.items() if k in known}
         return cls(**values)
 
 
@@ -80,6 +106,7 @@ class RefreshFamily:
     sid: str = ""
     auth_time: int = 0
     idle_expires_at: int = 0  # REFRESH_TOKEN_TTL after the last rotation: the key's expiry (0: none)
+    jkt: str = ""  # the DPoP key (RFC 7638 thumbprint) every refresh must prove; "" for none
 
     def live_until(self, max_life: int) -> int:
         """When the family dies unless it is used again: the earliest of its idle end, its absolute
@@ -103,7 +130,8 @@ class Reused:
 
 
 # a refusal that wrote nothing: the family is gone or expired, another client's, or not granted the scope
-RotateOutcome = Rotated | Reused | Literal["unknown", "wrong_client", "invalid_scope"]
+# (another client's, or bound to another DPoP key than the request's proof)
+RotateOutcome = Rotated | Reused | Literal["unknown", "wrong_client", "wrong_key", "invalid_scope"]
 
 
 @dataclass(frozen=True)
@@ -139,7 +167,7 @@ class RefreshTokens(Protocol):
     async def revoke_family(self, family_id: str, now: int) -> tuple[tuple[str, int], ...]: ...
     async def rotate_with_user(self, family_id: str, presented: str, new_digest: str, client_id: str,
                                now: int, jti: str, jti_exp: int, idle_ttl: int, grace: int, *,
-                               scope: Sequence[str] = (), max_life: int = 0,
+                               scope: Sequence[str] = (), max_life: int = 0, jkt: str = "",
                                ) -> tuple[RotateOutcome, User | None, bool]: ...
     async def session_ended(self, sid: str) -> bool: ...
 
@@ -151,6 +179,10 @@ class DenyList(Protocol):
 
 class Locks(Protocol):
     def lock(self, name: str, ttl: int) -> AbstractAsyncContextManager[bool]: ...
+
+
+class ClientAssertions(Protocol):
+    async def use_assertion_jti(self, client_id: str, jti: str, ttl: int) -> bool: ...
 
 
 class RateLimits(Protocol):
@@ -193,6 +225,7 @@ class AuthorizationRequest:
     code_challenge: str | None = None  # S256 only
     max_age: int | None = None
     prompt: tuple[str, ...] = ()
+    dpop_jkt: str | None = None  # RFC 9449 §10: the code is redeemed only with a proof by this key
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -218,6 +251,20 @@ class PendingLogin:
     def from_json(cls, data: dict[str, Any]) -> PendingLogin:
         return cls(AuthorizationRequest.from_json(data["request"]), data["browser"], data["expires_at"],
                    data.get("resume", ""))
+
+
+@dataclass(frozen=True)
+class PushedRequest:
+    """An authorization request pushed by its client (RFC 9126), until its request_uri is used."""
+    request: AuthorizationRequest
+    expires_at: int
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PushedRequest:
+        return cls(AuthorizationRequest.from_json(data["request"]), data["expires_at"])
 
 
 @dataclass(frozen=True)
@@ -254,14 +301,36 @@ class BrowserSignIn(Protocol):
     async def put_pending_login(self, request_id: str, pending: PendingLogin, ttl: int) -> None: ...
     async def get_pending_login(self, request_id: str) -> PendingLogin | None: ...
     async def take_pending_login(self, request_id: str) -> PendingLogin | None: ...
+    async def put_pushed_request(self, digest: str, pushed: PushedRequest, ttl: int) -> None: ...
+    async def take_pushed_request(self, digest: str) -> PushedRequest | None: ...
     async def put_code(self, digest: str, code: AuthCode, ttl: int) -> None: ...
     async def take_code(self, digest: str, replay_ttl: int) -> AuthCode | CodeReplay | None: ...
     async def record_code_tokens(self, digest: str, family_id: str | None, jti: str, exp: int) -> bool: ...
 
 
 __all__ = [
-    "AuthCode", "AuthorizationRequest", "BrowserSession", "BrowserSignIn", "Client", "Clients",
-    "CodeReplay", "Conflict", "DenyList", "Locks", "Missing", "PendingLogin", "RateLimits",
-    "RefreshFamily", "RefreshTokens", "Reused", "Revocation", "RotateOutcome", "Rotated", "User",
+    "SECRET_METHODS",
+    "AuthCode",
+    "AuthorizationRequest",
+    "BrowserSession",
+    "BrowserSignIn",
+    "Client",
+    "ClientAssertions",
+    "Clients",
+    "CodeReplay",
+    "Conflict",
+    "DenyList",
+    "Locks",
+    "Missing",
+    "PendingLogin",
+    "PushedRequest",
+    "RateLimits",
+    "RefreshFamily",
+    "RefreshTokens",
+    "Reused",
+    "Revocation",
+    "RotateOutcome",
+    "Rotated",
+    "User",
     "Users",
 ]

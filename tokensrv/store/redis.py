@@ -18,6 +18,11 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:code:<digest>          an authorization code, by its SHA-256; then its replay marker
   tokensrv:device:<digest>        a device authorization (RFC 8628), by its device code's SHA-256
   tokensrv:usercode:<digest>      -> that digest, by the user code's SHA-256 (store/device.py)
+  tokensrv:par:<digest>           a pushed authorization request (RFC 9126), by the SHA-256 of
+                                  its client_id and request_uri, until it is used or expires
+  tokensrv:assertion:<digest>     a client assertion's jti, spent (RFC 7523 §3), until its exp
+  tokensrv:dpop:jti:<digest>      a DPoP proof seen at the token endpoint or userinfo, for its window
+  tokensrv:dpop:nonce-secret      what DPoP server nonces are derived from (TOKENSRV_DPOP_NONCE=on)
   tokensrv:layout                 which conversions of earlier layouts are done (upgrade_layout)
   tokensrv:client-changes         pub/sub channel: a client id whenever that client is added or removed
 
@@ -43,6 +48,7 @@ import base64
 import contextlib
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import re
@@ -65,6 +71,7 @@ from . import (
     CodeReplay,
     Conflict,
     PendingLogin,
+    PushedRequest,
     RefreshFamily,
     Reused,
     Revocation,
@@ -99,7 +106,10 @@ FEED_RETENTION_SLACK = 60  # seconds a feed entry outlives the longest-lived thi
 #         every reply as UTF-8, so no raw value is ever answered)
 #   2 j   access tokens issued and not known to be expired, "jti+exp;jti+exp", each exp in seconds
 #         after the creation second; the last one was issued with the live token
-#   3 c   client id                4 s   sub, packed (_pack_sub)   5 sc  scope
+#   3 c   client id; for a family bound to a DPoP key (RFC 9449 §5: a public client's), the id,
+#         a space and the key's thumbprint (client ids have no spaces): an unbound family pays
+#         nothing, and families written before DPoP read as unbound
+#                                  4 s   sub, packed (_pack_sub)   5 sc  scope
 #   6 si  SSO session id, or ''    7 ca  created, epoch ms           8 ea  absolute end, epoch s
 #   9 at  seconds from the login (auth_time) to the creation
 #  10 p   SHA-256 (raw) of the token the live one replaced, and 11 pt when: only with a grace
@@ -112,6 +122,11 @@ _FAMILY_LUA = """
 local H, J, C, S, SC, SI, CA, EA, AT, P, PT = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
 
 local function created_second(rec) return math.floor(tonumber(rec[CA]) / 1000) end
+-- the client id and the DPoP key thumbprint ('' for none) a family is bound to
+local function holder(rec)
+  local client, jkt = string.match(rec[C], '^([^ ]*) ?(.*)$')
+  return client, jkt
+end
 
 -- j as {jti, exp} pairs (exp absolute), and back
 local function issued(rec)
@@ -139,7 +154,8 @@ local function answer(entries)
 end
 -- what Python reads of a family: name, value pairs with absolute times and no digest
 local function fields(f, rec)
-  return {'c', rec[C], 's', rec[S], 'sc', rec[SC], 'si', rec[SI], 'ca', rec[CA], 'ea', rec[EA],
+  local client, jkt = holder(rec)
+  return {'c', client, 'k', jkt, 's', rec[S], 'sc', rec[SC], 'si', rec[SI], 'ca', rec[CA], 'ea', rec[EA],
           'at', created_second(rec) - tonumber(rec[AT]), 'ie', redis.call('EXPIRETIME', f)}
 end
 
@@ -184,10 +200,11 @@ end
 # call, one declared key). Every refusal a request can cause answers before anything is written,
 # so a refused request leaves the presented token usable: a family unknown, expired (idle end,
 # absolute end, or ARGV[9] seconds after its creation: REFRESH_FAMILY_TTL as configured now), of
-# another client, or asked for a scope it was not granted (ARGV[10], tokens already checked by
-# Python). Reuse is the one refusal that writes: the family dies. A rotation answers with the
+# another client, bound to a DPoP key other than the proof's (ARGV[11], '' without a proof: also
+# before the reuse check, so a stolen token without its key cannot even end the family), or asked
+# for a scope it was not granted (ARGV[10], tokens already checked by Python). Reuse is the one refusal that writes: the family dies. A rotation answers with the
 # family's fields as they were before it changed (or deleted) them.
-# With ARGV[11] (the user records' key prefix) and ARGV[12] (the `ended` markers'), a rotation also
+# With ARGV[12] (the user records' key prefix) and ARGV[13] (the `ended` markers'), a rotation also
 # answers the user record and whether the family's session ended, so that the grant needs one
 # round trip. Those keys are named from the family's fields, not declared: only outside Cluster,
 # where every key is on the one server (on Cluster they are other slots; Python reads them there).
@@ -195,7 +212,8 @@ _ROTATE = _FAMILY_LUA + """
 local f = KEYS[1]
 local presented, new, client, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local jti, jexp, idle, grace = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local max_life, wanted, user_prefix, ended_prefix = tonumber(ARGV[9]), ARGV[10], ARGV[11] or '', ARGV[12]
+local max_life, wanted, proof_jkt = tonumber(ARGV[9]), ARGV[10], ARGV[11]
+local user_prefix, ended_prefix = ARGV[12] or '', ARGV[13]
 upgrade(f)
 local rec = redis.call('LRANGE', f, 0, -1)
 if #rec == 0 then return {'unknown', ''} end
@@ -207,7 +225,9 @@ if now >= math.min(idle_end, ea) then
 end
 -- dead by today's REFRESH_FAMILY_TTL; not deleted: the setting may be raised again
 if max_life > 0 and now >= created + max_life then return {'unknown', ''} end
-if rec[C] ~= client then return {'wrong_client', ''} end
+local holder_client, holder_jkt = holder(rec)
+if holder_client ~= client then return {'wrong_client', ''} end
+if holder_jkt ~= '' and holder_jkt ~= proof_jkt then return {'wrong_key', ''} end
 if wanted ~= '' then
   local granted = {}
   for s in string.gmatch(rec[SC], '[^ ]+') do granted[s] = true end
@@ -457,7 +477,8 @@ class RedisStore(DeviceAuthorizations):  # device authorizations: store/device.p
         created = family.created_ms // 1000
         idle_end = min(created + idle_ttl, family.expires_at)
         record: list[bytes | str | int] = [  # the positions _FAMILY_LUA names
-            _raw_digest(token_digest), f"{jti}+{jti_exp - created}", family.client_id,
+            _raw_digest(token_digest), f"{jti}+{jti_exp - created}",
+            f"{family.client_id} {family.jkt}" if family.jkt else family.client_id,
             _pack_sub(family.sub), family.scope, family.sid, family.created_ms, family.expires_at,
             created - family.auth_time]
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -467,16 +488,17 @@ class RedisStore(DeviceAuthorizations):  # device authorizations: store/device.p
 
     async def rotate_with_user(self, family_id: str, presented: str, new_digest: str, client_id: str,
                                now: int, jti: str, jti_exp: int, idle_ttl: int, grace: int, *,
-                               scope: Sequence[str] = (), max_life: int = 0,
+                               scope: Sequence[str] = (), max_life: int = 0, jkt: str = "",
                                ) -> tuple[RotateOutcome, User | None, bool]:
         """The refresh grant's store call: check the family (alive, also by `max_life` seconds
-        after its creation when given; this client's; granted every `scope` token) and rotate its
+        after its creation when given; this client's; if bound to a DPoP key, to `jkt`, the
+        thumbprint of the request's proof key; granted every `scope` token) and rotate its
         token, in one script, which answers a refusal without writing anything. After a rotation,
         also the family's user and whether its SSO session has ended (not atomically with it): on
         one server the script reads them (one round trip); on Cluster they are other slots, read
         at once from their nodes after the script (two)."""
         args = [*_rotate_args(presented, new_digest, client_id, now, jti, jti_exp, idle_ttl, grace),
-                max_life, " ".join(scope)]
+                max_life, " ".join(scope), jkt]
         if not self.cluster:
             args += [PREFIX + "user:", ENDED_PREFIX]
         reply = await self._rotate(keys=[PREFIX + "rf:" + family_id], args=args)
@@ -502,6 +524,21 @@ class RedisStore(DeviceAuthorizations):  # device authorizations: store/device.p
     async def revoke_family(self, family_id: str, now: int) -> tuple[tuple[str, int], ...]:
         raw = await self._delete_family(keys=[PREFIX + "rf:" + family_id])
         return _jti_list(raw or "", now)
+
+    # ---- DPoP (RFC 9449): proofs seen, and the secret server nonces are derived from ----
+    async def dpop_proof_fresh(self, jkt: str, jti: str, ttl: int) -> bool:
+        """Record a proof's jti (with its key: jtis are the clients' choice) for `ttl` seconds;
+        False if it was recorded before: a replay. One key, SET NX: any instance sees it."""
+        digest = hashlib.sha256(f"{jkt} {jti}".encode()).digest()
+        key = PREFIX + "dpop:jti:" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        return bool(await self.redis.set(key, "1", nx=True, ex=max(1, ttl)))
+
+    async def dpop_nonce_secret(self) -> str:
+        """The secret every instance derives DPoP nonces from: made by the first instance that
+        needs it (SET NX), then only read. No TTL: the nonces rotate by their time window."""
+        key = PREFIX + "dpop:nonce-secret"
+        await self.redis.set(key, secrets.token_urlsafe(32), nx=True)
+        return str(await self.redis.get(key))
 
     async def session_ended(self, sid: str) -> bool:
         """Whether the SSO session `sid` ended (logout) within the refresh family lifetime."""
@@ -711,6 +748,19 @@ class RedisStore(DeviceAuthorizations):  # device authorizations: store/device.p
         raw = await self.redis.getdel(PREFIX + "authreq:" + request_id)
         return PendingLogin.from_json(json.loads(raw)) if raw else None
 
+    async def put_pushed_request(self, digest: str, pushed: PushedRequest, ttl: int) -> None:
+        await self.redis.set(PREFIX + "par:" + digest, json.dumps(pushed.to_json()), ex=ttl)
+
+    async def take_pushed_request(self, digest: str) -> PushedRequest | None:
+        """Atomically (GETDEL): a request_uri is used once."""
+        raw = await self.redis.getdel(PREFIX + "par:" + digest)
+        return PushedRequest.from_json(json.loads(raw)) if raw else None
+
+    async def use_assertion_jti(self, client_id: str, jti: str, ttl: int) -> bool:
+        """Spend a client assertion's jti (SET NX): False if that client used it before."""
+        digest = hashlib.sha256(f"{client_id} {jti}".encode()).hexdigest()
+        return bool(await self.redis.set(PREFIX + "assertion:" + digest, "1", nx=True, ex=max(1, ttl)))
+
     async def put_code(self, digest: str, code: AuthCode, ttl: int) -> None:
         key = PREFIX + "code:" + digest
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -780,7 +830,7 @@ return 1
 
 def _rotation(family_id: str, reply: list[Any], now: int) -> RotateOutcome:
     outcome, extra = reply[0], reply[1]
-    if outcome in ("unknown", "wrong_client", "invalid_scope"):
+    if outcome in ("unknown", "wrong_client", "wrong_key", "invalid_scope"):
         return outcome  # type: ignore[no-any-return]
     family = _family(family_id, dict(zip(reply[2][::2], reply[2][1::2])))
     if outcome == "reused":
@@ -793,7 +843,7 @@ def _family(family_id: str, fields: dict[str, Any]) -> RefreshFamily:
     return RefreshFamily(
         family_id=family_id, client_id=fields["c"], sub=_unpack_sub(fields["s"]), scope=fields["sc"],
         created_ms=int(fields["ca"]), expires_at=int(fields["ea"]), sid=fields["si"],
-        auth_time=int(fields["at"]), idle_expires_at=max(0, int(fields["ie"])),
+        auth_time=int(fields["at"]), idle_expires_at=max(0, int(fields["ie"])), jkt=fields["k"],
     )
 
 

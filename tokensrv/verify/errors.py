@@ -45,6 +45,19 @@ class RevokedToken(InvalidToken):
     description = "the access token has been revoked"
 
 
+class InvalidDPoPProof(InvalidToken):
+    """RFC 9449 §7.1: the DPoP proof is missing, malformed, replayed, or not for this request."""
+    error = "invalid_dpop_proof"
+    description = "the DPoP proof is invalid"
+
+
+class InvalidDPoPBinding(InvalidToken):
+    """The token and the proof do not belong together: a DPoP-bound token presented as a bearer
+    token, a proof signed by another key than the token's `cnf.jkt`, or an unbound token presented
+    with the DPoP scheme (RFC 9449 §7.1-7.2)."""
+    description = "the access token is not bound to the DPoP proof's key"
+
+
 class InsufficientScope(InvalidToken):
     """The token is valid but lacks a scope the resource needs (RFC 6750 §3.1: 403)."""
     error = "insufficient_scope"

@@ -1,7 +1,10 @@
-"""aiohttp integration: a middleware that verifies Bearer tokens (RFC 6750 §2.1) and a `require`
+"""aiohttp integration: a middleware that verifies Bearer tokens (RFC 6750 §2.1) and DPoP-bound
+tokens (`Authorization: DPoP <token>` with a `DPoP` proof header, RFC 9449 §7), and a `require`
 decorator for handlers. The verified claims are on the request: `request[CLAIMS]`, or `claims_of(request)`.
 
     setup(app, verifier, realm="orders")        # app[VERIFIER], app[REALM], the middleware
+    setup(app, verifier, realm="orders", public_url="https://orders.example")  # behind a proxy:
+                                                # the base of the URLs clients' proofs name (htu)
 
     @require(scopes=["orders:read"])
     async def list_orders(request: web.Request) -> web.Response:
@@ -12,6 +15,11 @@ Answers (RFC 6750 §3): no token -> 401 `WWW-Authenticate: Bearer realm="..."` (
 `error="invalid_token"`; a missing scope -> 403 `error="insufficient_scope", scope="..."`; a
 missing role -> 403; a verifier unable to decide -> 503. Bodies are JSON `{"error",
 "error_description"}` with fixed descriptions: the real reason is logged (debug), never sent.
+DPoP (RFC 9449 §7.1): a 401 without credentials carries a second challenge, `DPoP realm="...",
+algs="..."`; a request with the DPoP scheme, or a DPoP-bound token presented as Bearer, is
+answered with a `DPoP` challenge: `error="invalid_dpop_proof"` for a missing, repeated, malformed,
+replayed or mismatched proof, `error="invalid_token"` for a token that is bad or not bound to the
+proof's key.
 """
 from __future__ import annotations
 
@@ -23,11 +31,15 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 from .claims import require_roles, require_scopes
+from .dpop import ALGORITHMS as DPOP_ALGORITHMS
 from .errors import (
     InsufficientRole,
     InsufficientScope,
+    InvalidDPoPBinding,
+    InvalidDPoPProof,
     InvalidToken,
     VerifierUnavailable,
 )
@@ -37,16 +49,24 @@ log = logging.getLogger("tokensrv.verify")
 
 VERIFIER = web.AppKey("tokensrv_verifier", TokenVerifier)
 REALM = web.AppKey("tokensrv_realm", str)
+PUBLIC_URL = web.AppKey("tokensrv_public_url", str)
 # the verified claims of the request's token (a typed key on aiohttp >= 3.13, a string before)
 CLAIMS: Any = web.RequestKey("tokensrv_claims", dict) if hasattr(web, "RequestKey") else "tokensrv_claims"
-_BEARER = re.compile(r"Bearer +([A-Za-z0-9._~+/-]+=*)", re.IGNORECASE)  # RFC 6750 §2.1 b64token
+# RFC 6750 §2.1 and RFC 9449 §7.1: the scheme, then a b64token
+_CREDENTIALS = re.compile(r"(Bearer|DPoP) +([A-Za-z0-9._~+/-]+=*)", re.IGNORECASE)
+_SCHEMES = ("bearer", "dpop")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def setup(app: web.Application, verifier: TokenVerifier, realm: str = "api") -> None:
-    """Install the verifier and `bearer_middleware` on an application not yet started."""
+def setup(app: web.Application, verifier: TokenVerifier, realm: str = "api",
+          public_url: str | None = None) -> None:
+    """Install the verifier and `bearer_middleware` on an application not yet started.
+    `public_url`: the scheme and host (and any path prefix) clients reach this service at, when
+    that is not what the request says (behind a proxy); DPoP proofs name that URL."""
     app[VERIFIER], app[REALM] = verifier, realm
+    if public_url is not None:
+        app[PUBLIC_URL] = public_url.rstrip("/")
     app.middlewares.append(bearer_middleware)
 
 
@@ -82,57 +102,93 @@ async def authenticate(request: web.Request, scopes: Iterable[str] = (), roles: 
                        ) -> dict[str, Any]:
     """The request's claims, verified once per request; else the RFC 6750 answer is raised."""
     realm = request.app.get(REALM, "api")
+    verifier = request.app[VERIFIER]
+    scheme = request.get(_SCHEME, "bearer")
     try:
         claims = request.get(CLAIMS)
         if claims is None:
-            claims = await request.app[VERIFIER].verify(bearer_token(request, realm))
+            scheme, token = credentials(request, realm, verifier)
+            request[_SCHEME] = scheme
+            proof = dpop_proof(request) if scheme == "dpop" else None
+            claims = await verifier.verify(token, dpop_proof=proof, method=request.method,
+                                           url=request_url(request))
             request[CLAIMS] = claims
         require_scopes(claims, *scopes)
         require_roles(claims, *roles)
     except InvalidToken as exc:
         log.debug("%s %s: %s: %s", request.method, request.path, type(exc).__name__, exc.detail)
-        raise error_response(exc, realm) from None
+        dpop = scheme == "dpop" or isinstance(exc, (InvalidDPoPBinding, InvalidDPoPProof))
+        raise error_response(exc, realm, _dpop_algs(verifier) if dpop else None) from None
     return claims
 
 
-def bearer_token(request: web.Request, realm: str) -> str:
+_SCHEME: Any = web.RequestKey("tokensrv_scheme", str) if hasattr(web, "RequestKey") else "tokensrv_scheme"
+
+
+def credentials(request: web.Request, realm: str, verifier: TokenVerifier) -> tuple[str, str]:
+    """("bearer" or "dpop", the token) of the Authorization header."""
     values = request.headers.getall("Authorization", [])
-    if not values or (len(values) == 1 and values[0].split(" ", 1)[0].lower() != "bearer"):
-        raise _challenge(realm)  # no credentials, or another scheme: for us, no token at all
-    match = _BEARER.fullmatch(values[0]) if len(values) == 1 else None
+    if not values or (len(values) == 1 and values[0].split(" ", 1)[0].lower() not in _SCHEMES):
+        raise _challenge(realm, _dpop_algs(verifier))  # no credentials, or another scheme: no token
+    match = _CREDENTIALS.fullmatch(values[0]) if len(values) == 1 else None
     if match is None:
-        raise _json_error(web.HTTPBadRequest, f"Bearer realm={_quote(realm)}, error=\"invalid_request\"",
+        raise _json_error(web.HTTPBadRequest, [f"Bearer realm={_quote(realm)}, error=\"invalid_request\""],
                           "invalid_request", "the Authorization header is malformed")
-    return match.group(1)
+    return match.group(1).lower(), match.group(2)
+
+
+def dpop_proof(request: web.Request) -> str:
+    """The one DPoP header of a request with the DPoP scheme (RFC 9449 §4.3: exactly one)."""
+    proofs = request.headers.getall("DPoP", [])
+    if len(proofs) != 1:
+        raise InvalidDPoPProof("no DPoP header" if not proofs else "DPoP header repeated")
+    return proofs[0]
+
+
+def request_url(request: web.Request) -> str:
+    """The URL the client used, as far as we know it: `public_url` and the path when configured."""
+    base = request.app.get(PUBLIC_URL)
+    return base + request.url.raw_path if base is not None else str(request.url)
+
+
+def _dpop_algs(verifier: TokenVerifier) -> str:
+    return " ".join(alg for alg in DPOP_ALGORITHMS if alg in verifier.dpop_algorithms)
 
 
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _challenge(realm: str) -> web.HTTPException:
-    """RFC 6750 §3.1: a request without authentication gets no error code."""
-    return _json_error(web.HTTPUnauthorized, f"Bearer realm={_quote(realm)}",
+def _challenge(realm: str, dpop_algs: str) -> web.HTTPException:
+    """RFC 6750 §3.1: a request without authentication gets no error code; RFC 9449 §7.1: a
+    second challenge says DPoP is accepted too, with which algorithms."""
+    return _json_error(web.HTTPUnauthorized,
+                       [f"Bearer realm={_quote(realm)}", f"DPoP realm={_quote(realm)}, algs={_quote(dpop_algs)}"],
                        "unauthorized", "a bearer access token is required")
 
 
-def error_response(exc: InvalidToken, realm: str) -> web.HTTPException:
-    challenge = f"Bearer realm={_quote(realm)}, error={_quote(exc.error)}"
+def error_response(exc: InvalidToken, realm: str, dpop_algs: str | None = None) -> web.HTTPException:
+    """The answer to `exc`; with `dpop_algs`, in the DPoP scheme's challenge (RFC 9449 §7.1)."""
+    scheme = "Bearer" if dpop_algs is None else "DPoP"
+    challenge = f"{scheme} realm={_quote(realm)}, error={_quote(exc.error)}"
+    algs = "" if dpop_algs is None else f", algs={_quote(dpop_algs)}"
     if isinstance(exc, InsufficientScope):
-        return _json_error(web.HTTPForbidden, f"{challenge}, scope={_quote(' '.join(exc.scopes))}",
+        return _json_error(web.HTTPForbidden, [f"{challenge}, scope={_quote(' '.join(exc.scopes))}"],
                            exc.error, exc.description)
     if isinstance(exc, InsufficientRole):
-        return _json_error(web.HTTPForbidden, None, exc.error, exc.description)
+        return _json_error(web.HTTPForbidden, [], exc.error, exc.description)
     if isinstance(exc, VerifierUnavailable):
-        return _json_error(web.HTTPServiceUnavailable, None, exc.error, exc.description, retry_after=1)
-    return _json_error(web.HTTPUnauthorized, challenge, "invalid_token", exc.description)
+        return _json_error(web.HTTPServiceUnavailable, [], exc.error, exc.description, retry_after=1)
+    if isinstance(exc, InvalidDPoPProof):
+        return _json_error(web.HTTPUnauthorized, [challenge + algs], exc.error, exc.description)
+    return _json_error(web.HTTPUnauthorized, [challenge + algs], "invalid_token", exc.description)
 
 
-def _json_error(kind: type[web.HTTPException], challenge: str | None, error: str, description: str,
+def _json_error(kind: type[web.HTTPException], challenges: list[str], error: str, description: str,
                 retry_after: int | None = None) -> web.HTTPException:
-    headers = {"Cache-Control": "no-store"}
-    if challenge:
-        headers["WWW-Authenticate"] = challenge
+    headers: CIMultiDict[str] = CIMultiDict({"Cache-Control": "no-store"})
+    for challenge in challenges:  # one header each (RFC 9110 §11.6.1 allows either form)
+        headers.add("WWW-Authenticate", challenge)
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
     body = json.dumps({"error": error, "error_description": description})

@@ -23,10 +23,15 @@ from .claims import (
     require_roles,
     require_scopes,
 )
+from .dpop import ALGORITHMS as DPOP_ALGORITHMS
+from .dpop import DEFAULT_WINDOW as DPOP_WINDOW
+from .dpop import ReplayCache, check_proof
 from .errors import (
     ExpiredToken,
     InsufficientRole,
     InsufficientScope,
+    InvalidDPoPBinding,
+    InvalidDPoPProof,
     InvalidToken,
     RevokedToken,
     UnknownKey,
@@ -55,6 +60,9 @@ class TokenVerifier:
     fetcher: how the JWKS is fetched (default: discovery then the jwks_uri, over aiohttp).
     registry: where the Prometheus metrics go (default: the global registry, which any number of
         verifiers may share: see tokensrv.verify.metrics).
+    dpop_algorithms, dpop_window, dpop_replay_cache_size: for DPoP-bound tokens (RFC 9449): the
+        proof algorithms accepted, how far a proof's iat may be from our clock, and how many proof
+        jtis the in-memory replay cache holds (see tokensrv.verify.dpop.ReplayCache).
     """
 
     def __init__(self, issuer: str, audience: str, redis_url: str | None = None, *,
@@ -62,7 +70,9 @@ class TokenVerifier:
                  token_type: str | None = ACCESS_TOKEN_TYPE, jwks_uri: str | None = None,
                  fetcher: JWKSFetcher | None = None, refetch_interval: float = 5.0,
                  max_disconnected: float | None = None, clock: Callable[[], float] = time.time,
-                 registry: CollectorRegistry = REGISTRY, max_token_bytes: int = MAX_TOKEN_BYTES) -> None:
+                 registry: CollectorRegistry = REGISTRY, max_token_bytes: int = MAX_TOKEN_BYTES,
+                 dpop_algorithms: Iterable[str] = DPOP_ALGORITHMS, dpop_window: float = DPOP_WINDOW,
+                 dpop_replay_cache_size: int = 100_000) -> None:
         self.algorithms = frozenset(algorithms)
         if not self.algorithms or not self.algorithms <= SUPPORTED_ALGORITHMS:
             raise ValueError(f"algorithms must be among {sorted(SUPPORTED_ALGORITHMS)}")
@@ -70,6 +80,11 @@ class TokenVerifier:
         self.leeway, self.token_type = leeway, token_type
         self.max_disconnected = max_disconnected
         self.max_token_bytes = max_token_bytes
+        self.dpop_algorithms = frozenset(dpop_algorithms)
+        if not self.dpop_algorithms <= set(DPOP_ALGORITHMS):
+            raise ValueError(f"dpop_algorithms must be among {list(DPOP_ALGORITHMS)}")
+        self.dpop_window = dpop_window
+        self.dpop_replays = ReplayCache(dpop_window, dpop_replay_cache_size)
         self.metrics = VerifierMetrics(registry, audience)
         self._clock = clock
         self._headers: dict[str, tuple[str, str]] = {}  # header segment -> (alg, kid), checked
@@ -122,12 +137,18 @@ class TokenVerifier:
 
     # ---- verification ----
 
-    async def verify(self, token: str, *, scopes: Iterable[str] = (), roles: Iterable[str] = ()
-                     ) -> dict[str, Any]:
+    async def verify(self, token: str, *, scopes: Iterable[str] = (), roles: Iterable[str] = (),
+                     dpop_proof: str | None = None, method: str = "", url: str = "") -> dict[str, Any]:
         """The claims of a valid, unrevoked access token carrying `scopes` and `roles`; otherwise
-        InvalidToken or one of its subclasses."""
+        InvalidToken or one of its subclasses.
+
+        A DPoP-bound token (one with `cnf.jkt`, RFC 9449) needs `dpop_proof`, the request's DPoP
+        header, with the request's `method` and `url` (the URL the client used); without one it is
+        refused (InvalidDPoPBinding), as is an unbound token presented with a proof."""
         try:
             claims = await self._verify(token)
+            if dpop_proof is not None or "cnf" in claims:
+                self._check_dpop(claims, token, dpop_proof, method, url)
             require_scopes(claims, *scopes)
             require_roles(claims, *roles)
         except InvalidToken as exc:
@@ -156,6 +177,24 @@ class TokenVerifier:
             if reason is not None:
                 raise RevokedToken(f"revoked by {reason}")
         return claims
+
+    def _check_dpop(self, claims: dict[str, Any], token: str, proof: str | None, method: str,
+                    url: str) -> None:
+        """RFC 9449 §7.1: the proof is valid for this request and this token, new, and signed by
+        the key the token is bound to."""
+        cnf = claims.get("cnf")
+        jkt = cnf.get("jkt") if type(cnf) is dict else None
+        if type(jkt) is not str:
+            raise InvalidDPoPBinding("cnf without a jkt" if cnf is not None else "an unbound token with a DPoP proof")
+        if proof is None:
+            raise InvalidDPoPBinding("a DPoP-bound token presented as a bearer token")
+        now = self._clock()
+        checked = check_proof(proof, method=method, url=url, now=now, window=self.dpop_window,
+                              algorithms=self.dpop_algorithms, access_token=token)
+        if checked.jkt != jkt:
+            raise InvalidDPoPBinding("the proof is signed by another key than the token's")
+        if not self.dpop_replays.add(checked.jkt, checked.jti, checked.iat, now):
+            raise InvalidDPoPProof("the proof was presented before")
 
     def _header(self, segment: str) -> tuple[str, str]:
         """(alg, kid) of an acceptable header; the answer is cached per header segment, since every

@@ -16,12 +16,13 @@ from ...store import AuthCode, Client, CodeReplay
 from .. import Provider
 from ..authorize import PKCE_VALUE
 from ..clients import secret_digest
+from ..dpop import check_code_binding
 from ..params import require
 from ..revocation import deny_jtis, kill_family, user_is_current
 from ..tokens import Issued, Subject, issue_for_user
 
 
-async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> Issued:
+async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str | None = None) -> Issued:
     if "authorization_code" not in client.grant_types:
         raise UnauthorizedClient(f"client {client.client_id!r} may not use authorization_code")
     code = require(params, "code")
@@ -36,12 +37,13 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> Issue
         await _revoke_issued(p, taken)
         raise InvalidGrant("authorization code presented again: its tokens are revoked")
     _check_binding(p, taken, client, params, verifier)
+    check_code_binding(taken.request.dpop_jkt, jkt)  # spent too when it fails, like any mismatch
     user = await p.store.get_user(taken.sub)
     _, sid_revoked, _ = await p.store.denied("", taken.sid, taken.sub)
     if user is None or not user_is_current(user, taken.session_created_ms) or sid_revoked:
         raise InvalidGrant("the session ended before the code was redeemed")
     subject = Subject(user.sub, taken.auth_time, taken.sid, user.roles)
-    issued = await issue_for_user(p, client, subject, taken.request.scope, taken.request.nonce)
+    issued = await issue_for_user(p, client, subject, taken.request.scope, taken.request.nonce, jkt)
     revocable = CodeReplay(issued.family_id, issued.claims["jti"], int(issued.claims["exp"]))
     if not await p.store.record_code_tokens(digest, revocable.family_id, revocable.jti or "", revocable.exp):
         await _revoke_issued(p, revocable)  # a replay arrived while we were issuing

@@ -11,10 +11,10 @@ from ..scopes import grant_scope
 from ..tokens import Issued, Subject, access_claims, issue_access, new_jti
 
 
-async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> Issued:
+async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str | None = None) -> Issued:
     if client.is_public or "client_credentials" not in client.grant_types:
         raise UnauthorizedClient(f"client {client.client_id!r} may not use client_credentials")
     scope = grant_scope(params.get("scope"), client.scopes)
     now = p.now()
-    claims = access_claims(p, client, Subject(client.client_id), scope, new_jti(), now)
-    return issue_access(p, claims, scope)
+    claims = access_claims(p, client, Subject(client.client_id), scope, new_jti(), now, jkt)
+    return issue_access(p, claims, scope, jkt)

@@ -28,7 +28,8 @@ from ..tokens import Issued, Subject, issue_for_user
 MAX_DEVICE_CODE = 128  # ours are 43 characters; a longer one is not looked up
 
 
-async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> Issued:
+async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str | None = None) -> Issued:
+    """`jkt`: the poll's DPoP key (RFC 9449), which the tokens are then bound to."""
     if DEVICE_CODE not in client.grant_types:
         raise UnauthorizedClient(f"client {client.client_id!r} may not use the device grant")
     device_code = require(params, "device_code")
@@ -42,7 +43,7 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> Issue
     if user is None or not user_is_current(user, polled.session_created_ms) or sid_revoked:
         raise InvalidGrant("the approving session ended before the device collected its tokens")
     subject = Subject(user.sub, polled.auth_time, polled.sid, user.roles)
-    return await issue_for_user(p, client, subject, polled.scope)
+    return await issue_for_user(p, client, subject, polled.scope, jkt=jkt)
 
 
 def _refusal(outcome: str) -> Exception:

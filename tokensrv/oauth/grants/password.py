@@ -17,7 +17,8 @@ from ..scopes import grant_scope
 from ..tokens import Issued, Subject, issue_for_user, new_session_id
 
 
-async def grant(p: Provider, client: Client, params: Mapping[str, str], remote: str) -> Issued:
+async def grant(p: Provider, client: Client, params: Mapping[str, str], remote: str,
+                jkt: str | None = None) -> Issued:
     if not client.first_party or "password" not in client.grant_types:
         raise UnauthorizedClient(f"client {client.client_id!r} may not use the password grant")
     username, password = require(params, "username"), require(params, "password")
@@ -27,4 +28,4 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str], remote: 
         raise InvalidGrant("bad credentials", description="invalid username or password")
     # no browser session: the grant opens a session of its own, so logout by sid works alike
     subject = Subject.of_user(user, p.now(), new_session_id())
-    return await issue_for_user(p, client, subject, scope)
+    return await issue_for_user(p, client, subject, scope, jkt=jkt)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ... import events
-from ...errors import InvalidGrant, InvalidScope, UnauthorizedClient
+from ...errors import InvalidDPoPProof, InvalidGrant, InvalidScope, UnauthorizedClient
 from ...store import Client, RefreshFamily, Reused, RotateOutcome
 from .. import Provider
 from ..params import require
@@ -29,7 +29,7 @@ from ..tokens import (
 )
 
 
-async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> Issued:
+async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str | None = None) -> Issued:
     if "refresh_token" not in client.grant_types:
         raise UnauthorizedClient(f"client {client.client_id!r} may not refresh")
     presented = require(params, "refresh_token")
@@ -42,7 +42,8 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> Issue
     token, _, digest = new_refresh_token(family_id)
     exp = now + p.settings.access_token_ttl
     # One store call checks and rotates: a family unknown or expired, of another client (RFC 6749
-    # §10.4), or asked for a scope it was not granted (§6: it may narrow, never widen) is refused
+    # §10.4), bound to another DPoP key than the request's proof (RFC 9449 §5), or asked for a
+    # scope it was not granted (§6: it may narrow, never widen) is refused
     # before anything is written, so the refused request leaves the presented token usable, or the
     # client's retry would look like reuse. It also reads the user and whether the family's SSO
     # session ended (logout): a user disabled, removed or signed out, or an ended session, are the
@@ -50,8 +51,8 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> Issue
     outcome, user, session_ended = await p.store.rotate_with_user(
         family_id, refresh_digest(presented), digest, client.client_id, now, jti, exp,
         p.settings.refresh_token_ttl, p.settings.refresh_reuse_grace,
-        scope=wanted, max_life=p.settings.refresh_family_ttl)
-    family = await _rotated(p, client, family_id, requested, outcome)
+        scope=wanted, max_life=p.settings.refresh_family_ttl, jkt=jkt or "")
+    family = await _rotated(p, client, family_id, requested, outcome, jkt)
     if user is None or not user_is_current(user, family.created_ms):
         await kill_family(p, family)
         raise InvalidGrant("the user was disabled, removed or signed out")
@@ -61,22 +62,26 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> Issue
     scope = " ".join(wanted) if wanted else family.scope
     # RFC 6749 §6: the scope may narrow for this access token; the family keeps its grant
     subject = Subject(family.sub, family.auth_time, family.sid, user.roles)
-    claims = access_claims(p, client, subject, scope, jti, now)
-    issued = issue_access(p, claims, scope)
+    claims = access_claims(p, client, subject, scope, jti, now, jkt)
+    issued = issue_access(p, claims, scope, jkt)
     issued.response["refresh_token"] = token
     if "openid" in scope.split():
         issued.response["id_token"] = id_token(p, client, subject, issued.response["access_token"], now, None)
     return issued._replace(family_id=family_id)
 
 
-
 async def _rotated(p: Provider, client: Client, family_id: str, requested: str | None,
-                   outcome: RotateOutcome) -> RefreshFamily:
+                   outcome: RotateOutcome, jkt: str | None) -> RefreshFamily:
     """The family a rotation renewed; else the refusal (reuse: its access tokens deny-listed)."""
     if outcome == "unknown":
         raise InvalidGrant("refresh token unknown, revoked or expired")
     if outcome == "wrong_client":
         raise InvalidGrant("refresh token of another client")
+    if outcome == "wrong_key" and jkt is None:
+        raise InvalidDPoPProof("a DPoP-bound refresh token without a proof",
+                               description="this refresh token is DPoP-bound: send a proof with its key")
+    if outcome == "wrong_key":
+        raise InvalidGrant("refresh token bound to another DPoP key")
     if outcome == "invalid_scope":
         raise InvalidScope(f"requested scope {requested!r} exceeds the refresh token's")
     if isinstance(outcome, Reused):

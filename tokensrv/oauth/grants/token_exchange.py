@@ -35,7 +35,8 @@ SUBJECT_TOKEN_TYPES = {ACCESS_TOKEN_URN: ACCESS_TOKEN_TYPE, ID_TOKEN_URN: "JWT"}
 MAX_ACT_DEPTH = 8  # actors in a chain; deeper is refused rather than growing tokens without bound
 
 
-async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> Issued:
+async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str | None = None) -> Issued:
+    """`jkt`: the request's DPoP key (RFC 9449): the new token is bound to it (`cnf.jkt`, type DPoP)."""
     if client.is_public or TOKEN_EXCHANGE not in client.grant_types:
         raise UnauthorizedClient(f"client {client.client_id!r} may not exchange tokens")
     if params.get("requested_token_type", ACCESS_TOKEN_URN) != ACCESS_TOKEN_URN:
@@ -62,8 +63,11 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str]) -> Issue
         raise InvalidRequest("act chain too deep", description="too many actors in the delegation chain")
     scope = _narrowed(subject, params.get("scope"), subject_type)
     claims = _claims(p, client, subject, _target(client, params), scope, act)
+    if jkt is not None:
+        claims["cnf"] = {"jkt": jkt}
     response = {"access_token": sign(p, claims, ACCESS_TOKEN_TYPE), "issued_token_type": ACCESS_TOKEN_URN,
-                "token_type": "Bearer", "expires_in": claims["exp"] - claims["iat"], "scope": scope}
+                "token_type": "Bearer" if jkt is None else "DPoP", "expires_in": claims["exp"] - claims["iat"],
+                "scope": scope}
     return Issued(response, claims)
 
 

@@ -1,0 +1,32 @@
+"""Fetching a private_key_jwt client's `jwks_uri` over HTTP (oauth/client_keys.py caches it).
+
+Only the registered URI is fetched, with a total timeout, no redirects (a 3xx is a failure: a
+redirect could lead to another scheme or host), and a size cap read before the body is parsed.
+"""
+from __future__ import annotations
+
+import aiohttp
+
+from .oauth.client_keys import Fetch
+
+TIMEOUT = 5.0  # seconds for the whole fetch
+MAX_BYTES = 64 * 1024
+
+
+class FetchFailed(Exception):
+    pass
+
+
+def fetcher(session: aiohttp.ClientSession) -> Fetch:
+    async def fetch(uri: str) -> bytes:
+        async with session.get(uri, allow_redirects=False, headers={"Accept": "application/json"},
+                               timeout=aiohttp.ClientTimeout(total=TIMEOUT)) as resp:
+            if resp.status != 200:
+                raise FetchFailed(f"HTTP {resp.status}")
+            if (resp.content_length or 0) > MAX_BYTES:
+                raise FetchFailed(f"the JWKS is over {MAX_BYTES} bytes")
+            body = await resp.content.read(MAX_BYTES + 1)
+            if len(body) > MAX_BYTES:
+                raise FetchFailed(f"the JWKS is over {MAX_BYTES} bytes")
+            return body
+    return fetch
