@@ -75,7 +75,7 @@ async def refresh_tokens(redis_url: str, keys_dir: Path, client_id: str, usernam
 
         async def mint() -> None:
             subject = Subject.of_user(user, p.now(), new_session_id())
-            tokens.append((await issue_for_user(p, client, subject, "read"))["refresh_token"])
+            tokens.append((await issue_for_user(p, client, subject, "read")).response["refresh_token"])
 
         await _in_batches(mint for _ in range(count))
         return tokens
