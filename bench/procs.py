@@ -170,9 +170,10 @@ def tokensrv(env: dict[str, str], workers: int, cores: Sequence[int], workdir: P
 
 @contextmanager
 def static_server(jwks: bytes, discovery: bytes, jwks_headers: dict[str, str], keys_dir: Path, workers: int,
-                  cores: Sequence[int], workdir: Path) -> Iterator[Server]:
+                  cores: Sequence[int], workdir: Path, server: str = "aiohttp") -> Iterator[Server]:
     """The references: a bare aiohttp app serving the same bytes, and signing with the same key;
-    same worker model and pinning as tokensrv."""
+    same worker model and pinning as tokensrv. `server` other than aiohttp: only the signing
+    handler, on another HTTP machinery (bench/static_server.py)."""
     port = free_port()
     (workdir / "jwks.bin").write_bytes(jwks)
     (workdir / "discovery.bin").write_bytes(discovery)
@@ -180,7 +181,7 @@ def static_server(jwks: bytes, discovery: bytes, jwks_headers: dict[str, str], k
     argv = [sys.executable, "-m", "bench.static_server", "--port", str(port), "--workers", str(workers),
             "--jwks", str(workdir / "jwks.bin"), "--discovery", str(workdir / "discovery.bin"),
             "--cache-control", jwks_headers["Cache-Control"], "--etag", jwks_headers["ETag"],
-            "--keys-dir", str(keys_dir)]
+            "--keys-dir", str(keys_dir), "--server", server]
     with open(log, "wb") as out:
         process = subprocess.Popen(pinned(cores, argv), stdout=out, stderr=subprocess.STDOUT,
                                    cwd=Path(__file__).resolve().parent.parent)

@@ -14,10 +14,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import functools
+import importlib.util
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,6 +61,11 @@ DISCOVERY = "/.well-known/openid-configuration"
 TOKEN = "/oauth2/token"
 CLUSTER_WORKERS = 1  # the Cluster section's tokensrv: as the 1-worker refresh figure (Valkey on its own core)
 T = TypeVar("T")
+# The signing handler on other HTTP machinery than aiohttp's web framework (bench/static_server.py):
+# what a token endpoint could reach if it left aiohttp.web
+HTTP_FLOORS = {"lowlevel": "aiohttp low-level server (no router, no middlewares)",
+               "uvicorn": "uvicorn + httptools, raw ASGI callable"}
+HAVE_UVICORN = importlib.util.find_spec("uvicorn") is not None and importlib.util.find_spec("httptools") is not None
 
 
 @dataclass(frozen=True)
@@ -215,10 +223,14 @@ class Bench:
         """Token endpoint vs raw signing; JWKS and discovery vs a static handler; same cores."""
         cores = self.layout.server(workers)
         plural = f"{workers} worker{'s' * (workers > 1)}, core {spell(cores)}"
-        with tokensrv(self.env, workers, cores, self.workdir) as server:
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(tokensrv(self.env, workers, cores, self.workdir))
             documents = self.documents(server)
-            with static_server(*documents, keys_dir, workers, cores, self.workdir) as ref:
-                found = self.http_rounds(server, ref, keys_dir, cores)
+            ref = stack.enter_context(static_server(*documents, keys_dir, workers, cores, self.workdir))
+            floors = {name: stack.enter_context(static_server(*documents, keys_dir, workers, cores, self.workdir,
+                                                              server=name))
+                      for name in HTTP_FLOORS if name != "uvicorn" or HAVE_UVICORN}
+            found = self.http_rounds(server, ref, floors, keys_dir, cores)
         raw = median(found.pop("raw"))
         loads = {name: wrk.Summary.of(slices) for name, slices in found.items()}
         reference = f"raw RS256 signing x{len(cores)} core{'s' * (len(cores) > 1)}"
@@ -231,7 +243,11 @@ class Bench:
             self.load_figure(section, "refresh_token", refresh, reference, raw, "ratio >= 0.55"),
             self.load_figure(section, "bare aiohttp handler that only signs", bare, reference, raw, ""),
             self.load_figure(section, "client_credentials vs that bare handler", cc, "bare handler", bare.rate, ""),
+            *(self.load_figure(section, f"{HTTP_FLOORS[name]} that only signs", loads[name], reference, raw, "")
+              for name in HTTP_FLOORS if name in loads),
         )
+        if not HAVE_UVICORN:
+            self.cpu_notes.append("uvicorn floor not measured: pip install uvicorn httptools")
         section = f"JWKS and discovery ({plural})"
         reference = "static aiohttp handler, same bytes"
         self.add(
@@ -244,8 +260,8 @@ class Bench:
                               f"{self.valkey_us['client_credentials']:.1f} us, per refresh "
                               f"{self.valkey_us['refresh_token']:.1f} us")
 
-    def http_rounds(self, server: Server, ref: Server, keys_dir: Path, cores: tuple[int, ...]
-                    ) -> dict[str, list[Any]]:
+    def http_rounds(self, server: Server, ref: Server, floors: dict[str, Server], keys_dir: Path,
+                    cores: tuple[int, ...]) -> dict[str, list[Any]]:
         refresh_args = self.refresh_args(self.redis_url, keys_dir, self.app, "refresh-tokens")
         token_args = (self.basic(self.svc),)
         proofs = self.workdir / "dpop-proofs.txt"
@@ -256,6 +272,8 @@ class Bench:
         measures: dict[str, Callable[[], Any]] = {
             "raw": lambda: sign_rate.rate(keys_dir, cores, long),
             "bare": lambda: self.drive(ref.url + TOKEN, "token.lua", long, args=token_args),
+            **{name: functools.partial(self.drive, floor.url + TOKEN, "token.lua", long, args=token_args)
+               for name, floor in floors.items()},
             "client_credentials": cpu["client_credentials"].around(
                 lambda: self.drive(server.url + TOKEN, "token.lua", long, args=token_args)),
             "refresh_token": cpu["refresh_token"].around(self.refresh(server, refresh_args, long)),
@@ -270,7 +288,9 @@ class Bench:
                                         ("refresh", server.url + TOKEN, "refresh.lua", refresh_args),
                                         ("dpop", server.url + TOKEN, "dpop.lua", dpop_args),
                                         ("jwks", server.url + JWKS, "get.lua", ()),
-                                        ("static", ref.url + JWKS, "get.lua", ())):
+                                        ("static", ref.url + JWKS, "get.lua", ()),
+                                        *((name, floor.url + TOKEN, "token.lua", token_args)
+                                          for name, floor in floors.items())):
             self.drive(url, script, 1, args=args)  # warm up both servers
         for counted in cpu.values():
             counted.reset()
@@ -290,6 +310,33 @@ class Bench:
         with urllib.request.urlopen(server.url + DISCOVERY) as resp:
             discovery = resp.read()
         return jwks, discovery, headers
+
+    def profile(self, keys_dir: Path, out_dir: Path) -> None:
+        """Flame graphs (py-spy, sampling the one worker) of the token endpoint under wrk, for
+        client_credentials and refresh_token: where a token request's CPU goes, to read beside the
+        ratios (bench-results/flame-*.svg)."""
+        py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if not Path(py_spy).exists():
+            raise SystemExit("bench: the profile section needs py-spy (pip install py-spy)")
+        cores = self.layout.server(1)
+        refresh_args = self.refresh_args(self.redis_url, keys_dir, self.app, "profile-refresh")
+        loads = {"client_credentials": ("token.lua", (self.basic(self.svc),)),
+                 "refresh_token": ("refresh.lua", refresh_args)}
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tokensrv(self.env, 1, cores, self.workdir) as server:
+            for name, (script, args) in loads.items():
+                self.drive(server.url + TOKEN, script, 1, args=args)  # warm up
+                svg = out_dir / f"flame-{name}.svg"
+                # --subprocesses: the supervisor forks its worker; --idle off: CPU only
+                recorder = subprocess.Popen(
+                    [py_spy, "record", "--subprocesses", "--rate", "250", "--format", "flamegraph",
+                     "--output", str(svg), "--pid", str(server.process.pid), "--duration", str(self.plan.slice),
+                     "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                load = self.drive(server.url + TOKEN, script, self.plan.slice, args=args)
+                _, err = recorder.communicate(timeout=60)
+                if recorder.returncode != 0:
+                    raise RuntimeError(f"py-spy failed: {err.decode(errors='replace').strip()[-500:]}")
+                self.cpu_notes.append(f"flame graph of {name} at {load.rate:,.0f} req/s (sampled): {svg}")
 
     def under_logins(self) -> None:
         """p99 of paced token and JWKS requests, alone and while password-grant logins run."""
@@ -509,12 +556,14 @@ def timed(name: str, section: Callable[[], None]) -> None:
 
 
 SECTIONS = ("micro", "http", "logins", "algorithms", "propagation", "cluster", "memory")
+EXTRA_SECTIONS = ("profile",)  # only when asked for (--only profile): sampling slows the server
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
     parser.add_argument("--long", action="store_true", help="longer slices and more rounds (about 10 minutes)")
-    parser.add_argument("--only", action="append", choices=SECTIONS, help="run only these sections")
+    parser.add_argument("--only", action="append", choices=SECTIONS + EXTRA_SECTIONS,
+                        help="run only these sections")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "latest.json")
     args = parser.parse_args(argv)
     require_tools()
@@ -552,6 +601,8 @@ def main(argv: list[str] | None = None) -> int:
                 timed("propagation", bench.propagation)
             if "cluster" in only:
                 timed("cluster", functools.partial(bench.cluster, keys_dir))
+            if "profile" in only:
+                timed("profile", functools.partial(bench.profile, keys_dir, args.out.parent))
         if "memory" in only:
             timed("memory", bench.memory)
     load_after = os.getloadavg()[0]
@@ -559,7 +610,8 @@ def main(argv: list[str] | None = None) -> int:
             "load_average": {"before": load_before, "after": load_after},
             "seconds": round(time.time() - started), "plan": plan.__dict__,
             "layout": {f"{w} worker(s)": layout.describe(w) for w in (1, 2)}, "valkey_cpu": bench.cpu_notes}
-    print("\n" + table(bench.figures))
+    if bench.figures:
+        print("\n" + table(bench.figures))
     if text := notes(bench.figures):
         print("\nnotes:\n" + text)
     for line in bench.cpu_notes:

@@ -21,7 +21,7 @@ from pathlib import Path
 from redis import Redis
 from redis.exceptions import RedisError
 
-from tokensrv.embedded import _die_with_parent, valkey_binary
+from tokensrv.embedded import _die_with_parent, stop_valkey, valkey_binary
 
 SERVICE = "tokensrv"  # the Sentinel service name
 READY_TIMEOUT = 30.0
@@ -98,14 +98,7 @@ class ValkeyNode:
         self.start()
 
     def stop(self) -> None:
-        if self.running:
-            assert self.process is not None
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_valkey(self.process)
 
 
 def _ports(given: Sequence[int], count: int) -> list[int]:

@@ -88,12 +88,16 @@ class EmbeddedValkey:
             return False
 
     def stop(self) -> None:
-        """SIGTERM: Valkey flushes the AOF and exits."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_valkey(self.process)
+
+
+def stop_valkey(process: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM: Valkey flushes the AOF and exits; SIGKILL if it has not within 10 s."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
