@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -21,7 +22,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 from redis.asyncio import Redis
 
 from tests.conftest import FakeClock, free_port, provider_of
-from tests.integration import oauth_helpers, sso_helpers
+from tests.integration import assertion_helpers, oauth_helpers, sso_helpers
+from tokensrv import admin
 from tokensrv.app import create_app, error_middleware
 from tokensrv.config import Settings
 from tokensrv.embedded import EmbeddedValkey
@@ -314,3 +316,41 @@ async def test_a_traced_app_wraps_only_its_own_store(
     assert "get_client" not in vars(provider_of(plain).store)
     assert await provider_of(plain).store.ping()
     assert not exporter.get_finished_spans()  # the untraced app's store made no span
+
+
+# ---- outbound: a private_key_jwt client's jwks_uri ----
+
+async def test_the_jwks_uri_fetch_is_a_client_span_carrying_traceparent(
+        client: TestClient, exporter: InMemorySpanExporter, aiohttp_server: Any, settings: Settings) -> None:
+    key = assertion_helpers.new_key(kid="k1")
+    seen: list[str | None] = []
+
+    async def jwks(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("traceparent"))
+        return web.json_response(assertion_helpers.public_jwks(key))
+
+    served = web.Application()
+    served.router.add_get("/jwks.json", jwks)
+    server = await aiohttp_server(served)
+    uri = str(server.make_url("/jwks.json"))
+    await admin.add_client(provider_of(client), "svc", public=False, redirect_uris=(),
+                           grant_types=("client_credentials",), scopes=(), audience=None, first_party=False,
+                           post_logout_redirect_uris=(), auth_method="private_key_jwt", jwks_uri=uri)
+    exporter.clear()
+    assertion = assertion_helpers.sign(key, assertion_helpers.claims_for(
+        "svc", settings.issuer + "/oauth2/token", provider_of(client).now()))
+    status, body, _ = await oauth_helpers.post(client, "/oauth2/token", assertion_helpers.assertion_form(
+        assertion, grant_type="client_credentials"))
+    assert status == 200, body
+
+    span = server_span(exporter, "POST /oauth2/token")
+    [fetch] = [s for s in children_of(exporter, span) if s.kind is SpanKind.CLIENT and s.name == "GET"]
+    assert fetch.attributes is not None and fetch.attributes["url.full"] == uri
+    assert fetch.attributes["http.response.status_code"] == 200
+    [traceparent] = seen
+    version, trace_id, parent_id, flags = traceparent.split("-") if traceparent else ("",) * 4
+    assert (version, trace_id, parent_id) == ("00", format(span.context.trace_id, "032x"),
+                                              format(fetch.context.span_id, "016x"))
+    assert int(flags, 16) & 1  # sampled
+    said = everything_said(exporter.get_finished_spans())
+    assert all(piece not in said for piece in b64url_pieces(assertion))
