@@ -78,3 +78,21 @@ def test_the_service_is_named_tokensrv_unless_the_variables_say_otherwise(
         assert provider.resource.attributes[SERVICE_NAME] == name
     finally:
         provider.shutdown()
+
+
+def test_inject_traceparent_adds_the_current_span_and_nothing_without_one() -> None:
+    """The helper for outbound requests made without the app's traced session (e.g. deliveries)."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from tokensrv.tracing import inject_traceparent
+
+    assert inject_traceparent({}) == {}
+    provider = TracerProvider()
+    try:
+        with provider.get_tracer("test").start_as_current_span("outbound") as span:
+            headers = inject_traceparent({"Content-Type": "application/x-www-form-urlencoded"})
+        trace_id, span_id = format(span.get_span_context().trace_id, "032x"), format(span.get_span_context().span_id, "016x")
+        assert headers["traceparent"].startswith(f"00-{trace_id}-{span_id}-")
+        assert headers["Content-Type"] == "application/x-www-form-urlencoded"
+    finally:
+        provider.shutdown()
