@@ -8,15 +8,17 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import errors
-from .appkeys import CLOCK, DISCOVERY, NO_STORE, PROVIDER, RUN_SCHEDULE, SETTINGS
+from .appkeys import CLOCK, DISCOVERY, NO_STORE, OAUTH_ERROR, PROVIDER, RUN_SCHEDULE, SETTINGS
 from .client_jwks import fetcher
 from .config import Settings
 from .metrics import ARGON2_QUEUE
@@ -29,6 +31,10 @@ from .rotation import KeyManager
 from .routes import setup_routes
 from .store.cache import CachingStore
 from .store.connect import STORE_TIMEOUT, open_redis
+from .tracing import TRACER, client_trace_config, instrument, server_middleware
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import TracerProvider
 
 __all__ = ["CLOCK", "DISCOVERY", "NO_STORE", "PROVIDER", "RUN_SCHEDULE", "SETTINGS", "STORE_TIMEOUT",
            "create_app", "open_redis"]  # the keys and the store's connection, for callers of the app
@@ -39,9 +45,17 @@ MAX_BODY = 64 * 1024
 
 
 def create_app(settings: Settings, clock: Callable[[], float] = time.time,
-               run_schedule: bool = True) -> web.Application:
+               run_schedule: bool = True, tracer_provider: TracerProvider | None = None) -> web.Application:
+    """`tracer_provider`: trace requests with it (tokensrv/tracing.py); None, the default: no
+    tracing, and nothing of it on the request path."""
     # observe_middleware is outermost: it sees the answers error_middleware makes too
-    app = web.Application(middlewares=[observe_middleware, error_middleware], client_max_size=MAX_BODY)
+    middlewares: list[Middleware] = [observe_middleware, error_middleware]
+    if tracer_provider is not None:  # outside them all: its span covers what they do
+        tracer = tracer_provider.get_tracer("tokensrv")
+        middlewares.insert(0, server_middleware(tracer))
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
+    if tracer_provider is not None:
+        app[TRACER] = tracer
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[RUN_SCHEDULE] = run_schedule
@@ -64,9 +78,14 @@ async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
     processes = argon2_threads(settings)
     passwords = PasswordPool(processes, on_depth=ARGON2_QUEUE.set,
                              queue=settings.argon2_queue or QUEUE_PER_PROCESS * processes)
-    http = aiohttp.ClientSession(trust_env=False)  # for private_key_jwt clients' jwks_uri
+    tracer = app.get(TRACER)
+    # for private_key_jwt clients' jwks_uri; when tracing, each fetch is a span carrying traceparent
+    http = aiohttp.ClientSession(trust_env=False,
+                                 trace_configs=None if tracer is None else [client_trace_config(tracer)])
     app[PROVIDER] = Provider(settings, store, keys, passwords, clock,
                              client_keys=ClientKeys(fetcher(http), clock))
+    if tracer is not None:
+        instrument(app[PROVIDER], tracer)  # child spans: the store, argon2, signing
     await keys.reload(force=True)
     try:
         await store.upgrade_layout()  # an earlier release's deny-list, once per store
@@ -132,20 +151,25 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except errors.OAuthError as exc:
         if exc.status >= 500 or exc.detail:
             log.info("%s %s: %s (%s)", request.method, request.path, exc.error, exc.detail)
-        return error_response(exc)
+        return answer(request, exc)
     except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
         log.warning("%s %s: store unreachable: %s", request.method, request.path, type(exc).__name__)
-        return error_response(errors.TemporarilyUnavailable("store unreachable"))
+        return answer(request, errors.TemporarilyUnavailable("store unreachable"))
     except web.HTTPMethodNotAllowed as exc:  # the router's answer: keep the methods it names
-        return error_response(errors.MethodNotAllowed(exc.allowed_methods, exc.reason))
+        return answer(request, errors.MethodNotAllowed(exc.allowed_methods, exc.reason))
     except web.HTTPException as exc:
         mapped = _HTTP_ERRORS.get(exc.status)
         if mapped is None:
             raise
-        return error_response(mapped(exc.reason))
+        return answer(request, mapped(exc.reason))
     except RedisError:
         log.exception("%s %s: store error", request.method, request.path)
-        return error_response(errors.TemporarilyUnavailable("store error"))
+        return answer(request, errors.TemporarilyUnavailable("store error"))
     except Exception:
         log.exception("%s %s: unhandled error", request.method, request.path)
-        return error_response(errors.OAuthError("unhandled"))
+        return answer(request, errors.OAuthError("unhandled"))
+
+
+def answer(request: web.Request, exc: errors.OAuthError) -> web.Response:
+    request[OAUTH_ERROR] = exc.error  # the code alone, for the request's span (tracing.py)
+    return error_response(exc)

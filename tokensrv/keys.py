@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jwk
 
 from .config import Settings
@@ -72,6 +75,22 @@ class SigningKey:
             activated_at=data.get("activated_at"), retired_at=data.get("retired_at"),
             rotate_after=data.get("rotate_after"),
         )
+
+
+def jws_signature(key: SigningKey, signing_input: bytes) -> bytes:
+    """The JWS signature of `signing_input` with `key`'s private key: RS256 (RFC 7518 §3.3),
+    ES256 (§3.4: R || S, not DER) or EdDSA (RFC 8037 §3.1). The default Provider.signature
+    (tokensrv/tracing.py puts it in a span when tracing is configured)."""
+    private_key: Any = key.key.private_key
+    if isinstance(private_key, rsa.RSAPrivateKey):
+        return private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+    if isinstance(private_key, ec.EllipticCurvePrivateKey):
+        r, s = decode_dss_signature(private_key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
+        size = (private_key.curve.key_size + 7) // 8
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+    if isinstance(private_key, ed25519.Ed25519PrivateKey):
+        return private_key.sign(signing_input)
+    raise TypeError(f"cannot sign with {type(private_key).__name__}")
 
 
 def algorithm_for(key: Any) -> str:

@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
@@ -34,6 +34,10 @@ from .passwords import stop_helpers
 from .rotation import KeyManager
 from .store.connect import open_redis
 from .store.redis import RedisStore
+from .tracing import TracingConfig, TracingError, from_environment
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 log = logging.getLogger("tokensrv")
 T = TypeVar("T")
@@ -55,6 +59,10 @@ def serve(args: argparse.Namespace) -> int:
     log_uncaught()
     embedded = None
     try:
+        try:  # read once, here: a tracing setup that cannot work is a one-line error at start
+            tracing = from_environment()
+        except TracingError as exc:
+            raise ServeError(str(exc)) from None
         if args.embedded_store:
             embedded = EmbeddedValkey(Path(args.embedded_store))
             try:
@@ -63,8 +71,8 @@ def serve(args: argparse.Namespace) -> int:
                 raise ServeError(f"embedded store: {exc}") from None
             settings = settings_from(args)
         if settings.workers > 1:
-            return _serve_workers(settings, embedded, getattr(args, "own_metrics_dir", None))
-        run(_serve(settings, embedded))
+            return _serve_workers(settings, embedded, getattr(args, "own_metrics_dir", None), tracing)
+        run(_serve(settings, embedded, tracing=tracing))
         return 0
     except ServeError as exc:
         logging.shutdown()  # what was logged before comes first
@@ -97,17 +105,28 @@ async def _check_store(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings, embedded: EmbeddedValkey | None,
-                 sock: socket.socket | None = None) -> None:
-    """One server process: on its own TCP site, or (a worker) on a socket the parent opened."""
+                 sock: socket.socket | None = None, tracing: TracingConfig | None = None) -> None:
+    """One server process: on its own TCP site, or (a worker) on a socket the parent opened.
+    With `tracing`, its own TracerProvider (a worker's made after the fork), flushed at the end."""
     # first of all: a SIGTERM that arrives while this process starts (the supervisor stopping
     # right after forking it) ends in the same clean shutdown as one that arrives later
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    tracer_provider = tracing.start() if tracing is not None else None
+    try:
+        await _serve_app(settings, embedded, sock, stop, tracer_provider)
+    finally:
+        if tracer_provider is not None:
+            tracer_provider.shutdown()  # sends the spans still queued (it waits for the exporter)
+
+
+async def _serve_app(settings: Settings, embedded: EmbeddedValkey | None, sock: socket.socket | None,
+                     stop: asyncio.Event, tracer_provider: TracerProvider | None) -> None:
     if sock is None:
         await _check_store(settings)
-    app = create_app(settings)
+    app = create_app(settings, tracer_provider=tracer_provider)
     # access_log=None: observe.py writes one structured line per request instead.
     # shutdown_timeout: on SIGTERM the listening socket closes first, then in-flight requests get
     # this long to finish (aiohttp's cleanup waits for them) before their connections are closed
@@ -143,13 +162,13 @@ def _listen_error(host: str, port: int, exc: OSError) -> ServeError:
 # ---- several worker processes ----
 
 def _serve_workers(settings: Settings, embedded: EmbeddedValkey | None,
-                   own_metrics_dir: str | None = None) -> int:
+                   own_metrics_dir: str | None = None, tracing: TracingConfig | None = None) -> int:
     try:
         run(_prepare(settings))
         sockets = listen_sockets(settings.host, settings.port, settings.workers)
         announce(settings, embedded)
         log.info("starting %d worker processes", settings.workers)
-        return supervise(sockets, lambda sock: _run_worker(settings, sock))
+        return supervise(sockets, lambda sock: _run_worker(settings, sock, tracing))
     finally:
         if own_metrics_dir:  # made by cli.main for this run: nobody reads it after us
             shutil.rmtree(own_metrics_dir, ignore_errors=True)
@@ -168,8 +187,8 @@ async def _prepare(settings: Settings) -> None:
         await redis.aclose()
 
 
-def _run_worker(settings: Settings, sock: socket.socket) -> int:
-    run(_serve(settings, None, sock))
+def _run_worker(settings: Settings, sock: socket.socket, tracing: TracingConfig | None = None) -> int:
+    run(_serve(settings, None, sock, tracing))
     return 0
 
 

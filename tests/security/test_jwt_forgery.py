@@ -27,8 +27,8 @@ from tests.integration.sso_helpers import add_app, add_user, tokens_for
 from tests.security.forgery import Material, forgeries, with_claims
 from tests.verify_helpers import b64, issuer_url, segment, start_issuer
 from tokensrv.config import Settings
+from tokensrv.keys import jws_signature
 from tokensrv.oauth import tokens
-from tokensrv.oauth.tokens import _signature
 from tokensrv.verify import InvalidToken, TokenVerifier
 
 pytestmark = pytest.mark.integration
@@ -140,7 +140,7 @@ async def test_crit_header_with_an_unknown_extension_is_refused(target: Target) 
     assert key is not None
     header = {"alg": key.alg, "kid": key.kid, "typ": "at+jwt", "crit": ["urn:x-evil"], "urn:x-evil": True}
     signing_input = f"{segment(header)}.{segment(target.material.claims)}".encode()
-    signature = b64(_signature(key.key.private_key, signing_input))
+    signature = b64(jws_signature(key, signing_input))
     await refused_everywhere(target, signing_input.decode() + "." + signature)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..config import Settings
+from ..keys import SigningKey, jws_signature
 from ..passwords import PasswordPool
 from ..rotation import KeyManager
 from ..store.redis import RedisStore
@@ -24,6 +25,11 @@ class Provider:
     client_lockouts: Lockouts = field(default_factory=Lockouts)  # this process's (oauth/client_auth.py)
     client_keys: ClientKeys | None = None  # jwks_uri cache (oauth/client_keys.py); None: no fetching
     dpop_nonce_secret: bytes | None = field(default=None, repr=False)  # read once (oauth/dpop.py)
+    # Seams for tracing (tokensrv/tracing.py replaces them when tracing is configured, and only
+    # then): how a token is signed, and what the protocol code tells about the request it serves
+    # (the authenticated client_id, the grant type) so the request's span can carry it.
+    signature: Callable[[SigningKey, bytes], bytes] = field(default=jws_signature, repr=False)
+    annotate: Callable[[str, str], None] = field(default=lambda attribute, value: None, repr=False)
 
     def __post_init__(self) -> None:
         if self.client_keys is None:

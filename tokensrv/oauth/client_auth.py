@@ -86,12 +86,15 @@ async def authenticate(p: Provider, form: Mapping[str, str], authorization: str 
             raise SlowDown(locked_for, "client authentication locked out")
     try:
         if offered.assertion is None:
-            return await clients.check(p.store, client_id, offered.secret, allow_public=allow_public)
-        return await _by_assertion(p, client_id, offered.assertion, endpoint)
+            client = await clients.check(p.store, client_id, offered.secret, allow_public=allow_public)
+        else:
+            client = await _by_assertion(p, client_id, offered.assertion, endpoint)
     except InvalidClient:
         if pair is not None:
             await _count_failure(p, pair)
         raise
+    p.annotate("oauth.client_id", client.client_id)  # authenticated: an id, never what proved it
+    return client
 
 
 async def _by_assertion(p: Provider, client_id: str, assertion: str, endpoint: str) -> Client:

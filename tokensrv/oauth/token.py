@@ -9,7 +9,7 @@ from ..errors import UnsupportedGrantType
 from ..store import Client
 from . import Provider, ratelimit
 from .client_auth import authenticate
-from .clients import DEVICE_CODE, TOKEN_EXCHANGE
+from .clients import DEVICE_CODE, GRANT_TYPES, TOKEN_EXCHANGE
 from .dpop import token_request_key
 from .grants import authorization_code, client_credentials, device_code, password, refresh_token, token_exchange
 from .params import for_log, require
@@ -21,6 +21,8 @@ async def token(p: Provider, params: Mapping[str, str], authorization: str | Non
     """`client`: already authenticated by the caller (an assertion can be checked only once).
     `dpop`: the request's DPoP headers (RFC 9449 §5): with one, the tokens are bound to its key."""
     grant_type = require(params, "grant_type")
+    if grant_type in GRANT_TYPES:  # a name we know, not whatever text the request sent
+        p.annotate("oauth.grant_type", grant_type)
     await ratelimit.limit_address(p, remote)
     if client is None:
         client = await authenticate(p, params, authorization, remote)

@@ -13,9 +13,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jwt
 from joserfc.errors import JoseError, SecurityWarning
 
@@ -64,7 +61,7 @@ def sign(p: Provider, claims: dict[str, Any], typ: str) -> str:
         raise TemporarilyUnavailable("no signing key loaded")
     payload = json.dumps(claims, separators=(",", ":")).encode()
     signing_input = _header_segment(key.alg, key.kid, typ) + b"." + _b64_bytes(payload)
-    return (signing_input + b"." + _b64_bytes(_signature(key.key.private_key, signing_input))).decode()
+    return (signing_input + b"." + _b64_bytes(p.signature(key, signing_input))).decode()
 
 
 @functools.lru_cache(maxsize=64)
@@ -74,19 +71,6 @@ def _header_segment(alg: str, kid: str, typ: str) -> bytes:
 
 def _b64_bytes(raw: bytes) -> bytes:
     return base64.urlsafe_b64encode(raw).rstrip(b"=")
-
-
-def _signature(private_key: Any, signing_input: bytes) -> bytes:
-    """RS256 (RFC 7518 §3.3), ES256 (§3.4: R || S, not DER) or EdDSA (RFC 8037 §3.1)."""
-    if isinstance(private_key, rsa.RSAPrivateKey):
-        return private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
-    if isinstance(private_key, ec.EllipticCurvePrivateKey):
-        r, s = decode_dss_signature(private_key.sign(signing_input, ec.ECDSA(hashes.SHA256())))
-        size = (private_key.curve.key_size + 7) // 8
-        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
-    if isinstance(private_key, ed25519.Ed25519PrivateKey):
-        return private_key.sign(signing_input)
-    raise TypeError(f"cannot sign with {type(private_key).__name__}")
 
 
 def access_claims(p: Provider, client: Client, subject: Subject, scope: str, jti: str,

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 
 from .jws import PublicKey, import_jwks
+from .tracing import SPAN_NAME, client_trace_config, tracer_for
 
 log = logging.getLogger("tokensrv.verify")
 
@@ -54,14 +55,17 @@ def max_age_of(cache_control: str | None) -> float | None:
 
 class HttpJWKSFetcher:
     """The default fetcher: discovery (OIDC Discovery §4) once, then the JWKS with If-None-Match.
-    `on_request` hears of every HTTP request made to the issuer (the verifier counts them)."""
+    `on_request` hears of every HTTP request made to the issuer (the verifier counts them).
+    `tracer_provider`: trace the fetches with it; None: with the global one if an SDK is set up
+    by the first fetch (tokensrv.verify.tracing), else not at all."""
 
     def __init__(self, issuer: str, jwks_uri: str | None = None, timeout: float = 5.0,
-                 on_request: Callable[[str], None] | None = None) -> None:
+                 on_request: Callable[[str], None] | None = None, tracer_provider: Any = None) -> None:
         self.issuer = issuer
         self.jwks_uri = jwks_uri
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.on_request = on_request or (lambda kind: None)
+        self.tracer_provider = tracer_provider
         self._session: aiohttp.ClientSession | None = None
 
     async def __call__(self, etag: str | None) -> JWKSResponse:
@@ -91,9 +95,12 @@ class HttpJWKSFetcher:
 
     def _get(self, url: str, kind: str, headers: dict[str, str]) -> Any:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self.timeout)
+            tracer = tracer_for(self.tracer_provider)  # decided once per session: nothing when off
+            self._session = aiohttp.ClientSession(
+                timeout=self.timeout, trace_configs=None if tracer is None else [client_trace_config(tracer)])
         self.on_request(kind)
-        return self._session.get(url, headers=headers, allow_redirects=False)
+        return self._session.get(url, headers=headers, allow_redirects=False,
+                                 trace_request_ctx={SPAN_NAME: f"GET {kind}"})
 
     @staticmethod
     async def _json(resp: aiohttp.ClientResponse) -> dict[str, Any]:

@@ -31,7 +31,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from multidict import CIMultiDict
+from opentelemetry import trace
 
 from .claims import require_roles, require_scopes
 from .dpop import ALGORITHMS as DPOP_ALGORITHMS
@@ -43,6 +45,7 @@ from .errors import (
     InvalidToken,
     VerifierUnavailable,
 )
+from .tracing import incoming_context, tracer_for
 from .verifier import TokenVerifier
 
 log = logging.getLogger("tokensrv.verify")
@@ -60,14 +63,17 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def setup(app: web.Application, verifier: TokenVerifier, realm: str = "api",
-          public_url: str | None = None) -> None:
+          public_url: str | None = None, tracer_provider: Any = None) -> None:
     """Install the verifier and `bearer_middleware` on an application not yet started.
     `public_url`: the scheme and host (and any path prefix) clients reach this service at, when
-    that is not what the request says (behind a proxy); DPoP proofs name that URL."""
+    that is not what the request says (behind a proxy); DPoP proofs name that URL.
+    `tracer_provider`: trace each verification (a "tokensrv.verify" span); None: the verifier's,
+    else the global one if an OpenTelemetry SDK is set up by now; without one, no tracing at all."""
     app[VERIFIER], app[REALM] = verifier, realm
     if public_url is not None:
         app[PUBLIC_URL] = public_url.rstrip("/")
-    app.middlewares.append(bearer_middleware)
+    tracer = tracer_for(tracer_provider or verifier.tracer_provider)
+    app.middlewares.append(bearer_middleware if tracer is None else traced_bearer_middleware(tracer))
 
 
 @web.middleware
@@ -77,6 +83,41 @@ async def bearer_middleware(request: web.Request, handler: Handler) -> web.Strea
     if "Authorization" in request.headers:
         await authenticate(request)
     return await handler(request)
+
+
+def traced_bearer_middleware(tracer: trace.Tracer) -> Middleware:
+    """`bearer_middleware`, with each verification in a "tokensrv.verify" span: a child of the
+    service's own request span if it has one, else of the caller's `traceparent`. It says the
+    outcome (`valid` or the error code) and the token's client_id; never the token."""
+
+    @web.middleware
+    async def traced(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if "Authorization" in request.headers:
+            parent = None if trace.get_current_span().get_span_context().is_valid else \
+                incoming_context(request.headers)
+            with tracer.start_as_current_span("tokensrv.verify", context=parent, record_exception=False,
+                                              set_status_on_exception=False) as span:
+                try:
+                    claims = await authenticate(request)
+                except web.HTTPException as exc:
+                    span.set_attribute(OUTCOME, _error_code(exc))
+                    raise
+                span.set_attribute(OUTCOME, "valid")
+                if isinstance(claims.get("client_id"), str):
+                    span.set_attribute("oauth.client_id", claims["client_id"])
+        return await handler(request)
+    return traced
+
+
+OUTCOME = "tokensrv.verify.outcome"
+
+
+def _error_code(exc: web.HTTPException) -> str:
+    """The `error` of an answer authenticate() raised (_json_error wrote its body)."""
+    try:
+        return str(json.loads(exc.text or "")["error"])
+    except (ValueError, KeyError, TypeError):
+        return f"http_{exc.status}"
 
 
 def require(scopes: Iterable[str] = (), roles: Iterable[str] = ()) -> Callable[[Handler], Handler]:

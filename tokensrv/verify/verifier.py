@@ -63,6 +63,9 @@ class TokenVerifier:
     dpop_algorithms, dpop_window, dpop_replay_cache_size: for DPoP-bound tokens (RFC 9449): the
         proof algorithms accepted, how far a proof's iat may be from our clock, and how many proof
         jtis the in-memory replay cache holds (see tokensrv.verify.dpop.ReplayCache).
+    tracer_provider: an OpenTelemetry TracerProvider for the JWKS fetches' spans and (unless
+        setup() is given another) the middleware's; None: the global one, if the service set one
+        up (see tokensrv.verify.tracing), else no tracing.
     """
 
     def __init__(self, issuer: str, audience: str, redis_url: str | None = None, *,
@@ -72,7 +75,7 @@ class TokenVerifier:
                  max_disconnected: float | None = None, clock: Callable[[], float] = time.time,
                  registry: CollectorRegistry = REGISTRY, max_token_bytes: int = MAX_TOKEN_BYTES,
                  dpop_algorithms: Iterable[str] = DPOP_ALGORITHMS, dpop_window: float = DPOP_WINDOW,
-                 dpop_replay_cache_size: int = 100_000) -> None:
+                 dpop_replay_cache_size: int = 100_000, tracer_provider: Any = None) -> None:
         self.algorithms = frozenset(algorithms)
         if not self.algorithms or not self.algorithms <= SUPPORTED_ALGORITHMS:
             raise ValueError(f"algorithms must be among {sorted(SUPPORTED_ALGORITHMS)}")
@@ -88,8 +91,10 @@ class TokenVerifier:
         self.metrics = VerifierMetrics(registry, audience)
         self._clock = clock
         self._headers: dict[str, tuple[str, str]] = {}  # header segment -> (alg, kid), checked
+        self.tracer_provider = tracer_provider
         self.fetcher = fetcher or HttpJWKSFetcher(
-            issuer, jwks_uri, on_request=lambda kind: self.metrics.issuer_requests.labels(kind).inc())
+            issuer, jwks_uri, on_request=lambda kind: self.metrics.issuer_requests.labels(kind).inc(),
+            tracer_provider=tracer_provider)
         self.mirror = None if redis_url is None else RevocationMirror(
             redis_url, self.metrics, clock, grace=leeway)
         self.keys = KeyCache(self.fetcher, self.algorithms, clock, refetch_interval,
