@@ -17,5 +17,6 @@ CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 PROVIDER = web.AppKey("provider", Provider)
 DISCOVERY = web.AppKey("discovery", bytes)
 RUN_SCHEDULE = web.AppKey("run_schedule", bool)
+DELIVER_LOGOUTS = web.AppKey("deliver_logouts", bool)  # run the back-channel logout delivery task
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

@@ -1,0 +1,115 @@
+"""Delivering back-channel logout tokens: the task each server process runs (oauth/backchannel.py
+decides what to send and what an answer means; store/backchannel.py holds the queue).
+
+Each round: retries that are due go back to the queue; jobs another process took and never
+finished (it died) are claimed; else new jobs are read, waiting up to READ_BLOCK_MS for one. The
+consumer group gives each job to one process. A job is finished (XACK, XDEL) only after its POST
+was answered or given up, so a process that dies mid-delivery leaves it to another: delivery is
+at least once (a POST answered just before a crash is sent again), which §2.8 allows, since the
+client acts on the `sid`, not on the token's `jti`.
+
+The POST (§2.5): `logout_token=...` form-encoded, no redirects followed (a 3xx is a refusal: it
+could lead anywhere), a total timeout, the answer's body not read. The token is never logged.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import secrets
+import socket
+
+import aiohttp
+from redis.exceptions import RedisError
+
+from . import events
+from .errors import OAuthError
+from .oauth import Provider
+from .oauth.backchannel import Outcome, logout_token, outcome_of, retry_delay
+from .oauth.clients import RegistrationError, check_backchannel_logout_uri
+from .store.backchannel import QueuedJob
+
+log = logging.getLogger("tokensrv.backchannel")
+
+POST_TIMEOUT = 5.0  # seconds for a whole POST
+CLAIM_IDLE_MS = 60_000  # a job taken this long ago and not finished: its process is gone
+READ_BLOCK_MS = 1_000  # under the store's socket timeout (store/connect.py)
+BATCH = 16  # jobs delivered at once by one process
+STORE_RETRY = 2.0  # seconds between rounds while the store is unreachable
+
+
+def consumer_name() -> str:
+    """Unique per process and start, readable in XINFO CONSUMERS."""
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+class LogoutDelivery:
+    def __init__(self, p: Provider, http: aiohttp.ClientSession, consumer: str | None = None) -> None:
+        self.p = p
+        self.http = http
+        self.consumer = consumer or consumer_name()
+
+    async def run(self) -> None:
+        """Forever, until cancelled; a store outage only pauses it."""
+        while True:
+            try:
+                await self.step()
+            except (RedisError, OSError) as exc:
+                log.warning("back-channel logout delivery: store unreachable (%s)", type(exc).__name__)
+                await asyncio.sleep(STORE_RETRY)
+
+    async def step(self, block_ms: int = READ_BLOCK_MS) -> int:
+        """One round; how many jobs it handled."""
+        store = self.p.store
+        await store.promote_due_logouts(self.p.now_ms())
+        jobs = await store.claim_stale_logouts(self.consumer, CLAIM_IDLE_MS, BATCH)
+        if not jobs:
+            jobs = await store.read_logouts(self.consumer, BATCH, block_ms)
+        await asyncio.gather(*(self.deliver(job) for job in jobs))
+        return len(jobs)
+
+    async def deliver(self, queued: QueuedJob) -> None:
+        store, job = self.p.store, queued.job
+        if job is None:
+            log.warning("back-channel logout job %s is unreadable: dropped", queued.entry_id)
+            await store.finish_logout(queued.entry_id)
+            return
+        client = await store.get_client(job.client_id)
+        if client is None or not client.backchannel_logout_uri:
+            events.backchannel_logout("dropped", job.client_id, job.sid, "the client is gone or has no URI")
+            await store.finish_logout(queued.entry_id)
+            return
+        try:
+            uri = check_backchannel_logout_uri(client.backchannel_logout_uri)
+            status = await self.post(uri, logout_token(self.p, client, job))
+        except RegistrationError:  # registered by a release with other rules: not ours to send to
+            status = 0
+        except OAuthError:  # no signing key loaded yet: try later
+            status = None
+        outcome = outcome_of(status)
+        if outcome is Outcome.DELIVERED:
+            events.backchannel_logout("delivered", job.client_id, job.sid)
+        elif outcome is Outcome.REFUSED:
+            events.backchannel_logout("refused", job.client_id, job.sid, f"HTTP {status}")
+        elif job.attempt + 1 < self.p.settings.backchannel_max_attempts:
+            attempts = job.attempt + 1
+            due_ms = self.p.now_ms() + int(retry_delay(attempts, self.p.settings.backchannel_retry_delay) * 1000)
+            events.backchannel_logout("retried", job.client_id, job.sid,
+                                      f"attempt {attempts}: {'no answer' if status is None else f'HTTP {status}'}")
+            await store.finish_logout(queued.entry_id, dataclasses.replace(job, attempt=attempts), due_ms)
+            return
+        else:
+            events.backchannel_logout("dropped", job.client_id, job.sid,
+                                      f"no success in {job.attempt + 1} attempts")
+        await store.finish_logout(queued.entry_id)
+
+    async def post(self, uri: str, token: str) -> int | None:
+        """The answer's status, or None without one (timeout, refused or reset connection)."""
+        try:
+            async with self.http.post(uri, data={"logout_token": token}, allow_redirects=False,
+                                      timeout=aiohttp.ClientTimeout(total=POST_TIMEOUT)) as resp:
+                return resp.status
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.info("back-channel logout POST failed: %s", type(exc).__name__)  # not the URI's query
+            return None
