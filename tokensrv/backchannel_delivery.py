@@ -45,10 +45,12 @@ def consumer_name() -> str:
 
 
 class LogoutDelivery:
-    def __init__(self, p: Provider, http: aiohttp.ClientSession, consumer: str | None = None) -> None:
+    def __init__(self, p: Provider, http: aiohttp.ClientSession, consumer: str | None = None,
+                 claim_idle_ms: int = CLAIM_IDLE_MS) -> None:
         self.p = p
         self.http = http
         self.consumer = consumer or consumer_name()
+        self.claim_idle_ms = claim_idle_ms
 
     async def run(self) -> None:
         """Forever, until cancelled; a store outage only pauses it."""
@@ -59,11 +61,11 @@ class LogoutDelivery:
                 log.warning("back-channel logout delivery: store unreachable (%s)", type(exc).__name__)
                 await asyncio.sleep(STORE_RETRY)
 
-    async def step(self, block_ms: int = READ_BLOCK_MS) -> int:
-        """One round; how many jobs it handled."""
+    async def step(self, block_ms: int | None = READ_BLOCK_MS) -> int:
+        """One round; how many jobs it handled. `block_ms` None: do not wait for new jobs."""
         store = self.p.store
         await store.promote_due_logouts(self.p.now_ms())
-        jobs = await store.claim_stale_logouts(self.consumer, CLAIM_IDLE_MS, BATCH)
+        jobs = await store.claim_stale_logouts(self.consumer, self.claim_idle_ms, BATCH)
         if not jobs:
             jobs = await store.read_logouts(self.consumer, BATCH, block_ms)
         await asyncio.gather(*(self.deliver(job) for job in jobs))

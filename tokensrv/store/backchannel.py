@@ -161,7 +161,7 @@ class BackchannelQueue:
             length, retries = await pipe.execute()
         return int(length) + int(retries)
 
-    async def read_logouts(self, consumer: str, count: int, block_ms: int) -> list[QueuedJob]:
+    async def read_logouts(self, consumer: str, count: int, block_ms: int | None) -> list[QueuedJob]:
         """New jobs for this consumer, waiting up to `block_ms` for one (the group is made, again
         after a FLUSHALL, when it is missing)."""
         try:
@@ -169,8 +169,8 @@ class BackchannelQueue:
         except ResponseError as exc:
             if "NOGROUP" not in str(exc):
                 raise
-            await self.create_logout_group()
-            return []
+            await self.create_logout_group()  # from the stream's start: jobs queued before it count
+            reply = await self.redis.xreadgroup(GROUP, consumer, {QUEUE: ">"}, count=count, block=block_ms)
         return [_queued(entry) for _stream, entries in reply or () for entry in entries]
 
     async def create_logout_group(self) -> None:
