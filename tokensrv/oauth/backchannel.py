@@ -46,7 +46,7 @@ def outcome_of(status: int | None) -> Outcome:
 
 def retry_delay(attempts: int, first_delay: float) -> float:
     """Seconds before the next attempt after `attempts` failed ones: doubling, capped."""
-    return min(MAX_RETRY_DELAY, first_delay * 2 ** max(0, attempts - 1))
+    return min(MAX_RETRY_DELAY, first_delay * 2.0 ** max(0, attempts - 1))
 
 
 def logout_claims(p: Provider, client: Client, job: LogoutJob) -> dict[str, Any]:

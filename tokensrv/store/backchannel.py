@@ -164,6 +164,7 @@ class BackchannelQueue:
     async def read_logouts(self, consumer: str, count: int, block_ms: int | None) -> list[QueuedJob]:
         """New jobs for this consumer, waiting up to `block_ms` for one (the group is made, again
         after a FLUSHALL, when it is missing)."""
+        reply: Any
         try:
             reply = await self.redis.xreadgroup(GROUP, consumer, {QUEUE: ">"}, count=count, block=block_ms)
         except ResponseError as exc:

@@ -29,8 +29,8 @@ from .dpop import ReplayCache, check_proof
 from .errors import (
     ExpiredToken,
     InsufficientRole,
-    InvalidClaims,
     InsufficientScope,
+    InvalidClaims,
     InvalidDPoPBinding,
     InvalidDPoPProof,
     InvalidToken,
@@ -39,9 +39,9 @@ from .errors import (
     VerifierUnavailable,
 )
 from .jwks import HttpJWKSFetcher, JWKSFetcher, KeyCache
+from .jws import SUPPORTED_ALGORITHMS, PublicKey, b64url_decode, json_object, split
 from .logout import DEFAULT_MAX_AGE as LOGOUT_MAX_AGE
 from .logout import LOGOUT_TOKEN_TYPE, check_logout_claims
-from .jws import SUPPORTED_ALGORITHMS, PublicKey, b64url_decode, json_object, split
 from .metrics import VerifierMetrics, VerifierState
 from .mirror import FeedEntry, RevocationMirror
 
