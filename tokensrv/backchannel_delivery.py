@@ -28,7 +28,8 @@ from .errors import OAuthError
 from .oauth import Provider
 from .oauth.backchannel import Outcome, logout_token, outcome_of, retry_delay
 from .oauth.clients import RegistrationError, check_backchannel_logout_uri
-from .store.backchannel import QueuedJob
+from .store import Client
+from .store.backchannel import LogoutJob, QueuedJob
 
 log = logging.getLogger("tokensrv.backchannel")
 
@@ -60,6 +61,9 @@ class LogoutDelivery:
             except (RedisError, OSError) as exc:
                 log.warning("back-channel logout delivery: store unreachable (%s)", type(exc).__name__)
                 await asyncio.sleep(STORE_RETRY)
+            except Exception:  # a bug must not end delivery for this process; its jobs stay pending
+                log.exception("back-channel logout delivery failed")
+                await asyncio.sleep(STORE_RETRY)
 
     async def step(self, block_ms: int | None = READ_BLOCK_MS) -> int:
         """One round; how many jobs it handled. `block_ms` None: do not wait for new jobs."""
@@ -72,39 +76,50 @@ class LogoutDelivery:
         return len(jobs)
 
     async def deliver(self, queued: QueuedJob) -> None:
-        store, job = self.p.store, queued.job
+        """POST one job's logout token and settle the job by the answer."""
+        found = await self._target(queued)
+        if found is None:
+            await self.p.store.finish_logout(queued.entry_id)
+            return
+        job, client, uri = found
+        try:
+            status = await self.post(uri, logout_token(self.p, client, job))
+        except OAuthError:  # no signing key loaded yet: as if unanswered, try later
+            status = None
+        await self._settle(queued.entry_id, job, status)
+
+    async def _target(self, queued: QueuedJob) -> tuple[LogoutJob, Client, str] | None:
+        """The job, its client and the URI to POST to; None (with the reason logged) for none."""
+        job = queued.job
         if job is None:
             log.warning("back-channel logout job %s is unreadable: dropped", queued.entry_id)
-            await store.finish_logout(queued.entry_id)
-            return
-        client = await store.get_client(job.client_id)
+            return None
+        client = await self.p.store.get_client(job.client_id)
         if client is None or not client.backchannel_logout_uri:
             events.backchannel_logout("dropped", job.client_id, job.sid, "the client is gone or has no URI")
-            await store.finish_logout(queued.entry_id)
-            return
+            return None
         try:
-            uri = check_backchannel_logout_uri(client.backchannel_logout_uri)
-            status = await self.post(uri, logout_token(self.p, client, job))
-        except RegistrationError:  # registered by a release with other rules: not ours to send to
-            status = 0
-        except OAuthError:  # no signing key loaded yet: try later
-            status = None
-        outcome = outcome_of(status)
+            return job, client, check_backchannel_logout_uri(client.backchannel_logout_uri)
+        except RegistrationError:  # written by hand or under other rules: not a URI we POST to
+            events.backchannel_logout("refused", job.client_id, job.sid, "the registered URI is not acceptable")
+            return None
+
+    async def _settle(self, entry_id: str, job: LogoutJob, status: int | None) -> None:
+        outcome, answer = outcome_of(status), "no answer" if status is None else f"HTTP {status}"
+        attempts = job.attempt + 1
+        if outcome is Outcome.RETRY and attempts < self.p.settings.backchannel_max_attempts:
+            delay = retry_delay(attempts, self.p.settings.backchannel_retry_delay)
+            events.backchannel_logout("retried", job.client_id, job.sid, f"attempt {attempts}: {answer}")
+            retry = dataclasses.replace(job, attempt=attempts)
+            await self.p.store.finish_logout(entry_id, retry, self.p.now_ms() + int(delay * 1000))
+            return
         if outcome is Outcome.DELIVERED:
             events.backchannel_logout("delivered", job.client_id, job.sid)
         elif outcome is Outcome.REFUSED:
-            events.backchannel_logout("refused", job.client_id, job.sid, f"HTTP {status}")
-        elif job.attempt + 1 < self.p.settings.backchannel_max_attempts:
-            attempts = job.attempt + 1
-            due_ms = self.p.now_ms() + int(retry_delay(attempts, self.p.settings.backchannel_retry_delay) * 1000)
-            events.backchannel_logout("retried", job.client_id, job.sid,
-                                      f"attempt {attempts}: {'no answer' if status is None else f'HTTP {status}'}")
-            await store.finish_logout(queued.entry_id, dataclasses.replace(job, attempt=attempts), due_ms)
-            return
+            events.backchannel_logout("refused", job.client_id, job.sid, answer)
         else:
-            events.backchannel_logout("dropped", job.client_id, job.sid,
-                                      f"no success in {job.attempt + 1} attempts")
-        await store.finish_logout(queued.entry_id)
+            events.backchannel_logout("dropped", job.client_id, job.sid, f"{answer} after {attempts} attempts")
+        await self.p.store.finish_logout(entry_id)
 
     async def post(self, uri: str, token: str) -> int | None:
         """The answer's status, or None without one (timeout, refused or reset connection)."""

@@ -143,9 +143,6 @@ class BackchannelQueue:
         taken = await self._take(keys=[RP_SESSIONS_PREFIX + sub], args=[now, *sids])
         return [(sid, client_id) for sid, _, client_id in (str(t).partition(" ") for t in taken)]
 
-    async def forget_user_sessions(self, sub: str) -> None:
-        await self.redis.delete(RP_SESSIONS_PREFIX + sub)
-
     # ---- the delivery queue ----
 
     async def enqueue_logouts(self, jobs: Sequence[LogoutJob], max_jobs: int) -> int:
