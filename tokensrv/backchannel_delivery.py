@@ -38,6 +38,8 @@ CLAIM_IDLE_MS = 60_000  # a job taken this long ago and not finished: its proces
 READ_BLOCK_MS = 1_000  # under the store's socket timeout (store/connect.py)
 BATCH = 16  # jobs delivered at once by one process
 STORE_RETRY = 2.0  # seconds between rounds while the store is unreachable
+PRUNE_EVERY = 600  # seconds between looks for consumers of processes long gone ...
+PRUNE_IDLE_MS = 3_600_000  # ... idle this long with nothing pending
 
 
 def consumer_name() -> str:
@@ -52,6 +54,7 @@ class LogoutDelivery:
         self.http = http
         self.consumer = consumer or consumer_name()
         self.claim_idle_ms = claim_idle_ms
+        self._pruned_at = float("-inf")
 
     async def run(self) -> None:
         """Forever, until cancelled; a store outage only pauses it."""
@@ -68,6 +71,9 @@ class LogoutDelivery:
     async def step(self, block_ms: int | None = READ_BLOCK_MS) -> int:
         """One round; how many jobs it handled. `block_ms` None: do not wait for new jobs."""
         store = self.p.store
+        if self.p.clock() - self._pruned_at >= PRUNE_EVERY:
+            self._pruned_at = self.p.clock()
+            await store.prune_logout_consumers(PRUNE_IDLE_MS)
         await store.promote_due_logouts(self.p.now_ms())
         jobs = await store.claim_stale_logouts(self.consumer, self.claim_idle_ms, BATCH)
         if not jobs:

@@ -284,11 +284,25 @@ async def test_jobs_a_dead_server_took_are_delivered_by_another(server, receiver
     await store.create_logout_group()
     taken = await store.read_logouts("died-mid-delivery", 10, None)  # never finished
     assert len(taken) == 1
-    await deliver_ready(delivery_of(server, http))  # not stale yet (a minute by default)
+    await deliver_ready(delivery_of(server, http, consumer="alive"))  # not stale yet (a minute by default)
     assert receiver.hits == []
+    assert await store.prune_logout_consumers(0) == 1  # "alive", idle with nothing pending; not the dead one
     await deliver_ready(delivery_of(server, http, claim_idle_ms=0))
     assert [claims_of(h.token)["sid"] for h in receiver.hits] == ["sid-1"]
     assert await store.logout_queue_length() == 0
+
+
+async def test_a_hint_from_another_browser_tells_the_clients_of_both_sessions(server, receiver, http):
+    rp_a = await add_rp(server, "rp-a", receiver.uri("/a"))
+    rp_b = await add_rp(server, "rp-b", receiver.uri("/b"))
+    await add_user(server)
+    first = await signed_in(server, rp_a)  # the first browser
+    server.session.cookie_jar.clear()
+    second = await signed_in(server, rp_b)  # the second one, where the logout happens
+    await logout(server, first["id_token"])
+    await deliver_ready(delivery_of(server, http))
+    told = {h.path: claims_of(h.token)["sid"] for h in receiver.hits}
+    assert told == {"/a": claims_of(first["id_token"])["sid"], "/b": claims_of(second["id_token"])["sid"]}
 
 
 async def test_the_servers_own_task_delivers(aiohttp_client, clock, settings, redis, receiver):

@@ -188,6 +188,20 @@ class BackchannelQueue:
             return []
         return [_queued(entry) for entry in reply[1] if entry]
 
+    async def prune_logout_consumers(self, min_idle_ms: int) -> int:
+        """Forget consumers (processes) idle that long with nothing pending: every restart of a
+        server adds one to the group. One with pending jobs stays until they are claimed."""
+        try:
+            consumers = await self.redis.xinfo_consumers(QUEUE, GROUP)
+        except ResponseError:  # no stream or group yet
+            return 0
+        pruned = 0
+        for consumer in consumers:
+            if int(consumer.get("pending", 1)) == 0 and int(consumer.get("idle", 0)) >= min_idle_ms:
+                await self.redis.xgroup_delconsumer(QUEUE, GROUP, str(consumer["name"]))
+                pruned += 1
+        return pruned
+
     async def finish_logout(self, entry_id: str, retry: LogoutJob | None = None, due_ms: int = 0) -> None:
         """The job is done (delivered, refused, dropped) or, with `retry`, to be tried again at `due_ms`."""
         args: list[str | int] = [entry_id, GROUP]
