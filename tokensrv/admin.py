@@ -39,14 +39,15 @@ async def add_client(p: Provider, client_id: str, *, public: bool, redirect_uris
                      first_party: bool, post_logout_redirect_uris: Sequence[str],
                      auth_method: str | None = None, jwks: dict[str, Any] | None = None,
                      jwks_uri: str | None = None, require_par: bool = False,
-                     dpop_bound: bool = False, exchange_audiences: Sequence[str] = ()) -> dict[str, Any]:
+                     dpop_bound: bool = False, exchange_audiences: Sequence[str] = (),
+                     backchannel_logout_uri: str | None = None) -> dict[str, Any]:
     try:
         client, secret = new_client(
             client_id, public=public, redirect_uris=redirect_uris, grant_types=grant_types,
             scopes=scopes, audience=audience, first_party=first_party,
             post_logout_redirect_uris=post_logout_redirect_uris, now=p.now(), auth_method=auth_method,
             jwks=jwks, jwks_uri=jwks_uri, require_par=require_par, dpop_bound_access_tokens=dpop_bound,
-            exchange_audiences=exchange_audiences)
+            exchange_audiences=exchange_audiences, backchannel_logout_uri=backchannel_logout_uri)
     except RegistrationError as exc:
         raise AdminError(str(exc)) from None
     try:

@@ -18,7 +18,8 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from . import errors
-from .appkeys import CLOCK, DISCOVERY, NO_STORE, OAUTH_ERROR, PROVIDER, RUN_SCHEDULE, SETTINGS
+from .appkeys import CLOCK, DELIVER_LOGOUTS, DISCOVERY, NO_STORE, OAUTH_ERROR, PROVIDER, RUN_SCHEDULE, SETTINGS
+from .backchannel_delivery import LogoutDelivery
 from .client_jwks import fetcher
 from .config import Settings
 from .metrics import ARGON2_QUEUE
@@ -36,8 +37,8 @@ from .tracing import TRACER, client_trace_config, instrument, server_middleware
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
-__all__ = ["CLOCK", "DISCOVERY", "NO_STORE", "PROVIDER", "RUN_SCHEDULE", "SETTINGS", "STORE_TIMEOUT",
-           "create_app", "open_redis"]  # the keys and the store's connection, for callers of the app
+__all__ = ["CLOCK", "DELIVER_LOGOUTS", "DISCOVERY", "NO_STORE", "PROVIDER", "RUN_SCHEDULE", "SETTINGS",
+           "STORE_TIMEOUT", "create_app", "open_redis"]  # the keys and the store's connection, for callers of the app
 
 log = logging.getLogger("tokensrv")
 
@@ -45,9 +46,12 @@ MAX_BODY = 64 * 1024
 
 
 def create_app(settings: Settings, clock: Callable[[], float] = time.time,
-               run_schedule: bool = True, tracer_provider: TracerProvider | None = None) -> web.Application:
-    """`tracer_provider`: trace requests with it (tokensrv/tracing.py); None, the default: no
-    tracing, and nothing of it on the request path."""
+               run_schedule: bool = True, deliver_logouts: bool | None = None,
+               tracer_provider: TracerProvider | None = None) -> web.Application:
+    """`run_schedule`: key rotation runs here; `deliver_logouts` (default: as `run_schedule`):
+    this process delivers back-channel logout tokens from the shared queue; `tracer_provider`:
+    trace requests with it (tokensrv/tracing.py); None, the default: no tracing, and nothing of
+    it on the request path."""
     # observe_middleware is outermost: it sees the answers error_middleware makes too
     middlewares: list[Middleware] = [observe_middleware, error_middleware]
     if tracer_provider is not None:  # outside them all: its span covers what they do
@@ -59,11 +63,13 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time,
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[RUN_SCHEDULE] = run_schedule
+    app[DELIVER_LOGOUTS] = run_schedule if deliver_logouts is None else deliver_logouts
     algorithms = sorted({"RS256", settings.key_algorithm})
     app[DISCOVERY] = metadata_bytes(settings, algorithms)
     app.cleanup_ctx.append(tally_ctx)
     app.cleanup_ctx.append(provider_ctx)
     app.cleanup_ctx.append(schedule_ctx)
+    app.cleanup_ctx.append(logout_delivery_ctx)
     setup_routes(app)
     app.router.add_get("/metrics", metrics_endpoint)
     return app
@@ -131,6 +137,24 @@ async def schedule_ctx(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def logout_delivery_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Every server process delivers back-channel logouts; the store's consumer group gives each
+    job to one of them (tokensrv/backchannel_delivery.py)."""
+    if not app[DELIVER_LOGOUTS]:
+        yield
+        return
+    # its own HTTP client: no cookies, no proxies from the environment (the URIs are the clients')
+    tracer = app.get(TRACER)  # when tracing: each delivery a CLIENT span, traceparent sent along
+    async with aiohttp.ClientSession(trust_env=False, cookie_jar=aiohttp.DummyCookieJar(),
+                                     trace_configs=None if tracer is None else [client_trace_config(tracer)]) as http:
+        delivery = LogoutDelivery(app[PROVIDER], http)
+        task = asyncio.create_task(delivery.run(), name="tokensrv-backchannel-logout")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def error_response(exc: errors.OAuthError) -> web.Response:

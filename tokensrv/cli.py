@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="authorization requests must be pushed first (RFC 9126)")
     add.add_argument("--exchange-audience", action="append", default=[], dest="exchange_audiences",
                      help="an audience this client may exchange tokens for (RFC 8693; repeatable)")
+    add.add_argument("--backchannel-logout-uri", metavar="URL",
+                     help="where logout tokens are POSTed when a session of this client ends "
+                     "(OIDC Back-Channel Logout; https, http only for loopback)")
     command("list", "list clients", client)
     command("show", "show one client", client).add_argument("client_id", metavar="ID")
     command("remove", "remove a client", client).add_argument("client_id", metavar="ID")

@@ -190,7 +190,8 @@ async def _client_add(p: Provider, a: argparse.Namespace) -> Any:
         scopes=a.scopes, audience=a.audience, first_party=a.first_party,
         post_logout_redirect_uris=a.post_logout_redirect_uris, auth_method=a.auth_method,
         jwks=read_jwks(a.jwks_file) if a.jwks_file else None, jwks_uri=a.jwks_uri,
-        require_par=a.require_par, dpop_bound=a.dpop_bound, exchange_audiences=a.exchange_audiences)
+        require_par=a.require_par, dpop_bound=a.dpop_bound, exchange_audiences=a.exchange_audiences,
+        backchannel_logout_uri=a.backchannel_logout_uri)
     audit("admin.client_added", client_id=a.client_id, public=a.public)
     return result
 

@@ -66,6 +66,11 @@ class Settings:
     device_code_ttl: int = 600  # RFC 8628: how long a device code and its user code live
     device_poll_interval: int = 5  # RFC 8628 §3.2 `interval`: seconds between polls (slow_down adds 5)
     device_user_code_max_failures: int = 1000  # wrong user codes from all addresses per login window
+    # OIDC Back-Channel Logout: jobs the shared delivery queue holds at most (more are refused and
+    # counted), attempts per logout token, and the first retry's delay (doubled at each retry)
+    backchannel_queue_max: int = 10_000
+    backchannel_max_attempts: int = 5
+    backchannel_retry_delay: float = 2.0
 
     @property
     def max_token_ttl(self) -> int:
@@ -90,9 +95,9 @@ _INT_FIELDS = (
     "session_idle_ttl", "workers", "login_max_failures", "login_failure_window", "argon2_threads",
     "argon2_queue", "token_rate_burst", "client_auth_max_failures", "client_auth_failure_window",
     "durable_replicas", "par_ttl", "dpop_iat_window", "device_code_ttl", "device_poll_interval",
-    "device_user_code_max_failures",
+    "device_user_code_max_failures", "backchannel_queue_max", "backchannel_max_attempts",
 )
-_FLOAT_FIELDS = ("key_check_interval", "shutdown_timeout")
+_FLOAT_FIELDS = ("key_check_interval", "shutdown_timeout", "backchannel_retry_delay")
 _RATE_FIELDS = ("token_rate_per_client", "token_rate_per_address")  # 0 allowed: off
 _BOOL_FIELDS = ("require_par",)
 _STR_FIELDS = ("issuer", "host", "redis_url", "log_format", "log_level", "display_name", "key_algorithm",
@@ -103,6 +108,7 @@ _POSITIVE = {
     "key_rotation_period", "session_ttl", "session_idle_ttl", "workers", "login_max_failures",
     "login_failure_window", "token_rate_burst", "client_auth_max_failures", "client_auth_failure_window",
     "par_ttl", "dpop_iat_window", "device_code_ttl", "device_poll_interval", "device_user_code_max_failures",
+    "backchannel_queue_max", "backchannel_max_attempts",
 }
 
 

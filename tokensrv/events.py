@@ -56,3 +56,9 @@ def login_throttled(remote: str) -> None:
 def client_auth_throttled(client_id: str, remote: str) -> None:
     """A client id and address reached the failed-authentication limit (once per window)."""
     audit("client.throttled", client_id=client_id, remote=remote)
+
+
+def backchannel_logout(outcome: str, client_id: str, sid: str, detail: str = "") -> None:
+    """A logout token's fate (oauth/backchannel.py): the ids and what happened, never the token."""
+    metrics.BACKCHANNEL_LOGOUTS.labels(outcome).inc()
+    audit("backchannel_logout." + outcome, client_id=client_id, sid=sid, detail=detail or None)

@@ -52,6 +52,10 @@ IN_FLIGHT = Gauge("tokensrv_http_requests_in_flight", "HTTP requests being handl
 STORE_LATENCY = Histogram("tokensrv_store_command_duration_seconds",
                           "round trips to Valkey (a pipeline or script counts once)", ["command"],
                           buckets=_FAST)
+BACKCHANNEL_LOGOUTS = Counter("tokensrv_backchannel_logout_total",
+                              "back-channel logout tokens, by outcome: delivered, refused (the client "
+                              "answered 4xx), retried, dropped (attempts used up), queue_full (not queued)",
+                              ["outcome"])
 STORE_ERRORS = Counter("tokensrv_store_errors_total", "failed round trips to Valkey", ["command"])
 
 

@@ -48,6 +48,7 @@ def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (
                now: int = 0, auth_method: str | None = None, jwks: dict[str, Any] | None = None,
                jwks_uri: str | None = None, require_par: bool = False,
                dpop_bound_access_tokens: bool = False, exchange_audiences: Sequence[str] = (),
+               backchannel_logout_uri: str | None = None, backchannel_logout_session_required: bool = True,
                ) -> tuple[Client, str | None]:
     """A checked client record and its secret (None without one): shown once, never stored."""
     if not _CLIENT_ID.fullmatch(client_id):
@@ -68,6 +69,8 @@ def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (
     _check_exchange(public, grant_types, exchange_audiences)
     for uri in (*redirect_uris, *post_logout_redirect_uris):
         check_redirect_uri(uri)
+    if backchannel_logout_uri is not None:
+        check_backchannel_logout_uri(backchannel_logout_uri)
     for scope in scopes:
         if not is_scope_token(scope):
             raise RegistrationError(f"malformed scope {scope!r}")
@@ -81,6 +84,8 @@ def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (
         require_pushed_authorization_requests=require_par,
         dpop_bound_access_tokens=dpop_bound_access_tokens,
         exchange_audiences=tuple(dict.fromkeys(exchange_audiences)),
+        backchannel_logout_uri=backchannel_logout_uri,
+        backchannel_logout_session_required=backchannel_logout_session_required,
     )
     return client, secret
 
@@ -143,6 +148,30 @@ def check_redirect_uri(uri: str) -> None:
             raise RegistrationError(f"redirect URI {uri!r} must use https (http only for loopback)")
     elif parts.scheme in ("javascript", "data", "file", "vbscript"):
         raise RegistrationError(f"redirect URI {uri!r} has a forbidden scheme")
+
+
+MAX_URI = 2048
+
+
+def check_backchannel_logout_uri(uri: str) -> str:
+    """OIDC Back-Channel Logout 1.0 §2.2: an absolute https URL (http only for loopback, as for
+    redirect URIs: RFC 8252 §7.3), no fragment, no user info (the server POSTs to it: credentials
+    in it would be sent to whoever the URL names, and logged as a URL). The one check every way of
+    registering a client uses; raises RegistrationError with a one-line reason."""
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 -- raises on a malformed port
+    except ValueError:
+        raise RegistrationError(f"malformed backchannel_logout_uri {uri[:200]!r}") from None
+    if (len(uri) > MAX_URI or parts.scheme not in ("https", "http") or not parts.hostname or "#" in uri
+            or not uri.isprintable() or any(c.isspace() for c in uri)):
+        raise RegistrationError(f"backchannel_logout_uri {uri[:200]!r} must be an absolute https URL "
+                                "without a fragment")
+    if parts.username is not None or parts.password is not None:
+        raise RegistrationError(f"backchannel_logout_uri {uri[:200]!r} must not carry user info")
+    if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise RegistrationError(f"backchannel_logout_uri {uri[:200]!r} must use https (http only for loopback)")
+    return uri
 
 
 def is_client_id(value: str) -> bool:

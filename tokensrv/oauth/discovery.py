@@ -56,6 +56,8 @@ def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "frontchannel_logout_supported": False,
+        "backchannel_logout_supported": True,  # OIDC Back-Channel Logout 1.0 §2.1
+        "backchannel_logout_session_supported": True,  # logout tokens carry sid; ID tokens too
         "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),  # RFC 9449 §5.1
     })
     return doc

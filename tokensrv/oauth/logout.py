@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import InvalidRequest
-from . import Provider, sessions
+from . import Provider, backchannel, sessions
 from .authorize import with_params
 from .revocation import revoke_session
 from .tokens import read_own_jwt
@@ -78,4 +78,5 @@ async def logout(p: Provider, params: Mapping[str, str], session_secret: str | N
     ended = await sessions.end(p, session_secret)
     if hint is not None and hint.get("sid") and hint["sid"] not in sessions.sids_of(ended):
         await revoke_session(p, str(hint["sid"]))  # the application's session, from another login
+        await backchannel.sessions_ended(p, str(hint["sub"]), [str(hint["sid"])])
     return SignedOut(request.location)

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 
 from ..errors import UnauthorizedClient
 from ..store import Client, RefreshFamily, Revocation, User
-from . import Provider
+from . import Provider, backchannel
 from .params import require
 from .tokens import parse_refresh_token, read_own_jwt, refresh_digest
 
@@ -75,7 +75,8 @@ async def revoke_session(p: Provider, sid: str) -> None:
 
 async def revoke_user(p: Provider, user: User, *, disabled: bool | None = None,
                       password_hash: str | None = None) -> User:
-    """Sign out everywhere (also on password change, disable, remove): set the subject's not-before.
+    """Sign out everywhere (also on password change, disable, remove): set the subject's not-before,
+    and queue a back-channel logout for every client of every session of the user.
 
     Refresh families and SSO sessions compare their creation time with the not-before at their
     next use (the refresh grant reads the user in the rotation's round trip), so they are refused
@@ -92,4 +93,5 @@ async def revoke_user(p: Provider, user: User, *, disabled: bool | None = None,
     await p.store.save_user(updated)
     now = now_ms // 1000
     await p.store.revoke([Revocation("sub", user.sub, now + p.settings.max_token_ttl, now)], now)
+    await backchannel.user_signed_out(p, user.sub)  # every session of the user ended: tell their clients
     return updated

@@ -12,7 +12,7 @@ import dataclasses
 import secrets
 
 from ..store import BrowserSession, User
-from . import Provider
+from . import Provider, backchannel
 from .clients import secret_digest
 from .revocation import revoke_session, user_is_current
 from .tokens import new_session_id
@@ -77,8 +77,9 @@ async def end(p: Provider, secret: str | None) -> BrowserSession | None:
 
 
 async def _revoke(p: Provider, session: BrowserSession) -> None:
-    for sid in (session.sid, *session.previous_sids):
+    for sid in sids_of(session):
         await revoke_session(p, sid)
+    await backchannel.sessions_ended(p, session.sub, sids_of(session))  # once revoked: never before
 
 
 def sids_of(session: BrowserSession | None) -> tuple[str, ...]:

@@ -178,7 +178,18 @@ async def issue_for_user(p: Provider, client: Client, subject: Subject, scope: s
         response["refresh_token"] = token
     if "openid" in scope.split():
         response["id_token"] = id_token(p, client, subject, response["access_token"], now, nonce)
+    await note_session_client(p, client, subject, now)
     return Issued(response, claims, family_id)
+
+
+async def note_session_client(p: Provider, client: Client, subject: Subject, now: int) -> None:
+    """OIDC Back-Channel Logout: remember that `client` holds tokens of the session, for as long as
+    they (or its refresh family) can live, so that ending the session tells it (oauth/backchannel.py).
+    Only clients that can be told are noted: the others cost the token endpoint nothing."""
+    if client.backchannel_logout_uri and subject.sid:
+        s = p.settings
+        until = now + max(s.session_ttl, s.refresh_family_ttl, s.max_token_ttl)
+        await p.store.record_session_client(subject.sub, subject.sid, client.client_id, until, now)
 
 
 # ---- reading our own tokens (revocation, introspection, userinfo, logout hints) ----

@@ -41,6 +41,10 @@ class Client:
     jwks_uri: str | None = None  # ... or where to fetch them (oauth/client_keys.py)
     require_pushed_authorization_requests: bool = False  # RFC 9126 §6
     dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: every token request must carry a proof
+    # OIDC Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed when a session ends, and
+    # whether the client needs the `sid` claim in them (tokensrv always sends it)
+    backchannel_logout_uri: str | None = None
+    backchannel_logout_session_required: bool = True
 
     def __post_init__(self) -> None:
         if not self.token_endpoint_auth_method:
@@ -59,9 +63,11 @@ class Client:
         if data["token_endpoint_auth_method"] == derived:
             del data["token_endpoint_auth_method"]
         for name in ("jwks", "jwks_uri", "require_pushed_authorization_requests", "dpop_bound_access_tokens",
-                     "exchange_audiences"):
+                     "exchange_audiences", "backchannel_logout_uri"):
             if not data[name]:
                 del data[name]
+        if data["backchannel_logout_session_required"]:  # the default: left out like the others
+            del data["backchannel_logout_session_required"]
         return data
 
     @classmethod

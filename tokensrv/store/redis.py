@@ -25,6 +25,9 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:dpop:nonce-secret      what DPoP server nonces are derived from (TOKENSRV_DPOP_NONCE=on)
   tokensrv:layout                 which conversions of earlier layouts are done (upgrade_layout)
   tokensrv:client-changes         pub/sub channel: a client id whenever that client is added or removed
+  tokensrv:rp-sessions:<sub>, tokensrv:bcl:{tokensrv:backchannel}:*  back-channel logout: which
+                                  clients hold tokens of which session, and the delivery queue
+                                  (store/backchannel.py)
 
 No index lists the families of a user or of a session: signing a user out (their not-before) and
 ending a session (its `ended` marker) are enforced where a family is used (the refresh grant reads
@@ -79,6 +82,7 @@ from . import (
     RotateOutcome,
     User,
 )
+from .backchannel import BackchannelQueue
 from .device import DeviceAuthorizations
 
 log = logging.getLogger("tokensrv.store")
@@ -354,7 +358,7 @@ def deny_key(kind: str, value: str) -> str:
     return f"{DENY_PREFIX}{kind}:{value}"
 
 
-class RedisStore(DeviceAuthorizations):  # device authorizations: store/device.py
+class RedisStore(DeviceAuthorizations, BackchannelQueue):  # store/device.py, store/backchannel.py
     """The store on one Valkey server (or a Sentinel-managed primary) or on a Valkey Cluster."""
 
     def __init__(self, redis: StoreClient, durable_replicas: int = 0) -> None:

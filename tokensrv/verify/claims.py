@@ -56,17 +56,10 @@ def is_number(value: object) -> TypeGuard[int | float]:
 
 
 def check_claims(claims: Mapping[str, Any], issuer: str, audience: str, now: float, leeway: float) -> None:
-    if claims.get("iss") != issuer:
-        raise InvalidClaims("wrong issuer")
-    aud = claims.get("aud")
-    if aud != audience and not (_strings(aud) and audience in aud):
-        raise InvalidClaims("wrong audience")
+    check_issuer_audience(claims, issuer, audience)
     for name in _REQUIRED_STRINGS:
         if type(claims.get(name)) is not str or not claims[name]:
             raise InvalidClaims(f"{name} is missing or not a string")
-    exp, iat = claims.get("exp"), claims.get("iat")
-    if not is_number(exp) or not is_number(iat):
-        raise InvalidClaims("exp or iat is missing or not a number")
     for name in _OPTIONAL_STRINGS:
         if type(claims.get(name, "")) is not str:
             raise InvalidClaims(f"{name} is not a string")
@@ -75,6 +68,24 @@ def check_claims(claims: Mapping[str, Any], issuer: str, audience: str, now: flo
             raise InvalidClaims(f"{name} is not a number")
     if "roles" in claims and not _strings(claims["roles"]):
         raise InvalidClaims("roles is not a list of strings")
+    check_times(claims, now, leeway)
+
+
+def check_issuer_audience(claims: Mapping[str, Any], issuer: str, audience: str) -> None:
+    if claims.get("iss") != issuer:
+        raise InvalidClaims("wrong issuer")
+    aud = claims.get("aud")
+    if aud != audience and not (_strings(aud) and audience in aud):
+        raise InvalidClaims("wrong audience")
+
+
+def check_times(claims: Mapping[str, Any], now: float, leeway: float) -> None:
+    """exp and iat present and numbers; not expired, not issued (nor valid only) in the future."""
+    exp, iat = claims.get("exp"), claims.get("iat")
+    if not is_number(exp) or not is_number(iat):
+        raise InvalidClaims("exp or iat is missing or not a number")
+    if "nbf" in claims and not is_number(claims["nbf"]):
+        raise InvalidClaims("nbf is not a number")
     if now >= exp + leeway:
         raise ExpiredToken("expired")
     if iat > now + leeway:

@@ -30,6 +30,7 @@ from .errors import (
     ExpiredToken,
     InsufficientRole,
     InsufficientScope,
+    InvalidClaims,
     InvalidDPoPBinding,
     InvalidDPoPProof,
     InvalidToken,
@@ -39,6 +40,8 @@ from .errors import (
 )
 from .jwks import HttpJWKSFetcher, JWKSFetcher, KeyCache
 from .jws import SUPPORTED_ALGORITHMS, PublicKey, b64url_decode, json_object, split
+from .logout import DEFAULT_MAX_AGE as LOGOUT_MAX_AGE
+from .logout import LOGOUT_TOKEN_TYPE, check_logout_claims
 from .metrics import VerifierMetrics, VerifierState
 from .mirror import FeedEntry, RevocationMirror
 
@@ -88,6 +91,7 @@ class TokenVerifier:
             raise ValueError(f"dpop_algorithms must be among {list(DPOP_ALGORITHMS)}")
         self.dpop_window = dpop_window
         self.dpop_replays = ReplayCache(dpop_window, dpop_replay_cache_size)
+        self.logout_replays = ReplayCache(LOGOUT_MAX_AGE + leeway, dpop_replay_cache_size)
         self.metrics = VerifierMetrics(registry, audience)
         self._clock = clock
         self._headers: dict[str, tuple[str, str]] = {}  # header segment -> (alg, kid), checked
@@ -181,6 +185,32 @@ class TokenVerifier:
                                                claims["iat"], now)
             if reason is not None:
                 raise RevokedToken(f"revoked by {reason}")
+        return claims
+
+    async def verify_logout_token(self, token: str, *, audience: str | None = None,
+                                  refuse_replay: bool = True) -> dict[str, Any]:
+        """The claims of a valid back-channel logout token (OIDC Back-Channel Logout 1.0 §2.6) sent
+        to the relying party `audience` (its client_id; default: this verifier's audience); else
+        InvalidToken or a subclass. The signature is checked against the issuer's JWKS like an
+        access token's; then typ logout+jwt, iss, aud, iat, exp, the back-channel event, sub or
+        sid, no nonce. With `refuse_replay` (the default), a `jti` seen before by this verifier
+        is refused. The revocation mirror is not consulted: a logout is never "revoked".
+
+        What the caller does next: end its sessions with this `sid` (or, without one, of `sub`),
+        and answer 200; on InvalidToken, answer 400 (§2.8)."""
+        parts = split(token, self.max_token_bytes)
+        alg, kid = check_header(json_object(b64url_decode(parts.header_segment), "header"), self.algorithms,
+                                LOGOUT_TOKEN_TYPE)
+        now = self._clock()
+        if self._kid_revoked(kid):
+            raise RevokedToken(f"signing key {kid} is revoked")
+        key = self.keys.get(kid) or await self._unknown_kid(kid)
+        key.verify(alg, parts.signing_input, parts.signature)
+        claims = json_object(parts.payload, "payload")
+        audience = self.audience if audience is None else audience
+        check_logout_claims(claims, self.issuer, audience, now, self.leeway, LOGOUT_MAX_AGE)
+        if refuse_replay and not self.logout_replays.add(audience, claims["jti"], claims["iat"], now):
+            raise InvalidClaims("the logout token was presented before")
         return claims
 
     def _check_dpop(self, claims: dict[str, Any], token: str, proof: str | None, method: str,
