@@ -155,7 +155,7 @@ async def _look_up(p: Provider, user_code: str | None, remote: str) -> PendingDe
     limits = (p.settings.login_max_failures, p.settings.device_user_code_max_failures)
     blocked = [ttl for (count, ttl), limit in zip(counted, limits) if count > limit]
     if blocked:
-        raise SlowDown(max(blocked), "too many wrong user codes")
+        raise SlowDown(max(blocked), "too many wrong user codes", what="wrong codes entered")
     found = await p.store.find_device(secret_digest(user_code)) if user_code else None
     if found is None or found.status != "pending" or p.now() >= found.expires_at:
         return None  # the counted attempt stays: a failure

@@ -72,7 +72,7 @@ async def pairs_of(request: web.Request) -> list[tuple[str, object]]:
 def error_page(request: web.Request, exc: errors.OAuthError) -> web.Response:
     if isinstance(exc, errors.SlowDown):
         minutes = max(1, (int(exc.headers["Retry-After"]) + 59) // 60)
-        message = f"Too many failed sign-in attempts. Please try again in {minutes} minute(s)."
+        message = f"Too many {exc.what}. Please try again in {minutes} minute(s)."
     else:
         message = exc.description[:1].upper() + exc.description[1:]
         message += "" if message.endswith(".") else "."
