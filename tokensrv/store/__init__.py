@@ -41,6 +41,19 @@ class Client:
     jwks_uri: str | None = None  # ... or where to fetch them (oauth/client_keys.py)
     require_pushed_authorization_requests: bool = False  # RFC 9126 §6
     dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: every token request must carry a proof
+    # RFC 7591 §2 metadata people see on the login page (oauth/client_display.py checks the URIs)
+    client_name: str | None = None
+    logo_uri: str | None = None
+    policy_uri: str | None = None
+    tos_uri: str | None = None
+    # RFC 7592: SHA-256 of the registration access token of a client registered over HTTP (None:
+    # added by an operator); its presence is what marks a client as registered
+    registration_token_digest: str | None = None
+
+    @property
+    def registered(self) -> bool:
+        """Registered over HTTP (RFC 7591) rather than by `tokensrv client add`."""
+        return self.registration_token_digest is not None
 
     def __post_init__(self) -> None:
         if not self.token_endpoint_auth_method:
@@ -59,7 +72,8 @@ class Client:
         if data["token_endpoint_auth_method"] == derived:
             del data["token_endpoint_auth_method"]
         for name in ("jwks", "jwks_uri", "require_pushed_authorization_requests", "dpop_bound_access_tokens",
-                     "exchange_audiences"):
+                     "exchange_audiences", "client_name", "logo_uri", "policy_uri", "tos_uri",
+                     "registration_token_digest"):
             if not data[name]:
                 del data[name]
         return data
@@ -148,6 +162,13 @@ class Clients(Protocol):
     async def get_client(self, client_id: str) -> Client | None: ...
     async def list_clients(self) -> list[Client]: ...
     async def remove_client(self, client_id: str) -> bool: ...
+
+
+class Registrations(Protocol):
+    """RFC 7591/7592: initial access tokens (by digest) and updates of registered clients."""
+    async def put_initial_token(self, digest: str, uses: int, ttl: int) -> None: ...
+    async def use_initial_token(self, digest: str) -> bool: ...
+    async def replace_client(self, client: Client) -> None: ...
 
 
 class Users(Protocol):
@@ -326,6 +347,7 @@ __all__ = [
     "PushedRequest",
     "RateLimits",
     "RefreshFamily",
+    "Registrations",
     "RefreshTokens",
     "Reused",
     "Revocation",
