@@ -15,9 +15,8 @@ from typing import Any
 
 from .config import redact_url
 from .keys import SigningKey, next_step_due, planned_steps
-from .oauth import Provider, introspection, revocation
-from .oauth import registration
-from .oauth.clients import Display, RegistrationError, new_client
+from .oauth import Provider, introspection, registration, revocation
+from .oauth.clients import NO_DISPLAY, Display, RegistrationError, new_client
 from .oauth.revocation import revoke_user
 from .oauth.tokens import parse_refresh_token, read_own_jwt
 from .rotation import LockBusy
@@ -43,7 +42,7 @@ async def add_client(p: Provider, client_id: str, *, public: bool, redirect_uris
                      auth_method: str | None = None, jwks: dict[str, Any] | None = None,
                      jwks_uri: str | None = None, require_par: bool = False,
                      dpop_bound: bool = False, exchange_audiences: Sequence[str] = (),
-                     display: Display = Display()) -> dict[str, Any]:
+                     display: Display = NO_DISPLAY) -> dict[str, Any]:
     try:
         client, secret = new_client(
             client_id, public=public, redirect_uris=redirect_uris, grant_types=grant_types,

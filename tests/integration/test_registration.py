@@ -5,12 +5,13 @@ methods, grants, scopes), and a registered client then signing a user in and act
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 
 import pytest
 
 from tests.conftest import provider_of
-from tests.integration.sso_helpers import REDIRECT, App, add_user, redeem, sign_in
+from tests.integration.sso_helpers import REDIRECT, App, add_user, doomed_store, redeem, sign_in
 from tokensrv import admin
 from tokensrv.oauth.clients import secret_digest
 from tokensrv.store.registration import INITIAL_TOKEN_PREFIX
@@ -314,3 +315,14 @@ async def test_the_login_page_names_the_client_and_escapes_it(server):
     assert "&lt;script&gt;x()&lt;/script&gt;" in html and "<script>" not in html
     assert 'src="https://cdn.example.org/l.png"' in html and 'referrerpolicy="no-referrer"' in html
     assert 'href="https://rp.example.org/privacy"' in html
+
+
+async def test_an_unreachable_store_fails_closed_with_503(make_client, settings, tmp_path):
+    async with doomed_store(make_client, dataclasses.replace(settings, registration="on"), tmp_path) as (server, store):
+        token = await initial_token(server)
+        _, body, _ = await register(server, WEB)
+        store.stop()
+        resp = await server.post(REGISTER, json=WEB, headers=bearer(token))
+        assert resp.status == 503 and (await resp.json())["error"] == "temporarily_unavailable"
+        resp = await server.get(path_of(body), headers=bearer(body["registration_access_token"]))
+        assert resp.status == 503

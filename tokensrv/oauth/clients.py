@@ -56,6 +56,9 @@ class Display:
     tos_uri: str | None = None
 
 
+NO_DISPLAY = Display()
+
+
 def check_display(display: Display) -> Display:
     """The name printable and short; the URIs absolute https (http only for loopback), and the
     logo https only: the login page loads it from the user's browser."""
@@ -91,7 +94,7 @@ def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (
                now: int = 0, auth_method: str | None = None, jwks: dict[str, Any] | None = None,
                jwks_uri: str | None = None, require_par: bool = False,
                dpop_bound_access_tokens: bool = False, exchange_audiences: Sequence[str] = (),
-               display: Display = Display(),
+               display: Display = NO_DISPLAY,
                ) -> tuple[Client, str | None]:
     """A checked client record and its secret (None without one): shown once, never stored."""
     if not _CLIENT_ID.fullmatch(client_id):

@@ -90,9 +90,10 @@ async def registered_client(p: Provider, client_id: str, authorization: str | No
     presented = secret_digest(bearer_token(authorization))
     client = await p.store.get_client(client_id)
     expected = client.registration_token_digest if client is not None else None
-    if not hmac.compare_digest(presented, expected or _DECOY_DIGEST) or expected is None:
+    matches = hmac.compare_digest(presented, expected or _DECOY_DIGEST)  # the same work either way
+    if client is None or expected is None or not matches:
         raise InvalidToken("wrong registration access token or no such registered client")
-    return client  # type: ignore[return-value] -- expected is None when client is None
+    return client
 
 
 async def read(p: Provider, client_id: str, authorization: str | None) -> dict[str, Any]:
