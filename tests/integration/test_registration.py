@@ -4,6 +4,7 @@ bound to one client, metadata checked like `tokensrv client add` (hostile redire
 methods, grants, scopes), and a registered client then signing a user in and acting for itself."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import json
@@ -326,3 +327,15 @@ async def test_an_unreachable_store_fails_closed_with_503(make_client, settings,
         assert resp.status == 503 and (await resp.json())["error"] == "temporarily_unavailable"
         resp = await server.get(path_of(body), headers=bearer(body["registration_access_token"]))
         assert resp.status == 503
+
+
+async def test_of_two_concurrent_updates_with_one_token_exactly_one_wins(server):
+    _, body, _ = await register(server, WEB)
+    uri, rat = path_of(body), body["registration_access_token"]
+    names = ("First", "Second")
+    answers = await asyncio.gather(*(manage(server, "PUT", uri, rat, json={**WEB, "client_id": body["client_id"],
+                                                                             "client_name": name}) for name in names))
+    assert sorted(status for status, _, _ in answers) == [200, 401]
+    winner = next(answer for status, answer, _ in answers if status == 200)
+    status, read, _ = await manage(server, "GET", uri, winner["registration_access_token"])
+    assert status == 200 and read["client_name"] == winner["client_name"]  # the record is the winner's

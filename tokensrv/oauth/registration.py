@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import InvalidClientMetadata, InvalidRedirectUri, InvalidToken
 from ..logs import audit
-from ..store import SECRET_METHODS, Client, Missing
+from ..store import SECRET_METHODS, Client
 from . import Provider
 from .clients import (
     TOKEN_EXCHANGE,
@@ -121,10 +121,9 @@ async def update(p: Provider, client_id: str, authorization: str | None, body: b
     registration_token = secrets.token_urlsafe(32)
     changed = replace(changed, created_at=current.created_at,
                       registration_token_digest=secret_digest(registration_token))
-    try:
-        await p.store.replace_client(changed)
-    except Missing:  # deleted while this update was checked
-        raise InvalidToken("client deleted during its update") from None
+    if not await p.store.replace_client(changed, current.registration_token_digest or ""):
+        # deleted, or updated with this same token (which rotated it), while this one was checked
+        raise InvalidToken("registration changed or deleted during this update")
     audit("client.registration_updated", client_id=client_id)
     return answer(changed, p.settings.issuer, secret=secret, registration_token=registration_token)
 

@@ -221,9 +221,10 @@ class CachingStore(RedisStore):
         self.clients.invalidate(client_id)  # this process at once; the others by the announcement
         return removed
 
-    async def replace_client(self, client: Client) -> None:
-        await super().replace_client(client)
-        self.clients.invalidate(client.client_id)
+    async def replace_client(self, client: Client, token_digest: str) -> bool:
+        replaced = await super().replace_client(client, token_digest)
+        self.clients.invalidate(client.client_id)  # this process at once; the others by the announcement
+        return replaced
 
     def start_following(self) -> None:
         self._follower = asyncio.create_task(self.clients.follow(self.redis, CLIENT_CHANGES),

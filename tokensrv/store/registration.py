@@ -16,7 +16,7 @@ import json
 from redis.commands.core import AsyncScript
 
 from ..verify.store_url import StoreClient
-from . import Client, Missing
+from . import Client
 
 PREFIX = "tokensrv:"
 INITIAL_TOKEN_PREFIX = PREFIX + "iat:"
@@ -27,6 +27,15 @@ _USE_INITIAL_TOKEN = """
 local left = tonumber(redis.call('GET', KEYS[1]))
 if not left or left < 1 then return 0 end
 if left == 1 then redis.call('DEL', KEYS[1]) else redis.call('DECR', KEYS[1]) end
+return 1
+"""
+
+
+# Compare-and-set of a client record on its registration access token (RFC 7592 §2.2 rotates it).
+_REPLACE_REGISTERED = """
+local raw = redis.call('GET', KEYS[1])
+if not raw or cjson.decode(raw)['registration_token_digest'] ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
 return 1
 """
 
@@ -48,10 +57,17 @@ class Registrations:
     def _use_initial_token(self) -> AsyncScript:
         return self.redis.register_script(_USE_INITIAL_TOKEN)
 
-    async def replace_client(self, client: Client) -> None:
-        """Write a changed record of an existing client (SET XX: a client removed meanwhile stays
-        removed, Missing), and announce it so that caches drop the old one."""
+    async def replace_client(self, client: Client, token_digest: str) -> bool:
+        """Write a changed record of a registered client, if its registration access token is still
+        the one with `token_digest` (one script: of two concurrent updates with one token, exactly
+        one wins, and a client deleted meanwhile stays deleted). Announced, so caches drop the old
+        record. False if it was not written."""
         key = PREFIX + "client:" + client.client_id
-        if not await self.redis.set(key, json.dumps(client.to_json()), xx=True):
-            raise Missing(f"no client {client.client_id!r}")
+        if not await self._replace_registered(keys=[key], args=[json.dumps(client.to_json()), token_digest]):
+            return False
         await self.redis.publish(PREFIX + "client-changes", client.client_id)
+        return True
+
+    @functools.cached_property
+    def _replace_registered(self) -> AsyncScript:
+        return self.redis.register_script(_REPLACE_REGISTERED)
