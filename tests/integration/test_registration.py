@@ -13,8 +13,9 @@ import pytest
 
 from tests.conftest import provider_of
 from tests.integration.sso_helpers import REDIRECT, App, add_user, doomed_store, redeem, sign_in
+from tests.integration.test_device_grant import page, signed_in, start
 from tokensrv import admin
-from tokensrv.oauth.clients import secret_digest
+from tokensrv.oauth.clients import Display, secret_digest
 from tokensrv.store.registration import INITIAL_TOKEN_PREFIX
 
 from .assertion_helpers import new_key, public_jwks
@@ -339,3 +340,15 @@ async def test_of_two_concurrent_updates_with_one_token_exactly_one_wins(server)
     winner = next(answer for status, answer, _ in answers if status == 200)
     status, read, _ = await manage(server, "GET", uri, winner["registration_access_token"])
     assert status == 200 and read["client_name"] == winner["client_name"]  # the record is the winner's
+
+
+async def test_the_device_page_names_the_client_too(server):
+    await add_user(server)
+    await admin.add_client(provider_of(server), "tv", public=True, redirect_uris=(), grant_types=("device_code",),
+                           scopes=("openid",), audience=None, first_party=False, post_logout_redirect_uris=(),
+                           display=Display(client_name="Living <room> TV"))
+    status, started = await start(server, "tv")
+    assert status == 200, started
+    await signed_in(server)
+    status, html = await page(server, started["user_code"])
+    assert status == 200 and 'id="device-client">Living &lt;room&gt; TV</strong>' in html
