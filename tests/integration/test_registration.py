@@ -352,3 +352,10 @@ async def test_the_device_page_names_the_client_too(server):
     await signed_in(server)
     status, html = await page(server, started["user_code"])
     assert status == 200 and 'id="device-client">Living &lt;room&gt; TV</strong>' in html
+
+
+async def test_without_a_token_no_metadata_is_looked_at(server):
+    resp = await server.post(REGISTER, json={"redirect_uris": ["javascript:alert(1)"]}, headers=bearer("wrong"))
+    assert resp.status == 401 and (await resp.json())["error"] == "invalid_token"
+    resp = await server.post(REGISTER, data=b"{not json", headers={"Content-Type": "application/json"})
+    assert resp.status == 401

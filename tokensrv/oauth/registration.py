@@ -69,10 +69,13 @@ def bearer_token(authorization: str | None) -> str:
 async def register(p: Provider, authorization: str | None, body: bytes) -> dict[str, Any]:
     """A new client from the metadata in `body`; the 201 answer's body (§3.2.1)."""
     digest = secret_digest(bearer_token(authorization))
+    if not await p.store.initial_token_uses(digest):  # no metadata is looked at without a token
+        raise InvalidToken("unknown, expired or used-up initial access token")
     metadata = parse_metadata(body)
     client_id = secrets.token_urlsafe(18)  # 144 random bits: no collisions to handle
     client, secret = client_from_metadata(p, client_id, metadata)
-    # checked before the token is spent: a mistake in the metadata does not use it up
+    # spent only now: a mistake in the metadata does not use it up (and of two registrations
+    # racing for its last use, one gets it)
     if not await p.store.use_initial_token(digest):
         raise InvalidToken("unknown, expired or used-up initial access token")
     registration_token = secrets.token_urlsafe(32)

@@ -48,6 +48,10 @@ class Registrations:
     async def put_initial_token(self, digest: str, uses: int, ttl: int) -> None:
         await self.redis.set(INITIAL_TOKEN_PREFIX + digest, uses, ex=ttl)
 
+    async def initial_token_uses(self, digest: str) -> int:
+        """How many registrations the token with this digest may still make (0: none, or unknown)."""
+        return int(await self.redis.get(INITIAL_TOKEN_PREFIX + digest) or 0)
+
     async def use_initial_token(self, digest: str) -> bool:
         """Spend one use of the initial access token with this digest; False if it has none left
         (unknown, expired or used up)."""
