@@ -110,13 +110,11 @@ async def device_authorization(request: web.Request) -> web.Response:
     return json_response(answer, headers=NO_STORE)
 
 
-async def metadata_body(request: web.Request) -> bytes:
-    """RFC 7591 §3.1: a JSON object; a body of another type or over the size limit is refused as
-    metadata (invalid_client_metadata), like any other metadata we cannot read."""
-    if request.content_type != "application/json":
-        raise InvalidClientMetadata("wrong content type", description="the body must be application/json")
+async def metadata_body(request: web.Request) -> registration.Body:
+    """RFC 7591 §3.1: the body and its type, read now (registration.py checks them once the token
+    is); one over the size limit is refused as metadata, like any other metadata we cannot read."""
     try:
-        return await request.read()
+        return registration.Body(request.content_type, await request.read())
     except web.HTTPRequestEntityTooLarge:
         raise InvalidClientMetadata("body too large", description="the metadata is too large") from None
 

@@ -359,3 +359,5 @@ async def test_without_a_token_no_metadata_is_looked_at(server):
     assert resp.status == 401 and (await resp.json())["error"] == "invalid_token"
     resp = await server.post(REGISTER, data=b"{not json", headers={"Content-Type": "application/json"})
     assert resp.status == 401
+    resp = await server.put(REGISTER + "/someone", data=b"x", headers={**bearer("wrong"), "Content-Type": "text/plain"})
+    assert resp.status == 401

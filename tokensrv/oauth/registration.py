@@ -18,7 +18,7 @@ import hmac
 import json
 import secrets
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import InvalidClientMetadata, InvalidRedirectUri, InvalidToken
@@ -66,7 +66,7 @@ def bearer_token(authorization: str | None) -> str:
 
 # ---- RFC 7591 §3: registration ----
 
-async def register(p: Provider, authorization: str | None, body: bytes) -> dict[str, Any]:
+async def register(p: Provider, authorization: str | None, body: Body) -> dict[str, Any]:
     """A new client from the metadata in `body`; the 201 answer's body (§3.2.1)."""
     digest = secret_digest(bearer_token(authorization))
     if not await p.store.initial_token_uses(digest):  # no metadata is looked at without a token
@@ -104,7 +104,7 @@ async def read(p: Provider, client_id: str, authorization: str | None) -> dict[s
     return answer(await registered_client(p, client_id, authorization), p.settings.issuer)
 
 
-async def update(p: Provider, client_id: str, authorization: str | None, body: bytes) -> dict[str, Any]:
+async def update(p: Provider, client_id: str, authorization: str | None, body: Body) -> dict[str, Any]:
     """§2.2: the metadata replaced by the body's (fields left out go back to their defaults); the
     client id, its issue time and its secret stay (a secret is issued if the client starts
     needing one); the registration access token is rotated, the old one stops working."""
@@ -140,9 +140,18 @@ async def delete(p: Provider, client_id: str, authorization: str | None) -> None
 
 # ---- metadata ----
 
-def parse_metadata(body: bytes) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Body:
+    """A request body as sent: its media type and its bytes."""
+    content_type: str
+    raw: bytes
+
+
+def parse_metadata(body: Body) -> dict[str, Any]:
+    if body.content_type != "application/json":
+        raise InvalidClientMetadata("wrong content type", description="the body must be application/json")
     try:
-        metadata = json.loads(body)
+        metadata = json.loads(body.raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidClientMetadata("body not JSON", description="the body must be a JSON object") from None
     if not isinstance(metadata, dict):
