@@ -15,8 +15,8 @@ from typing import Any
 
 from .config import redact_url
 from .keys import SigningKey, next_step_due, planned_steps
-from .oauth import Provider, introspection, revocation
-from .oauth.clients import RegistrationError, new_client
+from .oauth import Provider, introspection, registration, revocation
+from .oauth.clients import NO_DISPLAY, Display, RegistrationError, new_client
 from .oauth.revocation import revoke_user
 from .oauth.tokens import parse_refresh_token, read_own_jwt
 from .rotation import LockBusy
@@ -30,7 +30,9 @@ class AdminError(Exception):
 def client_view(client: Client) -> dict[str, Any]:
     view = dataclasses.asdict(client)  # every field, defaults included (to_json leaves some out)
     view.pop("secret_digest")
+    view.pop("registration_token_digest")
     view["type"] = "public" if client.is_public else "confidential"
+    view["registered"] = client.registered  # by the client itself, over RFC 7591
     return view
 
 
@@ -40,14 +42,16 @@ async def add_client(p: Provider, client_id: str, *, public: bool, redirect_uris
                      auth_method: str | None = None, jwks: dict[str, Any] | None = None,
                      jwks_uri: str | None = None, require_par: bool = False,
                      dpop_bound: bool = False, exchange_audiences: Sequence[str] = (),
-                     backchannel_logout_uri: str | None = None) -> dict[str, Any]:
+                     backchannel_logout_uri: str | None = None,
+                     display: Display = NO_DISPLAY) -> dict[str, Any]:
     try:
         client, secret = new_client(
             client_id, public=public, redirect_uris=redirect_uris, grant_types=grant_types,
             scopes=scopes, audience=audience, first_party=first_party,
             post_logout_redirect_uris=post_logout_redirect_uris, now=p.now(), auth_method=auth_method,
             jwks=jwks, jwks_uri=jwks_uri, require_par=require_par, dpop_bound_access_tokens=dpop_bound,
-            exchange_audiences=exchange_audiences, backchannel_logout_uri=backchannel_logout_uri)
+            exchange_audiences=exchange_audiences, backchannel_logout_uri=backchannel_logout_uri,
+            display=display)
     except RegistrationError as exc:
         raise AdminError(str(exc)) from None
     try:
@@ -58,6 +62,14 @@ async def add_client(p: Provider, client_id: str, *, public: bool, redirect_uris
     if client.token_endpoint_auth_method == "private_key_jwt":
         result = {"client_id": client.client_id, "token_endpoint_auth_method": "private_key_jwt"}
     return result
+
+
+async def mint_initial_token(p: Provider, ttl: int, uses: int) -> dict[str, Any]:
+    """An initial access token for RFC 7591 registration (shown once; only its digest is kept)."""
+    try:
+        return await registration.mint_initial_token(p, ttl, uses)
+    except RegistrationError as exc:
+        raise AdminError(str(exc)) from None
 
 
 async def get_client(p: Provider, client_id: str) -> Client:

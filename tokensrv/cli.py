@@ -91,6 +91,15 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--backchannel-logout-uri", metavar="URL",
                      help="where logout tokens are POSTed when a session of this client ends "
                      "(OIDC Back-Channel Logout; https, http only for loopback)")
+    add.add_argument("--name", dest="client_name", help="what the login page calls the client")
+    add.add_argument("--logo-uri", help="an https image the login page shows")
+    add.add_argument("--policy-uri", help="the client's privacy policy, linked from the login page")
+    add.add_argument("--tos-uri", help="the client's terms of service, linked from the login page")
+    mint = command("token", "mint an initial access token for dynamic registration (RFC 7591, "
+                   "TOKENSRV_REGISTRATION=on); prints it once", client)
+    mint.add_argument("--ttl", default="1h", help="how long it lives: seconds, or a number with s, m, h or d "
+                      "(default 1h, at most 30d)")
+    mint.add_argument("--uses", type=int, default=1, help="how many clients it may register (default 1)")
     command("list", "list clients", client)
     command("show", "show one client", client).add_argument("client_id", metavar="ID")
     command("remove", "remove a client", client).add_argument("client_id", metavar="ID")

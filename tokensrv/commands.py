@@ -23,6 +23,7 @@ from .config import Settings, redact_url
 from .console import CLIError, read_password, settings_from
 from .logs import audit, setup_logging
 from .oauth import Provider
+from .oauth.clients import Display
 from .passwords import PasswordPool
 from .rotation import KeyManager
 from .store.connect import open_redis
@@ -191,9 +192,29 @@ async def _client_add(p: Provider, a: argparse.Namespace) -> Any:
         post_logout_redirect_uris=a.post_logout_redirect_uris, auth_method=a.auth_method,
         jwks=read_jwks(a.jwks_file) if a.jwks_file else None, jwks_uri=a.jwks_uri,
         require_par=a.require_par, dpop_bound=a.dpop_bound, exchange_audiences=a.exchange_audiences,
-        backchannel_logout_uri=a.backchannel_logout_uri)
+        backchannel_logout_uri=a.backchannel_logout_uri,
+        display=Display(a.client_name, a.logo_uri, a.policy_uri, a.tos_uri))
     audit("admin.client_added", client_id=a.client_id, public=a.public)
     return result
+
+
+async def _client_token(p: Provider, a: argparse.Namespace) -> Any:
+    result = await admin.mint_initial_token(p, duration(a.ttl, "--ttl"), a.uses)
+    audit("admin.initial_token_minted", uses=a.uses, expires_at=result["expires_at"])
+    return result
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def duration(raw: str, flag: str) -> int:
+    """Seconds from `90`, `90s`, `15m`, `1h` or `7d`."""
+    text = raw.strip().lower()
+    unit = _UNITS.get(text[-1:], 0)
+    number = text[:-1] if unit else text
+    if not number.isdigit():
+        raise CLIError(f"{flag} must be a whole number of seconds or end in s, m, h or d, got {raw!r}")
+    return int(number) * (unit or 1)
 
 
 MAX_JWKS_FILE = 64 * 1024
@@ -215,9 +236,10 @@ def read_jwks(path: str) -> Any:
 
 
 async def _client_list(p: Provider, a: argparse.Namespace) -> Any:
-    shown = ("client_id", "type", "token_endpoint_auth_method", "grant_types", "scopes", "audience",
-             "first_party")
-    return [{k: v for k, v in admin.client_view(c).items() if k in shown} for c in await p.store.list_clients()]
+    shown = ("client_id", "client_name", "type", "registered", "token_endpoint_auth_method", "grant_types",
+             "scopes", "audience", "first_party")
+    views = [admin.client_view(c) for c in await p.store.list_clients()]
+    return [{k: view[k] for k in shown} for view in views]
 
 
 async def _client_show(p: Provider, a: argparse.Namespace) -> Any:
@@ -317,7 +339,7 @@ ADMIN: dict[tuple[str, str | None], Callable[[Provider, argparse.Namespace], Awa
     ("keys", "list"): _keys_list, ("keys", "init"): _keys_init, ("keys", "rotate"): _keys_rotate,
     ("keys", "revoke"): _keys_revoke,
     ("client", "add"): _client_add, ("client", "list"): _client_list,
-    ("client", "show"): _client_show, ("client", "remove"): _client_remove,
+    ("client", "show"): _client_show, ("client", "remove"): _client_remove, ("client", "token"): _client_token,
     ("user", "add"): _user_add, ("user", "passwd"): _user_passwd, ("user", "list"): _user_list,
     ("user", "show"): _user_show, ("user", "remove"): _user_remove,
     ("user", "disable"): _user_disable, ("user", "enable"): _user_enable,

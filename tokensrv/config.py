@@ -5,6 +5,7 @@ import dataclasses
 import ipaddress
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,8 @@ class Settings:
     backchannel_queue_max: int = 10_000
     backchannel_max_attempts: int = 5
     backchannel_retry_delay: float = 2.0
+    registration: str = "off"  # "on": dynamic client registration (RFC 7591/7592) at /oauth2/register
+    registration_scopes: str = "openid profile email"  # the most a registered client may be allowed
 
     @property
     def max_token_ttl(self) -> int:
@@ -82,6 +85,14 @@ class Settings:
         """How long a new key is published before it signs: every cache has seen it by then,
         including a JWKS fetched from an instance that had not yet re-read keys/."""
         return self.jwks_max_age + math.ceil(self.key_check_interval)
+
+    @property
+    def registration_enabled(self) -> bool:
+        return self.registration == "on"
+
+    @property
+    def registration_scope_list(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.registration_scopes.split()))
 
     @property
     def secure_cookies(self) -> bool:
@@ -101,7 +112,7 @@ _FLOAT_FIELDS = ("key_check_interval", "shutdown_timeout", "backchannel_retry_de
 _RATE_FIELDS = ("token_rate_per_client", "token_rate_per_address")  # 0 allowed: off
 _BOOL_FIELDS = ("require_par",)
 _STR_FIELDS = ("issuer", "host", "redis_url", "log_format", "log_level", "display_name", "key_algorithm",
-               "dpop_nonce")
+               "dpop_nonce", "registration", "registration_scopes")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _POSITIVE = {
     "access_token_ttl", "refresh_token_ttl", "refresh_family_ttl", "id_token_ttl", "auth_code_ttl",
@@ -211,6 +222,12 @@ def _checked(s: Settings) -> Settings:
     s = dataclasses.replace(s, dpop_nonce=s.dpop_nonce.lower())
     if s.dpop_nonce not in ("on", "off"):
         raise ConfigError(f"TOKENSRV_DPOP_NONCE must be 'on' or 'off', got {s.dpop_nonce!r}")
+    s = dataclasses.replace(s, registration=s.registration.lower())
+    if s.registration not in ("on", "off"):
+        raise ConfigError(f"TOKENSRV_REGISTRATION must be 'on' or 'off', got {s.registration!r}")
+    for scope in s.registration_scope_list:
+        if not re.fullmatch(r"[\x21\x23-\x5b\x5d-\x7e]+", scope):  # RFC 6749 §3.3 scope-token
+            raise ConfigError(f"TOKENSRV_REGISTRATION_SCOPES: malformed scope {scope!r}")
     redis_url = s.redis_url or default_redis_url()
     check_redis_url(redis_url)
     if s.durable_replicas > MAX_DURABLE_REPLICAS:

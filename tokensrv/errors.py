@@ -72,6 +72,17 @@ class InvalidToken(OAuthError):
     headers: Mapping[str, str] = MappingProxyType({"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
+class InvalidClientMetadata(OAuthError):
+    """RFC 7591 §3.2.2: a registration (or RFC 7592 update) whose metadata we refuse; the
+    description says which field and why (the client sent it: nothing secret in it)."""
+    error, status, description = "invalid_client_metadata", 400, "the client metadata is invalid"
+
+
+class InvalidRedirectUri(InvalidClientMetadata):
+    """RFC 7591 §3.2.2: one of the redirect URIs is refused."""
+    error, description = "invalid_redirect_uri", "a redirect URI is invalid"
+
+
 class InsufficientScope(OAuthError):
     error, status, description = "insufficient_scope", 403, "the access token lacks the required scope"
     headers: Mapping[str, str] = MappingProxyType({"WWW-Authenticate": 'Bearer error="insufficient_scope"'})

@@ -9,8 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from .appkeys import DISCOVERY, NO_STORE, PROVIDER, SETTINGS
-from .errors import InvalidRequest
-from .oauth import Provider, device, dpop, introspection, par, revocation
+from .errors import InvalidClientMetadata, InvalidRequest
+from .oauth import Provider, device, dpop, introspection, par, registration, revocation
 from .oauth.client_auth import authenticate
 from .oauth.params import single_valued
 from .oauth.refresh_cookie import token_with_cookie
@@ -110,6 +110,34 @@ async def device_authorization(request: web.Request) -> web.Response:
     return json_response(answer, headers=NO_STORE)
 
 
+async def metadata_body(request: web.Request) -> registration.Body:
+    """RFC 7591 §3.1: the body and its type, read now (registration.py checks them once the token
+    is); one over the size limit is refused as metadata, like any other metadata we cannot read."""
+    try:
+        return registration.Body(request.content_type, await request.read())
+    except web.HTTPRequestEntityTooLarge:
+        raise InvalidClientMetadata("body too large", description="the metadata is too large") from None
+
+
+async def register_client(request: web.Request) -> web.Response:
+    """RFC 7591 §3: POST /oauth2/register with an initial access token."""
+    body = await registration.register(provider(request), authorization(request), await metadata_body(request))
+    return json_response(body, status=201, headers=NO_STORE)
+
+
+async def registered_client(request: web.Request) -> web.Response:
+    """RFC 7592 §2: GET, PUT and DELETE at registration_client_uri with the registration token."""
+    p, client_id, auth = provider(request), request.match_info["client_id"], authorization(request)
+    if request.method == "DELETE":
+        await registration.delete(p, client_id, auth)
+        return web.Response(status=204, headers=NO_STORE)
+    if request.method == "PUT":
+        body = await registration.update(p, client_id, auth, await metadata_body(request))
+    else:
+        body = await registration.read(p, client_id, auth)
+    return json_response(body, headers=NO_STORE)
+
+
 DISCOVERY_HEADERS = {"Content-Type": "application/json", "Cache-Control": "public, max-age=3600"}
 
 
@@ -167,4 +195,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/oauth2/userinfo", userinfo)
     app.router.add_post("/oauth2/userinfo", userinfo)
+    if app[SETTINGS].registration_enabled:  # else 404, like any path we do not serve
+        app.router.add_post(registration.REGISTRATION_PATH, register_client)
+        for method in ("GET", "PUT", "DELETE"):
+            app.router.add_route(method, registration.REGISTRATION_PATH + "/{client_id}", registered_client)
     setup_web(app)  # /oauth2/authorize, /login, /oauth2/logout, /device, /static/

@@ -33,7 +33,8 @@ def server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     workdir = tmp_path_factory.mktemp("openapi")
     port = free_port()
     env = {**os.environ, "TOKENSRV_REDIS_URL": redis_url, "TOKENSRV_KEYS_DIR": str(workdir / "keys"),
-           "TOKENSRV_PORT": str(port), "TOKENSRV_HOST": "127.0.0.1"}
+           "TOKENSRV_PORT": str(port), "TOKENSRV_HOST": "127.0.0.1",
+           "TOKENSRV_REGISTRATION": "on"}  # so that /oauth2/register is there to be checked
     log_path = workdir / "server.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "tokensrv", "serve"], env=env, cwd=workdir,

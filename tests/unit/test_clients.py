@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from urllib.parse import urlsplit
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tokensrv.errors import InvalidClient, InvalidRequest
 from tokensrv.oauth.clients import (
+    Display,
+    RedirectUriError,
     RegistrationError,
     authenticate,
     check_redirect_uri,
@@ -211,3 +216,62 @@ async def test_a_private_key_jwt_client_is_not_authenticated_by_naming_itself():
 def test_bad_auth_method_registrations(kwargs):
     with pytest.raises(RegistrationError):
         new_client("c", **{"public": False, "redirect_uris": ["https://app.example/cb"], **kwargs})
+
+
+# ---- what people see of a client, and redirect URIs from strangers (RFC 7591 registration) ----
+
+def test_display_metadata_round_trips_and_stays_out_of_ordinary_records():
+    display = Display("Example RP", "https://cdn.example/logo.png", "https://rp.example/privacy",
+                      "http://127.0.0.1:3000/tos")
+    client, _ = new_client("rp", public=True, redirect_uris=["https://rp.example/cb"], display=display)
+    assert (client.client_name, client.logo_uri, client.policy_uri, client.tos_uri) == (
+        "Example RP", "https://cdn.example/logo.png", "https://rp.example/privacy", "http://127.0.0.1:3000/tos")
+    assert Client.from_json(client.to_json()) == client
+    plain, _ = new_client("plain", public=True, redirect_uris=["https://rp.example/cb"])
+    assert not {"client_name", "logo_uri", "policy_uri", "tos_uri", "registration_token_digest"} & set(plain.to_json())
+    assert not plain.registered
+
+
+@pytest.mark.parametrize("display, words", [
+    (Display(client_name=""), "client_name"), (Display(client_name="a\u0000b"), "client_name"),
+    (Display(client_name="x" * 101), "client_name"),
+    (Display(logo_uri="http://127.0.0.1/logo.png"), "must be an absolute https URL"),
+    (Display(logo_uri="javascript:alert(1)"), "logo_uri"), (Display(policy_uri="http://rp.example/p"), "policy_uri"),
+    (Display(tos_uri="https://user@rp.example/tos"), "tos_uri"), (Display(tos_uri="/tos"), "tos_uri"),
+])
+def test_bad_display_metadata_is_one_line(display, words):
+    with pytest.raises(RegistrationError, match=words):
+        new_client("rp", public=True, redirect_uris=["https://rp.example/cb"], display=display)
+
+
+@pytest.mark.parametrize("uri", ["https://*.app.example/cb", "https://app.example:*/cb", "blob:https://app.example/x",
+                                 "https://app.example/\u0007", "https://app.example/" + "a" * 2048])
+def test_wildcards_control_characters_and_huge_uris_are_refused(uri):
+    with pytest.raises(RedirectUriError):
+        check_redirect_uri(uri)
+
+
+_SCHEMES = st.sampled_from(["javascript", "JavaScript", "data", "vbscript", "file", "blob", "http", "https",
+                            "com.example.app", ""])
+_HOSTS = st.sampled_from(["app.example", "127.0.0.1", "localhost", "[::1]", "*.app.example", "", "evil.example",
+                          "user:pw@app.example", "app.example:8443"])
+_PATHS = st.text(alphabet="/abc?=&#%*: \t\n.", max_size=12)
+
+
+@given(scheme=_SCHEMES, slashes=st.sampled_from(["//", "", "/"]), host=_HOSTS, path=_PATHS)
+def test_every_accepted_redirect_uri_is_safe_to_send_a_code_to(scheme, slashes, host, path):
+    """Whatever the shape, an accepted URI is absolute, has no fragment, wildcard, whitespace or
+    user info, is http only for loopback, and is no script or document scheme."""
+    uri = f"{scheme}:{slashes}{host}{path}" if scheme else f"{slashes}{host}{path}"
+    try:
+        check_redirect_uri(uri)
+    except RedirectUriError:
+        return
+    parts = urlsplit(uri)
+    assert parts.scheme and "#" not in uri and "*" not in parts.netloc
+    assert not any(c.isspace() for c in uri) and "@" not in parts.netloc
+    assert parts.scheme not in ("javascript", "data", "vbscript", "file", "blob")
+    if parts.scheme == "http":
+        assert parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if parts.scheme in ("http", "https"):
+        assert parts.hostname

@@ -30,11 +30,57 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"  # RFC
 # RFC 3986 unreserved characters: a client id then reads the same raw or form-encoded (RFC 6749
 # §2.3.1 form-encodes it in HTTP Basic), in URLs and in logs.
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
+_LOOPBACK = ("localhost", "127.0.0.1", "::1")
 _DECOY_DIGEST = hashlib.sha256(b"no such client").hexdigest()
 
 
 class RegistrationError(ValueError):
     """A client registration that makes no sense; the message is one line for the CLI."""
+
+
+class RedirectUriError(RegistrationError):
+    """A redirect URI we refuse (RFC 7591 §3.2.2 names this one apart: invalid_redirect_uri)."""
+
+
+MAX_CLIENT_NAME = 100
+MAX_DISPLAY_URI = 1024
+MAX_REDIRECT_URI = 2048
+
+
+@dataclass(frozen=True)
+class Display:
+    """What people see of a client on our pages (RFC 7591 §2): a name, a logo, two links."""
+    client_name: str | None = None
+    logo_uri: str | None = None
+    policy_uri: str | None = None
+    tos_uri: str | None = None
+
+
+NO_DISPLAY = Display()
+
+
+def check_display(display: Display) -> Display:
+    """The name printable and short; the URIs absolute https (http only for loopback), and the
+    logo https only: the login page loads it from the user's browser."""
+    name = display.client_name
+    if name is not None and (not name.strip() or len(name) > MAX_CLIENT_NAME or not name.isprintable()):
+        raise RegistrationError(f"client_name must be 1-{MAX_CLIENT_NAME} printable characters")
+    for field in ("logo_uri", "policy_uri", "tos_uri"):
+        uri = getattr(display, field)
+        if uri is None:
+            continue
+        try:
+            parts = urlsplit(uri)
+            parts.port  # noqa: B018 -- raises on a malformed port
+        except ValueError:
+            raise RegistrationError(f"malformed {field} {uri!r}") from None
+        loopback_http = parts.scheme == "http" and parts.hostname in _LOOPBACK and field != "logo_uri"
+        if (parts.scheme != "https" and not loopback_http) or not parts.hostname or len(uri) > MAX_DISPLAY_URI \
+                or parts.username is not None or any(c.isspace() or not c.isprintable() for c in uri):
+            rule = "https" if field == "logo_uri" else "https (http only for loopback)"
+            raise RegistrationError(f"{field} {uri!r} must be an absolute {rule} URL without user info")
+    return Display(name.strip() if name is not None else None, display.logo_uri, display.policy_uri,
+                   display.tos_uri)
 
 
 def secret_digest(secret: str) -> str:
@@ -49,6 +95,7 @@ def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (
                jwks_uri: str | None = None, require_par: bool = False,
                dpop_bound_access_tokens: bool = False, exchange_audiences: Sequence[str] = (),
                backchannel_logout_uri: str | None = None, backchannel_logout_session_required: bool = True,
+               display: Display = NO_DISPLAY,
                ) -> tuple[Client, str | None]:
     """A checked client record and its secret (None without one): shown once, never stored."""
     if not _CLIENT_ID.fullmatch(client_id):
@@ -74,6 +121,7 @@ def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (
     for scope in scopes:
         if not is_scope_token(scope):
             raise RegistrationError(f"malformed scope {scope!r}")
+    display = check_display(display)
     secret = secrets.token_urlsafe(32) if auth_method in SECRET_METHODS else None
     client = Client(
         client_id=client_id, secret_digest=None if secret is None else secret_digest(secret),
@@ -86,6 +134,8 @@ def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (
         exchange_audiences=tuple(dict.fromkeys(exchange_audiences)),
         backchannel_logout_uri=backchannel_logout_uri,
         backchannel_logout_session_required=backchannel_logout_session_required,
+        client_name=display.client_name, logo_uri=display.logo_uri, policy_uri=display.policy_uri,
+        tos_uri=display.tos_uri,
     )
     return client, secret
 
@@ -138,16 +188,20 @@ def check_redirect_uri(uri: str) -> None:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 -- raises on a malformed port
     except ValueError:
-        raise RegistrationError(f"malformed redirect URI {uri!r}") from None
-    if not parts.scheme or "#" in uri or any(c.isspace() for c in uri):
-        raise RegistrationError(f"malformed redirect URI {uri!r}: it must be absolute, without a fragment")
+        raise RedirectUriError(f"malformed redirect URI {uri!r}") from None
+    if not parts.scheme or "#" in uri or any(c.isspace() or not c.isprintable() for c in uri):
+        raise RedirectUriError(f"malformed redirect URI {uri!r}: it must be absolute, without a fragment")
+    if len(uri) > MAX_REDIRECT_URI:
+        raise RedirectUriError(f"redirect URI {uri[:40]!r}... is over {MAX_REDIRECT_URI} characters")
+    if "*" in parts.netloc:  # matching is exact (RFC 9700 §4.1.3): a pattern would match too much
+        raise RedirectUriError(f"redirect URI {uri!r} has a wildcard: register each URI exactly")
     if parts.scheme in ("http", "https"):
         if not parts.hostname or parts.username is not None or parts.password is not None:
-            raise RegistrationError(f"malformed redirect URI {uri!r}: it needs a host and no user info")
-        if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
-            raise RegistrationError(f"redirect URI {uri!r} must use https (http only for loopback)")
-    elif parts.scheme in ("javascript", "data", "file", "vbscript"):
-        raise RegistrationError(f"redirect URI {uri!r} has a forbidden scheme")
+            raise RedirectUriError(f"malformed redirect URI {uri!r}: it needs a host and no user info")
+        if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+            raise RedirectUriError(f"redirect URI {uri!r} must use https (http only for loopback)")
+    elif parts.scheme in ("javascript", "data", "file", "vbscript", "blob", "about", "filesystem"):
+        raise RedirectUriError(f"redirect URI {uri!r} has a forbidden scheme")
 
 
 MAX_URI = 2048

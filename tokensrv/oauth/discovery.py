@@ -60,6 +60,8 @@ def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any
         "backchannel_logout_session_supported": True,  # logout tokens carry sid; ID tokens too
         "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),  # RFC 9449 §5.1
     })
+    if settings.registration_enabled:  # RFC 8414 §2: only when there is one
+        doc["registration_endpoint"] = issuer + "/oauth2/register"
     return doc
 
 

@@ -45,6 +45,19 @@ class Client:
     # whether the client needs the `sid` claim in them (tokensrv always sends it)
     backchannel_logout_uri: str | None = None
     backchannel_logout_session_required: bool = True
+    # RFC 7591 §2 metadata people see on the login page (oauth/client_display.py checks the URIs)
+    client_name: str | None = None
+    logo_uri: str | None = None
+    policy_uri: str | None = None
+    tos_uri: str | None = None
+    # RFC 7592: SHA-256 of the registration access token of a client registered over HTTP (None:
+    # added by an operator); its presence is what marks a client as registered
+    registration_token_digest: str | None = None
+
+    @property
+    def registered(self) -> bool:
+        """Registered over HTTP (RFC 7591) rather than by `tokensrv client add`."""
+        return self.registration_token_digest is not None
 
     def __post_init__(self) -> None:
         if not self.token_endpoint_auth_method:
@@ -63,7 +76,8 @@ class Client:
         if data["token_endpoint_auth_method"] == derived:
             del data["token_endpoint_auth_method"]
         for name in ("jwks", "jwks_uri", "require_pushed_authorization_requests", "dpop_bound_access_tokens",
-                     "exchange_audiences", "backchannel_logout_uri"):
+                     "exchange_audiences", "backchannel_logout_uri", "client_name", "logo_uri", "policy_uri",
+                     "tos_uri", "registration_token_digest"):
             if not data[name]:
                 del data[name]
         if data["backchannel_logout_session_required"]:  # the default: left out like the others
@@ -154,6 +168,14 @@ class Clients(Protocol):
     async def get_client(self, client_id: str) -> Client | None: ...
     async def list_clients(self) -> list[Client]: ...
     async def remove_client(self, client_id: str) -> bool: ...
+
+
+class Registrations(Protocol):
+    """RFC 7591/7592: initial access tokens (by digest) and updates of registered clients."""
+    async def put_initial_token(self, digest: str, uses: int, ttl: int) -> None: ...
+    async def initial_token_uses(self, digest: str) -> int: ...
+    async def use_initial_token(self, digest: str) -> bool: ...
+    async def replace_client(self, client: Client, token_digest: str) -> bool: ...
 
 
 class Users(Protocol):
@@ -333,6 +355,7 @@ __all__ = [
     "RateLimits",
     "RefreshFamily",
     "RefreshTokens",
+    "Registrations",
     "Reused",
     "Revocation",
     "RotateOutcome",

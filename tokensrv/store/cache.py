@@ -221,6 +221,11 @@ class CachingStore(RedisStore):
         self.clients.invalidate(client_id)  # this process at once; the others by the announcement
         return removed
 
+    async def replace_client(self, client: Client, token_digest: str) -> bool:
+        replaced = await super().replace_client(client, token_digest)
+        self.clients.invalidate(client.client_id)  # this process at once; the others by the announcement
+        return replaced
+
     def start_following(self) -> None:
         self._follower = asyncio.create_task(self.clients.follow(self.redis, CLIENT_CHANGES),
                                              name="tokensrv-client-changes")

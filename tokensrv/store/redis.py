@@ -20,11 +20,12 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:usercode:<digest>      -> that digest, by the user code's SHA-256 (store/device.py)
   tokensrv:par:<digest>           a pushed authorization request (RFC 9126), by the SHA-256 of
                                   its client_id and request_uri, until it is used or expires
+  tokensrv:iat:<digest>           an initial access token's uses left (store/registration.py)
   tokensrv:assertion:<digest>     a client assertion's jti, spent (RFC 7523 §3), until its exp
   tokensrv:dpop:jti:<digest>      a DPoP proof seen at the token endpoint or userinfo, for its window
   tokensrv:dpop:nonce-secret      what DPoP server nonces are derived from (TOKENSRV_DPOP_NONCE=on)
   tokensrv:layout                 which conversions of earlier layouts are done (upgrade_layout)
-  tokensrv:client-changes         pub/sub channel: a client id whenever that client is added or removed
+  tokensrv:client-changes         pub/sub channel: a client id whenever that client is added, changed or removed
   tokensrv:rp-sessions:<sub>, tokensrv:bcl:{tokensrv:backchannel}:*  back-channel logout: which
                                   clients hold tokens of which session, and the delivery queue
                                   (store/backchannel.py)
@@ -84,6 +85,7 @@ from . import (
 )
 from .backchannel import BackchannelQueue
 from .device import DeviceAuthorizations
+from .registration import Registrations
 
 log = logging.getLogger("tokensrv.store")
 # A revocation is acknowledged only once the store's AOF has it on disk (WAITAOF) and
@@ -358,7 +360,7 @@ def deny_key(kind: str, value: str) -> str:
     return f"{DENY_PREFIX}{kind}:{value}"
 
 
-class RedisStore(DeviceAuthorizations, BackchannelQueue):  # store/device.py, store/backchannel.py
+class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # store/device.py, backchannel.py, registration.py
     """The store on one Valkey server (or a Sentinel-managed primary) or on a Valkey Cluster."""
 
     def __init__(self, redis: StoreClient, durable_replicas: int = 0) -> None:

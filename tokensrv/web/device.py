@@ -7,7 +7,7 @@ from aiohttp import web
 
 from ..oauth import device
 from . import cookies
-from .login import client_address_of
+from .login import client_address_of, shown_client
 from .pages import page, params_of, provider, redirect, render
 from .same_origin import refuse_cross_site
 
@@ -23,7 +23,9 @@ async def verification(request: web.Request) -> web.StreamResponse:
     if isinstance(outcome, device.SignIn):
         response = redirect("/login?" + urlencode({"request": outcome.request_id}))
     else:
-        response = render(request, "device.html", {"step": outcome, "kind": type(outcome).__name__})
+        client = await shown_client(request, outcome.client_id) if isinstance(outcome, device.Confirm) else None
+        response = render(request, "device.html", {"step": outcome, "kind": type(outcome).__name__,
+                                                   "client": client})
     cookies.set_csrf(request, response, browser)
     return response
 

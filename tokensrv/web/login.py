@@ -29,16 +29,27 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     return redirect(outcome.location)
 
 
-def login_form(request: web.Request, form: signin.Retry) -> web.Response:
+async def shown_client(request: web.Request, client_id: str) -> dict[str, str | None]:
+    """What the page says of the client: its name (else its id), logo and links, if it has them.
+    The template escapes them; the URIs were checked at registration (https, no javascript:)."""
+    client = await provider(request).store.get_client(client_id)
+    if client is None:
+        return {"name": client_id}
+    return {"name": client.client_name or client_id, "logo_uri": client.logo_uri,
+            "policy_uri": client.policy_uri, "tos_uri": client.tos_uri}
+
+
+async def login_form(request: web.Request, form: signin.Retry) -> web.Response:
+    client_id = form.pending.request.client_id
     context = {"request_id": form.request_id, "csrf_token": form.csrf_token, "error": form.error,
-               "client_id": form.pending.request.client_id}
+               "client_id": client_id, "client": await shown_client(request, client_id) if client_id else None}
     return render(request, "login.html", context)
 
 
 @page
 async def login_page(request: web.Request) -> web.StreamResponse:
     form = await signin.show(provider(request), request.query.get("request"), cookies.csrf_token(request))
-    return login_form(request, form)
+    return await login_form(request, form)
 
 
 @page
@@ -47,7 +58,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     outcome = await signin.sign_in(provider(request), await params_of(request), cookies.csrf_token(request),
                                    cookies.session_secret(request), client_address_of(request))
     if isinstance(outcome, signin.Retry):
-        return login_form(request, outcome)
+        return await login_form(request, outcome)
     response = redirect(outcome.location)
     cookies.set_session(request, response, outcome.session_secret,
                         outcome.session.expires_at - outcome.session.auth_time)

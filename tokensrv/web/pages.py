@@ -23,7 +23,8 @@ log = logging.getLogger("tokensrv.web")
 
 # form-action is left out on purpose: Chromium applies it to the redirect that follows a form
 # post, and the login form's answer is a redirect to the client's (registered) redirect URI.
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; "
+# img-src https: for a client's logo (registered https only; the <img> sends no referrer)
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self' https:; base-uri 'none'; "
        "frame-ancestors 'none'")
 # same-origin, not no-referrer: other sites still learn nothing of our URLs (request ids), but under
 # no-referrer a browser sends `Origin: null` with our own form posts (Fetch §3.2), which
