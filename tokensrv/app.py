@@ -152,6 +152,7 @@ async def logout_delivery_ctx(app: web.Application) -> AsyncIterator[None]:
         delivery = LogoutDelivery(app[PROVIDER], http)
         task = asyncio.create_task(delivery.run(), name="tokensrv-backchannel-logout")
         yield
+        delivery.stop()  # a cancellation alone can be lost inside the blocking read (see stop)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -55,10 +55,18 @@ class LogoutDelivery:
         self.consumer = consumer or consumer_name()
         self.claim_idle_ms = claim_idle_ms
         self._pruned_at = float("-inf")
+        self._stopping = False
+
+    def stop(self) -> None:
+        """End run() after the current round. Cancelling the task is not enough on its own: a
+        cancellation that arrives while redis-py waits in the blocking XREADGROUP can be swallowed
+        by the client (seen with uvloop: a server whose port was taken never exited), and run()
+        would go on reading."""
+        self._stopping = True
 
     async def run(self) -> None:
-        """Forever, until cancelled; a store outage only pauses it."""
-        while True:
+        """Until stopped or cancelled; a store outage only pauses it."""
+        while not self._stopping:
             try:
                 await self.step()
             except (RedisError, OSError) as exc:
