@@ -98,7 +98,7 @@ def connect(url: str, *, redis_class: type[Redis] = Redis, cluster_class: type[R
     sentinel_kwargs = {k: v for k, v in redis_kwargs.items() if k.startswith("socket_")}
     sentinel_kwargs.update(tls, username=store.options.get("sentinel_username"),
                            password=store.options.get("sentinel_password"))
-    sentinel = Sentinel(list(store.nodes), sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(list(store.nodes), sentinel_kwargs=sentinel_kwargs)
     client: Redis = sentinel.master_for(
         store.service, redis_class=redis_class, connection_pool_class=_SentinelPool, db=store.db,
         username=store.username, password=store.password, **tls, **redis_kwargs)
