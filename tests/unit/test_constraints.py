@@ -19,7 +19,7 @@ def _requirements() -> list[Requirement]:
 
 
 def _pins() -> dict[str, str]:
-    pins = {}
+    pins: dict[str, str] = {}
     for raw in (ROOT / "constraints.txt").read_text().splitlines():
         line = raw.split("#")[0].strip()
         if line:
