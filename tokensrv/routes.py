@@ -64,11 +64,16 @@ async def token(request: web.Request) -> web.Response:
     result, refresh_cookie = await token_with_cookie(
         provider(request), params, authorization(request), remote_address(request),
         cookies.refresh_token(request), request.headers.get("Origin"), request.headers.getall("DPoP", []))
-    nonce = await dpop.current_nonce(provider(request))  # RFC 9449 §8.2: the next one to use
-    response = json_response(result, headers=NO_STORE if nonce is None else {**NO_STORE, "DPoP-Nonce": nonce})
+    response = json_response(result, headers=await with_dpop_nonce(request, NO_STORE))
     if refresh_cookie is not None:  # a first-party browser app asked for it (oauth/refresh_cookie.py)
         cookies.set_refresh(request, response, refresh_cookie)
     return response
+
+
+async def with_dpop_nonce(request: web.Request, headers: dict[str, str]) -> dict[str, str]:
+    """RFC 9449 §8.2: where a proof may be sent, the answer offers the nonce to use next."""
+    nonce = await dpop.current_nonce(provider(request))
+    return headers if nonce is None else {**headers, "DPoP-Nonce": nonce}
 
 
 async def userinfo(request: web.Request) -> web.Response:
@@ -98,8 +103,9 @@ async def introspect(request: web.Request) -> web.Response:
 
 async def pushed_authorization_request(request: web.Request) -> web.Response:
     params = await form_params(request)
-    body = await par.push(provider(request), params, authorization(request), remote_address(request))
-    return json_response(body, status=201, headers=NO_STORE)
+    body = await par.push(provider(request), params, authorization(request), remote_address(request),
+                          request.headers.getall("DPoP", []))
+    return json_response(body, status=201, headers=await with_dpop_nonce(request, NO_STORE))
 
 
 async def device_authorization(request: web.Request) -> web.Response:
@@ -189,7 +195,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/oauth2/token", token)
     app.router.add_post("/oauth2/revoke", revoke)
     app.router.add_post("/oauth2/introspect", introspect)
-    app.router.add_post("/oauth2/par", pushed_authorization_request)
+    app.router.add_post(par.PAR_PATH, pushed_authorization_request)
     app.router.add_post("/oauth2/device_authorization", device_authorization)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)

@@ -96,7 +96,8 @@ async def test_register_read_update_delete(server):
 
     status, read, _ = await manage(server, "GET", path_of(body), rat)
     assert status == 200 and read["client_id"] == client_id and read["client_name"] == "Example RP"
-    assert "client_secret" not in read and "registration_access_token" not in read
+    assert "client_secret" not in read
+    rat = read["registration_access_token"]  # RFC 7592 §3: the token to use next (rotated)
 
     update = {**WEB, "client_id": client_id, "client_name": "Renamed", "redirect_uris": ["https://rp.example.org/v2"]}
     status, updated, _ = await manage(server, "PUT", path_of(body), rat, json=update)
@@ -107,12 +108,14 @@ async def test_register_read_update_delete(server):
     new_rat = updated["registration_access_token"]
     assert new_rat != rat
     assert (await manage(server, "GET", path_of(body), rat))[0] == 401  # rotated: the old one is dead
-    assert (await manage(server, "GET", path_of(body), new_rat))[0] == 200
+    status, read, _ = await manage(server, "GET", path_of(body), new_rat)
+    assert status == 200
+    rat = read["registration_access_token"]
 
-    status, _, _ = await manage(server, "DELETE", path_of(body), new_rat)
+    status, _, _ = await manage(server, "DELETE", path_of(body), rat)
     assert status == 204
     assert await provider_of(server).store.get_client(client_id) is None
-    assert (await manage(server, "GET", path_of(body), new_rat))[0] == 401
+    assert (await manage(server, "GET", path_of(body), rat))[0] == 401
 
 
 async def test_a_registered_client_gets_tokens_for_itself_until_it_deletes_itself(server):
@@ -354,6 +357,50 @@ async def test_of_two_concurrent_updates_with_one_token_exactly_one_wins(server)
     winner = next(answer for status, answer, _ in answers if status == 200)
     status, read, _ = await manage(server, "GET", uri, winner["registration_access_token"])
     assert status == 200 and read["client_name"] == winner["client_name"]  # the record is the winner's
+
+
+async def test_every_read_and_update_answer_carries_the_token_to_use_next(server):
+    """RFC 7592 §3: registration_access_token is REQUIRED in the client information response.
+    Only its digest is kept, so each answer carries a new one and the one presented stops."""
+    _, body, _ = await register(server, WEB)
+    uri, rat = path_of(body), body["registration_access_token"]
+    status, read, headers = await manage(server, "GET", uri, rat)
+    assert status == 200 and headers["Cache-Control"] == "no-store"
+    assert read["registration_access_token"] not in ("", rat)
+    assert read["registration_client_uri"] == body["registration_client_uri"]
+    status, refused, headers = await manage(server, "GET", uri, rat)
+    assert (status, refused["error"]) == (401, "invalid_token") and "WWW-Authenticate" in headers
+    rat = read["registration_access_token"]
+    stored = await provider_of(server).store.get_client(body["client_id"])
+    assert stored.registration_token_digest == secret_digest(rat)  # still only the digest
+    status, updated, _ = await manage(server, "PUT", uri, rat, json={**WEB, "client_id": body["client_id"]})
+    assert status == 200 and updated["registration_access_token"] not in ("", rat)
+    assert (await manage(server, "PUT", uri, rat, json={**WEB, "client_id": body["client_id"]}))[0] == 401
+    status, read, _ = await manage(server, "GET", uri, updated["registration_access_token"])
+    assert status == 200 and read["client_name"] == "Example RP"
+    assert (await manage(server, "DELETE", uri, read["registration_access_token"]))[0] == 204
+
+
+async def test_a_read_changes_nothing_but_the_token(server):
+    _, body, _ = await register(server, WEB)
+    before = (await provider_of(server).store.get_client(body["client_id"])).to_json()
+    status, read, _ = await manage(server, "GET", path_of(body), body["registration_access_token"])
+    assert status == 200
+    after = (await provider_of(server).store.get_client(body["client_id"])).to_json()
+    assert after.pop("registration_token_digest") == secret_digest(read["registration_access_token"])
+    assert before.pop("registration_token_digest") == secret_digest(body["registration_access_token"])
+    assert after == before
+    status, tokens = await client_credentials(server, body["client_id"], body["client_secret"])
+    assert status == 400 and tokens["error"] == "unauthorized_client"  # the secret still authenticates
+
+
+async def test_of_two_concurrent_reads_with_one_token_exactly_one_gets_the_next_token(server):
+    _, body, _ = await register(server, WEB)
+    uri, rat = path_of(body), body["registration_access_token"]
+    answers = await asyncio.gather(*(manage(server, "GET", uri, rat) for _ in range(2)))
+    assert sorted(status for status, _, _ in answers) == [200, 401]
+    winner = next(answer for status, answer, _ in answers if status == 200)
+    assert (await manage(server, "GET", uri, winner["registration_access_token"]))[0] == 200
 
 
 async def test_the_device_page_names_the_client_too(server):

@@ -1,4 +1,5 @@
-"""RFC 9449 DPoP at tokensrv's own endpoints: the token endpoint (§5) and userinfo (§7).
+"""RFC 9449 DPoP at tokensrv's own endpoints: the token endpoint (§5), pushed authorization
+requests (§10.1) and userinfo (§7).
 
 The proof itself is checked by tokensrv.verify.dpop, the code every resource server runs too;
 here is what needs the store: the `jti` replay check (one SET NX in Valkey, so a proof is accepted
@@ -36,7 +37,14 @@ async def token_request_key(p: Provider, client: Client, headers: Sequence[str])
             raise InvalidDPoPProof(f"client {client.client_id!r} must send a DPoP proof",
                                    description="a DPoP proof is required for this client")
         return None
-    proof = await check(p, headers, "POST", TOKEN_PATH, nonce_required=p.settings.dpop_nonce == "on")
+    return await proven_key(p, headers, TOKEN_PATH)
+
+
+async def proven_key(p: Provider, headers: Sequence[str], path: str) -> str:
+    """The thumbprint of the key a proof for a POST to the issuer's `path` proves, checked as every
+    client-to-server proof is (§4.3; nonce when TOKENSRV_DPOP_NONCE=on): the token endpoint's, and
+    the PAR endpoint's (§10.1)."""
+    proof = await check(p, headers, "POST", path, nonce_required=p.settings.dpop_nonce == "on")
     return proof.jkt
 
 

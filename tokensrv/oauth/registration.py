@@ -8,9 +8,11 @@ registered client is never first-party (so never gets the password grant), never
 names no audience, and its scopes are narrowed to TOKENSRV_REGISTRATION_SCOPES.
 
 The answer carries a registration access token, bound to that one client (its digest is in the
-client's record): with it the client reads (GET), replaces (PUT, which also rotates the token) and
-deletes (DELETE) its registration at registration_client_uri. Nothing here knows HTTP: routes.py
-hands in the Authorization header and the body.
+client's record): with it the client reads (GET), replaces (PUT) and deletes (DELETE) its
+registration at registration_client_uri. Every read and update answer carries the token to use
+next (RFC 7592 §3 requires one in the answer, and only a digest is kept, so it cannot be the one
+presented): each rotates it, and the one presented stops working. Nothing here knows HTTP:
+routes.py hands in the Authorization header and the body.
 """
 from __future__ import annotations
 
@@ -100,8 +102,11 @@ async def registered_client(p: Provider, client_id: str, authorization: str | No
 
 
 async def read(p: Provider, client_id: str, authorization: str | None) -> dict[str, Any]:
-    """§2.1: the client's current metadata (its secret is not kept, so it is not shown)."""
-    return answer(await registered_client(p, client_id, authorization), p.settings.issuer)
+    """§2.1: the client's current metadata (its secret is not kept, so it is not shown) and a new
+    registration access token (§3)."""
+    current = await registered_client(p, client_id, authorization)
+    client, registration_token = await _with_new_token(p, current, current)
+    return answer(client, p.settings.issuer, registration_token=registration_token)
 
 
 async def update(p: Provider, client_id: str, authorization: str | None, body: Body) -> dict[str, Any]:
@@ -121,14 +126,22 @@ async def update(p: Provider, client_id: str, authorization: str | None, body: B
     changed, secret = client_from_metadata(p, client_id, metadata)
     if changed.token_endpoint_auth_method in SECRET_METHODS and current.secret_digest is not None:
         changed, secret = replace(changed, secret_digest=current.secret_digest), None  # keep the secret
-    registration_token = secrets.token_urlsafe(32)
-    changed = replace(changed, created_at=current.created_at,
-                      registration_token_digest=secret_digest(registration_token))
-    if not await p.store.replace_client(changed, current.registration_token_digest or ""):
-        # deleted, or updated with this same token (which rotated it), while this one was checked
-        raise InvalidToken("registration changed or deleted during this update")
+    changed = replace(changed, created_at=current.created_at)
+    changed, registration_token = await _with_new_token(p, current, changed)
     audit("client.registration_updated", client_id=client_id)
     return answer(changed, p.settings.issuer, secret=secret, registration_token=registration_token)
+
+
+async def _with_new_token(p: Provider, current: Client, changed: Client) -> tuple[Client, str]:
+    """`changed` stored in place of `current` with a new registration access token, and that
+    token. Written only if the record still has `current`'s token: of two requests with one
+    token, exactly one gets an answer (with the next token), the other 401."""
+    registration_token = secrets.token_urlsafe(32)
+    changed = replace(changed, registration_token_digest=secret_digest(registration_token))
+    if not await p.store.replace_client(changed, current.registration_token_digest or ""):
+        # deleted, or read or updated with this same token (which rotated it), since it was checked
+        raise InvalidToken("registration changed or deleted during this request")
+    return changed, registration_token
 
 
 async def delete(p: Provider, client_id: str, authorization: str | None) -> None:
@@ -202,9 +215,8 @@ def client_from_metadata(p: Provider, client_id: str, metadata: Mapping[str, Any
         raise _refused(_for_client(exc)) from None
 
 
-def answer(client: Client, issuer: str, *, secret: str | None = None,
-           registration_token: str | None = None) -> dict[str, Any]:
-    """The client information response (RFC 7591 §3.2.1, RFC 7592 §3)."""
+def answer(client: Client, issuer: str, *, registration_token: str, secret: str | None = None) -> dict[str, Any]:
+    """The client information response (RFC 7591 §3.2.1, RFC 7592 §3: the token is REQUIRED)."""
     body: dict[str, Any] = {"client_id": client.client_id, "client_id_issued_at": client.created_at}
     if secret is not None:
         body.update(client_secret=secret, client_secret_expires_at=0)  # 0: it does not expire
@@ -224,8 +236,7 @@ def answer(client: Client, issuer: str, *, secret: str | None = None,
     body.update({k: v for k, v in optional.items() if v})
     if client.backchannel_logout_uri:
         body["backchannel_logout_session_required"] = client.backchannel_logout_session_required
-    if registration_token is not None:
-        body["registration_access_token"] = registration_token
+    body["registration_access_token"] = registration_token
     body["registration_client_uri"] = f"{issuer}{REGISTRATION_PATH}/{client.client_id}"
     return body
 

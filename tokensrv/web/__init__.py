@@ -10,6 +10,7 @@ from aiohttp import web
 from . import device, login, logout
 
 HERE = Path(__file__).parent
+STYLESHEET = HERE / "static" / "style.css"
 
 
 def setup_web(app: web.Application) -> None:
@@ -19,4 +20,10 @@ def setup_web(app: web.Application) -> None:
     login.setup(app)
     logout.setup(app)
     device.setup(app)
-    app.router.add_static("/static/", HERE / "static", append_version=False)
+    # the one static file, by name: any other path under /static/ is the router's JSON 404 (a
+    # static folder answers a missing file itself, with an empty application/octet-stream 404)
+    app.router.add_get("/static/style.css", stylesheet)
+
+
+async def stylesheet(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STYLESHEET)  # with ETag and Last-Modified, as the static folder gave
