@@ -89,7 +89,7 @@ def test_an_announced_body_over_the_limit_is_refused_unread(server):
     stalled (so it did not wait for them)."""
     sock = connect(server)
     sock.sendall(b"POST /oauth2/token HTTP/1.1\r\nHost: x\r\n" + FORM + b"Content-Length: 10485760\r\n\r\n")
-    status, headers, body = parse(until_closed(sock))
+    status, _, body = parse(until_closed(sock))
     assert (status, json.loads(body)["error"]) == (413, "invalid_request")
 
 
