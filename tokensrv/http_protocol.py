@@ -30,6 +30,8 @@ class Protocol(RequestHandler):
     connection opening, a later one's within `header_timeout` of its first byte (an idle
     keep-alive connection waits for aiohttp's keepalive_timeout); past that the connection closes."""
 
+    __slots__ = ("_body", "_head_deadline", "_head_started", "_header_timeout")  # as aiohttp's: one per connection
+
     def __init__(self, manager: web.Server, *, header_timeout: float, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._header_timeout = header_timeout
