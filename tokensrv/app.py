@@ -22,6 +22,7 @@ from .appkeys import CLOCK, DELIVER_LOGOUTS, DISCOVERY, NO_STORE, OAUTH_ERROR, P
 from .backchannel_delivery import LogoutDelivery
 from .client_jwks import fetcher
 from .config import Settings
+from .http_limits import body_middleware, server_header
 from .metrics import ARGON2_QUEUE
 from .oauth import Provider
 from .oauth.client_keys import ClientKeys
@@ -53,11 +54,14 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time,
     trace requests with it (tokensrv/tracing.py); None, the default: no tracing, and nothing of
     it on the request path."""
     # observe_middleware is outermost: it sees the answers error_middleware makes too
-    middlewares: list[Middleware] = [observe_middleware, error_middleware]
+    middlewares: list[Middleware] = [observe_middleware, error_middleware, body_middleware]
     if tracer_provider is not None:  # outside them all: its span covers what they do
         tracer = tracer_provider.get_tracer("tokensrv")
         middlewares.insert(0, server_middleware(tracer))
-    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY)
+    # client_max_fields=0: aiohttp's own limit answers 413 "too large"; oauth/params.py counts the
+    # parameters instead, after the repeats, with RFC 6749 errors (the body limit bounds the work)
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY, client_max_fields=0)
+    app.on_response_prepare.append(server_header)
     if tracer_provider is not None:
         app[TRACER] = tracer
     app[SETTINGS] = settings

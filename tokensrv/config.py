@@ -55,6 +55,8 @@ class Settings:
     argon2_queue: int = 0  # password checks that may wait beyond those hashing; 0: 8 per argon2 process
     key_check_interval: float = 2.0  # how often keys/ is re-read and the schedule consulted
     shutdown_timeout: float = 10.0  # on SIGTERM, how long in-flight requests may take to finish
+    header_timeout: float = 10.0  # seconds a client may take to send a request's line and headers
+    body_timeout: float = 10.0  # seconds a client may take to send a request's body, once its head is in
     token_rate_per_client: float = 0.0  # token requests per second per client; 0: no limit
     token_rate_per_address: float = 0.0  # token requests per second per client address; 0: no limit
     token_rate_burst: int = 20  # how many may come at once before the rate applies
@@ -108,7 +110,8 @@ _INT_FIELDS = (
     "durable_replicas", "par_ttl", "dpop_iat_window", "device_code_ttl", "device_poll_interval",
     "device_user_code_max_failures", "backchannel_queue_max", "backchannel_max_attempts",
 )
-_FLOAT_FIELDS = ("key_check_interval", "shutdown_timeout", "backchannel_retry_delay")
+_FLOAT_FIELDS = ("key_check_interval", "shutdown_timeout", "backchannel_retry_delay", "header_timeout",
+                 "body_timeout")
 _RATE_FIELDS = ("token_rate_per_client", "token_rate_per_address")  # 0 allowed: off
 _BOOL_FIELDS = ("require_par",)
 _STR_FIELDS = ("issuer", "host", "redis_url", "log_format", "log_level", "display_name", "key_algorithm",

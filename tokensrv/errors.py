@@ -134,6 +134,14 @@ class PayloadTooLarge(OAuthError):
     error, status, description = "invalid_request", 413, "the request body is too large"
 
 
+class RequestTimeout(OAuthError, TimeoutError):
+    """RFC 9110 §15.5.9: the body did not arrive in time (TOKENSRV_BODY_TIMEOUT); the connection
+    closes. A TimeoutError too, so that aiohttp's read of the unread body after the answer ends
+    quietly on it (any other exception there is logged as unhandled)."""
+    error, status, description = "invalid_request", 408, "the request was not received in time"
+    headers: Mapping[str, str] = MappingProxyType({"Connection": "close"})
+
+
 # ---- RFC 8628 §3.5 (device access token response) and RFC 8693 §2.2.2 (token exchange) ----
 # Token endpoint errors: 400 (RFC 6749 §5.2), unlike the 429 SlowDown and 403 AccessDenied above.
 

@@ -30,6 +30,7 @@ from .app import PROVIDER, create_app
 from .config import Settings, redact_url
 from .console import settings_from
 from .embedded import EmbeddedValkey, _die_with_parent
+from .http_protocol import Runner
 from .passwords import stop_helpers
 from .rotation import KeyManager
 from .store.connect import open_redis
@@ -85,12 +86,18 @@ def serve(args: argparse.Namespace) -> int:
 
 def run(main: Coroutine[Any, Any, T]) -> T:
     """asyncio.run on uvloop when it is installed (the `fast` extra): a faster loop, same semantics."""
+    with asyncio.Runner(loop_factory=_uvloop_factory()) as runner:
+        return runner.run(main)
+
+
+def _uvloop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop factory, or None (asyncio's own loop). The server does not run inside the
+    `except ImportError`: every exception raised in it would be chained to the missing uvloop."""
     try:
         import uvloop
     except ImportError:
-        return asyncio.run(main)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
+        return None
+    return uvloop.new_event_loop
 
 
 async def _check_store(settings: Settings) -> None:
@@ -130,8 +137,10 @@ async def _serve_app(settings: Settings, embedded: EmbeddedValkey | None, sock: 
     # access_log=None: observe.py writes one structured line per request instead.
     # shutdown_timeout: on SIGTERM the listening socket closes first, then in-flight requests get
     # this long to finish (aiohttp's cleanup waits for them) before their connections are closed
-    runner = web.AppRunner(app, handle_signals=False, access_log=None,
-                           shutdown_timeout=settings.shutdown_timeout)
+    # Runner (http_protocol.py): each request's head must arrive within TOKENSRV_HEADER_TIMEOUT,
+    # and what aiohttp's parser refuses is answered in JSON
+    runner = Runner(app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout,
+                    header_timeout=settings.header_timeout)
     await runner.setup()
     provider = app[PROVIDER]
     if provider.keys.ring.signing is None:

@@ -27,6 +27,7 @@ from tokensrv import admin
 from tokensrv.app import create_app, error_middleware
 from tokensrv.config import Settings
 from tokensrv.embedded import EmbeddedValkey
+from tokensrv.http_limits import body_middleware
 from tokensrv.keys import jws_signature
 from tokensrv.observe import observe_middleware
 from tokensrv.tracing import TRACER, store_operations
@@ -295,7 +296,7 @@ async def test_no_secret_token_code_password_or_cookie_appears_on_any_span(
 async def test_an_app_built_without_a_tracer_provider_has_no_tracing_installed(
         aiohttp_client: Any, redis: Redis, settings: Settings, clock: FakeClock) -> None:
     app = create_app(settings, clock=clock, run_schedule=False)
-    assert list(app.middlewares) == [observe_middleware, error_middleware]
+    assert list(app.middlewares) == [observe_middleware, error_middleware, body_middleware]
     client: TestClient = await aiohttp_client(app)
     assert TRACER not in client.app
     p = provider_of(client)

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from ..errors import InvalidRequest
 
 MAX_VALUE = 4096
+MAX_PARAMETERS = 1000  # more is no request of ours; counted here (app.py turns aiohttp's limit off)
 # Tokens and codes are judged by their endpoint, whose answer to one that is too long is the
 # answer to any token it does not know: inactive (RFC 7662 §2.2), 200 (RFC 7009 §2.2),
 # invalid_grant (RFC 6749 §5.2), invalid_token (RFC 6750 §3.1), not a malformed request. The body
@@ -22,8 +23,8 @@ def for_log(value: str) -> str:
 
 
 def single_valued(items: Iterable[tuple[str, object]]) -> dict[str, str]:
-    """A plain dict of the parameters; a repeated parameter, a file upload or an over-long value
-    (other than a token's) is invalid_request.
+    """A plain dict of the parameters; a repeated parameter, a file upload, an over-long value
+    (other than a token's) or more than MAX_PARAMETERS parameters is invalid_request.
 
     Parameters sent without a value are treated as omitted (RFC 6749 §3.1).
     """
@@ -34,6 +35,8 @@ def single_valued(items: Iterable[tuple[str, object]]) -> dict[str, str]:
             raise InvalidRequest(f"parameter {for_log(name)} repeated",
                                  description=f"parameter {name[:40]!r} is repeated")
         seen.add(name)
+        if len(seen) > MAX_PARAMETERS:
+            raise InvalidRequest("too many parameters", description="the request has too many parameters")
         if not isinstance(value, str):
             raise InvalidRequest("non-text parameter", description="parameters must be text")
         if len(value) > MAX_VALUE and name not in TOKEN_PARAMETERS:

@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from .. import errors
 from ..appkeys import NO_STORE, PROVIDER, SETTINGS
+from ..http_limits import client_gone
 from ..oauth import Provider
 from ..oauth.params import single_valued
 
@@ -91,9 +92,11 @@ def page(handler: PageHandler) -> PageHandler:
             log.info("%s %s: %s (%s)", request.method, request.path, exc.error, exc.detail)
             response = error_page(request, exc)
         except (RedisError, OSError) as exc:  # fail closed: no sign-in without the store
+            if client_gone(request, exc):
+                raise  # the client's doing, not the store's: http_limits.body_middleware logs it
             log.warning("%s %s: store unreachable: %s", request.method, request.path, type(exc).__name__)
             response = error_page(request, errors.TemporarilyUnavailable("store unreachable"))
-        except web.HTTPException:
+        except (web.HTTPException, web.RequestPayloadError):  # the latter: http_limits.body_middleware answers it
             raise
         except Exception:
             log.exception("%s %s: unhandled error", request.method, request.path)
