@@ -48,13 +48,14 @@ clean:
 	rm -rf $(VENV) .tokensrv build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-# The local cluster (examples/cluster.py): tokensrv on 8081-8083 sharing keys/ and the store (issuer
-# http://127.0.0.1:8081), the example orders service on 8090, and the store STORE: single (default:
-# one Valkey on 6390), cluster (3 primaries + 3 replicas on 6390-6395) or sentinel (primary 6390,
-# replica 6391, sentinels 6392-6394). Logs, the store's data and the store and pids of everything
-# started are under .tokensrv/cluster/; cluster-down stops exactly those, whatever the STORE.
-# cluster-smoke checks the cluster that is up (STORE, if given, must match it), or starts one on
-# STORE and stops it after.
+# The local cluster (examples/cluster.py): tokensrv on 8081-8083 sharing the store and a keys folder
+# of their own (.tokensrv/cluster/keys, not make run's keys/: two stores' schedules would both rotate
+# one folder), issuer http://127.0.0.1:8081, the example orders service on 8090, and the store
+# STORE: single (default: one Valkey on 6390), cluster (3 primaries + 3 replicas on 6390-6395) or
+# sentinel (primary 6390, replica 6391, sentinels 6392-6394). Logs, the keys, the store's data and
+# the store and pids of everything started are under .tokensrv/cluster/; cluster-down stops exactly
+# those, whatever the STORE. cluster-smoke checks the cluster that is up (STORE, if given, must
+# match it), or starts one on STORE and stops it after.
 STORE ?=
 STORE_ARG = $(if $(STORE),--store $(STORE))
 

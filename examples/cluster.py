@@ -1,5 +1,5 @@
-"""The local cluster: a store, three tokensrv instances sharing keys/ and the store, and the
-example orders service. What `make cluster`, `make cluster-down` and `make cluster-smoke` run.
+"""The local cluster: a store, three tokensrv instances sharing a keys folder and the store, and
+the example orders service. What `make cluster`, `make cluster-down` and `make cluster-smoke` run.
 
     python -m examples.cluster up [--store single|cluster|sentinel] | down | status | smoke [--store S]
 
@@ -12,7 +12,7 @@ Valkey on 6390; `cluster`, a Valkey Cluster of 3 primaries and 3 replicas on 639
 it) and returns once every process answers /readyz. The store and every pid are recorded in
 .tokensrv/cluster/pids.json; `down` stops exactly those, whatever the store. `smoke` runs on the
 cluster that is up (refusing if --store names another), or starts one (--store, default single)
-and stops it after. Logs and each store's data (AOF) are under .tokensrv/cluster/.
+and stops it after. Logs, each store's data (AOF) and the signing keys are under .tokensrv/cluster/.
 """
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ from tokensrv.embedded import EmbeddedValkey, _die_with_parent
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".tokensrv" / "cluster"
 PIDS = STATE / "pids.json"
+# its own keys folder: `make run` in the same checkout uses keys/ with another store, and two
+# stores' schedules rotating one folder would each create and promote keys in it
+KEYS_DIR = STATE / "keys"
 VALKEY_PORT = int(os.environ.get("CLUSTER_VALKEY_PORT", "6390"))
 STORES = ("single", "cluster", "sentinel")
 TOKENSRV_PORTS = (8081, 8082, 8083)
@@ -69,7 +72,7 @@ def tokensrv_env(store: str, port: int | None = None) -> dict[str, str]:
     """The cluster's settings, for its servers and for CLI commands against it. The JWKS max-age is
     short so a forced rotation (`tokensrv keys rotate`) completes within seconds."""
     env = {**os.environ, "TOKENSRV_ISSUER": ISSUER, "TOKENSRV_REDIS_URL": store_url(store),
-           "TOKENSRV_KEYS_DIR": str(ROOT / "keys"), "TOKENSRV_HOST": "127.0.0.1",
+           "TOKENSRV_KEYS_DIR": str(KEYS_DIR), "TOKENSRV_HOST": "127.0.0.1",
            "TOKENSRV_JWKS_MAX_AGE": "2", "TOKENSRV_KEY_CHECK_INTERVAL": "0.5", "TOKENSRV_LOG_FORMAT": "text"}
     if port is not None:
         env["TOKENSRV_PORT"] = str(port)

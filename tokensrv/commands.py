@@ -79,7 +79,9 @@ async def admin_provider(settings: Settings, processes: int = 1) -> AsyncIterato
         raise CLIError(f"TOKENSRV_REDIS_URL: cannot reach the store at {redact_url(settings.redis_url)} "
                        f"({type(exc).__name__})") from None
     store = RedisStore(redis, durable_replicas=settings.durable_replicas)
-    passwords = PasswordPool(processes)  # no queue bound: an import waits for every hash
+    # no queue bound: an import waits for every hash; not warm: most commands never hash, and
+    # those start no process at all
+    passwords = PasswordPool(processes, warm=False)
     try:
         keys = KeyManager(settings, store, lambda: int(time.time()))
         yield Provider(settings, store, keys, passwords, time.time)

@@ -196,8 +196,35 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
         values["keys_dir"] = Path(values["keys_dir"])
     if isinstance(values.get("trusted_proxies"), str):
         values["trusted_proxies"] = _parse_networks(values["trusted_proxies"])
-    settings = Settings(**values)
+    settings = Settings(**_defaults_give_way(values))
     return _checked(settings)
+
+
+# settings checked against each other: (at most, at least); equal is fine
+_BOUNDED_PAIRS = (("refresh_token_ttl", "refresh_family_ttl"), ("session_idle_ttl", "session_ttl"))
+
+
+def _defaults_give_way(chosen: dict[str, Any]) -> dict[str, Any]:
+    """Where a setting is checked against another, a default never contradicts the one the user
+    chose: it moves as far as that needs (an idle lifetime down to the absolute one, and so on).
+    Only two chosen settings that contradict each other are refused, by _checked."""
+    values = dict(chosen)
+    for shorter, longer in _BOUNDED_PAIRS:
+        if longer in values and shorter not in values:
+            values[shorter] = min(_default(shorter), values[longer])
+        elif shorter in values and longer not in values:
+            values[longer] = max(_default(longer), values[shorter])
+    # the JWKS max-age stays within half the rotation period, so a next key (created at each
+    # promotion) has been published for the max-age before its turn comes
+    if "key_rotation_period" in values and "jwks_max_age" not in values:
+        values["jwks_max_age"] = min(_default("jwks_max_age"), values["key_rotation_period"] // 2)
+    elif "jwks_max_age" in values and "key_rotation_period" not in values:
+        values["key_rotation_period"] = max(_default("key_rotation_period"), 2 * values["jwks_max_age"])
+    return values
+
+
+def _default(field: str) -> Any:
+    return Settings.__dataclass_fields__[field].default
 
 
 def _checked(s: Settings) -> Settings:

@@ -3,6 +3,12 @@
 A key is published for at least JWKS_MAX_AGE before it signs and stays published for the longest
 token lifetime plus JWKS_MAX_AGE after it stops signing, so a verifier holding a cached JWKS never
 meets an unknown `kid`. `next_step` is the pure decision; `KeyFolder` does the file work.
+
+Readers never see half a step. Each file is replaced whole (a new inode), a promotion writes the
+new current key before it retires the old one, and the newest activated `current` key is the one
+that signs, so every state the folder passes through has exactly one signing key; a reader takes
+the folder as it was at one instant (listed, read, listed again unchanged) and settles an older
+`current` key left by a promotion caught half-way as retired.
 """
 from __future__ import annotations
 
@@ -29,6 +35,9 @@ log = logging.getLogger("tokensrv.keys")
 KeyState = Literal["next", "current", "retired"]
 SigningJWK = jwk.RSAKey | jwk.ECKey | jwk.OKPKey
 MIN_RSA_BITS = 2048
+# one (name, inode, size, mtime) per key file: a write replaces the file, so any change shows
+Fingerprint = tuple[tuple[str, int, int, int], ...]
+SNAPSHOT_ATTEMPTS = 5  # reads of a folder that changes under each of them before giving up for now
 
 
 @dataclass(frozen=True)
@@ -129,8 +138,21 @@ class Step:
 
 
 def current_key(keys: Sequence[SigningKey]) -> SigningKey | None:
+    """The key that signs: the newest activated `current` one (ties broken the same everywhere)."""
     candidates = [k for k in keys if k.state == "current"]
-    return max(candidates, key=lambda k: k.activated_at or 0, default=None)
+    return max(candidates, key=lambda k: (k.activated_at or 0, k.created_at, k.kid), default=None)
+
+
+def settled(keys: Sequence[SigningKey]) -> list[SigningKey]:
+    """The keys with one `current` key at most. A promotion writes its new current key before it
+    retires the old one, so an older `current` key is one whose successor already signs (the
+    promotion was read between its two writes, or stopped there): retired since that activation."""
+    signing = current_key(keys)
+    if signing is None:
+        return list(keys)
+    return [key if key.state != "current" or key is signing else
+            dataclasses.replace(key, state="retired", retired_at=signing.activated_at, rotate_after=None)
+            for key in keys]
 
 
 def planned_steps(keys: Sequence[SigningKey], settings: Settings) -> list[tuple[int, Step]]:
@@ -180,28 +202,66 @@ def apply_step(keys: Sequence[SigningKey], step: Step, now: int, alg: str) -> tu
 
 # ---- the folder ----
 
+class KeyFolderBusy(Exception):
+    """keys/ changed during every attempt to read it whole."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    keys: tuple[SigningKey, ...]
+    problems: tuple[str, ...]
+    fingerprint: Fingerprint
+
+
 class KeyFolder:
     """`<kid>.json` files, mode 0600, written atomically. Unreadable files are reported, skipped."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def fingerprint(self) -> tuple[tuple[str, int, int], ...]:
-        """Cheap change detection: names, sizes and mtimes of the key files."""
+    def fingerprint(self) -> Fingerprint:
+        """Cheap change detection: name, inode, size and mtime of each key file."""
         try:
-            entries = sorted(os.scandir(self.path), key=lambda e: e.name)
+            entries = list(os.scandir(self.path))
         except FileNotFoundError:
             return ()
-        return tuple(
-            (e.name, e.stat().st_size, e.stat().st_mtime_ns)
-            for e in entries if e.name.endswith(".json") and e.is_file()
-        )
+        found = []
+        for entry in entries:
+            if not (entry.name.endswith(".json") and entry.is_file()):
+                continue
+            try:
+                stat = entry.stat()
+            except FileNotFoundError:  # removed since the listing: the next fingerprint shows it
+                continue
+            found.append((entry.name, stat.st_ino, stat.st_size, stat.st_mtime_ns))
+        return tuple(sorted(found))
+
+    def snapshot(self) -> Snapshot | None:
+        """The folder as it was at one instant, settled; None when it changed during every read.
+
+        Listed, read, listed again: files are only ever replaced whole or removed, so when the
+        two listings agree every file read is the one both listed. Without this a reader could
+        read the new current key before its promotion and the old one after its retirement:
+        no signing key at all.
+        """
+        for _ in range(SNAPSHOT_ATTEMPTS):
+            before = self.fingerprint()
+            keys, problems = self._read(before)
+            if self.fingerprint() == before:
+                return Snapshot(tuple(settled(keys)), tuple(problems), before)
+        return None
 
     def load(self) -> tuple[list[SigningKey], list[str]]:
-        """Every readable key, and one problem line per file that could not be used."""
+        """Every readable key of one snapshot, and one problem line per file that could not be used."""
+        snapshot = self.snapshot()
+        if snapshot is None:
+            raise KeyFolderBusy(f"{self.path} kept changing while it was read")
+        return list(snapshot.keys), list(snapshot.problems)
+
+    def _read(self, listing: Fingerprint) -> tuple[list[SigningKey], list[str]]:
         keys: list[SigningKey] = []
         problems: list[str] = []
-        for name, _, _ in self.fingerprint():
+        for name, *_ in listing:
             path = self.path / name
             try:
                 key = SigningKey.from_file(json.loads(path.read_bytes()))
@@ -209,7 +269,7 @@ class KeyFolder:
                     raise ValueError("file name does not match its kid")
                 keys.append(key)
             except FileNotFoundError:
-                continue  # removed between listing and reading: another instance's step
+                continue  # removed since the listing: another instance's step; the next listing shows it
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 # the reason only: never the content, which may hold private key material
                 problems.append(f"key file {path} is unusable: {type(exc).__name__}: {_safe_reason(exc)}")

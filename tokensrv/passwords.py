@@ -23,6 +23,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -123,20 +124,25 @@ class PasswordPool:
     """`processes` argon2 workers; at most `queue` jobs waiting beyond those running (None: no bound).
 
     `hasher` is pickled to each worker: a subclass must be importable there (module level).
+    `warm`: start the forkserver and a worker now (a server, before it serves); otherwise nothing
+    starts until the first job (a CLI command, most of which never hash).
     """
 
     def __init__(self, processes: int = 0, hasher: PasswordHasher | None = None,
-                 on_depth: Callable[[int], None] | None = None, queue: int | None = None) -> None:
+                 on_depth: Callable[[int], None] | None = None, queue: int | None = None,
+                 warm: bool = True) -> None:
         self.processes = processes or os.cpu_count() or 1
         self.hasher = hasher or PasswordHasher()
         self.queue = queue
         self.waiting = 0  # queued + running jobs: the pool's depth
         self._on_depth = on_depth  # told each new depth (the server's metrics gauge)
         self._closed = False
-        self._pool = self._new_pool()
+        self._pool: ProcessPoolExecutor | None = None
         # An unknown username is verified against this decoy, so it costs the same as a wrong
         # password. Made in a worker too: even the constructor keeps argon2 out of this process.
-        self._decoy: Future[str] = self._pool.submit(hash_password, os.urandom(16).hex())
+        self._decoy: Future[str] | None = None
+        if warm:
+            self._decoy = self._submit(hash_password, os.urandom(16).hex())
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.processes, mp_context=_context(), initializer=start_worker,
@@ -148,6 +154,8 @@ class PasswordPool:
 
     def pids(self) -> list[int]:
         """The worker processes running now (they start on demand, up to `processes`)."""
+        if self._pool is None:
+            return []
         return list(self._pool._processes or ())  # the executor names no public way
 
     async def hash(self, password: str) -> str:
@@ -161,6 +169,8 @@ class PasswordPool:
         return await self._run(verify_password, await self._decoy_hash(), password, True)
 
     async def _decoy_hash(self) -> str:
+        if self._decoy is None:
+            self._decoy = self._submit(hash_password, os.urandom(16).hex())
         try:
             return await asyncio.wrap_future(self._decoy)
         except BrokenProcessPool:  # its worker died before it was made: make it in the new pool
@@ -181,6 +191,8 @@ class PasswordPool:
     def _submit(self, func: Callable[..., T], *args: object) -> Future[T]:
         if self._closed:
             raise Unavailable("the password pool is closed")
+        if self._pool is None:
+            self._pool = self._new_pool()
         try:
             return self._pool.submit(func, *args)
         except BrokenProcessPool:  # a worker died since the last job: every job it held has failed
@@ -195,13 +207,24 @@ class PasswordPool:
             self._on_depth(self.waiting)
 
     def close(self) -> None:
-        """Stop the workers now (a hash in progress is abandoned) and wait until they are gone."""
+        """Stop the workers now (a hash in progress is abandoned) and wait until they and the
+        pool's threads are gone; the pool's queues go with it."""
         self._closed = True
-        self._stop(self._pool)
+        if self._pool is not None:
+            self._stop(self._pool)
+            self._pool = None
 
     @staticmethod
     def _stop(pool: ProcessPoolExecutor) -> None:
+        """The workers terminated, then the executor's manager thread joined: it fails their jobs
+        and closes its queues (joining their feeder thread). Left running, it outlived close():
+        racing the interpreter's exit ("Exception ignored ... Bad file descriptor"), and holding
+        the queues' semaphores past stop_helpers(), whose resource tracker then warned of leaked
+        semaphores and a new one printed tracebacks when they were finally released."""
         processes = list((pool._processes or {}).values())
+        # the executor names no public way to it, and shutdown() forgets it unless wait=True,
+        # which would wait for every hash in progress
+        manager: threading.Thread | None = getattr(pool, "_executor_manager_thread", None)
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.terminate()
@@ -210,4 +233,5 @@ class PasswordPool:
             if process.exitcode is None:
                 process.kill()
                 process.join()
-        pool.shutdown(wait=True)  # its manager thread sees the workers gone and ends: no thread left
+        if manager is not None:
+            manager.join()  # bounded: its workers are gone, so its wait ends at once

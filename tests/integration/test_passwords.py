@@ -13,6 +13,7 @@ from argon2 import PasswordHasher
 from tests.conftest import provider_of
 from tests.hashers import GatedHasher, RecordingHasher
 from tests.integration.oauth_helpers import PASSWORD, add_app, add_user, login, token
+from tokensrv.commands import admin_provider
 from tokensrv.errors import SlowDown
 from tokensrv.oauth.login import check_credentials
 from tokensrv.oauth.revocation import revoke_user
@@ -216,3 +217,12 @@ async def test_a_worker_killed_mid_login_fails_it_closed_and_the_next_login_succ
     status, body, _ = await token(client, app, grant_type="password", username="alice", password=PASSWORD)
     assert status == 200 and "access_token" in body
     assert victim not in pool.pids()
+
+
+async def test_an_admin_command_starts_no_argon2_process_until_it_hashes(settings, redis):
+    """Most CLI commands never hash: they start no forkserver and no worker (issue 21 item 11: the
+    pool started for nothing was what a failing command's exit raced with)."""
+    async with admin_provider(settings) as p:
+        assert p.passwords.pids() == []
+        assert (await p.passwords.hash(PASSWORD)).startswith("$argon2id$")
+        assert len(p.passwords.pids()) == 1

@@ -1,0 +1,32 @@
+"""Issue 21 item 11: a CLI command that fails writes its one error line and nothing after it (it
+sometimes added "Exception ignored ... Bad file descriptor": the argon2 pool it had started for
+nothing was still shutting down while the interpreter exited)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+RUNS = 4  # per command: what went wrong was a race at exit, so each runs a few times
+
+FAILING = [
+    ("user", "add", "bad user!", "--password-stdin"),  # a bad argument, found once the store is reached
+    ("keys", "revoke", "no-such-kid"),
+    ("client", "add", "--id", "app", "--redirect-uri", "not a url"),
+    ("--redis-url", "redis://127.0.0.1:1/0", "user", "show", "alice"),  # the store unreachable
+]
+
+
+@pytest.mark.parametrize("args", FAILING, ids=lambda args: " ".join(args[:3]))
+def test_a_failing_command_writes_exactly_one_line(redis_url, tmp_path, args):
+    env = {**os.environ, "TOKENSRV_REDIS_URL": redis_url, "TOKENSRV_KEYS_DIR": str(tmp_path / "keys")}
+    if args[0] == "--redis-url":  # the option belongs to the subcommand
+        args = (*args[2:], *args[:2])
+    for _ in range(RUNS):
+        done = subprocess.run([sys.executable, "-m", "tokensrv", *args], env=env, capture_output=True,
+                              text=True, timeout=60, stdin=subprocess.DEVNULL)
+        assert done.returncode != 0
+        assert done.stderr.startswith("tokensrv: error: ") and len(done.stderr.splitlines()) == 1, done.stderr
