@@ -178,7 +178,7 @@ class TokenVerifier:
         if key is None:
             key = await self._unknown_kid(kid)
         key.verify(alg, parts.signing_input, parts.signature)
-        claims = json_object(parts.payload, "payload")
+        claims = json_object(parts.payload, "payload", self.max_token_bytes)
         check_claims(claims, self.issuer, self.audience, now, self.leeway)
         if self.mirror is not None:
             reason = self.mirror.state.revoked(claims["jti"], claims.get("sid"), claims["sub"],
@@ -199,14 +199,14 @@ class TokenVerifier:
         What the caller does next: end its sessions with this `sid` (or, without one, of `sub`),
         and answer 200; on InvalidToken, answer 400 (§2.8)."""
         parts = split(token, self.max_token_bytes)
-        alg, kid = check_header(json_object(b64url_decode(parts.header_segment), "header"), self.algorithms,
-                                LOGOUT_TOKEN_TYPE)
+        header = json_object(b64url_decode(parts.header_segment), "header", self.max_token_bytes)
+        alg, kid = check_header(header, self.algorithms, LOGOUT_TOKEN_TYPE)
         now = self._clock()
         if self._kid_revoked(kid):
             raise RevokedToken(f"signing key {kid} is revoked")
         key = self.keys.get(kid) or await self._unknown_kid(kid)
         key.verify(alg, parts.signing_input, parts.signature)
-        claims = json_object(parts.payload, "payload")
+        claims = json_object(parts.payload, "payload", self.max_token_bytes)
         audience = self.audience if audience is None else audience
         check_logout_claims(claims, self.issuer, audience, now, self.leeway, LOGOUT_MAX_AGE)
         if refuse_replay and not self.logout_replays.add(audience, claims["jti"], claims["iat"], now):
@@ -236,8 +236,8 @@ class TokenVerifier:
         token one key signs has the same header."""
         checked = self._headers.get(segment)
         if checked is None:
-            checked = check_header(json_object(b64url_decode(segment), "header"), self.algorithms,
-                                   self.token_type)
+            header = json_object(b64url_decode(segment), "header", self.max_token_bytes)
+            checked = check_header(header, self.algorithms, self.token_type)
             if len(self._headers) >= HEADER_CACHE_SIZE:
                 del self._headers[next(iter(self._headers))]
             self._headers[segment] = checked
