@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from .claims import (
     ACCESS_TOKEN_TYPE,
+    DEFAULT_MAX_TOKEN_LIFETIME,
     check_claims,
     check_header,
     require_roles,
@@ -57,6 +58,9 @@ class TokenVerifier:
     algorithms: the allow-list, set by the service (never read from a token). RS256 is what
         tokensrv signs with by default; add "ES256" or "EdDSA" if its TOKENSRV_KEY_ALGORITHM says so.
     leeway: seconds of clock skew tolerated on exp, nbf and iat.
+    max_token_lifetime: the longest `exp - iat` accepted (default: a day, the most tokensrv's
+        TOKENSRV_ACCESS_TOKEN_TTL and TOKENSRV_ID_TOKEN_TTL allow); a token living longer, or one
+        with an `iat` before 1970, was not issued by tokensrv and is refused (InvalidClaims).
     redis_url: follow tokensrv's revocation feed (else revocations are not checked).
     max_disconnected: while the mirror is disconnected, keep verifying with the last known state
         (None, the default) or, after this many seconds, refuse with VerifierUnavailable.
@@ -73,6 +77,7 @@ class TokenVerifier:
 
     def __init__(self, issuer: str, audience: str, redis_url: str | None = None, *,
                  algorithms: Iterable[str] = ("RS256",), leeway: float = 30.0,
+                 max_token_lifetime: float = DEFAULT_MAX_TOKEN_LIFETIME,
                  token_type: str | None = ACCESS_TOKEN_TYPE, jwks_uri: str | None = None,
                  fetcher: JWKSFetcher | None = None, refetch_interval: float = 5.0,
                  max_disconnected: float | None = None, clock: Callable[[], float] = time.time,
@@ -84,6 +89,7 @@ class TokenVerifier:
             raise ValueError(f"algorithms must be among {sorted(SUPPORTED_ALGORITHMS)}")
         self.issuer, self.audience = issuer, audience
         self.leeway, self.token_type = leeway, token_type
+        self.max_token_lifetime = max_token_lifetime
         self.max_disconnected = max_disconnected
         self.max_token_bytes = max_token_bytes
         self.dpop_algorithms = frozenset(dpop_algorithms)
@@ -179,7 +185,7 @@ class TokenVerifier:
             key = await self._unknown_kid(kid)
         key.verify(alg, parts.signing_input, parts.signature)
         claims = json_object(parts.payload, "payload", self.max_token_bytes)
-        check_claims(claims, self.issuer, self.audience, now, self.leeway)
+        check_claims(claims, self.issuer, self.audience, now, self.leeway, self.max_token_lifetime)
         if self.mirror is not None:
             reason = self.mirror.state.revoked(claims["jti"], claims.get("sid"), claims["sub"],
                                                claims["iat"], now)
@@ -208,7 +214,8 @@ class TokenVerifier:
         key.verify(alg, parts.signing_input, parts.signature)
         claims = json_object(parts.payload, "payload", self.max_token_bytes)
         audience = self.audience if audience is None else audience
-        check_logout_claims(claims, self.issuer, audience, now, self.leeway, LOGOUT_MAX_AGE)
+        check_logout_claims(claims, self.issuer, audience, now, self.leeway, LOGOUT_MAX_AGE,
+                            self.max_token_lifetime)
         if refuse_replay and not self.logout_replays.add(audience, claims["jti"], claims["iat"], now):
             raise InvalidClaims("the logout token was presented before")
         return claims
