@@ -83,7 +83,7 @@ def parse(raw: bytes, *, max_bytes: int, max_depth: int = MAX_DEPTH) -> Any:
         raise
     except (ValueError, RecursionError):  # RecursionError: cannot happen below max_depth; cheap to be sure
         raise JSONRejected("the document is not JSON") from None
-    if _SURROGATE_ESCAPE.search(raw) is not None and not _encodable(value):
+    if b"\\u" in raw and _SURROGATE_ESCAPE.search(raw) is not None and not _encodable(value):
         raise JSONRejected("a string holds an unpaired surrogate")
     return value
 
