@@ -162,3 +162,15 @@ async def test_read_at_most_reads_a_body_that_arrives_in_parts() -> None:
     stream.feed_data(b"y" * 60)
     stream.feed_eof()
     assert await read_at_most(stream, 100) == b"x" * 60 + b"y" * 41  # the cap, plus one to tell
+
+
+@pytest.mark.parametrize("raw, value", [(b' {"a": 1} ', {"a": 1}), (b'{"a": 1}\n', {"a": 1}), (b"\n[1]\t", [1]),
+                                        (b'"x"', "x"), (b"0", 0)])
+def test_whitespace_around_a_value_is_json(raw: bytes, value: Any) -> None:
+    assert parse(raw, max_bytes=LIMIT) == value
+
+
+@pytest.mark.parametrize("raw", [b"  ", b"1 2", b'{"a": 1} {}', b"[1]]"])
+def test_anything_but_one_value_is_not_json(raw: bytes) -> None:
+    with pytest.raises(JSONRejected, match="not JSON"):
+        parse(raw, max_bytes=LIMIT)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 MAX_DEPTH = 32  # nesting levels: a JWT or a JWKS needs about 4, registration metadata about 5
@@ -53,6 +54,8 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_finite,
                             object_pairs_hook=_unique_members)
+# the decoder's C scanner (typeshed does not list the attribute JSONDecoder.__init__ sets)
+_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def too_deep(raw: bytes, max_depth: int) -> bool:
@@ -75,10 +78,18 @@ def parse(raw: bytes, *, max_bytes: int, max_depth: int = MAX_DEPTH) -> Any:
     of nesting; JSONRejected otherwise."""
     if len(raw) > max_bytes:
         raise JSONRejected(f"the document is over {max_bytes} bytes")
-    if too_deep(raw, max_depth):
+    # too_deep's first test inline: this runs for every token a verifier checks
+    if raw.count(b"[") + raw.count(b"{") > max_depth and too_deep(raw, max_depth):
         raise JSONRejected(f"the document nests deeper than {max_depth} levels")
     try:
-        value = _DECODER.decode(raw.decode("utf-8"))
+        text = raw.decode("utf-8")
+        # the C scanner itself, without JSONDecoder.decode's Python around it; anything but a
+        # document that is one value from its first character to its last takes the full path
+        value, end = _SCAN(text, 0)
+        if end != len(text):
+            value = _DECODER.decode(text)
+    except StopIteration:  # no value at the start: whitespace first (the full path), or nothing
+        value = _decode(text)
     except JSONRejected:
         raise
     except (ValueError, RecursionError):  # RecursionError: cannot happen below max_depth; cheap to be sure
@@ -86,6 +97,15 @@ def parse(raw: bytes, *, max_bytes: int, max_depth: int = MAX_DEPTH) -> Any:
     if b"\\u" in raw and _SURROGATE_ESCAPE.search(raw) is not None and not _encodable(value):
         raise JSONRejected("a string holds an unpaired surrogate")
     return value
+
+
+def _decode(text: str) -> Any:
+    try:
+        return _DECODER.decode(text)
+    except JSONRejected:
+        raise
+    except (ValueError, RecursionError):
+        raise JSONRejected("the document is not JSON") from None
 
 
 def parse_object(raw: bytes, *, max_bytes: int, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
