@@ -34,6 +34,7 @@ from tests.verify_helpers import FunctionFetcher, Signer, make_verifier
 from tokensrv import admin
 from tokensrv.commands import read_jwks
 from tokensrv.console import CLIError
+from tokensrv.device_login import device_flow
 from tokensrv.oauth.params import MAX_VALUE
 from tokensrv.verify import InvalidDPoPProof, MalformedToken, TokenVerifier, VerifierUnavailable
 from tokensrv.verify.dpop import check_proof
@@ -329,3 +330,23 @@ def test_a_hostile_jwks_file_is_one_cli_error(tmp_path: Any, doc: bytes) -> None
     path.write_bytes(doc)
     with pytest.raises(CLIError, match="is not JSON we accept"):
         read_jwks(str(path))
+
+
+# ---- the device login's reading of the server's answers ----
+
+@pytest.mark.parametrize("name", ["100,000 deep", *sorted(ODD)])
+async def test_a_hostile_answer_to_the_device_login_is_one_cli_error(aiohttp_server: Any, name: str) -> None:
+    doc = nested(100_000) if name == "100,000 deep" else ODD[name]
+
+    async def metadata(request: web.Request) -> web.StreamResponse:
+        answer = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await answer.prepare(request)
+        for start in range(0, len(doc), 4096):  # in parts, as a real network delivers it
+            await answer.write(doc[start:start + 4096])
+        await answer.write_eof()
+        return answer
+    app = web.Application()
+    app.router.add_get("/.well-known/oauth-authorization-server", metadata)
+    server = await aiohttp_server(app)
+    with pytest.raises(CLIError, match="unexpected answer"):
+        await device_flow(str(server.make_url("")).rstrip("/"), "tokensrv-cli", None)
