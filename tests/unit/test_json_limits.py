@@ -174,3 +174,20 @@ def test_whitespace_around_a_value_is_json(raw: bytes, value: Any) -> None:
 def test_anything_but_one_value_is_not_json(raw: bytes) -> None:
     with pytest.raises(JSONRejected, match="not JSON"):
         parse(raw, max_bytes=LIMIT)
+
+
+def test_escapes_are_read_as_json_reads_them() -> None:
+    # an escaped backslash ends with the quote after it: the brackets that follow are nesting
+    assert too_deep(b'["\\\\", ' + b"[" * 40 + b"]" * 40 + b"]", MAX_DEPTH)
+    # an escaped backslash, then an escaped quote: the string goes on, the brackets are in it
+    assert not too_deep(b'["\\\\\\"' + b"[" * 40 + b'"]', 2)
+    assert parse(b'["\\\\\\"' + b"[" * 40 + b'"]', max_bytes=LIMIT) == ['\\"' + "[" * 40]
+
+
+@pytest.mark.parametrize("tail", [b'\\"', b"\\", b'"', b"\\\\"])
+def test_the_depth_scan_stays_linear_on_unterminated_strings(tail: bytes) -> None:
+    """A string-matching regex backtracked from every escaped quote of an unterminated string:
+    32 KB took seconds, this megabyte would have taken over an hour (the test timeout catches it)."""
+    hostile_doc = b"[" * 40 + b'"' + tail * (1_000_000 // len(tail))
+    with pytest.raises(JSONRejected):
+        parse(hostile_doc, max_bytes=4 * LIMIT)

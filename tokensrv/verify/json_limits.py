@@ -23,8 +23,11 @@ from typing import Any
 
 MAX_DEPTH = 32  # nesting levels: a JWT or a JWKS needs about 4, registration metadata about 5
 
-# a complete JSON string: a quote, then runs of ordinary characters or escapes, then a quote
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# Strings are cut out in two linear steps: every escape (a backslash and the character after it)
+# first, then every quote-to-quote run, which then holds no backslash. (One regex matching a
+# string with its escapes backtracks from each escaped quote of an unterminated string: quadratic.)
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_STRING = re.compile(rb'"[^"]*"')
 _BRACKETS = bytes.maketrans(b"{}", b"[]")  # one kind: depth is all the scan measures
 _NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")  # \uD800-\uDFFF, either case of hex digit
@@ -63,7 +66,7 @@ def too_deep(raw: bytes, max_depth: int) -> bool:
     that is not JSON anyway, whether the brackets fail to pair up within that many levels)."""
     if raw.count(b"[") + raw.count(b"{") <= max_depth:
         return False  # nearly every document: too few brackets to nest that deep, nothing to scan
-    brackets = _STRING.sub(b"", raw).translate(_BRACKETS, _NOT_BRACKETS)
+    brackets = _STRING.sub(b"", _ESCAPE.sub(b"", raw)).translate(_BRACKETS, _NOT_BRACKETS)
     # each pass removes every innermost pair, one nesting level: what is left after max_depth
     # passes was deeper (or never paired)
     for _ in range(max_depth):
