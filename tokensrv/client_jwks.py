@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import aiohttp
 
-from .oauth.client_keys import Fetch
+from .oauth.client_keys import MAX_JWKS_BYTES, Fetch
+from .verify.jwks import read_at_most
 
 TIMEOUT = 5.0  # seconds for the whole fetch
-MAX_BYTES = 64 * 1024
+MAX_BYTES = MAX_JWKS_BYTES  # read no more than the parser would take
 
 
 class FetchFailed(Exception):
@@ -25,7 +26,7 @@ def fetcher(session: aiohttp.ClientSession) -> Fetch:
                 raise FetchFailed(f"HTTP {resp.status}")
             if (resp.content_length or 0) > MAX_BYTES:
                 raise FetchFailed(f"the JWKS is over {MAX_BYTES} bytes")
-            body = await resp.content.read(MAX_BYTES + 1)
+            body = await read_at_most(resp.content, MAX_BYTES)
             if len(body) > MAX_BYTES:
                 raise FetchFailed(f"the JWKS is over {MAX_BYTES} bytes")
             return body

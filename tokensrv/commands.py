@@ -29,6 +29,7 @@ from .rotation import KeyManager
 from .store.connect import open_redis
 from .store.redis import RedisStore
 from .user_import import Row, by_line, import_users, read_rows
+from .verify.json_limits import JSONRejected, parse
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -232,9 +233,9 @@ def read_jwks(path: str) -> Any:
     if len(raw) > MAX_JWKS_FILE:
         raise CLIError(f"the JWKS file {path!r} is over {MAX_JWKS_FILE} bytes")
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise CLIError(f"the JWKS file {path!r} is not JSON") from None
+        return parse(raw, max_bytes=MAX_JWKS_FILE)
+    except JSONRejected as exc:
+        raise CLIError(f"the JWKS file {path!r} is not JSON we accept: {exc}") from None
 
 
 async def _client_list(p: Provider, a: argparse.Namespace) -> Any:

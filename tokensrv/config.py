@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .verify import store_url
+from .verify.claims import DEFAULT_MAX_TOKEN_LIFETIME as MAX_TOKEN_TTL
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 EMBEDDED_DIR = Path(".tokensrv")
@@ -232,6 +233,9 @@ def _checked(s: Settings) -> Settings:
         raise ConfigError(f"TOKENSRV_PORT must be between 1 and 65535, got {s.port}")
     issuer = s.issuer or f"http://{_host_for_url(s.host)}:{s.port}"
     check_issuer(issuer)
+    for name in ("access_token_ttl", "id_token_ttl"):  # tokensrv.verify refuses longer-lived tokens
+        if getattr(s, name) > MAX_TOKEN_TTL:
+            raise ConfigError(f"{env_name(name)} must be at most {MAX_TOKEN_TTL} seconds, got {getattr(s, name)}")
     if s.jwks_max_age >= s.key_rotation_period:
         raise ConfigError(
             "TOKENSRV_KEY_ROTATION_PERIOD must be longer than TOKENSRV_JWKS_MAX_AGE "

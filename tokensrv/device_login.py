@@ -20,12 +20,15 @@ from typing import Any
 import aiohttp
 
 from .console import CLIError
+from .verify.json_limits import JSONRejected, parse_object
+from .verify.jwks import read_at_most
 
 DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 DEFAULT_CLIENT_ID = "tokensrv-cli"
 DEFAULT_ISSUER = "http://127.0.0.1:8080"
 SLOW_DOWN_STEP = 5
 TIMEOUT = aiohttp.ClientTimeout(total=30)
+MAX_ANSWER = 64 * 1024  # bytes of a discovery document or token response: ours are far smaller
 
 
 def login(args: argparse.Namespace) -> int:
@@ -75,10 +78,8 @@ async def _poll(http: aiohttp.ClientSession, token_endpoint: str, client_id: str
 
 async def _json(resp: aiohttp.ClientResponse) -> dict[str, Any]:
     async with resp:
-        try:
-            body = await resp.json(content_type=None)
-        except ValueError:
-            raise CLIError(f"unexpected answer from {resp.url.origin()} (HTTP {resp.status})") from None
-    if not isinstance(body, dict):
-        raise CLIError(f"unexpected answer from {resp.url.origin()} (HTTP {resp.status})")
-    return body
+        raw = await read_at_most(resp.content, MAX_ANSWER)
+    try:
+        return parse_object(raw, max_bytes=MAX_ANSWER)
+    except JSONRejected:
+        raise CLIError(f"unexpected answer from {resp.url.origin()} (HTTP {resp.status})") from None

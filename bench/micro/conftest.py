@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tokensrv.keys import SigningKey, generate_key
+from tokensrv.keys import SigningKey, generate_key, jws_signature
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 ISSUER = "http://127.0.0.1:8080"
@@ -27,5 +27,6 @@ def keys() -> dict[str, SigningKey]:
 
 
 def provider(key: SigningKey) -> Any:
-    """The part of a Provider that `tokens.sign` reads: the signing key of the key ring."""
-    return SimpleNamespace(keys=SimpleNamespace(ring=SimpleNamespace(signing=key)))
+    """The part of a Provider that `tokens.sign` reads: the signing key of the key ring, and the
+    signature function (Provider.signature, which tracing wraps)."""
+    return SimpleNamespace(keys=SimpleNamespace(ring=SimpleNamespace(signing=key)), signature=jws_signature)

@@ -14,18 +14,19 @@ check needs the secret itself (see the README, "Signed client assertions").
 from __future__ import annotations
 
 import contextlib
-import json
 import warnings
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from joserfc import jws, jwt
+from joserfc import jwt
 from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
 from ..errors import InvalidClient
 from ..store import Client
+from ..verify.errors import MalformedToken
+from ..verify.jws import unverified
 from .client_keys import KeysUnavailable, public_key_set
 from .discovery import ASSERTION_ALGORITHMS
 from .params import for_log
@@ -51,16 +52,12 @@ def claimed_client_id(assertion: str) -> str:
 
 
 def _unverified(assertion: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    if len(assertion) > MAX_ASSERTION or assertion.count(".") != 2:
-        raise InvalidClient("malformed client assertion")
+    """Header and claims, parsed with bounded size and depth before joserfc sees them (its
+    json.loads would recurse into whatever an unauthenticated caller nests)."""
     try:
-        compact = jws.extract_compact(assertion.encode())
-        header, claims = compact.headers(), json.loads(compact.payload)
-    except (JoseError, ValueError, TypeError, UnicodeError):
-        raise InvalidClient("malformed client assertion") from None
-    if not isinstance(claims, dict):
-        raise InvalidClient("malformed client assertion")
-    return dict(header), claims
+        return unverified(assertion, MAX_ASSERTION)
+    except MalformedToken as exc:
+        raise InvalidClient(f"malformed client assertion: {exc.detail}") from None
 
 
 async def verify(p: Provider, client: Client, assertion: str, audiences: Sequence[str]) -> None:

@@ -11,7 +11,6 @@ a size cap, a timeout, no redirects) is the `fetch` function, tokensrv/client_jw
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +19,12 @@ from urllib.parse import urlsplit
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey, RSAKey
 
+from ..verify.json_limits import parse
+
 CACHE_TTL = 300  # seconds a fetched JWKS is used before it is fetched again
 REFETCH_INTERVAL = 10  # at least this long between two fetches of one URI (unknown kids, failures)
 MAX_KEYS = 20
+MAX_JWKS_BYTES = 64 * 1024  # a fetched JWKS (the fetch reads no more) or a --jwks-file
 MAX_ENTRIES = 1_000  # URIs cached per process (there are as many as private_key_jwt clients)
 PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
@@ -124,7 +126,7 @@ class ClientKeys:
         self.fetches += 1
         try:
             check_jwks_uri(uri)
-            entry.keys = public_key_set(json.loads(await self._fetch(uri)))
+            entry.keys = public_key_set(parse(await self._fetch(uri), max_bytes=MAX_JWKS_BYTES))
             entry.fetched_at = self._clock()
         except Exception as exc:  # noqa: BLE001 -- any failure: keep what we had (stale keys still verify)
             if entry.keys is None:

@@ -17,7 +17,6 @@ routes.py hands in the Authorization header and the body.
 from __future__ import annotations
 
 import hmac
-import json
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -26,6 +25,7 @@ from typing import Any
 from ..errors import InvalidClientMetadata, InvalidRedirectUri, InvalidToken
 from ..logs import audit
 from ..store import SECRET_METHODS, Client
+from ..verify.json_limits import JSONRejected, parse_object
 from . import Provider
 from .clients import (
     TOKEN_EXCHANGE,
@@ -40,6 +40,7 @@ REGISTRATION_PATH = "/oauth2/register"
 DEFAULT_INITIAL_TOKEN_TTL = 3600
 MAX_INITIAL_TOKEN_TTL = 30 * 86400
 MAX_INITIAL_TOKEN_USES = 1000
+MAX_METADATA_BYTES = 64 * 1024  # as the server's body limit (app.MAX_BODY)
 MAX_DESCRIPTION = 200  # an error echoes the offending value: a hostile one is cut short
 _DECOY_DIGEST = secret_digest("no such registration")
 
@@ -164,12 +165,10 @@ def parse_metadata(body: Body) -> dict[str, Any]:
     if body.content_type != "application/json":
         raise InvalidClientMetadata("wrong content type", description="the body must be application/json")
     try:
-        metadata = json.loads(body.raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidClientMetadata("body not JSON", description="the body must be a JSON object") from None
-    if not isinstance(metadata, dict):
-        raise InvalidClientMetadata("body not an object", description="the body must be a JSON object")
-    return metadata
+        return parse_object(body.raw, max_bytes=MAX_METADATA_BYTES)
+    except JSONRejected as exc:  # its text is fixed, naming only the reason: fine to send
+        raise InvalidClientMetadata(f"body refused: {exc}",
+                                    description=f"the body must be a JSON object: {exc}") from None
 
 
 def client_from_metadata(p: Provider, client_id: str, metadata: Mapping[str, Any]) -> tuple[Client, str | None]:

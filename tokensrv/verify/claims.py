@@ -24,6 +24,9 @@ ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
 _REQUIRED_STRINGS = ("sub", "client_id", "jti")  # RFC 9068 §2.2, with iss aud exp iat
 _OPTIONAL_STRINGS = ("scope", "sid")
 _OPTIONAL_NUMBERS = ("nbf", "auth_time")
+# The longest `exp - iat` of a token we accept: tokensrv signs nothing longer-lived (its config
+# caps TOKENSRV_ACCESS_TOKEN_TTL and TOKENSRV_ID_TOKEN_TTL at this; logout tokens live 120 s)
+DEFAULT_MAX_TOKEN_LIFETIME = 86400
 
 
 def check_header(header: Mapping[str, Any], allowed: frozenset[str], typ: str | None) -> tuple[str, str]:
@@ -55,7 +58,8 @@ def is_number(value: object) -> TypeGuard[int | float]:
     return type(value) is int or (type(value) is float and math.isfinite(value))
 
 
-def check_claims(claims: Mapping[str, Any], issuer: str, audience: str, now: float, leeway: float) -> None:
+def check_claims(claims: Mapping[str, Any], issuer: str, audience: str, now: float, leeway: float,
+                 max_lifetime: float = DEFAULT_MAX_TOKEN_LIFETIME) -> None:
     check_issuer_audience(claims, issuer, audience)
     for name in _REQUIRED_STRINGS:
         if type(claims.get(name)) is not str or not claims[name]:
@@ -68,7 +72,7 @@ def check_claims(claims: Mapping[str, Any], issuer: str, audience: str, now: flo
             raise InvalidClaims(f"{name} is not a number")
     if "roles" in claims and not _strings(claims["roles"]):
         raise InvalidClaims("roles is not a list of strings")
-    check_times(claims, now, leeway)
+    check_times(claims, now, leeway, max_lifetime)
 
 
 def check_issuer_audience(claims: Mapping[str, Any], issuer: str, audience: str) -> None:
@@ -79,11 +83,19 @@ def check_issuer_audience(claims: Mapping[str, Any], issuer: str, audience: str)
         raise InvalidClaims("wrong audience")
 
 
-def check_times(claims: Mapping[str, Any], now: float, leeway: float) -> None:
-    """exp and iat present and numbers; not expired, not issued (nor valid only) in the future."""
+def check_times(claims: Mapping[str, Any], now: float, leeway: float,
+                max_lifetime: float = DEFAULT_MAX_TOKEN_LIFETIME) -> None:
+    """exp and iat present and numbers, and plausible: issued after 1970, expiring after it was
+    issued and within `max_lifetime` of it (the issuer signs nothing longer-lived: a token that
+    says otherwise was not made by it, whatever signed it); not expired, not issued (nor valid
+    only) in the future."""
     exp, iat = claims.get("exp"), claims.get("iat")
     if not is_number(exp) or not is_number(iat):
         raise InvalidClaims("exp or iat is missing or not a number")
+    if iat < 0:
+        raise InvalidClaims("iat is before 1970")
+    if not 0 <= exp - iat <= max_lifetime:
+        raise InvalidClaims(f"exp - iat is not between 0 and {max_lifetime:g} seconds")
     if "nbf" in claims and not is_number(claims["nbf"]):
         raise InvalidClaims("nbf is not a number")
     if now >= exp + leeway:

@@ -70,7 +70,10 @@ def check_proof(proof: str, *, method: str, url: str, now: float, window: float 
             verified = jws.deserialize_compact(proof, key, algorithms=[header["alg"]], registry=_REGISTRY)
     except (JoseError, ValueError, TypeError):
         raise InvalidDPoPProof("the proof's signature does not verify with its jwk") from None
-    claims = json_object(verified.payload, "proof payload")
+    try:
+        claims = json_object(verified.payload, "proof payload", MAX_PROOF_BYTES)
+    except MalformedToken as exc:  # one error class for every proof failure
+        raise InvalidDPoPProof(exc.detail) from None
     jti, htm, htu, iat = (claims.get(name) for name in ("jti", "htm", "htu", "iat"))
     if type(jti) is not str or not 0 < len(jti) <= MAX_JTI_CHARS:
         raise InvalidDPoPProof("jti is missing, not a string or too long")
@@ -96,7 +99,7 @@ def _header_and_key(proof: object, allowed: frozenset[str]) -> tuple[dict[str, A
     if match is None:
         raise InvalidDPoPProof("the proof is not a compact JWS")
     try:
-        header = json_object(b64url_decode(match.group(1)), "proof header")
+        header = json_object(b64url_decode(match.group(1)), "proof header", MAX_PROOF_BYTES)
     except MalformedToken as exc:  # one error class for every proof failure
         raise InvalidDPoPProof(exc.detail) from None
     if type(header.get("typ")) is not str or header["typ"].lower() != PROOF_TYPE:

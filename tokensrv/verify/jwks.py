@@ -7,7 +7,6 @@ and concurrent verifications share that one fetch. We never fetch anything a tok
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -16,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from .json_limits import JSONRejected, parse_object
 from .jws import PublicKey, import_jwks
 from .tracing import SPAN_NAME, client_trace_config, tracer_for
 
@@ -106,20 +106,31 @@ class HttpJWKSFetcher:
     async def _json(resp: aiohttp.ClientResponse) -> dict[str, Any]:
         if resp.status != 200:
             raise FetchError(f"{resp.url} answered {resp.status}")
-        body = await resp.content.read(MAX_DOCUMENT_BYTES + 1)
+        body = await read_at_most(resp.content, MAX_DOCUMENT_BYTES)
         if len(body) > MAX_DOCUMENT_BYTES:
             raise FetchError(f"{resp.url} answered more than {MAX_DOCUMENT_BYTES} bytes")
         try:
-            document = json.loads(body)
-        except ValueError:
-            raise FetchError(f"{resp.url} answered no JSON") from None
-        if not isinstance(document, dict):
-            raise FetchError(f"{resp.url} answered no JSON object")
-        return document
+            return parse_object(body, max_bytes=MAX_DOCUMENT_BYTES)
+        except JSONRejected as exc:
+            raise FetchError(f"{resp.url} answered no JSON we accept: {exc}") from None
 
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+async def read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """The whole body, or its first limit + 1 bytes when it is longer. (StreamReader.read(n)
+    returns what has arrived so far, which for a body in several TCP segments is only a part.)"""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 class KeyCache:

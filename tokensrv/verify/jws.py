@@ -6,7 +6,6 @@ Everything cheap is rejected before any crypto: size, shape, base64url strictnes
 from __future__ import annotations
 
 import binascii
-import json
 import logging
 import re
 import warnings
@@ -22,6 +21,7 @@ from joserfc import jwk
 from joserfc.errors import JoseError
 
 from .errors import InvalidSignature, MalformedToken
+from .json_limits import JSONRejected, parse_object
 
 log = logging.getLogger("tokensrv.verify")
 
@@ -53,28 +53,12 @@ def b64url_decode(segment: str) -> bytes:
         raise MalformedToken("bad base64url") from None
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")  # NaN and Infinity would defeat the time checks
-
-
-def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise ValueError("duplicate member name")  # RFC 7515 §5.2: reject rather than guess
-    return result
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_members)
-
-
-def json_object(raw: bytes, what: str) -> dict[str, Any]:
+def json_object(raw: bytes, what: str, max_bytes: int) -> dict[str, Any]:
+    """A JWS header or payload: a JSON object, bounded in size and depth (json_limits)."""
     try:
-        value = _DECODER.decode(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise MalformedToken(f"the {what} is not a JSON object") from None
-    if type(value) is not dict:
-        raise MalformedToken(f"the {what} is not a JSON object")
-    return value
+        return parse_object(raw, max_bytes=max_bytes)
+    except JSONRejected as exc:
+        raise MalformedToken(f"the {what} is not a JSON object we accept: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +81,15 @@ def split(token: object, max_bytes: int) -> Compact:
     header, payload, signature = match.groups()
     return Compact(header, token[:match.end(2)].encode("ascii"), b64url_decode(payload),
                    b64url_decode(signature))
+
+
+def unverified(token: object, max_bytes: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and payload of a compact JWS, parsed with the bounds but NOT verified: for code
+    that must look inside before it can pick a key (a client assertion names its client), or that
+    hands the token to joserfc, whose json.loads has no depth limit. MalformedToken otherwise."""
+    parts = split(token, max_bytes)
+    return (json_object(b64url_decode(parts.header_segment), "header", max_bytes),
+            json_object(parts.payload, "payload", max_bytes))
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .claims import check_issuer_audience, check_times
+from .claims import DEFAULT_MAX_TOKEN_LIFETIME, check_issuer_audience, check_times
 from .errors import ExpiredToken, InvalidClaims
 
 LOGOUT_TOKEN_TYPE = "logout+jwt"
@@ -18,10 +18,10 @@ DEFAULT_MAX_AGE = 300.0  # seconds: tokensrv signs a logout token when it sends 
 
 
 def check_logout_claims(claims: Mapping[str, Any], issuer: str, audience: str, now: float, leeway: float,
-                        max_age: float) -> None:
+                        max_age: float, max_lifetime: float = DEFAULT_MAX_TOKEN_LIFETIME) -> None:
     """Raises InvalidClaims (or a subclass) unless these are a logout token's claims for `audience`."""
     check_issuer_audience(claims, issuer, audience)
-    check_times(claims, now, leeway)
+    check_times(claims, now, leeway, max_lifetime)
     if type(claims.get("jti")) is not str or not claims["jti"]:
         raise InvalidClaims("jti is missing or not a string")
     events = claims.get("events")

@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from .claims import (
     ACCESS_TOKEN_TYPE,
+    DEFAULT_MAX_TOKEN_LIFETIME,
     check_claims,
     check_header,
     require_roles,
@@ -57,6 +58,9 @@ class TokenVerifier:
     algorithms: the allow-list, set by the service (never read from a token). RS256 is what
         tokensrv signs with by default; add "ES256" or "EdDSA" if its TOKENSRV_KEY_ALGORITHM says so.
     leeway: seconds of clock skew tolerated on exp, nbf and iat.
+    max_token_lifetime: the longest `exp - iat` accepted (default: a day, the most tokensrv's
+        TOKENSRV_ACCESS_TOKEN_TTL and TOKENSRV_ID_TOKEN_TTL allow); a token living longer, or one
+        with an `iat` before 1970, was not issued by tokensrv and is refused (InvalidClaims).
     redis_url: follow tokensrv's revocation feed (else revocations are not checked).
     max_disconnected: while the mirror is disconnected, keep verifying with the last known state
         (None, the default) or, after this many seconds, refuse with VerifierUnavailable.
@@ -73,6 +77,7 @@ class TokenVerifier:
 
     def __init__(self, issuer: str, audience: str, redis_url: str | None = None, *,
                  algorithms: Iterable[str] = ("RS256",), leeway: float = 30.0,
+                 max_token_lifetime: float = DEFAULT_MAX_TOKEN_LIFETIME,
                  token_type: str | None = ACCESS_TOKEN_TYPE, jwks_uri: str | None = None,
                  fetcher: JWKSFetcher | None = None, refetch_interval: float = 5.0,
                  max_disconnected: float | None = None, clock: Callable[[], float] = time.time,
@@ -84,6 +89,7 @@ class TokenVerifier:
             raise ValueError(f"algorithms must be among {sorted(SUPPORTED_ALGORITHMS)}")
         self.issuer, self.audience = issuer, audience
         self.leeway, self.token_type = leeway, token_type
+        self.max_token_lifetime = max_token_lifetime
         self.max_disconnected = max_disconnected
         self.max_token_bytes = max_token_bytes
         self.dpop_algorithms = frozenset(dpop_algorithms)
@@ -158,8 +164,10 @@ class TokenVerifier:
             claims = await self._verify(token)
             if dpop_proof is not None or "cnf" in claims:
                 self._check_dpop(claims, token, dpop_proof, method, url)
-            require_scopes(claims, *scopes)
-            require_roles(claims, *roles)
+            if scopes:  # nothing asked (the usual case): not even the token's scope is split
+                require_scopes(claims, *scopes)
+            if roles:
+                require_roles(claims, *roles)
         except InvalidToken as exc:
             self.metrics.verifications[_result(exc)].inc()
             raise
@@ -178,8 +186,8 @@ class TokenVerifier:
         if key is None:
             key = await self._unknown_kid(kid)
         key.verify(alg, parts.signing_input, parts.signature)
-        claims = json_object(parts.payload, "payload")
-        check_claims(claims, self.issuer, self.audience, now, self.leeway)
+        claims = json_object(parts.payload, "payload", self.max_token_bytes)
+        check_claims(claims, self.issuer, self.audience, now, self.leeway, self.max_token_lifetime)
         if self.mirror is not None:
             reason = self.mirror.state.revoked(claims["jti"], claims.get("sid"), claims["sub"],
                                                claims["iat"], now)
@@ -199,16 +207,17 @@ class TokenVerifier:
         What the caller does next: end its sessions with this `sid` (or, without one, of `sub`),
         and answer 200; on InvalidToken, answer 400 (§2.8)."""
         parts = split(token, self.max_token_bytes)
-        alg, kid = check_header(json_object(b64url_decode(parts.header_segment), "header"), self.algorithms,
-                                LOGOUT_TOKEN_TYPE)
+        header = json_object(b64url_decode(parts.header_segment), "header", self.max_token_bytes)
+        alg, kid = check_header(header, self.algorithms, LOGOUT_TOKEN_TYPE)
         now = self._clock()
         if self._kid_revoked(kid):
             raise RevokedToken(f"signing key {kid} is revoked")
         key = self.keys.get(kid) or await self._unknown_kid(kid)
         key.verify(alg, parts.signing_input, parts.signature)
-        claims = json_object(parts.payload, "payload")
+        claims = json_object(parts.payload, "payload", self.max_token_bytes)
         audience = self.audience if audience is None else audience
-        check_logout_claims(claims, self.issuer, audience, now, self.leeway, LOGOUT_MAX_AGE)
+        check_logout_claims(claims, self.issuer, audience, now, self.leeway, LOGOUT_MAX_AGE,
+                            self.max_token_lifetime)
         if refuse_replay and not self.logout_replays.add(audience, claims["jti"], claims["iat"], now):
             raise InvalidClaims("the logout token was presented before")
         return claims
@@ -236,8 +245,8 @@ class TokenVerifier:
         token one key signs has the same header."""
         checked = self._headers.get(segment)
         if checked is None:
-            checked = check_header(json_object(b64url_decode(segment), "header"), self.algorithms,
-                                   self.token_type)
+            header = json_object(b64url_decode(segment), "header", self.max_token_bytes)
+            checked = check_header(header, self.algorithms, self.token_type)
             if len(self._headers) >= HEADER_CACHE_SIZE:
                 del self._headers[next(iter(self._headers))]
             self._headers[segment] = checked
