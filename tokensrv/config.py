@@ -35,7 +35,7 @@ class Settings:
     access_token_ttl: int = 900
     refresh_token_ttl: int = 7 * 86400  # idle
     refresh_family_ttl: int = 30 * 86400  # absolute
-    refresh_reuse_grace: int = 0
+    refresh_reuse_grace: int = 60  # a rotated token whose successor is unused may come back this long
     id_token_ttl: int = 900
     auth_code_ttl: int = 60
     key_rotation_period: int = 7 * 86400

@@ -118,8 +118,9 @@ FEED_RETENTION_SLACK = 60  # seconds a feed entry outlives the longest-lived thi
 #                                  4 s   sub, packed (_pack_sub)   5 sc  scope
 #   6 si  SSO session id, or ''    7 ca  created, epoch ms           8 ea  absolute end, epoch s
 #   9 at  seconds from the login (auth_time) to the creation
-#  10 p   SHA-256 (raw) of the token the live one replaced, and 11 pt when: only with a grace
-#         window, until the next rotation or until the window is used
+#  10 p   SHA-256 (raw) of the token the live one replaced, and 11 pt when it was first replaced:
+#         only with a reuse window (REFRESH_REUSE_GRACE), until the live token is used (which
+#         makes the live one the predecessor)
 # The idle end is the key's own expiry (EXPIREAT from the server's clock; EXPIRETIME reads it).
 # The scripts also apply the server's (injected) clock, so an instance whose clock runs ahead
 # never rotates a family it considers dead. A family written by the earlier layout (a hash) is
@@ -243,13 +244,13 @@ if wanted ~= '' then
 end
 local before, all = fields(f, rec), issued(rec)
 local kept = unexpired(all, now)
-local function renew(predecessor)
+local function renew(predecessor, since)
   table.insert(kept, {jti, jexp})
   local deadline = math.min(now + idle, ea)
   redis.call('LSET', f, H - 1, new)
   redis.call('LSET', f, J - 1, packed(kept, created))
   redis.call('LTRIM', f, 0, AT - 1)
-  if predecessor then redis.call('RPUSH', f, predecessor, now) end
+  if predecessor then redis.call('RPUSH', f, predecessor, since) end
   redis.call('EXPIREAT', f, deadline)
 end
 -- what the grant checks after a rotation: the user record ('' when gone) and the session's end
@@ -260,15 +261,20 @@ local function rotated(replaced)
   return {'rotated', replaced, before, user, ended}
 end
 if rec[H] == presented then
-  renew(grace > 0 and presented or nil)  -- the predecessor is kept only for a grace window
+  -- the live token is used: from now on its predecessor is reuse (RFC 9700 §4.14.2); it becomes
+  -- the predecessor itself, kept only with a reuse window
+  renew(grace > 0 and presented or nil, now)
   return rotated('')
 end
 if grace > 0 and rec[P] == presented and now - tonumber(rec[PT]) <= grace then
-  -- the client lost our last answer: replace that pair, once (the predecessor goes); the access
-  -- token issued with it, the last one issued, is revoked unless it has expired
+  -- the live token was never used: whoever holds it did not get our answer (a timeout, a 503, a
+  -- lost connection), or a thief and the client both hold the predecessor and will collide at
+  -- the next use. Rotate from the predecessor again, as often as it comes within the window
+  -- (counted from its first rotation): the unused pair is replaced, its access token (the last
+  -- one issued) revoked unless expired, and the predecessor stays what it was
   local replaced = {}
   if #all > 0 and all[#all][2] > now then replaced = {table.remove(kept)} end
-  renew(nil)
+  renew(presented, rec[PT])
   return rotated(answer(replaced))
 end
 -- any other token of this family is an old one: reuse. The family dies with its access tokens.
