@@ -64,7 +64,6 @@ from typing import Any
 from redis.asyncio import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, WatchError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .. import events
 from ..verify.store_url import StoreClient, node_client
@@ -85,13 +84,12 @@ from . import (
 )
 from .backchannel import BackchannelQueue
 from .device import DeviceAuthorizations
+from .durable import DURABLE_WRITE_TIMEOUT_MS, require_replicas
 from .registration import Registrations
 
 log = logging.getLogger("tokensrv.store")
-# A revocation is acknowledged only once the store's AOF has it on disk (WAITAOF) and
-# TOKENSRV_DURABLE_REPLICAS replicas have received it (WAIT): see RedisStore._queue_waits. Each
-# gets this long; replicas that have not confirmed by then fail the request (503).
-DURABLE_WRITE_TIMEOUT_MS = 1000
+# A revocation is acknowledged only once the store's AOF has it on disk (WAITAOF: see
+# RedisStore._durably); every write, once TOKENSRV_DURABLE_REPLICAS replicas have it (store/durable.py).
 
 PREFIX = "tokensrv:"
 FEED = PREFIX + "revocations"  # the name verifiers follow: kept, and the deny-list's hash tag
@@ -347,11 +345,6 @@ return 0
 """
 
 
-class NotDurable(RedisTimeoutError):
-    """The replicas did not confirm a write in time (WAIT): fail closed (a 503), the
-    write may or may not survive a failover. A timeout, so the app treats it as an unreachable store."""
-
-
 def _jti_list(raw: str, now: int | None = None) -> tuple[tuple[str, int], ...]:
     entries = []
     for entry in filter(None, raw.split(";")):
@@ -372,7 +365,9 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
     def __init__(self, redis: StoreClient, durable_replicas: int = 0) -> None:
         self.redis = redis
         self.cluster = isinstance(redis, RedisCluster)
-        self.durable_replicas = durable_replicas  # TOKENSRV_DURABLE_REPLICAS: see _queue_waits
+        self.durable_replicas = durable_replicas  # TOKENSRV_DURABLE_REPLICAS
+        if durable_replicas:  # every write then waits for them, on the connection that made it
+            require_replicas(redis, durable_replicas)
         self._rotate = redis.register_script(_ROTATE)
         self._read_family = redis.register_script(_READ_FAMILY)
         self._delete_family = redis.register_script(_DELETE_FAMILY)
@@ -593,17 +588,22 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
         events.revoked((e.kind, e.value) for e in entries)  # metrics and the audit line
 
     async def _durably(self, key: str, queue: Callable[[Any], Any]) -> None:
-        """Run the writes `queue` adds to a pipeline on the primary holding `key`, acknowledged as
-        _queue_waits says. All on ONE connection: Valkey counts the writes of the connection that
-        WAITAOF and WAIT are sent on, so on another pooled connection (or, on Cluster, another
-        node) they would confirm nothing."""
+        """Run the writes `queue` adds to a pipeline on the primary holding `key`, then WAITAOF 1 0:
+        the primary's own AOF has them on disk, so they survive a power loss. All on ONE connection:
+        Valkey counts the writes of the connection that WAITAOF is sent on, so on another pooled
+        connection (or, on Cluster, another node) it would confirm nothing. The count is not
+        enforced: with appendfsync everysec the next fsync may come just after the timeout, and the
+        primary's own disk does not survive its loss anyway; surviving that is what
+        TOKENSRV_DURABLE_REPLICAS is for (store/durable.py: its WAIT follows the writes on this
+        connection by itself). Not WAITAOF for the replicas: a replica fsyncs its AOF once a second,
+        so every revocation would wait up to a second or more, and a promoted replica serves what it
+        holds in memory."""
         local_aof = await self._has_aof()
         async with self._primary_of(key) as primary, primary.pipeline(transaction=False) as pipe:
             queue(pipe)
-            self._queue_waits(pipe, local_aof)
-            replies = await pipe.execute()
-        if self.durable_replicas:
-            self._check_replicas(int(replies[-1]))
+            if local_aof:
+                pipe.execute_command("WAITAOF", 1, 0, DURABLE_WRITE_TIMEOUT_MS)
+            await pipe.execute()
 
     @asynccontextmanager
     async def _primary_of(self, key: str) -> AsyncIterator[Any]:
@@ -631,33 +631,6 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
             if not self._aof:
                 log.warning("the store has no AOF: revocations do not survive a store restart")
         return self._aof
-
-    def _queue_waits(self, pipe: Any, local_aof: bool) -> int:
-        """Queue what a revocation waits for before it is acknowledged; how many commands.
-
-        WAITAOF 1 0: the primary's own AOF has it on disk, so it survives a power loss. WAIT N
-        (TOKENSRV_DURABLE_REPLICAS): N replicas have received it, so it survives the loss of the
-        primary: a failover promotes a replica, which serves what it holds in memory. Not WAITAOF
-        for the replicas: a replica fsyncs its AOF once a second (appendfsync everysec), so every
-        revocation would wait up to a second or more, and its disk only matters if the replica
-        crashes too. The local count is not enforced (as before replicas were counted): with
-        everysec the next fsync may come just after the timeout, and the primary's own disk does
-        not survive its loss anyway."""
-        waits = 0
-        if local_aof:
-            pipe.execute_command("WAITAOF", 1, 0, DURABLE_WRITE_TIMEOUT_MS)
-            waits += 1
-        if self.durable_replicas:
-            pipe.execute_command("WAIT", self.durable_replicas, DURABLE_WRITE_TIMEOUT_MS)
-            waits += 1
-        return waits
-
-    def _check_replicas(self, confirmed: int) -> None:
-        """NotDurable unless `durable_replicas` replicas confirmed in time: the caller must not
-        claim success."""
-        if confirmed < self.durable_replicas:
-            raise NotDurable(f"WAIT: {confirmed} of {self.durable_replicas} replicas confirmed "
-                             f"within {DURABLE_WRITE_TIMEOUT_MS} ms")
 
     def _node_of(self, key: str) -> Any:
         assert isinstance(self.redis, RedisCluster)
