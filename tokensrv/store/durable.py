@@ -68,6 +68,14 @@ def _text(value: Any) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes | bytearray) else str(value)
 
 
+class _Packed(list[bytes]):
+    """Packed commands, and for each of their replies whether a WAIT's reply follows it."""
+
+    def __init__(self, chunks: list[bytes], waits: list[bool]) -> None:
+        super().__init__(chunks)
+        self.waits = waits
+
+
 class _WaitsForReplicas(AbstractConnection):
     """A connection that sends `WAIT replicas timeout` after each write (after the last write of a
     pipeline, after EXEC for a transaction that writes), and reads its answer with the write's."""
@@ -76,15 +84,13 @@ class _WaitsForReplicas(AbstractConnection):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._followed_by_wait: deque[bool] = deque()  # one per reply expected, in order
+        self._followed_by_wait: deque[bool] = deque()  # one per reply expected, in the order sent
 
     def pack_command(self, *args: Any) -> list[bytes]:
         packed = super().pack_command(*args)
         if needs_wait(args):
-            self._followed_by_wait.append(True)
-            return [*packed, *super().pack_command("WAIT", self.replicas, DURABLE_WRITE_TIMEOUT_MS)]
-        self._followed_by_wait.append(False)
-        return packed
+            return _Packed([*packed, *super().pack_command("WAIT", self.replicas, DURABLE_WRITE_TIMEOUT_MS)], [True])
+        return _Packed(packed, [False])
 
     def pack_commands(self, commands: Any) -> list[bytes]:
         commands = [tuple(c) for c in commands]
@@ -102,10 +108,15 @@ class _WaitsForReplicas(AbstractConnection):
         output: list[bytes] = []
         for i, args in enumerate(commands):
             output += super().pack_command(*args)
-            self._followed_by_wait.append(i == last)
             if i == last:
                 output += super().pack_command("WAIT", self.replicas, DURABLE_WRITE_TIMEOUT_MS)
-        return [b"".join(output)]
+        return _Packed([b"".join(output)], [i == last for i in range(len(commands))])
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        """Replies are expected in the order commands are SENT: a health check's PING, packed after
+        the command it precedes, is sent (and its flag recorded, by this same method) first."""
+        await super().send_packed_command(command, check_health)
+        self._followed_by_wait.extend(getattr(command, "waits", ()))
 
     async def read_response(self, *args: Any, **kwargs: Any) -> Any:
         followed = self._followed_by_wait.popleft() if self._followed_by_wait else False
