@@ -218,3 +218,26 @@ async def test_a_failover_while_the_replica_lags_loses_no_rotation_and_revives_n
         await load.stop()
     assert load.unavailable, "nothing failed over: nothing was tested"
     await load.check_nothing_lost_or_revived()
+
+
+@LEAK_WARNINGS
+async def test_readyz_is_200_as_soon_as_the_instance_serves_again_after_a_failover(
+        make_client: Callable[..., Any], failover_topology: SentinelTopology, tmp_path: Path) -> None:
+    """Issue #27: /readyz lagged the first 2xx after a failover by about a second, because the
+    client-change subscription was retried on its backoff (grown to ~1 s by then). A 200 token
+    request, then at once /readyz: 200 (it resubscribes when the store answers)."""
+    settings = load_settings({}, redis_url=failover_topology.url, keys_dir=str(tmp_path / "keys"), port=8080)
+    client: TestClient = await make_client(settings)
+    svc = await add_client(client, "svc")
+    assert (await client.get("/readyz")).status == 200
+    old = failover_topology.kill_primary()
+    try:
+        deadline = asyncio.get_running_loop().time() + LOAD_DEADLINE
+        while (await token(client, svc, grant_type="client_credentials"))[0] != 200:  # 503 until promoted
+            assert asyncio.get_running_loop().time() < deadline, "never served again"
+            await asyncio.sleep(RETRY_PAUSE)  # polling a condition under a deadline
+        ready = await client.get("/readyz")
+        assert ready.status == 200, await ready.json()
+    finally:
+        failover_topology.rejoin(old)  # in this thread: see examples/topologies.py
+        await asyncio.to_thread(failover_topology.wait_healthy)
