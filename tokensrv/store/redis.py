@@ -207,8 +207,10 @@ end
 # absolute end, or ARGV[9] seconds after its creation: REFRESH_FAMILY_TTL as configured now), of
 # another client, bound to a DPoP key other than the proof's (ARGV[11], '' without a proof: also
 # before the reuse check, so a stolen token without its key cannot even end the family), or asked
-# for a scope it was not granted (ARGV[10], tokens already checked by Python). Reuse is the one refusal that writes: the family dies. A rotation answers with the
-# family's fields as they were before it changed (or deleted) them.
+# for a scope it was not granted (ARGV[10], tokens already checked by Python). Reuse is the one
+# refusal that writes: the family dies. The predecessor of a live token nobody has presented yet is
+# not reuse within ARGV[8] seconds of its rotation (REFRESH_REUSE_GRACE): it is a retry, and rotates
+# again. A rotation answers with the family's fields as they were before it changed (or deleted) them.
 # With ARGV[12] (the user records' key prefix) and ARGV[13] (the `ended` markers'), a rotation also
 # answers the user record and whether the family's session ended, so that the grant needs one
 # round trip. Those keys are named from the family's fields, not declared: only outside Cluster,
