@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from examples.topologies import SentinelTopology, ValkeyNode
+from examples.topologies import SentinelTopology, ValkeyNode, wait_until
 from tests.conftest import provider_of
 from tests.integration.oauth_helpers import (
     Registered,
@@ -71,8 +71,18 @@ async def durable_client(make_client: Callable[..., Any], failover_topology: Sen
                              port=8080, durable_replicas=1)
     with failover_topology.primary().client() as primary:
         primary.flushdb()
+    await asyncio.to_thread(wait_until, lambda: replica_confirms(failover_topology),
+                            "a write to be confirmed by the replica (after the last test's failover)")
     client: TestClient = await make_client(settings)
     return client
+
+
+def replica_confirms(topology: SentinelTopology) -> bool:
+    """A write on the primary reaches the replica within a second (WAIT on the same connection)."""
+    with topology.primary().client() as primary, primary.pipeline(transaction=False) as pipe:
+        pipe.set("tokensrv:test:probe", "1", ex=60)
+        pipe.execute_command("WAIT", 1, 1000)
+        return int(pipe.execute()[-1]) >= 1
 
 
 async def access_tokens(client: TestClient, caller: Registered, count: int) -> list[str]:
@@ -227,6 +237,8 @@ async def test_readyz_is_200_as_soon_as_the_instance_serves_again_after_a_failov
     client-change subscription was retried on its backoff (grown to ~1 s by then). A 200 token
     request, then at once /readyz: 200 (it resubscribes when the store answers)."""
     settings = load_settings({}, redis_url=failover_topology.url, keys_dir=str(tmp_path / "keys"), port=8080)
+    with failover_topology.primary().client() as primary:
+        primary.flushdb()
     client: TestClient = await make_client(settings)
     svc = await add_client(client, "svc")
     assert (await client.get("/readyz")).status == 200
