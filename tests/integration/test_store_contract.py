@@ -172,6 +172,20 @@ async def test_past_the_window_or_without_one_the_predecessor_is_reuse(store):
     assert isinstance(await rotate(store, "fam2", D[0], D[2], "app", NOW + 11, "j2", NOW + 911, 300, 0), Reused)
 
 
+async def test_a_retry_of_a_dpop_bound_family_needs_its_key(store):
+    """RFC 9449 §5: the predecessor's retry is checked like any use: without the family's key it
+    is refused before anything changes (the unused successor stays live)."""
+    await store.create_family(dataclasses.replace(family(), jkt="K"), D[0], "j0", NOW + 900, idle_ttl=300)
+    outcome, _, _ = await store.rotate_with_user("fam1", D[0], D[1], "app", NOW, "j1", NOW + 900, 300, 60, jkt="K")
+    assert isinstance(outcome, Rotated)
+    for jkt in ("", "other"):
+        refused = await store.rotate_with_user("fam1", D[0], D[2], "app", NOW, "j2", NOW + 900, 300, 60, jkt=jkt)
+        assert refused == ("wrong_key", None, False)
+    assert (await store.get_family("fam1", D[1]))[1] is True
+    outcome, _, _ = await store.rotate_with_user("fam1", D[0], D[2], "app", NOW, "j2", NOW + 900, 300, 60, jkt="K")
+    assert isinstance(outcome, Rotated) and outcome.replaced == (("j1", NOW + 900),)
+
+
 async def test_concurrent_uses_within_the_window_leave_exactly_one_live_pair(store, redis):
     """Every one of N concurrent uses of the live token is answered (each later one is a retry of
     the first), but only the last pair lives: the others' access tokens are handed back to be
