@@ -59,8 +59,10 @@ def needs_wait(args: tuple[Any, ...]) -> bool:
     name = _text(args[0]).upper().split(" ", 1)[0]
     if name in _NO_WAIT:
         return False
-    key = args[3] if name in ("EVAL", "EVALSHA", "FCALL") and len(args) > 3 and int(args[2]) > 0 else \
-        args[1] if len(args) > 1 and name not in ("EXEC",) else None
+    if name in ("EVAL", "EVALSHA", "FCALL"):  # script, number of keys, keys...
+        key = args[3] if len(args) > 3 and int(args[2]) > 0 else None
+    else:
+        key = args[1] if len(args) > 1 else None
     return key is None or not _text(key).startswith(_UNPROMISED)
 
 
