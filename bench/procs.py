@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from examples.topologies import ClusterTopology  # the Cluster of the tests and of `make cluster`
+from examples.topologies import ClusterTopology, SentinelTopology  # the tests' topologies, and `make cluster`'s
 from tokensrv.embedded import EmbeddedValkey
 
 BIN = Path(sys.executable).parent
@@ -123,6 +123,21 @@ def valkey_cluster(workdir: Path, cores: Sequence[int]) -> Iterator[ClusterTopol
             pin_process(node.process.pid, cores)
             with node.client() as client:
                 client.config_set("cluster-node-timeout", CLUSTER_NODE_TIMEOUT_MS)
+        yield topology
+    finally:
+        topology.stop()
+
+
+@contextmanager
+def valkey_sentinel(workdir: Path, cores: Sequence[int]) -> Iterator[SentinelTopology]:
+    """A primary, one replica and three sentinels (examples/topologies.py: AOF with appendfsync
+    everysec on both data nodes), every node pinned to `cores`."""
+    topology = SentinelTopology(workdir)
+    try:
+        topology.start()
+        for node in topology.nodes:
+            assert node.process is not None
+            pin_process(node.process.pid, cores)
         yield topology
     finally:
         topology.stop()

@@ -49,6 +49,7 @@ from .procs import (
     tokensrv_env,
     valkey,
     valkey_cluster,
+    valkey_sentinel,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -426,6 +427,33 @@ class Bench:
                         note=f"{found.samples} revocations (POST /oauth2/revoke) until the verifier's mirror "
                              f"applied them; max {found.max_ms:.1f} ms"))
 
+    def sentinel(self, keys_dir: Path) -> None:
+        """The refresh grant through Sentinel (a primary and its replica) with
+        TOKENSRV_DURABLE_REPLICAS=1 (each rotation answered once the replica has it: WAIT) next to
+        0, in alternating slices: what the durability costs a refresh."""
+        cores, store = self.layout.server(CLUSTER_WORKERS), self.layout.store
+        section = (f"refresh grant through Sentinel ({CLUSTER_WORKERS} worker, core {spell(cores)}; a primary "
+                   f"and one replica on core {spell(store)}, AOF everysec on both)")
+        with valkey_sentinel(self.workdir / "sentinel", store) as topology:
+            env = tokensrv_env(topology.url, keys_dir)
+            durable_env = tokensrv_env(topology.url, keys_dir, TOKENSRV_DURABLE_REPLICAS="1")
+            _, app = self.register(env)
+            plain_args = self.refresh_args(topology.url, keys_dir, app, "refresh-sentinel")
+            durable_args = self.refresh_args(topology.url, keys_dir, app, "refresh-durable")
+            with tokensrv(env, CLUSTER_WORKERS, cores, self.workdir) as plain, \
+                    tokensrv(durable_env, CLUSTER_WORKERS, cores, self.workdir) as durable:
+                self.refresh(plain, plain_args, 1)()  # warm up both
+                self.refresh(durable, durable_args, 1)()
+                found = rounds(self.plan.rounds, {"plain": self.refresh(plain, plain_args, self.plan.slice),
+                                                  "durable": self.refresh(durable, durable_args, self.plan.slice)})
+        plain_load, durable_load = wrk.Summary.of(found["plain"]), wrk.Summary.of(found["durable"])
+        self.add(
+            Figure(section, "refresh_token, TOKENSRV_DURABLE_REPLICAS=0", plain_load.rate, "req/s",
+                   p50_ms=plain_load.p50_ms, p99_ms=plain_load.p99_ms),
+            self.load_figure(section, "refresh_token, TOKENSRV_DURABLE_REPLICAS=1", durable_load,
+                             "refresh_token, TOKENSRV_DURABLE_REPLICAS=0", plain_load.rate, ""),
+        )
+
     def cluster(self, keys_dir: Path) -> None:
         """The refresh grant on a 3-primary/3-replica Valkey Cluster next to the one Valkey, in
         alternating slices: req/s, Valkey CPU per primary, and memory per refresh family on both.
@@ -555,7 +583,7 @@ def timed(name: str, section: Callable[[], None]) -> None:
     print(f"  ({name}: {time.monotonic() - started:.0f} s)", flush=True)
 
 
-SECTIONS = ("micro", "http", "logins", "algorithms", "propagation", "cluster", "memory")
+SECTIONS = ("micro", "http", "logins", "algorithms", "propagation", "cluster", "sentinel", "memory")
 EXTRA_SECTIONS = ("profile",)  # only when asked for (--only profile): sampling slows the server
 
 
@@ -601,6 +629,8 @@ def main(argv: list[str] | None = None) -> int:
                 timed("propagation", bench.propagation)
             if "cluster" in only:
                 timed("cluster", functools.partial(bench.cluster, keys_dir))
+            if "sentinel" in only:
+                timed("sentinel", functools.partial(bench.sentinel, keys_dir))
             if "profile" in only:
                 timed("profile", functools.partial(bench.profile, keys_dir, args.out.parent))
         if "memory" in only:

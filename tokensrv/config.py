@@ -19,7 +19,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 EMBEDDED_DIR = Path(".tokensrv")
 EMBEDDED_SOCKET = EMBEDDED_DIR / "valkey.sock"
 SIGNING_ALGORITHMS = ("RS256", "ES256", "EdDSA")
-MAX_DURABLE_REPLICAS = 16  # a typo guard: more replicas than this would make every revocation fail
+MAX_DURABLE_REPLICAS = 16  # a typo guard: more replicas than this would make every write fail
 
 
 class ConfigError(Exception):
@@ -36,7 +36,7 @@ class Settings:
     access_token_ttl: int = 900
     refresh_token_ttl: int = 7 * 86400  # idle
     refresh_family_ttl: int = 30 * 86400  # absolute
-    refresh_reuse_grace: int = 0
+    refresh_reuse_grace: int = 60  # a rotated token whose successor is unused may come back this long
     id_token_ttl: int = 900
     auth_code_ttl: int = 60
     key_rotation_period: int = 7 * 86400
@@ -62,7 +62,7 @@ class Settings:
     token_rate_per_address: float = 0.0  # token requests per second per client address; 0: no limit
     token_rate_burst: int = 20  # how many may come at once before the rate applies
     trusted_proxies: tuple[IPNetwork, ...] = ()  # X-Forwarded-For is believed only from these
-    durable_replicas: int = 0  # replicas that must have a revocation before it is acknowledged (WAIT)
+    durable_replicas: int = 0  # replicas that must have every write before it is acknowledged (WAIT)
     require_par: bool = False  # every authorization request must be pushed first (RFC 9126 §5)
     par_ttl: int = 60  # seconds a pushed request's request_uri lives (RFC 9126 §2.2 expires_in)
     dpop_nonce: str = "off"  # "on": DPoP proofs at the token endpoint must carry our nonce (RFC 9449 §8)

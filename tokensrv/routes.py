@@ -144,6 +144,7 @@ async def registered_client(request: web.Request) -> web.Response:
     return json_response(body, headers=NO_STORE)
 
 
+RESUBSCRIBE_TIMEOUT = 1.0  # seconds /readyz waits for the client-change subscription once the store answers
 DISCOVERY_HEADERS = {"Content-Type": "application/json", "Cache-Control": "public, max-age=3600"}
 
 
@@ -181,6 +182,10 @@ async def readyz(request: web.Request) -> web.Response:
         await asyncio.wait_for(p.store.ping(), STORE_TIMEOUT)
     except Exception:  # noqa: BLE001 -- any failure to answer is "unreachable"
         reasons.append("store unreachable")
+    if isinstance(p.store, CachingStore) and not p.store.clients.live and "store unreachable" not in reasons:
+        # the store answers again (a restart, a failover): follow it now, not after the backoff
+        p.store.clients.retry_now()
+        await p.store.clients.wait_live(RESUBSCRIBE_TIMEOUT)
     if isinstance(p.store, CachingStore) and not p.store.clients.live:
         reasons.append("not following client changes")
     if reasons:

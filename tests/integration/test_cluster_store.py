@@ -1,12 +1,13 @@
 """The store on a real Valkey Cluster (3 primaries, 3 replicas), beyond the store contract (which
 runs there with the other topology-parametrised suites): the slots of the key layout, the
-revocation feed and its mirror, the client cache's change subscription, and a kill -9 of a primary
-that only its own slots notice."""
+revocation feed and its mirror, the client cache's change subscription, a kill -9 of a primary
+that only its own slots notice, and one while its replica lags (issue #27)."""
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -15,9 +16,12 @@ from redis.exceptions import RedisError
 
 from examples.topologies import ClusterTopology
 from tests.conftest import FakeClock
+from tests.integration.oauth_helpers import add_app, add_user, login
+from tests.integration.refresh_load import RefreshLoad, cut_replication, restore_replication, wait_until_true
 from tests.integration.test_store_contract import NOW, D, family, rotate
 from tests.verify_helpers import AUDIENCE
-from tokensrv.oauth.tokens import refresh_digest
+from tokensrv.config import Settings
+from tokensrv.oauth.tokens import parse_refresh_token, refresh_digest
 from tokensrv.store import Client, Revocation, Rotated, User
 from tokensrv.store.cache import CachingStore
 from tokensrv.store.redis import FEED, PREFIX, RedisStore, deny_key
@@ -151,6 +155,14 @@ async def test_killing_a_primary_fails_only_its_slots_until_its_replica_takes_ov
 
     victim_node = cluster_topology.node_at(victim)
     victim_node.kill()
+    try:
+        await _fail_over_the_victim(store, doomed, spared, victim, redis)
+    finally:  # whatever failed: later tests get a whole cluster again
+        cluster_topology.restart(victim_node)  # rejoins as a replica
+        cluster_topology.wait_healthy()
+
+
+async def _fail_over_the_victim(store: RedisStore, doomed: str, spared: str, victim: int, redis: RedisCluster) -> None:
     digests = iter(refresh_digest(f"spared {i}") for i in range(10_000))
     live = D[0]
     seen_failure = False
@@ -172,5 +184,46 @@ async def test_killing_a_primary_fails_only_its_slots_until_its_replica_takes_ov
         await store.revoke([Revocation("jti", f"during-{new[:8]}", NOW + 60, NOW)], NOW)
     assert seen_failure  # the dead primary's slot did fail, without a restart of the client
     assert victim not in {n.port for n in redis.get_primaries()}
-    cluster_topology.restart(victim_node)  # rejoins as a replica: later tests get a whole cluster again
-    cluster_topology.wait_healthy()
+
+
+async def test_a_failover_while_a_replica_lags_loses_no_rotation_and_revives_no_spent_token(
+        cluster_topology: ClusterTopology, make_client: Any, settings: Settings, redis: RedisCluster):
+    """Issue #27 on Cluster, with TOKENSRV_DURABLE_REPLICAS=1: the replica of the primary holding the
+    most families stops receiving its stream under concurrent refreshes, that primary is killed
+    (-9) while the replica lags, and the replica takes its slots over. Every rotation answered 200
+    was confirmed by it; the others were answered 503 and are retried: no family is signed out, no
+    spent token is live."""
+    client = await make_client(settings, durable_replicas=1)
+    app = await add_app(client)
+    await add_user(client)
+    load = RefreshLoad(client, app, [(await login(client, app))["refresh_token"] for _ in range(9)])
+    owners = [redis.get_node_from_key(PREFIX + "rf:" + str(parse_refresh_token(t))).port for t in load.current]
+    victim = cluster_topology.node_at(max(set(owners), key=owners.count))
+    replica = next(n for n in cluster_topology.by_role("replica")
+                   if int(n.info("replication")["master_port"]) == victim.port)  # type: ignore[call-overload]
+    on_victim = [i for i, port in enumerate(owners) if port == victim.port]
+    load.start()
+    try:
+        try:
+            await load.until(lambda: min(load.rotated()) >= 2, "every family rotated")
+            await asyncio.to_thread(cut_replication, replica)  # the replica lags from now on
+            try:
+                since = list(load.attempts)
+                await load.until(lambda: all(load.attempts[i] > since[i] for i in on_victim),
+                                 "a refresh of each family on the primary answered while its replica lags")
+                victim.kill()
+            finally:
+                restore_replication(replica)
+            await asyncio.to_thread(wait_until_true, lambda: cluster_topology.role(replica) == "primary",
+                                    "the lagging replica to take the slots over")
+        finally:
+            if not victim.running:  # whatever failed: the session's cluster is whole again for the next tests
+                cluster_topology.restart(victim)  # rejoins as a replica (in this thread: see examples/topologies.py)
+                await asyncio.to_thread(cluster_topology.wait_healthy)
+        after = load.rotated()
+        await load.until(lambda: all(n >= m + 2 for n, m in zip(load.rotated(), after, strict=True)),
+                         "every family rotated twice after the failover")
+    finally:
+        await load.stop()
+    assert load.unavailable, "nothing failed over: nothing was tested"
+    await load.check_nothing_lost_or_revived()

@@ -58,6 +58,7 @@ async def scripted_run(client: TestClient, clock: Any) -> dict[str, Any]:
     first = await login(client, app)
     status, _, _ = await refresh(client, app, first["refresh_token"])
     assert status == 200
+    clock.advance(provider_of(client).settings.refresh_reuse_grace + 1)  # past the retry window
     status, body, _ = await refresh(client, app, first["refresh_token"])  # reuse: the family dies
     assert (status, body["error"]) == (400, "invalid_grant")
     web = await sso_helpers.add_app(client)

@@ -55,17 +55,20 @@ async def test_refresh_rotates_and_the_new_token_works(client, clock):
 
 
 async def test_reused_refresh_token_kills_the_family_and_its_access_tokens(client, redis, clock, settings):
+    """RFC 9700 §4.14.2: a token presented after its successor was used (whatever the window)."""
     app, rs = await setup(client)
     first = await login(client, app)
     status, second = (await refresh(client, app, first["refresh_token"]))[:2]
     assert status == 200
+    status, third = (await refresh(client, app, second["refresh_token"]))[:2]  # the successor, used
+    assert status == 200
     status, body, _ = await refresh(client, app, first["refresh_token"])  # the replay
     assert (status, body["error"]) == (400, "invalid_grant")
     # the whole family is dead: even the newest refresh token
-    status, body, _ = await refresh(client, app, second["refresh_token"])
+    status, body, _ = await refresh(client, app, third["refresh_token"])
     assert (status, body["error"]) == (400, "invalid_grant")
     assert not await redis.exists(family_key(first["refresh_token"]))
-    for issued in (first, second):
+    for issued in (first, second, third):
         assert (await introspect(client, rs, issued["access_token"]))["active"] is False
         assert (await introspect(client, app, issued["refresh_token"]))["active"] is False
         claims = claims_of(issued["access_token"])
@@ -75,7 +78,7 @@ async def test_reused_refresh_token_kills_the_family_and_its_access_tokens(clien
     assert {"k": "family", "v": parse_refresh_token(first["refresh_token"]),
             "u": str(int(clock()) + settings.access_token_ttl), "t": str(int(clock()))} in feed
     denied_jtis = {f["v"] for f in feed if f["k"] == "jti"}
-    assert {claims_of(first["access_token"])["jti"], claims_of(second["access_token"])["jti"]} <= denied_jtis
+    assert {claims_of(t["access_token"])["jti"] for t in (first, second, third)} <= denied_jtis
 
 
 async def test_made_up_token_naming_a_live_family_counts_as_reuse(client):
@@ -88,7 +91,8 @@ async def test_made_up_token_naming_a_live_family_counts_as_reuse(client):
     assert (await refresh(client, app, first["refresh_token"]))[0] == 400
 
 
-async def test_of_n_concurrent_refreshes_exactly_one_succeeds(client):
+async def test_without_a_window_of_n_concurrent_refreshes_exactly_one_succeeds(make_client, settings):
+    client = await make_client(settings, refresh_reuse_grace=0)  # strict: any rotated token is reuse
     app, rs = await setup(client)
     first = await login(client, app)
     results = await asyncio.gather(*(refresh(client, app, first["refresh_token"]) for _ in range(12)))
@@ -120,10 +124,11 @@ async def test_a_refresh_is_one_store_round_trip_on_one_server(client, topology)
     # RedisCluster sends EXISTS (a multi-key command to it) as a pipeline of one, to the key's node
     assert sent == ({"evalsha": 1, "get": 1, "pipeline": 1} if topology == "cluster" else {"evalsha": 1})
 
-# ---- the grace window ----
+# ---- the retry window (REFRESH_REUSE_GRACE, 60 s by default) ----
 
-async def test_grace_lets_the_predecessor_back_once_and_revokes_the_pair_it_replaces(make_client, settings, clock):
-    client = await make_client(settings, refresh_reuse_grace=30)
+async def test_a_retry_after_a_lost_answer_gets_a_fresh_pair_by_default(client, clock):
+    """Issue #21 item 3: the client never saw the answer (a 503 after the store ran the rotation):
+    its retry of the same token, its successor unused, is answered, and the unused pair dies."""
     app, rs = await setup(client)
     first = await login(client, app)
     lost = (await refresh(client, app, first["refresh_token"]))[1]  # the answer the client never saw
@@ -137,18 +142,18 @@ async def test_grace_lets_the_predecessor_back_once_and_revokes_the_pair_it_repl
     assert status == 200, after
 
 
-async def test_grace_is_once_then_reuse_kills_the_family(make_client, settings):
-    client = await make_client(settings, refresh_reuse_grace=30)
-    app, _ = await setup(client)
+async def test_retries_are_answered_as_often_as_they_come_until_the_successor_is_used(client):
+    app, rs = await setup(client)
     first = await login(client, app)
-    await refresh(client, app, first["refresh_token"])
-    retry = (await refresh(client, app, first["refresh_token"]))[1]
+    answers = [(await refresh(client, app, first["refresh_token"]))[1] for _ in range(4)]
+    assert all("refresh_token" in a for a in answers)
+    assert [(await introspect(client, rs, a["access_token"]))["active"] for a in answers] == [False] * 3 + [True]
+    assert (await refresh(client, app, answers[-1]["refresh_token"]))[0] == 200  # used: the first is spent
     status, body, _ = await refresh(client, app, first["refresh_token"])
     assert (status, body["error"]) == (400, "invalid_grant")
-    assert (await refresh(client, app, retry["refresh_token"]))[0] == 400
 
 
-async def test_after_the_grace_window_the_predecessor_is_reuse(make_client, settings, clock):
+async def test_after_the_window_the_predecessor_is_reuse(make_client, settings, clock):
     client = await make_client(settings, refresh_reuse_grace=30)
     app, _ = await setup(client)
     first = await login(client, app)
@@ -158,8 +163,7 @@ async def test_after_the_grace_window_the_predecessor_is_reuse(make_client, sett
     assert (await refresh(client, app, second["refresh_token"]))[0] == 400
 
 
-async def test_grace_covers_only_the_immediate_predecessor(make_client, settings):
-    client = await make_client(settings, refresh_reuse_grace=30)
+async def test_the_window_covers_only_the_immediate_predecessor(client):
     app, _ = await setup(client)
     first = await login(client, app)
     second = (await refresh(client, app, first["refresh_token"]))[1]
@@ -168,26 +172,18 @@ async def test_grace_covers_only_the_immediate_predecessor(make_client, settings
     assert (await refresh(client, app, third["refresh_token"]))[0] == 400
 
 
-async def test_two_concurrent_refreshes_with_grace_both_succeed_and_one_pair_survives(make_client, settings):
-    client = await make_client(settings, refresh_reuse_grace=30)
+async def test_concurrent_refreshes_all_succeed_and_one_pair_survives(client):
+    """Each later one is taken for a retry of the first: exactly one pair lives; the family forks
+    never, and presenting a replaced refresh token is reuse."""
     app, rs = await setup(client)
     first = await login(client, app)
-    results = await asyncio.gather(*(refresh(client, app, first["refresh_token"]) for _ in range(2)))
-    assert [status for status, _, _ in results] == [200, 200]
+    results = await asyncio.gather(*(refresh(client, app, first["refresh_token"]) for _ in range(6)))
+    assert [status for status, _, _ in results] == [200] * 6
     active = [(await introspect(client, rs, body["access_token"]))["active"] for _, body, _ in results]
     live = [(await introspect(client, app, body["refresh_token"]))["active"] for _, body, _ in results]
-    assert sorted(active) == [False, True] and active == live  # the surviving pair belongs together
-
-
-async def test_with_grace_a_third_concurrent_use_is_reuse(make_client, settings):
-    client = await make_client(settings, refresh_reuse_grace=30)
-    app, _ = await setup(client)
-    first = await login(client, app)
-    results = await asyncio.gather(*(refresh(client, app, first["refresh_token"]) for _ in range(6)))
-    assert sorted(status for status, _, _ in results) == [200, 200, 400, 400, 400, 400]
-    for status, body, _ in results:
-        if status == 200:  # the family died with the third use
-            assert (await refresh(client, app, body["refresh_token"]))[0] == 400
+    assert sorted(active) == [False] * 5 + [True] and active == live  # the surviving pair belongs together
+    replaced = next(body for (_, body, _), alive in zip(results, live, strict=True) if not alive)
+    assert (await refresh(client, app, replaced["refresh_token"]))[0] == 400
 
 
 # ---- lifetimes: the injected clock decides, and the family key expires in Valkey at the same time ----

@@ -49,6 +49,7 @@ async def test_refresh_from_the_cookie_rotates_it(client):
     assert "access_token" in body and "refresh_token" not in body
     second = cookie(client, "tokensrv_refresh")
     assert second and second != first
+    assert (await cookie_refresh(client, app)).status == 200  # the second is used: the first is spent for good
     # the rotated-out value presented again is reuse: the family dies
     resp = await client.post("/oauth2/token", data={"grant_type": "refresh_token", "client_id": app.client_id,
                                                     "refresh_token": first})

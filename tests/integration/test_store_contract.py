@@ -133,15 +133,76 @@ async def test_concurrent_rotations_exactly_one_wins(store, redis):
     assert not await redis.exists("tokensrv:rf:fam1")
 
 
-async def test_grace_replaces_the_lost_pair_once(store):
+async def test_an_unused_successors_predecessor_rotates_again_each_time_it_comes(store):
+    """A retry after a lost answer (issue #21 item 3): while the successor was never presented, its
+    predecessor gets a fresh pair as often as it comes within the window; each time the unused pair
+    is replaced (its access token to be revoked) and the predecessor stays the same."""
     await store.create_family(family(), D[0], "j0", NOW + 900, idle_ttl=300)
     await rotate(store, "fam1", D[0], D[1], "app", NOW + 10, "j1", NOW + 910, 300, 30)
-    again = await rotate(store, "fam1", D[0], D[2], "app", NOW + 20, "j2", NOW + 920, 300, 30)
-    assert isinstance(again, Rotated) and again.replaced == (("j1", NOW + 910),)
-    assert (await store.get_family("fam1", D[2]))[1] is True
-    assert (await store.get_family("fam1", D[0]))[1] is False
-    third = await rotate(store, "fam1", D[0], D[3], "app", NOW + 25, "j3", NOW + 925, 300, 30)
-    assert isinstance(third, Reused) and {j for j, _ in third.outstanding} == {"j0", "j2"}
+    previous = ("j1", NOW + 910)
+    for i, at in ((2, NOW + 20), (3, NOW + 40)):  # the window counts from the first rotation: 40 - 10 <= 30
+        again = await rotate(store, "fam1", D[0], D[i], "app", at, f"j{i}", at + 900, 300, 30)
+        assert isinstance(again, Rotated) and again.replaced == (previous,)
+        previous = (f"j{i}", at + 900)
+        assert (await store.get_family("fam1", D[i]))[1] is True
+    assert isinstance(await rotate(store, "fam1", D[3], D[4], "app", NOW + 41, "j4", NOW + 941, 300, 30), Rotated)
+    assert await store.revoke_family("fam1", NOW + 41) == (("j0", NOW + 900), ("j3", NOW + 940), ("j4", NOW + 941))
+
+
+async def test_a_predecessor_after_its_successor_was_used_is_reuse(store):
+    """RFC 9700 §4.14.2: once the successor has been presented, any older token kills the family,
+    the window notwithstanding; so do the replaced unused successors."""
+    await store.create_family(family(), D[0], "j0", NOW + 900, idle_ttl=300)
+    await rotate(store, "fam1", D[0], D[1], "app", NOW + 10, "j1", NOW + 910, 300, 30)
+    await rotate(store, "fam1", D[1], D[2], "app", NOW + 11, "j2", NOW + 911, 300, 30)
+    reused = await rotate(store, "fam1", D[0], D[3], "app", NOW + 12, "j3", NOW + 912, 300, 30)
+    assert isinstance(reused, Reused) and {j for j, _ in reused.outstanding} == {"j0", "j1", "j2"}
+    await store.create_family(family("fam2"), D[0], "j0", NOW + 900, idle_ttl=300)
+    await rotate(store, "fam2", D[0], D[1], "app", NOW + 10, "j1", NOW + 910, 300, 30)
+    await rotate(store, "fam2", D[0], D[2], "app", NOW + 11, "j2", NOW + 911, 300, 30)  # D[1] replaced, unused
+    assert isinstance(await rotate(store, "fam2", D[1], D[3], "app", NOW + 12, "j3", NOW + 912, 300, 30), Reused)
+
+
+async def test_past_the_window_or_without_one_the_predecessor_is_reuse(store):
+    await store.create_family(family(), D[0], "j0", NOW + 900, idle_ttl=300)
+    await rotate(store, "fam1", D[0], D[1], "app", NOW + 10, "j1", NOW + 910, 300, 30)
+    assert isinstance(await rotate(store, "fam1", D[0], D[2], "app", NOW + 41, "j2", NOW + 941, 300, 30), Reused)
+    await store.create_family(family("fam2"), D[0], "j0", NOW + 900, idle_ttl=300)
+    await rotate(store, "fam2", D[0], D[1], "app", NOW + 10, "j1", NOW + 910, 300, 0)
+    assert isinstance(await rotate(store, "fam2", D[0], D[2], "app", NOW + 11, "j2", NOW + 911, 300, 0), Reused)
+
+
+async def test_a_retry_of_a_dpop_bound_family_needs_its_key(store):
+    """RFC 9449 §5: the predecessor's retry is checked like any use: without the family's key it
+    is refused before anything changes (the unused successor stays live)."""
+    await store.create_family(dataclasses.replace(family(), jkt="K"), D[0], "j0", NOW + 900, idle_ttl=300)
+    outcome, _, _ = await store.rotate_with_user("fam1", D[0], D[1], "app", NOW, "j1", NOW + 900, 300, 60, jkt="K")
+    assert isinstance(outcome, Rotated)
+    for jkt in ("", "other"):
+        refused = await store.rotate_with_user("fam1", D[0], D[2], "app", NOW, "j2", NOW + 900, 300, 60, jkt=jkt)
+        assert refused == ("wrong_key", None, False)
+    assert (await store.get_family("fam1", D[1]))[1] is True
+    outcome, _, _ = await store.rotate_with_user("fam1", D[0], D[2], "app", NOW, "j2", NOW + 900, 300, 60, jkt="K")
+    assert isinstance(outcome, Rotated) and outcome.replaced == (("j1", NOW + 900),)
+
+
+async def test_concurrent_uses_within_the_window_leave_exactly_one_live_pair(store, redis):
+    """Every one of N concurrent uses of the live token is answered (each later one is a retry of
+    the first), but only the last pair lives: the others' access tokens are handed back to be
+    revoked, and presenting any of their refresh tokens is reuse."""
+    await store.create_family(family(), D[0], "j0", NOW + 900, idle_ttl=300)
+    news = [refresh_digest(f"new{i}") for i in range(20)]
+    outcomes = await asyncio.gather(*(
+        rotate(store, "fam1", D[0], news[i], "app", NOW, f"j{i + 1}", NOW + 900, 300, 60) for i in range(20)))
+    assert all(isinstance(o, Rotated) for o in outcomes)
+    live = [d for d in news if (await store.get_family("fam1", d))[1]]
+    assert len(live) == 1
+    replaced = {j for o in outcomes for j, _ in o.replaced}
+    survivor = f"j{news.index(live[0]) + 1}"
+    assert replaced == {f"j{i + 1}" for i in range(20)} - {survivor}
+    dead = next(d for d in news if d != live[0])
+    assert isinstance(await rotate(store, "fam1", dead, D[1], "app", NOW, "jx", NOW + 900, 300, 60), Reused)
+    assert not await redis.exists("tokensrv:rf:fam1")
 
 
 async def test_outstanding_access_tokens_forget_the_expired_ones(store):
@@ -166,7 +227,10 @@ async def test_a_family_is_one_small_list_holding_no_defaults(store, redis):
     await rotate(store, "fam1", D[1], D[2], "app", NOW + 20, "j2", NOW + 920, 300, 30)
     assert await redis.llen("tokensrv:rf:fam1") == 11
     assert await redis.lrange("tokensrv:rf:fam1", 10, 10) == [str(NOW + 20)]
-    await rotate(store, "fam1", D[1], D[3], "app", NOW + 25, "j3", NOW + 925, 300, 30)  # the window, used
+    await rotate(store, "fam1", D[1], D[3], "app", NOW + 25, "j3", NOW + 925, 300, 30)  # a retry: kept
+    assert await redis.llen("tokensrv:rf:fam1") == 11
+    assert await redis.lrange("tokensrv:rf:fam1", 10, 10) == [str(NOW + 20)]  # since the first rotation
+    await rotate(store, "fam1", D[3], D[4], "app", NOW + 30, "j4", NOW + 930, 300, 0)  # no window: none kept
     assert await redis.llen("tokensrv:rf:fam1") == 9
     assert await redis.object("encoding", "tokensrv:rf:fam1") == "listpack"
 

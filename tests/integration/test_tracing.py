@@ -244,7 +244,7 @@ def everything_said(spans: Iterable[ReadableSpan]) -> str:
 
 
 async def test_no_secret_token_code_password_or_cookie_appears_on_any_span(
-        client: TestClient, exporter: InMemorySpanExporter) -> None:
+        client: TestClient, exporter: InMemorySpanExporter, clock: Any) -> None:
     secrets: list[str] = []
     svc = await oauth_helpers.add_client(client, "svc")
     assert svc.secret
@@ -274,6 +274,7 @@ async def test_no_secret_token_code_password_or_cookie_appears_on_any_span(
     resp = await client.get("/oauth2/userinfo", headers={"Authorization": f"Bearer {refreshed['access_token']}"})
     assert resp.status == 200
     await oauth_helpers.revoke(client, svc, body["access_token"])
+    clock.advance(provider_of(client).settings.refresh_reuse_grace + 1)  # past the retry window
     resp = await client.post("/oauth2/token", data={"grant_type": "refresh_token",  # reuse: refused
                                                     "refresh_token": tokens["refresh_token"]},
                              headers=web.auth())

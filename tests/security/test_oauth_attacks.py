@@ -151,9 +151,12 @@ async def test_a_refresh_token_is_used_once(client: TestClient) -> None:
     data = {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]}
     first = await client.post("/oauth2/token", headers=app.auth(), data=data)
     assert first.status == 200
+    second = await client.post("/oauth2/token", headers=app.auth(),  # the successor is used
+                               data={"grant_type": "refresh_token", "refresh_token": (await first.json())["refresh_token"]})
+    assert second.status == 200
     again = await client.post("/oauth2/token", headers=app.auth(), data=data)
     assert again.status == 400 and (await again.json())["error"] == "invalid_grant"
-    rotated = (await first.json())["refresh_token"]  # the reuse revoked the whole family
+    rotated = (await second.json())["refresh_token"]  # the reuse revoked the whole family
     after = await client.post("/oauth2/token", headers=app.auth(),
                               data={"grant_type": "refresh_token", "refresh_token": rotated})
     assert after.status == 400

@@ -139,7 +139,7 @@ class RefreshFamily:
 @dataclass(frozen=True)
 class Rotated:
     family: RefreshFamily
-    replaced: tuple[tuple[str, int], ...] = ()  # grace reuse: (jti, exp) of the pair it replaced
+    replaced: tuple[tuple[str, int], ...] = ()  # a retry: (jti, exp) of the unused pair it replaced
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ class ClientCache:
         self.subscribed = False
         self._heard_at = 0.0  # when Valkey last said anything on the subscription (clock time)
         self._live = asyncio.Event()  # set while subscribed (for wait_live)
+        self._retry = asyncio.Event()  # cuts a backoff short: the store answers again (retry_now)
         self._following = True
 
     @property
@@ -72,6 +73,11 @@ class ClientCache:
     def live(self) -> bool:
         """Subscribed, and heard from recently enough that no announced change can have been missed."""
         return self.subscribed and self._clock() - self._heard_at <= MAX_SILENCE
+
+    def retry_now(self) -> None:
+        """The store answers again: subscribe now rather than at the end of the backoff, which
+        after a failover of a few seconds has grown to seconds (kept as the readiness probe's lag)."""
+        self._retry.set()
 
     async def wait_live(self, timeout: float) -> bool:
         """Whether the subscription is live within `timeout` seconds (a starting server waits on it)."""
@@ -136,8 +142,10 @@ class ClientCache:
                 if subscriber is not None and subscriber is not redis:
                     await subscriber.aclose()
             if self._following:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._retry.wait(), delay)
+                delay = 0.1 if self._retry.is_set() else min(delay * 2, MAX_BACKOFF)
+                self._retry.clear()
 
     async def _listen(self, pubsub: PubSub) -> None:
         """Forget each announced client; ping every HEARTBEAT seconds, and give the subscription up

@@ -64,7 +64,6 @@ from typing import Any
 from redis.asyncio import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, WatchError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .. import events
 from ..verify.store_url import StoreClient, node_client
@@ -85,13 +84,12 @@ from . import (
 )
 from .backchannel import BackchannelQueue
 from .device import DeviceAuthorizations
+from .durable import DURABLE_WRITE_TIMEOUT_MS, require_replicas
 from .registration import Registrations
 
 log = logging.getLogger("tokensrv.store")
-# A revocation is acknowledged only once the store's AOF has it on disk (WAITAOF) and
-# TOKENSRV_DURABLE_REPLICAS replicas have received it (WAIT): see RedisStore._queue_waits. Each
-# gets this long; replicas that have not confirmed by then fail the request (503).
-DURABLE_WRITE_TIMEOUT_MS = 1000
+# A revocation is acknowledged only once the store's AOF has it on disk (WAITAOF: see
+# RedisStore._durably); every write, once TOKENSRV_DURABLE_REPLICAS replicas have it (store/durable.py).
 
 PREFIX = "tokensrv:"
 FEED = PREFIX + "revocations"  # the name verifiers follow: kept, and the deny-list's hash tag
@@ -118,8 +116,9 @@ FEED_RETENTION_SLACK = 60  # seconds a feed entry outlives the longest-lived thi
 #                                  4 s   sub, packed (_pack_sub)   5 sc  scope
 #   6 si  SSO session id, or ''    7 ca  created, epoch ms           8 ea  absolute end, epoch s
 #   9 at  seconds from the login (auth_time) to the creation
-#  10 p   SHA-256 (raw) of the token the live one replaced, and 11 pt when: only with a grace
-#         window, until the next rotation or until the window is used
+#  10 p   SHA-256 (raw) of the token the live one replaced, and 11 pt when it was first replaced:
+#         only with a reuse window (REFRESH_REUSE_GRACE), until the live token is used (which
+#         makes the live one the predecessor)
 # The idle end is the key's own expiry (EXPIREAT from the server's clock; EXPIRETIME reads it).
 # The scripts also apply the server's (injected) clock, so an instance whose clock runs ahead
 # never rotates a family it considers dead. A family written by the earlier layout (a hash) is
@@ -208,8 +207,10 @@ end
 # absolute end, or ARGV[9] seconds after its creation: REFRESH_FAMILY_TTL as configured now), of
 # another client, bound to a DPoP key other than the proof's (ARGV[11], '' without a proof: also
 # before the reuse check, so a stolen token without its key cannot even end the family), or asked
-# for a scope it was not granted (ARGV[10], tokens already checked by Python). Reuse is the one refusal that writes: the family dies. A rotation answers with the
-# family's fields as they were before it changed (or deleted) them.
+# for a scope it was not granted (ARGV[10], tokens already checked by Python). Reuse is the one
+# refusal that writes: the family dies. The predecessor of a live token nobody has presented yet is
+# not reuse within ARGV[8] seconds of its rotation (REFRESH_REUSE_GRACE): it is a retry, and rotates
+# again. A rotation answers with the family's fields as they were before it changed (or deleted) them.
 # With ARGV[12] (the user records' key prefix) and ARGV[13] (the `ended` markers'), a rotation also
 # answers the user record and whether the family's session ended, so that the grant needs one
 # round trip. Those keys are named from the family's fields, not declared: only outside Cluster,
@@ -243,13 +244,13 @@ if wanted ~= '' then
 end
 local before, all = fields(f, rec), issued(rec)
 local kept = unexpired(all, now)
-local function renew(predecessor)
+local function renew(predecessor, since)
   table.insert(kept, {jti, jexp})
   local deadline = math.min(now + idle, ea)
   redis.call('LSET', f, H - 1, new)
   redis.call('LSET', f, J - 1, packed(kept, created))
   redis.call('LTRIM', f, 0, AT - 1)
-  if predecessor then redis.call('RPUSH', f, predecessor, now) end
+  if predecessor then redis.call('RPUSH', f, predecessor, since) end
   redis.call('EXPIREAT', f, deadline)
 end
 -- what the grant checks after a rotation: the user record ('' when gone) and the session's end
@@ -260,15 +261,20 @@ local function rotated(replaced)
   return {'rotated', replaced, before, user, ended}
 end
 if rec[H] == presented then
-  renew(grace > 0 and presented or nil)  -- the predecessor is kept only for a grace window
+  -- the live token is used: from now on its predecessor is reuse (RFC 9700 §4.14.2); it becomes
+  -- the predecessor itself, kept only with a reuse window
+  renew(grace > 0 and presented or nil, now)
   return rotated('')
 end
 if grace > 0 and rec[P] == presented and now - tonumber(rec[PT]) <= grace then
-  -- the client lost our last answer: replace that pair, once (the predecessor goes); the access
-  -- token issued with it, the last one issued, is revoked unless it has expired
+  -- the live token was never used: whoever holds it did not get our answer (a timeout, a 503, a
+  -- lost connection), or a thief and the client both hold the predecessor and will collide at
+  -- the next use. Rotate from the predecessor again, as often as it comes within the window
+  -- (counted from its first rotation): the unused pair is replaced, its access token (the last
+  -- one issued) revoked unless expired, and the predecessor stays what it was
   local replaced = {}
   if #all > 0 and all[#all][2] > now then replaced = {table.remove(kept)} end
-  renew(nil)
+  renew(presented, rec[PT])
   return rotated(answer(replaced))
 end
 -- any other token of this family is an old one: reuse. The family dies with its access tokens.
@@ -341,11 +347,6 @@ return 0
 """
 
 
-class NotDurable(RedisTimeoutError):
-    """The replicas did not confirm a write in time (WAIT): fail closed (a 503), the
-    write may or may not survive a failover. A timeout, so the app treats it as an unreachable store."""
-
-
 def _jti_list(raw: str, now: int | None = None) -> tuple[tuple[str, int], ...]:
     entries = []
     for entry in filter(None, raw.split(";")):
@@ -366,7 +367,9 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
     def __init__(self, redis: StoreClient, durable_replicas: int = 0) -> None:
         self.redis = redis
         self.cluster = isinstance(redis, RedisCluster)
-        self.durable_replicas = durable_replicas  # TOKENSRV_DURABLE_REPLICAS: see _queue_waits
+        self.durable_replicas = durable_replicas  # TOKENSRV_DURABLE_REPLICAS
+        if durable_replicas:  # every write then waits for them, on the connection that made it
+            require_replicas(redis, durable_replicas)
         self._rotate = redis.register_script(_ROTATE)
         self._read_family = redis.register_script(_READ_FAMILY)
         self._delete_family = redis.register_script(_DELETE_FAMILY)
@@ -587,17 +590,22 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
         events.revoked((e.kind, e.value) for e in entries)  # metrics and the audit line
 
     async def _durably(self, key: str, queue: Callable[[Any], Any]) -> None:
-        """Run the writes `queue` adds to a pipeline on the primary holding `key`, acknowledged as
-        _queue_waits says. All on ONE connection: Valkey counts the writes of the connection that
-        WAITAOF and WAIT are sent on, so on another pooled connection (or, on Cluster, another
-        node) they would confirm nothing."""
+        """Run the writes `queue` adds to a pipeline on the primary holding `key`, then WAITAOF 1 0:
+        the primary's own AOF has them on disk, so they survive a power loss. All on ONE connection:
+        Valkey counts the writes of the connection that WAITAOF is sent on, so on another pooled
+        connection (or, on Cluster, another node) it would confirm nothing. The count is not
+        enforced: with appendfsync everysec the next fsync may come just after the timeout, and the
+        primary's own disk does not survive its loss anyway; surviving that is what
+        TOKENSRV_DURABLE_REPLICAS is for (store/durable.py: its WAIT follows the writes on this
+        connection by itself). Not WAITAOF for the replicas: a replica fsyncs its AOF once a second,
+        so every revocation would wait up to a second or more, and a promoted replica serves what it
+        holds in memory."""
         local_aof = await self._has_aof()
         async with self._primary_of(key) as primary, primary.pipeline(transaction=False) as pipe:
             queue(pipe)
-            self._queue_waits(pipe, local_aof)
-            replies = await pipe.execute()
-        if self.durable_replicas:
-            self._check_replicas(int(replies[-1]))
+            if local_aof:
+                pipe.execute_command("WAITAOF", 1, 0, DURABLE_WRITE_TIMEOUT_MS)
+            await pipe.execute()
 
     @asynccontextmanager
     async def _primary_of(self, key: str) -> AsyncIterator[Any]:
@@ -625,33 +633,6 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
             if not self._aof:
                 log.warning("the store has no AOF: revocations do not survive a store restart")
         return self._aof
-
-    def _queue_waits(self, pipe: Any, local_aof: bool) -> int:
-        """Queue what a revocation waits for before it is acknowledged; how many commands.
-
-        WAITAOF 1 0: the primary's own AOF has it on disk, so it survives a power loss. WAIT N
-        (TOKENSRV_DURABLE_REPLICAS): N replicas have received it, so it survives the loss of the
-        primary: a failover promotes a replica, which serves what it holds in memory. Not WAITAOF
-        for the replicas: a replica fsyncs its AOF once a second (appendfsync everysec), so every
-        revocation would wait up to a second or more, and its disk only matters if the replica
-        crashes too. The local count is not enforced (as before replicas were counted): with
-        everysec the next fsync may come just after the timeout, and the primary's own disk does
-        not survive its loss anyway."""
-        waits = 0
-        if local_aof:
-            pipe.execute_command("WAITAOF", 1, 0, DURABLE_WRITE_TIMEOUT_MS)
-            waits += 1
-        if self.durable_replicas:
-            pipe.execute_command("WAIT", self.durable_replicas, DURABLE_WRITE_TIMEOUT_MS)
-            waits += 1
-        return waits
-
-    def _check_replicas(self, confirmed: int) -> None:
-        """NotDurable unless `durable_replicas` replicas confirmed in time: the caller must not
-        claim success."""
-        if confirmed < self.durable_replicas:
-            raise NotDurable(f"WAIT: {confirmed} of {self.durable_replicas} replicas confirmed "
-                             f"within {DURABLE_WRITE_TIMEOUT_MS} ms")
 
     def _node_of(self, key: str) -> Any:
         assert isinstance(self.redis, RedisCluster)

@@ -1,9 +1,11 @@
 """RFC 6749 §6 and OAuth 2.0 Security BCP §4.14: refresh with rotation and reuse detection.
 
-Every use rotates the token atomically in the store. A rotated token presented again means two
-parties hold the family: the family dies, with its outstanding access tokens. With
-REFRESH_REUSE_GRACE > 0, the immediate predecessor may be presented once within that many seconds
-(a client that lost our answer): it gets a fresh pair, and the pair it replaces is revoked.
+Every use rotates the token atomically in the store. A rotated token presented again after its
+successor was used means two parties hold the family: the family dies, with its outstanding access
+tokens. Within REFRESH_REUSE_GRACE seconds of its rotation (60 by default; 0: never), the immediate
+predecessor of a successor nobody has used yet is a retry (the client lost our answer, e.g. a 503
+after the store ran the rotation): it gets a fresh pair, and the unused pair it replaces is revoked.
+A thief and the client holding that predecessor still collide at the next use of either successor.
 """
 from __future__ import annotations
 
@@ -88,5 +90,5 @@ async def _rotated(p: Provider, client: Client, family_id: str, requested: str |
         await deny_jtis(p, outcome.outstanding, family=family_id)
         events.refresh_reused(family_id, client.client_id)
         raise InvalidGrant(f"refresh token reuse: family {family_id} revoked")
-    await deny_jtis(p, outcome.replaced)  # grace reuse: the pair the lost answer carried
+    await deny_jtis(p, outcome.replaced)  # a retry: the unused pair the lost answer carried
     return outcome.family
