@@ -1,0 +1,47 @@
+"""The server's metrics are made at run time on a registry of their own (issue 22 item 6): importing
+tokensrv creates no metric, and their storage (memory, or files shared by workers) follows
+PROMETHEUS_MULTIPROC_DIR as it is when they are made, whatever was imported before."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+MODULES = ("tokensrv.cli", "tokensrv.server", "tokensrv.app", "tokensrv.events", "tokensrv.metrics",
+           "tokensrv.observe", "tokensrv.store.connect")
+
+
+def run(code: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_importing_the_server_creates_no_metric():
+    names = json.loads(run(
+        "import importlib, json\n"
+        f"for name in {MODULES!r}: importlib.import_module(name)\n"
+        "from prometheus_client import REGISTRY\n"
+        "print(json.dumps(sorted(m.name for m in REGISTRY.collect())))"))
+    assert [name for name in names if name.startswith("tokensrv")] == []
+
+
+def test_the_metrics_folder_may_be_set_after_every_import(tmp_path: Path):
+    """`serve --workers N` sets the folder in cli.main; an import of the server or of
+    prometheus-client before that no longer sends the workers' metrics to memory."""
+    folder = tmp_path / "metrics"
+    folder.mkdir()
+    run("import importlib, os\n"
+        f"for name in {MODULES!r}: importlib.import_module(name)\n"
+        f"os.environ['PROMETHEUS_MULTIPROC_DIR'] = {str(folder)!r}\n"
+        "from tokensrv import events\n"
+        "events.login_failed('192.0.2.1')\n")
+    assert [p.name for p in folder.iterdir() if p.name.startswith("counter_")]
+    samples = run(
+        "from prometheus_client import CollectorRegistry\n"
+        "from prometheus_client.multiprocess import MultiProcessCollector\n"
+        "registry = CollectorRegistry()\n"
+        f"MultiProcessCollector(registry, path={str(folder)!r})\n"
+        "print(registry.get_sample_value('tokensrv_login_failures_total'))")
+    assert float(samples) == 1.0
