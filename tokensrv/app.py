@@ -23,11 +23,11 @@ from .backchannel_delivery import LogoutDelivery
 from .client_jwks import fetcher
 from .config import Settings
 from .http_limits import body_middleware, server_header
-from .metrics import ARGON2_QUEUE
+from .metrics import server_metrics
 from .oauth import Provider
 from .oauth.client_keys import ClientKeys
 from .oauth.discovery import metadata_bytes
-from .observe import metrics_endpoint, observe_middleware, tally_ctx
+from .observe import METRICS, metrics_endpoint, observe_middleware, tally_ctx
 from .passwords import QUEUE_PER_PROCESS, PasswordPool
 from .rotation import KeyManager
 from .routes import setup_routes
@@ -66,6 +66,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time,
         app[TRACER] = tracer
     app[SETTINGS] = settings
     app[CLOCK] = clock
+    app[METRICS] = server_metrics()  # made now, not at import: see tokensrv/metrics.py
     app[RUN_SCHEDULE] = run_schedule
     app[DELIVER_LOGOUTS] = run_schedule if deliver_logouts is None else deliver_logouts
     algorithms = sorted({"RS256", settings.key_algorithm})
@@ -86,7 +87,7 @@ async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
     clock = app[CLOCK]
     keys = KeyManager(settings, store, lambda: int(clock()))
     processes = argon2_threads(settings)
-    passwords = PasswordPool(processes, on_depth=ARGON2_QUEUE.set,
+    passwords = PasswordPool(processes, on_depth=app[METRICS].argon2_queue.set,
                              queue=settings.argon2_queue or QUEUE_PER_PROCESS * processes)
     tracer = app.get(TRACER)
     # for private_key_jwt clients' jwks_uri; when tracing, each fetch is a span carrying traceparent

@@ -1,8 +1,8 @@
 """`tokensrv serve | keys | client | user | token | status`: flags and TOKENSRV_* -> Settings.
 
-Kept light on purpose: it imports only argparse and the settings. `serve --workers N` must set
-PROMETHEUS_MULTIPROC_DIR before anything imports prometheus-client, which picks its storage (files
-shared between processes, or memory) when first imported; the admin commands live in commands.py.
+Kept light on purpose: it imports only argparse and the settings, so a command starts quickly; the
+admin commands live in commands.py. `serve --workers N` sets PROMETHEUS_MULTIPROC_DIR before the
+workers make their metrics (tokensrv/metrics.py picks their storage then, not at import).
 """
 from __future__ import annotations
 
@@ -145,7 +145,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             args.own_metrics_dir = prepare_metrics_dir(settings_from(args))
-            # only now: prometheus-client reads METRICS_DIR when first imported
             from .server import serve
             return serve(args)
         if args.command == "login":  # an HTTP client of the server: no store, no keys
@@ -167,8 +166,6 @@ def prepare_metrics_dir(settings: Settings) -> str | None:
     one. Returns the folder if it is ours (the supervisor removes it at exit)."""
     if settings.workers <= 1 or os.environ.get(METRICS_DIR):
         return None
-    if "prometheus_client" in sys.modules:  # a bug in this module's imports, not an operator error
-        raise CLIError("internal error: prometheus_client imported before the metrics folder was set")
     os.environ[METRICS_DIR] = tempfile.mkdtemp(prefix="tokensrv-metrics-")
     return os.environ[METRICS_DIR]
 

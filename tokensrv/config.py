@@ -1,4 +1,6 @@
-"""Settings: every TOKENSRV_* variable is parsed and checked here, once, at start."""
+"""Settings: every TOKENSRV_<NAME> variable is declared once in `Settings` (type, default, reader
+with its bounds, README line), parsed and checked here at start. `make docs-settings` writes the
+README's configuration table from the declarations; tests/unit/test_config_docs.py checks it."""
 from __future__ import annotations
 
 import dataclasses
@@ -6,10 +8,10 @@ import ipaddress
 import math
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .verify import store_url
@@ -19,64 +21,258 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 EMBEDDED_DIR = Path(".tokensrv")
 EMBEDDED_SOCKET = EMBEDDED_DIR / "valkey.sock"
 SIGNING_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_DURABLE_REPLICAS = 16  # a typo guard: more replicas than this would make every write fail
+T = TypeVar("T")
 
 
 class ConfigError(Exception):
     """A bad setting: the message names it and is safe to print as one line."""
 
 
+# (variable name, its text or a CLI flag's value) -> the setting's value, or ConfigError
+Reader = Callable[[str, object], Any]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What a declaration carries besides its default: how a chosen value is read and checked,
+    and the README table's default and meaning columns."""
+    read: Reader
+    doc: str
+    default_doc: str
+
+
+def env_name(name: str) -> str:
+    return "TOKENSRV_" + name.upper()
+
+
+def _declare(default: T, read: Reader, doc: str, default_doc: str | None) -> T:
+    shown = default_doc if default_doc is not None else f"`{_shown(default)}`"
+    return field(default=default, metadata={"setting": Setting(read, doc, shown)})
+
+
+def _shown(default: object) -> str:
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, float) and default.is_integer():
+        return str(int(default))
+    return str(default)
+
+
+def whole(default: int, doc: str, *, minimum: int = 1, maximum: int | None = None, unit: str = "",
+          default_doc: str | None = None) -> int:
+    """A whole number, at least `minimum` (0 or 1) and at most `maximum` (`unit` names it)."""
+    def read(env: str, raw: object) -> int:
+        try:
+            value = raw if isinstance(raw, int) else int(str(raw).strip())
+        except ValueError:
+            raise ConfigError(f"{env} must be a whole number, got {raw!r}") from None
+        if value < minimum:
+            kind = "a positive" if minimum else "a non-negative"
+            raise ConfigError(f"{env} must be {kind} whole number, got {raw!r}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{env} must be at most {maximum}{unit}, got {value}")
+        return value
+    return _declare(default, read, doc, default_doc)
+
+
+def number(default: float, doc: str, *, zero_allowed: bool = False, default_doc: str | None = None) -> float:
+    """A finite number, above 0 (or at least 0 where 0 means off)."""
+    def read(env: str, raw: object) -> float:
+        try:
+            value = raw if isinstance(raw, float) else float(str(raw).strip())
+        except ValueError:
+            raise ConfigError(f"{env} must be a number, got {raw!r}") from None
+        if not (value >= 0 if zero_allowed else value > 0) or value == float("inf"):
+            kind = "a non-negative" if zero_allowed else "a positive"
+            raise ConfigError(f"{env} must be {kind} number, got {raw!r}")
+        return value
+    return _declare(default, read, doc, default_doc)
+
+
+def flag(default: bool, doc: str) -> bool:
+    def read(env: str, raw: object) -> bool:
+        if isinstance(raw, bool):
+            return raw
+        value = str(raw).strip().lower()
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{env} must be true or false, got {raw!r}")
+    return _declare(default, read, doc, None)
+
+
+def text(default: str, doc: str, *, default_doc: str | None = None,
+         check: Callable[[str, str], None] | None = None) -> str:
+    def read(env: str, raw: object) -> str:
+        value = str(raw)
+        if check is not None:
+            check(env, value)
+        return value
+    return _declare(default, read, doc, default_doc)
+
+
+def choice(default: str, choices: tuple[str, ...], doc: str, *, fold_case: bool = False) -> str:
+    """One of `choices` (in any case with fold_case, then kept in lower case)."""
+    def read(env: str, raw: object) -> str:
+        value = str(raw).lower() if fold_case else str(raw)
+        if value not in choices:
+            raise ConfigError(f"{env} must be {_one_of(choices)}, got {value!r}")
+        return value
+    return _declare(default, read, doc, None)
+
+
+def _one_of(choices: tuple[str, ...]) -> str:
+    if len(choices) == 2:
+        return f"{choices[0]!r} or {choices[1]!r}"
+    return f"one of {', '.join(choices)}"
+
+
+def folder(default: Path, doc: str) -> Path:
+    return _declare(default, lambda env, raw: Path(str(raw)), doc, None)
+
+
+def networks(doc: str) -> tuple[IPNetwork, ...]:
+    """Addresses or CIDR networks, separated by commas."""
+    def read(env: str, raw: object) -> tuple[IPNetwork, ...]:
+        if isinstance(raw, tuple):  # an override that is networks already
+            return raw
+        found = []
+        for item in filter(None, (part.strip() for part in str(raw).split(","))):
+            try:
+                found.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise ConfigError(f"{env}: {item!r} is not an IP address or network") from None
+        return tuple(found)
+    return _declare((), read, doc, "none")
+
+
+def _scope_tokens(env: str, value: str) -> None:
+    for scope in value.split():
+        if not re.fullmatch(r"[\x21\x23-\x5b\x5d-\x7e]+", scope):  # RFC 6749 §3.3 scope-token
+            raise ConfigError(f"{env}: malformed scope {scope!r}")
+
+
 @dataclass(frozen=True)
 class Settings:
-    issuer: str = ""  # derived from host and port when empty
-    host: str = "127.0.0.1"
-    port: int = 8080
-    redis_url: str = ""  # see default_redis_url()
-    keys_dir: Path = Path("keys")
-    access_token_ttl: int = 900
-    refresh_token_ttl: int = 7 * 86400  # idle
-    refresh_family_ttl: int = 30 * 86400  # absolute
-    refresh_reuse_grace: int = 60  # a rotated token whose successor is unused may come back this long
-    id_token_ttl: int = 900
-    auth_code_ttl: int = 60
-    key_rotation_period: int = 7 * 86400
-    key_algorithm: str = "RS256"
-    jwks_max_age: int = 600
-    session_ttl: int = 86400  # absolute
-    session_idle_ttl: int = 8 * 3600
-    workers: int = 1
-    log_format: str = "json"
-    log_level: str = "info"  # debug adds a line for each successful JWKS, discovery and probe request
-    display_name: str = "tokensrv"
-    login_max_failures: int = 10  # per username and per client address ...
-    login_failure_window: int = 900  # ... within this many seconds
-    client_auth_max_failures: int = 20  # failed client authentications per client_id and address ...
-    client_auth_failure_window: int = 600  # ... within this many seconds (a fixed window), then 429
-    argon2_threads: int = 0  # argon2 worker processes per server process; 0: the cores / workers
-    argon2_queue: int = 0  # password checks that may wait beyond those hashing; 0: 8 per argon2 process
-    key_check_interval: float = 2.0  # how often keys/ is re-read and the schedule consulted
-    shutdown_timeout: float = 10.0  # on SIGTERM, how long in-flight requests may take to finish
-    header_timeout: float = 10.0  # seconds a client may take to send a request's line and headers
-    body_timeout: float = 10.0  # seconds a client may take to send a request's body, once its head is in
-    token_rate_per_client: float = 0.0  # token requests per second per client; 0: no limit
-    token_rate_per_address: float = 0.0  # token requests per second per client address; 0: no limit
-    token_rate_burst: int = 20  # how many may come at once before the rate applies
-    trusted_proxies: tuple[IPNetwork, ...] = ()  # X-Forwarded-For is believed only from these
-    durable_replicas: int = 0  # replicas that must have every write before it is acknowledged (WAIT)
-    require_par: bool = False  # every authorization request must be pushed first (RFC 9126 §5)
-    par_ttl: int = 60  # seconds a pushed request's request_uri lives (RFC 9126 §2.2 expires_in)
-    dpop_nonce: str = "off"  # "on": DPoP proofs at the token endpoint must carry our nonce (RFC 9449 §8)
-    dpop_iat_window: int = 60  # seconds a DPoP proof's iat may be from our clock, either way
-    device_code_ttl: int = 600  # RFC 8628: how long a device code and its user code live
-    device_poll_interval: int = 5  # RFC 8628 §3.2 `interval`: seconds between polls (slow_down adds 5)
-    device_user_code_max_failures: int = 1000  # wrong user codes from all addresses per login window
-    # OIDC Back-Channel Logout: jobs the shared delivery queue holds at most (more are refused and
-    # counted), attempts per logout token, and the first retry's delay (doubled at each retry)
-    backchannel_queue_max: int = 10_000
-    backchannel_max_attempts: int = 5
-    backchannel_retry_delay: float = 2.0
-    registration: str = "off"  # "on": dynamic client registration (RFC 7591/7592) at /oauth2/register
-    registration_scopes: str = "openid profile email"  # the most a registered client may be allowed
+    """Every setting, in the README table's order."""
+    issuer: str = text(
+        "", "the `iss` of every token; an absolute http(s) URL without query or fragment",
+        default_doc="`http://HOST:PORT`")  # derived from host and port when empty
+    host: str = text("127.0.0.1", "the address to listen on")
+    port: int = whole(8080, "the port to listen on", maximum=65535)
+    redis_url: str = text(
+        "", "one server (`redis://`, `rediss://`, `unix://`), a Cluster (`redis+cluster://`) or Sentinel "
+        "(`redis+sentinel://`): see [Store URLs](#store-urls)",
+        default_doc="the embedded store of `make run` in this folder if it runs, else "
+        "`redis://127.0.0.1:6379/0`")  # see default_redis_url()
+    durable_replicas: int = whole(
+        0, "replicas that must have every write (`WAIT`) before it is acknowledged; see [Sentinel](#sentinel)",
+        minimum=0, maximum=MAX_DURABLE_REPLICAS)
+    keys_dir: Path = folder(Path("keys"), "the signing-key folder, shared by every instance")  # noqa: RUF009
+    access_token_ttl: int = whole(
+        900, f"access-token lifetime, seconds; at most `{MAX_TOKEN_TTL}` (`tokensrv.verify` refuses "
+        "longer-lived tokens)", maximum=MAX_TOKEN_TTL, unit=" seconds")
+    refresh_token_ttl: int = whole(
+        7 * 86400, "a refresh family dies after this long unused",
+        default_doc="`604800` (7 d), at most `REFRESH_FAMILY_TTL` when only that is set")  # idle
+    refresh_family_ttl: int = whole(
+        30 * 86400, "… and this long after the login, whatever its use",
+        default_doc="`2592000` (30 d), at least `REFRESH_TOKEN_TTL` when only that is set")  # absolute
+    refresh_reuse_grace: int = whole(
+        60, "seconds after a rotation in which its predecessor may be presented again while the new token "
+        "is unused (a retry after a lost answer); `0`: never. See [Refresh tokens]"
+        "(#refresh-tokens-rotation-and-reuse-detection)", minimum=0)
+    id_token_ttl: int = whole(
+        900, f"ID-token lifetime; at most `{MAX_TOKEN_TTL}`", maximum=MAX_TOKEN_TTL, unit=" seconds")
+    auth_code_ttl: int = whole(60, "authorization-code lifetime")
+    key_rotation_period: int = whole(
+        7 * 86400, "how long a key signs before the next one takes over",
+        default_doc="`604800` (7 d), at least twice `JWKS_MAX_AGE` when only that is set")
+    key_algorithm: str = choice(
+        "RS256", SIGNING_ALGORITHMS, "`RS256`, `ES256` or `EdDSA` for new keys")
+    jwks_max_age: int = whole(
+        600, "`Cache-Control: max-age` of the JWKS; must be shorter than the rotation period",
+        minimum=0, default_doc="`600`, at most half `KEY_ROTATION_PERIOD` when only that is set")
+    session_ttl: int = whole(
+        86400, "SSO session absolute lifetime",
+        default_doc="`86400` (24 h), at least `SESSION_IDLE_TTL` when only that is set")
+    session_idle_ttl: int = whole(
+        8 * 3600, "SSO session idle lifetime; must not exceed the absolute one (`TOKENSRV_SESSION_TTL`)",
+        default_doc="`28800` (8 h), at most `SESSION_TTL` when only that is set")
+    login_max_failures: int = whole(
+        10, "failed logins allowed per username and per client address within "
+        "`TOKENSRV_LOGIN_FAILURE_WINDOW`, then 429")
+    login_failure_window: int = whole(900, "seconds of the failed-login window")
+    client_auth_max_failures: int = whole(
+        20, "failed client authentications allowed per `client_id` and client address within a fixed "
+        "window of `TOKENSRV_CLIENT_AUTH_FAILURE_WINDOW`, then 429 `slow_down` until it ends (see "
+        "*Production checklist*)")
+    client_auth_failure_window: int = whole(600, "seconds of the failed client authentication window")
+    require_par: bool = flag(
+        False, "`true`: every authorization request must be pushed first (RFC 9126); advertised as "
+        "`require_pushed_authorization_requests`")
+    par_ttl: int = whole(60, "seconds a pushed request's `request_uri` lives (its `expires_in`)")
+    workers: int = whole(1, "worker processes")
+    log_format: str = choice("json", ("json", "text"), "`json` or `text`")
+    log_level: str = choice(
+        "info", LOG_LEVELS, "`debug`, `info`, `warning` or `error`; `debug` adds a line for each successful "
+        "JWKS, discovery and probe request", fold_case=True)
+    display_name: str = text("tokensrv", "the name people see on the login page")
+    token_rate_per_client: float = number(
+        0.0, "token-endpoint requests per second per client (a token bucket in Valkey, one round trip per "
+        "request); past it, 429 `slow_down` with `Retry-After`", zero_allowed=True, default_doc="`0` (off)")
+    token_rate_per_address: float = number(
+        0.0, "token-endpoint requests per second per client address, like `TOKENSRV_TOKEN_RATE_PER_CLIENT`",
+        zero_allowed=True, default_doc="`0` (off)")
+    token_rate_burst: int = whole(20, "requests a bucket lets through at once")
+    trusted_proxies: tuple[IPNetwork, ...] = networks(
+        "addresses or networks (comma-separated) whose `X-Forwarded-For` is believed")
+    key_check_interval: float = number(
+        2.0, "seconds between re-reads of `keys/` and checks of the rotation schedule")
+    shutdown_timeout: float = number(10.0, "on SIGTERM, seconds in-flight requests get to finish")
+    header_timeout: float = number(
+        10.0, "seconds a client may take to send a request line and headers, counted from connecting (or "
+        "from the first byte of a later request on the connection); past it the connection is closed. An "
+        "idle keep-alive connection between requests is closed after aiohttp's `keepalive_timeout` (3630 s: "
+        "longer than a reverse proxy keeps an idle connection open, so that it never sends a request on one "
+        "just closed)")
+    body_timeout: float = number(
+        10.0, "seconds a request body may take once the headers are in; past it `408 invalid_request` and "
+        "the connection is closed")
+    argon2_threads: int = whole(
+        0, "argon2 worker processes per server process (the name predates the processes)", minimum=0,
+        default_doc="cores / workers")  # 0: the cores / workers
+    argon2_queue: int = whole(  # 0: 8 per argon2 process
+        0, "password checks that may wait for an argon2 process; past it a login is `503 temporarily_unavailable`",
+        minimum=0, default_doc="8 \N{MULTIPLICATION SIGN} argon2 processes")
+    device_code_ttl: int = whole(600, "lifetime of a device code and its user code (RFC 8628)")
+    device_poll_interval: int = whole(
+        5, "seconds a device must wait between polls; each `slow_down` adds 5 for that device code")
+    device_user_code_max_failures: int = whole(
+        1000, "wrong user codes accepted from all addresses together within `TOKENSRV_LOGIN_FAILURE_WINDOW`, "
+        "then the device page answers 429 to everyone until the window ends (per address the login limit "
+        "applies)")
+    dpop_nonce: str = choice(
+        "off", ("on", "off"), "`on`: DPoP proofs at the token and PAR endpoints must carry the server's nonce "
+        "(see [DPoP](#dpop-sender-constrained-tokens))", fold_case=True)
+    dpop_iat_window: int = whole(
+        60, "seconds a DPoP proof's `iat` may be before or after the server's clock")
+    backchannel_queue_max: int = whole(
+        10_000, "back-channel logout deliveries the shared queue holds (waiting or to retry); past it a new "
+        "one is refused and counted (see [Back-channel logout](#back-channel-logout))")
+    backchannel_max_attempts: int = whole(5, "attempts per logout token before it is given up")
+    backchannel_retry_delay: float = number(
+        2.0, "seconds before the first retry; each further retry waits twice as long (at most 300)")
+    registration: str = choice(
+        "off", ("on", "off"), "`on`: dynamic client registration (RFC 7591/7592) at `/oauth2/register`, "
+        "advertised as `registration_endpoint`; off, the path is a 404 like any unknown one (see [Dynamic "
+        "client registration](#dynamic-client-registration-rfc-7591-and-7592))", fold_case=True)
+    registration_scopes: str = text(
+        "openid profile email", "the scopes a registered client may be given (space-separated); what it asks "
+        "beyond them is dropped", check=_scope_tokens)
 
     @property
     def max_token_ttl(self) -> int:
@@ -102,103 +298,27 @@ class Settings:
         return self.issuer.startswith("https://")
 
 
-# name -> (parser, field); the env var is TOKENSRV_<NAME>
-_INT_FIELDS = (
-    "port", "access_token_ttl", "refresh_token_ttl", "refresh_family_ttl", "refresh_reuse_grace",
-    "id_token_ttl", "auth_code_ttl", "key_rotation_period", "jwks_max_age", "session_ttl",
-    "session_idle_ttl", "workers", "login_max_failures", "login_failure_window", "argon2_threads",
-    "argon2_queue", "token_rate_burst", "client_auth_max_failures", "client_auth_failure_window",
-    "durable_replicas", "par_ttl", "dpop_iat_window", "device_code_ttl", "device_poll_interval",
-    "device_user_code_max_failures", "backchannel_queue_max", "backchannel_max_attempts",
-)
-_FLOAT_FIELDS = ("key_check_interval", "shutdown_timeout", "backchannel_retry_delay", "header_timeout",
-                 "body_timeout")
-_RATE_FIELDS = ("token_rate_per_client", "token_rate_per_address")  # 0 allowed: off
-_BOOL_FIELDS = ("require_par",)
-_STR_FIELDS = ("issuer", "host", "redis_url", "log_format", "log_level", "display_name", "key_algorithm",
-               "dpop_nonce", "registration", "registration_scopes")
-LOG_LEVELS = ("debug", "info", "warning", "error")
-_POSITIVE = {
-    "access_token_ttl", "refresh_token_ttl", "refresh_family_ttl", "id_token_ttl", "auth_code_ttl",
-    "key_rotation_period", "session_ttl", "session_idle_ttl", "workers", "login_max_failures",
-    "login_failure_window", "token_rate_burst", "client_auth_max_failures", "client_auth_failure_window",
-    "par_ttl", "dpop_iat_window", "device_code_ttl", "device_poll_interval", "device_user_code_max_failures",
-    "backchannel_queue_max", "backchannel_max_attempts",
-}
-
-
-def env_name(field: str) -> str:
-    return "TOKENSRV_" + field.upper()
-
-
-def _parse_int(field: str, raw: str) -> int:
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{env_name(field)} must be a whole number, got {raw!r}") from None
-    if value < 0 or (value == 0 and field in _POSITIVE):
-        kind = "a positive" if field in _POSITIVE else "a non-negative"
-        raise ConfigError(f"{env_name(field)} must be {kind} whole number, got {raw!r}")
-    return value
-
-
-def _parse_float(field: str, raw: str, zero_allowed: bool = False) -> float:
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ConfigError(f"{env_name(field)} must be a number, got {raw!r}") from None
-    if not (value >= 0 if zero_allowed else value > 0) or value == float("inf"):
-        kind = "a non-negative" if zero_allowed else "a positive"
-        raise ConfigError(f"{env_name(field)} must be {kind} number, got {raw!r}")
-    return value
-
-
-def _parse_bool(field: str, raw: str) -> bool:
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(f"{env_name(field)} must be true or false, got {raw!r}")
-
-
-def _parse_networks(raw: str) -> tuple[IPNetwork, ...]:
-    """TOKENSRV_TRUSTED_PROXIES: addresses or CIDR networks, separated by commas."""
-    networks = []
-    for item in filter(None, (part.strip() for part in raw.split(","))):
-        try:
-            networks.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            raise ConfigError(f"TOKENSRV_TRUSTED_PROXIES: {item!r} is not an IP address or network") from None
-    return tuple(networks)
+SETTINGS: dict[str, Setting] = {f.name: f.metadata["setting"] for f in dataclasses.fields(Settings)}
 
 
 def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Build Settings from TOKENSRV_* variables, then explicit overrides (CLI flags), then check."""
     env = os.environ if env is None else env
+    chosen: dict[str, object] = {name: env[env_name(name)] for name in SETTINGS if env.get(env_name(name))}
+    chosen.update({name: value for name, value in overrides.items() if value is not None})
     values: dict[str, Any] = {}
-    for field in _INT_FIELDS + _FLOAT_FIELDS + _RATE_FIELDS + _BOOL_FIELDS + _STR_FIELDS + ("keys_dir", "trusted_proxies"):
-        raw = env.get(env_name(field))
-        if raw is not None and raw != "":
-            values[field] = raw
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    for field in _INT_FIELDS:
-        if field in values and not isinstance(values[field], int):
-            values[field] = _parse_int(field, str(values[field]))
-        elif field in values and values[field] < 0:
-            raise ConfigError(f"{env_name(field)} must not be negative, got {values[field]}")
-    for field in _FLOAT_FIELDS + _RATE_FIELDS:
-        if field in values and not isinstance(values[field], float):
-            values[field] = _parse_float(field, str(values[field]), zero_allowed=field in _RATE_FIELDS)
-    for field in _BOOL_FIELDS:
-        if field in values and not isinstance(values[field], bool):
-            values[field] = _parse_bool(field, str(values[field]))
-    if "keys_dir" in values:
-        values["keys_dir"] = Path(values["keys_dir"])
-    if isinstance(values.get("trusted_proxies"), str):
-        values["trusted_proxies"] = _parse_networks(values["trusted_proxies"])
-    settings = Settings(**_defaults_give_way(values))
-    return _checked(settings)
+    for name, raw in chosen.items():
+        if name not in SETTINGS:
+            raise TypeError(f"load_settings() got an unknown setting {name!r}")
+        values[name] = SETTINGS[name].read(env_name(name), raw)
+    return _checked(Settings(**_defaults_give_way(values)))
+
+
+def markdown_table() -> str:
+    """The README's configuration table, one row per declaration (`make docs-settings` writes it)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    rows += [f"| `{env_name(name)}` | {s.default_doc} | {s.doc} |" for name, s in SETTINGS.items()]
+    return "\n".join(rows) + "\n"
 
 
 # settings checked against each other: (at most, at least); equal is fine
@@ -229,13 +349,9 @@ def _default(field: str) -> Any:
 
 
 def _checked(s: Settings) -> Settings:
-    if not (0 < s.port < 65536):
-        raise ConfigError(f"TOKENSRV_PORT must be between 1 and 65535, got {s.port}")
+    """The checks that need more than one setting (each setting's own bounds are in its reader)."""
     issuer = s.issuer or f"http://{_host_for_url(s.host)}:{s.port}"
     check_issuer(issuer)
-    for name in ("access_token_ttl", "id_token_ttl"):  # tokensrv.verify refuses longer-lived tokens
-        if getattr(s, name) > MAX_TOKEN_TTL:
-            raise ConfigError(f"{env_name(name)} must be at most {MAX_TOKEN_TTL} seconds, got {getattr(s, name)}")
     if s.jwks_max_age >= s.key_rotation_period:
         raise ConfigError(
             "TOKENSRV_KEY_ROTATION_PERIOD must be longer than TOKENSRV_JWKS_MAX_AGE "
@@ -244,29 +360,8 @@ def _checked(s: Settings) -> Settings:
         raise ConfigError("TOKENSRV_REFRESH_TOKEN_TTL must not exceed TOKENSRV_REFRESH_FAMILY_TTL")
     if s.session_idle_ttl > s.session_ttl:
         raise ConfigError("TOKENSRV_SESSION_IDLE_TTL must not exceed TOKENSRV_SESSION_TTL")
-    if s.log_format not in ("json", "text"):
-        raise ConfigError(f"TOKENSRV_LOG_FORMAT must be 'json' or 'text', got {s.log_format!r}")
-    s = dataclasses.replace(s, log_level=s.log_level.lower())
-    if s.log_level not in LOG_LEVELS:
-        raise ConfigError(f"TOKENSRV_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {s.log_level!r}")
-    if s.key_algorithm not in SIGNING_ALGORITHMS:
-        raise ConfigError(
-            f"TOKENSRV_KEY_ALGORITHM must be one of {', '.join(SIGNING_ALGORITHMS)}, "
-            f"got {s.key_algorithm!r}")
-    s = dataclasses.replace(s, dpop_nonce=s.dpop_nonce.lower())
-    if s.dpop_nonce not in ("on", "off"):
-        raise ConfigError(f"TOKENSRV_DPOP_NONCE must be 'on' or 'off', got {s.dpop_nonce!r}")
-    s = dataclasses.replace(s, registration=s.registration.lower())
-    if s.registration not in ("on", "off"):
-        raise ConfigError(f"TOKENSRV_REGISTRATION must be 'on' or 'off', got {s.registration!r}")
-    for scope in s.registration_scope_list:
-        if not re.fullmatch(r"[\x21\x23-\x5b\x5d-\x7e]+", scope):  # RFC 6749 §3.3 scope-token
-            raise ConfigError(f"TOKENSRV_REGISTRATION_SCOPES: malformed scope {scope!r}")
     redis_url = s.redis_url or default_redis_url()
     check_redis_url(redis_url)
-    if s.durable_replicas > MAX_DURABLE_REPLICAS:
-        raise ConfigError(f"TOKENSRV_DURABLE_REPLICAS must be at most {MAX_DURABLE_REPLICAS}, "
-                          f"got {s.durable_replicas}")
     return dataclasses.replace(s, issuer=issuer.rstrip("/"), redis_url=redis_url)
 
 
@@ -302,3 +397,4 @@ def default_redis_url() -> str:
 def redact_url(url: str) -> str:
     """The URL without its passwords, for messages and logs."""
     return store_url.redact(url)
+

@@ -9,39 +9,33 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import metrics
 from .logs import audit
-
-_issued_series: dict[tuple[str, bool], Any] = {}  # labels() is a locked look-up per call
+from .metrics import server_metrics
 
 
 def token_issued(grant_type: str, client_id: str, public: bool, response: Mapping[str, Any],
                  claims: Mapping[str, Any]) -> None:
     """`claims`: the access token's, of which `sub` and `jti` alone are logged."""
-    counter = _issued_series.get((grant_type, public))
-    if counter is None:  # bounded: the grant types a client can name are checked before this
-        counter = _issued_series[grant_type, public] = metrics.TOKENS_ISSUED.labels(
-            grant_type, "public" if public else "confidential")
-    counter.inc()
+    server_metrics().issued(grant_type, public).inc()
     audit("token.issued", grant_type=grant_type, client_id=client_id, sub=claims.get("sub"),
           jti=claims.get("jti"), refresh=("refresh_token" in response), id_token=("id_token" in response))
 
 
 def refresh_reused(family_id: str, client_id: str) -> None:
-    metrics.REFRESH_REUSE.inc()
+    server_metrics().refresh_reuse.inc()
     audit("refresh.reuse_detected", family=family_id, client_id=client_id)
 
 
 def revoked(entries: Iterable[tuple[str, str]]) -> None:
     """Deny-list entries written, as (kind, id): jti, sid, sub, kid or family."""
     for kind, value in entries:
-        metrics.REVOCATIONS.labels(kind).inc()
+        server_metrics().revocations.labels(kind).inc()
         audit("revoked", kind=kind, id=value)
 
 
 def login_failed(remote: str) -> None:
     """Usernames are personal data (and often a mistyped password): only the address is logged."""
-    metrics.LOGIN_FAILURES.inc()
+    server_metrics().login_failures.inc()
     audit("login.failed", remote=remote)
 
 
@@ -60,5 +54,5 @@ def client_auth_throttled(client_id: str, remote: str) -> None:
 
 def backchannel_logout(outcome: str, client_id: str, sid: str, detail: str = "") -> None:
     """A logout token's fate (oauth/backchannel.py): the ids and what happened, never the token."""
-    metrics.BACKCHANNEL_LOGOUTS.labels(outcome).inc()
+    server_metrics().backchannel_logouts.labels(outcome).inc()
     audit("backchannel_logout." + outcome, client_id=client_id, sid=sid, detail=detail or None)

@@ -2,8 +2,9 @@
 set (`tokensrv serve --workers N` sets it), in which case every worker writes its own files and
 /metrics on any worker adds them up.
 
-Metric objects are module-level, as prometheus-client intends: they are process-wide counters, not
-application state.
+Importing this module creates no metric: they live on a registry of their own, made when the
+server first needs them (`server_metrics()`, which the app holds), and their storage (memory, or
+files shared between workers) is chosen then, so no import order matters.
 """
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import (
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
     generate_latest,
+    values,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -30,45 +33,89 @@ from redis.exceptions import RedisError
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _FAST = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5)
 
-HTTP_REQUESTS = Counter("tokensrv_http_requests_total", "HTTP requests by route and status",
-                        ["route", "method", "status"])
-HTTP_LATENCY = Histogram("tokensrv_http_request_duration_seconds", "HTTP request latency by route",
-                         ["route"], buckets=_FAST)
-TOKENS_ISSUED = Counter("tokensrv_tokens_issued_total", "token responses by grant and client type",
-                        ["grant_type", "client_type"])
-REFRESH_REUSE = Counter("tokensrv_refresh_reuse_detected_total",
-                        "rotated refresh tokens presented again (their families were revoked)")
-REVOCATIONS = Counter("tokensrv_revocations_total", "deny-list entries written, by kind", ["kind"])
-LOGIN_FAILURES = Counter("tokensrv_login_failures_total", "failed username/password checks")
-# counted from the 429 answers by route: a limiter anywhere (login page, password grant, token
-# endpoint) is seen without each of them having to remember to count
-RATE_LIMITED = Counter("tokensrv_rate_limited_total", "requests refused by a rate limit (429), by route",
-                       ["route"])
-ARGON2_QUEUE = Gauge("tokensrv_argon2_queue_depth", "password hashes queued or running",
-                     multiprocess_mode="livesum")
-IN_FLIGHT = Gauge("tokensrv_http_requests_in_flight", "HTTP requests being handled (each worker's count "
-                  "is at most a second old, the scraped worker's exact)",
-                  multiprocess_mode="livesum")
-STORE_LATENCY = Histogram("tokensrv_store_command_duration_seconds",
-                          "round trips to Valkey (a pipeline or script counts once)", ["command"],
-                          buckets=_FAST)
-BACKCHANNEL_LOGOUTS = Counter("tokensrv_backchannel_logout_total",
-                              "back-channel logout tokens, by outcome: delivered, refused (the client "
-                              "answered 4xx), retried, dropped (attempts used up), queue_full (not queued)",
-                              ["outcome"])
-STORE_ERRORS = Counter("tokensrv_store_errors_total", "failed round trips to Valkey", ["command"])
+class ServerMetrics:
+    """The server's metric objects, on their own registry, and their labelled series (labels() is
+    a locked look-up per call, so each series is looked up once; all are bounded lists)."""
+
+    def __init__(self) -> None:
+        # prometheus-client picks files or memory from PROMETHEUS_MULTIPROC_DIR when it is first
+        # imported; picking again here makes the choice when the metrics are made, whatever
+        # imported prometheus-client before the CLI set the folder
+        values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]
+        self.registry = registry = CollectorRegistry(auto_describe=True)
+        self.http_requests = Counter("tokensrv_http_requests_total", "HTTP requests by route and status",
+                                     ["route", "method", "status"], registry=registry)
+        self.http_latency = Histogram("tokensrv_http_request_duration_seconds", "HTTP request latency by route",
+                                      ["route"], buckets=_FAST, registry=registry)
+        self.tokens_issued = Counter("tokensrv_tokens_issued_total", "token responses by grant and client type",
+                                     ["grant_type", "client_type"], registry=registry)
+        self.refresh_reuse = Counter("tokensrv_refresh_reuse_detected_total",
+                                     "rotated refresh tokens presented again (their families were revoked)",
+                                     registry=registry)
+        self.revocations = Counter("tokensrv_revocations_total", "deny-list entries written, by kind", ["kind"],
+                                   registry=registry)
+        self.login_failures = Counter("tokensrv_login_failures_total", "failed username/password checks",
+                                      registry=registry)
+        # counted from the 429 answers by route: a limiter anywhere (login page, password grant, token
+        # endpoint) is seen without each of them having to remember to count
+        self.rate_limited = Counter("tokensrv_rate_limited_total",
+                                    "requests refused by a rate limit (429), by route", ["route"], registry=registry)
+        self.argon2_queue = Gauge("tokensrv_argon2_queue_depth", "password hashes queued or running",
+                                  multiprocess_mode="livesum", registry=registry)
+        self.in_flight = Gauge("tokensrv_http_requests_in_flight", "HTTP requests being handled (each worker's "
+                               "count is at most a second old, the scraped worker's exact)",
+                               multiprocess_mode="livesum", registry=registry)
+        self.store_latency = Histogram("tokensrv_store_command_duration_seconds",
+                                       "round trips to Valkey (a pipeline or script counts once)", ["command"],
+                                       buckets=_FAST, registry=registry)
+        self.backchannel_logouts = Counter(
+            "tokensrv_backchannel_logout_total", "back-channel logout tokens, by outcome: delivered, refused (the "
+            "client answered 4xx), retried, dropped (attempts used up), queue_full (not queued)", ["outcome"],
+            registry=registry)
+        self.store_errors = Counter("tokensrv_store_errors_total", "failed round trips to Valkey", ["command"],
+                                    registry=registry)
+        self._store_latency_of: dict[str, Any] = {}
+        self._issued: dict[tuple[str, bool], Any] = {}
+        self._http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def timed(self, command: str, started: float, failed: bool) -> None:
+        latency = self._store_latency_of.get(command)
+        if latency is None:  # bounded: the commands this code sends
+            latency = self._store_latency_of[command] = self.store_latency.labels(command)
+        latency.observe(time.perf_counter() - started)
+        if failed:
+            self.store_errors.labels(command).inc()
+
+    def issued(self, grant_type: str, public: bool) -> Any:
+        counter = self._issued.get((grant_type, public))
+        if counter is None:  # bounded: the grant types a client can name are checked before this
+            counter = self._issued[grant_type, public] = self.tokens_issued.labels(
+                grant_type, "public" if public else "confidential")
+        return counter
+
+    def http(self, route: str, method: str, status: int) -> tuple[Any, Any]:
+        """The (requests counter, latency histogram) series of a route, method and status."""
+        found = self._http.get((route, method, status))
+        if found is None:  # bounded: routes, methods and statuses are each a short list
+            found = self._http[route, method, status] = (self.http_requests.labels(route, method, str(status)),
+                                                         self.http_latency.labels(route))
+        return found
 
 
-_store_latency_of: dict[str, Any] = {}  # command -> its labelled histogram (labels() locks and looks up)
+_server: ServerMetrics | None = None
+
+
+def server_metrics() -> ServerMetrics:
+    """This process's server metrics, made on first use: when the app is built or a store first
+    answers, never at import. One per process, as its counters are the process's."""
+    global _server
+    if _server is None:
+        _server = ServerMetrics()
+    return _server
 
 
 def _timed(command: str, started: float, failed: bool) -> None:
-    latency = _store_latency_of.get(command)
-    if latency is None:  # bounded: the commands this code sends
-        latency = _store_latency_of[command] = STORE_LATENCY.labels(command)
-    latency.observe(time.perf_counter() - started)
-    if failed:
-        STORE_ERRORS.labels(command).inc()
+    server_metrics().timed(command, started, failed)
 
 
 class InstrumentedPipeline(Pipeline):
@@ -150,16 +197,15 @@ class KeyCollector(Collector):
                                     "seconds until the rotation schedule's next step", value=next_step_in)
 
 
-def exposition(extra: Collector | None = None) -> bytes:
-    """The text exposition: this process's registry, or every worker's files in multiprocess mode."""
-    from prometheus_client import REGISTRY
-
+def exposition(server: ServerMetrics, extra: Collector | None = None) -> bytes:
+    """The text exposition: this process's metrics (the server's, and prometheus-client's own process
+    and runtime ones), or every worker's files in multiprocess mode."""
+    registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
-        registry = CollectorRegistry()
         registry.register(_Delegate(REGISTRY))
+        registry.register(_Delegate(server.registry))
     if extra is not None:
         registry.register(extra)
     return generate_latest(registry)

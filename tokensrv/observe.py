@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import Counter, Histogram
 
 from . import metrics
 from .appkeys import PROVIDER
@@ -55,9 +54,10 @@ class RequestTally:
     worker scraped and at most that old for the others."""
     PUBLISH_INTERVAL = 1.0
 
-    def __init__(self) -> None:
+    def __init__(self, server: metrics.ServerMetrics) -> None:
+        self.server = server
         self.in_flight = 0
-        self._bounds = metrics.HTTP_LATENCY._upper_bounds  # the histogram's buckets, +Inf last
+        self._bounds = server.http_latency._upper_bounds  # the histogram's buckets, +Inf last
         # (route, method, status) -> [requests, seconds in all, requests per latency bucket]
         self._pending: dict[tuple[str, str, int], list[Any]] = {}
 
@@ -70,10 +70,10 @@ class RequestTally:
         pending[2][bisect.bisect_left(self._bounds, duration)] += 1  # le: the first bound >= it
 
     def publish(self) -> None:
-        metrics.IN_FLIGHT.set(self.in_flight)
+        self.server.in_flight.set(self.in_flight)
         pending, self._pending = self._pending, {}
         for (route, method, status), (count, seconds, buckets) in pending.items():
-            requests, latency = _series_of(route, method, status)
+            requests, latency = self.server.http(route, method, status)
             requests.inc(count)
             # what `count` calls of latency.observe() would have added (prometheus-client has no
             # call for several observations at once; tests/unit/test_request_tally.py holds it)
@@ -92,10 +92,11 @@ class RequestTally:
 
 
 TALLY = web.AppKey("tally", RequestTally)
+METRICS = web.AppKey("metrics", metrics.ServerMetrics)
 
 
 async def tally_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[TALLY] = tally = RequestTally()
+    app[TALLY] = tally = RequestTally(app[METRICS])
     task = asyncio.create_task(tally.publish_forever())
     yield
     task.cancel()
@@ -130,24 +131,12 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
         REQUEST_ID_VAR.reset(token)
 
 
-# the labelled series of each (route, method, status) seen: labels() is a locked lookup per call
-_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-
-
-def _series_of(route: str, method: str, status: int) -> tuple[Counter, Histogram]:
-    found = _series.get((route, method, status))
-    if found is None:  # bounded: routes, methods and statuses are each a short list
-        found = _series[route, method, status] = (metrics.HTTP_REQUESTS.labels(route, method, str(status)),
-                                                  metrics.HTTP_LATENCY.labels(route))
-    return found
-
-
 def _record(request: web.Request, tally: RequestTally, rid: str, status: int, duration: float) -> None:
     route = route_of(request)
     method = request.method if request.method in _METHODS else "OTHER"
     tally.record(route, method, status, duration)
     if status == 429:
-        metrics.RATE_LIMITED.labels(route).inc()
+        tally.server.rate_limited.labels(route).inc()
     # Every verifier and load balancer polls these: their successful answers are counted in the
     # metrics above but logged at debug level only (TOKENSRV_LOG_LEVEL=debug), so they neither
     # drown the log nor cost each poll a formatted line.
@@ -169,5 +158,5 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     request.app[TALLY].publish()  # this worker's share exact (this scrape's own request aside)
     keys = request.app[PROVIDER].keys
     await keys.reload()  # cheap when keys/ did not change; a scrape then sees a step another worker made
-    body = metrics.exposition(metrics.KeyCollector(lambda: describe_keys(keys)))
+    body = metrics.exposition(request.app[METRICS], metrics.KeyCollector(lambda: describe_keys(keys)))
     return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE, "Cache-Control": "no-store"})

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
-from prometheus_client import REGISTRY, CollectorRegistry
+from prometheus_client import CollectorRegistry
 
 from tests.backchannel_helpers import Receiver
 from tests.conftest import free_port, provider_of
@@ -25,6 +25,7 @@ from tests.integration.sso_helpers import REDIRECT, App, add_user, redeem, sign_
 from tokensrv import admin
 from tokensrv.app import create_app
 from tokensrv.backchannel_delivery import LogoutDelivery
+from tokensrv.metrics import server_metrics
 from tokensrv.oauth.backchannel import EVENT
 from tokensrv.store.backchannel import LogoutJob
 from tokensrv.verify import InvalidClaims, InvalidToken, TokenVerifier
@@ -98,7 +99,8 @@ def header_of(jwt: str) -> dict[str, Any]:
 
 
 def outcomes() -> dict[str, float]:
-    return {o: REGISTRY.get_sample_value("tokensrv_backchannel_logout_total", {"outcome": o}) or 0.0
+    registry = server_metrics().registry
+    return {o: registry.get_sample_value("tokensrv_backchannel_logout_total", {"outcome": o}) or 0.0
             for o in ("delivered", "refused", "retried", "dropped", "queue_full")}
 
 

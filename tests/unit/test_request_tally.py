@@ -4,9 +4,9 @@ count and sum per route."""
 from __future__ import annotations
 
 import pytest
-from prometheus_client import REGISTRY, Histogram
+from prometheus_client import Histogram
 
-from tokensrv import metrics
+from tokensrv.metrics import server_metrics
 from tokensrv.observe import RequestTally
 
 ROUTE = "/test/tally"
@@ -14,7 +14,7 @@ ROUTE = "/test/tally"
 
 def samples(route: str) -> dict[tuple[str, str], float]:
     found = {}
-    for family in REGISTRY.collect():
+    for family in server_metrics().registry.collect():
         if family.name not in ("tokensrv_http_request_duration_seconds", "tokensrv_http_requests"):
             continue
         for sample in family.samples:
@@ -26,11 +26,11 @@ def samples(route: str) -> dict[tuple[str, str], float]:
 
 def test_published_figures_are_what_one_observation_per_request_gives():
     durations = [0.0001, 0.0004, 0.0004, 0.003, 0.02, 0.2, 3.0, 99.0]
-    bounds = metrics.HTTP_LATENCY._upper_bounds
+    bounds = server_metrics().http_latency._upper_bounds
     reference = Histogram("reference_seconds", "the same observations", buckets=bounds[:-1], registry=None)
     for duration in [*durations, 0.001]:  # the route's histogram has every method and status
         reference.observe(duration)
-    tally = RequestTally()
+    tally = RequestTally(server_metrics())
     for duration in durations:
         tally.record(ROUTE, "GET", 200, duration)
     tally.record(ROUTE, "POST", 400, 0.001)
@@ -48,7 +48,7 @@ def test_published_figures_are_what_one_observation_per_request_gives():
 
 
 def test_in_flight_is_published_as_it_stands():
-    tally = RequestTally()
+    tally = RequestTally(server_metrics())
     tally.in_flight = 3
     tally.publish()
-    assert REGISTRY.get_sample_value("tokensrv_http_requests_in_flight") == 3
+    assert server_metrics().registry.get_sample_value("tokensrv_http_requests_in_flight") == 3
