@@ -38,8 +38,7 @@ async def add_client(client: TestClient, client_id: str = "svc", *, public: bool
     """A client registered the way the CLI does it."""
     created = await admin.add_client(
         provider_of(client), client_id, ClientMetadata(public=public, redirect_uris=redirect_uris,
-        grant_types=grant_types, scope=scopes, audience=audience, first_party=first_party,
-        post_logout_redirect_uris=()))
+        grant_types=grant_types, scope=scopes, audience=audience, first_party=first_party))
     return Registered(created["client_id"], created["client_secret"])
 
 

@@ -49,8 +49,9 @@ async def add_app(client: TestClient, client_id: str = "web", *, public: bool = 
                   post_logout_redirect_uris: Sequence[str] = (LOGOUT_REDIRECT,),
                   first_party: bool = False, require_par: bool = False) -> App:
     created = await admin.add_client(
-        provider_of(client), client_id, ClientMetadata(public=public, redirect_uris=redirect_uris, grant_types=grant_types,
-        scope=scopes, audience=None, first_party=first_party,
+        provider_of(client), client_id, ClientMetadata(public=public, redirect_uris=redirect_uris,
+        grant_types=grant_types,
+        scope=scopes, first_party=first_party,
         post_logout_redirect_uris=post_logout_redirect_uris, require_pushed_authorization_requests=require_par))
     return App(client_id, created["client_secret"], redirect_uris[0] if redirect_uris else "")
 

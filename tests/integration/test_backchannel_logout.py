@@ -76,7 +76,6 @@ async def deliver_ready(*deliveries: LogoutDelivery) -> None:
 async def add_rp(client: TestClient, client_id: str, uri: str | None) -> App:
     await admin.add_client(provider_of(client), client_id, ClientMetadata(public=True, redirect_uris=(REDIRECT,),
                            grant_types=("authorization_code", "refresh_token"), scope=("openid", "profile", "email"),
-                           audience=None, first_party=False, post_logout_redirect_uris=(),
                            backchannel_logout_uri=uri))
     return App(client_id, None, REDIRECT)
 

@@ -42,7 +42,7 @@ async def caching(redis: Redis) -> AsyncIterator[CachingStore]:
 
 
 def a_client(client_id: str = "svc") -> Client:
-    return new_client(client_id, ClientMetadata(public=False, grant_types=["client_credentials"]))[0]
+    return new_client(client_id, ClientMetadata(grant_types=["client_credentials"]))[0]
 
 
 async def add(store: CachingStore, client: Client) -> None:

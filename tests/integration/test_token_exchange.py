@@ -31,9 +31,8 @@ class Parties:
     async def add(self, client_id, grant_types, exchange_audiences=(), audience=None, first_party=False,
                   scopes=("openid", "orders:read", "orders:write")):
         created = await admin.add_client(
-            provider_of(self.client), client_id, ClientMetadata(public=False, redirect_uris=(), grant_types=grant_types,
-            scope=scopes, audience=audience, first_party=first_party, post_logout_redirect_uris=(),
-            exchange_audiences=exchange_audiences))
+            provider_of(self.client), client_id, ClientMetadata(grant_types=grant_types,
+            scope=scopes, audience=audience, first_party=first_party, exchange_audiences=exchange_audiences))
         self.secrets[client_id] = created["client_secret"]
 
     async def token(self, client_id, **params):
@@ -180,9 +179,8 @@ async def test_only_registered_confidential_clients_exchange(parties, client):
     status, body = await parties.exchange("plain", user["access_token"], audience="orders")
     assert (status, body["error"]) == (400, "unauthorized_client")
     with pytest.raises(admin.AdminError, match="public client"):
-        await admin.add_client(provider_of(client), "pub", ClientMetadata(public=True, redirect_uris=(),
-                               grant_types=("token_exchange",), scope=(), audience=None, first_party=False,
-                               post_logout_redirect_uris=(), exchange_audiences=("orders",)))
+        await admin.add_client(provider_of(client), "pub", ClientMetadata(
+            public=True, grant_types=("token_exchange",), exchange_audiences=("orders",)))
     with pytest.raises(admin.AdminError, match="at least one exchange_audiences"):
         await parties.add("nopolicy", ("token_exchange",))
 

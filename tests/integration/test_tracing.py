@@ -335,9 +335,8 @@ async def test_the_jwks_uri_fetch_is_a_client_span_carrying_traceparent(
     served.router.add_get("/jwks.json", jwks)
     server = await aiohttp_server(served)
     uri = str(server.make_url("/jwks.json"))
-    await admin.add_client(provider_of(client), "svc", ClientMetadata(public=False, redirect_uris=(),
-                           grant_types=("client_credentials",), scope=(), audience=None, first_party=False,
-                           post_logout_redirect_uris=(), token_endpoint_auth_method="private_key_jwt", jwks_uri=uri))
+    await admin.add_client(provider_of(client), "svc", ClientMetadata(
+        grant_types=("client_credentials",), token_endpoint_auth_method="private_key_jwt", jwks_uri=uri))
     exporter.clear()
     assertion = assertion_helpers.sign(key, assertion_helpers.claims_for(
         "svc", settings.issuer + "/oauth2/token", provider_of(client).now()))

@@ -40,9 +40,8 @@ def raw_rs256(header: dict[str, Any], claims: dict[str, Any]) -> str:
 
 @pytest.fixture
 async def signed(client: TestClient) -> Known:
-    await admin.add_client(provider_of(client), "svc", ClientMetadata(public=False, redirect_uris=(),
-                           grant_types=("client_credentials",), scope=(), audience=None, first_party=False,
-                           post_logout_redirect_uris=(), token_endpoint_auth_method="private_key_jwt", jwks=public_jwks(KEY)))
+    await admin.add_client(provider_of(client), "svc", ClientMetadata(
+        grant_types=("client_credentials",), token_endpoint_auth_method="private_key_jwt", jwks=public_jwks(KEY)))
     await add_app(client, "web")
     return Known((), None)  # type: ignore[arg-type]
 

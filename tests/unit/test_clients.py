@@ -36,11 +36,11 @@ def basic(client_id: str, secret: str) -> str:
 
 
 def test_confidential_client_gets_a_256_bit_secret_stored_only_as_a_digest():
-    client, secret = new_client("svc", ClientMetadata(public=False, grant_types=["client_credentials"]))
+    client, secret = new_client("svc", ClientMetadata(grant_types=["client_credentials"]))
     assert secret is not None and len(base64.urlsafe_b64decode(secret + "==")) == 32
     assert client.secret_digest == hashlib.sha256(secret.encode()).hexdigest()
     assert secret not in repr(client) and secret not in str(client.to_json())
-    other = new_client("svc", ClientMetadata(public=False, grant_types=["client_credentials"]))[1]
+    other = new_client("svc", ClientMetadata(grant_types=["client_credentials"]))[1]
     assert other != secret
 
 
@@ -59,7 +59,7 @@ def test_default_grant_types(public, redirects, expected):
 
 
 def test_everything_registered_is_kept_without_repeats():
-    client, _ = new_client("app", ClientMetadata(public=False, redirect_uris=["https://a.example/cb", "https://a.example/cb"],
+    client, _ = new_client("app", ClientMetadata(redirect_uris=["https://a.example/cb", "https://a.example/cb"],
                            grant_types=["password", "refresh_token", "password"], scope=["read", "read", "write"],
                            audience="orders", first_party=True, post_logout_redirect_uris=["https://a.example/"]),
                            now=123)
@@ -112,7 +112,7 @@ def test_unacceptable_redirect_uris(uri):
 
 @pytest.fixture
 def registered() -> tuple[Clients, str]:
-    svc, secret = new_client("svc", ClientMetadata(public=False, grant_types=["client_credentials"]))
+    svc, secret = new_client("svc", ClientMetadata(grant_types=["client_credentials"]))
     spa, _ = new_client("spa", ClientMetadata(public=True, redirect_uris=["https://spa.example/cb"]))
     return Clients(svc, spa), secret
 
@@ -188,7 +188,7 @@ def test_an_ordinary_record_is_written_as_an_earlier_release_reads_it():
 
 def test_a_record_round_trips_and_unknown_fields_are_skipped():
     jwks = {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}
-    client, secret = new_client("signed", ClientMetadata(public=False, token_endpoint_auth_method="private_key_jwt", jwks=jwks,
+    client, secret = new_client("signed", ClientMetadata(token_endpoint_auth_method="private_key_jwt", jwks=jwks,
                                 require_pushed_authorization_requests=True))
     assert secret is None and client.secret_digest is None and not client.is_public
     assert Client.from_json(client.to_json()) == client
@@ -196,7 +196,7 @@ def test_a_record_round_trips_and_unknown_fields_are_skipped():
 
 
 async def test_a_private_key_jwt_client_is_not_authenticated_by_naming_itself():
-    client, _ = new_client("signed", ClientMetadata(public=False, token_endpoint_auth_method="private_key_jwt",
+    client, _ = new_client("signed", ClientMetadata(token_endpoint_auth_method="private_key_jwt",
                            jwks_uri="https://keys.example/jwks.json"))
     with pytest.raises(InvalidClient):
         await authenticate(Clients(client), {"client_id": "signed"}, None)
@@ -209,7 +209,8 @@ async def test_a_private_key_jwt_client_is_not_authenticated_by_naming_itself():
     {"token_endpoint_auth_method": "private_key_jwt"},  # no keys
     {"token_endpoint_auth_method": "client_secret_basic", "jwks_uri": "https://keys.example/jwks.json"},
     {"public": True, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://keys.example/jwks.json"},
-    {"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB", "d": "AQAB"}]}},
+    {"token_endpoint_auth_method": "private_key_jwt",
+     "jwks": {"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB", "d": "AQAB"}]}},
     {"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": []}},
     {"token_endpoint_auth_method": "private_key_jwt", "jwks": ["not", "a", "jwks"]},
     {"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://keys.example/jwks.json"},

@@ -34,11 +34,11 @@ def test_what_cannot_be_a_user_code(typed):
 def test_grant_names_and_the_exchange_policy():
     client, _ = new_client("cli", ClientMetadata(public=True, grant_types=["device_code"]))
     assert client.grant_types == (DEVICE_CODE,)
-    client, _ = new_client("gw", ClientMetadata(public=False, grant_types=["token_exchange"], exchange_audiences=["orders"]))
+    client, _ = new_client("gw", ClientMetadata(grant_types=["token_exchange"], exchange_audiences=["orders"]))
     assert (client.grant_types, client.exchange_audiences) == ((TOKEN_EXCHANGE,), ("orders",))
     with pytest.raises(RegistrationError, match="public client"):
         new_client("p", ClientMetadata(public=True, grant_types=[TOKEN_EXCHANGE], exchange_audiences=["orders"]))
     with pytest.raises(RegistrationError, match="at least one exchange_audiences"):
-        new_client("gw", ClientMetadata(public=False, grant_types=[TOKEN_EXCHANGE]))
+        new_client("gw", ClientMetadata(grant_types=[TOKEN_EXCHANGE]))
     with pytest.raises(RegistrationError, match="exchange_audiences needs grant_types token_exchange"):
-        new_client("gw", ClientMetadata(public=False, grant_types=["client_credentials"], exchange_audiences=["orders"]))
+        new_client("gw", ClientMetadata(grant_types=["client_credentials"], exchange_audiences=["orders"]))
