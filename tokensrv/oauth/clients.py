@@ -80,8 +80,6 @@ class Display:
     tos_uri: str | None = None
 
 
-NO_DISPLAY = Display()
-
 
 def check_display(display: Display) -> Display:
     """The name printable and short; the URIs absolute https (http only for loopback), and the
