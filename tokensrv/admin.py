@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +16,8 @@ from typing import Any
 from .config import redact_url
 from .keys import SigningKey, next_step_due, planned_steps
 from .oauth import Provider, introspection, registration, revocation
-from .oauth.clients import NO_DISPLAY, Display, RegistrationError, new_client
+from .oauth.client_metadata import ClientMetadata
+from .oauth.clients import MetadataError, RegistrationError, new_client
 from .oauth.revocation import revoke_user
 from .oauth.tokens import parse_refresh_token, read_own_jwt
 from .rotation import LockBusy
@@ -36,22 +37,14 @@ def client_view(client: Client) -> dict[str, Any]:
     return view
 
 
-async def add_client(p: Provider, client_id: str, *, public: bool, redirect_uris: Sequence[str],
-                     grant_types: Sequence[str], scopes: Sequence[str], audience: str | None,
-                     first_party: bool, post_logout_redirect_uris: Sequence[str],
-                     auth_method: str | None = None, jwks: dict[str, Any] | None = None,
-                     jwks_uri: str | None = None, require_par: bool = False,
-                     dpop_bound: bool = False, exchange_audiences: Sequence[str] = (),
-                     backchannel_logout_uri: str | None = None,
-                     display: Display = NO_DISPLAY) -> dict[str, Any]:
+async def add_client(p: Provider, client_id: str, metadata: ClientMetadata,
+                     name_field: Callable[[str], str] = str) -> dict[str, Any]:
+    """A new client. Its errors name a metadata field as `name_field` spells it (the CLI: by its
+    flag); by default as RFC 7591 names it."""
     try:
-        client, secret = new_client(
-            client_id, public=public, redirect_uris=redirect_uris, grant_types=grant_types,
-            scopes=scopes, audience=audience, first_party=first_party,
-            post_logout_redirect_uris=post_logout_redirect_uris, now=p.now(), auth_method=auth_method,
-            jwks=jwks, jwks_uri=jwks_uri, require_par=require_par, dpop_bound_access_tokens=dpop_bound,
-            exchange_audiences=exchange_audiences, backchannel_logout_uri=backchannel_logout_uri,
-            display=display)
+        client, secret = new_client(client_id, metadata, now=p.now())
+    except MetadataError as exc:
+        raise AdminError(exc.spelled(name_field)) from None
     except RegistrationError as exc:
         raise AdminError(str(exc)) from None
     try:

@@ -19,11 +19,12 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from . import admin
+from .cli import CLIENT_FLAGS, client_flag
 from .config import Settings, redact_url
 from .console import CLIError, read_password, settings_from
 from .logs import audit, setup_logging
 from .oauth import Provider
-from .oauth.clients import Display
+from .oauth.client_metadata import ClientMetadata
 from .passwords import PasswordPool
 from .rotation import KeyManager
 from .store.connect import open_redis
@@ -189,16 +190,16 @@ async def _keys_revoke(p: Provider, args: argparse.Namespace) -> Any:
 # ---- clients ----
 
 async def _client_add(p: Provider, a: argparse.Namespace) -> Any:
-    result = await admin.add_client(
-        p, a.client_id, public=a.public, redirect_uris=a.redirect_uris, grant_types=a.grant_types,
-        scopes=a.scopes, audience=a.audience, first_party=a.first_party,
-        post_logout_redirect_uris=a.post_logout_redirect_uris, auth_method=a.auth_method,
-        jwks=read_jwks(a.jwks_file) if a.jwks_file else None, jwks_uri=a.jwks_uri,
-        require_par=a.require_par, dpop_bound=a.dpop_bound, exchange_audiences=a.exchange_audiences,
-        backchannel_logout_uri=a.backchannel_logout_uri,
-        display=Display(a.client_name, a.logo_uri, a.policy_uri, a.tos_uri))
+    result = await admin.add_client(p, a.client_id, metadata_from_args(a), client_flag)
     audit("admin.client_added", client_id=a.client_id, public=a.public)
     return result
+
+
+def metadata_from_args(a: argparse.Namespace) -> ClientMetadata:
+    """`client add`'s flags (cli.CLIENT_FLAGS) as client metadata; --jwks-file read here."""
+    values = {field: getattr(a, field) for field in CLIENT_FLAGS}
+    values["jwks"] = read_jwks(a.jwks) if a.jwks else None
+    return ClientMetadata(**values)
 
 
 async def _client_token(p: Provider, a: argparse.Namespace) -> Any:

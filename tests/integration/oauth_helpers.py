@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from tests.conftest import provider_of
 from tokensrv import admin
+from tokensrv.oauth.client_metadata import ClientMetadata
 
 PASSWORD = "correct horse battery staple"
 
@@ -36,9 +37,8 @@ async def add_client(client: TestClient, client_id: str = "svc", *, public: bool
                      redirect_uris: Sequence[str] = ()) -> Registered:
     """A client registered the way the CLI does it."""
     created = await admin.add_client(
-        provider_of(client), client_id, public=public, redirect_uris=redirect_uris,
-        grant_types=grant_types, scopes=scopes, audience=audience, first_party=first_party,
-        post_logout_redirect_uris=())
+        provider_of(client), client_id, ClientMetadata(public=public, redirect_uris=redirect_uris,
+        grant_types=grant_types, scope=scopes, audience=audience, first_party=first_party))
     return Registered(created["client_id"], created["client_secret"])
 
 

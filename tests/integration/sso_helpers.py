@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient
 from tests.conftest import free_port, provider_of
 from tokensrv import admin
 from tokensrv.embedded import EmbeddedValkey
+from tokensrv.oauth.client_metadata import ClientMetadata
 
 PASSWORD = "correct horse battery staple"
 REDIRECT = "http://127.0.0.1:9000/cb"
@@ -48,9 +49,10 @@ async def add_app(client: TestClient, client_id: str = "web", *, public: bool = 
                   post_logout_redirect_uris: Sequence[str] = (LOGOUT_REDIRECT,),
                   first_party: bool = False, require_par: bool = False) -> App:
     created = await admin.add_client(
-        provider_of(client), client_id, public=public, redirect_uris=redirect_uris, grant_types=grant_types,
-        scopes=scopes, audience=None, first_party=first_party,
-        post_logout_redirect_uris=post_logout_redirect_uris, require_par=require_par)
+        provider_of(client), client_id, ClientMetadata(public=public, redirect_uris=redirect_uris,
+        grant_types=grant_types,
+        scope=scopes, first_party=first_party,
+        post_logout_redirect_uris=post_logout_redirect_uris, require_pushed_authorization_requests=require_par))
     return App(client_id, created["client_secret"], redirect_uris[0] if redirect_uris else "")
 
 

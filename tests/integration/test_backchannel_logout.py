@@ -27,6 +27,7 @@ from tokensrv.app import create_app
 from tokensrv.backchannel_delivery import LogoutDelivery
 from tokensrv.metrics import server_metrics
 from tokensrv.oauth.backchannel import EVENT
+from tokensrv.oauth.client_metadata import ClientMetadata
 from tokensrv.store.backchannel import LogoutJob
 from tokensrv.verify import InvalidClaims, InvalidToken, TokenVerifier
 
@@ -74,10 +75,9 @@ async def deliver_ready(*deliveries: LogoutDelivery) -> None:
 
 
 async def add_rp(client: TestClient, client_id: str, uri: str | None) -> App:
-    await admin.add_client(provider_of(client), client_id, public=True, redirect_uris=(REDIRECT,),
-                           grant_types=("authorization_code", "refresh_token"), scopes=("openid", "profile", "email"),
-                           audience=None, first_party=False, post_logout_redirect_uris=(),
-                           backchannel_logout_uri=uri)
+    await admin.add_client(provider_of(client), client_id, ClientMetadata(public=True, redirect_uris=(REDIRECT,),
+                           grant_types=("authorization_code", "refresh_token"), scope=("openid", "profile", "email"),
+                           backchannel_logout_uri=uri))
     return App(client_id, None, REDIRECT)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import provider_of
 from tokensrv import admin
+from tokensrv.oauth.client_metadata import ClientMetadata
 
 from .assertion_helpers import (
     JWKSServer,
@@ -35,10 +36,9 @@ def token_url(issuer):
 
 
 async def register(client, client_id="svc", jwks=None, jwks_uri=None, **kw):
-    return await admin.add_client(
-        provider_of(client), client_id, public=False, redirect_uris=(), grant_types=("client_credentials",),
-        scopes=("read",), audience=None, first_party=False, post_logout_redirect_uris=(),
-        auth_method="private_key_jwt", jwks=jwks, jwks_uri=jwks_uri, **kw)
+    return await admin.add_client(provider_of(client), client_id, ClientMetadata(
+        grant_types=("client_credentials",), scope=("read",), token_endpoint_auth_method="private_key_jwt",
+        jwks=jwks, jwks_uri=jwks_uri, **kw))
 
 
 def now_of(client) -> int:

@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import provider_of
 from tests.integration.sso_helpers import PASSWORD, add_user, csrf_of, login_page, query_of, submit
 from tokensrv import admin
+from tokensrv.oauth.client_metadata import ClientMetadata
 from tokensrv.oauth.tokens import read_own_jwt
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
@@ -21,9 +22,8 @@ USER_CODE = re.compile(r"^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$")
 
 
 async def add_device_client(client, client_id="tokensrv-cli", grant_types=("device_code", "refresh_token")):
-    await admin.add_client(provider_of(client), client_id, public=True, redirect_uris=(), grant_types=grant_types,
-                           scopes=("openid", "read"), audience=None, first_party=False,
-                           post_logout_redirect_uris=())
+    await admin.add_client(provider_of(client), client_id, ClientMetadata(public=True, grant_types=grant_types,
+                           scope=("openid", "read")))
     return client_id
 
 

@@ -7,6 +7,7 @@ from joserfc.jwk import OctKey
 
 from tests.conftest import provider_of
 from tokensrv import admin
+from tokensrv.oauth.client_metadata import ClientMetadata
 
 from .assertion_helpers import assertion_form, claims_for, new_key, public_jwks, sign
 from .oauth_helpers import add_client, basic, post
@@ -22,9 +23,8 @@ async def meta(client):
 
 async def register_signed(client, client_id, alg):
     key = new_key("RS256" if alg.startswith("HS") else alg)
-    await admin.add_client(provider_of(client), client_id, public=False, redirect_uris=(),
-                           grant_types=("client_credentials",), scopes=(), audience=None, first_party=False,
-                           post_logout_redirect_uris=(), auth_method="private_key_jwt", jwks=public_jwks(key))
+    await admin.add_client(provider_of(client), client_id, ClientMetadata(
+        grant_types=("client_credentials",), token_endpoint_auth_method="private_key_jwt", jwks=public_jwks(key)))
     return key
 
 
@@ -32,9 +32,8 @@ async def credentials_for(client, method, endpoint, client_id="c"):
     """(form, headers) that authenticate a fresh client with `method` at `endpoint`."""
     p = provider_of(client)
     if method == "none":
-        await admin.add_client(p, client_id, public=True, redirect_uris=("http://127.0.0.1:9/cb",),
-                               grant_types=(), scopes=(), audience=None, first_party=False,
-                               post_logout_redirect_uris=())
+        await admin.add_client(p, client_id, ClientMetadata(public=True, redirect_uris=("http://127.0.0.1:9/cb",),
+                               grant_types=()))
         return {"client_id": client_id}, {}
     if method == "private_key_jwt":
         key = await register_signed(client, client_id, "RS256")

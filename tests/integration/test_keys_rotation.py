@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import provider_of
 from tokensrv import admin
+from tokensrv.oauth.client_metadata import ClientMetadata
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
@@ -62,9 +63,8 @@ async def test_token_signed_just_before_a_rotation_verifies_against_the_jwks_jus
         make_client, settings, clock):
     client = await make_client(settings, **ROTATION)
     p = provider_of(client)
-    secret = (await admin.add_client(p, "svc", public=False, redirect_uris=[], grant_types=["client_credentials"],
-                                     scopes=[], audience=None, first_party=False,
-                                     post_logout_redirect_uris=[]))["client_secret"]
+    secret = (await admin.add_client(p, "svc", ClientMetadata(grant_types=["client_credentials"],
+                                     scope=[], post_logout_redirect_uris=[])))["client_secret"]
     clock.advance(999)
     before = await client_credentials_token(client, secret)
     clock.advance(1)

@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import provider_of
 from tokensrv import admin
+from tokensrv.oauth.client_metadata import ClientMetadata
 
 from .assertion_helpers import assertion_form, claims_for, new_key, public_jwks, sign
 from .sso_helpers import (
@@ -174,10 +175,10 @@ async def test_prompt_none_without_a_session_goes_back_to_the_pushed_redirect_ur
 async def test_a_private_key_jwt_client_pushes_with_an_assertion_for_the_par_endpoint(client):
     await add_user(client)
     key = new_key()
-    await admin.add_client(provider_of(client), "signed", public=False, redirect_uris=(REDIRECT,),
-                           grant_types=("authorization_code",), scopes=("openid",), audience=None,
-                           first_party=False, post_logout_redirect_uris=(), auth_method="private_key_jwt",
-                           jwks=public_jwks(key))
+    await admin.add_client(provider_of(client), "signed", ClientMetadata(redirect_uris=(REDIRECT,),
+                           grant_types=("authorization_code",), scope=("openid",),
+                           token_endpoint_auth_method="private_key_jwt",
+                           jwks=public_jwks(key)))
     issuer, now = provider_of(client).settings.issuer, provider_of(client).now()
     app = App("signed", None, REDIRECT)
     status, body, flow, _ = await push(client, app, scope="openid", client_id=None,

@@ -15,7 +15,8 @@ from tests.conftest import provider_of
 from tests.integration.sso_helpers import REDIRECT, App, add_user, doomed_store, redeem, sign_in
 from tests.integration.test_device_grant import page, signed_in, start
 from tokensrv import admin
-from tokensrv.oauth.clients import Display, secret_digest
+from tokensrv.oauth.client_metadata import ClientMetadata
+from tokensrv.oauth.clients import secret_digest
 from tokensrv.store.registration import INITIAL_TOKEN_PREFIX
 
 from .assertion_helpers import new_key, public_jwks
@@ -188,8 +189,7 @@ async def test_bearer_tokens_work_only_where_they_belong(server):
 
 
 async def test_a_client_added_by_an_operator_cannot_be_managed_over_http(server):
-    await admin.add_client(provider_of(server), "ops", public=False, redirect_uris=(), grant_types=(),
-                           scopes=(), audience=None, first_party=False, post_logout_redirect_uris=())
+    await admin.add_client(provider_of(server), "ops", ClientMetadata(grant_types=()))
     assert (await manage(server, "GET", REGISTER + "/ops", "anything"))[0] == 401
     assert (await manage(server, "DELETE", REGISTER + "/ops", "anything"))[0] == 401
     assert await provider_of(server).store.get_client("ops") is not None
@@ -314,8 +314,7 @@ async def test_an_update_to_a_secret_method_issues_a_secret(server):
 
 async def test_client_list_shows_registered_clients(server):
     _, body, _ = await register(server, WEB)
-    await admin.add_client(provider_of(server), "ops", public=False, redirect_uris=(), grant_types=(),
-                           scopes=(), audience=None, first_party=False, post_logout_redirect_uris=())
+    await admin.add_client(provider_of(server), "ops", ClientMetadata(grant_types=()))
     views = {c.client_id: admin.client_view(c) for c in await provider_of(server).store.list_clients()}
     assert views[body["client_id"]]["registered"] is True and views["ops"]["registered"] is False
     assert "registration_token_digest" not in views[body["client_id"]]
@@ -405,9 +404,8 @@ async def test_of_two_concurrent_reads_with_one_token_exactly_one_gets_the_next_
 
 async def test_the_device_page_names_the_client_too(server):
     await add_user(server)
-    await admin.add_client(provider_of(server), "tv", public=True, redirect_uris=(), grant_types=("device_code",),
-                           scopes=("openid",), audience=None, first_party=False, post_logout_redirect_uris=(),
-                           display=Display(client_name="Living <room> TV"))
+    await admin.add_client(provider_of(server), "tv", ClientMetadata(public=True, grant_types=("device_code",),
+                           scope=("openid",), client_name="Living <room> TV"))
     status, started = await start(server, "tv")
     assert status == 200, started
     await signed_in(server)

@@ -15,6 +15,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from tests.conftest import FakeClock, free_port
 from tokensrv.app import open_redis
 from tokensrv.embedded import EmbeddedValkey
+from tokensrv.oauth.client_metadata import ClientMetadata
 from tokensrv.oauth.clients import new_client
 from tokensrv.oauth.tokens import refresh_digest
 from tokensrv.store import Client, RefreshFamily, Revocation, Rotated, User
@@ -41,7 +42,7 @@ async def caching(redis: Redis) -> AsyncIterator[CachingStore]:
 
 
 def a_client(client_id: str = "svc") -> Client:
-    return new_client(client_id, public=False, grant_types=["client_credentials"])[0]
+    return new_client(client_id, ClientMetadata(grant_types=["client_credentials"]))[0]
 
 
 async def add(store: CachingStore, client: Client) -> None:

@@ -10,6 +10,7 @@ from tests.conftest import provider_of
 from tests.integration.oauth_helpers import PASSWORD, add_user, basic, claims_of, introspect, post, revoke
 from tests.verify_helpers import Signer, b64, segment
 from tokensrv import admin
+from tokensrv.oauth.client_metadata import ClientMetadata
 from tokensrv.oauth.tokens import sign
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
@@ -30,9 +31,8 @@ class Parties:
     async def add(self, client_id, grant_types, exchange_audiences=(), audience=None, first_party=False,
                   scopes=("openid", "orders:read", "orders:write")):
         created = await admin.add_client(
-            provider_of(self.client), client_id, public=False, redirect_uris=(), grant_types=grant_types,
-            scopes=scopes, audience=audience, first_party=first_party, post_logout_redirect_uris=(),
-            exchange_audiences=exchange_audiences)
+            provider_of(self.client), client_id, ClientMetadata(grant_types=grant_types,
+            scope=scopes, audience=audience, first_party=first_party, exchange_audiences=exchange_audiences))
         self.secrets[client_id] = created["client_secret"]
 
     async def token(self, client_id, **params):
@@ -179,10 +179,9 @@ async def test_only_registered_confidential_clients_exchange(parties, client):
     status, body = await parties.exchange("plain", user["access_token"], audience="orders")
     assert (status, body["error"]) == (400, "unauthorized_client")
     with pytest.raises(admin.AdminError, match="public client"):
-        await admin.add_client(provider_of(client), "pub", public=True, redirect_uris=(),
-                               grant_types=("token_exchange",), scopes=(), audience=None, first_party=False,
-                               post_logout_redirect_uris=(), exchange_audiences=("orders",))
-    with pytest.raises(admin.AdminError, match="exchange-audience"):
+        await admin.add_client(provider_of(client), "pub", ClientMetadata(
+            public=True, grant_types=("token_exchange",), exchange_audiences=("orders",)))
+    with pytest.raises(admin.AdminError, match="at least one exchange_audiences"):
         await parties.add("nopolicy", ("token_exchange",))
 
 

@@ -29,6 +29,7 @@ from tokensrv.config import Settings
 from tokensrv.embedded import EmbeddedValkey
 from tokensrv.http_limits import body_middleware
 from tokensrv.keys import jws_signature
+from tokensrv.oauth.client_metadata import ClientMetadata
 from tokensrv.observe import observe_middleware
 from tokensrv.tracing import TRACER, store_operations
 
@@ -335,9 +336,8 @@ async def test_the_jwks_uri_fetch_is_a_client_span_carrying_traceparent(
     served.router.add_get("/jwks.json", jwks)
     server = await aiohttp_server(served)
     uri = str(server.make_url("/jwks.json"))
-    await admin.add_client(provider_of(client), "svc", public=False, redirect_uris=(),
-                           grant_types=("client_credentials",), scopes=(), audience=None, first_party=False,
-                           post_logout_redirect_uris=(), auth_method="private_key_jwt", jwks_uri=uri)
+    await admin.add_client(provider_of(client), "svc", ClientMetadata(
+        grant_types=("client_credentials",), token_endpoint_auth_method="private_key_jwt", jwks_uri=uri))
     exporter.clear()
     assertion = assertion_helpers.sign(key, assertion_helpers.claims_for(
         "svc", settings.issuer + "/oauth2/token", provider_of(client).now()))

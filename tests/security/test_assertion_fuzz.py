@@ -17,6 +17,7 @@ from tests.conftest import provider_of
 from tests.integration.assertion_helpers import assertion_form, b64url, new_key, public_jwks
 from tests.integration.sso_helpers import add_app
 from tokensrv import admin
+from tokensrv.oauth.client_metadata import ClientMetadata
 
 from .test_fuzz import FUZZ, Known, check_answer, json_values, params
 
@@ -39,9 +40,8 @@ def raw_rs256(header: dict[str, Any], claims: dict[str, Any]) -> str:
 
 @pytest.fixture
 async def signed(client: TestClient) -> Known:
-    await admin.add_client(provider_of(client), "svc", public=False, redirect_uris=(),
-                           grant_types=("client_credentials",), scopes=(), audience=None, first_party=False,
-                           post_logout_redirect_uris=(), auth_method="private_key_jwt", jwks=public_jwks(KEY))
+    await admin.add_client(provider_of(client), "svc", ClientMetadata(
+        grant_types=("client_credentials",), token_endpoint_auth_method="private_key_jwt", jwks=public_jwks(KEY)))
     await add_app(client, "web")
     return Known((), None)  # type: ignore[arg-type]
 

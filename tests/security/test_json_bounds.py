@@ -35,6 +35,7 @@ from tokensrv import admin
 from tokensrv.commands import read_jwks
 from tokensrv.console import CLIError
 from tokensrv.device_login import device_flow
+from tokensrv.oauth.client_metadata import ClientMetadata
 from tokensrv.oauth.params import MAX_VALUE
 from tokensrv.verify import InvalidDPoPProof, MalformedToken, TokenVerifier, VerifierUnavailable
 from tokensrv.verify.dpop import check_proof
@@ -90,10 +91,9 @@ async def error_of(resp: Any) -> str:
 
 @pytest.fixture
 async def svc(client: TestClient) -> Registered:
-    await admin.add_client(provider_of(client), "svc", public=False, redirect_uris=(),
-                           grant_types=("client_credentials",), scopes=(), audience=None, first_party=False,
-                           post_logout_redirect_uris=(), auth_method="private_key_jwt",
-                           jwks=public_jwks(new_key(kid="k1")))
+    await admin.add_client(provider_of(client), "svc", ClientMetadata(
+        grant_types=("client_credentials",), token_endpoint_auth_method="private_key_jwt",
+        jwks=public_jwks(new_key(kid="k1"))))
     return Registered("svc", None)
 
 
@@ -276,9 +276,8 @@ async def test_a_hostile_jwks_uri_answer_is_invalid_client(client: TestClient, a
     served.body = {"100,000 deep": nested(30_000), "1000 deep keys": b'{"keys": ' + nested(1000) + b"}"}.get(
         name, ODD.get(name))
     uri = str((await aiohttp_server(served.app())).make_url("/jwks.json"))
-    await admin.add_client(provider_of(client), "svc", public=False, redirect_uris=(),
-                           grant_types=("client_credentials",), scopes=(), audience=None, first_party=False,
-                           post_logout_redirect_uris=(), auth_method="private_key_jwt", jwks_uri=uri)
+    await admin.add_client(provider_of(client), "svc", ClientMetadata(
+        grant_types=("client_credentials",), token_endpoint_auth_method="private_key_jwt", jwks_uri=uri))
     issuer = provider_of(client).settings.issuer
     assertion = sign(key, claims_for("svc", issuer + "/oauth2/token", provider_of(client).now()))
     resp = await client.post("/oauth2/token", data=assertion_form(assertion, grant_type="client_credentials"))

@@ -10,6 +10,7 @@ import pytest
 
 from tests.verify_helpers import AUDIENCE, ISSUER, FunctionFetcher, Signer, make_verifier, segment
 from tokensrv.oauth.backchannel import EVENT, Outcome, outcome_of, retry_delay
+from tokensrv.oauth.client_metadata import ClientMetadata
 from tokensrv.oauth.clients import RegistrationError, check_backchannel_logout_uri, new_client
 from tokensrv.store import Client
 from tokensrv.store.backchannel import LogoutJob
@@ -37,13 +38,13 @@ def test_hostile_backchannel_logout_uris_are_refused_with_one_line(uri):
 
 
 def test_new_client_checks_the_uri_and_keeps_it():
-    client, _ = new_client("rp", public=True, redirect_uris=["http://127.0.0.1/cb"],
-                           backchannel_logout_uri="https://rp.example/bcl")
+    client, _ = new_client("rp", ClientMetadata(public=True, redirect_uris=["http://127.0.0.1/cb"],
+                           backchannel_logout_uri="https://rp.example/bcl"))
     assert client.backchannel_logout_uri == "https://rp.example/bcl"
     assert client.backchannel_logout_session_required is True  # the spec's default
     with pytest.raises(RegistrationError):
-        new_client("rp", public=True, redirect_uris=["http://127.0.0.1/cb"],
-                   backchannel_logout_uri="http://rp.example/bcl")
+        new_client("rp", ClientMetadata(public=True, redirect_uris=["http://127.0.0.1/cb"],
+                   backchannel_logout_uri="http://rp.example/bcl"))
 
 
 def test_the_record_leaves_the_new_fields_out_unless_set():

@@ -18,5 +18,5 @@ def test_a_value_read_as_an_option_gets_a_hint_about_the_double_dash(capsys):
 
 def test_client_add_takes_dpop_bound():
     parsed = build_parser().parse_args(["client", "add", "--id", "svc", "--dpop-bound"])
-    assert parsed.dpop_bound is True
-    assert build_parser().parse_args(["client", "add", "--id", "svc"]).dpop_bound is False
+    assert parsed.dpop_bound_access_tokens is True
+    assert build_parser().parse_args(["client", "add", "--id", "svc"]).dpop_bound_access_tokens is False

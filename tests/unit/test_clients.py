@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tokensrv.errors import InvalidClient, InvalidRequest
+from tokensrv.oauth.client_metadata import ClientMetadata
 from tokensrv.oauth.clients import (
     Display,
     RedirectUriError,
@@ -35,16 +36,16 @@ def basic(client_id: str, secret: str) -> str:
 
 
 def test_confidential_client_gets_a_256_bit_secret_stored_only_as_a_digest():
-    client, secret = new_client("svc", public=False, grant_types=["client_credentials"])
+    client, secret = new_client("svc", ClientMetadata(grant_types=["client_credentials"]))
     assert secret is not None and len(base64.urlsafe_b64decode(secret + "==")) == 32
     assert client.secret_digest == hashlib.sha256(secret.encode()).hexdigest()
     assert secret not in repr(client) and secret not in str(client.to_json())
-    other = new_client("svc", public=False, grant_types=["client_credentials"])[1]
+    other = new_client("svc", ClientMetadata(grant_types=["client_credentials"]))[1]
     assert other != secret
 
 
 def test_public_client_has_no_secret():
-    client, secret = new_client("spa", public=True, redirect_uris=["https://spa.example/cb"])
+    client, secret = new_client("spa", ClientMetadata(public=True, redirect_uris=["https://spa.example/cb"]))
     assert secret is None and client.is_public and client.secret_digest is None
 
 
@@ -54,13 +55,13 @@ def test_public_client_has_no_secret():
     (True, ["https://spa.example/cb"], ("authorization_code", "refresh_token")),
 ])
 def test_default_grant_types(public, redirects, expected):
-    assert new_client("c", public=public, redirect_uris=redirects)[0].grant_types == expected
+    assert new_client("c", ClientMetadata(public=public, redirect_uris=redirects))[0].grant_types == expected
 
 
 def test_everything_registered_is_kept_without_repeats():
-    client, _ = new_client("app", public=False, redirect_uris=["https://a.example/cb", "https://a.example/cb"],
-                           grant_types=["password", "refresh_token", "password"], scopes=["read", "read", "write"],
-                           audience="orders", first_party=True, post_logout_redirect_uris=["https://a.example/"],
+    client, _ = new_client("app", ClientMetadata(redirect_uris=["https://a.example/cb", "https://a.example/cb"],
+                           grant_types=["password", "refresh_token", "password"], scope=["read", "read", "write"],
+                           audience="orders", first_party=True, post_logout_redirect_uris=["https://a.example/"]),
                            now=123)
     assert client.redirect_uris == ("https://a.example/cb",)
     assert client.grant_types == ("password", "refresh_token") and client.scopes == ("read", "write")
@@ -75,17 +76,17 @@ def test_everything_registered_is_kept_without_repeats():
     ({"client_id": "x" * 129}, "client id"),
     ({"grant_types": ["implicit"]}, "unknown grant type"),
     ({"public": True, "grant_types": ["client_credentials"]}, "public"),
-    ({"grant_types": ["password"]}, "first-party"),
-    ({"grant_types": ["authorization_code"]}, "redirect-uri"),
-    ({"public": True}, "redirect-uri"),
-    ({"scopes": ["a b"]}, "scope"),
-    ({"scopes": [""]}, "scope"),
+    ({"grant_types": ["password"]}, "first_party"),
+    ({"grant_types": ["authorization_code"]}, "redirect_uris"),
+    ({"public": True}, "redirect_uris"),
+    ({"scope": ["a b"]}, "scope"),
+    ({"scope": [""]}, "scope"),
     ({"redirect_uris": ["/relative"]}, "redirect URI"),
 ])
 def test_registration_mistakes_are_one_line(kwargs, words):
     args = {"client_id": "c", "public": False, **kwargs}
     with pytest.raises(RegistrationError) as exc:
-        new_client(args.pop("client_id"), **args)
+        new_client(args.pop("client_id"), ClientMetadata(**args))
     assert words in str(exc.value) and "\n" not in str(exc.value)
 
 
@@ -111,8 +112,8 @@ def test_unacceptable_redirect_uris(uri):
 
 @pytest.fixture
 def registered() -> tuple[Clients, str]:
-    svc, secret = new_client("svc", public=False, grant_types=["client_credentials"])
-    spa, _ = new_client("spa", public=True, redirect_uris=["https://spa.example/cb"])
+    svc, secret = new_client("svc", ClientMetadata(grant_types=["client_credentials"]))
+    spa, _ = new_client("spa", ClientMetadata(public=True, redirect_uris=["https://spa.example/cb"]))
     return Clients(svc, spa), secret
 
 
@@ -180,23 +181,23 @@ def test_an_ordinary_record_is_written_as_an_earlier_release_reads_it():
     before = {"client_id", "secret_digest", "redirect_uris", "grant_types", "scopes", "audience",
               "first_party", "post_logout_redirect_uris", "created_at"}
     for public in (True, False):
-        client, _ = new_client("c", public=public, redirect_uris=["https://app.example/cb"])
+        client, _ = new_client("c", ClientMetadata(public=public, redirect_uris=["https://app.example/cb"]))
         assert set(client.to_json()) == before
         assert Client.from_json(client.to_json()) == client
 
 
 def test_a_record_round_trips_and_unknown_fields_are_skipped():
     jwks = {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}
-    client, secret = new_client("signed", public=False, auth_method="private_key_jwt", jwks=jwks,
-                                require_par=True)
+    client, secret = new_client("signed", ClientMetadata(token_endpoint_auth_method="private_key_jwt", jwks=jwks,
+                                require_pushed_authorization_requests=True))
     assert secret is None and client.secret_digest is None and not client.is_public
     assert Client.from_json(client.to_json()) == client
     assert Client.from_json({**client.to_json(), "a_later_releases_field": True}) == client
 
 
 async def test_a_private_key_jwt_client_is_not_authenticated_by_naming_itself():
-    client, _ = new_client("signed", public=False, auth_method="private_key_jwt",
-                           jwks_uri="https://keys.example/jwks.json")
+    client, _ = new_client("signed", ClientMetadata(token_endpoint_auth_method="private_key_jwt",
+                           jwks_uri="https://keys.example/jwks.json"))
     with pytest.raises(InvalidClient):
         await authenticate(Clients(client), {"client_id": "signed"}, None)
     with pytest.raises(InvalidClient):
@@ -204,18 +205,19 @@ async def test_a_private_key_jwt_client_is_not_authenticated_by_naming_itself():
 
 
 @pytest.mark.parametrize("kwargs", [
-    {"auth_method": "client_secret_jwt"},  # not offered
-    {"auth_method": "private_key_jwt"},  # no keys
-    {"auth_method": "client_secret_basic", "jwks_uri": "https://keys.example/jwks.json"},
-    {"public": True, "auth_method": "private_key_jwt", "jwks_uri": "https://keys.example/jwks.json"},
-    {"auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB", "d": "AQAB"}]}},
-    {"auth_method": "private_key_jwt", "jwks": {"keys": []}},
-    {"auth_method": "private_key_jwt", "jwks": ["not", "a", "jwks"]},
-    {"auth_method": "private_key_jwt", "jwks_uri": "http://keys.example/jwks.json"},
+    {"token_endpoint_auth_method": "client_secret_jwt"},  # not offered
+    {"token_endpoint_auth_method": "private_key_jwt"},  # no keys
+    {"token_endpoint_auth_method": "client_secret_basic", "jwks_uri": "https://keys.example/jwks.json"},
+    {"public": True, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://keys.example/jwks.json"},
+    {"token_endpoint_auth_method": "private_key_jwt",
+     "jwks": {"keys": [{"kty": "RSA", "n": "AQAB", "e": "AQAB", "d": "AQAB"}]}},
+    {"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": []}},
+    {"token_endpoint_auth_method": "private_key_jwt", "jwks": ["not", "a", "jwks"]},
+    {"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://keys.example/jwks.json"},
 ])
 def test_bad_auth_method_registrations(kwargs):
     with pytest.raises(RegistrationError):
-        new_client("c", **{"public": False, "redirect_uris": ["https://app.example/cb"], **kwargs})
+        new_client("c", ClientMetadata(**{"public": False, "redirect_uris": ["https://app.example/cb"], **kwargs}))
 
 
 # ---- what people see of a client, and redirect URIs from strangers (RFC 7591 registration) ----
@@ -223,11 +225,11 @@ def test_bad_auth_method_registrations(kwargs):
 def test_display_metadata_round_trips_and_stays_out_of_ordinary_records():
     display = Display("Example RP", "https://cdn.example/logo.png", "https://rp.example/privacy",
                       "http://127.0.0.1:3000/tos")
-    client, _ = new_client("rp", public=True, redirect_uris=["https://rp.example/cb"], display=display)
+    client, _ = new_client("rp", ClientMetadata(public=True, redirect_uris=["https://rp.example/cb"], **vars(display)))
     assert (client.client_name, client.logo_uri, client.policy_uri, client.tos_uri) == (
         "Example RP", "https://cdn.example/logo.png", "https://rp.example/privacy", "http://127.0.0.1:3000/tos")
     assert Client.from_json(client.to_json()) == client
-    plain, _ = new_client("plain", public=True, redirect_uris=["https://rp.example/cb"])
+    plain, _ = new_client("plain", ClientMetadata(public=True, redirect_uris=["https://rp.example/cb"]))
     assert not {"client_name", "logo_uri", "policy_uri", "tos_uri", "registration_token_digest"} & set(plain.to_json())
     assert not plain.registered
 
@@ -241,7 +243,7 @@ def test_display_metadata_round_trips_and_stays_out_of_ordinary_records():
 ])
 def test_bad_display_metadata_is_one_line(display, words):
     with pytest.raises(RegistrationError, match=words):
-        new_client("rp", public=True, redirect_uris=["https://rp.example/cb"], display=display)
+        new_client("rp", ClientMetadata(public=True, redirect_uris=["https://rp.example/cb"], **vars(display)))
 
 
 @pytest.mark.parametrize("uri", ["https://*.app.example/cb", "https://app.example:*/cb", "blob:https://app.example/x",

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tokensrv.oauth.client_metadata import ClientMetadata
 from tokensrv.oauth.clients import DEVICE_CODE, TOKEN_EXCHANGE, RegistrationError, new_client
 from tokensrv.oauth.device import USER_CODE_ALPHABET, new_user_code, normalize_user_code
 
@@ -31,13 +32,13 @@ def test_what_cannot_be_a_user_code(typed):
 
 
 def test_grant_names_and_the_exchange_policy():
-    client, _ = new_client("cli", public=True, grant_types=["device_code"])
+    client, _ = new_client("cli", ClientMetadata(public=True, grant_types=["device_code"]))
     assert client.grant_types == (DEVICE_CODE,)
-    client, _ = new_client("gw", public=False, grant_types=["token_exchange"], exchange_audiences=["orders"])
+    client, _ = new_client("gw", ClientMetadata(grant_types=["token_exchange"], exchange_audiences=["orders"]))
     assert (client.grant_types, client.exchange_audiences) == ((TOKEN_EXCHANGE,), ("orders",))
     with pytest.raises(RegistrationError, match="public client"):
-        new_client("p", public=True, grant_types=[TOKEN_EXCHANGE], exchange_audiences=["orders"])
-    with pytest.raises(RegistrationError, match="at least one --exchange-audience"):
-        new_client("gw", public=False, grant_types=[TOKEN_EXCHANGE])
-    with pytest.raises(RegistrationError, match="needs --grant-type token_exchange"):
-        new_client("gw", public=False, grant_types=["client_credentials"], exchange_audiences=["orders"])
+        new_client("p", ClientMetadata(public=True, grant_types=[TOKEN_EXCHANGE], exchange_audiences=["orders"]))
+    with pytest.raises(RegistrationError, match="at least one exchange_audiences"):
+        new_client("gw", ClientMetadata(grant_types=[TOKEN_EXCHANGE]))
+    with pytest.raises(RegistrationError, match="exchange_audiences needs grant_types token_exchange"):
+        new_client("gw", ClientMetadata(grant_types=["client_credentials"], exchange_audiences=["orders"]))

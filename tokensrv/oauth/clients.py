@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote_plus, urlsplit
@@ -16,6 +16,7 @@ from urllib.parse import unquote_plus, urlsplit
 from ..errors import InvalidClient, InvalidRequest
 from ..store import SECRET_METHODS, Client
 from .client_keys import check_jwks_uri, public_key_set
+from .client_metadata import ClientMetadata
 from .params import for_log
 from .scopes import is_scope_token
 
@@ -38,7 +39,30 @@ class RegistrationError(ValueError):
     """A client registration that makes no sense; the message is one line for the CLI."""
 
 
-class RedirectUriError(RegistrationError):
+class MetadataError(RegistrationError):
+    """Client metadata refused. `field` is the RFC 7591 name of the field at fault (a
+    ClientMetadata field); the message names fields as `{redirect_uris}`, which spelled() writes
+    the way its reader knows them: registration by the field, the CLI by its flag."""
+
+    def __init__(self, field: str, template: str, **values: str) -> None:
+        self.field, self.template, self.values = field, template, values
+        super().__init__(self.spelled(str))
+
+    def spelled(self, name: Callable[[str], str]) -> str:
+        """The message with each field named by `name(field)`; values are put in as they are."""
+        return self.template.format_map(_Names(name, self.values))
+
+
+class _Names(dict[str, str]):
+    def __init__(self, name: Callable[[str], str], values: Mapping[str, str]) -> None:
+        super().__init__(values)
+        self.name = name
+
+    def __missing__(self, field: str) -> str:
+        return self.name(field)
+
+
+class RedirectUriError(MetadataError):
     """A redirect URI we refuse (RFC 7591 §3.2.2 names this one apart: invalid_redirect_uri)."""
 
 
@@ -56,15 +80,13 @@ class Display:
     tos_uri: str | None = None
 
 
-NO_DISPLAY = Display()
-
 
 def check_display(display: Display) -> Display:
     """The name printable and short; the URIs absolute https (http only for loopback), and the
     logo https only: the login page loads it from the user's browser."""
     name = display.client_name
     if name is not None and (not name.strip() or len(name) > MAX_CLIENT_NAME or not name.isprintable()):
-        raise RegistrationError(f"client_name must be 1-{MAX_CLIENT_NAME} printable characters")
+        raise MetadataError("client_name", f"client_name must be 1-{MAX_CLIENT_NAME} printable characters")
     for field in ("logo_uri", "policy_uri", "tos_uri"):
         uri = getattr(display, field)
         if uri is None:
@@ -73,12 +95,13 @@ def check_display(display: Display) -> Display:
             parts = urlsplit(uri)
             parts.port  # noqa: B018 -- raises on a malformed port
         except ValueError:
-            raise RegistrationError(f"malformed {field} {uri!r}") from None
+            raise MetadataError(field, f"malformed {field} {{uri}}", uri=repr(uri)) from None
         loopback_http = parts.scheme == "http" and parts.hostname in _LOOPBACK and field != "logo_uri"
         if (parts.scheme != "https" and not loopback_http) or not parts.hostname or len(uri) > MAX_DISPLAY_URI \
                 or parts.username is not None or any(c.isspace() or not c.isprintable() for c in uri):
             rule = "https" if field == "logo_uri" else "https (http only for loopback)"
-            raise RegistrationError(f"{field} {uri!r} must be an absolute {rule} URL without user info")
+            raise MetadataError(field, f"{field} {{uri}} must be an absolute {rule} URL without user info",
+                                uri=repr(uri))
     return Display(name.strip() if name is not None else None, display.logo_uri, display.policy_uri,
                    display.tos_uri)
 
@@ -88,92 +111,112 @@ def secret_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def new_client(client_id: str, *, public: bool, redirect_uris: Sequence[str] = (),
-               grant_types: Sequence[str] = (), scopes: Sequence[str] = (), audience: str | None = None,
-               first_party: bool = False, post_logout_redirect_uris: Sequence[str] = (),
-               now: int = 0, auth_method: str | None = None, jwks: dict[str, Any] | None = None,
-               jwks_uri: str | None = None, require_par: bool = False,
-               dpop_bound_access_tokens: bool = False, exchange_audiences: Sequence[str] = (),
-               backchannel_logout_uri: str | None = None, backchannel_logout_session_required: bool = True,
-               display: Display = NO_DISPLAY,
-               ) -> tuple[Client, str | None]:
-    """A checked client record and its secret (None without one): shown once, never stored."""
+def new_client(client_id: str, metadata: ClientMetadata, *, now: int = 0) -> tuple[Client, str | None]:
+    """A checked client record and its secret (None without one): shown once, never stored. The
+    one check of client metadata, whoever asks (`tokensrv client add`, RFC 7591 registration):
+    what it refuses raises MetadataError naming the field."""
     if not _CLIENT_ID.fullmatch(client_id):
         raise RegistrationError(f"client id {client_id!r} must be 1-128 letters, digits or . _ ~ -")
-    auth_method = _auth_method(public, auth_method, jwks, jwks_uri)
+    auth_method = _auth_method(metadata)
     public = auth_method == "none"
-    grant_types = [GRANT_TYPE_ALIASES.get(g, g) for g in grant_types] or default_grant_types(
-        public, bool(redirect_uris))
-    for grant in grant_types:
-        if grant not in GRANT_TYPES:
-            raise RegistrationError(f"unknown grant type {grant!r} (known: {', '.join(GRANT_TYPES)})")
-    if public and "client_credentials" in grant_types:
-        raise RegistrationError("a public client cannot use client_credentials: it has no secret")
-    if "password" in grant_types and not first_party:
-        raise RegistrationError("the password grant is only for first-party clients (add --first-party)")
-    if "authorization_code" in grant_types and not redirect_uris:
-        raise RegistrationError("the authorization_code grant needs at least one --redirect-uri")
-    _check_exchange(public, grant_types, exchange_audiences)
-    for uri in (*redirect_uris, *post_logout_redirect_uris):
+    grant_types = _grant_types(metadata, public)
+    _check_exchange(public, grant_types, metadata.exchange_audiences)
+    for uri in metadata.redirect_uris:
         check_redirect_uri(uri)
-    if backchannel_logout_uri is not None:
-        check_backchannel_logout_uri(backchannel_logout_uri)
-    for scope in scopes:
+    for uri in metadata.post_logout_redirect_uris:
+        check_redirect_uri(uri, "post_logout_redirect_uris")
+    if metadata.backchannel_logout_uri is not None:
+        check_backchannel_logout_uri(metadata.backchannel_logout_uri)
+    for scope in metadata.scope:
         if not is_scope_token(scope):
-            raise RegistrationError(f"malformed scope {scope!r}")
-    display = check_display(display)
+            raise MetadataError("scope", "malformed scope {scope}", scope=repr(scope))
+    display = check_display(Display(metadata.client_name, metadata.logo_uri, metadata.policy_uri,
+                                    metadata.tos_uri))
     secret = secrets.token_urlsafe(32) if auth_method in SECRET_METHODS else None
-    client = Client(
+    return _record(client_id, metadata, now, auth_method, grant_types, display, secret), secret
+
+
+def _record(client_id: str, m: ClientMetadata, now: int, auth_method: str, grant_types: Sequence[str],
+            display: Display, secret: str | None) -> Client:
+    """The stored record of checked metadata: lists without repeats, in their order."""
+    return Client(
         client_id=client_id, secret_digest=None if secret is None else secret_digest(secret),
-        redirect_uris=tuple(dict.fromkeys(redirect_uris)), grant_types=tuple(dict.fromkeys(grant_types)),
-        scopes=tuple(dict.fromkeys(scopes)), audience=audience or None, first_party=first_party,
-        post_logout_redirect_uris=tuple(dict.fromkeys(post_logout_redirect_uris)), created_at=now,
-        token_endpoint_auth_method=auth_method, jwks=jwks, jwks_uri=jwks_uri,
-        require_pushed_authorization_requests=require_par,
-        dpop_bound_access_tokens=dpop_bound_access_tokens,
-        exchange_audiences=tuple(dict.fromkeys(exchange_audiences)),
-        backchannel_logout_uri=backchannel_logout_uri,
-        backchannel_logout_session_required=backchannel_logout_session_required,
+        redirect_uris=tuple(dict.fromkeys(m.redirect_uris)), grant_types=tuple(dict.fromkeys(grant_types)),
+        scopes=tuple(dict.fromkeys(m.scope)), audience=m.audience or None, first_party=m.first_party,
+        post_logout_redirect_uris=tuple(dict.fromkeys(m.post_logout_redirect_uris)), created_at=now,
+        token_endpoint_auth_method=auth_method, jwks=m.jwks, jwks_uri=m.jwks_uri,
+        require_pushed_authorization_requests=m.require_pushed_authorization_requests,
+        dpop_bound_access_tokens=m.dpop_bound_access_tokens,
+        exchange_audiences=tuple(dict.fromkeys(m.exchange_audiences)),
+        backchannel_logout_uri=m.backchannel_logout_uri,
+        backchannel_logout_session_required=m.backchannel_logout_session_required,
         client_name=display.client_name, logo_uri=display.logo_uri, policy_uri=display.policy_uri,
         tos_uri=display.tos_uri,
     )
-    return client, secret
+
+
+def _grant_types(m: ClientMetadata, public: bool) -> list[str]:
+    """The grants asked for (our short names read as their URNs), or the defaults, checked."""
+    grant_types = [GRANT_TYPE_ALIASES.get(g, g) for g in m.grant_types] or list(default_grant_types(
+        public, bool(m.redirect_uris)))
+    for grant in grant_types:
+        if grant not in GRANT_TYPES:
+            raise MetadataError("grant_types", "unknown grant type {grant} (known: {known})",
+                                grant=repr(grant), known=", ".join(GRANT_TYPES))
+    if public and "client_credentials" in grant_types:
+        raise MetadataError("grant_types", "a public client cannot use client_credentials: it has no secret")
+    if "password" in grant_types and not m.first_party:
+        raise MetadataError("grant_types", "the password grant is only for first-party clients (add {first_party})")
+    if "authorization_code" in grant_types and not m.redirect_uris:
+        raise MetadataError("redirect_uris", "the authorization_code grant needs at least one {redirect_uris}")
+    return grant_types
 
 
 def _check_exchange(public: bool, grant_types: Sequence[str], audiences: Sequence[str]) -> None:
     """RFC 8693: a service exchanging tokens authenticates, and names the audiences it may ask for."""
     if TOKEN_EXCHANGE not in grant_types:
         if audiences:
-            raise RegistrationError("--exchange-audience needs --grant-type token_exchange")
+            raise MetadataError("exchange_audiences", "{exchange_audiences} needs {grant_types} token_exchange")
         return
     if public:
-        raise RegistrationError("a public client cannot exchange tokens: it has no secret")
+        raise MetadataError("grant_types", "a public client cannot exchange tokens: it has no secret")
     if not audiences:
-        raise RegistrationError("token exchange needs at least one --exchange-audience")
+        raise MetadataError("exchange_audiences", "token exchange needs at least one {exchange_audiences}")
     for audience in audiences:
         if not audience or len(audience) > 256 or not audience.isprintable() or " " in audience:
-            raise RegistrationError(f"malformed exchange audience {audience!r}")
-def _auth_method(public: bool, method: str | None, jwks: dict[str, Any] | None, jwks_uri: str | None) -> str:
+            raise MetadataError("exchange_audiences", "malformed exchange audience {audience}",
+                                audience=repr(audience))
+
+
+def _auth_method(m: ClientMetadata) -> str:
     """The one token_endpoint_auth_method (RFC 7591 §2) of a new client, and its keys checked."""
-    method = method or ("none" if public else "client_secret_basic")
+    method = m.token_endpoint_auth_method or ("none" if m.public else "client_secret_basic")
     if method not in AUTH_METHODS:
-        raise RegistrationError(f"unknown auth method {method!r} (known: {', '.join(AUTH_METHODS)})")
-    if public and method != "none":
-        raise RegistrationError(f"a public client has no credentials: --public goes with no --auth-method {method}")
+        raise MetadataError("token_endpoint_auth_method", "unknown auth method {method} (known: {known})",
+                            method=repr(method), known=", ".join(AUTH_METHODS))
+    if m.public and method != "none":
+        raise MetadataError("token_endpoint_auth_method", "a public client has no credentials: {public} goes "
+                            "with no {token_endpoint_auth_method} {method}", method=method)
     if method != "private_key_jwt":
-        if jwks is not None or jwks_uri is not None:
-            raise RegistrationError("a JWKS or jwks_uri is only for --auth-method private_key_jwt")
+        if m.jwks is not None or m.jwks_uri is not None:
+            raise MetadataError("jwks" if m.jwks is not None else "jwks_uri",
+                                "a JWKS or jwks_uri is only for {token_endpoint_auth_method} private_key_jwt")
         return method
-    if (jwks is None) == (jwks_uri is None):
-        raise RegistrationError("private_key_jwt needs exactly one of --jwks-file and --jwks-uri")
+    if (m.jwks is None) == (m.jwks_uri is None):
+        raise MetadataError("jwks", "private_key_jwt needs exactly one of {jwks} and {jwks_uri}")
+    _check_client_keys(m.jwks, m.jwks_uri)
+    return method
+
+
+def _check_client_keys(jwks: dict[str, Any] | None, jwks_uri: str | None) -> None:
+    field = "jwks" if jwks is not None else "jwks_uri"
     try:
         if jwks is not None:
             public_key_set(jwks)
         else:
             check_jwks_uri(jwks_uri or "")
     except ValueError as exc:
-        raise RegistrationError(str(exc)) from None
-    return method
+        raise MetadataError(field, "{reason}", reason=str(exc)) from None
 
 
 def default_grant_types(public: bool, has_redirect_uris: bool) -> tuple[str, ...]:
@@ -182,26 +225,28 @@ def default_grant_types(public: bool, has_redirect_uris: bool) -> tuple[str, ...
     return browser if public else (*browser, "client_credentials")
 
 
-def check_redirect_uri(uri: str) -> None:
+def check_redirect_uri(uri: str, field: str = "redirect_uris") -> None:
     """RFC 6749 §3.1.2: absolute, no fragment; http only for loopback (RFC 8252 §7.3)."""
+    def refused(template: str) -> RedirectUriError:
+        return RedirectUriError(field, template, uri=repr(uri), start=repr(uri[:40]))
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 -- raises on a malformed port
     except ValueError:
-        raise RedirectUriError(f"malformed redirect URI {uri!r}") from None
+        raise refused("malformed redirect URI {uri}") from None
     if not parts.scheme or "#" in uri or any(c.isspace() or not c.isprintable() for c in uri):
-        raise RedirectUriError(f"malformed redirect URI {uri!r}: it must be absolute, without a fragment")
+        raise refused("malformed redirect URI {uri}: it must be absolute, without a fragment")
     if len(uri) > MAX_REDIRECT_URI:
-        raise RedirectUriError(f"redirect URI {uri[:40]!r}... is over {MAX_REDIRECT_URI} characters")
+        raise refused(f"redirect URI {{start}}... is over {MAX_REDIRECT_URI} characters")
     if "*" in parts.netloc:  # matching is exact (RFC 9700 §4.1.3): a pattern would match too much
-        raise RedirectUriError(f"redirect URI {uri!r} has a wildcard: register each URI exactly")
+        raise refused("redirect URI {uri} has a wildcard: register each URI exactly")
     if parts.scheme in ("http", "https"):
         if not parts.hostname or parts.username is not None or parts.password is not None:
-            raise RedirectUriError(f"malformed redirect URI {uri!r}: it needs a host and no user info")
+            raise refused("malformed redirect URI {uri}: it needs a host and no user info")
         if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
-            raise RedirectUriError(f"redirect URI {uri!r} must use https (http only for loopback)")
+            raise refused("redirect URI {uri} must use https (http only for loopback)")
     elif parts.scheme in ("javascript", "data", "file", "vbscript", "blob", "about", "filesystem"):
-        raise RedirectUriError(f"redirect URI {uri!r} has a forbidden scheme")
+        raise refused("redirect URI {uri} has a forbidden scheme")
 
 
 MAX_URI = 2048
@@ -211,20 +256,21 @@ def check_backchannel_logout_uri(uri: str) -> str:
     """OIDC Back-Channel Logout 1.0 §2.2: an absolute https URL (http only for loopback, as for
     redirect URIs: RFC 8252 §7.3), no fragment, no user info (the server POSTs to it: credentials
     in it would be sent to whoever the URL names, and logged as a URL). The one check every way of
-    registering a client uses; raises RegistrationError with a one-line reason."""
+    registering a client uses; raises MetadataError with a one-line reason."""
+    def refused(template: str) -> MetadataError:  # named as the field, by the CLI too (as before)
+        return MetadataError("backchannel_logout_uri", template, uri=repr(uri[:200]))
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 -- raises on a malformed port
     except ValueError:
-        raise RegistrationError(f"malformed backchannel_logout_uri {uri[:200]!r}") from None
+        raise refused("malformed backchannel_logout_uri {uri}") from None
     if (len(uri) > MAX_URI or parts.scheme not in ("https", "http") or not parts.hostname or "#" in uri
             or not uri.isprintable() or any(c.isspace() for c in uri)):
-        raise RegistrationError(f"backchannel_logout_uri {uri[:200]!r} must be an absolute https URL "
-                                "without a fragment")
+        raise refused("backchannel_logout_uri {uri} must be an absolute https URL without a fragment")
     if parts.username is not None or parts.password is not None:
-        raise RegistrationError(f"backchannel_logout_uri {uri[:200]!r} must not carry user info")
+        raise refused("backchannel_logout_uri {uri} must not carry user info")
     if parts.scheme == "http" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
-        raise RegistrationError(f"backchannel_logout_uri {uri[:200]!r} must use https (http only for loopback)")
+        raise refused("backchannel_logout_uri {uri} must use https (http only for loopback)")
     return uri
 
 

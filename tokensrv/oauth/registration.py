@@ -16,9 +16,10 @@ routes.py hands in the Authorization header and the body.
 """
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,9 +28,10 @@ from ..logs import audit
 from ..store import SECRET_METHODS, Client
 from ..verify.json_limits import JSONRejected, parse_object
 from . import Provider
+from .client_metadata import ClientMetadata, fields_from
 from .clients import (
     TOKEN_EXCHANGE,
-    Display,
+    MetadataError,
     RedirectUriError,
     RegistrationError,
     new_client,
@@ -175,9 +177,21 @@ def client_from_metadata(p: Provider, client_id: str, metadata: Mapping[str, Any
     """RFC 7591 §2 metadata -> a checked client record and its secret, through new_client like
     `tokensrv client add`. Metadata we do not know is ignored (§2); what we know but cannot honour
     is refused with a description naming the field."""
-    redirect_uris = _strings(metadata, "redirect_uris")
-    grant_types = _strings(metadata, "grant_types", ["authorization_code"])  # §2's default
-    response_types = _strings(metadata, "response_types", ["code"])
+    asked = client_metadata(p, metadata)
+    try:
+        return new_client(client_id, asked, now=p.now())
+    except RedirectUriError as exc:
+        description = _for_client(exc)
+        raise InvalidRedirectUri(description, description=description) from None
+    except RegistrationError as exc:
+        raise _refused(_for_client(exc)) from None
+
+
+def client_metadata(p: Provider, metadata: Mapping[str, Any]) -> ClientMetadata:
+    """The ClientMetadata of a registration body: each field read by its type, then what only
+    registration refuses (what an operator alone decides is left at its default)."""
+    values = {name: _READERS[_KINDS[name]](metadata, name, _DEFAULTS[name]) for name in fields_from("registration")}
+    grant_types, response_types = values["grant_types"], _strings(metadata, "response_types", ["code"])
     if "password" in grant_types:
         raise _refused("grant_types: the password grant is not available to registered clients")
     if TOKEN_EXCHANGE in grant_types:
@@ -186,32 +200,12 @@ def client_from_metadata(p: Provider, client_id: str, metadata: Mapping[str, Any
         raise _refused("response_types: only code is supported")
     if ("authorization_code" in grant_types) != ("code" in response_types):
         raise _refused("grant_types authorization_code and response_types code go together (RFC 7591 §2.1)")
-    method = _string(metadata, "token_endpoint_auth_method") or "client_secret_basic"  # §2's default
-    if method == "client_secret_jwt":
+    if values["token_endpoint_auth_method"] == "client_secret_jwt":
         raise _refused("token_endpoint_auth_method: client_secret_jwt is not supported (secrets are "
                        "kept as digests); use private_key_jwt")
-    jwks = metadata.get("jwks")
-    if jwks is not None and not isinstance(jwks, dict):
-        raise _refused("jwks must be a JSON object")
-    scope = _string(metadata, "scope")
-    allowed = p.settings.registration_scope_list
-    scopes = [s for s in scope.split() if s in allowed] if scope is not None else list(allowed)
-    display = Display(_string(metadata, "client_name"), _string(metadata, "logo_uri"),
-                      _string(metadata, "policy_uri"), _string(metadata, "tos_uri"))
-    try:
-        return new_client(
-            client_id, public=method == "none", redirect_uris=redirect_uris, grant_types=grant_types,
-            scopes=scopes, post_logout_redirect_uris=_strings(metadata, "post_logout_redirect_uris"),
-            now=p.now(), auth_method=method, jwks=jwks, jwks_uri=_string(metadata, "jwks_uri"),
-            require_par=_flag(metadata, "require_pushed_authorization_requests"),
-            dpop_bound_access_tokens=_flag(metadata, "dpop_bound_access_tokens"), display=display,
-            backchannel_logout_uri=_string(metadata, "backchannel_logout_uri"),  # OIDC BCL §2.2
-            backchannel_logout_session_required=_flag(metadata, "backchannel_logout_session_required", True))
-    except RedirectUriError as exc:
-        description = _for_client(exc)
-        raise InvalidRedirectUri(description, description=description) from None
-    except RegistrationError as exc:
-        raise _refused(_for_client(exc)) from None
+    scope, allowed = values["scope"], p.settings.registration_scope_list
+    values["scope"] = [s for s in scope.split() if s in allowed] if scope is not None else list(allowed)
+    return ClientMetadata(**values, public=values["token_endpoint_auth_method"] == "none")
 
 
 def answer(client: Client, issuer: str, *, registration_token: str, secret: str | None = None) -> dict[str, Any]:
@@ -245,14 +239,12 @@ def _refused(description: str) -> InvalidClientMetadata:
 
 
 def _for_client(exc: RegistrationError) -> str:
-    """new_client speaks to the CLI's user (`--redirect-uri`); a registering client sent JSON."""
-    text = str(exc)
-    text = text if len(text) <= MAX_DESCRIPTION else text[:MAX_DESCRIPTION - 3] + "..."
-    return text.replace("--jwks-file and --jwks-uri", "jwks and jwks_uri").replace(
-        "--auth-method", "token_endpoint_auth_method").replace("--redirect-uri", "redirect_uri")
+    """A registering client sent JSON: the fields named as RFC 7591 names them, the text cut short."""
+    text = exc.spelled(str) if isinstance(exc, MetadataError) else str(exc)
+    return text if len(text) <= MAX_DESCRIPTION else text[:MAX_DESCRIPTION - 3] + "..."
 
 
-def _strings(metadata: Mapping[str, Any], name: str, default: list[str] | None = None) -> list[str]:
+def _strings(metadata: Mapping[str, Any], name: str, default: Any = None) -> list[str]:
     value = metadata.get(name)
     if value is None:
         return list(default or [])
@@ -261,15 +253,33 @@ def _strings(metadata: Mapping[str, Any], name: str, default: list[str] | None =
     return value
 
 
-def _string(metadata: Mapping[str, Any], name: str) -> str | None:
+def _string(metadata: Mapping[str, Any], name: str, default: Any = None) -> str | None:
     value = metadata.get(name)
     if value is not None and not isinstance(value, str):
         raise _refused(f"{name} must be a string")
-    return value
+    return default if value is None else value
 
 
-def _flag(metadata: Mapping[str, Any], name: str, default: bool = False) -> bool:
-    value = metadata.get(name, default)
+def _flag(metadata: Mapping[str, Any], name: str, default: Any = False) -> bool:
+    value = metadata.get(name, bool(default))
     if not isinstance(value, bool):
         raise _refused(f"{name} must be true or false")
     return value
+
+
+def _object(metadata: Mapping[str, Any], name: str, default: Any = None) -> dict[str, Any] | None:
+    value = metadata.get(name)
+    if value is not None and not isinstance(value, dict):
+        raise _refused(f"{name} must be a JSON object")
+    return value
+
+
+# A registration body's field is read by the type of its ClientMetadata field (a new field of a
+# known type needs nothing here); the defaults are RFC 7591 §2's where they differ from the CLI's.
+_READERS: dict[str, Callable[[Mapping[str, Any], str, Any], Any]] = {
+    "tuple[str, ...]": _strings, "str | None": _string, "bool": _flag, "dict[str, Any] | None": _object}
+_KINDS = {**{f.name: str(f.type) for f in dataclasses.fields(ClientMetadata)},
+          "scope": "str | None"}  # one space-separated string (§2), narrowed by client_metadata
+_DEFAULTS: dict[str, Any] = {
+    **{f.name: f.default for f in dataclasses.fields(ClientMetadata)},
+    "grant_types": ["authorization_code"], "token_endpoint_auth_method": "client_secret_basic", "scope": None}
