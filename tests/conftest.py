@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,30 +13,12 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis, RedisCluster
 
 from examples.topologies import ClusterTopology, SentinelTopology, free_port
-from tokensrv.app import PROVIDER, create_app
+from tests.helpers.app import provider_of
+from tests.helpers.clock import FakeClock
+from tokensrv.app import create_app
 from tokensrv.config import Settings, load_settings
 from tokensrv.embedded import EmbeddedValkey
-from tokensrv.oauth import Provider
 from tokensrv.verify import store_url
-
-__all__ = ["FakeClock", "free_port", "provider_of"]  # free_port: the e2e and bench helpers import it here
-
-
-class FakeClock:
-    """Injected time: tests move it explicitly, nothing sleeps.
-
-    It starts at the real time, so the TTLs the store derives from it are real TTLs in Valkey.
-    """
-
-    def __init__(self, start: float | None = None) -> None:
-        self.t = float(int(time.time())) if start is None else start
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
 
 # The store topologies a module marked `pytest.mark.topologies` runs on, each test once per entry
 # (ids [single], [sentinel], [cluster]).
@@ -149,6 +130,3 @@ async def client(make_client: Callable[..., Any], settings: Settings) -> TestCli
     result: TestClient = await make_client(settings)
     return result
 
-
-def provider_of(client: TestClient) -> Provider:
-    return client.app[PROVIDER]  # type: ignore[index]

@@ -18,8 +18,8 @@ import pytest
 from aiohttp import web
 from playwright.async_api import expect
 
-from tests.conftest import free_port
-from tests.e2e.test_browser_sso import PASSWORD, b64url, browser, on_login_page
+from tests.helpers.browser import PASSWORD, b64url, browser, on_login_page
+from tests.helpers.ports import free_port
 
 __all__ = ["browser"]
 

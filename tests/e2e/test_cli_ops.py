@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from tests.e2e.http_helpers import add_client, post_form
+from tests.helpers.http import add_client, post_form
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"

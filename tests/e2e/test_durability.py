@@ -16,9 +16,9 @@ import aiohttp
 import pytest
 from redis import Redis
 
-from tests.conftest import free_port
-from tests.e2e.conftest import LiveServer
-from tests.integration.sso_helpers import csrf_of, pkce
+from tests.helpers.live import LiveServer
+from tests.helpers.ports import free_port
+from tests.helpers.sso import csrf_of, pkce
 from tokensrv.embedded import EmbeddedValkey
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,7 @@ import urllib.request
 
 import pytest
 
-from tests.e2e.http_helpers import post_form
+from tests.helpers.http import post_form
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"

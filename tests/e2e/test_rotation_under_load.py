@@ -13,7 +13,7 @@ from pathlib import Path
 import jwt as pyjwt
 import pytest
 
-from tests.e2e.http_helpers import add_client, post_form, wait_until
+from tests.helpers.http import add_client, post_form, wait_until
 
 pytestmark = pytest.mark.e2e
 ROTATIONS = 6

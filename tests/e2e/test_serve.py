@@ -14,13 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
-from tests.e2e.conftest import wait_ready
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tokensrv", *args], env={**os.environ, **(env or {})},
-                          cwd=cwd, capture_output=True, text=True, timeout=60)
+from tests.helpers.live import wait_ready
+from tests.helpers.ports import free_port
+from tests.helpers.processes import child_pids, pid_alive, run_cli
 
 
 def get_json(url: str) -> dict:
@@ -156,20 +152,6 @@ def run_cli_with_embedded(tmp_path: Path, port: int) -> str:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=20)
     return "kept"
-
-
-def child_pids(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "State:\tZ" not in status.read_text()
 
 
 def test_keys_revoke_takes_a_compromised_key_out_of_signing_and_the_jwks_at_once(start_server):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.http_helpers import (
+from tests.helpers.http import (
     add_client,
     metric_samples,
     metric_total,

@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.e2e.conftest import LiveServer
-from tests.e2e.http_helpers import metric_samples, metric_total, wait_until
+from tests.helpers.http import metric_samples, metric_total, wait_until
+from tests.helpers.live import LiveServer
 
 QUICK = {"TOKENSRV_HEADER_TIMEOUT": "1", "TOKENSRV_BODY_TIMEOUT": "1"}
 DEADLINE = 30.0  # far beyond the 1 s timeouts: only a server that never gives up reaches it

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
-from tests.e2e.conftest import LiveServer
+from tests.helpers.live import LiveServer
+from tests.helpers.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

@@ -13,9 +13,9 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import free_port
-from tests.e2e.conftest import LiveServer, wait_ready
-from tests.e2e.verify_live_helpers import Tokensrv, register, until
+from tests.helpers.live import LiveServer, wait_ready
+from tests.helpers.ports import free_port
+from tests.helpers.verify_live import Tokensrv, register, until
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]

@@ -9,21 +9,21 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import free_port
-from tests.e2e.conftest import LiveServer
-from tests.e2e.verify_live_helpers import (
+from tests.helpers.live import LiveServer
+from tests.helpers.ports import free_port
+from tests.helpers.verify import (
+    Signer,
+    claims_for,
+    issuer_requests,
+    wait_for_revocation,
+)
+from tests.helpers.verify_live import (
     cli,
     header,
     payload,
     register,
     until,
     verifier_of,
-)
-from tests.verify_helpers import (
-    Signer,
-    claims_for,
-    issuer_requests,
-    wait_for_revocation,
 )
 from tokensrv.embedded import EmbeddedValkey
 from tokensrv.verify import RevokedToken, UnknownKey

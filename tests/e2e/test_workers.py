@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
-from tests.e2e.conftest import LiveServer, wait_ready
-from tests.e2e.http_helpers import wait_until
-from tests.e2e.test_serve import child_pids, pid_alive, run_cli
+from tests.helpers.http import wait_until
+from tests.helpers.live import LiveServer, wait_ready
+from tests.helpers.ports import free_port
+from tests.helpers.processes import child_pids, pid_alive, run_cli
 
 pytestmark = pytest.mark.e2e
 

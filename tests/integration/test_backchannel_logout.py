@@ -19,9 +19,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from tests.backchannel_helpers import Receiver
-from tests.conftest import free_port, provider_of
-from tests.integration.sso_helpers import REDIRECT, App, add_user, redeem, sign_in
+from tests.helpers.app import provider_of
+from tests.helpers.backchannel import Receiver
+from tests.helpers.ports import free_port
+from tests.helpers.sso import REDIRECT, App, add_user, redeem, sign_in
 from tokensrv import admin
 from tokensrv.app import create_app
 from tokensrv.backchannel_delivery import LogoutDelivery

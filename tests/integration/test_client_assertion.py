@@ -8,10 +8,8 @@ import json
 
 import pytest
 
-from tests.conftest import provider_of
-from tokensrv import admin
-
-from .assertion_helpers import (
+from tests.helpers.app import provider_of
+from tests.helpers.assertion import (
     JWKSServer,
     assertion_form,
     claims_for,
@@ -21,7 +19,8 @@ from .assertion_helpers import (
     sign,
     unsigned,
 )
-from .oauth_helpers import add_client, basic, post
+from tests.helpers.oauth import add_client, basic, post
+from tokensrv import admin
 
 
 @pytest.fixture

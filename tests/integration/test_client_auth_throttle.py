@@ -7,8 +7,8 @@ import ipaddress
 
 import pytest
 
-from tests.conftest import provider_of
-from tests.integration.oauth_helpers import add_client, basic, post
+from tests.helpers.app import provider_of
+from tests.helpers.oauth import add_client, basic, post
 
 CC = {"grant_type": "client_credentials"}
 ATTACKER, OTHER = "203.0.113.66", "198.51.100.7"

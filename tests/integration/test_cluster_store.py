@@ -14,9 +14,9 @@ from redis.asyncio import RedisCluster
 from redis.exceptions import RedisError
 
 from examples.topologies import ClusterTopology
-from tests.conftest import FakeClock
-from tests.integration.test_store_contract import NOW, D, family, rotate
-from tests.verify_helpers import AUDIENCE
+from tests.helpers.clock import FakeClock
+from tests.helpers.store import NOW, D, family, rotate
+from tests.helpers.verify import AUDIENCE
 from tokensrv.oauth.tokens import refresh_digest
 from tokensrv.store import Client, Revocation, Rotated, User
 from tokensrv.store.cache import CachingStore

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import free_port
-from tests.integration import oauth_helpers
-from tests.integration.sso_helpers import (
+from tests.helpers import oauth as oauth_helpers
+from tests.helpers.ports import free_port
+from tests.helpers.sso import (
     App,
     add_app,
     add_user,

@@ -15,10 +15,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from examples.topologies import SentinelTopology, ValkeyNode
-from tests.integration.oauth_helpers import Registered, add_client, claims_of, post, token
-from tests.integration.test_revocation import FEED
+from tests.helpers.oauth import Registered, add_client, claims_of, post, token
 from tokensrv.config import load_settings
-from tokensrv.store.redis import deny_key
+from tokensrv.store.redis import FEED, deny_key
 
 pytestmark = pytest.mark.integration
 

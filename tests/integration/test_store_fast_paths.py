@@ -12,7 +12,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from tests.conftest import FakeClock, free_port
+from tests.helpers.clock import FakeClock
+from tests.helpers.ports import free_port
 from tokensrv.app import open_redis
 from tokensrv.embedded import EmbeddedValkey
 from tokensrv.oauth.clients import new_client

@@ -6,9 +6,9 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import LiveServer
-from tests.e2e.verify_live_helpers import cli, header, register, until, verifier_of
-from tests.verify_helpers import issuer_requests
+from tests.helpers.live import LiveServer
+from tests.helpers.verify import issuer_requests
+from tests.helpers.verify_live import cli, header, register, until, verifier_of
 from tokensrv.verify import InvalidToken
 
 pytestmark = pytest.mark.e2e

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.verify_helpers import AUDIENCE, ISSUER, FunctionFetcher, Signer, make_verifier, segment
+from tests.helpers.verify import AUDIENCE, ISSUER, FunctionFetcher, Signer, make_verifier, segment
 from tokensrv.oauth.backchannel import EVENT, Outcome, outcome_of, retry_delay
 from tokensrv.oauth.clients import RegistrationError, check_backchannel_logout_uri, new_client
 from tokensrv.store import Client

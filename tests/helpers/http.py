@@ -12,7 +12,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import LiveServer
+from tests.helpers.live import LiveServer
 
 
 def post_form(url: str, data: dict[str, str], client_id: str | None = None, secret: str | None = None,

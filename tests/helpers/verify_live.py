@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 from prometheus_client import CollectorRegistry
 
-from tests.e2e.conftest import LiveServer
+from tests.helpers.live import LiveServer
 from tokensrv.verify import TokenVerifier
 from tokensrv.verify.jws import b64url_decode
 

@@ -16,7 +16,8 @@ from urllib.parse import parse_qs, urlsplit
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import free_port, provider_of
+from tests.helpers.app import provider_of
+from tests.helpers.ports import free_port
 from tokensrv import admin
 from tokensrv.embedded import EmbeddedValkey
 
