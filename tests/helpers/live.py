@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 from redis import Redis
 
+from tests.helpers.poll import eventually_sync
 from tests.helpers.ports import free_port
 
 READY_TIMEOUT = 30.0
@@ -52,18 +52,16 @@ class LiveServer:
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
     """Poll /readyz until it answers 200: the server is up, its store reachable, a key loaded."""
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if process.poll() is not None:
             raise AssertionError(f"tokensrv exited with {process.returncode}:\n{log_path.read_text()}")
         try:
             with urllib.request.urlopen(url + "/readyz", timeout=1) as resp:
-                if resp.status == 200:
-                    return
+                return bool(resp.status == 200)
         except OSError:
-            pass
-        time.sleep(0.05)
-    raise AssertionError(f"tokensrv not ready in {READY_TIMEOUT}s:\n{log_path.read_text()}")
+            return False
+
+    eventually_sync(ready, lambda: f"tokensrv ready:\n{log_path.read_text()}", timeout=READY_TIMEOUT)
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -79,12 +77,5 @@ def verifier_of(server: LiveServer, **options: Any) -> TokenVerifier:
     return TokenVerifier(server.url, "orders", registry=CollectorRegistry(), **options)
 
 
-async def until(condition: Callable[[], Any], what: str) -> Any:
-    """Poll an awaitable condition (a server-side state we cannot subscribe to) with a deadline."""
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        if result := await condition():
-            return result
-    raise AssertionError(f"not within {DEADLINE}s: {what}")
 
 
