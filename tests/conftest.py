@@ -29,6 +29,31 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "topologies: run the module's tests on every store topology")
 
 
+# The markers of setup.cfg, set here for every test so that `-m "not e2e"` selects exactly the rest: by
+# folder for tests/e2e and tests/integration, elsewhere (unit, security) by what the test uses.
+LIVE_SERVER_FIXTURES = frozenset({"start_server", "live_server"})  # real `tokensrv serve` processes
+TESTS = Path(__file__).parent
+
+
+def suite_marker(item: pytest.Item) -> str | None:
+    """The marker a collected test must carry: "e2e", "integration", or None for a unit test."""
+    folder = item.path.relative_to(TESTS).parts[0]
+    uses = set(getattr(item, "fixturenames", ()))
+    if folder == "e2e" or item.get_closest_marker("e2e") or uses & LIVE_SERVER_FIXTURES:
+        return "e2e"
+    if folder == "integration" or item.get_closest_marker("integration") or "redis_url" in uses:
+        return "integration"
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = suite_marker(item)
+        if marker and not item.get_closest_marker(marker):
+            item.add_marker(marker)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker("topologies") and "topology" in metafunc.fixturenames:
         metafunc.parametrize("topology", TOPOLOGIES, indirect=True, scope="session")

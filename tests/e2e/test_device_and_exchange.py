@@ -19,8 +19,6 @@ from tests.helpers.http import add_client, post_form
 from tests.helpers.verify import wait_for_revocation
 from tokensrv.verify import RevokedToken, TokenVerifier
 
-pytestmark = pytest.mark.e2e
-
 PASSWORD = "correct horse battery staple"
 DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"

@@ -17,8 +17,6 @@ from playwright.async_api import Browser, async_playwright, expect
 from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD
 from tests.helpers.http import add_client
 
-pytestmark = pytest.mark.e2e
-
 READ_TIMEOUT = 60
 
 

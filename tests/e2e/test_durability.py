@@ -21,8 +21,6 @@ from tests.helpers.ports import free_port
 from tests.helpers.sso import csrf_of, pkce
 from tokensrv.embedded import EmbeddedValkey
 
-pytestmark = pytest.mark.e2e
-
 ISSUER = "http://tokensrv.test"  # fixed: the restarted server listens on another port
 REDIRECT = "http://127.0.0.1:9000/cb"
 PASSWORD = "correct horse battery staple"

@@ -20,8 +20,6 @@ from tests.helpers.http import add_client, post_form
 from tests.helpers.live import wait_ready
 from tests.helpers.ports import free_port
 
-pytestmark = pytest.mark.e2e
-
 
 def json_lines(output: str) -> list[dict[str, Any]]:
     """Every line parsed as the shipper would: a line that is not a JSON object fails the test."""

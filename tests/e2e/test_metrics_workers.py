@@ -3,13 +3,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from tests.helpers.http import add_client, metric_samples, metric_total, post_form
 from tests.helpers.poll import eventually_sync
 from tokensrv.observe import RequestTally
 
-pytestmark = pytest.mark.e2e
 N = 24
 
 

@@ -11,12 +11,10 @@ import urllib.request
 from pathlib import Path
 
 import jwt as pyjwt
-import pytest
 
 from tests.helpers.http import add_client, post_form
 from tests.helpers.poll import eventually_sync
 
-pytestmark = pytest.mark.e2e
 ROTATIONS = 6
 PUBLISH_DELAY = 3  # JWKS_MAX_AGE 2 + one keys/ check rounded up: the next key may sign this long after its creation
 MAX_REQUESTS = 20_000  # a bound on the load loop should the rotations never finish

@@ -19,7 +19,6 @@ from tests.helpers.http import (
 )
 from tests.helpers.poll import eventually_sync
 
-pytestmark = pytest.mark.e2e
 LOGINS = 6
 PASSWORD = "correct horse battery staple"
 

@@ -17,8 +17,6 @@ import pytest
 from tests.helpers.live import LiveServer
 from tests.helpers.ports import free_port
 
-pytestmark = pytest.mark.e2e
-
 TRACE_ID = "5b8aa5a2d2c872e8321cf37308d69df2"
 PARENT_ID = "051581bf3cb55c13"
 

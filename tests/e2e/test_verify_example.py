@@ -18,7 +18,6 @@ from tests.helpers.poll import eventually
 from tests.helpers.ports import free_port
 from tests.helpers.verify_live import DEADLINE, Tokensrv, register
 
-pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -29,8 +29,6 @@ from tests.helpers.verify_live import (
 from tokensrv.embedded import EmbeddedValkey
 from tokensrv.verify import RevokedToken, UnknownKey
 
-pytestmark = pytest.mark.e2e
-
 
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
@@ -126,8 +124,6 @@ async def test_logging_out_refuses_the_sessions_tokens(live_server: LiveServer,
         with pytest.raises(RevokedToken):
             await verifier.verify(ended["access_token"])
         assert await verifier.verify(kept["access_token"])
-
-
 
 
 # ---- the store restarts ----

@@ -13,14 +13,10 @@ import sys
 import urllib.request
 from pathlib import Path
 
-import pytest
-
 from tests.helpers.live import LiveServer, wait_ready
 from tests.helpers.poll import eventually_sync
 from tests.helpers.ports import free_port
 from tests.helpers.processes import child_pids, pid_alive, run_cli
-
-pytestmark = pytest.mark.e2e
 
 
 def workers_of(server: LiveServer) -> list[int]:

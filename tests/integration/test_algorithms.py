@@ -19,7 +19,6 @@ from tests.helpers.oauth import (
     token,
 )
 
-pytestmark = pytest.mark.integration
 ALGORITHMS = ["RS256", "ES256", "EdDSA"]
 
 

@@ -24,8 +24,6 @@ from tokensrv.verify import store_url
 from tokensrv.verify.metrics import VerifierMetrics
 from tokensrv.verify.mirror import RevocationMirror
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture(scope="session")
 def redis_url(cluster_topology: ClusterTopology) -> str:

@@ -30,8 +30,6 @@ from tests.helpers.sso import (
 from tokensrv.config import Settings
 from tokensrv.embedded import EmbeddedValkey
 
-pytestmark = pytest.mark.integration
-
 RECOVERY_TIMEOUT = 20.0
 
 

@@ -19,8 +19,6 @@ from tests.helpers.oauth import Registered, add_client, claims_of, post, token
 from tokensrv.config import load_settings
 from tokensrv.store.redis import FEED, deny_key
 
-pytestmark = pytest.mark.integration
-
 # KNOWN ISSUE, not ours to hide elsewhere: after a failover under load, redis-py (8.1) leaves some
 # of the connections it opened to the sentinels (to find the new primary) unclosed; they surface as
 # ResourceWarnings when collected. They are collected here, after each test of this module, and

@@ -23,8 +23,6 @@ from tokensrv.store import Client, RefreshFamily, Revocation, Rotated, User
 from tokensrv.store.cache import HEARTBEAT, MAX_SILENCE, CachingStore, ClientCache
 from tokensrv.store.redis import RedisStore
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 async def caching(redis: Redis) -> AsyncIterator[CachingStore]:

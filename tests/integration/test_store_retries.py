@@ -20,8 +20,6 @@ from tokensrv.store import Rotated
 from tokensrv.store.connect import open_redis
 from tokensrv.store.redis import RedisStore
 
-pytestmark = pytest.mark.integration
-
 
 class LossyRelay:
     """Relays connections to Valkey; while `lose_answer` is set, the next answer Valkey sends is

@@ -36,8 +36,6 @@ from tokensrv.keys import jws_signature
 from tokensrv.observe import observe_middleware
 from tokensrv.tracing import TRACER, store_operations
 
-pytestmark = pytest.mark.integration
-
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT_ID = "b7ad6b7169203331"
 

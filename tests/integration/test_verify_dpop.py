@@ -21,7 +21,6 @@ from tokensrv.config import Settings
 from tokensrv.verify import InvalidDPoPBinding, InvalidDPoPProof, TokenVerifier
 from tokensrv.verify.middleware import claims_of, require, setup
 
-pytestmark = pytest.mark.integration
 ALGS = 'algs="ES256 RS256 PS256 EdDSA"'
 
 

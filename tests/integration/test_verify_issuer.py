@@ -52,8 +52,6 @@ from tokensrv.verify import (
     VerifierUnavailable,
 )
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 async def issuer(aiohttp_client: Any, redis: Redis, clock: FakeClock, settings: Settings) -> TestClient:

@@ -30,8 +30,6 @@ from tokensrv.store import Revocation
 from tokensrv.store.redis import RedisStore
 from tokensrv.verify import InvalidClaims, TokenVerifier
 
-pytestmark = pytest.mark.integration
-
 STATE_GAUGES = ("jwks_keys", "mirror_connected", "mirror_lag_seconds", "mirror_entries")
 
 

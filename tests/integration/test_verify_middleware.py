@@ -29,7 +29,6 @@ from tokensrv.verify import TokenVerifier
 from tokensrv.verify.jws import b64url_decode
 from tokensrv.verify.middleware import VERIFIER, claims_of, require, setup
 
-pytestmark = pytest.mark.integration
 Client = Callable[..., Awaitable[TestClient]]
 
 

@@ -16,7 +16,7 @@ from tokensrv.verify import FeedEntry, RevokedToken, VerifierUnavailable
 from tokensrv.verify.metrics import VerifierMetrics
 from tokensrv.verify.mirror import RevocationMirror
 
-pytestmark = [pytest.mark.integration, pytest.mark.topologies]  # every store topology (tests/conftest.py)
+pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
 
 @pytest.fixture

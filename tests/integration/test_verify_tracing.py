@@ -29,8 +29,6 @@ from tokensrv.verify import TokenVerifier
 from tokensrv.verify.middleware import bearer_middleware, claims_of, setup
 from tokensrv.verify.tracing import tracer_for
 
-pytestmark = pytest.mark.integration
-
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"
 
