@@ -13,7 +13,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from tests.helpers.backchannel import Receiver
-from tests.helpers.cli import PASSWORD, assert_one_line_error, http_post
+from tests.helpers.cli import assert_one_line_error, http_post
+from tests.helpers.oauth import PASSWORD
 from tokensrv.verify import InvalidToken, TokenVerifier
 
 

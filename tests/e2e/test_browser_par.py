@@ -18,10 +18,9 @@ import pytest
 from aiohttp import web
 from playwright.async_api import expect
 
-from tests.helpers.browser import PASSWORD, b64url, browser, on_login_page
+from tests.helpers.browser import b64url, on_login_page
+from tests.helpers.oauth import PASSWORD
 from tests.helpers.ports import free_port
-
-__all__ = ["browser"]
 
 
 @dataclass

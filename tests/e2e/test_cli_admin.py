@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.cli import PASSWORD, assert_one_line_error, cli_json, http_post
+from tests.helpers.cli import assert_one_line_error, cli_json, http_post
+from tests.helpers.oauth import PASSWORD
 from tests.helpers.ports import free_port
 
 

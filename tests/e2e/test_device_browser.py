@@ -14,8 +14,9 @@ import httpx
 import pytest
 from playwright.async_api import Browser, async_playwright, expect
 
-from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, PASSWORD
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers.http import add_client
+from tests.helpers.oauth import PASSWORD
 
 READ_TIMEOUT = 60
 

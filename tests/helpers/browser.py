@@ -8,9 +8,6 @@ from collections.abc import AsyncIterator
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-PASSWORD = "correct horse battery staple"
-
-
 CHROMIUM = "/usr/bin/chromium"
 
 

@@ -8,8 +8,6 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
-PASSWORD = "correct horse battery staple"
-
 
 def http_post(url: str, form: dict[str, str], client_id: str | None = None, secret: str | None = None
               ) -> tuple[int, dict[str, Any]]:

@@ -6,7 +6,7 @@ from urllib.parse import urljoin
 
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-PASSWORD = "correct horse battery staple"
+from tests.helpers.oauth import PASSWORD  # the one password of the tests' users
 
 
 async def sign_in_on_the_form(oauth: AsyncOAuth2Client, server_url: str, authorization_url: str) -> str:

@@ -11,15 +11,8 @@ from redis.asyncio import Redis
 from examples.orders.app import create_app as create_orders
 from tests.helpers.app import provider_of
 from tests.helpers.clock import FakeClock
-from tests.helpers.oauth import (
-    Registered,
-    add_client,
-    add_user,
-)
-from tests.helpers.verify import (
-    AUDIENCE,
-    start_issuer,
-)
+from tests.helpers.oauth import Registered, add_client, add_user
+from tests.helpers.verify import AUDIENCE, start_issuer
 from tokensrv.config import Settings
 from tokensrv.verify import TokenVerifier
 

@@ -1,13 +1,7 @@
 """Pushed authorization requests (RFC 9126): push, authorize with the request_uri, sign in."""
 from __future__ import annotations
 
-from tests.helpers.sso import (
-    App,
-    login_page,
-    pkce,
-    query_of,
-    submit,
-)
+from tests.helpers.sso import App, login_page, pkce, query_of, submit
 from tests.helpers.sso import Flow as SSOFlow
 
 PAR = "/oauth2/par"

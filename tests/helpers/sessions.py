@@ -1,10 +1,7 @@
 """A signed-in user's tokens, and whether a refresh token still works."""
 from __future__ import annotations
 
-from tests.helpers.sso import (
-    redeem,
-    sign_in,
-)
+from tests.helpers.sso import redeem, sign_in
 
 
 async def logged_in(client, app, username="alice", **params):

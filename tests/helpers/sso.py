@@ -17,11 +17,11 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from tests.helpers.app import provider_of
+from tests.helpers.oauth import PASSWORD  # the one password of the tests' users
 from tests.helpers.ports import free_port
 from tokensrv import admin
 from tokensrv.embedded import EmbeddedValkey
 
-PASSWORD = "correct horse battery staple"
 REDIRECT = "http://127.0.0.1:9000/cb"
 LOGOUT_REDIRECT = "http://127.0.0.1:9000/bye"
 

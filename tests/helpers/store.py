@@ -2,10 +2,7 @@
 from __future__ import annotations
 
 from tokensrv.oauth.tokens import refresh_digest
-from tokensrv.store import (
-    RefreshFamily,
-    RotateOutcome,
-)
+from tokensrv.store import RefreshFamily, RotateOutcome
 from tokensrv.store.redis import RedisStore
 
 NOW = 1_800_000_000

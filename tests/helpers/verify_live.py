@@ -10,10 +10,10 @@ import aiohttp
 from prometheus_client import CollectorRegistry
 
 from tests.helpers.live import LiveServer
+from tests.helpers.oauth import PASSWORD  # the one password of the tests' users
 from tokensrv.verify import TokenVerifier
 from tokensrv.verify.jws import b64url_decode
 
-PASSWORD = "correct horse battery staple"
 DEADLINE = 30.0
 
 
