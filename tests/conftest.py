@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,30 +13,12 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis, RedisCluster
 
 from examples.topologies import ClusterTopology, SentinelTopology, free_port
-from tokensrv.app import PROVIDER, create_app
+from tests.helpers.app import provider_of
+from tests.helpers.clock import FakeClock
+from tokensrv.app import create_app
 from tokensrv.config import Settings, load_settings
 from tokensrv.embedded import EmbeddedValkey
-from tokensrv.oauth import Provider
 from tokensrv.verify import store_url
-
-__all__ = ["FakeClock", "free_port", "provider_of"]  # free_port: the e2e and bench helpers import it here
-
-
-class FakeClock:
-    """Injected time: tests move it explicitly, nothing sleeps.
-
-    It starts at the real time, so the TTLs the store derives from it are real TTLs in Valkey.
-    """
-
-    def __init__(self, start: float | None = None) -> None:
-        self.t = float(int(time.time())) if start is None else start
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
 
 # The store topologies a module marked `pytest.mark.topologies` runs on, each test once per entry
 # (ids [single], [sentinel], [cluster]).
@@ -46,6 +27,31 @@ TOPOLOGIES = ("single", "sentinel", "cluster")
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "topologies: run the module's tests on every store topology")
+
+
+# The markers of setup.cfg, set here for every test so that `-m "not e2e"` selects exactly the rest: by
+# folder for tests/e2e and tests/integration, elsewhere (unit, security) by what the test uses.
+LIVE_SERVER_FIXTURES = frozenset({"start_server", "live_server"})  # real `tokensrv serve` processes
+TESTS = Path(__file__).parent
+
+
+def suite_marker(item: pytest.Item) -> str | None:
+    """The marker a collected test must carry: "e2e", "integration", or None for a unit test."""
+    folder = item.path.relative_to(TESTS).parts[0]
+    uses = set(getattr(item, "fixturenames", ()))
+    if folder == "e2e" or item.get_closest_marker("e2e") or uses & LIVE_SERVER_FIXTURES:
+        return "e2e"
+    if folder == "integration" or item.get_closest_marker("integration") or "redis_url" in uses:
+        return "integration"
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = suite_marker(item)
+        if marker and not item.get_closest_marker(marker):
+            item.add_marker(marker)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -149,6 +155,3 @@ async def client(make_client: Callable[..., Any], settings: Settings) -> TestCli
     result: TestClient = await make_client(settings)
     return result
 
-
-def provider_of(client: TestClient) -> Provider:
-    return client.app[PROVIDER]  # type: ignore[index]

@@ -12,8 +12,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from tests.backchannel_helpers import Receiver
-from tests.e2e.test_cli_admin import PASSWORD, assert_one_line_error, http_post
+from tests.helpers.backchannel import Receiver
+from tests.helpers.cli import assert_one_line_error, http_post
+from tests.helpers.oauth import PASSWORD
 from tokensrv.verify import InvalidToken, TokenVerifier
 
 

@@ -12,8 +12,8 @@ from urllib.parse import urlencode
 
 from playwright.async_api import Request, Route, async_playwright, expect
 
-from tests.e2e.test_browser_sso import CHROMIUM, CHROMIUM_ARGS, b64url
-from tests.e2e.test_cli_admin import cli_json
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS, b64url
+from tests.helpers.cli import cli_json
 
 HOSTILE_NAME = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2"><b>Bold</b>'
 LOGO = "https://logo.example.org/rp.png"

@@ -18,10 +18,9 @@ import pytest
 from aiohttp import web
 from playwright.async_api import expect
 
-from tests.conftest import free_port
-from tests.e2e.test_browser_sso import PASSWORD, b64url, browser, on_login_page
-
-__all__ = ["browser"]
+from tests.helpers.browser import b64url, on_login_page
+from tests.helpers.oauth import PASSWORD
+from tests.helpers.ports import free_port
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -21,18 +20,11 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 from aiohttp import web
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import expect
 
-from tests.conftest import free_port
-
-PASSWORD = "correct horse battery staple"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def b64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+from tests.helpers.browser import b64url, on_login_page
+from tests.helpers.oauth import PASSWORD
+from tests.helpers.ports import free_port
 
 
 def unverified_claims(jwt: str) -> dict[str, Any]:
@@ -122,18 +114,6 @@ async def parties(live_server) -> AsyncIterator[tuple[RelyingParty, RelyingParty
     yield parties[0], parties[1]
     for runner in runners:
         await runner.cleanup()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
-
-
-def on_login_page(page: Page, server_url: str) -> bool:
-    return re.match(re.escape(server_url) + r"/login\?request=", page.url) is not None
 
 
 async def test_single_sign_on_across_two_applications_and_logout(live_server, parties, browser, tmp_path: Path):

@@ -9,7 +9,6 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.e2e
 RUNS = 4  # per command: what went wrong was a race at exit, so each runs a few times
 
 FAILING = [

@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
+from tests.helpers.http import add_client, post_form
 
-from tests.e2e.http_helpers import add_client, post_form
-
-pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"
 
 

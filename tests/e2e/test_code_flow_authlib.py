@@ -2,9 +2,8 @@
 finding every endpoint by discovery and driving the login form over HTTP like a browser would."""
 from __future__ import annotations
 
-import re
 import secrets
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from authlib.integrations.base_client.errors import OAuthError
@@ -12,23 +11,9 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-PASSWORD = "correct horse battery staple"
+from tests.helpers.code_flow import PASSWORD, sign_in_on_the_form
+
 REDIRECT = "http://127.0.0.1:9/callback"  # never reached: the test reads the redirect itself
-
-
-async def sign_in_on_the_form(oauth: AsyncOAuth2Client, server_url: str, authorization_url: str) -> str:
-    """Follow the authorization URL to the login page, post the form, return the callback URL."""
-    resp = await oauth.request("GET", authorization_url, withhold_token=True)
-    assert resp.status_code == 303, resp.text
-    login_url = urljoin(server_url, resp.headers["location"])
-    page = await oauth.request("GET", login_url, withhold_token=True)
-    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
-    form = {name: value for name, value in re.findall(r'name="(request|csrf_token)" value="([^"]+)"', page.text)}
-    assert set(form) == {"request", "csrf_token"}
-    resp = await oauth.request("POST", urljoin(server_url, "/login"), withhold_token=True,
-                               data={**form, "username": "alice", "password": PASSWORD})
-    assert resp.status_code == 303, resp.text
-    return resp.headers["location"]
 
 
 @pytest.fixture

@@ -15,11 +15,9 @@ from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import OAuth2Client
 from prometheus_client import CollectorRegistry
 
-from tests.e2e.http_helpers import add_client, post_form
-from tests.verify_helpers import wait_for_revocation
+from tests.helpers.http import add_client, post_form
+from tests.helpers.verify import wait_for_revocation
 from tokensrv.verify import RevokedToken, TokenVerifier
-
-pytestmark = pytest.mark.e2e
 
 PASSWORD = "correct horse battery staple"
 DEVICE = "urn:ietf:params:oauth:grant-type:device_code"

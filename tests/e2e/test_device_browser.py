@@ -14,10 +14,9 @@ import httpx
 import pytest
 from playwright.async_api import Browser, async_playwright, expect
 
-from tests.e2e.http_helpers import add_client
-from tests.e2e.test_browser_sso import CHROMIUM, CHROMIUM_ARGS, PASSWORD
-
-pytestmark = pytest.mark.e2e
+from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.helpers.http import add_client
+from tests.helpers.oauth import PASSWORD
 
 READ_TIMEOUT = 60
 

@@ -16,12 +16,10 @@ import aiohttp
 import pytest
 from redis import Redis
 
-from tests.conftest import free_port
-from tests.e2e.conftest import LiveServer
-from tests.integration.sso_helpers import csrf_of, pkce
+from tests.helpers.live import LiveServer
+from tests.helpers.ports import free_port
+from tests.helpers.sso import csrf_of, pkce
 from tokensrv.embedded import EmbeddedValkey
-
-pytestmark = pytest.mark.e2e
 
 ISSUER = "http://tokensrv.test"  # fixed: the restarted server listens on another port
 REDIRECT = "http://127.0.0.1:9000/cb"

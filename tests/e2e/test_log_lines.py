@@ -16,11 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
-from tests.e2e.conftest import wait_ready
-from tests.e2e.http_helpers import add_client, post_form
-
-pytestmark = pytest.mark.e2e
+from tests.helpers.http import add_client, post_form
+from tests.helpers.live import wait_ready
+from tests.helpers.ports import free_port
 
 
 def json_lines(output: str) -> list[dict[str, Any]]:

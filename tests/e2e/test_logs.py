@@ -6,11 +6,8 @@ from __future__ import annotations
 import json
 import urllib.request
 
-import pytest
+from tests.helpers.http import post_form
 
-from tests.e2e.http_helpers import post_form
-
-pytestmark = pytest.mark.e2e
 PASSWORD = "correct horse battery staple"
 WRONG_PASSWORD = "zebra-WRONG-4711-password"
 

@@ -14,8 +14,8 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuth2Client
 from authlib.oauth2.rfc7523 import ClientSecretJWT, PrivateKeyJWT, private_key_jwt_sign
 from joserfc.jwk import KeySet, RSAKey
 
-from tests.conftest import free_port
-from tests.e2e.test_cli_admin import assert_one_line_error, cli_json
+from tests.helpers.cli import assert_one_line_error, cli_json
+from tests.helpers.ports import free_port
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 

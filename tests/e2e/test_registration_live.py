@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
-from tests.e2e.test_cli_admin import PASSWORD, assert_one_line_error, cli_json
-from tests.e2e.test_code_flow_authlib import sign_in_on_the_form
+from tests.helpers.cli import assert_one_line_error, cli_json
+from tests.helpers.code_flow import sign_in_on_the_form
+from tests.helpers.oauth import PASSWORD
 
 REDIRECT = "http://127.0.0.1:9/callback"  # never reached: the test reads the redirect itself
 

@@ -11,11 +11,10 @@ import urllib.request
 from pathlib import Path
 
 import jwt as pyjwt
-import pytest
 
-from tests.e2e.http_helpers import add_client, post_form, wait_until
+from tests.helpers.http import add_client, post_form
+from tests.helpers.poll import eventually_sync
 
-pytestmark = pytest.mark.e2e
 ROTATIONS = 6
 PUBLISH_DELAY = 3  # JWKS_MAX_AGE 2 + one keys/ check rounded up: the next key may sign this long after its creation
 MAX_REQUESTS = 20_000  # a bound on the load loop should the rotations never finish
@@ -55,9 +54,10 @@ def test_rotating_keys_under_load_answers_every_token_request(start_server):
         for _ in range(ROTATIONS):
             # the CLI then performs the whole step itself (request, promote, create) while the
             # workers re-read the folder its request just changed: the race of the issue
-            wait_until(lambda: next_key_may_sign(server.keys_dir), "the next key to be published long enough")
+            eventually_sync(lambda: next_key_may_sign(server.keys_dir), "the next key to be published long enough",
+                            timeout=120)
             server.cli("keys", "rotate")
-            wait_until(lambda: latest_kid() != signers[-1], "the next key to sign", timeout=120)
+            eventually_sync(lambda: latest_kid() != signers[-1], "the next key to sign", timeout=120)
             signers.append(latest_kid())
     finally:
         stop.set()

@@ -14,13 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
-from tests.e2e.conftest import wait_ready
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tokensrv", *args], env={**os.environ, **(env or {})},
-                          cwd=cwd, capture_output=True, text=True, timeout=60)
+from tests.helpers.live import wait_ready
+from tests.helpers.poll import eventually_sync
+from tests.helpers.ports import free_port
+from tests.helpers.processes import child_pids, pid_alive, run_cli
 
 
 def get_json(url: str) -> dict:
@@ -72,15 +69,17 @@ def test_keys_rotate_shows_the_next_key_in_the_jwks_before_it_signs(start_server
     signing_before = token_kid(server.url, secret)
     server.cli("keys", "rotate")
     # the server completes the rotation as soon as the next key has been published for max-age
-    deadline = time.monotonic() + 30
-    while (signing := token_kid(server.url, secret)) == signing_before:
-        assert time.monotonic() < deadline, "the rotation never completed"
-        time.sleep(0.1)
+    deadline = time.monotonic() + 30  # for both waits below
+    signing = eventually_sync(lambda: (kid := token_kid(server.url, secret)) != signing_before and kid,
+                              "the rotation to complete", timeout=30, interval=0.1)
     assert signing in published_before, "a key signed before any cache could have seen it"
     # the retired key stays published for its tokens, and a fresh next key appears
-    while len(published_after := {k["kid"] for k in get_json(server.url + "/.well-known/jwks.json")["keys"]}) < 3:
-        assert time.monotonic() < deadline, "no new next key was published"
-        time.sleep(0.1)
+
+    def published() -> set[str]:
+        return {k["kid"] for k in get_json(server.url + "/.well-known/jwks.json")["keys"]}
+
+    published_after = eventually_sync(lambda: len(kids := published()) >= 3 and kids, "a new next key published",
+                                      timeout=deadline - time.monotonic(), interval=0.1)
     assert signing_before in published_after
     assert len(published_after - published_before) == 1
 
@@ -158,20 +157,6 @@ def run_cli_with_embedded(tmp_path: Path, port: int) -> str:
     return "kept"
 
 
-def child_pids(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/status")
-    return status.exists() and "State:\tZ" not in status.read_text()
-
-
 def test_keys_revoke_takes_a_compromised_key_out_of_signing_and_the_jwks_at_once(start_server):
     server = start_server()
     secret = json.loads(server.cli("client", "add", "--id", "svc", "--grant-type",
@@ -186,10 +171,8 @@ def test_keys_revoke_takes_a_compromised_key_out_of_signing_and_the_jwks_at_once
     assert states[upcoming] == "current"  # the already-published next key signs at once
     assert sorted(states.values()) == ["current", "next"]
     # the running server re-reads keys/ within seconds; from then on the key is gone everywhere
-    deadline = time.monotonic() + 30
-    while compromised in {k["kid"] for k in get_json(server.url + "/.well-known/jwks.json")["keys"]}:
-        assert time.monotonic() < deadline, "the revoked key is still published"
-        time.sleep(0.1)
+    eventually_sync(lambda: compromised not in {k["kid"] for k in get_json(server.url + "/.well-known/jwks.json")["keys"]},
+                    "the revoked key to be unpublished", timeout=30, interval=0.1)
     assert token_kid(server.url, secret) == upcoming
     # verifiers learn it from the revocation feed
     from redis import Redis

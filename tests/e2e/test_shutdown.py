@@ -11,15 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.http_helpers import (
+from tests.helpers.http import (
     add_client,
     metric_samples,
     metric_total,
     post_form,
-    wait_until,
 )
+from tests.helpers.poll import eventually_sync
 
-pytestmark = pytest.mark.e2e
 LOGINS = 6
 PASSWORD = "correct horse battery staple"
 
@@ -83,11 +82,12 @@ def test_sigterm_finishes_accepted_requests_then_exits_0(start_server, workers):
         done = metric_total(samples, "tokensrv_http_requests_total", route="/oauth2/token")
         return hashing + done == LOGINS and hashing >= 1
 
-    wait_until(all_accepted_some_in_flight, "every login accepted while some are still in flight")
+    eventually_sync(all_accepted_some_in_flight, "every login accepted while some are still in flight", timeout=120,
+                    interval=0.02)  # a window: polled often enough not to miss it
     children = descendants(server.process.pid)
     assert len(children) >= int(workers) + 2  # with each server process's forkserver and argon2 worker(s)
     server.process.send_signal(signal.SIGTERM)
-    wait_until(lambda: refused(server.port), "the port to refuse new connections")
+    eventually_sync(lambda: refused(server.port), "the port to refuse new connections", timeout=120, interval=0.02)
     for thread in threads:
         thread.join(timeout=300)
     assert server.process.wait(timeout=300) == 0

@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.e2e.conftest import LiveServer
-from tests.e2e.http_helpers import metric_samples, metric_total, wait_until
+from tests.helpers.http import metric_samples, metric_total
+from tests.helpers.live import LiveServer
+from tests.helpers.poll import eventually_sync
 
 QUICK = {"TOKENSRV_HEADER_TIMEOUT": "1", "TOKENSRV_BODY_TIMEOUT": "1"}
 DEADLINE = 30.0  # far beyond the 1 s timeouts: only a server that never gives up reaches it
@@ -69,7 +70,7 @@ def test_a_client_dribbling_its_headers_is_cut_off(server):
     sock = connect(server)
     sock.sendall(b"POST /oauth2/token HTTP/1.1\r\nHost: x\r\nX-Pad: ")
     assert until_closed(sock, dribble=b"a" * 1000) == b""  # closed, never answered
-    wait_until(lambda: "no complete request head within 1.0 s" in server.log(), "the log line", timeout=DEADLINE)
+    eventually_sync(lambda: "no complete request head within 1.0 s" in server.log(), "the log line", timeout=DEADLINE)
 
 
 def test_a_connection_that_sends_nothing_is_closed(server):
@@ -98,10 +99,10 @@ def test_a_client_that_hangs_up_mid_body_is_no_store_outage(server, path):
     sock = connect(server)
     sock.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\n".encode() + FORM + b"Content-Length: 100\r\n\r\ngrant_")
     # the handler is reading the body: in flight besides the scrape that asks
-    wait_until(lambda: metric_total(metric_samples(server), "tokensrv_http_requests_in_flight") == 2,
-               "the request to be in flight", timeout=DEADLINE)
+    eventually_sync(lambda: metric_total(metric_samples(server), "tokensrv_http_requests_in_flight") == 2,
+                    "the request to be in flight", timeout=DEADLINE)
     sock.close()
-    wait_until(lambda: f"POST {path}: client abort" in server.log(), "the client abort line", timeout=DEADLINE)
+    eventually_sync(lambda: f"POST {path}: client abort" in server.log(), "the client abort line", timeout=DEADLINE)
     assert "store unreachable" not in server.log()
     samples = metric_samples(server)
     assert metric_total(samples, "tokensrv_http_requests_total", route=path, status="503") == 0
@@ -129,7 +130,7 @@ def test_what_the_http_parser_refuses_is_an_rfc_6749_error_that_echoes_nothing(s
     assert set(json.loads(body)) == {"error", "error_description"} and json.loads(body)["error"] == "invalid_request"
     assert headers["server"] == "tokensrv"
     assert SECRET.encode() not in answer and b"Bearer" not in answer and b"\\x" not in answer
-    wait_until(lambda: "refused a malformed request" in server.log(), "the refusal's log line", timeout=DEADLINE)
+    eventually_sync(lambda: "refused a malformed request" in server.log(), "the refusal's log line", timeout=DEADLINE)
     log = server.log()
     assert "Traceback" not in log and SECRET not in log and "Bearer" not in log
     assert sum("refused a malformed request" in line for line in log.splitlines()) == 1

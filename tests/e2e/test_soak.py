@@ -7,10 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-pytestmark = pytest.mark.e2e
-
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "soak.py"
 
 

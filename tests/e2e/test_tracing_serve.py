@@ -14,10 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import free_port
-from tests.e2e.conftest import LiveServer
-
-pytestmark = pytest.mark.e2e
+from tests.helpers.live import LiveServer
+from tests.helpers.ports import free_port
 
 TRACE_ID = "5b8aa5a2d2c872e8321cf37308d69df2"
 PARENT_ID = "051581bf3cb55c13"

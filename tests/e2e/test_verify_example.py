@@ -13,11 +13,11 @@ import aiohttp
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import free_port
-from tests.e2e.conftest import LiveServer, wait_ready
-from tests.e2e.verify_live_helpers import Tokensrv, register, until
+from tests.helpers.live import LiveServer, wait_ready
+from tests.helpers.poll import eventually
+from tests.helpers.ports import free_port
+from tests.helpers.verify_live import DEADLINE, Tokensrv, register
 
-pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -89,4 +89,4 @@ async def test_a_token_revoked_at_tokensrv_is_refused_by_the_service(orders: str
     async def refused() -> bool:
         async with tokensrv.session.get(orders + "/orders", headers=headers) as resp:
             return resp.status == 401
-    await until(refused, "the service refuses the revoked token")
+    await eventually(refused, "the service refuses the revoked token", timeout=DEADLINE)

@@ -9,26 +9,25 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import free_port
-from tests.e2e.conftest import LiveServer
-from tests.e2e.verify_live_helpers import (
-    cli,
-    header,
-    payload,
-    register,
-    until,
-    verifier_of,
-)
-from tests.verify_helpers import (
+from tests.helpers.live import LiveServer
+from tests.helpers.poll import eventually
+from tests.helpers.ports import free_port
+from tests.helpers.verify import (
     Signer,
     claims_for,
     issuer_requests,
     wait_for_revocation,
 )
+from tests.helpers.verify_live import (
+    DEADLINE,
+    cli,
+    header,
+    payload,
+    register,
+    verifier_of,
+)
 from tokensrv.embedded import EmbeddedValkey
 from tokensrv.verify import RevokedToken, UnknownKey
-
-pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
@@ -54,12 +53,12 @@ async def test_a_key_promoted_while_the_jwks_is_cached_verifies_and_old_tokens_t
             keys = await cli(server, "keys", "rotate", TOKENSRV_JWKS_MAX_AGE="0", TOKENSRV_KEY_CHECK_INTERVAL="0.1")
             current = next(k["kid"] for k in keys if k["state"] == "current")
             return None if current in seen else current
-        new_kid = await until(rotated, "a never-seen key signs")
+        new_kid = await eventually(rotated, "a never-seen key signs", timeout=DEADLINE)
 
         async def signed_by_new_key() -> str | None:
             token = await tokensrv.service_token()
             return token if header(token)["kid"] == new_kid else None
-        new = await until(signed_by_new_key, "the server signs with the new key")
+        new = await eventually(signed_by_new_key, "the server signs with the new key", timeout=DEADLINE)
 
         assert (await verifier.verify(new))["client_id"] == "web"  # through the unknown-kid refetch
         assert issuer_requests(verifier) == 3  # that one JWKS fetch; max-age has not run out
@@ -110,7 +109,7 @@ async def test_user_revoke_refuses_every_earlier_token_of_the_user(live_server: 
         async def later_login() -> str | None:  # a token of a later second than the not-before
             token = str((await tokensrv.user_login())["access_token"])
             return token if payload(token)["iat"] > not_before else None
-        assert await verifier.verify(await until(later_login, "a login after the revocation"))
+        assert await verifier.verify(await eventually(later_login, "a login after the revocation", timeout=DEADLINE))
 
 
 async def test_logging_out_refuses_the_sessions_tokens(live_server: LiveServer,
@@ -125,8 +124,6 @@ async def test_logging_out_refuses_the_sessions_tokens(live_server: LiveServer,
         with pytest.raises(RevokedToken):
             await verifier.verify(ended["access_token"])
         assert await verifier.verify(kept["access_token"])
-
-
 
 
 # ---- the store restarts ----
@@ -162,7 +159,7 @@ async def test_revocations_around_a_store_restart_are_all_seen(
             async def revoked_after_restart() -> bool:
                 status, _ = await tokensrv.post("/oauth2/revoke", {"token": after})
                 return status == 200  # the server's own connection comes back first
-            await until(revoked_after_restart, "tokensrv revokes again")
+            await eventually(revoked_after_restart, "tokensrv revokes again", timeout=DEADLINE)
             for token in (around, after):
                 await wait_for_revocation(verifier, "jti", payload(token)["jti"])
             await mirror.wait_for(lambda: mirror.connected)

@@ -10,18 +10,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import free_port
-from tests.e2e.conftest import LiveServer, wait_ready
-from tests.e2e.http_helpers import wait_until
-from tests.e2e.test_serve import child_pids, pid_alive, run_cli
-
-pytestmark = pytest.mark.e2e
+from tests.helpers.live import LiveServer, wait_ready
+from tests.helpers.poll import eventually_sync
+from tests.helpers.ports import free_port
+from tests.helpers.processes import child_pids, pid_alive, run_cli
 
 
 def workers_of(server: LiveServer) -> list[int]:
@@ -66,7 +61,7 @@ def test_sigterm_stops_every_worker_and_the_parent_exits_cleanly(start_server):
     server = start_server(TOKENSRV_WORKERS="2")
     workers = workers_of(server)
     # ready answers from whichever worker accepted first: wait until the other one serves too
-    wait_until(lambda: server.log().count("worker serving requests") == 2, "both workers serving")
+    eventually_sync(lambda: server.log().count("worker serving requests") == 2, "both workers serving", timeout=120)
     server.process.send_signal(signal.SIGTERM)
     assert server.process.wait(timeout=20) == 0
     assert not any(pid_alive(pid) for pid in workers)
@@ -91,10 +86,9 @@ def test_each_scheduled_rotation_step_is_performed_once(start_server):
     """Both workers run the schedule; the Redis lock makes one of them perform each step."""
     server = start_server(TOKENSRV_WORKERS="2", TOKENSRV_JWKS_MAX_AGE="1", TOKENSRV_KEY_ROTATION_PERIOD="3",
                           TOKENSRV_KEY_CHECK_INTERVAL="0.25")
-    deadline = time.monotonic() + 60
-    while sum(s.startswith("promote") for s in rotation_steps(server.log())) < 4:  # bootstrap + 3 rotations
-        assert time.monotonic() < deadline, f"the schedule stalled: {rotation_steps(server.log())}"
-        time.sleep(0.2)
+    eventually_sync(lambda: sum(s.startswith("promote") for s in rotation_steps(server.log())) >= 4,  # bootstrap + 3
+                    lambda: f"4 promotions (the schedule stalled: {rotation_steps(server.log())})", timeout=60,
+                    interval=0.2)
     steps = rotation_steps(server.log())
     promoted = [s.split()[1] for s in steps if s.startswith("promote")]
     assert len(promoted) == len(set(promoted)), steps  # no key promoted twice

@@ -7,7 +7,7 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.integration.oauth_helpers import (
+from tests.helpers.oauth import (
     add_app,
     add_client,
     add_user,
@@ -19,7 +19,6 @@ from tests.integration.oauth_helpers import (
     token,
 )
 
-pytestmark = pytest.mark.integration
 ALGORITHMS = ["RS256", "ES256", "EdDSA"]
 
 

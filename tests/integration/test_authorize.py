@@ -6,7 +6,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from tests.integration.sso_helpers import (
+from tests.helpers.sso import (
     REDIRECT,
     add_app,
     add_user,

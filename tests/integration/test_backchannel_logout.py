@@ -1,7 +1,7 @@
 """OIDC Back-Channel Logout 1.0 against the real app and store: which clients a session ending
 tells, the logout token they get (checked with tokensrv.verify), retries, refusals, the queue's
 bound, and two servers sharing the queue. The relying parties are a real aiohttp server on
-loopback (tests/backchannel_helpers.py).
+loopback (tests/helpers/backchannel.py).
 
 Most tests drive the delivery by hand (`LogoutDelivery.step`, the round the server's task runs)
 so that they know when it is done; one shows the server's own task delivering."""
@@ -19,9 +19,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
 
-from tests.backchannel_helpers import Receiver
-from tests.conftest import free_port, provider_of
-from tests.integration.sso_helpers import REDIRECT, App, add_user, redeem, sign_in
+from tests.helpers.app import provider_of
+from tests.helpers.backchannel import Receiver
+from tests.helpers.ports import free_port
+from tests.helpers.sso import REDIRECT, App, add_user, redeem, sign_in
 from tokensrv import admin
 from tokensrv.app import create_app
 from tokensrv.backchannel_delivery import LogoutDelivery

@@ -8,11 +8,8 @@ import json
 
 import pytest
 
-from tests.conftest import provider_of
-from tokensrv import admin
-from tokensrv.oauth.client_metadata import ClientMetadata
-
-from .assertion_helpers import (
+from tests.helpers.app import provider_of
+from tests.helpers.assertion import (
     JWKSServer,
     assertion_form,
     claims_for,
@@ -22,7 +19,9 @@ from .assertion_helpers import (
     sign,
     unsigned,
 )
-from .oauth_helpers import add_client, basic, post
+from tests.helpers.oauth import add_client, basic, post
+from tokensrv import admin
+from tokensrv.oauth.client_metadata import ClientMetadata
 
 
 @pytest.fixture

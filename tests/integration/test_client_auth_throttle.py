@@ -2,13 +2,13 @@
 Retry-After, on every endpoint that authenticates clients; successes cost no store round trip."""
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 
 import pytest
 
-from tests.conftest import provider_of
-from tests.integration.oauth_helpers import add_client, basic, post
+from tests.helpers.app import provider_of
+from tests.helpers.oauth import add_client, basic, post
+from tests.helpers.poll import eventually
 
 CC = {"grant_type": "client_credentials"}
 ATTACKER, OTHER = "203.0.113.66", "198.51.100.7"
@@ -101,9 +101,8 @@ async def test_a_successful_authentication_costs_no_store_round_trip(make_client
     http = await proxied(make_client, settings)
     svc = await add_client(http, "svc")
     store = provider_of(http).store
-    async with asyncio.timeout(10):  # the client cache answers once its invalidation feed is up
-        while not store.clients.subscribed:
-            await asyncio.sleep(0.01)
+    # the client cache answers once its invalidation feed is up
+    await eventually(lambda: store.clients.subscribed, "the client cache to subscribe", interval=0.01)
     for address in (ATTACKER, OTHER):  # some failures below the limit, from both addresses
         assert (await post(http, "/oauth2/token", CC, via(address, basic("svc", "guess"))))[0] == 401
     assert (await post(http, "/oauth2/token", CC, via(OTHER, svc.basic)))[0] == 200  # reads the client

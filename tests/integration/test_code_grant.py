@@ -8,8 +8,8 @@ import hashlib
 
 import pytest
 
-from tests.conftest import provider_of
-from tests.integration.sso_helpers import (
+from tests.helpers.app import provider_of
+from tests.helpers.sso import (
     REDIRECT,
     add_app,
     add_user,

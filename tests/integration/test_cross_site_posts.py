@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.sso_helpers import PASSWORD, add_app, add_user, begin, cookie, csrf_of, login_page
-from tests.integration.test_logout import logged_in, refresh_status
+from tests.helpers.sessions import logged_in, refresh_status
+from tests.helpers.sso import PASSWORD, add_app, add_user, begin, cookie, csrf_of, login_page
 
 ISSUER_ORIGIN = "http://127.0.0.1:8080"  # the settings fixture's issuer
 HOSTILE = [

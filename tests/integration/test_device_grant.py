@@ -9,8 +9,9 @@ import re
 
 import pytest
 
-from tests.conftest import provider_of
-from tests.integration.sso_helpers import PASSWORD, add_user, csrf_of, login_page, query_of, submit
+from tests.helpers.app import provider_of
+from tests.helpers.device import page, signed_in, start
+from tests.helpers.sso import add_user, csrf_of, login_page, query_of, submit
 from tokensrv import admin
 from tokensrv.oauth.client_metadata import ClientMetadata
 from tokensrv.oauth.tokens import read_own_jwt
@@ -27,30 +28,10 @@ async def add_device_client(client, client_id="tokensrv-cli", grant_types=("devi
     return client_id
 
 
-async def start(client, client_id="tokensrv-cli", **params):
-    resp = await client.post("/oauth2/device_authorization", data={"client_id": client_id, **params})
-    return resp.status, await resp.json()
-
-
 async def poll(client, device_code, client_id="tokensrv-cli"):
     resp = await client.post("/oauth2/token", data={"grant_type": DEVICE, "device_code": device_code,
                                                     "client_id": client_id})
     return resp.status, await resp.json()
-
-
-async def signed_in(client, username="alice"):
-    """Sign in through the device page: no session, so the login page, which comes back to /device."""
-    resp = await client.get("/device", allow_redirects=False)
-    assert resp.status == 303 and resp.headers["Location"].startswith("/login?"), resp.headers
-    request_id, csrf = await login_page(client, resp.headers["Location"])
-    resp = await submit(client, request_id, csrf, username, PASSWORD)
-    assert resp.status == 303 and resp.headers["Location"] == "/device", resp.headers
-
-
-async def page(client, user_code=None):
-    params = {"user_code": user_code} if user_code is not None else {}
-    resp = await client.get("/device", params=params, allow_redirects=False)
-    return resp.status, await resp.text()
 
 
 async def decide(client, user_code, action, headers=None):

@@ -6,7 +6,8 @@ import dataclasses
 from authlib.oauth2.rfc8414 import AuthorizationServerMetadata
 from authlib.oidc.discovery import OpenIDProviderMetadata
 
-from tests.conftest import free_port, provider_of
+from tests.helpers.app import provider_of
+from tests.helpers.ports import free_port
 
 
 async def test_rfc8414_metadata_is_valid(client, settings):

@@ -1,15 +1,15 @@
 """DPoP (RFC 9449) at tokensrv's token endpoint, authorization endpoint, introspection and
-userinfo, driven by a DPoP client built on joserfc in the tests (tests/dpop_helpers.py)."""
+userinfo, driven by a DPoP client built on joserfc in the tests (tests/helpers/dpop.py)."""
 from __future__ import annotations
 
 import dataclasses
 
 import pytest
 
-from tests.conftest import provider_of
-from tests.dpop_helpers import DPoPKey, unsigned_proof
-from tests.integration import sso_helpers
-from tests.integration.oauth_helpers import add_client, claims_of, introspect, post
+from tests.helpers import sso as sso_helpers
+from tests.helpers.app import provider_of
+from tests.helpers.dpop import DPoPKey, unsigned_proof
+from tests.helpers.oauth import add_client, claims_of, introspect, post
 from tokensrv.oauth.dpop import NONCE_PERIOD
 
 ISSUER = "http://127.0.0.1:8080"  # the settings fixture's issuer; the test server listens elsewhere

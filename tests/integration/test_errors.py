@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from tests.conftest import free_port, provider_of
-from tests.integration.oauth_helpers import (
+from tests.helpers.app import provider_of
+from tests.helpers.oauth import (
     PASSWORD,
     add_app,
     add_client,
@@ -17,6 +17,7 @@ from tests.integration.oauth_helpers import (
     login,
     post,
 )
+from tests.helpers.ports import free_port
 from tokensrv.app import create_app
 from tokensrv.embedded import EmbeddedValkey
 

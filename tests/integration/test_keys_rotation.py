@@ -8,7 +8,7 @@ import dataclasses
 import jwt as pyjwt
 import pytest
 
-from tests.conftest import provider_of
+from tests.helpers.app import provider_of
 from tokensrv import admin
 from tokensrv.oauth.client_metadata import ClientMetadata
 

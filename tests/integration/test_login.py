@@ -5,8 +5,8 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.conftest import provider_of
-from tests.integration.sso_helpers import (
+from tests.helpers.app import provider_of
+from tests.helpers.sso import (
     PASSWORD,
     add_app,
     add_user,

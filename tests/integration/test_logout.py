@@ -6,8 +6,9 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
-from tests.conftest import provider_of
-from tests.integration.sso_helpers import (
+from tests.helpers.app import provider_of
+from tests.helpers.sessions import logged_in, refresh_status
+from tests.helpers.sso import (
     LOGOUT_REDIRECT,
     add_app,
     add_user,
@@ -15,27 +16,12 @@ from tests.integration.sso_helpers import (
     cookie,
     csrf_of,
     is_error_page,
-    redeem,
-    sign_in,
 )
 from tokensrv.oauth.tokens import read_own_jwt
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
 ISSUER = "http://127.0.0.1:8080"
-
-
-async def logged_in(client, app, username="alice", **params):
-    flow, answer = await sign_in(client, app, username, **params)
-    status, tokens = await redeem(client, flow, answer["code"])
-    assert status == 200, tokens
-    return tokens
-
-
-async def refresh_status(client, app, token):
-    resp = await client.post("/oauth2/token", data={"grant_type": "refresh_token", "refresh_token": token,
-                                                    "client_id": app.client_id})
-    return resp.status
 
 
 async def userinfo_status(client, access_token):

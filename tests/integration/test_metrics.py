@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import ResponseError
 
-from tests.conftest import provider_of
-from tests.integration import sso_helpers
-from tests.integration.oauth_helpers import (
+from tests.helpers import sso as sso_helpers
+from tests.helpers.app import provider_of
+from tests.helpers.metrics import Samples, scrape
+from tests.helpers.oauth import (
     add_app,
     add_client,
     add_user,
@@ -21,21 +21,6 @@ from tests.integration.oauth_helpers import (
     token,
 )
 from tokensrv import admin
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-async def scrape(client: TestClient) -> tuple[Samples, set[str]]:
-    resp = await client.get("/metrics")
-    assert resp.status == 200
-    assert resp.headers["Content-Type"].startswith("text/plain")
-    samples: Samples = {}
-    names = set()
-    for family in text_string_to_metric_families(await resp.text()):
-        names.add(family.name)
-        for s in family.samples:
-            samples[(s.name, frozenset(s.labels.items()))] = s.value
-    return samples, names
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from aiohttp import hdrs, web
 
-from tests.conftest import provider_of
+from tests.helpers.app import provider_of
 from tokensrv import admin
 from tokensrv.app import create_app
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import provider_of
-from tests.dpop_helpers import DPoPKey
-from tests.integration import sso_helpers
-from tests.integration.oauth_helpers import claims_of
-
-from .test_par import authorize_pushed, log_in_at, push
+from tests.helpers import sso as sso_helpers
+from tests.helpers.app import provider_of
+from tests.helpers.dpop import DPoPKey
+from tests.helpers.oauth import claims_of
+from tests.helpers.par import authorize_pushed, log_in_at, push
 
 ISSUER = "http://127.0.0.1:8080"  # the settings fixture's issuer
 PAR_URL = ISSUER + "/oauth2/par"

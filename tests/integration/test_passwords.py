@@ -10,9 +10,9 @@ import signal
 import pytest
 from argon2 import PasswordHasher
 
-from tests.conftest import provider_of
-from tests.hashers import GatedHasher, RecordingHasher
-from tests.integration.oauth_helpers import PASSWORD, add_app, add_user, login, token
+from tests.helpers.app import provider_of
+from tests.helpers.hashers import GatedHasher, RecordingHasher
+from tests.helpers.oauth import PASSWORD, add_app, add_user, login, token
 from tokensrv.commands import admin_provider
 from tokensrv.errors import SlowDown
 from tokensrv.oauth.login import check_credentials

@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
-from tests.conftest import provider_of
-from tests.integration.oauth_helpers import (
+from tests.helpers.app import provider_of
+from tests.helpers.metrics import scrape
+from tests.helpers.oauth import (
     add_app,
     add_client,
     add_user,
@@ -16,7 +17,6 @@ from tests.integration.oauth_helpers import (
     login,
     refresh,
 )
-from tests.integration.test_metrics import scrape
 from tokensrv import admin
 from tokensrv.oauth.grants import refresh_token
 from tokensrv.oauth.tokens import parse_refresh_token

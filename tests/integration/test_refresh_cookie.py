@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.sso_helpers import PASSWORD, add_app, add_user, cookie, csrf_of
+from tests.helpers.sso import PASSWORD, add_app, add_user, cookie, csrf_of
 
 ORIGIN = "http://127.0.0.1:9000"
 

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import free_port, provider_of
-from tests.integration.oauth_helpers import post
-from tests.integration.sso_helpers import App, add_app, add_user, tokens_for
-from tests.integration.test_outage import RECOVERY_TIMEOUT, wait_until_ready
+from tests.helpers.app import provider_of
+from tests.helpers.oauth import post
+from tests.helpers.outage import RECOVERY_TIMEOUT, wait_until_ready
+from tests.helpers.ports import free_port
+from tests.helpers.sso import App, add_app, add_user, tokens_for
 from tokensrv.config import Settings
 from tokensrv.embedded import EmbeddedValkey
 from tokensrv.oauth.tokens import parse_refresh_token, refresh_digest

@@ -11,15 +11,14 @@ import json
 
 import pytest
 
-from tests.conftest import provider_of
-from tests.integration.sso_helpers import REDIRECT, App, add_user, doomed_store, redeem, sign_in
-from tests.integration.test_device_grant import page, signed_in, start
+from tests.helpers.app import provider_of
+from tests.helpers.assertion import new_key, public_jwks
+from tests.helpers.device import page, signed_in, start
+from tests.helpers.sso import REDIRECT, App, add_user, doomed_store, redeem, sign_in
 from tokensrv import admin
 from tokensrv.oauth.client_metadata import ClientMetadata
 from tokensrv.oauth.clients import secret_digest
 from tokensrv.store.registration import INITIAL_TOKEN_PREFIX
-
-from .assertion_helpers import new_key, public_jwks
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 

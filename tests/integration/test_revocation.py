@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import provider_of
-from tests.integration.oauth_helpers import (
+from tests.helpers.app import provider_of
+from tests.helpers.oauth import (
     PASSWORD,
     add_app,
     add_client,

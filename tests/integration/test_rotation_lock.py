@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from tests.helpers.poll import eventually
 from tokensrv.app import open_redis
 from tokensrv.rotation import KeyManager
 from tokensrv.store.redis import RedisStore
@@ -22,10 +23,11 @@ async def test_a_cancelled_step_releases_the_rotation_lock(settings, redis):
     try:
         keys = KeyManager(settings, RedisStore(client), lambda: int(time.time()))
         task = asyncio.create_task(keys.tick())  # a fresh keys/: create and promote, under the lock
-        deadline = time.monotonic() + 10
-        while not await redis.exists(LOCK):
-            assert not task.done() and time.monotonic() < deadline, "the step never took the lock"
-            await asyncio.sleep(0.001)
+        async def locked() -> bool:
+            assert not task.done(), "the step ended without taking the lock"
+            return bool(await redis.exists(LOCK))
+
+        await eventually(locked, "the step to take the lock", interval=0.001)  # held briefly: polled often
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -10,7 +10,7 @@ import dataclasses
 import sys
 import time
 
-from tests.rotation_helpers import rotate, writer_settings
+from tests.helpers.rotation import rotate, writer_settings
 from tokensrv.app import open_redis
 from tokensrv.rotation import KeyManager
 from tokensrv.store.redis import RedisStore
@@ -25,7 +25,7 @@ async def test_a_reader_never_sees_a_half_done_rotation_step(redis_url, tmp_path
     client = open_redis(redis_url)
     reader = KeyManager(writer_settings(redis_url, keys_dir), RedisStore(client), lambda: int(time.time()))
     writer = await asyncio.create_subprocess_exec(  # it writes to stderr only when it fails
-        sys.executable, "-m", "tests.rotation_helpers", redis_url, str(keys_dir), str(ROTATIONS),
+        sys.executable, "-m", "tests.helpers.rotation", redis_url, str(keys_dir), str(ROTATIONS),
         stderr=asyncio.subprocess.PIPE)
     bad: list[tuple[str | None, list[str]]] = []
     reads, signers = 0, set()

@@ -16,8 +16,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from examples.topologies import SentinelTopology, ValkeyNode, wait_until
-from tests.conftest import provider_of
-from tests.integration.oauth_helpers import (
+from tests.helpers.app import provider_of
+from tests.helpers.oauth import (
     Registered,
     add_app,
     add_client,
@@ -28,14 +28,11 @@ from tests.integration.oauth_helpers import (
     refresh,
     token,
 )
-from tests.integration.refresh_load import RefreshLoad, cut_replication, restore_replication
-from tests.integration.test_revocation import FEED
+from tests.helpers.refresh_load import RefreshLoad, cut_replication, restore_replication
 from tokensrv.config import load_settings
 from tokensrv.store import Client
 from tokensrv.store.durable import NotDurable
-from tokensrv.store.redis import deny_key
-
-pytestmark = pytest.mark.integration
+from tokensrv.store.redis import FEED, deny_key
 
 # KNOWN ISSUE, not ours to hide elsewhere: after a failover under load, redis-py (8.1) leaves some
 # of the connections it opened to the sentinels (to find the new primary) unclosed; they surface as

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import provider_of
-from tests.integration.sso_helpers import add_app, add_user, begin, sign_in
+from tests.helpers.app import provider_of
+from tests.helpers.sso import add_app, add_user, begin, sign_in
 from tokensrv import admin
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)

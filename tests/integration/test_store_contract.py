@@ -8,6 +8,7 @@ import dataclasses
 
 import pytest
 
+from tests.helpers.store import NOW, D, family, rotate
 from tokensrv.oauth.tokens import refresh_digest
 from tokensrv.store import (
     Client,
@@ -16,32 +17,16 @@ from tokensrv.store import (
     Reused,
     Revocation,
     Rotated,
-    RotateOutcome,
     User,
 )
 from tokensrv.store.redis import FEED, RedisStore, deny_key
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
-NOW = 1_800_000_000
-D = [refresh_digest(f"token {i}") for i in range(10)]  # digests of refresh tokens, as callers hold them
-
 
 @pytest.fixture
 def store(redis) -> RedisStore:
     return RedisStore(redis)
-
-
-async def rotate(store: RedisStore, family_id: str, presented: str, new_digest: str, client_id: str, now: int,
-                 jti: str, jti_exp: int, idle_ttl: int, grace: int) -> RotateOutcome:
-    """The rotation as the refresh grant makes it (the user and session reads aside)."""
-    outcome, _, _ = await store.rotate_with_user(family_id, presented, new_digest, client_id, now,
-                                                 jti, jti_exp, idle_ttl, grace)
-    return outcome
-
-
-def family(family_id: str = "fam1", sub: str = "sub1", sid: str = "", ttl: int = 1000) -> RefreshFamily:
-    return RefreshFamily(family_id, "app", sub, "read", NOW * 1000, NOW + ttl, sid=sid, auth_time=NOW)
 
 
 async def test_clients_are_unique_and_removable(store):

@@ -6,13 +6,15 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from tests.conftest import FakeClock, free_port
+from tests.helpers.clock import FakeClock
+from tests.helpers.poll import eventually
+from tests.helpers.ports import free_port
 from tokensrv.app import open_redis
 from tokensrv.embedded import EmbeddedValkey
 from tokensrv.oauth.client_metadata import ClientMetadata
@@ -22,21 +24,12 @@ from tokensrv.store import Client, RefreshFamily, Revocation, Rotated, User
 from tokensrv.store.cache import HEARTBEAT, MAX_SILENCE, CachingStore, ClientCache
 from tokensrv.store.redis import RedisStore
 
-pytestmark = pytest.mark.integration
-
-
-async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Wait for something another connection causes (a pub/sub message to arrive)."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
-
 
 @pytest.fixture
 async def caching(redis: Redis) -> AsyncIterator[CachingStore]:
     store = CachingStore(redis)
     store.start_following()
-    await until(lambda: store.clients.subscribed)
+    await eventually(lambda: store.clients.subscribed, "the cache to subscribe", interval=0.01)
     yield store
     await store.stop_following()
 
@@ -49,7 +42,7 @@ async def add(store: CachingStore, client: Client) -> None:
     """Register, and let the cache see its own announcement of the addition go by."""
     seen = store.clients._generation
     await store.add_client(client)
-    await until(lambda: store.clients._generation > seen)
+    await eventually(lambda: store.clients._generation > seen, "the cache to see its own announcement go by", interval=0.01)
 
 
 async def test_a_client_is_served_from_memory_once_read(caching, redis):
@@ -63,11 +56,11 @@ async def test_a_removal_by_another_process_reaches_the_cache(caching, redis):
     admin = RedisStore(redis)  # what `tokensrv client remove` uses
     seen = caching.clients._generation
     await admin.add_client(a_client())
-    await until(lambda: caching.clients._generation > seen)
+    await eventually(lambda: caching.clients._generation > seen, "the cache to see the announcement", interval=0.01)
     assert await caching.get_client("svc") is not None
     assert "svc" in caching.clients._entries
     await admin.remove_client("svc")
-    await until(lambda: "svc" not in caching.clients._entries)
+    await eventually(lambda: "svc" not in caching.clients._entries, "the cache to forget svc", interval=0.01)
     assert await caching.get_client("svc") is None
 
 
@@ -114,7 +107,7 @@ async def test_without_the_subscription_every_lookup_reads_the_store(redis):
 async def test_stopping_ends_the_subscription_even_if_a_cancellation_is_lost(redis):
     cache = ClientCache(RedisStore(redis).get_client)
     follower = asyncio.create_task(cache.follow(redis, "tokensrv:client-changes"))
-    await until(lambda: cache.subscribed)
+    await eventually(lambda: cache.subscribed, "the cache to subscribe", interval=0.01)
     cache.stop()  # and no cancel(): as if redis-py's read timeout had swallowed it
     await asyncio.wait_for(follower, timeout=10)
     assert not cache.subscribed
@@ -180,12 +173,13 @@ async def test_after_a_store_restart_no_request_fails_on_a_stale_pooled_connecti
     store = CachingStore(redis)
     store.start_following()
     try:
-        await until(lambda: store.clients.subscribed)
+        await eventually(lambda: store.clients.subscribed, "the cache to subscribe", interval=0.01)
         await asyncio.gather(*(store.get_user(f"u{i}") for i in range(8)))  # several pooled connections
         seen = store.clients._generation
         server.stop()
         server.start()  # same port: the pooled connections now point at a closed socket
-        await until(lambda: store.clients.subscribed and store.clients._generation > seen)
+        await eventually(lambda: store.clients.subscribed and store.clients._generation > seen,
+                         "the cache to subscribe again and see the announcement", interval=0.01)
         for i in range(8):
             assert await store.get_user(f"u{i}") is None  # no ConnectionError
     finally:
@@ -205,13 +199,13 @@ async def test_an_idle_subscription_stays_live_on_its_heartbeat(tmp_path):
     store = CachingStore(redis, ttl=10 * MAX_SILENCE, clock=clock)  # records outlive the test
     store.start_following()
     try:
-        await until(lambda: store.clients.live)
+        await eventually(lambda: store.clients.live, "the cache's subscription to be live", interval=0.01)
         await add(store, a_client())
         assert (await store.get_client("svc")) is not None  # cached from now on
         before = await redis.info("commandstats")
         for _ in range(round(2 * MAX_SILENCE / HEARTBEAT)):
             clock.advance(HEARTBEAT)
-            await until(lambda: store.clients.heard_at >= clock())  # this beat's answer was heard
+            await eventually(lambda: store.clients.heard_at >= clock(), "this beat's answer to be heard", interval=0.01)
             assert store.clients.live
         assert (await store.get_client("svc")) is not None
         after = await redis.info("commandstats")
@@ -236,7 +230,7 @@ async def test_a_silent_subscription_stops_the_cache_answering(tmp_path):
     store.start_following()
     pid = server.process.pid  # type: ignore[union-attr]
     try:
-        await until(lambda: store.clients.live)
+        await eventually(lambda: store.clients.live, "the cache's subscription to be live", interval=0.01)
         await add(store, a_client())
         assert (await store.get_client("svc")) is not None  # cached from now on
         os.kill(pid, signal.SIGSTOP)
@@ -247,7 +241,7 @@ async def test_a_silent_subscription_stops_the_cache_answering(tmp_path):
         with pytest.raises(RedisTimeoutError):
             await store.get_client("svc")
         os.kill(pid, signal.SIGCONT)
-        await until(lambda: store.clients.live, timeout=30)
+        await eventually(lambda: store.clients.live, "the cache's subscription to be live", timeout=30, interval=0.01)
         assert (await store.get_client("svc")) is not None
     finally:
         os.kill(pid, signal.SIGCONT)

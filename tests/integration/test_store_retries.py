@@ -15,12 +15,10 @@ from redis.asyncio.connection import parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from examples.topologies import ValkeyNode, free_port, wait_until
-from tests.integration.test_store_contract import NOW, D, family, rotate
+from tests.helpers.store import NOW, D, family, rotate
 from tokensrv.store import Rotated
 from tokensrv.store.connect import open_redis
 from tokensrv.store.redis import RedisStore
-
-pytestmark = pytest.mark.integration
 
 
 class LossyRelay:

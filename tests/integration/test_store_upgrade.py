@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from tests.conftest import provider_of
-from tests.integration.oauth_helpers import add_app, add_client, add_user, claims_of, introspect, login, refresh
-from tests.verify_helpers import AUDIENCE
+from tests.helpers.app import provider_of
+from tests.helpers.oauth import add_app, add_client, add_user, claims_of, introspect, login, refresh
+from tests.helpers.verify import AUDIENCE
 from tokensrv.store.redis import LAYOUT, deny_key
 from tokensrv.verify.metrics import VerifierMetrics
 from tokensrv.verify.mirror import RevocationMirror

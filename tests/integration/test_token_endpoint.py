@@ -8,8 +8,8 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from tests.conftest import provider_of
-from tests.integration.oauth_helpers import (
+from tests.helpers.app import provider_of
+from tests.helpers.oauth import (
     PASSWORD,
     add_app,
     add_client,

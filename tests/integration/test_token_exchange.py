@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import provider_of
-from tests.integration.oauth_helpers import PASSWORD, add_user, basic, claims_of, introspect, post, revoke
-from tests.verify_helpers import Signer, b64, segment
+from tests.helpers.app import provider_of
+from tests.helpers.oauth import PASSWORD, add_user, basic, claims_of, introspect, post, revoke
+from tests.helpers.verify import Signer, b64, segment
 from tokensrv import admin
 from tokensrv.oauth.client_metadata import ClientMetadata
 from tokensrv.oauth.tokens import sign

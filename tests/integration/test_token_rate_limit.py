@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.oauth_helpers import add_client, basic, post
+from tests.helpers.oauth import add_client, basic, post
 
 CC = {"grant_type": "client_credentials"}
 

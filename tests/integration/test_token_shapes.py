@@ -4,8 +4,8 @@
 and a body past the size limit 413: test_introspection, test_revocation, test_token_endpoint.)"""
 from __future__ import annotations
 
-from tests.integration import sso_helpers
-from tests.integration.oauth_helpers import (
+from tests.helpers import sso as sso_helpers
+from tests.helpers.oauth import (
     add_app,
     add_client,
     add_user,

@@ -21,8 +21,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 from redis.asyncio import Redis
 
-from tests.conftest import FakeClock, free_port, provider_of
-from tests.integration import assertion_helpers, oauth_helpers, sso_helpers
+from tests.helpers import assertion as assertion_helpers
+from tests.helpers import oauth as oauth_helpers
+from tests.helpers import sso as sso_helpers
+from tests.helpers.app import provider_of
+from tests.helpers.clock import FakeClock
+from tests.helpers.ports import free_port
 from tokensrv import admin
 from tokensrv.app import create_app, error_middleware
 from tokensrv.config import Settings
@@ -32,8 +36,6 @@ from tokensrv.keys import jws_signature
 from tokensrv.oauth.client_metadata import ClientMetadata
 from tokensrv.observe import observe_middleware
 from tokensrv.tracing import TRACER, store_operations
-
-pytestmark = pytest.mark.integration
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT_ID = "b7ad6b7169203331"

@@ -12,15 +12,15 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from examples.orders.app import create_app as create_orders
-from tests.conftest import FakeClock, provider_of
-from tests.dpop_helpers import DPoPKey
-from tests.integration.oauth_helpers import PASSWORD, Registered, add_client, add_user, post
-from tests.verify_helpers import AUDIENCE, start_issuer
+from tests.helpers.app import provider_of
+from tests.helpers.clock import FakeClock
+from tests.helpers.dpop import DPoPKey
+from tests.helpers.oauth import PASSWORD, Registered, add_client, add_user, post
+from tests.helpers.verify import AUDIENCE, start_issuer
 from tokensrv.config import Settings
 from tokensrv.verify import InvalidDPoPBinding, InvalidDPoPProof, TokenVerifier
 from tokensrv.verify.middleware import claims_of, require, setup
 
-pytestmark = pytest.mark.integration
 ALGS = 'algs="ES256 RS256 PS256 EdDSA"'
 
 

@@ -17,8 +17,9 @@ from joserfc import jwk
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from tests.conftest import FakeClock, provider_of
-from tests.integration.oauth_helpers import (
+from tests.helpers.app import provider_of
+from tests.helpers.clock import FakeClock
+from tests.helpers.oauth import (
     Registered,
     add_client,
     add_user,
@@ -26,7 +27,7 @@ from tests.integration.oauth_helpers import (
     post,
     token,
 )
-from tests.verify_helpers import (
+from tests.helpers.verify import (
     AUDIENCE,
     Signer,
     b64,
@@ -50,8 +51,6 @@ from tokensrv.verify import (
     TokenVerifier,
     VerifierUnavailable,
 )
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture

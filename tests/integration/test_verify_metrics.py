@@ -13,8 +13,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from tests.conftest import FakeClock, free_port
-from tests.verify_helpers import (
+from tests.helpers.clock import FakeClock
+from tests.helpers.ports import free_port
+from tests.helpers.verify import (
     ISSUER,
     FunctionFetcher,
     Samples,
@@ -28,8 +29,6 @@ from tests.verify_helpers import (
 from tokensrv.store import Revocation
 from tokensrv.store.redis import RedisStore
 from tokensrv.verify import InvalidClaims, TokenVerifier
-
-pytestmark = pytest.mark.integration
 
 STATE_GAUGES = ("jwks_keys", "mirror_connected", "mirror_lag_seconds", "mirror_entries")
 

@@ -8,61 +8,28 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
-from redis.asyncio import Redis
 
-from examples.orders.app import create_app as create_orders
-from tests.conftest import FakeClock, free_port, provider_of
-from tests.integration.oauth_helpers import (
+from tests.helpers.clock import FakeClock
+from tests.helpers.oauth import (
     Registered,
-    add_client,
-    add_user,
     login,
     post,
 )
-from tests.verify_helpers import (
-    AUDIENCE,
+from tests.helpers.orders import bearer
+from tests.helpers.ports import free_port
+from tests.helpers.verify import (
     FunctionFetcher,
     Signer,
     claims_for,
     make_verifier,
-    start_issuer,
     wait_for_revocation,
 )
-from tokensrv.config import Settings
 from tokensrv.verify import TokenVerifier
 from tokensrv.verify.jws import b64url_decode
 from tokensrv.verify.middleware import VERIFIER, claims_of, require, setup
 
-pytestmark = pytest.mark.integration
 Client = Callable[..., Awaitable[TestClient]]
-
-
-@pytest.fixture
-async def issuer(aiohttp_client: Any, redis: Redis, clock: FakeClock, settings: Settings) -> TestClient:
-    return await start_issuer(aiohttp_client, clock, settings)
-
-
-@pytest.fixture
-async def app(issuer: TestClient) -> Registered:
-    registered = await add_client(issuer, "web", grant_types=("password",), first_party=True,
-                                  scopes=("orders:read", "orders:write"), audience=AUDIENCE)
-    await add_user(issuer, "alice", roles=("clerk",))
-    return registered
-
-
-@pytest.fixture
-async def orders(aiohttp_client: Any, issuer: TestClient, clock: FakeClock, redis_url: str) -> TestClient:
-    registry = CollectorRegistry()
-    verifier = TokenVerifier(provider_of(issuer).settings.issuer, AUDIENCE, redis_url, clock=clock,
-                             registry=registry)
-    client: TestClient = await aiohttp_client(create_orders(verifier, registry))
-    return client
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def answer(resp: Any) -> tuple[int, str | None, dict[str, Any]]:

@@ -7,15 +7,16 @@ import pytest
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from tests.conftest import FakeClock, free_port
-from tests.verify_helpers import AUDIENCE, FunctionFetcher, Signer, claims_for, gauge, make_verifier
+from tests.helpers.clock import FakeClock
+from tests.helpers.ports import free_port
+from tests.helpers.verify import AUDIENCE, FunctionFetcher, Signer, claims_for, gauge, make_verifier
 from tokensrv.store import Revocation
 from tokensrv.store.redis import FEED, RedisStore
 from tokensrv.verify import FeedEntry, RevokedToken, VerifierUnavailable
 from tokensrv.verify.metrics import VerifierMetrics
 from tokensrv.verify.mirror import RevocationMirror
 
-pytestmark = [pytest.mark.integration, pytest.mark.topologies]  # every store topology (tests/conftest.py)
+pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
 
 @pytest.fixture

@@ -18,16 +18,16 @@ from opentelemetry.trace import SpanKind
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from tests.conftest import FakeClock, free_port, provider_of
-from tests.integration import oauth_helpers
-from tests.verify_helpers import AUDIENCE
+from tests.helpers import oauth as oauth_helpers
+from tests.helpers.app import provider_of
+from tests.helpers.clock import FakeClock
+from tests.helpers.ports import free_port
+from tests.helpers.verify import AUDIENCE
 from tokensrv.app import create_app
 from tokensrv.config import Settings
 from tokensrv.verify import TokenVerifier
 from tokensrv.verify.middleware import bearer_middleware, claims_of, setup
 from tokensrv.verify.tracing import tracer_for
-
-pytestmark = pytest.mark.integration
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT_ID = "00f067aa0ba902b7"

@@ -13,13 +13,12 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.conftest import provider_of
-from tests.integration.assertion_helpers import assertion_form, b64url, new_key, public_jwks
-from tests.integration.sso_helpers import add_app
+from tests.helpers.app import provider_of
+from tests.helpers.assertion import assertion_form, b64url, new_key, public_jwks
+from tests.helpers.fuzz import FUZZ, Known, check_answer, json_values, params
+from tests.helpers.sso import add_app
 from tokensrv import admin
 from tokensrv.oauth.client_metadata import ClientMetadata
-
-from .test_fuzz import FUZZ, Known, check_answer, json_values, params
 
 pytestmark = pytest.mark.integration
 

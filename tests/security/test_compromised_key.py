@@ -6,9 +6,10 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import LiveServer
-from tests.e2e.verify_live_helpers import cli, header, register, until, verifier_of
-from tests.verify_helpers import issuer_requests
+from tests.helpers.live import LiveServer
+from tests.helpers.poll import eventually
+from tests.helpers.verify import issuer_requests
+from tests.helpers.verify_live import DEADLINE, cli, header, register, verifier_of
 from tokensrv.verify import InvalidToken
 
 pytestmark = pytest.mark.e2e
@@ -39,11 +40,11 @@ async def test_a_revoked_key_is_dropped_by_verifiers_and_its_tokens_are_inactive
                 return token if status == 200 and header(token)["kid"] != kid else None
             # the server re-reads keys/ within TOKENSRV_KEY_CHECK_INTERVAL; then the promoted key
             # signs, and verifiers trust it (it was published as `next` long before)
-            fresh = await until(signed_by_another_key, "the server signs with the promoted key")
+            fresh = await eventually(signed_by_another_key, "the server signs with the promoted key", timeout=DEADLINE)
             assert await verifier.verify(fresh)
 
         async def inactive() -> bool:
             status, body = await tokensrv.post("/oauth2/introspect", {"token": user_token})
             assert status == 200, body
             return bool(body == {"active": False})
-        await until(inactive, "introspection of a token signed by the revoked key says inactive")
+        await eventually(inactive, "introspection of a token signed by the revoked key says inactive", timeout=DEADLINE)

@@ -10,7 +10,7 @@ import pytest
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from tests.integration.sso_helpers import (
+from tests.helpers.sso import (
     add_app,
     add_user,
     begin,

@@ -25,12 +25,14 @@ from hypothesis import strategies as st
 from joserfc import jws
 from prometheus_client import CollectorRegistry
 
-from tests.conftest import FakeClock, provider_of
-from tests.dpop_helpers import DPoPKey
-from tests.integration.assertion_helpers import JWKSServer, assertion_form, claims_for, new_key, public_jwks, sign
-from tests.integration.oauth_helpers import Registered, add_client
-from tests.unit.test_json_limits import ODD, hostile, nested
-from tests.verify_helpers import FunctionFetcher, Signer, make_verifier
+from tests.helpers.app import provider_of
+from tests.helpers.assertion import JWKSServer, assertion_form, claims_for, new_key, public_jwks, sign
+from tests.helpers.clock import FakeClock
+from tests.helpers.dpop import DPoPKey
+from tests.helpers.fuzz import FUZZ
+from tests.helpers.json_docs import ODD, hostile, nested
+from tests.helpers.oauth import Registered, add_client
+from tests.helpers.verify import FunctionFetcher, Signer, make_verifier
 from tokensrv import admin
 from tokensrv.commands import read_jwks
 from tokensrv.console import CLIError
@@ -40,8 +42,6 @@ from tokensrv.oauth.params import MAX_VALUE
 from tokensrv.verify import InvalidDPoPProof, MalformedToken, TokenVerifier, VerifierUnavailable
 from tokensrv.verify.dpop import check_proof
 from tokensrv.verify.json_limits import MAX_DEPTH
-
-from .test_fuzz import FUZZ
 
 pytestmark = pytest.mark.integration
 

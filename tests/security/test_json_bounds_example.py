@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.integration.oauth_helpers import Registered, login
-from tests.integration.test_verify_middleware import app, bearer, issuer, orders  # noqa: F401 -- fixtures
-from tests.unit.test_json_limits import ODD, nested
+from tests.helpers.json_docs import ODD, nested
+from tests.helpers.oauth import Registered, login
+from tests.helpers.orders import bearer
 
 pytestmark = pytest.mark.integration
 
 
-async def test_a_hostile_order_is_a_bad_request(issuer: TestClient, app: Registered,  # noqa: F811
-                                                orders: TestClient,  # noqa: F811
+async def test_a_hostile_order_is_a_bad_request(issuer: TestClient, app: Registered,
+                                                orders: TestClient,
                                                 caplog: pytest.LogCaptureFixture) -> None:
     token = (await login(issuer, app, scope="orders:write"))["access_token"]
     for body in (nested(1000), b'{"item": "tea", "quantity": 1, "x": ' + nested(1000) + b"}", *ODD.values()):

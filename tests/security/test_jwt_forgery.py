@@ -21,11 +21,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from tests.conftest import FakeClock, provider_of
-from tests.integration import oauth_helpers
-from tests.integration.sso_helpers import add_app, add_user, tokens_for
-from tests.security.forgery import Material, forgeries, with_claims
-from tests.verify_helpers import b64, issuer_url, segment, start_issuer
+from tests.helpers import oauth as oauth_helpers
+from tests.helpers.app import provider_of
+from tests.helpers.clock import FakeClock
+from tests.helpers.forgery import Material, forgeries, with_claims
+from tests.helpers.sso import add_app, add_user, tokens_for
+from tests.helpers.verify import b64, issuer_url, segment, start_issuer
 from tokensrv.config import Settings
 from tokensrv.keys import jws_signature
 from tokensrv.oauth import tokens

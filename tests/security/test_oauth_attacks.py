@@ -12,9 +12,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import provider_of
-from tests.integration import oauth_helpers
-from tests.integration.sso_helpers import (
+from tests.helpers import oauth as oauth_helpers
+from tests.helpers.app import provider_of
+from tests.helpers.sso import (
     LOGOUT_REDIRECT,
     PASSWORD,
     REDIRECT,

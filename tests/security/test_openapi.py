@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, settings
 from redis import Redis
 from schemathesis import checks
 
-from tests.conftest import free_port
-from tests.e2e.conftest import LiveServer, wait_ready
+from tests.helpers.live import LiveServer, wait_ready
+from tests.helpers.ports import free_port
 
 pytestmark = pytest.mark.e2e
 

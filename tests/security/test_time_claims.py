@@ -14,18 +14,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.asyncio import Redis
 
-from tests.conftest import FakeClock
-from tests.integration.oauth_helpers import add_client, token
-from tests.integration.sso_helpers import add_app, add_user, tokens_for
-from tests.verify_helpers import AUDIENCE, ISSUER, FunctionFetcher, Signer, claims_for, make_verifier, start_issuer
-from tests.verify_helpers import verifier_for as http_verifier_for
+from tests.helpers.clock import FakeClock
+from tests.helpers.fuzz import FUZZ
+from tests.helpers.oauth import add_client, token
+from tests.helpers.sso import add_app, add_user, tokens_for
+from tests.helpers.verify import AUDIENCE, ISSUER, FunctionFetcher, Signer, claims_for, make_verifier, start_issuer
+from tests.helpers.verify import verifier_for as http_verifier_for
 from tokensrv.config import ConfigError, Settings, load_settings
 from tokensrv.verify import ExpiredToken, InvalidClaims, NotYetValid, TokenVerifier
 from tokensrv.verify.claims import DEFAULT_MAX_TOKEN_LIFETIME, check_times
 from tokensrv.verify.jws import unverified
 from tokensrv.verify.logout import EVENT
-
-from .test_fuzz import FUZZ
 
 DAY = 86400
 LEEWAY = 30.0

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-from tests.hashers import CHEAP
+from tests.helpers.hashers import CHEAP
 from tokensrv.app import argon2_threads
 from tokensrv.config import Settings
 from tokensrv.passwords import ARGON2_NICE, PasswordPool
@@ -85,7 +85,7 @@ def test_a_pool_that_is_not_warm_starts_nothing_until_its_first_job():
 CLOSE_THEN_EXIT = """
 import asyncio
 from argon2 import PasswordHasher
-from tests.hashers import CHEAP
+from tests.helpers.hashers import CHEAP
 from tokensrv.passwords import PasswordPool, stop_helpers
 
 async def main():

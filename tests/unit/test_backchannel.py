@@ -1,6 +1,6 @@
 """Back-channel logout, pure parts: the backchannel_logout_uri rule, what a receiver's answer
 means, the retry delays, the client record, and tokensrv.verify's logout token checks against
-forged tokens (hand-made with tests/verify_helpers.py's keys)."""
+forged tokens (hand-made with tests/helpers/verify.py's keys)."""
 from __future__ import annotations
 
 import time
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.verify_helpers import AUDIENCE, ISSUER, FunctionFetcher, Signer, make_verifier, segment
+from tests.helpers.verify import AUDIENCE, ISSUER, FunctionFetcher, Signer, make_verifier, segment
 from tokensrv.oauth.backchannel import EVENT, Outcome, outcome_of, retry_delay
 from tokensrv.oauth.client_metadata import ClientMetadata
 from tokensrv.oauth.clients import RegistrationError, check_backchannel_logout_uri, new_client

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.dpop_helpers import DPoPKey
+from tests.helpers.dpop import DPoPKey
 from tokensrv.verify import InvalidDPoPProof
 from tokensrv.verify.dpop import ReplayCache, check_proof, normalise_htu
 

@@ -9,7 +9,7 @@ import signal
 import pytest
 from argon2 import PasswordHasher
 
-from tests.hashers import CHEAP, GatedHasher, RecordingHasher
+from tests.helpers.hashers import CHEAP, GatedHasher, RecordingHasher
 from tokensrv.passwords import PasswordPool, Unavailable
 
 

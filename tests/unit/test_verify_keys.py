@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import FakeClock
-from tests.verify_helpers import FunctionFetcher, Signer, b64, claims_for, make_verifier
+from tests.helpers.clock import FakeClock
+from tests.helpers.verify import FunctionFetcher, Signer, b64, claims_for, make_verifier
 from tokensrv.verify import (
     InvalidSignature,
     TokenVerifier,

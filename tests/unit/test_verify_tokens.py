@@ -12,8 +12,8 @@ from cryptography.hazmat.primitives import serialization
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import FakeClock
-from tests.verify_helpers import (
+from tests.helpers.clock import FakeClock
+from tests.helpers.verify import (
     AUDIENCE,
     ISSUER,
     FunctionFetcher,

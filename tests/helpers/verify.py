@@ -17,7 +17,9 @@ from joserfc import jwk
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import FakeClock, free_port, provider_of
+from tests.helpers.app import provider_of
+from tests.helpers.clock import FakeClock
+from tests.helpers.ports import free_port
 from tokensrv.app import create_app
 from tokensrv.config import Settings
 from tokensrv.verify import FetchError, JWKSResponse, TokenVerifier

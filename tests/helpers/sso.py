@@ -16,12 +16,13 @@ from urllib.parse import parse_qs, urlsplit
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import free_port, provider_of
+from tests.helpers.app import provider_of
+from tests.helpers.oauth import PASSWORD  # the one password of the tests' users
+from tests.helpers.ports import free_port
 from tokensrv import admin
 from tokensrv.embedded import EmbeddedValkey
 from tokensrv.oauth.client_metadata import ClientMetadata
 
-PASSWORD = "correct horse battery staple"
 REDIRECT = "http://127.0.0.1:9000/cb"
 LOGOUT_REDIRECT = "http://127.0.0.1:9000/bye"
 

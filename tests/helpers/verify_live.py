@@ -4,18 +4,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 from prometheus_client import CollectorRegistry
 
-from tests.e2e.conftest import LiveServer
+from tests.helpers.live import LiveServer
+from tests.helpers.oauth import PASSWORD  # the one password of the tests' users
 from tokensrv.verify import TokenVerifier
 from tokensrv.verify.jws import b64url_decode
 
-PASSWORD = "correct horse battery staple"
 DEADLINE = 30.0
 
 
@@ -79,12 +77,5 @@ def verifier_of(server: LiveServer, **options: Any) -> TokenVerifier:
     return TokenVerifier(server.url, "orders", registry=CollectorRegistry(), **options)
 
 
-async def until(condition: Callable[[], Any], what: str) -> Any:
-    """Poll an awaitable condition (a server-side state we cannot subscribe to) with a deadline."""
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        if result := await condition():
-            return result
-    raise AssertionError(f"not within {DEADLINE}s: {what}")
 
 

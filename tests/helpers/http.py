@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.conftest import LiveServer
+from tests.helpers.live import LiveServer
 
 
 def post_form(url: str, data: dict[str, str], client_id: str | None = None, secret: str | None = None,
@@ -46,10 +44,3 @@ def metric_total(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], n
     return sum(v for (n, ls), v in samples.items() if n == name and want <= ls)
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
-    """Poll `condition` until true; fail naming `what` at the deadline (never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)

@@ -11,8 +11,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from examples.topologies import ValkeyNode
-from tests.conftest import provider_of
-from tests.integration.oauth_helpers import Registered, refresh
+from tests.helpers.app import provider_of
+from tests.helpers.oauth import Registered, refresh
 from tokensrv.oauth.tokens import parse_refresh_token, refresh_digest
 
 RETRY_PAUSE = 0.05  # between a client's retries after a 503 (load pacing, as real clients back off)

@@ -1,4 +1,4 @@
-"""A rotation writer for the reader tests: `python -m tests.rotation_helpers REDIS_URL KEYS_DIR N`
+"""A rotation writer for the reader tests: `python -m tests.helpers.rotation REDIS_URL KEYS_DIR N`
 performs N `tokensrv keys rotate` requests through the real KeyManager (its Valkey lock, its steps,
 its file writes) in a process of its own, under a clock that moves 10 s per rotation so each one
 promotes, creates and removes at once."""

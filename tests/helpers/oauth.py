@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import provider_of
+from tests.helpers.app import provider_of
 from tokensrv import admin
 from tokensrv.oauth.client_metadata import ClientMetadata
 

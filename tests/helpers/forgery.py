@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from tests.verify_helpers import Signer, b64, segment
+from tests.helpers.verify import Signer, b64, segment
 
 
 @dataclass(frozen=True)

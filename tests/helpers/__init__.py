@@ -1,0 +1,1 @@
+"""Shared test helpers: the only modules the tests import besides the package and the conftest fixtures."""
