@@ -25,8 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
-from tokensrv.keys import KeyFolder, current_key
-from tokensrv.oauth.tokens import sign
+from tokensrv.keys.signing import KeyFolder, current_key
+from tokensrv.oauth.own_tokens import sign
 from tokensrv.server import listen_sockets, run, supervise
 
 

@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .config import redact_url
-from .keys import SigningKey, next_step_due, planned_steps
-from .oauth import Provider, introspection, registration, revocation
-from .oauth.clients import NO_DISPLAY, Display, RegistrationError, new_client
-from .oauth.revocation import revoke_user
-from .oauth.tokens import parse_refresh_token, read_own_jwt
-from .rotation import LockBusy
+from tokensrv.keys.signing import SigningKey, next_step_due, planned_steps
+from tokensrv.oauth import Provider
+from tokensrv.oauth.endpoints import introspection, registration, revocation
+from tokensrv.oauth.clients.metadata import NO_DISPLAY, Display, RegistrationError, new_client
+from tokensrv.oauth.endpoints.revocation import revoke_user
+from tokensrv.oauth.own_tokens import parse_refresh_token, read_own_jwt
+from tokensrv.keys.manager import LockBusy
 from .store import Client, Conflict, Revocation, User
 
 

@@ -23,13 +23,13 @@ from .backchannel_delivery import LogoutDelivery
 from .client_jwks import fetcher
 from .config import Settings
 from .http_limits import body_middleware, server_header
-from .metrics import ARGON2_QUEUE
+from tokensrv.observability.metrics import ARGON2_QUEUE
 from .oauth import Provider
-from .oauth.client_keys import ClientKeys
-from .oauth.discovery import metadata_bytes
+from tokensrv.oauth.clients.keys import ClientKeys
+from tokensrv.oauth.endpoints.discovery import metadata_bytes
 from .observe import metrics_endpoint, observe_middleware, tally_ctx
 from .passwords import QUEUE_PER_PROCESS, PasswordPool
-from .rotation import KeyManager
+from tokensrv.keys.manager import KeyManager
 from .routes import setup_routes
 from .store.cache import CachingStore
 from .store.connect import STORE_TIMEOUT, open_redis

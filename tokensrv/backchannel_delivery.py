@@ -23,11 +23,11 @@ import socket
 import aiohttp
 from redis.exceptions import RedisError
 
-from . import events
+from tokensrv.observability import events
 from .errors import OAuthError
 from .oauth import Provider
 from .oauth.backchannel import Outcome, logout_token, outcome_of, retry_delay
-from .oauth.clients import RegistrationError, check_backchannel_logout_uri
+from tokensrv.oauth.clients.metadata import RegistrationError, check_backchannel_logout_uri
 from .store import Client
 from .store.backchannel import LogoutJob, QueuedJob
 

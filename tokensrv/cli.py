@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 from .config import ConfigError, Settings
 from .console import CLIError, settings_from
-from .logs import error_line
+from tokensrv.observability.logs import error_line
 
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import aiohttp
 
-from .oauth.client_keys import MAX_JWKS_BYTES, Fetch
+from tokensrv.oauth.clients.keys import MAX_JWKS_BYTES, Fetch
 from .verify.jwks import read_at_most
 
 TIMEOUT = 5.0  # seconds for the whole fetch

@@ -21,11 +21,11 @@ from redis.exceptions import RedisError
 from . import admin
 from .config import Settings, redact_url
 from .console import CLIError, read_password, settings_from
-from .logs import audit, setup_logging
+from tokensrv.observability.logs import audit, setup_logging
 from .oauth import Provider
-from .oauth.clients import Display
+from tokensrv.oauth.clients.metadata import Display
 from .passwords import PasswordPool
-from .rotation import KeyManager
+from tokensrv.keys.manager import KeyManager
 from .store.connect import open_redis
 from .store.redis import RedisStore
 from .user_import import Row, by_line, import_users, read_rows

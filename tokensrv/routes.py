@@ -10,12 +10,13 @@ from aiohttp import web
 
 from .appkeys import DISCOVERY, NO_STORE, PROVIDER, SETTINGS
 from .errors import InvalidClientMetadata, InvalidRequest
-from .oauth import Provider, device, dpop, introspection, par, registration, revocation
-from .oauth.client_auth import authenticate
+from tokensrv.oauth import Provider, dpop
+from tokensrv.oauth.endpoints import device, introspection, par, registration, revocation
+from tokensrv.oauth.clients.authentication import authenticate
 from .oauth.params import single_valued
-from .oauth.refresh_cookie import token_with_cookie
-from .oauth.userinfo import access_token
-from .oauth.userinfo import userinfo as get_userinfo
+from tokensrv.oauth.endpoints.refresh_cookie import token_with_cookie
+from tokensrv.oauth.endpoints.userinfo import access_token
+from tokensrv.oauth.endpoints.userinfo import userinfo as get_userinfo
 from .proxies import client_address
 from .store.cache import CachingStore
 from .store.connect import STORE_TIMEOUT

@@ -32,7 +32,7 @@ from .console import settings_from
 from .embedded import EmbeddedValkey, _die_with_parent
 from .http_protocol import Runner
 from .passwords import stop_helpers
-from .rotation import KeyManager
+from tokensrv.keys.manager import KeyManager
 from .store.connect import open_redis
 from .store.redis import RedisStore
 from .tracing import TracingConfig, TracingError, from_environment
@@ -53,7 +53,7 @@ class ServeError(Exception):
 def serve(args: argparse.Namespace) -> int:
     """Every line this writes is in the log format: JSON lines by default, so a container's log
     shipper never meets a line it cannot parse (the banner is one JSON event; see announce())."""
-    from .logs import error_line, log_uncaught, setup_logging
+    from tokensrv.observability.logs import error_line, log_uncaught, setup_logging
 
     settings = settings_from(args)  # bad settings are reported (cli.main) before anything starts
     setup_logging(settings.log_format, getattr(logging, settings.log_level.upper()))

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .admin import AdminError, add_user
-from .logs import audit
+from tokensrv.observability.logs import audit
 from .oauth import Provider
 
 COLUMNS = "username,password[,email,roles]"

@@ -17,7 +17,7 @@ from examples.topologies import ClusterTopology
 from tests.conftest import FakeClock
 from tests.integration.test_store_contract import NOW, D, family, rotate
 from tests.verify_helpers import AUDIENCE
-from tokensrv.oauth.tokens import refresh_digest
+from tokensrv.oauth.own_tokens import refresh_digest
 from tokensrv.store import Client, Revocation, Rotated, User
 from tokensrv.store.cache import CachingStore
 from tokensrv.store.redis import FEED, PREFIX, RedisStore, deny_key

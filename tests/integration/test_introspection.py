@@ -21,7 +21,7 @@ from tests.integration.oauth_helpers import (
     refresh,
 )
 from tokensrv import admin
-from tokensrv.oauth.revocation import revoke_session
+from tokensrv.oauth.endpoints.revocation import revoke_session
 from tokensrv.store.redis import deny_key
 
 

@@ -22,8 +22,8 @@ from tests.integration.sso_helpers import (
     submit,
 )
 from tokensrv import admin
-from tokensrv.oauth.authorize import LOGIN_TTL
-from tokensrv.oauth.tokens import read_own_jwt
+from tokensrv.oauth.browser.authorize import LOGIN_TTL
+from tokensrv.oauth.own_tokens import read_own_jwt
 
 FAILURE = "Invalid username or password."
 

@@ -18,7 +18,7 @@ from tests.integration.sso_helpers import (
     redeem,
     sign_in,
 )
-from tokensrv.oauth.tokens import read_own_jwt
+from tokensrv.oauth.own_tokens import read_own_jwt
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 

@@ -15,8 +15,8 @@ from tests.hashers import GatedHasher, RecordingHasher
 from tests.integration.oauth_helpers import PASSWORD, add_app, add_user, login, token
 from tokensrv.commands import admin_provider
 from tokensrv.errors import SlowDown
-from tokensrv.oauth.login import check_credentials
-from tokensrv.oauth.revocation import revoke_user
+from tokensrv.oauth.credentials import check_credentials
+from tokensrv.oauth.endpoints.revocation import revoke_user
 from tokensrv.passwords import PasswordPool
 
 

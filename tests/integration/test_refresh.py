@@ -19,7 +19,7 @@ from tests.integration.oauth_helpers import (
 from tests.integration.test_metrics import scrape
 from tokensrv import admin
 from tokensrv.oauth.grants import refresh_token
-from tokensrv.oauth.tokens import parse_refresh_token
+from tokensrv.oauth.own_tokens import parse_refresh_token
 from tokensrv.store.redis import deny_key
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)

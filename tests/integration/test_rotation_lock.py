@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tokensrv.app import open_redis
-from tokensrv.rotation import KeyManager
+from tokensrv.keys.manager import KeyManager
 from tokensrv.store.redis import RedisStore
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)

@@ -12,7 +12,7 @@ import time
 
 from tests.rotation_helpers import rotate, writer_settings
 from tokensrv.app import open_redis
-from tokensrv.rotation import KeyManager
+from tokensrv.keys.manager import KeyManager
 from tokensrv.store.redis import RedisStore
 
 ROTATIONS = 150

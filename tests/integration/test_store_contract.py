@@ -8,7 +8,7 @@ import dataclasses
 
 import pytest
 
-from tokensrv.oauth.tokens import refresh_digest
+from tokensrv.oauth.own_tokens import refresh_digest
 from tokensrv.store import (
     Client,
     Conflict,

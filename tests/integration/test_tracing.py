@@ -28,7 +28,7 @@ from tokensrv.app import create_app, error_middleware
 from tokensrv.config import Settings
 from tokensrv.embedded import EmbeddedValkey
 from tokensrv.http_limits import body_middleware
-from tokensrv.keys import jws_signature
+from tokensrv.keys.signing import jws_signature
 from tokensrv.observe import observe_middleware
 from tokensrv.tracing import TRACER, store_operations
 

@@ -40,8 +40,8 @@ from tests.verify_helpers import (
 )
 from tokensrv import admin
 from tokensrv.config import Settings
-from tokensrv.oauth.revocation import revoke_session
-from tokensrv.oauth.tokens import read_own_jwt
+from tokensrv.oauth.endpoints.revocation import revoke_session
+from tokensrv.oauth.own_tokens import read_own_jwt
 from tokensrv.verify import (
     InvalidSignature,
     InvalidToken,

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokensrv.oauth.clients import DEVICE_CODE, TOKEN_EXCHANGE, RegistrationError, new_client
-from tokensrv.oauth.device import USER_CODE_ALPHABET, new_user_code, normalize_user_code
+from tokensrv.oauth.clients.metadata import DEVICE_CODE, TOKEN_EXCHANGE, RegistrationError, new_client
+from tokensrv.oauth.endpoints.device import USER_CODE_ALPHABET, new_user_code, normalize_user_code
 
 
 def test_user_codes_are_two_dashed_groups_of_consonants():

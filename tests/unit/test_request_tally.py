@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import REGISTRY, Histogram
 
-from tokensrv import metrics
+from tokensrv.observability import metrics
 from tokensrv.observe import RequestTally
 
 ROUTE = "/test/tally"

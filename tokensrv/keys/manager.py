@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from .config import Settings
-from .keys import KeyFolder, KeyRing, SigningKey, Step, apply_step, current_key, next_step
-from .store import Locks
+from tokensrv.config import Settings
+from tokensrv.keys.signing import KeyFolder, KeyRing, SigningKey, Step, apply_step, current_key, next_step
+from tokensrv.store import Locks
 
 log = logging.getLogger("tokensrv.keys")
 LOCK_TTL = 60

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from joserfc import jwk
 
-from .config import Settings
+from tokensrv.config import Settings
 
 log = logging.getLogger("tokensrv.keys")
 

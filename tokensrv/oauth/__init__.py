@@ -6,12 +6,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..config import Settings
-from ..keys import SigningKey, jws_signature
+from tokensrv.keys.signing import SigningKey, jws_signature
 from ..passwords import PasswordPool
-from ..rotation import KeyManager
+from tokensrv.keys.manager import KeyManager
 from ..store.redis import RedisStore
-from .client_auth import Lockouts
-from .client_keys import ClientKeys, no_fetch
+from tokensrv.oauth.clients.authentication import Lockouts
+from tokensrv.oauth.clients.keys import ClientKeys, no_fetch
 
 
 @dataclass

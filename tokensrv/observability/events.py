@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from . import metrics
-from .logs import audit
+from tokensrv.observability import metrics
+from tokensrv.observability.logs import audit
 
 _issued_series: dict[tuple[str, bool], Any] = {}  # labels() is a locked look-up per call
 

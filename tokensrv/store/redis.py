@@ -66,7 +66,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from .. import events
+from tokensrv.observability import events
 from ..verify.store_url import StoreClient, node_client
 from . import (
     AuthCode,

@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from ..oauth import device
+from tokensrv.oauth.endpoints import device
 from . import cookies
 from .login import client_address_of, shown_client
 from .pages import page, params_of, provider, redirect, render

@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from ..appkeys import SETTINGS
-from ..oauth import authorize as authz
-from ..oauth import signin
+from tokensrv.oauth.browser import authorize as authz
+from tokensrv.oauth.browser import signin
 from ..proxies import client_address
 from . import cookies
 from .pages import log, page, pairs_of, params_of, provider, redirect, render

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..oauth import logout as rp_logout
-from ..oauth.signin import same_secret
+from tokensrv.oauth.browser import logout as rp_logout
+from tokensrv.oauth.browser.signin import same_secret
 from . import cookies
 from .pages import page, params_of, provider, redirect, render
 from .same_origin import refuse_cross_site

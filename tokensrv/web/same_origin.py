@@ -20,7 +20,7 @@ from aiohttp import web
 
 from ..appkeys import SETTINGS
 from ..errors import AccessDenied
-from ..oauth.refresh_cookie import origin_of
+from tokensrv.oauth.endpoints.refresh_cookie import origin_of
 
 _OWN_FETCH_SITES = ("same-origin", "none")
 

@@ -14,12 +14,12 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from ...errors import InvalidGrant, InvalidRequest, UnauthorizedClient
 from ...store import AuthCode, Client, CodeReplay
 from .. import Provider
-from ..authorize import PKCE_VALUE
-from ..clients import secret_digest
+from tokensrv.oauth.browser.authorize import PKCE_VALUE
+from tokensrv.oauth.clients.metadata import secret_digest
 from ..dpop import check_code_binding
 from ..params import require
-from ..revocation import deny_jtis, kill_family, user_is_current
-from ..tokens import Issued, Subject, issue_for_user
+from tokensrv.oauth.endpoints.revocation import deny_jtis, kill_family, user_is_current
+from tokensrv.oauth.own_tokens import Issued, Subject, issue_for_user
 
 
 async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str | None = None) -> Issued:

@@ -8,7 +8,7 @@ from ...errors import UnauthorizedClient
 from ...store import Client
 from .. import Provider
 from ..scopes import grant_scope
-from ..tokens import Issued, Subject, access_claims, issue_access, new_jti
+from tokensrv.oauth.own_tokens import Issued, Subject, access_claims, issue_access, new_jti
 
 
 async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str | None = None) -> Issued:

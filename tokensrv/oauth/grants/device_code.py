@@ -20,10 +20,10 @@ from ...errors import (
 from ...store import Client
 from ...store.device import DeviceApproval
 from .. import Provider
-from ..clients import DEVICE_CODE, secret_digest
+from tokensrv.oauth.clients.metadata import DEVICE_CODE, secret_digest
 from ..params import require
-from ..revocation import user_is_current
-from ..tokens import Issued, Subject, issue_for_user
+from tokensrv.oauth.endpoints.revocation import user_is_current
+from tokensrv.oauth.own_tokens import Issued, Subject, issue_for_user
 
 MAX_DEVICE_CODE = 128  # ours are 43 characters; a longer one is not looked up
 

@@ -9,22 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ... import events
+from tokensrv.observability import events
 from ...errors import InvalidDPoPProof, InvalidGrant, InvalidScope, UnauthorizedClient
 from ...store import Client, RefreshFamily, Reused, RotateOutcome
 from .. import Provider
 from ..params import require
-from ..revocation import deny_jtis, kill_family, user_is_current
+from tokensrv.oauth.endpoints.revocation import deny_jtis, kill_family, user_is_current
 from ..scopes import parse_scope
-from ..tokens import (
-    Issued,
-    Subject,
-    access_claims,
-    id_token,
-    issue_access,
-    new_jti,
-    new_refresh_token,
-    parse_refresh_token,
+from tokensrv.oauth.own_tokens import (
+    Issued, Subject, access_claims, id_token, issue_access, new_jti, new_refresh_token, parse_refresh_token,
     refresh_digest,
 )
 

@@ -23,16 +23,16 @@ from joserfc.errors import JoseError, SecurityWarning
 from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
-from ..errors import InvalidClient
-from ..store import Client
-from ..verify.errors import MalformedToken
-from ..verify.jws import unverified
-from .client_keys import KeysUnavailable, public_key_set
-from .discovery import ASSERTION_ALGORITHMS
-from .params import for_log
+from tokensrv.errors import InvalidClient
+from tokensrv.store import Client
+from tokensrv.verify.errors import MalformedToken
+from tokensrv.verify.jws import unverified
+from tokensrv.oauth.clients.keys import KeysUnavailable, public_key_set
+from tokensrv.oauth.endpoints.discovery import ASSERTION_ALGORITHMS
+from tokensrv.oauth.params import for_log
 
 if TYPE_CHECKING:
-    from . import Provider
+    from tokensrv.oauth import Provider
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 SIGNING_ALGORITHMS = tuple(ASSERTION_ALGORITHMS)  # what discovery advertises, exactly

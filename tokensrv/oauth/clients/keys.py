@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from joserfc.errors import JoseError
 from joserfc.jwk import ECKey, KeySet, OctKey, OKPKey, RSAKey
 
-from ..verify.json_limits import parse
+from tokensrv.verify.json_limits import parse
 
 CACHE_TTL = 300  # seconds a fetched JWKS is used before it is fetched again
 REFETCH_INTERVAL = 10  # at least this long between two fetches of one URI (unknown kids, failures)

@@ -13,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import InvalidRequest, UnauthorizedClient
-from ..store import Client
-from . import Provider
-from .client_auth import authenticate
-from .token import token
+from tokensrv.errors import InvalidRequest, UnauthorizedClient
+from tokensrv.store import Client
+from tokensrv.oauth import Provider
+from tokensrv.oauth.clients.authentication import authenticate
+from tokensrv.oauth.endpoints.token import token
 
 PARAM = "refresh_token_cookie"
 _DEFAULT_PORTS = {"http": 80, "https": 443}

@@ -22,18 +22,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import InvalidClientMetadata, InvalidRedirectUri, InvalidToken
-from ..logs import audit
-from ..store import SECRET_METHODS, Client
-from ..verify.json_limits import JSONRejected, parse_object
-from . import Provider
-from .clients import (
-    TOKEN_EXCHANGE,
-    Display,
-    RedirectUriError,
-    RegistrationError,
-    new_client,
-    secret_digest,
+from tokensrv.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidToken
+from tokensrv.observability.logs import audit
+from tokensrv.store import SECRET_METHODS, Client
+from tokensrv.verify.json_limits import JSONRejected, parse_object
+from tokensrv.oauth import Provider
+from tokensrv.oauth.clients.metadata import (
+    TOKEN_EXCHANGE, Display, RedirectUriError, RegistrationError, new_client, secret_digest,
 )
 
 REGISTRATION_PATH = "/oauth2/register"

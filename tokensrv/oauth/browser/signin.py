@@ -12,12 +12,13 @@ import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ..errors import InvalidRequest
-from ..store import BrowserSession, PendingLogin
-from . import Provider, sessions
-from .authorize import issue_code
-from .clients import secret_digest
-from .login import check_credentials
+from tokensrv.errors import InvalidRequest
+from tokensrv.store import BrowserSession, PendingLogin
+from tokensrv.oauth import Provider
+from tokensrv.oauth.browser import sessions
+from tokensrv.oauth.browser.authorize import issue_code
+from tokensrv.oauth.clients.metadata import secret_digest
+from tokensrv.oauth.credentials import check_credentials
 
 FAILURE = "Invalid username or password."
 

@@ -20,15 +20,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from ..errors import InvalidRequest, SlowDown, TemporarilyUnavailable, UnauthorizedClient
-from ..store import AuthorizationRequest, BrowserSession, PendingLogin
-from ..store.device import DeviceApproval, PendingDevice
-from . import Provider, ratelimit, sessions
-from .authorize import LOGIN_TTL
-from .client_auth import authenticate
-from .clients import DEVICE_CODE, secret_digest
-from .scopes import grant_scope
-from .signin import LoginExpired, same_secret
+from tokensrv.errors import InvalidRequest, SlowDown, TemporarilyUnavailable, UnauthorizedClient
+from tokensrv.store import AuthorizationRequest, BrowserSession, PendingLogin
+from tokensrv.store.device import DeviceApproval, PendingDevice
+from tokensrv.oauth import Provider, ratelimit
+from tokensrv.oauth.browser import sessions
+from tokensrv.oauth.browser.authorize import LOGIN_TTL
+from tokensrv.oauth.clients.authentication import authenticate
+from tokensrv.oauth.clients.metadata import DEVICE_CODE, secret_digest
+from tokensrv.oauth.scopes import grant_scope
+from tokensrv.oauth.browser.signin import LoginExpired, same_secret
 
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # RFC 8628 §6.1
 USER_CODE_LENGTH = 8

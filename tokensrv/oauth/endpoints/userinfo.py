@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..errors import InsufficientScope, InvalidDPoPProof, InvalidRequest, InvalidToken
-from ..verify.dpop import ALGORITHMS
-from . import Provider, dpop
-from .introspection import access_token_active
-from .tokens import read_own_jwt
+from tokensrv.errors import InsufficientScope, InvalidDPoPProof, InvalidRequest, InvalidToken
+from tokensrv.verify.dpop import ALGORITHMS
+from tokensrv.oauth import Provider, dpop
+from tokensrv.oauth.endpoints.introspection import access_token_active
+from tokensrv.oauth.own_tokens import read_own_jwt
 
 PATH = "/oauth2/userinfo"
 _DPOP_CHALLENGE = f'DPoP realm="tokensrv", algs="{" ".join(ALGORITHMS)}"'

@@ -8,11 +8,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 
-from ..errors import UnauthorizedClient
-from ..store import Client, RefreshFamily, Revocation, User
-from . import Provider, backchannel
-from .params import require
-from .tokens import parse_refresh_token, read_own_jwt, refresh_digest
+from tokensrv.errors import UnauthorizedClient
+from tokensrv.store import Client, RefreshFamily, Revocation, User
+from tokensrv.oauth import Provider, backchannel
+from tokensrv.oauth.params import require
+from tokensrv.oauth.own_tokens import parse_refresh_token, read_own_jwt, refresh_digest
 
 
 def user_is_current(user: User, created_ms: int) -> bool:

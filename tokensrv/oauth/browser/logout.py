@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidRequest
-from . import Provider, backchannel, sessions
-from .authorize import with_params
-from .revocation import revoke_session
-from .tokens import read_own_jwt
+from tokensrv.errors import InvalidRequest
+from tokensrv.oauth import Provider, backchannel
+from tokensrv.oauth.browser import sessions
+from tokensrv.oauth.browser.authorize import with_params
+from tokensrv.oauth.endpoints.revocation import revoke_session
+from tokensrv.oauth.own_tokens import read_own_jwt
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote_plus, urlsplit
 
-from ..errors import InvalidClient, InvalidRequest
-from ..store import SECRET_METHODS, Client
-from .client_keys import check_jwks_uri, public_key_set
-from .params import for_log
-from .scopes import is_scope_token
+from tokensrv.errors import InvalidClient, InvalidRequest
+from tokensrv.store import SECRET_METHODS, Client
+from tokensrv.oauth.clients.keys import check_jwks_uri, public_key_set
+from tokensrv.oauth.params import for_log
+from tokensrv.oauth.scopes import is_scope_token
 
 DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"  # RFC 8628 §3.4
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # RFC 8693 §2.1

@@ -18,13 +18,13 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import InvalidRequest
-from ..store import PushedRequest
-from . import Provider
-from .authorize import REQUEST_URI_PREFIX, checked_pushed_request, pushed_request_key
-from .client_auth import authenticate
-from .discovery import PATHS
-from .dpop import proven_key
+from tokensrv.errors import InvalidRequest
+from tokensrv.store import PushedRequest
+from tokensrv.oauth import Provider
+from tokensrv.oauth.browser.authorize import REQUEST_URI_PREFIX, checked_pushed_request, pushed_request_key
+from tokensrv.oauth.clients.authentication import authenticate
+from tokensrv.oauth.endpoints.discovery import PATHS
+from tokensrv.oauth.dpop import proven_key
 
 PAR_PATH = PATHS["pushed_authorization_request_endpoint"]
 

@@ -25,15 +25,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from .. import events
-from ..errors import InvalidClient, SlowDown
-from ..store import Client
-from . import client_assertion, clients
-from .discovery import PATHS
-from .params import for_log
+from tokensrv.observability import events
+from tokensrv.errors import InvalidClient, SlowDown
+from tokensrv.store import Client
+from tokensrv.oauth.clients import assertion as client_assertion, metadata as clients
+from tokensrv.oauth.endpoints.discovery import PATHS
+from tokensrv.oauth.params import for_log
 
 if TYPE_CHECKING:
-    from . import Provider
+    from tokensrv.oauth import Provider
 
 MAX_LOCKED = 10_000  # pairs remembered per process; past it the oldest lockout is learnt again
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..config import Settings
-from ..verify.dpop import ALGORITHMS as DPOP_ALGORITHMS
+from tokensrv.config import Settings
+from tokensrv.verify.dpop import ALGORITHMS as DPOP_ALGORITHMS
 
 PATHS = {
     "authorization_endpoint": "/oauth2/authorize",
