@@ -19,7 +19,7 @@ from joserfc.jwk import ECKey
 from redis.asyncio import Redis, RedisCluster
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
-from tokensrv.app import open_redis
+from tokensrv.server.app import open_redis
 from tokensrv.config import load_settings
 from tokensrv.oauth import Provider
 from tokensrv.oauth.own_tokens import Subject, issue_for_user, new_jti, new_refresh_token, new_session_id

@@ -27,7 +27,7 @@ from aiohttp import web
 
 from tokensrv.keys.signing import KeyFolder, current_key
 from tokensrv.oauth.own_tokens import sign
-from tokensrv.server import listen_sockets, run, supervise
+from tokensrv.cli.serve import listen_sockets, run, supervise
 
 
 def make_app(jwks: bytes, discovery: bytes, cache_control: str, etag: str, keys_dir: Path) -> web.Application:

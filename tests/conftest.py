@@ -14,9 +14,9 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis, RedisCluster
 
 from examples.topologies import ClusterTopology, SentinelTopology, free_port
-from tokensrv.app import PROVIDER, create_app
+from tokensrv.server.app import PROVIDER, create_app
 from tokensrv.config import Settings, load_settings
-from tokensrv.embedded import EmbeddedValkey
+from tokensrv.cli.embedded import EmbeddedValkey
 from tokensrv.oauth import Provider
 from tokensrv.verify import store_url
 

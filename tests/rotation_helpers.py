@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from tokensrv.app import open_redis
+from tokensrv.server.app import open_redis
 from tokensrv.config import Settings, load_settings
 from tokensrv.keys.manager import KeyManager
 from tokensrv.store.redis import RedisStore

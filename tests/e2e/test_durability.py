@@ -19,7 +19,7 @@ from redis import Redis
 from tests.conftest import free_port
 from tests.e2e.conftest import LiveServer
 from tests.integration.sso_helpers import csrf_of, pkce
-from tokensrv.embedded import EmbeddedValkey
+from tokensrv.cli.embedded import EmbeddedValkey
 
 pytestmark = pytest.mark.e2e
 

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.e2e.http_helpers import add_client, metric_samples, metric_total, post_form
-from tokensrv.observe import RequestTally
+from tokensrv.server.observe import RequestTally
 
 pytestmark = pytest.mark.e2e
 N = 24

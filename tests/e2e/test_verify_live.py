@@ -25,7 +25,7 @@ from tests.verify_helpers import (
     issuer_requests,
     wait_for_revocation,
 )
-from tokensrv.embedded import EmbeddedValkey
+from tokensrv.cli.embedded import EmbeddedValkey
 from tokensrv.verify import RevokedToken, UnknownKey
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import provider_of
-from tokensrv import admin
+from tokensrv.cli import admin
 
 PASSWORD = "correct horse battery staple"
 

@@ -17,8 +17,8 @@ from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import free_port, provider_of
-from tokensrv import admin
-from tokensrv.embedded import EmbeddedValkey
+from tokensrv.cli import admin
+from tokensrv.cli.embedded import EmbeddedValkey
 
 PASSWORD = "correct horse battery staple"
 REDIRECT = "http://127.0.0.1:9000/cb"

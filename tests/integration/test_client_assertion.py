@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.conftest import provider_of
-from tokensrv import admin
+from tokensrv.cli import admin
 
 from .assertion_helpers import (
     JWKSServer,

@@ -20,7 +20,7 @@ from tests.integration.sso_helpers import (
     sign_in,
     submit,
 )
-from tokensrv import admin
+from tokensrv.cli import admin
 from tokensrv.oauth.own_tokens import read_own_jwt
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import provider_of
 from tests.integration.sso_helpers import PASSWORD, add_user, csrf_of, login_page, query_of, submit
-from tokensrv import admin
+from tokensrv.cli import admin
 from tokensrv.oauth.own_tokens import read_own_jwt
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)

@@ -6,7 +6,7 @@ import pytest
 from joserfc.jwk import OctKey
 
 from tests.conftest import provider_of
-from tokensrv import admin
+from tokensrv.cli import admin
 
 from .assertion_helpers import assertion_form, claims_for, new_key, public_jwks, sign
 from .oauth_helpers import add_client, basic, post

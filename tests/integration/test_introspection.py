@@ -20,7 +20,7 @@ from tests.integration.oauth_helpers import (
     post,
     refresh,
 )
-from tokensrv import admin
+from tokensrv.cli import admin
 from tokensrv.oauth.endpoints.revocation import revoke_session
 from tokensrv.store.redis import deny_key
 

@@ -9,7 +9,7 @@ import jwt as pyjwt
 import pytest
 
 from tests.conftest import provider_of
-from tokensrv import admin
+from tokensrv.cli import admin
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 

@@ -20,7 +20,7 @@ from tests.integration.oauth_helpers import (
     revoke,
     token,
 )
-from tokensrv import admin
+from tokensrv.cli import admin
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -29,7 +29,7 @@ from tests.integration.sso_helpers import (
     tokens_for,
 )
 from tokensrv.config import Settings
-from tokensrv.embedded import EmbeddedValkey
+from tokensrv.cli.embedded import EmbeddedValkey
 
 pytestmark = pytest.mark.integration
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import provider_of
-from tokensrv import admin
+from tokensrv.cli import admin
 
 from .assertion_helpers import assertion_form, claims_for, new_key, public_jwks, sign
 from .sso_helpers import (

@@ -13,7 +13,7 @@ from argon2 import PasswordHasher
 from tests.conftest import provider_of
 from tests.hashers import GatedHasher, RecordingHasher
 from tests.integration.oauth_helpers import PASSWORD, add_app, add_user, login, token
-from tokensrv.commands import admin_provider
+from tokensrv.cli.commands import admin_provider
 from tokensrv.errors import SlowDown
 from tokensrv.oauth.credentials import check_credentials
 from tokensrv.oauth.endpoints.revocation import revoke_user

@@ -17,7 +17,7 @@ from tests.integration.oauth_helpers import (
     refresh,
 )
 from tests.integration.test_metrics import scrape
-from tokensrv import admin
+from tokensrv.cli import admin
 from tokensrv.oauth.grants import refresh_token
 from tokensrv.oauth.own_tokens import parse_refresh_token
 from tokensrv.store.redis import deny_key

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import provider_of
 from tests.integration.sso_helpers import REDIRECT, App, add_user, doomed_store, redeem, sign_in
 from tests.integration.test_device_grant import page, signed_in, start
-from tokensrv import admin
+from tokensrv.cli import admin
 from tokensrv.oauth.clients.metadata import Display, secret_digest
 from tokensrv.store.registration import INITIAL_TOKEN_PREFIX
 

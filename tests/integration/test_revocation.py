@@ -17,7 +17,7 @@ from tests.integration.oauth_helpers import (
     refresh,
     revoke,
 )
-from tokensrv import admin
+from tokensrv.cli import admin
 from tokensrv.oauth.endpoints import revocation
 from tokensrv.oauth.own_tokens import Subject, issue_for_user, parse_refresh_token
 from tokensrv.store.redis import deny_key

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tokensrv.app import open_redis
+from tokensrv.server.app import open_redis
 from tokensrv.keys.manager import KeyManager
 from tokensrv.store.redis import RedisStore
 

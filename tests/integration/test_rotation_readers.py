@@ -11,7 +11,7 @@ import sys
 import time
 
 from tests.rotation_helpers import rotate, writer_settings
-from tokensrv.app import open_redis
+from tokensrv.server.app import open_redis
 from tokensrv.keys.manager import KeyManager
 from tokensrv.store.redis import RedisStore
 

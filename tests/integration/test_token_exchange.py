@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import provider_of
 from tests.integration.oauth_helpers import PASSWORD, add_user, basic, claims_of, introspect, post, revoke
 from tests.verify_helpers import Signer, b64, segment
-from tokensrv import admin
+from tokensrv.cli import admin
 from tokensrv.oauth.own_tokens import sign
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)

@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing of the server (tokensrv/tracing.py), with the SDK's in-memory exporter
+"""OpenTelemetry tracing of the server (tokensrv/server/tracing.py), with the SDK's in-memory exporter
 on a TracerProvider of the test app's own: a SERVER span per request with the route, status,
 grant type and authenticated client, child spans for the store, argon2 and signing in the same
 trace, an incoming traceparent continued, a 4xx and a store outage described, no secret on any
@@ -23,14 +23,14 @@ from redis.asyncio import Redis
 
 from tests.conftest import FakeClock, free_port, provider_of
 from tests.integration import assertion_helpers, oauth_helpers, sso_helpers
-from tokensrv import admin
-from tokensrv.app import create_app, error_middleware
+from tokensrv.cli import admin
+from tokensrv.server.app import create_app, error_middleware
 from tokensrv.config import Settings
-from tokensrv.embedded import EmbeddedValkey
-from tokensrv.http_limits import body_middleware
+from tokensrv.cli.embedded import EmbeddedValkey
+from tokensrv.server.limits import body_middleware
 from tokensrv.keys.signing import jws_signature
-from tokensrv.observe import observe_middleware
-from tokensrv.tracing import TRACER, store_operations
+from tokensrv.server.observe import observe_middleware
+from tokensrv.server.tracing import TRACER, store_operations
 
 pytestmark = pytest.mark.integration
 

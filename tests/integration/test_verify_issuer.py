@@ -38,7 +38,7 @@ from tests.verify_helpers import (
     verifier_for,
     wait_for_revocation,
 )
-from tokensrv import admin
+from tokensrv.cli import admin
 from tokensrv.config import Settings
 from tokensrv.oauth.endpoints.revocation import revoke_session
 from tokensrv.oauth.own_tokens import read_own_jwt

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tests.conftest import provider_of
 from tests.integration.assertion_helpers import assertion_form, b64url, new_key, public_jwks
 from tests.integration.sso_helpers import add_app
-from tokensrv import admin
+from tokensrv.cli import admin
 
 from .test_fuzz import FUZZ, Known, check_answer, json_values, params
 

@@ -31,10 +31,10 @@ from tests.integration.assertion_helpers import JWKSServer, assertion_form, clai
 from tests.integration.oauth_helpers import Registered, add_client
 from tests.unit.test_json_limits import ODD, hostile, nested
 from tests.verify_helpers import FunctionFetcher, Signer, make_verifier
-from tokensrv import admin
-from tokensrv.commands import read_jwks
-from tokensrv.console import CLIError
-from tokensrv.device_login import device_flow
+from tokensrv.cli import admin
+from tokensrv.cli.commands import read_jwks
+from tokensrv.cli.console import CLIError
+from tokensrv.cli.device_login import device_flow
 from tokensrv.oauth.params import MAX_VALUE
 from tokensrv.verify import InvalidDPoPProof, MalformedToken, TokenVerifier, VerifierUnavailable
 from tokensrv.verify.dpop import check_proof

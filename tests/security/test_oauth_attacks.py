@@ -34,7 +34,7 @@ from tests.integration.sso_helpers import (
     submit,
     tokens_for,
 )
-from tokensrv import admin
+from tokensrv.cli import admin
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from tests.hashers import CHEAP
-from tokensrv.app import argon2_threads
+from tokensrv.server.app import argon2_threads
 from tokensrv.config import Settings
 from tokensrv.passwords import ARGON2_NICE, PasswordPool
 

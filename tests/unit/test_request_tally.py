@@ -7,7 +7,7 @@ import pytest
 from prometheus_client import REGISTRY, Histogram
 
 from tokensrv.observability import metrics
-from tokensrv.observe import RequestTally
+from tokensrv.server.observe import RequestTally
 
 ROUTE = "/test/tally"
 

@@ -89,7 +89,7 @@ class SigningKey:
 def jws_signature(key: SigningKey, signing_input: bytes) -> bytes:
     """The JWS signature of `signing_input` with `key`'s private key: RS256 (RFC 7518 §3.3),
     ES256 (§3.4: R || S, not DER) or EdDSA (RFC 8037 §3.1). The default Provider.signature
-    (tokensrv/tracing.py puts it in a span when tracing is configured)."""
+    (tokensrv/server/tracing.py puts it in a span when tracing is configured)."""
     private_key: Any = key.key.private_key
     if isinstance(private_key, rsa.RSAPrivateKey):
         return private_key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())

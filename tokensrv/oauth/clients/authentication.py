@@ -1,7 +1,7 @@
 """Client authentication with a lockout: secrets cannot be guessed at speed.
 
 Failed authentications (a wrong secret, a refused private_key_jwt assertion) are counted per
-client_id and client address (the address as tokensrv/proxies.py finds it), on every endpoint
+client_id and client address (the address as tokensrv/server/request.py finds it), on every endpoint
 that authenticates clients (token, revoke, introspect, PAR), in Valkey with the login counters' mechanism (RedisStore.count_attempt: one atomic
 MULTI/EXEC per failure). After TOKENSRV_CLIENT_AUTH_MAX_FAILURES failures in a window of
 TOKENSRV_CLIENT_AUTH_FAILURE_WINDOW seconds the pair is refused with 429 `slow_down` and

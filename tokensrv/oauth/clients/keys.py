@@ -6,7 +6,7 @@ only the URI an operator registered. A fetched JWKS is cached for CACHE_TTL seco
 whose `kid` the cache lacks causes a refetch, but at most one per REFETCH_INTERVAL for that URI,
 so random kids cannot make us hammer the client's server (nor a failing one: a failed fetch
 counts as an attempt). Concurrent verifications wait for one fetch. The transport (HTTPS only,
-a size cap, a timeout, no redirects) is the `fetch` function, tokensrv/client_jwks.py.
+a size cap, a timeout, no redirects) is the `fetch` function, tokensrv/server/outbound/client_jwks.py.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import aiohttp
 
 from tokensrv.oauth.clients.keys import MAX_JWKS_BYTES, Fetch
-from .verify.jwks import read_at_most
+from tokensrv.verify.jwks import read_at_most
 
 TIMEOUT = 5.0  # seconds for the whole fetch
 MAX_BYTES = MAX_JWKS_BYTES  # read no more than the parser would take

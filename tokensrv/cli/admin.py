@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from .config import redact_url
+from tokensrv.config import redact_url
 from tokensrv.keys.signing import SigningKey, next_step_due, planned_steps
 from tokensrv.oauth import Provider
 from tokensrv.oauth.endpoints import introspection, registration, revocation
@@ -21,7 +21,7 @@ from tokensrv.oauth.clients.metadata import NO_DISPLAY, Display, RegistrationErr
 from tokensrv.oauth.endpoints.revocation import revoke_user
 from tokensrv.oauth.own_tokens import parse_refresh_token, read_own_jwt
 from tokensrv.keys.manager import LockBusy
-from .store import Client, Conflict, Revocation, User
+from tokensrv.store import Client, Conflict, Revocation, User
 
 
 class AdminError(Exception):

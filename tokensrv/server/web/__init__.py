@@ -7,7 +7,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import device, login, logout
+from tokensrv.server.web import device, login, logout
 
 HERE = Path(__file__).parent
 STYLESHEET = HERE / "static" / "style.css"

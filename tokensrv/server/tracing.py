@@ -33,14 +33,14 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from opentelemetry import trace
 
-from .appkeys import OAUTH_ERROR
-from .observe import route_of
-from .verify.tracing import client_trace_config, incoming_context, inject_traceparent
+from tokensrv.server.appkeys import OAUTH_ERROR
+from tokensrv.server.observe import route_of
+from tokensrv.verify.tracing import client_trace_config, incoming_context, inject_traceparent
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
-    from .oauth import Provider
+    from tokensrv.oauth import Provider
 
 __all__ = ["TRACER", "TracingConfig", "TracingError", "client_trace_config", "from_environment",
            "inject_traceparent", "instrument", "server_middleware"]

@@ -14,11 +14,11 @@ import aiohttp_jinja2
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from .. import errors
-from ..appkeys import NO_STORE, PROVIDER, SETTINGS
-from ..http_limits import client_gone
-from ..oauth import Provider
-from ..oauth.params import single_valued
+from tokensrv import errors
+from tokensrv.server.appkeys import NO_STORE, PROVIDER, SETTINGS
+from tokensrv.server.limits import client_gone
+from tokensrv.oauth import Provider
+from tokensrv.oauth.params import single_valued
 
 log = logging.getLogger("tokensrv.web")
 

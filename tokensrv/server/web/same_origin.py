@@ -18,8 +18,8 @@ from collections.abc import Mapping
 
 from aiohttp import web
 
-from ..appkeys import SETTINGS
-from ..errors import AccessDenied
+from tokensrv.server.appkeys import SETTINGS
+from tokensrv.errors import AccessDenied
 from tokensrv.oauth.endpoints.refresh_cookie import origin_of
 
 _OWN_FETCH_SITES = ("same-origin", "none")

@@ -7,8 +7,8 @@ import secrets
 
 from aiohttp import web
 
-from ..appkeys import SETTINGS
-from ..config import Settings
+from tokensrv.server.appkeys import SETTINGS
+from tokensrv.config import Settings
 
 REFRESH_PATH = "/oauth2/token"
 MAX_VALUE = 128  # longer than anything we set: ignored

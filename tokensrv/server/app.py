@@ -17,23 +17,25 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from . import errors
-from .appkeys import CLOCK, DELIVER_LOGOUTS, DISCOVERY, NO_STORE, OAUTH_ERROR, PROVIDER, RUN_SCHEDULE, SETTINGS
-from .backchannel_delivery import LogoutDelivery
-from .client_jwks import fetcher
-from .config import Settings
-from .http_limits import body_middleware, server_header
+from tokensrv import errors
+from tokensrv.server.appkeys import (
+    CLOCK, DELIVER_LOGOUTS, DISCOVERY, NO_STORE, OAUTH_ERROR, PROVIDER, RUN_SCHEDULE, SETTINGS,
+)
+from tokensrv.server.outbound.logout_delivery import LogoutDelivery
+from tokensrv.server.outbound.client_jwks import fetcher
+from tokensrv.config import Settings
+from tokensrv.server.limits import body_middleware, server_header
 from tokensrv.observability.metrics import ARGON2_QUEUE
-from .oauth import Provider
+from tokensrv.oauth import Provider
 from tokensrv.oauth.clients.keys import ClientKeys
 from tokensrv.oauth.endpoints.discovery import metadata_bytes
-from .observe import metrics_endpoint, observe_middleware, tally_ctx
-from .passwords import QUEUE_PER_PROCESS, PasswordPool
+from tokensrv.server.observe import metrics_endpoint, observe_middleware, tally_ctx
+from tokensrv.passwords import QUEUE_PER_PROCESS, PasswordPool
 from tokensrv.keys.manager import KeyManager
-from .routes import setup_routes
-from .store.cache import CachingStore
-from .store.connect import STORE_TIMEOUT, open_redis
-from .tracing import TRACER, client_trace_config, instrument, server_middleware
+from tokensrv.server.routes import setup_routes
+from tokensrv.store.cache import CachingStore
+from tokensrv.store.connect import STORE_TIMEOUT, open_redis
+from tokensrv.server.tracing import TRACER, client_trace_config, instrument, server_middleware
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -51,7 +53,7 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time,
                tracer_provider: TracerProvider | None = None) -> web.Application:
     """`run_schedule`: key rotation runs here; `deliver_logouts` (default: as `run_schedule`):
     this process delivers back-channel logout tokens from the shared queue; `tracer_provider`:
-    trace requests with it (tokensrv/tracing.py); None, the default: no tracing, and nothing of
+    trace requests with it (tokensrv/server/tracing.py); None, the default: no tracing, and nothing of
     it on the request path."""
     # observe_middleware is outermost: it sees the answers error_middleware makes too
     middlewares: list[Middleware] = [observe_middleware, error_middleware, body_middleware]
@@ -145,7 +147,7 @@ async def schedule_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def logout_delivery_ctx(app: web.Application) -> AsyncIterator[None]:
     """Every server process delivers back-channel logouts; the store's consumer group gives each
-    job to one of them (tokensrv/backchannel_delivery.py)."""
+    job to one of them (tokensrv/server/outbound/logout_delivery.py)."""
     if not app[DELIVER_LOGOUTS]:
         yield
         return

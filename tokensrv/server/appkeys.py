@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from .config import Settings
-from .oauth import Provider
+from tokensrv.config import Settings
+from tokensrv.oauth import Provider
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")

@@ -6,10 +6,10 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from tokensrv.oauth.endpoints import device
-from . import cookies
-from .login import client_address_of, shown_client
-from .pages import page, params_of, provider, redirect, render
-from .same_origin import refuse_cross_site
+from tokensrv.server.web import cookies
+from tokensrv.server.web.login import client_address_of, shown_client
+from tokensrv.server.web.pages import page, params_of, provider, redirect, render
+from tokensrv.server.web.same_origin import refuse_cross_site
 
 
 @page

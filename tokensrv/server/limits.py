@@ -13,8 +13,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.streams import StreamReader
 
-from . import errors
-from .appkeys import SETTINGS
+from tokensrv import errors
+from tokensrv.server.appkeys import SETTINGS
 
 log = logging.getLogger("tokensrv")
 

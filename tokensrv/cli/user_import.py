@@ -9,9 +9,9 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .admin import AdminError, add_user
+from tokensrv.cli.admin import AdminError, add_user
 from tokensrv.observability.logs import audit
-from .oauth import Provider
+from tokensrv.oauth import Provider
 
 COLUMNS = "username,password[,email,roles]"
 

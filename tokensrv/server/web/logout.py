@@ -5,9 +5,9 @@ from aiohttp import web
 
 from tokensrv.oauth.browser import logout as rp_logout
 from tokensrv.oauth.browser.signin import same_secret
-from . import cookies
-from .pages import page, params_of, provider, redirect, render
-from .same_origin import refuse_cross_site
+from tokensrv.server.web import cookies
+from tokensrv.server.web.pages import page, params_of, provider, redirect, render
+from tokensrv.server.web.same_origin import refuse_cross_site
 
 
 @page

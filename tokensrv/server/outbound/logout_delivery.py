@@ -24,12 +24,12 @@ import aiohttp
 from redis.exceptions import RedisError
 
 from tokensrv.observability import events
-from .errors import OAuthError
-from .oauth import Provider
-from .oauth.backchannel import Outcome, logout_token, outcome_of, retry_delay
+from tokensrv.errors import OAuthError
+from tokensrv.oauth import Provider
+from tokensrv.oauth.backchannel import Outcome, logout_token, outcome_of, retry_delay
 from tokensrv.oauth.clients.metadata import RegistrationError, check_backchannel_logout_uri
-from .store import Client
-from .store.backchannel import LogoutJob, QueuedJob
+from tokensrv.store import Client
+from tokensrv.store.backchannel import LogoutJob, QueuedJob
 
 log = logging.getLogger("tokensrv.backchannel")
 

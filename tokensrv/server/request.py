@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-from .config import IPNetwork
+from tokensrv.config import IPNetwork
 
 
 def _trusted(address: str, proxies: Sequence[IPNetwork]) -> bool:

@@ -18,9 +18,9 @@ from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from . import errors
-from .app import error_response
-from .http_limits import SERVER
+from tokensrv import errors
+from tokensrv.server.app import error_response
+from tokensrv.server.limits import SERVER
 
 log = logging.getLogger("tokensrv")
 

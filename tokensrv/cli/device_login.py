@@ -19,9 +19,9 @@ from typing import Any
 
 import aiohttp
 
-from .console import CLIError
-from .verify.json_limits import JSONRejected, parse_object
-from .verify.jwks import read_at_most
+from tokensrv.cli.console import CLIError
+from tokensrv.verify.json_limits import JSONRejected, parse_object
+from tokensrv.verify.jwks import read_at_most
 
 DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
 DEFAULT_CLIENT_ID = "tokensrv-cli"

@@ -13,8 +13,8 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from .config import ConfigError, Settings
-from .console import CLIError, settings_from
+from tokensrv.config import ConfigError, Settings
+from tokensrv.cli.console import CLIError, settings_from
 from tokensrv.observability.logs import error_line
 
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
@@ -146,12 +146,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             args.own_metrics_dir = prepare_metrics_dir(settings_from(args))
             # only now: prometheus-client reads METRICS_DIR when first imported
-            from .server import serve
+            from tokensrv.cli.serve import serve
             return serve(args)
         if args.command == "login":  # an HTTP client of the server: no store, no keys
-            from .device_login import login
+            from tokensrv.cli.device_login import login
             return login(args)
-        from .commands import run_command
+        from tokensrv.cli.commands import run_command
         return run_command(args)
     except (ConfigError, CLIError) as exc:
         # the server's failures are in its log format (JSON by default), the other commands' plain

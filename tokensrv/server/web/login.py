@@ -6,13 +6,13 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from ..appkeys import SETTINGS
+from tokensrv.server.appkeys import SETTINGS
 from tokensrv.oauth.browser import authorize as authz
 from tokensrv.oauth.browser import signin
-from ..proxies import client_address
-from . import cookies
-from .pages import log, page, pairs_of, params_of, provider, redirect, render
-from .same_origin import refuse_cross_site
+from tokensrv.server.request import client_address
+from tokensrv.server.web import cookies
+from tokensrv.server.web.pages import log, page, pairs_of, params_of, provider, redirect, render
+from tokensrv.server.web.same_origin import refuse_cross_site
 
 
 @page

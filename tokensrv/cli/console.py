@@ -8,7 +8,7 @@ import argparse
 import getpass
 import sys
 
-from .config import Settings, load_settings
+from tokensrv.config import Settings, load_settings
 
 
 class CLIError(Exception):
