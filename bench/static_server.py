@@ -25,9 +25,9 @@ from typing import Any
 
 from aiohttp import web
 
+from tokensrv.cli.serve import listen_sockets, run, supervise
 from tokensrv.keys.signing import KeyFolder, current_key
 from tokensrv.oauth.own_tokens import sign
-from tokensrv.cli.serve import listen_sockets, run, supervise
 
 
 def make_app(jwks: bytes, discovery: bytes, cache_control: str, etag: str, keys_dir: Path) -> web.Application:

@@ -14,10 +14,10 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis, RedisCluster
 
 from examples.topologies import ClusterTopology, SentinelTopology, free_port
-from tokensrv.server.app import PROVIDER, create_app
-from tokensrv.config import Settings, load_settings
 from tokensrv.cli.embedded import EmbeddedValkey
+from tokensrv.config import Settings, load_settings
 from tokensrv.oauth import Provider
+from tokensrv.server.app import PROVIDER, create_app
 from tokensrv.verify import store_url
 
 __all__ = ["FakeClock", "free_port", "provider_of"]  # free_port: the e2e and bench helpers import it here

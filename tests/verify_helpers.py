@@ -18,8 +18,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import FakeClock, free_port, provider_of
-from tokensrv.server.app import create_app
 from tokensrv.config import Settings
+from tokensrv.server.app import create_app
 from tokensrv.verify import FetchError, JWKSResponse, TokenVerifier
 
 ISSUER = "https://id.example.test"

@@ -23,9 +23,9 @@ from tests.backchannel_helpers import Receiver
 from tests.conftest import free_port, provider_of
 from tests.integration.sso_helpers import REDIRECT, App, add_user, redeem, sign_in
 from tokensrv.cli import admin
+from tokensrv.oauth.backchannel import EVENT
 from tokensrv.server.app import create_app
 from tokensrv.server.outbound.logout_delivery import LogoutDelivery
-from tokensrv.oauth.backchannel import EVENT
 from tokensrv.store.backchannel import LogoutJob
 from tokensrv.verify import InvalidClaims, InvalidToken, TokenVerifier
 

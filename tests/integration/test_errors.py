@@ -17,8 +17,8 @@ from tests.integration.oauth_helpers import (
     login,
     post,
 )
-from tokensrv.server.app import create_app
 from tokensrv.cli.embedded import EmbeddedValkey
+from tokensrv.server.app import create_app
 
 # a traceback, an exception class name, a file path, or the store's own words
 LEAKS = re.compile(r"Traceback|File \"|\.py\b|[a-z]Error\b|Exception|[Rr]edis|[Vv]alkey|/work|/tmp|/home|/usr")

@@ -28,8 +28,8 @@ from tests.integration.sso_helpers import (
     query_of,
     tokens_for,
 )
-from tokensrv.config import Settings
 from tokensrv.cli.embedded import EmbeddedValkey
+from tokensrv.config import Settings
 
 pytestmark = pytest.mark.integration
 

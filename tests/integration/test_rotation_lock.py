@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from tokensrv.server.app import open_redis
 from tokensrv.keys.manager import KeyManager
+from tokensrv.server.app import open_redis
 from tokensrv.store.redis import RedisStore
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)

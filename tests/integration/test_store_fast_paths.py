@@ -13,10 +13,10 @@ from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tests.conftest import FakeClock, free_port
-from tokensrv.server.app import open_redis
 from tokensrv.cli.embedded import EmbeddedValkey
 from tokensrv.oauth.clients.metadata import new_client
 from tokensrv.oauth.own_tokens import refresh_digest
+from tokensrv.server.app import open_redis
 from tokensrv.store import Client, RefreshFamily, Revocation, Rotated, User
 from tokensrv.store.cache import HEARTBEAT, MAX_SILENCE, CachingStore, ClientCache
 from tokensrv.store.redis import RedisStore

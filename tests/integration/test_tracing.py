@@ -24,11 +24,11 @@ from redis.asyncio import Redis
 from tests.conftest import FakeClock, free_port, provider_of
 from tests.integration import assertion_helpers, oauth_helpers, sso_helpers
 from tokensrv.cli import admin
-from tokensrv.server.app import create_app, error_middleware
-from tokensrv.config import Settings
 from tokensrv.cli.embedded import EmbeddedValkey
-from tokensrv.server.limits import body_middleware
+from tokensrv.config import Settings
 from tokensrv.keys.signing import jws_signature
+from tokensrv.server.app import create_app, error_middleware
+from tokensrv.server.limits import body_middleware
 from tokensrv.server.observe import observe_middleware
 from tokensrv.server.tracing import TRACER, store_operations
 

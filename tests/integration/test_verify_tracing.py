@@ -21,8 +21,8 @@ from redis.asyncio import Redis
 from tests.conftest import FakeClock, free_port, provider_of
 from tests.integration import oauth_helpers
 from tests.verify_helpers import AUDIENCE
-from tokensrv.server.app import create_app
 from tokensrv.config import Settings
+from tokensrv.server.app import create_app
 from tokensrv.verify import TokenVerifier
 from tokensrv.verify.middleware import bearer_middleware, claims_of, setup
 from tokensrv.verify.tracing import tracer_for

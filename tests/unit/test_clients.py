@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 
 from tokensrv.errors import InvalidClient, InvalidRequest
 from tokensrv.oauth.clients.metadata import (
-    Display, RedirectUriError, RegistrationError, authenticate, check_redirect_uri, new_client,
+    Display,
+    RedirectUriError,
+    RegistrationError,
+    authenticate,
+    check_redirect_uri,
+    new_client,
 )
 from tokensrv.store import Client
 

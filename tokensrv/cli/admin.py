@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tokensrv.config import redact_url
+from tokensrv.keys.manager import LockBusy
 from tokensrv.keys.signing import SigningKey, next_step_due, planned_steps
 from tokensrv.oauth import Provider
-from tokensrv.oauth.endpoints import introspection, registration, revocation
 from tokensrv.oauth.clients.metadata import NO_DISPLAY, Display, RegistrationError, new_client
+from tokensrv.oauth.endpoints import introspection, registration, revocation
 from tokensrv.oauth.endpoints.revocation import revoke_user
 from tokensrv.oauth.own_tokens import parse_refresh_token, read_own_jwt
-from tokensrv.keys.manager import LockBusy
 from tokensrv.store import Client, Conflict, Revocation, User
 
 

@@ -19,16 +19,16 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from tokensrv.cli import admin
-from tokensrv.config import Settings, redact_url
 from tokensrv.cli.console import CLIError, read_password, settings_from
-from tokensrv.observability.logs import audit, setup_logging
+from tokensrv.cli.user_import import Row, by_line, import_users, read_rows
+from tokensrv.config import Settings, redact_url
+from tokensrv.keys.manager import KeyManager
 from tokensrv.oauth import Provider
 from tokensrv.oauth.clients.metadata import Display
+from tokensrv.observability.logs import audit, setup_logging
 from tokensrv.passwords import PasswordPool
-from tokensrv.keys.manager import KeyManager
 from tokensrv.store.connect import open_redis
 from tokensrv.store.redis import RedisStore
-from tokensrv.cli.user_import import Row, by_line, import_users, read_rows
 from tokensrv.verify.json_limits import JSONRejected, parse
 
 

@@ -13,8 +13,8 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from tokensrv.config import ConfigError, Settings
 from tokensrv.cli.console import CLIError, settings_from
+from tokensrv.config import ConfigError, Settings
 from tokensrv.observability.logs import error_line
 
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"

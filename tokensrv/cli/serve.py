@@ -26,16 +26,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
-from tokensrv.server.app import PROVIDER, create_app
-from tokensrv.config import Settings, redact_url
 from tokensrv.cli.console import settings_from
 from tokensrv.cli.embedded import EmbeddedValkey, _die_with_parent
-from tokensrv.server.protocol import Runner
-from tokensrv.passwords import stop_helpers
+from tokensrv.config import Settings, redact_url
 from tokensrv.keys.manager import KeyManager
+from tokensrv.passwords import stop_helpers
+from tokensrv.server.app import PROVIDER, create_app
+from tokensrv.server.protocol import Runner
+from tokensrv.server.tracing import TracingConfig, TracingError, from_environment
 from tokensrv.store.connect import open_redis
 from tokensrv.store.redis import RedisStore
-from tokensrv.server.tracing import TracingConfig, TracingError, from_environment
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from tokensrv.cli.admin import AdminError, add_user
-from tokensrv.observability.logs import audit
 from tokensrv.oauth import Provider
+from tokensrv.observability.logs import audit
 
 COLUMNS = "username,password[,email,roles]"
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..config import Settings
-from tokensrv.keys.signing import SigningKey, jws_signature
-from ..passwords import PasswordPool
+from tokensrv.config import Settings
 from tokensrv.keys.manager import KeyManager
-from ..store.redis import RedisStore
+from tokensrv.keys.signing import SigningKey, jws_signature
 from tokensrv.oauth.clients.authentication import Lockouts
 from tokensrv.oauth.clients.keys import ClientKeys, no_fetch
+from tokensrv.passwords import PasswordPool
+from tokensrv.store.redis import RedisStore
 
 
 @dataclass

@@ -17,11 +17,11 @@ import enum
 from collections.abc import Sequence
 from typing import Any
 
-from tokensrv.observability import events
-from ..store import Client
-from ..store.backchannel import LogoutJob
-from . import Provider
+from tokensrv.oauth import Provider
 from tokensrv.oauth.own_tokens import new_jti, sign
+from tokensrv.observability import events
+from tokensrv.store import Client
+from tokensrv.store.backchannel import LogoutJob
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"  # §2.4
 LOGOUT_TOKEN_TYPE = "logout+jwt"  # §2.4 (the draft's "typ" recommendation, now the RFC's)

@@ -7,11 +7,11 @@ temporarily_unavailable, never a success; the attempt is not counted, as no pass
 """
 from __future__ import annotations
 
-from tokensrv.observability import events
 from tokensrv.errors import SlowDown, TemporarilyUnavailable
+from tokensrv.oauth import Provider
+from tokensrv.observability import events
 from tokensrv.passwords import Unavailable
 from tokensrv.store import User
-from tokensrv.oauth import Provider
 
 
 def _limit_keys(username: str, remote: str) -> list[str]:

@@ -17,10 +17,10 @@ from joserfc import jwt
 from joserfc.errors import JoseError, SecurityWarning
 
 from tokensrv.errors import TemporarilyUnavailable
+from tokensrv.oauth import Provider
 from tokensrv.store import Client, RefreshFamily, User
 from tokensrv.verify.errors import MalformedToken
 from tokensrv.verify.jws import unverified
-from tokensrv.oauth import Provider
 
 ACCESS_TOKEN_TYPE = "at+jwt"  # RFC 9068 §2.1
 REFRESH_TOKEN_BYTES = 16 + 32  # family id, then 256 random bits

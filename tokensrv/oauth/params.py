@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ..errors import InvalidRequest
+from tokensrv.errors import InvalidRequest
 
 MAX_VALUE = 4096
 MAX_PARAMETERS = 1000  # more is no request of ours; counted here (app.py turns aiohttp's limit off)

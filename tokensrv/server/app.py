@@ -18,24 +18,31 @@ from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tokensrv import errors
-from tokensrv.server.appkeys import (
-    CLOCK, DELIVER_LOGOUTS, DISCOVERY, NO_STORE, OAUTH_ERROR, PROVIDER, RUN_SCHEDULE, SETTINGS,
-)
-from tokensrv.server.outbound.logout_delivery import LogoutDelivery
-from tokensrv.server.outbound.client_jwks import fetcher
 from tokensrv.config import Settings
-from tokensrv.server.limits import body_middleware, server_header
-from tokensrv.observability.metrics import ARGON2_QUEUE
+from tokensrv.keys.manager import KeyManager
 from tokensrv.oauth import Provider
 from tokensrv.oauth.clients.keys import ClientKeys
 from tokensrv.oauth.endpoints.discovery import metadata_bytes
-from tokensrv.server.observe import metrics_endpoint, observe_middleware, tally_ctx
+from tokensrv.observability.metrics import ARGON2_QUEUE
 from tokensrv.passwords import QUEUE_PER_PROCESS, PasswordPool
-from tokensrv.keys.manager import KeyManager
+from tokensrv.server.appkeys import (
+    CLOCK,
+    DELIVER_LOGOUTS,
+    DISCOVERY,
+    NO_STORE,
+    OAUTH_ERROR,
+    PROVIDER,
+    RUN_SCHEDULE,
+    SETTINGS,
+)
+from tokensrv.server.limits import body_middleware, server_header
+from tokensrv.server.observe import metrics_endpoint, observe_middleware, tally_ctx
+from tokensrv.server.outbound.client_jwks import fetcher
+from tokensrv.server.outbound.logout_delivery import LogoutDelivery
 from tokensrv.server.routes import setup_routes
+from tokensrv.server.tracing import TRACER, client_trace_config, instrument, server_middleware
 from tokensrv.store.cache import CachingStore
 from tokensrv.store.connect import STORE_TIMEOUT, open_redis
-from tokensrv.server.tracing import TRACER, client_trace_config, instrument, server_middleware
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider

@@ -14,11 +14,11 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import Counter, Histogram
 
-from tokensrv.observability import metrics
-from tokensrv.server.appkeys import PROVIDER
-from tokensrv.keys.signing import next_step_due
-from tokensrv.observability.logs import REQUEST_ID_VAR
 from tokensrv.keys.manager import KeyManager
+from tokensrv.keys.signing import next_step_due
+from tokensrv.observability import metrics
+from tokensrv.observability.logs import REQUEST_ID_VAR
+from tokensrv.server.appkeys import PROVIDER
 from tokensrv.server.routes import remote_address
 
 access = logging.getLogger("tokensrv.access")

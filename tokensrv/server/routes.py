@@ -8,19 +8,19 @@ from typing import Any
 
 from aiohttp import web
 
-from tokensrv.server.appkeys import DISCOVERY, NO_STORE, PROVIDER, SETTINGS
 from tokensrv.errors import InvalidClientMetadata, InvalidRequest
 from tokensrv.oauth import Provider, dpop
-from tokensrv.oauth.endpoints import device, introspection, par, registration, revocation
 from tokensrv.oauth.clients.authentication import authenticate
-from tokensrv.oauth.params import single_valued
+from tokensrv.oauth.endpoints import device, introspection, par, registration, revocation
 from tokensrv.oauth.endpoints.refresh_cookie import token_with_cookie
 from tokensrv.oauth.endpoints.userinfo import access_token
 from tokensrv.oauth.endpoints.userinfo import userinfo as get_userinfo
+from tokensrv.oauth.params import single_valued
+from tokensrv.server.appkeys import DISCOVERY, NO_STORE, PROVIDER, SETTINGS
 from tokensrv.server.request import client_address
+from tokensrv.server.web import cookies, setup_web
 from tokensrv.store.cache import CachingStore
 from tokensrv.store.connect import STORE_TIMEOUT
-from tokensrv.server.web import cookies, setup_web
 
 FORM = "application/x-www-form-urlencoded"
 

@@ -6,7 +6,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from tokensrv.observability.metrics import InstrumentedRedis, InstrumentedRedisCluster
-from ..verify import store_url
+from tokensrv.verify import store_url
 
 STORE_TIMEOUT = 3.0  # seconds: a store call that takes longer fails the request (503)
 

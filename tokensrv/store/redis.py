@@ -67,8 +67,7 @@ from redis.exceptions import RedisError, WatchError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from tokensrv.observability import events
-from ..verify.store_url import StoreClient, node_client
-from . import (
+from tokensrv.store import (
     AuthCode,
     BrowserSession,
     Client,
@@ -83,9 +82,10 @@ from . import (
     RotateOutcome,
     User,
 )
-from .backchannel import BackchannelQueue
-from .device import DeviceAuthorizations
-from .registration import Registrations
+from tokensrv.store.backchannel import BackchannelQueue
+from tokensrv.store.device import DeviceAuthorizations
+from tokensrv.store.registration import Registrations
+from tokensrv.verify.store_url import StoreClient, node_client
 
 log = logging.getLogger("tokensrv.store")
 # A revocation is acknowledged only once the store's AOF has it on disk (WAITAOF) and

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from tokensrv.errors import InvalidRequest, LoginRequired, OAuthError, UnauthorizedClient, UnsupportedResponseType
-from tokensrv.store import AuthCode, AuthorizationRequest, BrowserSession, Client, PendingLogin, PushedRequest
 from tokensrv.oauth import Provider
 from tokensrv.oauth.browser import sessions
 from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.oauth.params import single_valued
 from tokensrv.oauth.scopes import grant_scope
+from tokensrv.store import AuthCode, AuthorizationRequest, BrowserSession, Client, PendingLogin, PushedRequest
 
 PKCE_VALUE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 §4.1-§4.2
 DPOP_JKT = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256 (RFC 7638)

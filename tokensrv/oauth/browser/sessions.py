@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 import secrets
 
-from tokensrv.store import BrowserSession, User
 from tokensrv.oauth import Provider, backchannel
 from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.oauth.endpoints.revocation import revoke_session, user_is_current
 from tokensrv.oauth.own_tokens import new_session_id
+from tokensrv.store import BrowserSession, User
 
 MAX_SECRET = 64  # a cookie longer than any we issue is not ours: no store look-up for it
 MAX_PREVIOUS = 16  # earlier sessions of the same user a browser keeps for logout to end

@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tokensrv.errors import InvalidRequest
-from tokensrv.store import BrowserSession, PendingLogin
 from tokensrv.oauth import Provider
 from tokensrv.oauth.browser import sessions
 from tokensrv.oauth.browser.authorize import issue_code
 from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.oauth.credentials import check_credentials
+from tokensrv.store import BrowserSession, PendingLogin
 
 FAILURE = "Invalid username or password."
 

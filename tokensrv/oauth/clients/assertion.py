@@ -24,12 +24,12 @@ from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
 from tokensrv.errors import InvalidClient
-from tokensrv.store import Client
-from tokensrv.verify.errors import MalformedToken
-from tokensrv.verify.jws import unverified
 from tokensrv.oauth.clients.keys import KeysUnavailable, public_key_set
 from tokensrv.oauth.endpoints.discovery import ASSERTION_ALGORITHMS
 from tokensrv.oauth.params import for_log
+from tokensrv.store import Client
+from tokensrv.verify.errors import MalformedToken
+from tokensrv.verify.jws import unverified
 
 if TYPE_CHECKING:
     from tokensrv.oauth import Provider

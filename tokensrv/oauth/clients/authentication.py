@@ -25,12 +25,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from tokensrv.observability import events
 from tokensrv.errors import InvalidClient, SlowDown
-from tokensrv.store import Client
-from tokensrv.oauth.clients import assertion as client_assertion, metadata as clients
+from tokensrv.oauth.clients import assertion as client_assertion
+from tokensrv.oauth.clients import metadata as clients
 from tokensrv.oauth.endpoints.discovery import PATHS
 from tokensrv.oauth.params import for_log
+from tokensrv.observability import events
+from tokensrv.store import Client
 
 if TYPE_CHECKING:
     from tokensrv.oauth import Provider

@@ -14,10 +14,10 @@ from typing import Any, Protocol
 from urllib.parse import unquote_plus, urlsplit
 
 from tokensrv.errors import InvalidClient, InvalidRequest
-from tokensrv.store import SECRET_METHODS, Client
 from tokensrv.oauth.clients.keys import check_jwks_uri, public_key_set
 from tokensrv.oauth.params import for_log
 from tokensrv.oauth.scopes import is_scope_token
+from tokensrv.store import SECRET_METHODS, Client
 
 DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"  # RFC 8628 §3.4
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"  # RFC 8693 §2.1

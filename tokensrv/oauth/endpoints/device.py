@@ -21,15 +21,15 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from tokensrv.errors import InvalidRequest, SlowDown, TemporarilyUnavailable, UnauthorizedClient
-from tokensrv.store import AuthorizationRequest, BrowserSession, PendingLogin
-from tokensrv.store.device import DeviceApproval, PendingDevice
 from tokensrv.oauth import Provider, ratelimit
 from tokensrv.oauth.browser import sessions
 from tokensrv.oauth.browser.authorize import LOGIN_TTL
+from tokensrv.oauth.browser.signin import LoginExpired, same_secret
 from tokensrv.oauth.clients.authentication import authenticate
 from tokensrv.oauth.clients.metadata import DEVICE_CODE, secret_digest
 from tokensrv.oauth.scopes import grant_scope
-from tokensrv.oauth.browser.signin import LoginExpired, same_secret
+from tokensrv.store import AuthorizationRequest, BrowserSession, PendingLogin
+from tokensrv.store.device import DeviceApproval, PendingDevice
 
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # RFC 8628 §6.1
 USER_CODE_LENGTH = 8

@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from tokensrv.store import Client
 from tokensrv.oauth import Provider
-from tokensrv.oauth.params import require
 from tokensrv.oauth.endpoints.revocation import user_is_current
 from tokensrv.oauth.own_tokens import parse_refresh_token, read_own_jwt, refresh_digest
+from tokensrv.oauth.params import require
+from tokensrv.store import Client
 
 INACTIVE: dict[str, Any] = {"active": False}
 _PUBLIC_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time", "sid", "cnf",

@@ -19,12 +19,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tokensrv.errors import InvalidRequest
-from tokensrv.store import PushedRequest
 from tokensrv.oauth import Provider
 from tokensrv.oauth.browser.authorize import REQUEST_URI_PREFIX, checked_pushed_request, pushed_request_key
 from tokensrv.oauth.clients.authentication import authenticate
-from tokensrv.oauth.endpoints.discovery import PATHS
 from tokensrv.oauth.dpop import proven_key
+from tokensrv.oauth.endpoints.discovery import PATHS
+from tokensrv.store import PushedRequest
 
 PAR_PATH = PATHS["pushed_authorization_request_endpoint"]
 

@@ -14,10 +14,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from tokensrv.errors import InvalidRequest, UnauthorizedClient
-from tokensrv.store import Client
 from tokensrv.oauth import Provider
 from tokensrv.oauth.clients.authentication import authenticate
 from tokensrv.oauth.endpoints.token import token
+from tokensrv.store import Client
 
 PARAM = "refresh_token_cookie"
 _DEFAULT_PORTS = {"http": 80, "https": 443}

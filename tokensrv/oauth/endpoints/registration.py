@@ -23,13 +23,18 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from tokensrv.errors import InvalidClientMetadata, InvalidRedirectUri, InvalidToken
+from tokensrv.oauth import Provider
+from tokensrv.oauth.clients.metadata import (
+    TOKEN_EXCHANGE,
+    Display,
+    RedirectUriError,
+    RegistrationError,
+    new_client,
+    secret_digest,
+)
 from tokensrv.observability.logs import audit
 from tokensrv.store import SECRET_METHODS, Client
 from tokensrv.verify.json_limits import JSONRejected, parse_object
-from tokensrv.oauth import Provider
-from tokensrv.oauth.clients.metadata import (
-    TOKEN_EXCHANGE, Display, RedirectUriError, RegistrationError, new_client, secret_digest,
-)
 
 REGISTRATION_PATH = "/oauth2/register"
 DEFAULT_INITIAL_TOKEN_TTL = 3600

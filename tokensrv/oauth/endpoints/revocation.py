@@ -9,10 +9,10 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 
 from tokensrv.errors import UnauthorizedClient
-from tokensrv.store import Client, RefreshFamily, Revocation, User
 from tokensrv.oauth import Provider, backchannel
-from tokensrv.oauth.params import require
 from tokensrv.oauth.own_tokens import parse_refresh_token, read_own_jwt, refresh_digest
+from tokensrv.oauth.params import require
+from tokensrv.store import Client, RefreshFamily, Revocation, User
 
 
 def user_is_current(user: User, created_ms: int) -> bool:

@@ -4,18 +4,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from tokensrv.observability import events
 from tokensrv.errors import UnsupportedGrantType
-from tokensrv.store import Client
 from tokensrv.oauth import Provider, ratelimit
 from tokensrv.oauth.clients.authentication import authenticate
 from tokensrv.oauth.clients.metadata import DEVICE_CODE, GRANT_TYPES, TOKEN_EXCHANGE
 from tokensrv.oauth.dpop import token_request_key
 from tokensrv.oauth.grants import (
-    authorization_code, client_credentials, device_code, password, refresh_token, token_exchange,
+    authorization_code,
+    client_credentials,
+    device_code,
+    password,
+    refresh_token,
+    token_exchange,
 )
-from tokensrv.oauth.params import for_log, require
 from tokensrv.oauth.own_tokens import Issued
+from tokensrv.oauth.params import for_log, require
+from tokensrv.observability import events
+from tokensrv.store import Client
 
 
 async def token(p: Provider, params: Mapping[str, str], authorization: str | None,

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from tokensrv.errors import InsufficientScope, InvalidDPoPProof, InvalidRequest, InvalidToken
-from tokensrv.verify.dpop import ALGORITHMS
 from tokensrv.oauth import Provider, dpop
 from tokensrv.oauth.endpoints.introspection import access_token_active
 from tokensrv.oauth.own_tokens import read_own_jwt
+from tokensrv.verify.dpop import ALGORITHMS
 
 PATH = "/oauth2/userinfo"
 _DPOP_CHALLENGE = f'DPoP realm="tokensrv", algs="{" ".join(ALGORITHMS)}"'

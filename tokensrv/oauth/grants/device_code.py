@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ...errors import (
+from tokensrv.errors import (
     AuthorizationPending,
     DeviceAccessDenied,
     DeviceSlowDown,
@@ -17,13 +17,13 @@ from ...errors import (
     InvalidGrant,
     UnauthorizedClient,
 )
-from ...store import Client
-from ...store.device import DeviceApproval
-from .. import Provider
+from tokensrv.oauth import Provider
 from tokensrv.oauth.clients.metadata import DEVICE_CODE, secret_digest
-from ..params import require
 from tokensrv.oauth.endpoints.revocation import user_is_current
 from tokensrv.oauth.own_tokens import Issued, Subject, issue_for_user
+from tokensrv.oauth.params import require
+from tokensrv.store import Client
+from tokensrv.store.device import DeviceApproval
 
 MAX_DEVICE_CODE = 128  # ours are 43 characters; a longer one is not looked up
 

@@ -9,17 +9,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tokensrv.observability import events
-from ...errors import InvalidDPoPProof, InvalidGrant, InvalidScope, UnauthorizedClient
-from ...store import Client, RefreshFamily, Reused, RotateOutcome
-from .. import Provider
-from ..params import require
+from tokensrv.errors import InvalidDPoPProof, InvalidGrant, InvalidScope, UnauthorizedClient
+from tokensrv.oauth import Provider
 from tokensrv.oauth.endpoints.revocation import deny_jtis, kill_family, user_is_current
-from ..scopes import parse_scope
 from tokensrv.oauth.own_tokens import (
-    Issued, Subject, access_claims, id_token, issue_access, new_jti, new_refresh_token, parse_refresh_token,
+    Issued,
+    Subject,
+    access_claims,
+    id_token,
+    issue_access,
+    new_jti,
+    new_refresh_token,
+    parse_refresh_token,
     refresh_digest,
 )
+from tokensrv.oauth.params import require
+from tokensrv.oauth.scopes import parse_scope
+from tokensrv.observability import events
+from tokensrv.store import Client, RefreshFamily, Reused, RotateOutcome
 
 
 async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str | None = None) -> Issued:

@@ -23,11 +23,11 @@ import socket
 import aiohttp
 from redis.exceptions import RedisError
 
-from tokensrv.observability import events
 from tokensrv.errors import OAuthError
 from tokensrv.oauth import Provider
 from tokensrv.oauth.backchannel import Outcome, logout_token, outcome_of, retry_delay
 from tokensrv.oauth.clients.metadata import RegistrationError, check_backchannel_logout_uri
+from tokensrv.observability import events
 from tokensrv.store import Client
 from tokensrv.store.backchannel import LogoutJob, QueuedJob
 

@@ -7,8 +7,8 @@ import secrets
 
 from aiohttp import web
 
-from tokensrv.server.appkeys import SETTINGS
 from tokensrv.config import Settings
+from tokensrv.server.appkeys import SETTINGS
 
 REFRESH_PATH = "/oauth2/token"
 MAX_VALUE = 128  # longer than anything we set: ignored

@@ -6,9 +6,9 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from tokensrv.server.appkeys import SETTINGS
 from tokensrv.oauth.browser import authorize as authz
 from tokensrv.oauth.browser import signin
+from tokensrv.server.appkeys import SETTINGS
 from tokensrv.server.request import client_address
 from tokensrv.server.web import cookies
 from tokensrv.server.web.pages import log, page, pairs_of, params_of, provider, redirect, render

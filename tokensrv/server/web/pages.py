@@ -15,10 +15,10 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from tokensrv import errors
-from tokensrv.server.appkeys import NO_STORE, PROVIDER, SETTINGS
-from tokensrv.server.limits import client_gone
 from tokensrv.oauth import Provider
 from tokensrv.oauth.params import single_valued
+from tokensrv.server.appkeys import NO_STORE, PROVIDER, SETTINGS
+from tokensrv.server.limits import client_gone
 
 log = logging.getLogger("tokensrv.web")
 
