@@ -157,7 +157,8 @@ class DeviceAccessDenied(OAuthError):
     error, status, description = "access_denied", 400, "the user denied the device"
 
 
-class ExpiredToken(OAuthError):
+class ExpiredDeviceCode(OAuthError):
+    """RFC 8628 §3.5 expired_token; named for what expired (tokensrv.verify.ExpiredToken is a JWT's exp)."""
     error, status, description = "expired_token", 400, "the device code has expired: start again"
 
 

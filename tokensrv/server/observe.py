@@ -19,7 +19,7 @@ from tokensrv.keys.signing import next_step_due
 from tokensrv.observability import metrics
 from tokensrv.observability.logs import REQUEST_ID_VAR
 from tokensrv.server.appkeys import PROVIDER
-from tokensrv.server.routes import remote_address
+from tokensrv.server.request import remote_address
 
 access = logging.getLogger("tokensrv.access")
 

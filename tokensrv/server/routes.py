@@ -8,51 +8,18 @@ from typing import Any
 
 from aiohttp import web
 
-from tokensrv.errors import InvalidClientMetadata, InvalidRequest
-from tokensrv.oauth import Provider, dpop
+from tokensrv.errors import InvalidClientMetadata
+from tokensrv.oauth import dpop
 from tokensrv.oauth.clients.authentication import authenticate
 from tokensrv.oauth.endpoints import device, introspection, par, registration, revocation
 from tokensrv.oauth.endpoints.refresh_cookie import token_with_cookie
 from tokensrv.oauth.endpoints.userinfo import access_token
 from tokensrv.oauth.endpoints.userinfo import userinfo as get_userinfo
-from tokensrv.oauth.params import single_valued
-from tokensrv.server.appkeys import DISCOVERY, NO_STORE, PROVIDER, SETTINGS
-from tokensrv.server.request import client_address
+from tokensrv.server.appkeys import DISCOVERY, NO_STORE, SETTINGS
+from tokensrv.server.request import FORM, authorization, form_params, provider, remote_address
 from tokensrv.server.web import cookies, setup_web
 from tokensrv.store.cache import CachingStore
 from tokensrv.store.connect import STORE_TIMEOUT
-
-FORM = "application/x-www-form-urlencoded"
-
-
-def provider(request: web.Request) -> Provider:
-    return request.app[PROVIDER]
-
-
-def remote_address(request: web.Request) -> str:
-    """The client's address, through trusted proxies only (TOKENSRV_TRUSTED_PROXIES)."""
-    forwarded = ",".join(request.headers.getall("X-Forwarded-For", []))
-    return client_address(request.remote, forwarded, request.app[SETTINGS].trusted_proxies)
-
-
-async def form_params(request: web.Request) -> dict[str, str]:
-    """The urlencoded body as single-valued parameters (RFC 6749 §3.2, §2.3.1)."""
-    if request.content_type != FORM:
-        raise InvalidRequest("wrong content type",
-                             description=f"the request body must be {FORM}")
-    try:
-        form = await request.post()
-    except (UnicodeDecodeError, LookupError):  # bytes not in the charset, or an unknown charset
-        raise InvalidRequest("undecodable body", description="the request body is not valid UTF-8") from None
-    return single_valued(form.items())
-
-
-def authorization(request: web.Request) -> str | None:
-    """The Authorization header; two of them are as ambiguous as a repeated parameter."""
-    values = request.headers.getall("Authorization", [])
-    if len(values) > 1:
-        raise InvalidRequest("Authorization repeated", description="the Authorization header is repeated")
-    return values[0] if values else None
 
 
 def json_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:

@@ -280,15 +280,6 @@ def presented(form: Mapping[str, str], authorization: str | None) -> Presented:
     return Presented(form.get("client_id"), assertion=assertion)
 
 
-async def authenticate(store: ClientSource, form: Mapping[str, str], authorization: str | None,
-                       *, allow_public: bool = True) -> Client:
-    """The calling client. A public client names itself by client_id and has no secret."""
-    client_id, secret = credentials(form, authorization)
-    if not client_id:
-        raise InvalidClient("no client credentials")
-    return await check(store, client_id, secret, allow_public=allow_public)
-
-
 async def check(store: ClientSource, client_id: str, secret: str | None, *, allow_public: bool = True) -> Client:
     """The client `client_id`, if `secret` is its secret (None: it must be a public client)."""
     client = await store.get_client(client_id)

@@ -13,7 +13,7 @@ from tokensrv.errors import (
     AuthorizationPending,
     DeviceAccessDenied,
     DeviceSlowDown,
-    ExpiredToken,
+    ExpiredDeviceCode,
     InvalidGrant,
     UnauthorizedClient,
 )
@@ -54,7 +54,7 @@ def _refusal(outcome: str) -> Exception:
     if outcome == "denied":
         return DeviceAccessDenied("the user denied the device")
     if outcome == "expired":
-        return ExpiredToken("device code expired")
+        return ExpiredDeviceCode("device code expired")
     if outcome == "used":
         return InvalidGrant("device code already used")
     if outcome == "wrong_client":

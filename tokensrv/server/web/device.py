@@ -6,9 +6,10 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from tokensrv.oauth.endpoints import device
+from tokensrv.server.request import provider, remote_address
 from tokensrv.server.web import cookies
-from tokensrv.server.web.login import client_address_of, shown_client
-from tokensrv.server.web.pages import page, params_of, provider, redirect, render
+from tokensrv.server.web.login import shown_client
+from tokensrv.server.web.pages import page, params_of, redirect, render
 from tokensrv.server.web.same_origin import refuse_cross_site
 
 
@@ -19,7 +20,7 @@ async def verification(request: web.Request) -> web.StreamResponse:
     browser = cookies.browser_csrf(request)
     outcome = await device.verification_page(
         provider(request), request.method, await params_of(request), cookies.session_secret(request),
-        browser, cookies.csrf_token(request), client_address_of(request))
+        browser, cookies.csrf_token(request), remote_address(request))
     if isinstance(outcome, device.SignIn):
         response = redirect("/login?" + urlencode({"request": outcome.request_id}))
     else:

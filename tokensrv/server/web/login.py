@@ -8,10 +8,9 @@ from aiohttp import web
 
 from tokensrv.oauth.browser import authorize as authz
 from tokensrv.oauth.browser import signin
-from tokensrv.server.appkeys import SETTINGS
-from tokensrv.server.request import client_address
+from tokensrv.server.request import provider, remote_address
 from tokensrv.server.web import cookies
-from tokensrv.server.web.pages import log, page, pairs_of, params_of, provider, redirect, render
+from tokensrv.server.web.pages import log, page, pairs_of, params_of, redirect, render
 from tokensrv.server.web.same_origin import refuse_cross_site
 
 
@@ -56,19 +55,13 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 async def login_submit(request: web.Request) -> web.StreamResponse:
     refuse_cross_site(request)  # before anything is counted or stored
     outcome = await signin.sign_in(provider(request), await params_of(request), cookies.csrf_token(request),
-                                   cookies.session_secret(request), client_address_of(request))
+                                   cookies.session_secret(request), remote_address(request))
     if isinstance(outcome, signin.Retry):
         return await login_form(request, outcome)
     response = redirect(outcome.location)
     cookies.set_session(request, response, outcome.session_secret,
                         outcome.session.expires_at - outcome.session.auth_time)
     return response
-
-
-def client_address_of(request: web.Request) -> str:
-    """The browser's address for the login rate limit: X-Forwarded-For only from trusted proxies."""
-    forwarded = ",".join(request.headers.getall("X-Forwarded-For", []))
-    return client_address(request.remote, forwarded, request.app[SETTINGS].trusted_proxies)
 
 
 def setup(app: web.Application) -> None:

@@ -5,8 +5,9 @@ from aiohttp import web
 
 from tokensrv.oauth.browser import logout as rp_logout
 from tokensrv.oauth.browser.signin import same_secret
+from tokensrv.server.request import provider
 from tokensrv.server.web import cookies
-from tokensrv.server.web.pages import page, params_of, provider, redirect, render
+from tokensrv.server.web.pages import page, params_of, redirect, render
 from tokensrv.server.web.same_origin import refuse_cross_site
 
 

@@ -15,10 +15,10 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from tokensrv import errors
-from tokensrv.oauth import Provider
 from tokensrv.oauth.params import single_valued
-from tokensrv.server.appkeys import NO_STORE, PROVIDER, SETTINGS
+from tokensrv.server.appkeys import NO_STORE, SETTINGS
 from tokensrv.server.limits import client_gone
+from tokensrv.server.request import form_pairs
 
 log = logging.getLogger("tokensrv.web")
 
@@ -35,10 +35,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin", "X-Content-Type-Options": "nosniff",
 }
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def provider(request: web.Request) -> Provider:
-    return request.app[PROVIDER]
 
 
 def render(request: web.Request, template: str, context: dict[str, Any], status: int = 200,
@@ -63,12 +59,7 @@ async def pairs_of(request: web.Request) -> list[tuple[str, object]]:
     """The parameters as sent, repeats included: query for GET, the urlencoded body for POST."""
     if request.method != "POST":
         return list(request.query.items())
-    if request.content_type != "application/x-www-form-urlencoded":
-        raise errors.InvalidRequest("wrong content type", description="the form must be urlencoded")
-    try:
-        return list((await request.post()).items())
-    except (UnicodeDecodeError, LookupError):
-        raise errors.InvalidRequest("undecodable body", description="the form is not valid UTF-8") from None
+    return await form_pairs(request, "the form")
 
 
 def error_page(request: web.Request, exc: errors.OAuthError) -> web.Response:
