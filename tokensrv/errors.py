@@ -105,7 +105,7 @@ class SlowDown(OAuthError):
     error, status, description = "slow_down", 429, "too many attempts, try again later"
 
     def __init__(self, retry_after: int, detail: str = "", *, what: str = "failed sign-in attempts") -> None:
-        """`what` there were too many of, for the page a person sees (web/pages.py)."""
+        """`what` there were too many of, for the page a person sees (server/web/pages.py)."""
         super().__init__(detail)
         self.headers = {"Retry-After": str(max(1, retry_after))}
         self.what = what

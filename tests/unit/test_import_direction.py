@@ -129,7 +129,7 @@ FORBIDDEN = {
                         "tokensrv.cli"),
     "tokensrv.observability": ("tokensrv.store", "tokensrv.keys", "tokensrv.oauth", "tokensrv.server",
                                "tokensrv.cli"),
-    "tokensrv.store": ("tokensrv.oauth", "tokensrv.server", "tokensrv.cli"),
+    "tokensrv.store": ("tokensrv.keys", "tokensrv.oauth", "tokensrv.server", "tokensrv.cli"),
     "tokensrv.keys": ("tokensrv.oauth", "tokensrv.server", "tokensrv.cli"),
     "tokensrv.oauth": ("tokensrv.server", "tokensrv.cli"),
     "tokensrv.server": ("tokensrv.cli",),

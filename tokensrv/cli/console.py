@@ -1,6 +1,6 @@
 """What the CLI's commands share with its parser: the one-line CLIError, settings from the parsed
 flags, a password from the terminal or standard input. Imports only the settings, so that the
-parser (cli.py), the admin commands (commands.py) and the server (server.py) each depend on it and
+parser (main.py), the admin commands (commands.py) and the server (serve.py) each depend on it and
 never on each other's modules in both directions."""
 from __future__ import annotations
 

@@ -134,10 +134,10 @@ async def _serve_app(settings: Settings, embedded: EmbeddedValkey | None, sock: 
     if sock is None:
         await _check_store(settings)
     app = create_app(settings, tracer_provider=tracer_provider)
-    # access_log=None: observe.py writes one structured line per request instead.
+    # access_log=None: server/observe.py writes one structured line per request instead.
     # shutdown_timeout: on SIGTERM the listening socket closes first, then in-flight requests get
     # this long to finish (aiohttp's cleanup waits for them) before their connections are closed
-    # Runner (http_protocol.py): each request's head must arrive within TOKENSRV_HEADER_TIMEOUT,
+    # Runner (server/protocol.py): each request's head must arrive within TOKENSRV_HEADER_TIMEOUT,
     # and what aiohttp's parser refuses is answered in JSON
     runner = Runner(app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout,
                     header_timeout=settings.header_timeout)

@@ -22,8 +22,8 @@ class Provider:
     keys: KeyManager
     passwords: PasswordPool
     clock: Callable[[], float]
-    client_lockouts: Lockouts = field(default_factory=Lockouts)  # this process's (oauth/client_auth.py)
-    client_keys: ClientKeys | None = None  # jwks_uri cache (oauth/client_keys.py); None: no fetching
+    client_lockouts: Lockouts = field(default_factory=Lockouts)  # this process's (oauth/clients/authentication.py)
+    client_keys: ClientKeys | None = None  # jwks_uri cache (oauth/clients/keys.py); None: no fetching
     dpop_nonce_secret: bytes | None = field(default=None, repr=False)  # read once (oauth/dpop.py)
     # Seams for tracing (tokensrv/server/tracing.py replaces them when tracing is configured, and only
     # then): how a token is signed, and what the protocol code tells about the request it serves

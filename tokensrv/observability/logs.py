@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 AUDIT = logging.getLogger("tokensrv.audit")
 PIPE_BUF = getattr(select, "PIPE_BUF", 512)  # 512: the least POSIX allows
-# the request being handled (set by observe.py), so every line it causes can be joined to it
+# the request being handled (set by server/observe.py), so every line it causes can be joined to it
 REQUEST_ID_VAR: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 

@@ -2,7 +2,7 @@
 take (TOKENSRV_BODY_TIMEOUT), its announced size, and a client that hung up mid-request, which
 is the client's doing and never a store outage (app.error_middleware's 503).
 
-The time a request's head may take is bounded per connection, in http_protocol.py.
+The time a request's head may take is bounded per connection, in protocol.py.
 """
 from __future__ import annotations
 

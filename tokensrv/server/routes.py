@@ -33,7 +33,7 @@ async def token(request: web.Request) -> web.Response:
         provider(request), params, authorization(request), remote_address(request),
         cookies.refresh_token(request), request.headers.get("Origin"), request.headers.getall("DPoP", []))
     response = json_response(result, headers=await with_dpop_nonce(request, NO_STORE))
-    if refresh_cookie is not None:  # a first-party browser app asked for it (oauth/refresh_cookie.py)
+    if refresh_cookie is not None:  # a first-party browser app asked for it (oauth/endpoints/refresh_cookie.py)
         cookies.set_refresh(request, response, refresh_cookie)
     return response
 
@@ -85,7 +85,7 @@ async def device_authorization(request: web.Request) -> web.Response:
 
 
 async def metadata_body(request: web.Request) -> registration.Body:
-    """RFC 7591 §3.1: the body and its type, read now (registration.py checks them once the token
+    """RFC 7591 §3.1: the body and its type, read now (oauth/endpoints/registration.py checks them once the token
     is); one over the size limit is refused as metadata, like any other metadata we cannot read."""
     try:
         return registration.Body(request.content_type, await request.read())

@@ -1,5 +1,5 @@
 """RFC 6749 §4.1.1-§4.1.2 the authorization endpoint: PKCE (RFC 7636), OIDC Core §3.1.2, RFC 9207,
-and requests pushed first (RFC 9126 §4: `client_id` and `request_uri` only; oauth/par.py).
+and requests pushed first (RFC 9126 §4: `client_id` and `request_uri` only; oauth/endpoints/par.py).
 
 Until the client and its redirect URI are known to be right, an error is raised (the web layer
 shows a page: redirecting to an unchecked URI would make us an open redirector). After that,

@@ -1,5 +1,5 @@
 """Clients: registration rules and authentication (RFC 6749 §2.3.1, client_secret_basic/_post;
-the private_key_jwt assertion itself is checked in client_assertion.py)."""
+the private_key_jwt assertion itself is checked in assertion.py)."""
 from __future__ import annotations
 
 import base64

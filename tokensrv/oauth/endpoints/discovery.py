@@ -21,7 +21,7 @@ PATHS = {
     "jwks_uri": "/.well-known/jwks.json",
     "pushed_authorization_request_endpoint": "/oauth2/par",  # RFC 9126 §5
 }
-# client_secret_jwt is not among them: secrets are stored as digests (oauth/client_assertion.py)
+# client_secret_jwt is not among them: secrets are stored as digests (oauth/clients/assertion.py)
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 ASSERTION_ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]  # = client_assertion.SIGNING_ALGORITHMS
 

@@ -4,7 +4,7 @@ gets a `request_uri` back, and sends the browser to /oauth2/authorize with only 
 `request_uri`. The parameters never pass through the browser, so they cannot be read or altered
 there.
 
-The request is checked exactly as the authorization endpoint checks it (authorize.py), then kept
+The request is checked exactly as the authorization endpoint checks it (oauth/browser/authorize.py), then kept
 in Valkey for TOKENSRV_PAR_TTL seconds under the SHA-256 of the client id and the request_uri:
 only that client finds it, once (GETDEL).
 

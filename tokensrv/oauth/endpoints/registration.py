@@ -12,7 +12,7 @@ client's record): with it the client reads (GET), replaces (PUT) and deletes (DE
 registration at registration_client_uri. Every read and update answer carries the token to use
 next (RFC 7592 §3 requires one in the answer, and only a digest is kept, so it cannot be the one
 presented): each rotates it, and the one presented stops working. Nothing here knows HTTP:
-routes.py hands in the Authorization header and the body.
+server/routes.py hands in the Authorization header and the body.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Fetching a private_key_jwt client's `jwks_uri` over HTTP (oauth/client_keys.py caches it).
+"""Fetching a private_key_jwt client's `jwks_uri` over HTTP (oauth/clients/keys.py caches it).
 
 Only the registered URI is fetched, with a total timeout, no redirects (a 3xx is a failure: a
 redirect could lead to another scheme or host), and a size cap read before the body is parsed.

@@ -1,4 +1,4 @@
-"""/device: the RFC 8628 verification page (the protocol is in oauth/device.py)."""
+"""/device: the RFC 8628 verification page (the protocol is in oauth/endpoints/device.py)."""
 from __future__ import annotations
 
 from urllib.parse import urlencode

@@ -1,4 +1,4 @@
-"""/oauth2/logout: RP-initiated logout (the protocol is in oauth/logout.py)."""
+"""/oauth2/logout: RP-initiated logout (the protocol is in oauth/browser/logout.py)."""
 from __future__ import annotations
 
 from aiohttp import web
