@@ -26,7 +26,8 @@ from typing import Any
 from aiohttp import web
 
 from tokensrv.cli.serve import listen_sockets, run, supervise
-from tokensrv.keys.signing import KeyFolder, current_key
+from tokensrv.keys.folder import KeyFolder
+from tokensrv.keys.signing import current_key
 from tokensrv.oauth.own_tokens import sign
 
 

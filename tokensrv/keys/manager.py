@@ -15,7 +15,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from tokensrv.config import Settings
-from tokensrv.keys.signing import KeyFolder, KeyRing, SigningKey, Step, apply_step, current_key, next_step
+from tokensrv.keys.folder import KeyFolder, KeyRing
+from tokensrv.keys.signing import SigningKey, Step, apply_step, current_key, next_step
 from tokensrv.store import Locks
 
 log = logging.getLogger("tokensrv.keys")
