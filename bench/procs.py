@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from examples.topologies import ClusterTopology, SentinelTopology  # the tests' topologies, and `make cluster`'s
-from tokensrv.embedded import EmbeddedValkey
+from tokensrv.cli.embedded import EmbeddedValkey
 
 BIN = Path(sys.executable).parent
 READY_TIMEOUT = 30.0

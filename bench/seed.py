@@ -19,18 +19,12 @@ from joserfc.jwk import ECKey
 from redis.asyncio import Redis, RedisCluster
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
-from tokensrv.app import open_redis
 from tokensrv.config import load_settings
+from tokensrv.keys.manager import KeyManager
 from tokensrv.oauth import Provider
-from tokensrv.oauth.tokens import (
-    Subject,
-    issue_for_user,
-    new_jti,
-    new_refresh_token,
-    new_session_id,
-)
+from tokensrv.oauth.own_tokens import Subject, issue_for_user, new_jti, new_refresh_token, new_session_id
 from tokensrv.passwords import PasswordPool
-from tokensrv.rotation import KeyManager
+from tokensrv.server.app import open_redis
 from tokensrv.store import RefreshFamily, Revocation
 from tokensrv.store.redis import PREFIX, RedisStore
 

@@ -25,9 +25,10 @@ from typing import Any
 
 from aiohttp import web
 
-from tokensrv.keys import KeyFolder, current_key
-from tokensrv.oauth.tokens import sign
-from tokensrv.server import listen_sockets, run, supervise
+from tokensrv.cli.serve import listen_sockets, run, supervise
+from tokensrv.keys.folder import KeyFolder
+from tokensrv.keys.signing import current_key
+from tokensrv.oauth.own_tokens import sign
 
 
 def make_app(jwks: bytes, discovery: bytes, cache_control: str, etag: str, keys_dir: Path) -> web.Application:

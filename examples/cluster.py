@@ -27,7 +27,7 @@ import urllib.request
 from pathlib import Path
 
 from examples.topologies import ClusterTopology, SentinelTopology
-from tokensrv.embedded import EmbeddedValkey, _die_with_parent
+from tokensrv.cli.embedded import EmbeddedValkey, _die_with_parent
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = ROOT / ".tokensrv" / "cluster"

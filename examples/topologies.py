@@ -21,7 +21,7 @@ from pathlib import Path
 from redis import Redis
 from redis.exceptions import RedisError
 
-from tokensrv.embedded import _die_with_parent, stop_valkey, valkey_binary
+from tokensrv.cli.embedded import _die_with_parent, stop_valkey, valkey_binary
 
 SERVICE = "tokensrv"  # the Sentinel service name
 READY_TIMEOUT = 30.0

@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 from prometheus_client import CollectorRegistry
 
-from tokensrv.embedded import EmbeddedValkey
+from tokensrv.cli.embedded import EmbeddedValkey
 from tokensrv.verify import InvalidToken, TokenVerifier
 
 PASSWORD = "correct horse battery staple"

@@ -15,9 +15,9 @@ from redis.asyncio import Redis, RedisCluster
 from examples.topologies import ClusterTopology, SentinelTopology, free_port
 from tests.helpers.app import provider_of
 from tests.helpers.clock import FakeClock
-from tokensrv.app import create_app
+from tokensrv.cli.embedded import EmbeddedValkey
 from tokensrv.config import Settings, load_settings
-from tokensrv.embedded import EmbeddedValkey
+from tokensrv.server.app import create_app
 from tokensrv.verify import store_url
 
 # The store topologies a module marked `pytest.mark.topologies` runs on, each test once per entry

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from .verify import store_url
-from .verify.claims import DEFAULT_MAX_TOKEN_LIFETIME as MAX_TOKEN_TTL
+from tokensrv.verify import store_url
+from tokensrv.verify.claims import DEFAULT_MAX_TOKEN_LIFETIME as MAX_TOKEN_TTL
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 EMBEDDED_DIR = Path(".tokensrv")

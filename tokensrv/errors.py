@@ -105,7 +105,7 @@ class SlowDown(OAuthError):
     error, status, description = "slow_down", 429, "too many attempts, try again later"
 
     def __init__(self, retry_after: int, detail: str = "", *, what: str = "failed sign-in attempts") -> None:
-        """`what` there were too many of, for the page a person sees (web/pages.py)."""
+        """`what` there were too many of, for the page a person sees (server/web/pages.py)."""
         super().__init__(detail)
         self.headers = {"Retry-After": str(max(1, retry_after))}
         self.what = what
@@ -157,7 +157,8 @@ class DeviceAccessDenied(OAuthError):
     error, status, description = "access_denied", 400, "the user denied the device"
 
 
-class ExpiredToken(OAuthError):
+class ExpiredDeviceCode(OAuthError):
+    """RFC 8628 §3.5 expired_token; named for what expired (tokensrv.verify.ExpiredToken is a JWT's exp)."""
     error, status, description = "expired_token", 400, "the device code has expired: start again"
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tokensrv.keys import SigningKey, generate_key, jws_signature
+from tokensrv.keys.signing import SigningKey, generate_key, jws_signature
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 ISSUER = "http://127.0.0.1:8080"

@@ -36,8 +36,8 @@ from redis._parsers import _AsyncRESP2Parser
 from redis.asyncio import ConnectionPool, Redis
 
 from bench.procs import free_port
-from tokensrv.embedded import EmbeddedValkey
-from tokensrv.oauth.tokens import refresh_digest
+from tokensrv.cli.embedded import EmbeddedValkey
+from tokensrv.oauth.own_tokens import refresh_digest
 from tokensrv.store import RefreshFamily, User
 from tokensrv.store.redis import _READ_FAMILY, _ROTATE, ENDED_PREFIX, PREFIX, RedisStore, _raw_digest
 

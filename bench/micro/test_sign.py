@@ -7,7 +7,7 @@ from joserfc import jwt
 
 from bench.micro.conftest import ALGORITHMS, access_claims, provider
 from bench.sign_rate import SIGNING_INPUT, signer
-from tokensrv.oauth.tokens import ACCESS_TOKEN_TYPE, sign
+from tokensrv.oauth.own_tokens import ACCESS_TOKEN_TYPE, sign
 
 
 @pytest.mark.parametrize("alg", ALGORITHMS)

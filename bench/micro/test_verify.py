@@ -15,7 +15,7 @@ from joserfc import jwt as jose_jwt
 from joserfc.jwt import JWTClaimsRegistry
 
 from bench.micro.conftest import AUDIENCE, ISSUER, access_claims, provider
-from tokensrv.oauth.tokens import ACCESS_TOKEN_TYPE, sign
+from tokensrv.oauth.own_tokens import ACCESS_TOKEN_TYPE, sign
 
 LEEWAY = 30
 

@@ -19,7 +19,7 @@ from redis import Redis
 from tests.helpers.live import LiveServer
 from tests.helpers.ports import free_port
 from tests.helpers.sso import csrf_of, pkce
-from tokensrv.embedded import EmbeddedValkey
+from tokensrv.cli.embedded import EmbeddedValkey
 
 ISSUER = "http://tokensrv.test"  # fixed: the restarted server listens on another port
 REDIRECT = "http://127.0.0.1:9000/cb"

@@ -5,7 +5,7 @@ import json
 
 from tests.helpers.http import add_client, metric_samples, metric_total, post_form
 from tests.helpers.poll import eventually_sync
-from tokensrv.observe import RequestTally
+from tokensrv.server.observe import RequestTally
 
 N = 24
 

@@ -26,7 +26,7 @@ from tests.helpers.verify_live import (
     register,
     verifier_of,
 )
-from tokensrv.embedded import EmbeddedValkey
+from tokensrv.cli.embedded import EmbeddedValkey
 from tokensrv.verify import RevokedToken, UnknownKey
 
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
-from tokensrv.app import PROVIDER
 from tokensrv.oauth import Provider
+from tokensrv.server.app import PROVIDER
 
 
 def provider_of(client: TestClient) -> Provider:

@@ -13,7 +13,7 @@ from aiohttp import web
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, OKPKey, RSAKey
 
-from tokensrv.oauth.client_assertion import ASSERTION_TYPE
+from tokensrv.oauth.clients.assertion import ASSERTION_TYPE
 
 Key = RSAKey | ECKey | OKPKey
 KEY_FOR = {"RS256": ("RSA", 2048), "PS256": ("RSA", 2048), "ES256": ("EC", "P-256"), "EdDSA": ("OKP", "Ed25519"),

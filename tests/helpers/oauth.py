@@ -10,8 +10,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from tests.helpers.app import provider_of
-from tokensrv import admin
-from tokensrv.oauth.client_metadata import ClientMetadata
+from tokensrv.cli import admin
+from tokensrv.oauth.clients.fields import ClientMetadata
 
 PASSWORD = "correct horse battery staple"
 

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from examples.topologies import ValkeyNode
 from tests.helpers.app import provider_of
 from tests.helpers.oauth import Registered, refresh
-from tokensrv.oauth.tokens import parse_refresh_token, refresh_digest
+from tokensrv.oauth.own_tokens import parse_refresh_token, refresh_digest
 
 RETRY_PAUSE = 0.05  # between a client's retries after a 503 (load pacing, as real clients back off)
 DEADLINE = 60.0  # seconds any stage of a failover test may take

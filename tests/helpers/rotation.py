@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from tokensrv.app import open_redis
 from tokensrv.config import Settings, load_settings
-from tokensrv.rotation import KeyManager
+from tokensrv.keys.manager import KeyManager
+from tokensrv.server.app import open_redis
 from tokensrv.store.redis import RedisStore
 
 # fast keys, a short publish delay and token lifetime: every rotation is a promote, a create and

@@ -19,9 +19,9 @@ from aiohttp.test_utils import TestClient
 from tests.helpers.app import provider_of
 from tests.helpers.oauth import PASSWORD  # the one password of the tests' users
 from tests.helpers.ports import free_port
-from tokensrv import admin
-from tokensrv.embedded import EmbeddedValkey
-from tokensrv.oauth.client_metadata import ClientMetadata
+from tokensrv.cli import admin
+from tokensrv.cli.embedded import EmbeddedValkey
+from tokensrv.oauth.clients.fields import ClientMetadata
 
 REDIRECT = "http://127.0.0.1:9000/cb"
 LOGOUT_REDIRECT = "http://127.0.0.1:9000/bye"

@@ -1,7 +1,7 @@
 """Refresh families and rotations as the store contract tests make them, on any store topology."""
 from __future__ import annotations
 
-from tokensrv.oauth.tokens import refresh_digest
+from tokensrv.oauth.own_tokens import refresh_digest
 from tokensrv.store import RefreshFamily, RotateOutcome
 from tokensrv.store.redis import RedisStore
 

@@ -20,8 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.helpers.app import provider_of
 from tests.helpers.clock import FakeClock
 from tests.helpers.ports import free_port
-from tokensrv.app import create_app
 from tokensrv.config import Settings
+from tokensrv.server.app import create_app
 from tokensrv.verify import FetchError, JWKSResponse, TokenVerifier
 
 ISSUER = "https://id.example.test"

@@ -23,12 +23,12 @@ from tests.helpers.app import provider_of
 from tests.helpers.backchannel import Receiver
 from tests.helpers.ports import free_port
 from tests.helpers.sso import REDIRECT, App, add_user, redeem, sign_in
-from tokensrv import admin
-from tokensrv.app import create_app
-from tokensrv.backchannel_delivery import LogoutDelivery
-from tokensrv.metrics import server_metrics
+from tokensrv.cli import admin
 from tokensrv.oauth.backchannel import EVENT
-from tokensrv.oauth.client_metadata import ClientMetadata
+from tokensrv.oauth.clients.fields import ClientMetadata
+from tokensrv.observability.metrics import server_metrics
+from tokensrv.server.app import create_app
+from tokensrv.server.outbound.logout_delivery import LogoutDelivery
 from tokensrv.store.backchannel import LogoutJob
 from tokensrv.verify import InvalidClaims, InvalidToken, TokenVerifier
 

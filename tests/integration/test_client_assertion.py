@@ -20,8 +20,8 @@ from tests.helpers.assertion import (
     unsigned,
 )
 from tests.helpers.oauth import add_client, basic, post
-from tokensrv import admin
-from tokensrv.oauth.client_metadata import ClientMetadata
+from tokensrv.cli import admin
+from tokensrv.oauth.clients.fields import ClientMetadata
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from tests.helpers.refresh_load import RefreshLoad, cut_replication, restore_rep
 from tests.helpers.store import NOW, D, family, rotate
 from tests.helpers.verify import AUDIENCE
 from tokensrv.config import Settings
-from tokensrv.oauth.tokens import parse_refresh_token, refresh_digest
+from tokensrv.oauth.own_tokens import parse_refresh_token, refresh_digest
 from tokensrv.store import Client, Revocation, Rotated, User
 from tokensrv.store.cache import CachingStore
 from tokensrv.store.redis import FEED, PREFIX, RedisStore, deny_key

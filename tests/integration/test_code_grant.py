@@ -20,8 +20,8 @@ from tests.helpers.sso import (
     sign_in,
     submit,
 )
-from tokensrv import admin
-from tokensrv.oauth.tokens import read_own_jwt
+from tokensrv.cli import admin
+from tokensrv.oauth.own_tokens import read_own_jwt
 
 
 async def refresh(client, app, token):
@@ -58,7 +58,7 @@ async def test_code_flow_issues_oidc_tokens(client):
 
 
 async def _family_id(refresh_token: str) -> str:
-    from tokensrv.oauth.tokens import parse_refresh_token
+    from tokensrv.oauth.own_tokens import parse_refresh_token
     family = parse_refresh_token(refresh_token)
     assert family is not None
     return family

@@ -14,7 +14,7 @@ HOSTILE = [
     {"Origin": "http://127.0.0.1:8081"},  # another port is another origin
     {"Origin": "https://127.0.0.1:8080"},  # another scheme too
     {"Sec-Fetch-Site": "cross-site"},
-    {"Sec-Fetch-Site": "same-site"},  # a sibling subdomain: see web/same_origin.py
+    {"Sec-Fetch-Site": "same-site"},  # a sibling subdomain: see server/web/same_origin.py
     {"Origin": ISSUER_ORIGIN, "Sec-Fetch-Site": "cross-site"},
 ]
 FRIENDLY = [

@@ -12,9 +12,9 @@ import pytest
 from tests.helpers.app import provider_of
 from tests.helpers.device import page, signed_in, start
 from tests.helpers.sso import add_user, csrf_of, login_page, query_of, submit
-from tokensrv import admin
-from tokensrv.oauth.client_metadata import ClientMetadata
-from tokensrv.oauth.tokens import read_own_jwt
+from tokensrv.cli import admin
+from tokensrv.oauth.clients.fields import ClientMetadata
+from tokensrv.oauth.own_tokens import read_own_jwt
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 

@@ -8,8 +8,8 @@ from joserfc.jwk import OctKey
 from tests.helpers.app import provider_of
 from tests.helpers.assertion import assertion_form, claims_for, new_key, public_jwks, sign
 from tests.helpers.oauth import add_client, basic, post
-from tokensrv import admin
-from tokensrv.oauth.client_metadata import ClientMetadata
+from tokensrv.cli import admin
+from tokensrv.oauth.clients.fields import ClientMetadata
 
 ENDPOINTS = {"token": "/oauth2/token", "revocation": "/oauth2/revoke", "introspection": "/oauth2/introspect"}
 NOT_ADVERTISED_ALGS = ["HS256", "HS384", "HS512", "RS384", "RS512", "PS384", "ES384"]

@@ -9,7 +9,7 @@ import pytest
 from tests.helpers.app import provider_of
 from tests.helpers.dpop import DPoPKey
 from tests.helpers.oauth import PASSWORD, add_client, add_user, claims_of, introspect, post
-from tokensrv.oauth.tokens import parse_refresh_token
+from tokensrv.oauth.own_tokens import parse_refresh_token
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 

@@ -18,8 +18,8 @@ from tests.helpers.oauth import (
     post,
 )
 from tests.helpers.ports import free_port
-from tokensrv.app import create_app
-from tokensrv.embedded import EmbeddedValkey
+from tokensrv.cli.embedded import EmbeddedValkey
+from tokensrv.server.app import create_app
 
 # a traceback, an exception class name, a file path, or the store's own words
 LEAKS = re.compile(r"Traceback|File \"|\.py\b|[a-z]Error\b|Exception|[Rr]edis|[Vv]alkey|/work|/tmp|/home|/usr")

@@ -20,8 +20,8 @@ from tests.helpers.oauth import (
     post,
     refresh,
 )
-from tokensrv import admin
-from tokensrv.oauth.revocation import revoke_session
+from tokensrv.cli import admin
+from tokensrv.oauth.endpoints.revocation import revoke_session
 from tokensrv.store.redis import deny_key
 
 

@@ -9,8 +9,8 @@ import jwt as pyjwt
 import pytest
 
 from tests.helpers.app import provider_of
-from tokensrv import admin
-from tokensrv.oauth.client_metadata import ClientMetadata
+from tokensrv.cli import admin
+from tokensrv.oauth.clients.fields import ClientMetadata
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 

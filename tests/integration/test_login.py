@@ -21,9 +21,9 @@ from tests.helpers.sso import (
     sign_in,
     submit,
 )
-from tokensrv import admin
-from tokensrv.oauth.authorize import LOGIN_TTL
-from tokensrv.oauth.tokens import read_own_jwt
+from tokensrv.cli import admin
+from tokensrv.oauth.browser.authorize import LOGIN_TTL
+from tokensrv.oauth.own_tokens import read_own_jwt
 
 FAILURE = "Invalid username or password."
 

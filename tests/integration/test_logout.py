@@ -17,7 +17,7 @@ from tests.helpers.sso import (
     csrf_of,
     is_error_page,
 )
-from tokensrv.oauth.tokens import read_own_jwt
+from tokensrv.oauth.own_tokens import read_own_jwt
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from tokensrv.logs import JsonFormatter, TextFormatter, audit
+from tokensrv.observability.logs import JsonFormatter, TextFormatter, audit
 
 
 def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:

@@ -20,7 +20,7 @@ from tests.helpers.oauth import (
     revoke,
     token,
 )
-from tokensrv import admin
+from tokensrv.cli import admin
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:

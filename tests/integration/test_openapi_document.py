@@ -15,8 +15,8 @@ import yaml
 from aiohttp import hdrs, web
 
 from tests.helpers.app import provider_of
-from tokensrv import admin
-from tokensrv.app import create_app
+from tokensrv.cli import admin
+from tokensrv.server.app import create_app
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}

@@ -28,8 +28,8 @@ from tests.helpers.sso import (
     query_of,
     tokens_for,
 )
+from tokensrv.cli.embedded import EmbeddedValkey
 from tokensrv.config import Settings
-from tokensrv.embedded import EmbeddedValkey
 
 
 @dataclass

@@ -17,8 +17,8 @@ from tests.helpers.sso import (
     query_of,
     redeem,
 )
-from tokensrv import admin
-from tokensrv.oauth.client_metadata import ClientMetadata
+from tokensrv.cli import admin
+from tokensrv.oauth.clients.fields import ClientMetadata
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from argon2 import PasswordHasher
 from tests.helpers.app import provider_of
 from tests.helpers.hashers import GatedHasher, RecordingHasher
 from tests.helpers.oauth import PASSWORD, add_app, add_user, login, token
-from tokensrv.commands import admin_provider
+from tokensrv.cli.commands import admin_provider
 from tokensrv.errors import SlowDown
-from tokensrv.oauth.login import check_credentials
-from tokensrv.oauth.revocation import revoke_user
+from tokensrv.oauth.credentials import check_credentials
+from tokensrv.oauth.endpoints.revocation import revoke_user
 from tokensrv.passwords import PasswordPool
 
 

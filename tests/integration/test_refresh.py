@@ -17,9 +17,9 @@ from tests.helpers.oauth import (
     login,
     refresh,
 )
-from tokensrv import admin
+from tokensrv.cli import admin
 from tokensrv.oauth.grants import refresh_token
-from tokensrv.oauth.tokens import parse_refresh_token
+from tokensrv.oauth.own_tokens import parse_refresh_token
 from tokensrv.store.redis import deny_key
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)

@@ -23,9 +23,9 @@ from tests.helpers.oauth import post
 from tests.helpers.outage import RECOVERY_TIMEOUT, wait_until_ready
 from tests.helpers.ports import free_port
 from tests.helpers.sso import App, add_app, add_user, tokens_for
+from tokensrv.cli.embedded import EmbeddedValkey
 from tokensrv.config import Settings
-from tokensrv.embedded import EmbeddedValkey
-from tokensrv.oauth.tokens import parse_refresh_token, refresh_digest
+from tokensrv.oauth.own_tokens import parse_refresh_token, refresh_digest
 
 pytestmark = pytest.mark.integration
 

@@ -15,9 +15,9 @@ from tests.helpers.app import provider_of
 from tests.helpers.assertion import new_key, public_jwks
 from tests.helpers.device import page, signed_in, start
 from tests.helpers.sso import REDIRECT, App, add_user, doomed_store, redeem, sign_in
-from tokensrv import admin
-from tokensrv.oauth.client_metadata import ClientMetadata
-from tokensrv.oauth.clients import secret_digest
+from tokensrv.cli import admin
+from tokensrv.oauth.clients.fields import ClientMetadata
+from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.store.registration import INITIAL_TOKEN_PREFIX
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)

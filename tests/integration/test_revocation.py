@@ -17,9 +17,9 @@ from tests.helpers.oauth import (
     refresh,
     revoke,
 )
-from tokensrv import admin
-from tokensrv.oauth import revocation
-from tokensrv.oauth.tokens import Subject, issue_for_user, parse_refresh_token
+from tokensrv.cli import admin
+from tokensrv.oauth.endpoints import revocation
+from tokensrv.oauth.own_tokens import Subject, issue_for_user, parse_refresh_token
 from tokensrv.store.redis import deny_key
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)

@@ -9,8 +9,8 @@ import time
 import pytest
 
 from tests.helpers.poll import eventually
-from tokensrv.app import open_redis
-from tokensrv.rotation import KeyManager
+from tokensrv.keys.manager import KeyManager
+from tokensrv.server.app import open_redis
 from tokensrv.store.redis import RedisStore
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)

@@ -11,8 +11,8 @@ import sys
 import time
 
 from tests.helpers.rotation import rotate, writer_settings
-from tokensrv.app import open_redis
-from tokensrv.rotation import KeyManager
+from tokensrv.keys.manager import KeyManager
+from tokensrv.server.app import open_redis
 from tokensrv.store.redis import RedisStore
 
 ROTATIONS = 150

@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 
 from tests.helpers.store import NOW, D, family, rotate
-from tokensrv.oauth.tokens import refresh_digest
+from tokensrv.oauth.own_tokens import refresh_digest
 from tokensrv.store import (
     Client,
     Conflict,

@@ -15,11 +15,11 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from tests.helpers.clock import FakeClock
 from tests.helpers.poll import eventually
 from tests.helpers.ports import free_port
-from tokensrv.app import open_redis
-from tokensrv.embedded import EmbeddedValkey
-from tokensrv.oauth.client_metadata import ClientMetadata
-from tokensrv.oauth.clients import new_client
-from tokensrv.oauth.tokens import refresh_digest
+from tokensrv.cli.embedded import EmbeddedValkey
+from tokensrv.oauth.clients.fields import ClientMetadata
+from tokensrv.oauth.clients.metadata import new_client
+from tokensrv.oauth.own_tokens import refresh_digest
+from tokensrv.server.app import open_redis
 from tokensrv.store import Client, RefreshFamily, Revocation, Rotated, User
 from tokensrv.store.cache import HEARTBEAT, MAX_SILENCE, CachingStore, ClientCache
 from tokensrv.store.redis import RedisStore

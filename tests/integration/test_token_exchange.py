@@ -9,9 +9,9 @@ import pytest
 from tests.helpers.app import provider_of
 from tests.helpers.oauth import PASSWORD, add_user, basic, claims_of, introspect, post, revoke
 from tests.helpers.verify import Signer, b64, segment
-from tokensrv import admin
-from tokensrv.oauth.client_metadata import ClientMetadata
-from tokensrv.oauth.tokens import sign
+from tokensrv.cli import admin
+from tokensrv.oauth.clients.fields import ClientMetadata
+from tokensrv.oauth.own_tokens import sign
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 

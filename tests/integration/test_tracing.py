@@ -1,4 +1,4 @@
-"""OpenTelemetry tracing of the server (tokensrv/tracing.py), with the SDK's in-memory exporter
+"""OpenTelemetry tracing of the server (tokensrv/server/tracing.py), with the SDK's in-memory exporter
 on a TracerProvider of the test app's own: a SERVER span per request with the route, status,
 grant type and authenticated client, child spans for the store, argon2 and signing in the same
 trace, an incoming traceparent continued, a 4xx and a store outage described, no secret on any
@@ -27,15 +27,15 @@ from tests.helpers import sso as sso_helpers
 from tests.helpers.app import provider_of
 from tests.helpers.clock import FakeClock
 from tests.helpers.ports import free_port
-from tokensrv import admin
-from tokensrv.app import create_app, error_middleware
+from tokensrv.cli import admin
+from tokensrv.cli.embedded import EmbeddedValkey
 from tokensrv.config import Settings
-from tokensrv.embedded import EmbeddedValkey
-from tokensrv.http_limits import body_middleware
-from tokensrv.keys import jws_signature
-from tokensrv.oauth.client_metadata import ClientMetadata
-from tokensrv.observe import observe_middleware
-from tokensrv.tracing import TRACER, store_operations
+from tokensrv.keys.signing import jws_signature
+from tokensrv.oauth.clients.fields import ClientMetadata
+from tokensrv.server.app import create_app, error_middleware
+from tokensrv.server.limits import body_middleware
+from tokensrv.server.observe import observe_middleware
+from tokensrv.server.tracing import TRACER, store_operations
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT_ID = "b7ad6b7169203331"

@@ -39,10 +39,10 @@ from tests.helpers.verify import (
     verifier_for,
     wait_for_revocation,
 )
-from tokensrv import admin
+from tokensrv.cli import admin
 from tokensrv.config import Settings
-from tokensrv.oauth.revocation import revoke_session
-from tokensrv.oauth.tokens import read_own_jwt
+from tokensrv.oauth.endpoints.revocation import revoke_session
+from tokensrv.oauth.own_tokens import read_own_jwt
 from tokensrv.verify import (
     InvalidSignature,
     InvalidToken,

@@ -23,8 +23,8 @@ from tests.helpers.app import provider_of
 from tests.helpers.clock import FakeClock
 from tests.helpers.ports import free_port
 from tests.helpers.verify import AUDIENCE
-from tokensrv.app import create_app
 from tokensrv.config import Settings
+from tokensrv.server.app import create_app
 from tokensrv.verify import TokenVerifier
 from tokensrv.verify.middleware import bearer_middleware, claims_of, setup
 from tokensrv.verify.tracing import tracer_for

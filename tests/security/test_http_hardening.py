@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from tokensrv.cli.serve import run
 from tokensrv.config import ConfigError, load_settings
-from tokensrv.server import run
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 URL = {"TOKENSRV_REDIS_URL": "redis://127.0.0.1:6379/0"}

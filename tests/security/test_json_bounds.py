@@ -33,11 +33,11 @@ from tests.helpers.fuzz import FUZZ
 from tests.helpers.json_docs import ODD, hostile, nested
 from tests.helpers.oauth import Registered, add_client
 from tests.helpers.verify import FunctionFetcher, Signer, make_verifier
-from tokensrv import admin
-from tokensrv.commands import read_jwks
-from tokensrv.console import CLIError
-from tokensrv.device_login import device_flow
-from tokensrv.oauth.client_metadata import ClientMetadata
+from tokensrv.cli import admin
+from tokensrv.cli.commands import read_jwks
+from tokensrv.cli.console import CLIError
+from tokensrv.cli.device_login import device_flow
+from tokensrv.oauth.clients.fields import ClientMetadata
 from tokensrv.oauth.params import MAX_VALUE
 from tokensrv.verify import InvalidDPoPProof, MalformedToken, TokenVerifier, VerifierUnavailable
 from tokensrv.verify.dpop import check_proof

@@ -28,8 +28,8 @@ from tests.helpers.forgery import Material, forgeries, with_claims
 from tests.helpers.sso import add_app, add_user, tokens_for
 from tests.helpers.verify import b64, issuer_url, segment, start_issuer
 from tokensrv.config import Settings
-from tokensrv.keys import jws_signature
-from tokensrv.oauth import tokens
+from tokensrv.keys.signing import jws_signature
+from tokensrv.oauth import own_tokens as tokens
 from tokensrv.verify import InvalidToken, TokenVerifier
 
 pytestmark = pytest.mark.integration

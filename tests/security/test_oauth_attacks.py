@@ -34,7 +34,7 @@ from tests.helpers.sso import (
     submit,
     tokens_for,
 )
-from tokensrv import admin
+from tokensrv.cli import admin
 
 pytestmark = pytest.mark.integration
 

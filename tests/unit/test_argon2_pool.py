@@ -14,9 +14,9 @@ import pytest
 from argon2 import PasswordHasher
 
 from tests.helpers.hashers import CHEAP
-from tokensrv.app import argon2_threads
 from tokensrv.config import Settings
 from tokensrv.passwords import ARGON2_NICE, PasswordPool
+from tokensrv.server.app import argon2_threads
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="nice values are per thread only on Linux")

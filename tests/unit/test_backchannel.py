@@ -10,8 +10,8 @@ import pytest
 
 from tests.helpers.verify import AUDIENCE, ISSUER, FunctionFetcher, Signer, make_verifier, segment
 from tokensrv.oauth.backchannel import EVENT, Outcome, outcome_of, retry_delay
-from tokensrv.oauth.client_metadata import ClientMetadata
-from tokensrv.oauth.clients import RegistrationError, check_backchannel_logout_uri, new_client
+from tokensrv.oauth.clients.fields import ClientMetadata
+from tokensrv.oauth.clients.metadata import RegistrationError, check_backchannel_logout_uri, new_client
 from tokensrv.store import Client
 from tokensrv.store.backchannel import LogoutJob
 from tokensrv.verify import ExpiredToken, InvalidClaims, InvalidSignature, InvalidToken, MalformedToken

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tokensrv.cli import build_parser
+from tokensrv.cli.main import build_parser
 
 
 def test_a_value_read_as_an_option_gets_a_hint_about_the_double_dash(capsys):

@@ -9,11 +9,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from tokensrv.cli import CLIENT_FLAGS, build_parser, client_flag
-from tokensrv.commands import metadata_from_args
-from tokensrv.oauth import registration
-from tokensrv.oauth.client_metadata import ONLY, ClientMetadata, fields_from
-from tokensrv.oauth.clients import MetadataError, RedirectUriError, new_client
+from tokensrv.cli.client_flags import CLIENT_FLAGS, client_flag
+from tokensrv.cli.commands import metadata_from_args
+from tokensrv.cli.main import build_parser
+from tokensrv.oauth.clients.fields import ONLY, ClientMetadata, fields_from
+from tokensrv.oauth.clients.metadata import MetadataError, RedirectUriError, new_client
+from tokensrv.oauth.endpoints import registration
 
 FIELDS = [f.name for f in dataclasses.fields(ClientMetadata)]
 SCOPES = ("openid", "profile", "read")

@@ -11,14 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tokensrv.errors import InvalidClient, InvalidRequest
-from tokensrv.oauth.client_metadata import ClientMetadata
-from tokensrv.oauth.clients import (
+from tokensrv.oauth.clients.fields import ClientMetadata
+from tokensrv.oauth.clients.metadata import (
     Display,
     RedirectUriError,
     RegistrationError,
-    authenticate,
+    check,
     check_redirect_uri,
     new_client,
+    presented,
 )
 from tokensrv.store import Client
 
@@ -29,6 +30,16 @@ class Clients:
 
     async def get_client(self, client_id: str) -> Client | None:
         return self.clients.get(client_id)
+
+
+async def authenticate(store: Clients, form: dict[str, str], authorization: str | None, *,
+                       allow_public: bool = True) -> Client:
+    """The secret path of tokensrv.oauth.clients.authentication.authenticate, without the lockouts
+    that need a Provider (tests/integration/test_client_auth_throttle.py has those)."""
+    offered = presented(form, authorization)
+    if not offered.client_id:
+        raise InvalidClient("no client credentials")
+    return await check(store, offered.client_id, offered.secret, allow_public=allow_public)
 
 
 def basic(client_id: str, secret: str) -> str:

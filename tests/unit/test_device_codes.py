@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokensrv.oauth.client_metadata import ClientMetadata
-from tokensrv.oauth.clients import DEVICE_CODE, TOKEN_EXCHANGE, RegistrationError, new_client
-from tokensrv.oauth.device import USER_CODE_ALPHABET, new_user_code, normalize_user_code
+from tokensrv.oauth.clients.fields import ClientMetadata
+from tokensrv.oauth.clients.metadata import DEVICE_CODE, TOKEN_EXCHANGE, RegistrationError, new_client
+from tokensrv.oauth.endpoints.device import USER_CODE_ALPHABET, new_user_code, normalize_user_code
 
 
 def test_user_codes_are_two_dashed_groups_of_consonants():

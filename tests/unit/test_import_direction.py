@@ -102,7 +102,75 @@ def test_the_checker_sees_a_circle_through_a_function_level_import():
 
 def test_the_handlers_take_the_app_keys_from_appkeys_not_app():
     graph = import_graph()
-    assert "tokensrv.app" in graph["tokensrv.server"]
-    for handler in ("tokensrv.routes", "tokensrv.observe", "tokensrv.web.pages", "tokensrv.web.login"):
-        assert "tokensrv.app" not in graph[handler], handler
-    assert not {"tokensrv.commands", "tokensrv.server"} & graph["tokensrv.console"]
+    assert "tokensrv.server.app" in graph["tokensrv.cli.serve"]
+    for handler in ("tokensrv.server.routes", "tokensrv.server.observe", "tokensrv.server.web.pages",
+                    "tokensrv.server.web.login"):
+        assert "tokensrv.server.app" not in graph[handler], handler
+    assert not {"tokensrv.cli.commands", "tokensrv.cli.serve"} & graph["tokensrv.cli.console"]
+
+
+def third_party_imports(path: Path) -> set[str]:
+    """The top-level names of what a module imports from outside tokensrv."""
+    names = set()
+    for node in runtime_imports(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif not node.level and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+# Each package and what it must not import at run time: the layers of docs/architecture.md, from
+# the bottom (verify/, the downstream library) to the top (cli/). A lower layer never imports a
+# higher one.
+FORBIDDEN = {
+    "tokensrv.verify": ("tokensrv.config", "tokensrv.errors", "tokensrv.passwords", "tokensrv.store",
+                        "tokensrv.keys", "tokensrv.observability", "tokensrv.oauth", "tokensrv.server",
+                        "tokensrv.cli"),
+    "tokensrv.observability": ("tokensrv.store", "tokensrv.keys", "tokensrv.oauth", "tokensrv.server",
+                               "tokensrv.cli"),
+    "tokensrv.store": ("tokensrv.keys", "tokensrv.oauth", "tokensrv.server", "tokensrv.cli"),
+    "tokensrv.keys": ("tokensrv.oauth", "tokensrv.server", "tokensrv.cli"),
+    "tokensrv.oauth": ("tokensrv.server", "tokensrv.cli"),
+    "tokensrv.server": ("tokensrv.cli",),
+}
+# the protocol code takes plain values: HTTP is the server's (handlers thin over oauth/)
+NO_HTTP = ("tokensrv.oauth", "tokensrv.keys", "tokensrv.observability")
+
+
+def within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def layer_violations(graph: dict[str, set[str]]) -> list[str]:
+    found = []
+    for name, targets in sorted(graph.items()):
+        for package, forbidden in FORBIDDEN.items():
+            if within(name, package):
+                found += [f"{name} imports {t}" for t in sorted(targets) if any(within(t, f) for f in forbidden)]
+    return found
+
+
+def http_imports(modules: dict[str, Path]) -> list[str]:
+    return [f"{name} imports aiohttp" for name, path in sorted(modules.items())
+            if any(within(name, package) for package in NO_HTTP) and "aiohttp" in third_party_imports(path)]
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    assert layer_violations(import_graph()) == []
+
+
+def test_the_protocol_code_does_not_import_aiohttp():
+    assert http_imports(module_names()) == []
+
+
+def test_the_layer_checks_see_a_violation(tmp_path):
+    assert layer_violations({"tokensrv.verify.jws": {"tokensrv.server.app"}}) == [
+        "tokensrv.verify.jws imports tokensrv.server.app"]
+    assert layer_violations({"tokensrv.oauth.endpoints.token": {"tokensrv.cli.console"}}) != []
+    assert layer_violations({"tokensrv.server.routes": {"tokensrv.oauth.endpoints.token"}}) == []
+    handler = tmp_path / "token.py"
+    handler.write_text("from aiohttp import web\n")
+    assert http_imports({"tokensrv.oauth.endpoints.token": handler}) == [
+        "tokensrv.oauth.endpoints.token imports aiohttp"]
+    assert http_imports({"tokensrv.server.routes": handler}) == []

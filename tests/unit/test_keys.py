@@ -13,7 +13,8 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from tokensrv.config import load_settings
-from tokensrv.keys import KeyFolder, KeyRing, SigningKey, Step, apply_step, generate_key, next_step
+from tokensrv.keys.folder import KeyFolder, KeyRing
+from tokensrv.keys.signing import SigningKey, Step, apply_step, generate_key, next_step
 
 SETTINGS = dataclasses.replace(
     load_settings({}, key_rotation_period=1000, jwks_max_age=100, access_token_ttl=300, id_token_ttl=200,

@@ -4,8 +4,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from tokensrv import logs
-from tokensrv.logs import LineHandler
+from tokensrv.observability import logs
+from tokensrv.observability.logs import LineHandler
 
 
 class Stream:

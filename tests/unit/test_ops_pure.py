@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from tokensrv.observe import request_id
-from tokensrv.user_import import by_line, read_rows
+from tokensrv.cli.user_import import by_line, read_rows
+from tokensrv.server.observe import request_id
 
 
 @pytest.mark.parametrize("incoming", ["abc", "lb-7f3a.1", "a:b/c+d=e@f_g", "x" * 64])

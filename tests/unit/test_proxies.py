@@ -6,7 +6,7 @@ import ipaddress
 import pytest
 
 from tokensrv.config import ConfigError, load_settings
-from tokensrv.proxies import client_address
+from tokensrv.server.request import client_address
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from prometheus_client import Histogram
 
-from tokensrv.metrics import server_metrics
-from tokensrv.observe import RequestTally
+from tokensrv.observability.metrics import server_metrics
+from tokensrv.server.observe import RequestTally
 
 ROUTE = "/test/tally"
 

@@ -6,7 +6,7 @@ import base64
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tokensrv.oauth.tokens import new_refresh_token, parse_refresh_token, refresh_digest
+from tokensrv.oauth.own_tokens import new_refresh_token, parse_refresh_token, refresh_digest
 
 
 def test_a_new_token_names_its_family_and_carries_256_random_bits():

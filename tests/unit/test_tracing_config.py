@@ -1,4 +1,4 @@
-"""What the OTEL_* variables turn on (tokensrv/tracing.py): off unless asked for, the SDK's
+"""What the OTEL_* variables turn on (tokensrv/server/tracing.py): off unless asked for, the SDK's
 kill switch wins, a setup that cannot work is one clear line, and the service's name."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import pytest
 from opentelemetry.sdk.resources import SERVICE_NAME
 
-from tokensrv.tracing import TracingConfig, TracingError, from_environment
+from tokensrv.server.tracing import TracingConfig, TracingError, from_environment
 
 OTLP_MODULE = "opentelemetry.exporter.otlp.proto.http.trace_exporter"
 
@@ -84,7 +84,7 @@ def test_inject_traceparent_adds_the_current_span_and_nothing_without_one() -> N
     """The helper for outbound requests made without the app's traced session (e.g. deliveries)."""
     from opentelemetry.sdk.trace import TracerProvider
 
-    from tokensrv.tracing import inject_traceparent
+    from tokensrv.server.tracing import inject_traceparent
 
     assert inject_traceparent({}) == {}
     provider = TracerProvider()

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..config import Settings
-from ..keys import SigningKey, jws_signature
-from ..passwords import PasswordPool
-from ..rotation import KeyManager
-from ..store.redis import RedisStore
-from .client_auth import Lockouts
-from .client_keys import ClientKeys, no_fetch
+from tokensrv.config import Settings
+from tokensrv.keys.manager import KeyManager
+from tokensrv.keys.signing import SigningKey, jws_signature
+from tokensrv.oauth.clients.authentication import Lockouts
+from tokensrv.oauth.clients.keys import ClientKeys, no_fetch
+from tokensrv.passwords import PasswordPool
+from tokensrv.store.redis import RedisStore
 
 
 @dataclass
@@ -22,10 +22,10 @@ class Provider:
     keys: KeyManager
     passwords: PasswordPool
     clock: Callable[[], float]
-    client_lockouts: Lockouts = field(default_factory=Lockouts)  # this process's (oauth/client_auth.py)
-    client_keys: ClientKeys | None = None  # jwks_uri cache (oauth/client_keys.py); None: no fetching
+    client_lockouts: Lockouts = field(default_factory=Lockouts)  # this process's (oauth/clients/authentication.py)
+    client_keys: ClientKeys | None = None  # jwks_uri cache (oauth/clients/keys.py); None: no fetching
     dpop_nonce_secret: bytes | None = field(default=None, repr=False)  # read once (oauth/dpop.py)
-    # Seams for tracing (tokensrv/tracing.py replaces them when tracing is configured, and only
+    # Seams for tracing (tokensrv/server/tracing.py replaces them when tracing is configured, and only
     # then): how a token is signed, and what the protocol code tells about the request it serves
     # (the authenticated client_id, the grant type) so the request's span can carry it.
     signature: Callable[[SigningKey, bytes], bytes] = field(default=jws_signature, repr=False)

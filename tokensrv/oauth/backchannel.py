@@ -5,7 +5,7 @@ noted with the session (tokens.issue_for_user). When the session ends (logout, s
 everywhere, disable, new password, removal), those notes are taken, atomically, and one job per
 (client, session) goes into a queue in the store that every server process shares: the CLI,
 which may run elsewhere, only queues. A server process takes each job (one process per job:
-store/backchannel.py), signs the logout token then, and POSTs it (tokensrv/backchannel_delivery.py).
+store/backchannel.py), signs the logout token then, and POSTs it (tokensrv/server/outbound/logout_delivery.py).
 
 What the answer means (§2.8): 200 (or 204) delivered; 5xx, 408, 429 or no answer: tried again
 later, up to TOKENSRV_BACKCHANNEL_MAX_ATTEMPTS; anything else (400: the client refused the token,
@@ -17,11 +17,11 @@ import enum
 from collections.abc import Sequence
 from typing import Any
 
-from .. import events
-from ..store import Client
-from ..store.backchannel import LogoutJob
-from . import Provider
-from .tokens import new_jti, sign
+from tokensrv.oauth import Provider
+from tokensrv.oauth.own_tokens import new_jti, sign
+from tokensrv.observability import events
+from tokensrv.store import Client
+from tokensrv.store.backchannel import LogoutJob
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"  # §2.4
 LOGOUT_TOKEN_TYPE = "logout+jwt"  # §2.4 (the draft's "typ" recommendation, now the RFC's)

@@ -18,11 +18,11 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-from ..errors import InvalidDPoPProof, InvalidGrant, UseDPoPNonce
-from ..store import Client
-from ..verify import dpop as proofs
-from ..verify.errors import InvalidDPoPProof as BadProof
-from . import Provider
+from tokensrv.errors import InvalidDPoPProof, InvalidGrant, UseDPoPNonce
+from tokensrv.oauth import Provider
+from tokensrv.store import Client
+from tokensrv.verify import dpop as proofs
+from tokensrv.verify.errors import InvalidDPoPProof as BadProof
 
 NONCE_PERIOD = 300  # seconds
 TOKEN_PATH = "/oauth2/token"

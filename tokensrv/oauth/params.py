@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from ..errors import InvalidRequest
+from tokensrv.errors import InvalidRequest
 
 MAX_VALUE = 4096
-MAX_PARAMETERS = 1000  # more is no request of ours; counted here (app.py turns aiohttp's limit off)
+MAX_PARAMETERS = 1000  # more is no request of ours; counted here (server/app.py turns aiohttp's limit off)
 # Tokens and codes are judged by their endpoint, whose answer to one that is too long is the
 # answer to any token it does not know: inactive (RFC 7662 §2.2), 200 (RFC 7009 §2.2),
 # invalid_grant (RFC 6749 §5.2), invalid_token (RFC 6750 §3.1), not a malformed request. The body

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import math
 
-from ..errors import SlowDown
-from . import Provider
+from tokensrv.errors import SlowDown
+from tokensrv.oauth import Provider
 
 
 async def _take(p: Provider, key: str, rate: float) -> None:

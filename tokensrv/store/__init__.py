@@ -38,7 +38,7 @@ class Client:
     # client_secret_basic (which accepts client_secret_post too) or none
     token_endpoint_auth_method: str = ""
     jwks: dict[str, Any] | None = None  # private_key_jwt: the client's public keys ...
-    jwks_uri: str | None = None  # ... or where to fetch them (oauth/client_keys.py)
+    jwks_uri: str | None = None  # ... or where to fetch them (oauth/clients/keys.py)
     require_pushed_authorization_requests: bool = False  # RFC 9126 §6
     dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: every token request must carry a proof
     # OIDC Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed when a session ends, and

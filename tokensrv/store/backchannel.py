@@ -29,7 +29,7 @@ from typing import Any
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
-from ..verify.store_url import StoreClient
+from tokensrv.verify.store_url import StoreClient
 
 PREFIX = "tokensrv:"
 RP_SESSIONS_PREFIX = PREFIX + "rp-sessions:"

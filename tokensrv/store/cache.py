@@ -30,9 +30,9 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from ..verify.store_url import StoreClient, node_client
-from . import Client
-from .redis import CLIENT_CHANGES, RedisStore
+from tokensrv.store import Client
+from tokensrv.store.redis import CLIENT_CHANGES, RedisStore
+from tokensrv.verify.store_url import StoreClient, node_client
 
 log = logging.getLogger("tokensrv.store")
 

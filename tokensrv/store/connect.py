@@ -1,12 +1,12 @@
 """The server's connection to its store: any store URL (tokensrv/verify/store_url.py), instrumented
-(tokensrv/metrics.py), with the timeouts that make an unreachable store fail requests closed."""
+(tokensrv/observability/metrics.py), with the timeouts that make an unreachable store fail requests closed."""
 from __future__ import annotations
 
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from ..metrics import InstrumentedRedis, InstrumentedRedisCluster
-from ..verify import store_url
+from tokensrv.observability.metrics import InstrumentedRedis, InstrumentedRedisCluster
+from tokensrv.verify import store_url
 
 STORE_TIMEOUT = 3.0  # seconds: a store call that takes longer fails the request (503)
 

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from redis.commands.core import AsyncScript
 
-from ..verify.store_url import StoreClient
+from tokensrv.verify.store_url import StoreClient
 
 PREFIX = "tokensrv:"
 DEVICE_PREFIX = PREFIX + "device:"

@@ -31,7 +31,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from ..verify.store_url import StoreClient
+from tokensrv.verify.store_url import StoreClient
 
 DURABLE_WRITE_TIMEOUT_MS = 1000  # how long a write waits for its replicas before it fails (503)
 

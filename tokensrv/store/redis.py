@@ -65,9 +65,8 @@ from redis.asyncio import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError, WatchError
 
-from .. import events
-from ..verify.store_url import StoreClient, node_client
-from . import (
+from tokensrv.observability import events
+from tokensrv.store import (
     AuthCode,
     BrowserSession,
     Client,
@@ -82,10 +81,11 @@ from . import (
     RotateOutcome,
     User,
 )
-from .backchannel import BackchannelQueue
-from .device import DeviceAuthorizations
-from .durable import DURABLE_WRITE_TIMEOUT_MS, require_replicas
-from .registration import Registrations
+from tokensrv.store.backchannel import BackchannelQueue
+from tokensrv.store.device import DeviceAuthorizations
+from tokensrv.store.durable import DURABLE_WRITE_TIMEOUT_MS, require_replicas
+from tokensrv.store.registration import Registrations
+from tokensrv.verify.store_url import StoreClient, node_client
 
 log = logging.getLogger("tokensrv.store")
 # A revocation is acknowledged only once the store's AOF has it on disk (WAITAOF: see

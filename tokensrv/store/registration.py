@@ -15,8 +15,8 @@ import json
 
 from redis.commands.core import AsyncScript
 
-from ..verify.store_url import StoreClient
-from . import Client
+from tokensrv.store import Client
+from tokensrv.verify.store_url import StoreClient
 
 PREFIX = "tokensrv:"
 INITIAL_TOKEN_PREFIX = PREFIX + "iat:"

@@ -11,15 +11,15 @@ from collections.abc import Mapping
 
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
-from ...errors import InvalidGrant, InvalidRequest, UnauthorizedClient
-from ...store import AuthCode, Client, CodeReplay
-from .. import Provider
-from ..authorize import PKCE_VALUE
-from ..clients import secret_digest
-from ..dpop import check_code_binding
-from ..params import require
-from ..revocation import deny_jtis, kill_family, user_is_current
-from ..tokens import Issued, Subject, issue_for_user
+from tokensrv.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
+from tokensrv.oauth import Provider
+from tokensrv.oauth.browser.authorize import PKCE_VALUE
+from tokensrv.oauth.clients.metadata import secret_digest
+from tokensrv.oauth.dpop import check_code_binding
+from tokensrv.oauth.endpoints.revocation import deny_jtis, kill_family, user_is_current
+from tokensrv.oauth.own_tokens import Issued, Subject, issue_for_user
+from tokensrv.oauth.params import require
+from tokensrv.store import AuthCode, Client, CodeReplay
 
 
 async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str | None = None) -> Issued:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ...errors import UnauthorizedClient
-from ...store import Client
-from .. import Provider
-from ..scopes import grant_scope
-from ..tokens import Issued, Subject, access_claims, issue_access, new_jti
+from tokensrv.errors import UnauthorizedClient
+from tokensrv.oauth import Provider
+from tokensrv.oauth.own_tokens import Issued, Subject, access_claims, issue_access, new_jti
+from tokensrv.oauth.scopes import grant_scope
+from tokensrv.store import Client
 
 
 async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str | None = None) -> Issued:

@@ -9,21 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ...errors import (
+from tokensrv.errors import (
     AuthorizationPending,
     DeviceAccessDenied,
     DeviceSlowDown,
-    ExpiredToken,
+    ExpiredDeviceCode,
     InvalidGrant,
     UnauthorizedClient,
 )
-from ...store import Client
-from ...store.device import DeviceApproval
-from .. import Provider
-from ..clients import DEVICE_CODE, secret_digest
-from ..params import require
-from ..revocation import user_is_current
-from ..tokens import Issued, Subject, issue_for_user
+from tokensrv.oauth import Provider
+from tokensrv.oauth.clients.metadata import DEVICE_CODE, secret_digest
+from tokensrv.oauth.endpoints.revocation import user_is_current
+from tokensrv.oauth.own_tokens import Issued, Subject, issue_for_user
+from tokensrv.oauth.params import require
+from tokensrv.store import Client
+from tokensrv.store.device import DeviceApproval
 
 MAX_DEVICE_CODE = 128  # ours are 43 characters; a longer one is not looked up
 
@@ -54,7 +54,7 @@ def _refusal(outcome: str) -> Exception:
     if outcome == "denied":
         return DeviceAccessDenied("the user denied the device")
     if outcome == "expired":
-        return ExpiredToken("device code expired")
+        return ExpiredDeviceCode("device code expired")
     if outcome == "used":
         return InvalidGrant("device code already used")
     if outcome == "wrong_client":

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ...errors import InvalidGrant, UnauthorizedClient
-from ...store import Client
-from .. import Provider
-from ..login import check_credentials
-from ..params import require
-from ..scopes import grant_scope
-from ..tokens import Issued, Subject, issue_for_user, new_session_id
+from tokensrv.errors import InvalidGrant, UnauthorizedClient
+from tokensrv.oauth import Provider
+from tokensrv.oauth.credentials import check_credentials
+from tokensrv.oauth.own_tokens import Issued, Subject, issue_for_user, new_session_id
+from tokensrv.oauth.params import require
+from tokensrv.oauth.scopes import grant_scope
+from tokensrv.store import Client
 
 
 async def grant(p: Provider, client: Client, params: Mapping[str, str], remote: str,

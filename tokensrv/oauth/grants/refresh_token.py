@@ -11,14 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ... import events
-from ...errors import InvalidDPoPProof, InvalidGrant, InvalidScope, UnauthorizedClient
-from ...store import Client, RefreshFamily, Reused, RotateOutcome
-from .. import Provider
-from ..params import require
-from ..revocation import deny_jtis, kill_family, user_is_current
-from ..scopes import parse_scope
-from ..tokens import (
+from tokensrv.errors import InvalidDPoPProof, InvalidGrant, InvalidScope, UnauthorizedClient
+from tokensrv.oauth import Provider
+from tokensrv.oauth.endpoints.revocation import deny_jtis, kill_family, user_is_current
+from tokensrv.oauth.own_tokens import (
     Issued,
     Subject,
     access_claims,
@@ -29,6 +25,10 @@ from ..tokens import (
     parse_refresh_token,
     refresh_digest,
 )
+from tokensrv.oauth.params import require
+from tokensrv.oauth.scopes import parse_scope
+from tokensrv.observability import events
+from tokensrv.store import Client, RefreshFamily, Reused, RotateOutcome
 
 
 async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str | None = None) -> Issued:

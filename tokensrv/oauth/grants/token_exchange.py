@@ -20,14 +20,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ...errors import InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient
-from ...store import Client
-from .. import Provider
-from ..clients import TOKEN_EXCHANGE
-from ..introspection import access_token_active
-from ..params import require
-from ..scopes import parse_scope
-from ..tokens import ACCESS_TOKEN_TYPE, Issued, new_jti, read_own_jwt, sign
+from tokensrv.errors import InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient
+from tokensrv.oauth import Provider
+from tokensrv.oauth.clients.metadata import TOKEN_EXCHANGE
+from tokensrv.oauth.endpoints.introspection import access_token_active
+from tokensrv.oauth.own_tokens import ACCESS_TOKEN_TYPE, Issued, new_jti, read_own_jwt, sign
+from tokensrv.oauth.params import require
+from tokensrv.oauth.scopes import parse_scope
+from tokensrv.store import Client
 
 ACCESS_TOKEN_URN = "urn:ietf:params:oauth:token-type:access_token"
 ID_TOKEN_URN = "urn:ietf:params:oauth:token-type:id_token"

@@ -1,0 +1,225 @@
+"""Administration of clients, users and keys: what the CLI does, with no argument parsing.
+
+Each function takes a Provider and plain values, returns a JSON-able result, and raises AdminError
+with a one-line message for bad input.
+"""
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from tokensrv.config import redact_url
+from tokensrv.keys.manager import LockBusy
+from tokensrv.keys.signing import SigningKey, next_step_due, planned_steps
+from tokensrv.oauth import Provider
+from tokensrv.oauth.clients.fields import ClientMetadata
+from tokensrv.oauth.clients.metadata import MetadataError, RegistrationError, new_client
+from tokensrv.oauth.endpoints import introspection, registration, revocation
+from tokensrv.oauth.endpoints.revocation import revoke_user
+from tokensrv.oauth.own_tokens import parse_refresh_token, read_own_jwt
+from tokensrv.store import Client, Conflict, Revocation, User
+
+
+class AdminError(Exception):
+    """Bad input to an admin command: one line, safe to print."""
+
+
+def client_view(client: Client) -> dict[str, Any]:
+    view = dataclasses.asdict(client)  # every field, defaults included (to_json leaves some out)
+    view.pop("secret_digest")
+    view.pop("registration_token_digest")
+    view["type"] = "public" if client.is_public else "confidential"
+    view["registered"] = client.registered  # by the client itself, over RFC 7591
+    return view
+
+
+async def add_client(p: Provider, client_id: str, metadata: ClientMetadata,
+                     name_field: Callable[[str], str] = str) -> dict[str, Any]:
+    """A new client. Its errors name a metadata field as `name_field` spells it (the CLI: by its
+    flag); by default as RFC 7591 names it."""
+    try:
+        client, secret = new_client(client_id, metadata, now=p.now())
+    except MetadataError as exc:
+        raise AdminError(exc.spelled(name_field)) from None
+    except RegistrationError as exc:
+        raise AdminError(str(exc)) from None
+    try:
+        await p.store.add_client(client)
+    except Conflict as exc:
+        raise AdminError(str(exc)) from None
+    result: dict[str, Any] = {"client_id": client.client_id, "client_secret": secret}
+    if client.token_endpoint_auth_method == "private_key_jwt":
+        result = {"client_id": client.client_id, "token_endpoint_auth_method": "private_key_jwt"}
+    return result
+
+
+async def mint_initial_token(p: Provider, ttl: int, uses: int) -> dict[str, Any]:
+    """An initial access token for RFC 7591 registration (shown once; only its digest is kept)."""
+    try:
+        return await registration.mint_initial_token(p, ttl, uses)
+    except RegistrationError as exc:
+        raise AdminError(str(exc)) from None
+
+
+async def get_client(p: Provider, client_id: str) -> Client:
+    client = await p.store.get_client(client_id)
+    if client is None:
+        raise AdminError(f"no client {client_id!r}")
+    return client
+
+
+async def remove_client(p: Provider, client_id: str) -> None:
+    if not await p.store.remove_client(client_id):
+        raise AdminError(f"no client {client_id!r}")
+
+
+def user_view(user: User) -> dict[str, Any]:
+    return {"sub": user.sub, "username": user.username, "email": user.email, "roles": list(user.roles),
+            "disabled": user.disabled, "created_at": user.created_at}
+
+
+def check_password(password: str) -> None:
+    if len(password) < 8:
+        raise AdminError("the password must have at least 8 characters")
+    if len(password) > 1024:
+        raise AdminError("the password must have at most 1024 characters")
+
+
+async def add_user(p: Provider, username: str, password: str, email: str | None,
+                   roles: Sequence[str]) -> dict[str, Any]:
+    if not username or len(username) > 128 or not username.isprintable() or username != username.strip():
+        raise AdminError(f"username {username!r} must be 1-128 printable characters, no outer spaces")
+    if email is not None and ("@" not in email or len(email) > 254 or not email.isprintable()):
+        raise AdminError(f"malformed email address {email!r}")
+    check_password(password)
+    user = User(sub=secrets.token_hex(16), username=username, password_hash=await p.passwords.hash(password),
+                email=email, roles=tuple(dict.fromkeys(roles)), created_at=p.now())
+    try:
+        await p.store.add_user(user)
+    except Conflict as exc:
+        raise AdminError(str(exc)) from None
+    return user_view(user)
+
+
+async def find_user(p: Provider, username: str) -> User:
+    user = await p.store.find_user(username)
+    if user is None:
+        raise AdminError(f"no user {username!r}")
+    return user
+
+
+async def set_password(p: Provider, username: str, password: str) -> dict[str, Any]:
+    """A new password ends every session and refresh family of the user."""
+    user = await find_user(p, username)
+    check_password(password)
+    return user_view(await revoke_user(p, user, password_hash=await p.passwords.hash(password)))
+
+
+async def set_disabled(p: Provider, username: str, disabled: bool) -> dict[str, Any]:
+    user = await find_user(p, username)
+    if disabled:
+        return user_view(await revoke_user(p, user, disabled=True))
+    user = replace(user, disabled=False)
+    await p.store.save_user(user)
+    return user_view(user)
+
+
+async def revoke_everywhere(p: Provider, username: str) -> dict[str, Any]:
+    return user_view(await revoke_user(p, await find_user(p, username)))
+
+
+async def remove_user(p: Provider, username: str) -> None:
+    user = await find_user(p, username)
+    await revoke_user(p, user)
+    await p.store.remove_user(user)
+
+
+async def revoke_key(p: Provider, kid: str) -> None:
+    """A compromised key: out of the JWKS and out of signing at once, a fresh key promoted, and a
+    `kid` event in the feed so verifiers drop it and reject every token it signed."""
+    try:
+        await p.keys.revoke(kid)
+    except KeyError:
+        raise AdminError(f"no key {kid!r} in {p.settings.keys_dir}") from None
+    except LockBusy as exc:
+        raise AdminError(str(exc)) from None
+    now = p.now()
+    await p.store.revoke([Revocation("kid", kid, now + p.settings.max_token_ttl, now)], now)
+
+
+async def rotate_keys(p: Provider) -> None:
+    try:
+        await p.keys.rotate_now()
+    except LockBusy as exc:
+        raise AdminError(str(exc)) from None
+
+
+def key_view(key: SigningKey) -> dict[str, Any]:
+    return {"kid": key.kid, "alg": key.alg, "state": key.state, "created_at": key.created_at,
+            "activated_at": key.activated_at, "retired_at": key.retired_at,
+            "rotate_after": key.rotate_after}
+
+
+# ---- tokens, admin side: the same logic as the HTTP endpoints, straight against the store ----
+
+async def _holder(p: Provider, token: str) -> Client | None:
+    """The client a token of ours was issued to: the ownership checks then pass as for its holder."""
+    family_id = parse_refresh_token(token)
+    if family_id is not None:
+        found = await p.store.get_family(family_id)
+        client_id = found[0].client_id if found else None
+    else:
+        claims = read_own_jwt(p, token)
+        client_id = claims.get("client_id") if claims else None
+    return await p.store.get_client(str(client_id)) if client_id else None
+
+
+async def introspect_token(p: Provider, token: str) -> dict[str, Any]:
+    """RFC 7662's answer for any of our tokens (an operator may look at every client's)."""
+    await p.keys.reload(force=True)
+    client = await _holder(p, token)
+    if client is None:
+        return dict(introspection.INACTIVE)
+    return await introspection.introspect(p, client, {"token": token})
+
+
+async def revoke_token(p: Provider, token: str) -> dict[str, Any]:
+    """RFC 7009 for any of our tokens: an access token's jti, or a refresh token's whole family."""
+    before = await introspect_token(p, token)
+    if not before["active"]:
+        return {"revoked": False, "reason": "not an active token of this issuer (unknown, expired or revoked)"}
+    client = await _holder(p, token)
+    assert client is not None  # introspection found it a moment ago
+    await revocation.revoke(p, client, {"token": token})
+    return {"revoked": True, "token_type": before.get("token_type"), "client_id": before.get("client_id"),
+            "sub": before.get("sub"), "jti": before.get("jti")}
+
+
+async def status(p: Provider) -> dict[str, Any]:
+    """What an operator checks first: the store, the keys and the schedule, the counts."""
+    started = time.perf_counter()
+    await p.store.ping()
+    latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    await p.keys.reload(force=True)
+    keys = p.keys.ring.keys
+    due = next_step_due(keys, p.settings)
+    upcoming = [(when, step) for when, step in planned_steps(keys, p.settings) if when == due]
+    return {
+        "store": {"url": redact_url(p.settings.redis_url), "reachable": True, "latency_ms": latency_ms},
+        "keys": [{"kid": k.kid, "state": k.state, "alg": k.alg} for k in keys],
+        "key_problems": list(p.keys.ring.problems),
+        "next_rotation_step": None if due is None else {
+            "step": upcoming[0][1].describe() if upcoming else None,
+            "due_at": _iso(due), "in_seconds": max(0, due - p.now())},
+        "clients": len(await p.store.list_clients()),
+        "users": len(await p.store.list_users()),
+    }
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,38 @@
+"""What the CLI's commands share with its parser: the one-line CLIError, settings from the parsed
+flags, a password from the terminal or standard input. Imports only the settings, so that the
+parser (main.py), the admin commands (commands.py) and the server (serve.py) each depend on it and
+never on each other's modules in both directions."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from tokensrv.config import Settings, load_settings
+
+
+class CLIError(Exception):
+    """One line on stderr and exit status 1."""
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    overrides = {name: getattr(args, name, None) for name in
+                 ("redis_url", "keys_dir", "host", "port", "issuer", "workers")}
+    return load_settings(**overrides)
+
+
+def read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        try:
+            password = sys.stdin.readline().rstrip("\r\n")
+        except UnicodeDecodeError:
+            raise CLIError("the password on standard input is not valid text") from None
+        if not password:
+            raise CLIError("no password on standard input")
+        return password
+    if not sys.stdin.isatty():
+        raise CLIError("no terminal to ask for the password: use --password-stdin")
+    first, second = getpass.getpass("Password: "), getpass.getpass("Again: ")
+    if first != second:
+        raise CLIError("the passwords differ")
+    return first

@@ -1,0 +1,85 @@
+"""The login page's protocol side: a pending authorization request, its CSRF binding, then the
+credentials, a new SSO session and the authorization code (RFC 6749 §4.1.2).
+
+CSRF: the browser holds a random value in an HttpOnly cookie. The form must echo it in
+`csrf_token` (double submit) and the pending request stores its digest, so a login started in one
+browser can be finished only there: a third-party page can neither post the form nor log the
+victim into the attacker's account with a request id of its own.
+"""
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from tokensrv.errors import InvalidRequest
+from tokensrv.oauth import Provider
+from tokensrv.oauth.browser import sessions
+from tokensrv.oauth.browser.authorize import issue_code
+from tokensrv.oauth.clients.metadata import secret_digest
+from tokensrv.oauth.credentials import check_credentials
+from tokensrv.store import BrowserSession, PendingLogin
+
+FAILURE = "Invalid username or password."
+
+
+class LoginExpired(InvalidRequest):
+    description = ("This sign-in request has expired or was started in another browser. "
+                   "Go back to the application and sign in again.")
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Show the form again (with the one generic failure message, if any)."""
+    request_id: str
+    pending: PendingLogin
+    csrf_token: str  # the browser's CSRF cookie, echoed in the form
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    session_secret: str  # the new SSO cookie
+    session: BrowserSession
+    location: str  # back to the client, with the code
+
+
+def same_secret(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and hmac.compare_digest(a.encode(), b.encode())
+
+
+async def pending_login(p: Provider, request_id: str | None, browser: str | None) -> tuple[str, PendingLogin]:
+    """The pending request, if it exists, is still fresh, and was started in this browser."""
+    if not request_id or not browser:
+        raise LoginExpired("no request id or no CSRF cookie")
+    pending = await p.store.get_pending_login(request_id)
+    if pending is None or p.now() >= pending.expires_at:
+        raise LoginExpired("unknown or expired pending login")
+    if not same_secret(secret_digest(browser), pending.browser):
+        raise LoginExpired("pending login of another browser")
+    return browser, pending
+
+
+async def show(p: Provider, request_id: str | None, browser: str | None) -> Retry:
+    csrf, pending = await pending_login(p, request_id, browser)
+    return Retry(request_id or "", pending, csrf)
+
+
+async def sign_in(p: Provider, form: Mapping[str, str], browser: str | None,
+                  session_secret: str | None, remote: str) -> Retry | SignedIn:
+    """Check the form and the credentials; on success, a fresh session and the code redirect."""
+    request_id = form.get("request", "")
+    csrf, pending = await pending_login(p, request_id, browser)
+    if not same_secret(form.get("csrf_token"), csrf):
+        raise LoginExpired("CSRF token does not match the cookie")
+    username, password = form.get("username"), form.get("password")
+    # rate limited per username and address; raises SlowDown past the limit
+    user = await check_credentials(p, username, password, remote) if username and password else None
+    if user is None:
+        return Retry(request_id, pending, csrf, FAILURE)
+    if await p.store.take_pending_login(request_id) is None:
+        raise LoginExpired("the form was submitted twice")  # the other submission finished it
+    secret, session = await sessions.start(p, user, session_secret)
+    if pending.resume:  # a sign-in for one of our own pages (the device page): back there, no code
+        return SignedIn(secret, session, pending.resume)
+    return SignedIn(secret, session, await issue_code(p, pending.request, session))

@@ -1,0 +1,58 @@
+"""A client's metadata, one value from `tokensrv client add` and from RFC 7591 registration to the
+stored record (clients.new_client checks it and builds the record).
+
+Fields are named as RFC 7591 §2 (and the RFCs that add to it) names them, so that an error can
+name the field at fault and each surface spells it its own way: registration by the field itself,
+the CLI by its flag (cli/client_flags.CLIENT_FLAGS). A new client field is: a field here, a flag there (or
+an entry in ONLY), and the code that uses it (the stored record, clients.new_client).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class ClientMetadata:
+    """What is asked of a new client, unchecked (clients.new_client checks it all, once)."""
+    redirect_uris: tuple[str, ...] = ()
+    grant_types: tuple[str, ...] = ()  # empty: clients.default_grant_types
+    token_endpoint_auth_method: str | None = None  # None: from `public`
+    jwks: dict[str, Any] | None = None
+    jwks_uri: str | None = None
+    scope: tuple[str, ...] = ()  # RFC 7591 spells it space-separated; here one per entry
+    post_logout_redirect_uris: tuple[str, ...] = ()  # OIDC RP-Initiated Logout §3.1
+    require_pushed_authorization_requests: bool = False  # RFC 9126 §6
+    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2
+    backchannel_logout_uri: str | None = None  # OIDC Back-Channel Logout §2.2
+    backchannel_logout_session_required: bool = True
+    client_name: str | None = None
+    logo_uri: str | None = None
+    policy_uri: str | None = None
+    tos_uri: str | None = None
+    # tokensrv's own, decided by an operator only
+    public: bool = False
+    audience: str | None = None
+    first_party: bool = False
+    exchange_audiences: tuple[str, ...] = ()  # RFC 8693
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # lists are welcome; the value keeps tuples
+            if isinstance(getattr(self, f.name), list):
+                object.__setattr__(self, f.name, tuple(getattr(self, f.name)))
+
+
+Surface = Literal["cli", "registration"]
+
+# The fields one surface only sets (the other leaves them at their defaults): what only an
+# operator may decide (a registering client never does), or what the CLI has no flag for.
+ONLY: dict[str, Surface] = {
+    "public": "cli", "audience": "cli", "first_party": "cli", "exchange_audiences": "cli",
+    "backchannel_logout_session_required": "registration",
+}
+
+
+def fields_from(surface: Surface) -> tuple[str, ...]:
+    """The fields `surface` sets, in their order."""
+    return tuple(f.name for f in dataclasses.fields(ClientMetadata) if ONLY.get(f.name, surface) == surface)

@@ -1,0 +1,55 @@
+"""Checking a username and password, shared by the password grant and the login page.
+
+Rate limited per username and per client address (failures within LOGIN_FAILURE_WINDOW); the
+argon2 work runs in the password pool; a hash with outdated parameters is upgraded on success.
+A check the pool cannot take (its queue is full) or finish (a worker died) is a 503
+temporarily_unavailable, never a success; the attempt is not counted, as no password was judged.
+"""
+from __future__ import annotations
+
+from tokensrv.errors import SlowDown, TemporarilyUnavailable
+from tokensrv.oauth import Provider
+from tokensrv.observability import events
+from tokensrv.passwords import Unavailable
+from tokensrv.store import User
+
+
+def _limit_keys(username: str, remote: str) -> list[str]:
+    return [f"login:user:{username.casefold()}", f"login:addr:{remote}"]
+
+
+async def check_credentials(p: Provider, username: str, password: str, remote: str) -> User | None:
+    """The user, if the password is right and the account enabled; None otherwise."""
+    if p.passwords.full:  # fail fast, before any store round trip
+        raise TemporarilyUnavailable("argon2 queue full")
+    keys = _limit_keys(username, remote)
+    # Every attempt is counted before the password is checked, so a burst of concurrent attempts
+    # cannot all slip under the limit; a successful one is taken back afterwards.
+    counted = await p.store.count_attempt(keys, p.settings.login_failure_window)
+    blocked = [ttl for count, ttl in counted if count > p.settings.login_max_failures]
+    if blocked:
+        events.login_throttled(remote)
+        raise SlowDown(max(blocked), "too many failed logins")
+    user = await p.store.find_user(username)
+    try:
+        checked = await p.passwords.check(user.password_hash if user else None, password)
+    except Unavailable as exc:
+        await p.store.forgive_attempt(keys)
+        raise TemporarilyUnavailable(str(exc)) from None
+    if user is not None and checked.ok:
+        # read again after the argon2 check: a password change or a disable made while it ran
+        # must not let the old password in, nor a disabled account
+        current = await p.store.get_user(user.sub)
+        if current is None or current.password_hash != user.password_hash:
+            user = None
+        else:
+            user = current
+    if user is None or not checked.ok or user.disabled:
+        events.login_failed(remote)
+        return None  # the counted attempt stays: a failure
+    events.logged_in(user.sub, remote)
+    await p.store.clear_failures(keys[:1])
+    await p.store.forgive_attempt(keys[1:])  # the address keeps its failures: no reset by own logins
+    if checked.new_hash:
+        await p.store.rehash_password(user, checked.new_hash)  # only if nobody changed the user meanwhile
+    return user

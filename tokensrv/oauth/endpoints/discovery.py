@@ -1,0 +1,69 @@
+"""RFC 8414 authorization server metadata and OpenID Connect Discovery 1.0 §3.
+
+Built once per process and served as pre-serialised bytes: it changes only with the settings.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tokensrv.config import Settings
+from tokensrv.verify.dpop import ALGORITHMS as DPOP_ALGORITHMS
+
+PATHS = {
+    "authorization_endpoint": "/oauth2/authorize",
+    "token_endpoint": "/oauth2/token",
+    "revocation_endpoint": "/oauth2/revoke",
+    "introspection_endpoint": "/oauth2/introspect",
+    "userinfo_endpoint": "/oauth2/userinfo",
+    "end_session_endpoint": "/oauth2/logout",
+    "device_authorization_endpoint": "/oauth2/device_authorization",  # RFC 8628 §4
+    "jwks_uri": "/.well-known/jwks.json",
+    "pushed_authorization_request_endpoint": "/oauth2/par",  # RFC 9126 §5
+}
+# client_secret_jwt is not among them: secrets are stored as digests (oauth/clients/assertion.py)
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+ASSERTION_ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]  # = client_assertion.SIGNING_ALGORITHMS
+
+
+def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any]:
+    issuer = settings.issuer
+    doc: dict[str, Any] = {"issuer": issuer}
+    doc.update({name: issuer + path for name, path in PATHS.items()})
+    doc.update({
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "password",
+                                  "urn:ietf:params:oauth:grant-type:device_code",
+                                  "urn:ietf:params:oauth:grant-type:token-exchange"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": True,  # RFC 9207
+        "scopes_supported": ["openid", "profile", "email"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": signing_algorithms,
+        # "none": a public client (PKCE) names itself with client_id; introspection needs a secret
+        "token_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
+        "revocation_endpoint_auth_methods_supported": [*CLIENT_AUTH_METHODS, "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
+        "introspection_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
+        "require_pushed_authorization_requests": settings.require_par,  # RFC 9126 §5
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "at_hash",
+                             "name", "preferred_username", "email", "email_verified"],
+        "prompt_values_supported": ["none", "login"],
+        "claims_parameter_supported": False,
+        "request_parameter_supported": False,
+        "request_uri_parameter_supported": False,
+        "frontchannel_logout_supported": False,
+        "backchannel_logout_supported": True,  # OIDC Back-Channel Logout 1.0 §2.1
+        "backchannel_logout_session_supported": True,  # logout tokens carry sid; ID tokens too
+        "dpop_signing_alg_values_supported": list(DPOP_ALGORITHMS),  # RFC 9449 §5.1
+    })
+    if settings.registration_enabled:  # RFC 8414 §2: only when there is one
+        doc["registration_endpoint"] = issuer + "/oauth2/register"
+    return doc
+
+
+def metadata_bytes(settings: Settings, signing_algorithms: list[str]) -> bytes:
+    return json.dumps(metadata(settings, signing_algorithms), separators=(",", ":")).encode()

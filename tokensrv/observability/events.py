@@ -1,0 +1,58 @@
+"""What happened, for operators: one call per event bumps its metric and writes its audit line.
+
+The protocol code (oauth/, store/) calls these with ids only. A secret or password never reaches
+this module; `token_issued` is handed the token response and the access token's claims, and logs
+only whether a refresh or ID token came with it, and the `sub` and `jti` claims.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from tokensrv.observability.logs import audit
+from tokensrv.observability.metrics import server_metrics
+
+
+def token_issued(grant_type: str, client_id: str, public: bool, response: Mapping[str, Any],
+                 claims: Mapping[str, Any]) -> None:
+    """`claims`: the access token's, of which `sub` and `jti` alone are logged."""
+    server_metrics().issued(grant_type, public).inc()
+    audit("token.issued", grant_type=grant_type, client_id=client_id, sub=claims.get("sub"),
+          jti=claims.get("jti"), refresh=("refresh_token" in response), id_token=("id_token" in response))
+
+
+def refresh_reused(family_id: str, client_id: str) -> None:
+    server_metrics().refresh_reuse.inc()
+    audit("refresh.reuse_detected", family=family_id, client_id=client_id)
+
+
+def revoked(entries: Iterable[tuple[str, str]]) -> None:
+    """Deny-list entries written, as (kind, id): jti, sid, sub, kid or family."""
+    for kind, value in entries:
+        server_metrics().revocations.labels(kind).inc()
+        audit("revoked", kind=kind, id=value)
+
+
+def login_failed(remote: str) -> None:
+    """Usernames are personal data (and often a mistyped password): only the address is logged."""
+    server_metrics().login_failures.inc()
+    audit("login.failed", remote=remote)
+
+
+def logged_in(sub: str, remote: str) -> None:
+    audit("login.succeeded", sub=sub, remote=remote)
+
+
+def login_throttled(remote: str) -> None:
+    audit("login.throttled", remote=remote)
+
+
+def client_auth_throttled(client_id: str, remote: str) -> None:
+    """A client id and address reached the failed-authentication limit (once per window)."""
+    audit("client.throttled", client_id=client_id, remote=remote)
+
+
+def backchannel_logout(outcome: str, client_id: str, sid: str, detail: str = "") -> None:
+    """A logout token's fate (oauth/backchannel.py): the ids and what happened, never the token."""
+    server_metrics().backchannel_logouts.labels(outcome).inc()
+    audit("backchannel_logout." + outcome, client_id=client_id, sid=sid, detail=detail or None)

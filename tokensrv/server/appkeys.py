@@ -1,0 +1,24 @@
+"""The aiohttp application's typed keys and the response constants its handlers share.
+
+Kept apart from app.py so that the handlers (routes.py, web/, observe.py) import these and
+app.py imports the handlers: one direction. Imports nothing of tokensrv that imports aiohttp.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from tokensrv.config import Settings
+from tokensrv.oauth import Provider
+
+SETTINGS = web.AppKey("settings", Settings)
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
+PROVIDER = web.AppKey("provider", Provider)
+DISCOVERY = web.AppKey("discovery", bytes)
+RUN_SCHEDULE = web.AppKey("run_schedule", bool)
+DELIVER_LOGOUTS = web.AppKey("deliver_logouts", bool)  # run the back-channel logout delivery task
+# the OAuth error code a request was answered with (set by app.error_middleware; read by tracing.py)
+OAUTH_ERROR = web.RequestKey("oauth_error", str)
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

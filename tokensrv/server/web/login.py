@@ -1,0 +1,72 @@
+"""The browser side of sign-in: /oauth2/authorize and the /login form. Thin: HTTP in, one oauth/
+call, a page or a redirect (with its cookies) out."""
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from tokensrv.oauth.browser import authorize as authz
+from tokensrv.oauth.browser import signin
+from tokensrv.server.request import provider, remote_address
+from tokensrv.server.web import cookies
+from tokensrv.server.web.pages import log, page, pairs_of, params_of, redirect, render
+from tokensrv.server.web.same_origin import refuse_cross_site
+
+
+@page
+async def authorize(request: web.Request) -> web.StreamResponse:
+    pairs = await pairs_of(request)  # repeats included: authorize decides where each fault is told
+    browser = cookies.browser_csrf(request)
+    outcome = await authz.authorize(provider(request), pairs, cookies.session_secret(request), browser)
+    if isinstance(outcome, authz.Login):
+        response = redirect("/login?" + urlencode({"request": outcome.request_id}))
+        cookies.set_csrf(request, response, browser)
+        return response
+    if outcome.error is not None:
+        log.info("authorize: %s (%s)", outcome.error.error, outcome.error.detail)
+    return redirect(outcome.location)
+
+
+async def shown_client(request: web.Request, client_id: str) -> dict[str, str | None]:
+    """What the page says of the client: its name (else its id), logo and links, if it has them.
+    The template escapes them; the URIs were checked at registration (https, no javascript:)."""
+    client = await provider(request).store.get_client(client_id)
+    if client is None:
+        return {"name": client_id}
+    return {"name": client.client_name or client_id, "logo_uri": client.logo_uri,
+            "policy_uri": client.policy_uri, "tos_uri": client.tos_uri}
+
+
+async def login_form(request: web.Request, form: signin.Retry) -> web.Response:
+    client_id = form.pending.request.client_id
+    context = {"request_id": form.request_id, "csrf_token": form.csrf_token, "error": form.error,
+               "client_id": client_id, "client": await shown_client(request, client_id) if client_id else None}
+    return render(request, "login.html", context)
+
+
+@page
+async def login_page(request: web.Request) -> web.StreamResponse:
+    form = await signin.show(provider(request), request.query.get("request"), cookies.csrf_token(request))
+    return await login_form(request, form)
+
+
+@page
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    refuse_cross_site(request)  # before anything is counted or stored
+    outcome = await signin.sign_in(provider(request), await params_of(request), cookies.csrf_token(request),
+                                   cookies.session_secret(request), remote_address(request))
+    if isinstance(outcome, signin.Retry):
+        return await login_form(request, outcome)
+    response = redirect(outcome.location)
+    cookies.set_session(request, response, outcome.session_secret,
+                        outcome.session.expires_at - outcome.session.auth_time)
+    return response
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/oauth2/authorize", authorize)
+    app.router.add_post("/oauth2/authorize", authorize)
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login_submit)
+
