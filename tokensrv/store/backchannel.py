@@ -30,6 +30,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from ..verify.store_url import StoreClient
+from . import scripts
 
 PREFIX = "tokensrv:"
 RP_SESSIONS_PREFIX = PREFIX + "rp-sessions:"
@@ -68,63 +69,6 @@ class QueuedJob:
     entry_id: str
     job: LogoutJob | None  # None: unreadable
 
-
-_RECORD = """
-local k, field, untl, now = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local old = tonumber(redis.call('HGET', k, field) or '0')
-if old < untl then redis.call('HSET', k, field, untl) end
-local flat, latest = redis.call('HGETALL', k), untl
-for i = 1, #flat, 2 do
-  local u = tonumber(flat[i + 1])
-  if u <= now then redis.call('HDEL', k, flat[i]) elseif u > latest then latest = u end
-end
-redis.call('EXPIREAT', k, latest)
-"""
-
-# ARGV: now, then the sids whose fields to take (none: every field)
-_TAKE = """
-local k, now = KEYS[1], tonumber(ARGV[1])
-local wanted = {}
-for i = 2, #ARGV do wanted[ARGV[i]] = true end
-local flat, taken = redis.call('HGETALL', k), {}
-for i = 1, #flat, 2 do
-  local sid = string.match(flat[i], '^([^ ]*)')
-  if #ARGV == 1 or wanted[sid] then
-    redis.call('HDEL', k, flat[i])
-    if tonumber(flat[i + 1]) > now then table.insert(taken, flat[i]) end
-  end
-end
-return taken
-"""
-
-# KEYS: queue, retries; ARGV: the bound, then one job per argument. Answers how many were queued.
-_ENQUEUE = """
-local room = tonumber(ARGV[1]) - redis.call('XLEN', KEYS[1]) - redis.call('ZCARD', KEYS[2])
-local added = 0
-for i = 2, #ARGV do
-  if room <= 0 then break end
-  redis.call('XADD', KEYS[1], '*', 'job', ARGV[i])
-  room, added = room - 1, added + 1
-end
-return added
-"""
-
-# KEYS: queue, retries; ARGV: entry id, group, then (retry) the job and when (epoch ms)
-_FINISH = """
-redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
-redis.call('XDEL', KEYS[1], ARGV[1])
-if ARGV[3] then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]) end
-"""
-
-# KEYS: queue, retries; ARGV: now (epoch ms), how many at most
-_PROMOTE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, job in ipairs(due) do
-  redis.call('XADD', KEYS[1], '*', 'job', job)
-  redis.call('ZREM', KEYS[2], job)
-end
-return #due
-"""
 
 
 class BackchannelQueue:
@@ -214,23 +158,23 @@ class BackchannelQueue:
 
     @functools.cached_property
     def _record(self) -> AsyncScript:
-        return self.redis.register_script(_RECORD)
+        return self.redis.register_script(scripts.RP_SESSIONS_RECORD)
 
     @functools.cached_property
     def _take(self) -> AsyncScript:
-        return self.redis.register_script(_TAKE)
+        return self.redis.register_script(scripts.RP_SESSIONS_TAKE)
 
     @functools.cached_property
     def _enqueue(self) -> AsyncScript:
-        return self.redis.register_script(_ENQUEUE)
+        return self.redis.register_script(scripts.LOGOUT_ENQUEUE)
 
     @functools.cached_property
     def _finish(self) -> AsyncScript:
-        return self.redis.register_script(_FINISH)
+        return self.redis.register_script(scripts.LOGOUT_FINISH)
 
     @functools.cached_property
     def _promote(self) -> AsyncScript:
-        return self.redis.register_script(_PROMOTE)
+        return self.redis.register_script(scripts.LOGOUT_PROMOTE)
 
 
 def _queued(entry: Any) -> QueuedJob:

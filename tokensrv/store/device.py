@@ -22,6 +22,7 @@ from typing import Any, Literal
 from redis.commands.core import AsyncScript
 
 from ..verify.store_url import StoreClient
+from . import scripts
 
 PREFIX = "tokensrv:"
 DEVICE_PREFIX = PREFIX + "device:"
@@ -55,41 +56,6 @@ class PendingDevice:
 
 PollOutcome = Literal["unknown", "wrong_client", "expired", "used", "slow_down", "pending", "denied"]
 
-
-# One poll, atomically: the interval is enforced per device code here, against the caller's
-# (injected) clock in ARGV, so two instances polled at once cannot both let a poll through.
-# KEYS[1] the device record. ARGV: client id, now (epoch ms), the slow_down step (s).
-_POLL = """
-local k = KEYS[1]
-local f = redis.call('HMGET', k, 'c', 'e', 'i', 'l', 's', 'a')
-if not f[1] then return {'unknown', ''} end
-if f[1] ~= ARGV[1] then return {'wrong_client', ''} end
-if f[5] == 'done' then return {'used', ''} end
-local now = tonumber(ARGV[2])
-if now >= tonumber(f[2]) * 1000 then return {'expired', ''} end
-local interval, last = tonumber(f[3]), tonumber(f[4])
-redis.call('HSET', k, 'l', ARGV[2])
-if last and now - last < interval * 1000 then
-  interval = interval + tonumber(ARGV[3])
-  redis.call('HSET', k, 'i', interval)
-  return {'slow_down', tostring(interval)}
-end
-if f[5] == 'approved' then
-  redis.call('HSET', k, 's', 'done')
-  redis.call('HDEL', k, 'a')
-  return {'approved', f[6]}
-end
-return {f[5], tostring(interval)}
-"""
-
-# The user's decision, once, while the code lives. KEYS[1] the device record.
-# ARGV: approved | denied, the approval JSON (or ''), now (epoch ms).
-_DECIDE = """
-local f = redis.call('HMGET', KEYS[1], 's', 'e')
-if f[1] ~= 'pending' or tonumber(ARGV[3]) >= tonumber(f[2]) * 1000 then return 0 end
-redis.call('HSET', KEYS[1], 's', ARGV[1], 'a', ARGV[2])
-return 1
-"""
 
 
 class DeviceAuthorizations:
@@ -142,8 +108,8 @@ class DeviceAuthorizations:
 
     @functools.cached_property
     def _poll_device(self) -> AsyncScript:
-        return self.redis.register_script(_POLL)
+        return self.redis.register_script(scripts.DEVICE_POLL)
 
     @functools.cached_property
     def _decide_device(self) -> AsyncScript:
-        return self.redis.register_script(_DECIDE)
+        return self.redis.register_script(scripts.DEVICE_DECIDE)

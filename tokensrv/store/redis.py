@@ -4,7 +4,7 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:client:<client_id>     JSON client record          tokensrv:clients   set of ids
   tokensrv:user:<sub>             JSON user record            tokensrv:users     set of subs
   tokensrv:username:<casefolded>  -> sub (uniqueness)
-  tokensrv:rf:<family_id>         list: one refresh family (positions: _FAMILY_LUA), with its live
+  tokensrv:rf:<family_id>         list: one refresh family (positions: lua/family.lua), with its live
                                   token's digest and its access tokens' jtis
   tokensrv:revocations            Stream: the revocation feed verifiers follow
   tokensrv:deny:{tokensrv:revocations}:jti:<jti>  deny-list, until the token's exp
@@ -81,6 +81,7 @@ from . import (
     Rotated,
     RotateOutcome,
     User,
+    scripts,
 )
 from .backchannel import BackchannelQueue
 from .device import DeviceAuthorizations
@@ -101,250 +102,7 @@ CLIENT_CHANGES = PREFIX + "client-changes"  # processes caching client records l
 FEED_RETENTION = 86400  # seconds the feed keeps entries at least: a verifier away longer resyncs
 FEED_RETENTION_SLACK = 60  # seconds a feed entry outlives the longest-lived thing it denies
 
-# ---- refresh families ----
-# tokensrv:rf:<family_id> is a list, so that Valkey keeps it as one listpack of values without
-# field names: the same values in a hash took 302 bytes per family (100,000 of them, counted as
-# `make bench` counts; its allocation one 16-byte step larger), this list 285 (target: 300).
-# Positions, 1-based as Lua sees LRANGE's answer (LSET and LTRIM take them minus one):
-#   1 h   SHA-256 of the live token: 32 raw bytes, compared by the scripts only (redis-py decodes
-#         every reply as UTF-8, so no raw value is ever answered)
-#   2 j   access tokens issued and not known to be expired, "jti+exp;jti+exp", each exp in seconds
-#         after the creation second; the last one was issued with the live token
-#   3 c   client id; for a family bound to a DPoP key (RFC 9449 §5: a public client's), the id,
-#         a space and the key's thumbprint (client ids have no spaces): an unbound family pays
-#         nothing, and families written before DPoP read as unbound
-#                                  4 s   sub, packed (_pack_sub)   5 sc  scope
-#   6 si  SSO session id, or ''    7 ca  created, epoch ms           8 ea  absolute end, epoch s
-#   9 at  seconds from the login (auth_time) to the creation
-#  10 p   SHA-256 (raw) of the token the live one replaced, and 11 pt when it was first replaced:
-#         only with a reuse window (REFRESH_REUSE_GRACE), until the live token is used (which
-#         makes the live one the predecessor)
-# The idle end is the key's own expiry (EXPIREAT from the server's clock; EXPIRETIME reads it).
-# The scripts also apply the server's (injected) clock, so an instance whose clock runs ahead
-# never rotates a family it considers dead. A family written by the earlier layout (a hash) is
-# rewritten in this one by the first script that touches it.
-_FAMILY_LUA = """
-local H, J, C, S, SC, SI, CA, EA, AT, P, PT = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
-
-local function created_second(rec) return math.floor(tonumber(rec[CA]) / 1000) end
--- the client id and the DPoP key thumbprint ('' for none) a family is bound to
-local function holder(rec)
-  local client, jkt = string.match(rec[C], '^([^ ]*) ?(.*)$')
-  return client, jkt
-end
-
--- j as {jti, exp} pairs (exp absolute), and back
-local function issued(rec)
-  local entries, created = {}, created_second(rec)
-  for jti, exp in string.gmatch(rec[J], '([^;+]+)%+(-?%d+)') do
-    table.insert(entries, {jti, created + tonumber(exp)})
-  end
-  return entries
-end
-local function packed(entries, created)
-  local parts = {}
-  for _, e in ipairs(entries) do table.insert(parts, e[1] .. '+' .. (e[2] - created)) end
-  return table.concat(parts, ';')
-end
-local function unexpired(entries, now)
-  local kept = {}
-  for _, e in ipairs(entries) do if e[2] > now then table.insert(kept, e) end end
-  return kept
-end
--- "jti exp;jti exp", exp absolute: how Python reads access tokens to deny
-local function answer(entries)
-  local parts = {}
-  for _, e in ipairs(entries) do table.insert(parts, e[1] .. ' ' .. e[2]) end
-  return table.concat(parts, ';')
-end
--- what Python reads of a family: name, value pairs with absolute times and no digest
-local function fields(f, rec)
-  local client, jkt = holder(rec)
-  return {'c', client, 'k', jkt, 's', rec[S], 'sc', rec[SC], 'si', rec[SI], 'ca', rec[CA], 'ea', rec[EA],
-          'at', created_second(rec) - tonumber(rec[AT]), 'ie', redis.call('EXPIRETIME', f)}
-end
-
--- the earlier layout: a hash with text digests, absolute exps in j ("jti exp"), the idle end in
--- ia as well as in the key's expiry, hj and pg
-local B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
-local function unbase64url(text)
-  local bytes, acc, bits = {}, 0, 0
-  for i = 1, #text do
-    acc, bits = acc * 64 + string.find(B64, string.sub(text, i, i), 1, true) - 1, bits + 6
-    if bits >= 8 then
-      bits = bits - 8
-      local byte = math.floor(acc / 2 ^ bits)
-      table.insert(bytes, string.char(byte))
-      acc = acc - byte * 2 ^ bits
-    end
-  end
-  return table.concat(bytes)
-end
--- a sub as stored (_pack_sub): "=" and itself, or 16 bytes in base64url for 32 hex digits
-local function unpack_sub(packed)
-  if string.sub(packed, 1, 1) == '=' then return string.sub(packed, 2) end
-  return (string.gsub(unbase64url(packed), '.', function(c) return string.format('%02x', string.byte(c)) end))
-end
-local function upgrade(f)
-  if redis.call('TYPE', f)['ok'] ~= 'hash' then return end
-  local old, flat = {}, redis.call('HGETALL', f)
-  for i = 1, #flat, 2 do old[flat[i]] = flat[i + 1] end
-  local idle_end = redis.call('EXPIRETIME', f)
-  if idle_end < 0 and old.ia then idle_end = tonumber(old.ia) end
-  local created, entries = math.floor(tonumber(old.ca) / 1000), {}
-  for jti, exp in string.gmatch(old.j or '', '([^;]+) (%d+)') do table.insert(entries, {jti, tonumber(exp)}) end
-  redis.call('DEL', f)
-  redis.call('RPUSH', f, unbase64url(old.h), packed(entries, created), old.c, '=' .. old.s, old.sc,
-             old.si or '', old.ca, old.ea, created - tonumber(old.at or created))
-  if old.p and old.pt and old.pg ~= '1' then redis.call('RPUSH', f, unbase64url(old.p), old.pt) end
-  if idle_end > 0 then redis.call('EXPIREAT', f, idle_end) end
-end
-"""
-
-# The refresh grant's one store call: check, then rotate, one refresh family, atomically (one Lua
-# call, one declared key). Every refusal a request can cause answers before anything is written,
-# so a refused request leaves the presented token usable: a family unknown, expired (idle end,
-# absolute end, or ARGV[9] seconds after its creation: REFRESH_FAMILY_TTL as configured now), of
-# another client, bound to a DPoP key other than the proof's (ARGV[11], '' without a proof: also
-# before the reuse check, so a stolen token without its key cannot even end the family), or asked
-# for a scope it was not granted (ARGV[10], tokens already checked by Python). Reuse is the one
-# refusal that writes: the family dies. The predecessor of a live token nobody has presented yet is
-# not reuse within ARGV[8] seconds of its rotation (REFRESH_REUSE_GRACE): it is a retry, and rotates
-# again. A rotation answers with the family's fields as they were before it changed (or deleted) them.
-# With ARGV[12] (the user records' key prefix) and ARGV[13] (the `ended` markers'), a rotation also
-# answers the user record and whether the family's session ended, so that the grant needs one
-# round trip. Those keys are named from the family's fields, not declared: only outside Cluster,
-# where every key is on the one server (on Cluster they are other slots; Python reads them there).
-_ROTATE = _FAMILY_LUA + """
-local f = KEYS[1]
-local presented, new, client, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local jti, jexp, idle, grace = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local max_life, wanted, proof_jkt = tonumber(ARGV[9]), ARGV[10], ARGV[11]
-local user_prefix, ended_prefix = ARGV[12] or '', ARGV[13]
-upgrade(f)
-local rec = redis.call('LRANGE', f, 0, -1)
-if #rec == 0 then return {'unknown', ''} end
-local created, ea, idle_end = created_second(rec), tonumber(rec[EA]), redis.call('EXPIRETIME', f)
-if idle_end < 0 then idle_end = ea end
-if now >= math.min(idle_end, ea) then
-  redis.call('DEL', f)
-  return {'unknown', ''}
-end
--- dead by today's REFRESH_FAMILY_TTL; not deleted: the setting may be raised again
-if max_life > 0 and now >= created + max_life then return {'unknown', ''} end
-local holder_client, holder_jkt = holder(rec)
-if holder_client ~= client then return {'wrong_client', ''} end
-if holder_jkt ~= '' and holder_jkt ~= proof_jkt then return {'wrong_key', ''} end
-if wanted ~= '' then
-  local granted = {}
-  for s in string.gmatch(rec[SC], '[^ ]+') do granted[s] = true end
-  for s in string.gmatch(wanted, '[^ ]+') do
-    if not granted[s] then return {'invalid_scope', ''} end
-  end
-end
-local before, all = fields(f, rec), issued(rec)
-local kept = unexpired(all, now)
-local function renew(predecessor, since)
-  table.insert(kept, {jti, jexp})
-  local deadline = math.min(now + idle, ea)
-  redis.call('LSET', f, H - 1, new)
-  redis.call('LSET', f, J - 1, packed(kept, created))
-  redis.call('LTRIM', f, 0, AT - 1)
-  if predecessor then redis.call('RPUSH', f, predecessor, since) end
-  redis.call('EXPIREAT', f, deadline)
-end
--- what the grant checks after a rotation: the user record ('' when gone) and the session's end
-local function rotated(replaced)
-  if user_prefix == '' then return {'rotated', replaced, before} end
-  local user = redis.call('GET', user_prefix .. unpack_sub(rec[S])) or ''
-  local ended = rec[SI] ~= '' and redis.call('EXISTS', ended_prefix .. rec[SI]) or 0
-  return {'rotated', replaced, before, user, ended}
-end
-if rec[H] == presented then
-  -- the live token is used: from now on its predecessor is reuse (RFC 9700 §4.14.2); it becomes
-  -- the predecessor itself, kept only with a reuse window
-  renew(grace > 0 and presented or nil, now)
-  return rotated('')
-end
-if grace > 0 and rec[P] == presented and now - tonumber(rec[PT]) <= grace then
-  -- the live token was never used: whoever holds it did not get our answer (a timeout, a 503, a
-  -- lost connection), or a thief and the client both hold the predecessor and will collide at
-  -- the next use. Rotate from the predecessor again, as often as it comes within the window
-  -- (counted from its first rotation): the unused pair is replaced, its access token (the last
-  -- one issued) revoked unless expired, and the predecessor stays what it was
-  local replaced = {}
-  if #all > 0 and all[#all][2] > now then replaced = {table.remove(kept)} end
-  renew(presented, rec[PT])
-  return rotated(answer(replaced))
-end
--- any other token of this family is an old one: reuse. The family dies with its access tokens.
-redis.call('DEL', f)
-return {'reused', answer(kept), before}
-"""
-
-# A family's fields, and whether ARGV[1] (a raw digest, or '') is its live token's; nil when gone.
-_READ_FAMILY = _FAMILY_LUA + """
-upgrade(KEYS[1])
-local rec = redis.call('LRANGE', KEYS[1], 0, AT - 1)
-if #rec == 0 then return false end
-local found = fields(KEYS[1], rec)
-table.insert(found, 1, rec[H] == ARGV[1] and 1 or 0)
-return found
-"""
-
-# Delete a family, returning its access tokens ("jti exp;…"), or nil when it was already gone.
-_DELETE_FAMILY = _FAMILY_LUA + """
-upgrade(KEYS[1])
-local rec = redis.call('LRANGE', KEYS[1], 0, AT - 1)
-if #rec == 0 then return false end
-redis.call('DEL', KEYS[1])
-return answer(issued(rec))
-"""
-
-# Write deny-list entries and append them to the feed, atomically (one script, one slot: the deny
-# keys carry the feed's hash tag). Then trim the feed by the stream's own clock: entry ids are
-# Valkey's milliseconds, so a server clock that differs (or a test's injected one) never trims new
-# entries. KEYS: the feed, then the deny-list key of each entry that has one, in order.
-# ARGV: milliseconds to keep, then for each entry (kind, value, until, at, the deny-list value or
-# '' for none, the deny-list key's expiry in epoch s).
-_REVOKE = """
-local id, next_key = nil, 2
-for i = 2, #ARGV, 6 do
-  if ARGV[i + 4] ~= '' then
-    redis.call('SET', KEYS[next_key], ARGV[i + 4], 'EXAT', ARGV[i + 5])
-    next_key = next_key + 1
-  end
-  id = redis.call('XADD', KEYS[1], '*', 'k', ARGV[i], 'v', ARGV[i + 1], 'u', ARGV[i + 2], 't', ARGV[i + 3])
-end
-local ms = tonumber(string.match(id, '^(%d+)'))
-redis.call('XTRIM', KEYS[1], 'MINID', '~', math.max(0, ms - tonumber(ARGV[1])))
-return id
-"""
-
-_DECREMENT_IF_PRESENT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
-return 0
-"""
-
-# A token bucket (one key, so Cluster-safe): `burst` tokens at most, refilled at `rate` per second.
-# Fields t (tokens) and m (the millisecond they were counted). Answers 0 when a token was taken,
-# else the milliseconds until one will be there.
-_TAKE_TOKEN = """
-local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 't', 'm')
-local tokens, last = tonumber(state[1]) or burst, tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - last) * rate / 1000)
-local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * 1000 / rate) end
-redis.call('HSET', KEYS[1], 't', tostring(tokens), 'm', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
-return wait
-"""
-
-_RELEASE_LOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+# The scripts are store/lua/*.lua (store/scripts.py): a refresh family's layout is lua/family.lua.
 
 
 def _jti_list(raw: str, now: int | None = None) -> tuple[tuple[str, int], ...]:
@@ -370,12 +128,12 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
         self.durable_replicas = durable_replicas  # TOKENSRV_DURABLE_REPLICAS
         if durable_replicas:  # every write then waits for them, on the connection that made it
             require_replicas(redis, durable_replicas)
-        self._rotate = redis.register_script(_ROTATE)
-        self._read_family = redis.register_script(_READ_FAMILY)
-        self._delete_family = redis.register_script(_DELETE_FAMILY)
-        self._release = redis.register_script(_RELEASE_LOCK)
-        self._decrement = redis.register_script(_DECREMENT_IF_PRESENT)
-        self._take_token = redis.register_script(_TAKE_TOKEN)
+        self._rotate = redis.register_script(scripts.ROTATE)
+        self._read_family = redis.register_script(scripts.READ_FAMILY)
+        self._delete_family = redis.register_script(scripts.DELETE_FAMILY)
+        self._release = redis.register_script(scripts.RELEASE_LOCK)
+        self._decrement = redis.register_script(scripts.DECREMENT_IF_PRESENT)
+        self._take_token = redis.register_script(scripts.TAKE_TOKEN)
         self._aof: bool | None = None  # does the store append to an AOF? asked once
 
     async def ping(self) -> bool:
@@ -485,7 +243,7 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
         key = PREFIX + "rf:" + family.family_id
         created = family.created_ms // 1000
         idle_end = min(created + idle_ttl, family.expires_at)
-        record: list[bytes | str | int] = [  # the positions _FAMILY_LUA names
+        record: list[bytes | str | int] = [  # the positions lua/family.lua names
             _raw_digest(token_digest), f"{jti}+{jti_exp - created}",
             f"{family.client_id} {family.jkt}" if family.jkt else family.client_id,
             _pack_sub(family.sub), family.scope, family.sid, family.created_ms, family.expires_at,
@@ -585,7 +343,7 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
         def queue(pipe: Any) -> None:
             for marker in markers:
                 pipe.set(marker, "1", exat=ended_at)
-            pipe.eval(_REVOKE, len(keys), *keys, *args)  # the script text: a promoted node has no cache
+            pipe.eval(scripts.REVOKE, len(keys), *keys, *args)  # the script text: a promoted node has no cache
         await self._durably(FEED, queue)
         events.revoked((e.kind, e.value) for e in entries)  # metrics and the audit line
 
@@ -778,11 +536,11 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
 
     @functools.cached_property
     def _take_code(self) -> AsyncScript:
-        return self.redis.register_script(_TAKE_CODE)
+        return self.redis.register_script(scripts.TAKE_CODE)
 
     @functools.cached_property
     def _record_code(self) -> AsyncScript:
-        return self.redis.register_script(_RECORD_CODE)
+        return self.redis.register_script(scripts.RECORD_CODE)
 
 
 def _session_ttl(session: BrowserSession, idle_ttl: int) -> int:
@@ -790,29 +548,6 @@ def _session_ttl(session: BrowserSession, idle_ttl: int) -> int:
     return max(1, min(idle_ttl, session.expires_at - session.last_seen))
 
 
-# A code's states: fresh -> issuing (redeemed) -> issued (t: "family jti exp"); any presentation
-# after the first turns it to replayed, and returns what it issued so far.
-_TAKE_CODE = """
-local k = KEYS[1]
-local s = redis.call('HGET', k, 's')
-if not s then return {'unknown', ''} end
-if s == 'fresh' then
-  local r = redis.call('HGET', k, 'r')
-  redis.call('HSET', k, 's', 'issuing')
-  redis.call('HDEL', k, 'r')
-  redis.call('EXPIRE', k, tonumber(ARGV[1]))
-  return {'ok', r}
-end
-redis.call('HSET', k, 's', 'replayed')
-return {'replayed', redis.call('HGET', k, 't') or ''}
-"""
-
-_RECORD_CODE = """
-if redis.call('HGET', KEYS[1], 's') ~= 'issuing' then return 0 end
-redis.call('HSET', KEYS[1], 's', 'issued', 't', ARGV[1])
-return 1
-"""
-# ---- end of browser sign-in ----
 
 
 def _rotation(family_id: str, reply: list[Any], now: int) -> RotateOutcome:
@@ -826,7 +561,7 @@ def _rotation(family_id: str, reply: list[Any], now: int) -> RotateOutcome:
 
 
 def _family(family_id: str, fields: dict[str, Any]) -> RefreshFamily:
-    """A family from the fields the scripts answer with (_FAMILY_LUA's `fields`)."""
+    """A family from the fields the scripts answer with (lua/family.lua: `fields`)."""
     return RefreshFamily(
         family_id=family_id, client_id=fields["c"], sub=_unpack_sub(fields["s"]), scope=fields["sc"],
         created_ms=int(fields["ca"]), expires_at=int(fields["ea"]), sid=fields["si"],

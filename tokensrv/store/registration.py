@@ -16,28 +16,11 @@ import json
 from redis.commands.core import AsyncScript
 
 from ..verify.store_url import StoreClient
-from . import Client
+from . import Client, scripts
 
 PREFIX = "tokensrv:"
 INITIAL_TOKEN_PREFIX = PREFIX + "iat:"
 
-# One use of an initial access token: of two concurrent registrations with its last use, exactly
-# one gets it. DECR keeps the key's expiry.
-_USE_INITIAL_TOKEN = """
-local left = tonumber(redis.call('GET', KEYS[1]))
-if not left or left < 1 then return 0 end
-if left == 1 then redis.call('DEL', KEYS[1]) else redis.call('DECR', KEYS[1]) end
-return 1
-"""
-
-
-# Compare-and-set of a client record on its registration access token (RFC 7592 §2.2 rotates it).
-_REPLACE_REGISTERED = """
-local raw = redis.call('GET', KEYS[1])
-if not raw or cjson.decode(raw)['registration_token_digest'] ~= ARGV[2] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
-return 1
-"""
 
 
 class Registrations:
@@ -59,7 +42,7 @@ class Registrations:
 
     @functools.cached_property
     def _use_initial_token(self) -> AsyncScript:
-        return self.redis.register_script(_USE_INITIAL_TOKEN)
+        return self.redis.register_script(scripts.USE_INITIAL_TOKEN)
 
     async def replace_client(self, client: Client, token_digest: str) -> bool:
         """Write a changed record of a registered client, if its registration access token is still
@@ -74,4 +57,4 @@ class Registrations:
 
     @functools.cached_property
     def _replace_registered(self) -> AsyncScript:
-        return self.redis.register_script(_REPLACE_REGISTERED)
+        return self.redis.register_script(scripts.REPLACE_REGISTERED)
