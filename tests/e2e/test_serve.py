@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.e2e.conftest import wait_ready
+from tokensrv.store import keyspace
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -193,7 +194,7 @@ def test_keys_revoke_takes_a_compromised_key_out_of_signing_and_the_jwks_at_once
     assert token_kid(server.url, secret) == upcoming
     # verifiers learn it from the revocation feed
     from redis import Redis
-    feed = Redis.from_url(server.redis_url, decode_responses=True).xrange("tokensrv:revocations")
+    feed = Redis.from_url(server.redis_url, decode_responses=True).xrange(keyspace.FEED)
     assert any(fields["k"] == "kid" and fields["v"] == compromised for _, fields in feed)
     unknown = server.cli("keys", "revoke", "no-such-kid", check=False)
     assert unknown.returncode != 0 and len(unknown.stderr.strip().splitlines()) == 1

@@ -7,6 +7,7 @@ import pytest
 
 from tests.conftest import provider_of
 from tokensrv import admin
+from tokensrv.store import keyspace
 
 from .assertion_helpers import assertion_form, claims_for, new_key, public_jwks, sign
 from .sso_helpers import (
@@ -62,7 +63,7 @@ async def test_push_then_authorize_log_in_and_exchange(client, confidential, red
     assert status == 201, body
     assert body["expires_in"] == 60 and body["request_uri"].startswith("urn:ietf:params:oauth:request_uri:")
     assert headers["Cache-Control"] == "no-store"
-    [key] = await redis.keys("tokensrv:par:*")
+    [key] = await redis.keys(keyspace.pushed_request("*"))
     assert 0 < await redis.ttl(key) <= 60
     answer = await log_in_at(client, await authorize_pushed(client, "rp", body["request_uri"]))
     assert answer["state"] == "pushed-state" and answer["iss"] == provider_of(client).settings.issuer

@@ -10,11 +10,12 @@ import pytest
 
 from tokensrv.app import open_redis
 from tokensrv.rotation import KeyManager
+from tokensrv.store import keyspace
 from tokensrv.store.redis import RedisStore
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
-LOCK = "tokensrv:lock:keys"
+LOCK = keyspace.lock("keys")
 
 
 async def test_a_cancelled_step_releases_the_rotation_lock(settings, redis):

@@ -29,11 +29,9 @@ from tests.integration.oauth_helpers import (
     token,
 )
 from tests.integration.refresh_load import RefreshLoad, cut_replication, restore_replication
-from tests.integration.test_revocation import FEED
 from tokensrv.config import load_settings
-from tokensrv.store import Client
+from tokensrv.store import Client, keyspace
 from tokensrv.store.durable import NotDurable
-from tokensrv.store.redis import deny_key
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +78,7 @@ async def durable_client(make_client: Callable[..., Any], failover_topology: Sen
 def replica_confirms(topology: SentinelTopology) -> bool:
     """A write on the primary reaches the replica within a second (WAIT on the same connection)."""
     with topology.primary().client() as primary, primary.pipeline(transaction=False) as pipe:
-        pipe.set("tokensrv:test:probe", "1", ex=60)
+        pipe.set(keyspace.PREFIX + "test:probe", "1", ex=60)
         pipe.execute_command("WAIT", 1, 1000)
         return int(pipe.execute()[-1]) >= 1
 
@@ -109,8 +107,8 @@ def jti_of(access_token: str) -> str:
 def stored_revocations(node: ValkeyNode, jtis: list[str]) -> tuple[set[str], set[str]]:
     """Of `jtis`: those with a deny-list key on `node`, and those in its revocation feed."""
     with node.client() as redis:
-        denied = {j for j in jtis if redis.exists(deny_key("jti", j))}
-        in_feed = {fields["v"] for _, fields in redis.xrange(FEED) if fields["k"] == "jti"}
+        denied = {j for j in jtis if redis.exists(keyspace.deny("jti", j))}
+        in_feed = {fields["v"] for _, fields in redis.xrange(keyspace.FEED) if fields["k"] == "jti"}
     return denied, in_feed & set(jtis)
 
 

@@ -17,7 +17,7 @@ from tokensrv.app import open_redis
 from tokensrv.embedded import EmbeddedValkey
 from tokensrv.oauth.clients import new_client
 from tokensrv.oauth.tokens import refresh_digest
-from tokensrv.store import Client, RefreshFamily, Revocation, Rotated, User
+from tokensrv.store import Client, RefreshFamily, Revocation, Rotated, User, keyspace
 from tokensrv.store.cache import HEARTBEAT, MAX_SILENCE, CachingStore, ClientCache
 from tokensrv.store.redis import RedisStore
 
@@ -54,7 +54,7 @@ async def add(store: CachingStore, client: Client) -> None:
 async def test_a_client_is_served_from_memory_once_read(caching, redis):
     await add(caching, a_client())
     assert (await caching.get_client("svc")).client_id == "svc"
-    await redis.delete("tokensrv:client:svc")  # behind the cache's back: no announcement
+    await redis.delete(keyspace.client("svc"))  # behind the cache's back: no announcement
     assert (await caching.get_client("svc")).client_id == "svc"
 
 
@@ -106,13 +106,13 @@ async def test_without_the_subscription_every_lookup_reads_the_store(redis):
     store = CachingStore(redis)  # nobody follows the announcements
     await store.add_client(a_client())
     assert await store.get_client("svc") is not None
-    await redis.delete("tokensrv:client:svc")
+    await redis.delete(keyspace.client("svc"))
     assert await store.get_client("svc") is None
 
 
 async def test_stopping_ends_the_subscription_even_if_a_cancellation_is_lost(redis):
     cache = ClientCache(RedisStore(redis).get_client)
-    follower = asyncio.create_task(cache.follow(redis, "tokensrv:client-changes"))
+    follower = asyncio.create_task(cache.follow(redis, keyspace.CLIENT_CHANGES))
     await until(lambda: cache.subscribed)
     cache.stop()  # and no cancel(): as if redis-py's read timeout had swallowed it
     await asyncio.wait_for(follower, timeout=10)

@@ -1,16 +1,16 @@
 """Back-channel logout (OIDC Back-Channel Logout 1.0) in Valkey: RedisStore inherits these methods.
 
-Keys:
-  tokensrv:rp-sessions:<sub>  hash: "<sid> <client_id>" -> until (epoch s): the clients with a
+Keys (named by store/keyspace.py):
+  rp-sessions:<sub>  hash: "<sid> <client_id>" -> until (epoch s): the clients with a
       backchannel_logout_uri that got tokens under each SSO session of the user, for as long as
       those tokens (or their refresh family) can live. One key per user: ending one session and
       ending all of them (sign out everywhere) each read and delete in ONE script. sids and client
       ids have no spaces. Expired fields are pruned whenever a field is written, so the hash is
       bounded by the user's live sessions times their clients.
-  tokensrv:bcl:{tokensrv:backchannel}:queue  Stream of delivery jobs, read by the consumer group
+  the queue (keyspace.LOGOUT_QUEUE)  Stream of delivery jobs, read by the consumer group
       "delivery" (one per store): each entry goes to one server process, which deletes it (XACK
       and XDEL) once delivered, refused, or given up. Its length is the jobs outstanding.
-  tokensrv:bcl:{tokensrv:backchannel}:retry  sorted set: jobs waiting for their next attempt,
+  the retries (keyspace.LOGOUT_RETRIES)  sorted set: jobs waiting for their next attempt,
       scored by when (epoch ms); moved back to the stream when due.
 The two queue keys share a hash tag, so every queue script touches one Cluster slot.
 
@@ -30,13 +30,9 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from ..verify.store_url import StoreClient
-from . import scripts
+from . import keyspace, scripts
 
-PREFIX = "tokensrv:"
-RP_SESSIONS_PREFIX = PREFIX + "rp-sessions:"
-_TAG = "{" + PREFIX + "backchannel}"
-QUEUE = PREFIX + "bcl:" + _TAG + ":queue"
-RETRIES = PREFIX + "bcl:" + _TAG + ":retry"
+QUEUE, RETRIES = keyspace.LOGOUT_QUEUE, keyspace.LOGOUT_RETRIES
 GROUP = "delivery"
 
 
@@ -79,12 +75,12 @@ class BackchannelQueue:
     # ---- which clients hold tokens of which session ----
 
     async def record_session_client(self, sub: str, sid: str, client_id: str, until: int, now: int) -> None:
-        await self._record(keys=[RP_SESSIONS_PREFIX + sub], args=[f"{sid} {client_id}", until, now])
+        await self._record(keys=[keyspace.rp_sessions(sub)], args=[f"{sid} {client_id}", until, now])
 
     async def take_session_clients(self, sub: str, sids: Sequence[str], now: int) -> list[tuple[str, str]]:
         """(sid, client_id) of the given sessions of `sub` (all of them when `sids` is empty),
         forgotten at once: of two logouts of one session, one gets them."""
-        taken = await self._take(keys=[RP_SESSIONS_PREFIX + sub], args=[now, *sids])
+        taken = await self._take(keys=[keyspace.rp_sessions(sub)], args=[now, *sids])
         return [(sid, client_id) for sid, _, client_id in (str(t).partition(" ") for t in taken)]
 
     # ---- the delivery queue ----

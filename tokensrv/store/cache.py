@@ -31,8 +31,8 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from ..verify.store_url import StoreClient, node_client
-from . import Client
-from .redis import CLIENT_CHANGES, RedisStore
+from . import Client, keyspace
+from .redis import RedisStore
 
 log = logging.getLogger("tokensrv.store")
 
@@ -235,7 +235,7 @@ class CachingStore(RedisStore):
         return replaced
 
     def start_following(self) -> None:
-        self._follower = asyncio.create_task(self.clients.follow(self.redis, CLIENT_CHANGES),
+        self._follower = asyncio.create_task(self.clients.follow(self.redis, keyspace.CLIENT_CHANGES),
                                              name="tokensrv-client-changes")
 
     async def stop_following(self) -> None:

@@ -1,10 +1,10 @@
 """Device authorizations (RFC 8628) in Valkey: RedisStore inherits these methods.
 
-Keys (each one key per command or script, so Cluster-safe):
-  tokensrv:device:<sha256 of the device code>  hash, until the code's end plus EXPIRED_GRACE:
+Keys (store/keyspace.py; each one key per command or script, so Cluster-safe):
+  device:<sha256 of the device code>  hash, until the code's end plus EXPIRED_GRACE:
       c client id   sc scope   e end (epoch s)   i poll interval (s)   l last poll (epoch ms)
       s pending | approved | denied | done        a the approval (JSON DeviceApproval), until polled
-  tokensrv:usercode:<sha256 of the user code>  -> the device key's digest, until the code's end;
+  usercode:<sha256 of the user code>  -> the device key's digest, until the code's end;
       deleted once the user approves or denies: a user code is decided once
 
 The device code is a 256-bit secret and the user code a short one: only their digests are keys.
@@ -22,11 +22,8 @@ from typing import Any, Literal
 from redis.commands.core import AsyncScript
 
 from ..verify.store_url import StoreClient
-from . import scripts
+from . import keyspace, scripts
 
-PREFIX = "tokensrv:"
-DEVICE_PREFIX = PREFIX + "device:"
-USER_CODE_PREFIX = PREFIX + "usercode:"
 EXPIRED_GRACE = 600  # seconds a device record stays after its end, to answer expired_token
 SLOW_DOWN_STEP = 5  # RFC 8628 §3.5: slow_down adds 5 seconds to the interval, for good
 
@@ -66,9 +63,9 @@ class DeviceAuthorizations:
     async def put_device(self, device_digest: str, user_code_digest: str, client_id: str, scope: str,
                          expires_at: int, interval: int, ttl: int) -> bool:
         """Record a new device authorization; False if the user code is taken (draw another)."""
-        if not await self.redis.set(USER_CODE_PREFIX + user_code_digest, device_digest, nx=True, ex=ttl):
+        if not await self.redis.set(keyspace.user_code(user_code_digest), device_digest, nx=True, ex=ttl):
             return False
-        key = DEVICE_PREFIX + device_digest
+        key = keyspace.device(device_digest)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={"c": client_id, "sc": scope, "e": expires_at, "i": interval,
                                     "s": "pending"})
@@ -78,11 +75,11 @@ class DeviceAuthorizations:
 
     async def find_device(self, user_code_digest: str) -> PendingDevice | None:
         """The device authorization a user code names, while it is undecided."""
-        device_digest = await self.redis.get(USER_CODE_PREFIX + user_code_digest)
+        device_digest = await self.redis.get(keyspace.user_code(user_code_digest))
         if not device_digest:
             return None
         client_id, scope, expires_at, status = await self.redis.hmget(
-            DEVICE_PREFIX + str(device_digest), ["c", "sc", "e", "s"])
+            keyspace.device(str(device_digest)), ["c", "sc", "e", "s"])
         if client_id is None:
             return None
         return PendingDevice(str(device_digest), str(client_id), str(scope), int(expires_at or 0), str(status))
@@ -91,16 +88,16 @@ class DeviceAuthorizations:
                             approval: DeviceApproval | None, now_ms: int) -> bool:
         """Approve (with the session) or deny (None); False if it was decided or ended already."""
         decided = await self._decide_device(
-            keys=[DEVICE_PREFIX + device_digest],
+            keys=[keyspace.device(device_digest)],
             args=["approved" if approval else "denied",
                   json.dumps(approval.to_json()) if approval else "", now_ms])
-        await self.redis.delete(USER_CODE_PREFIX + user_code_digest)  # a user code is decided once
+        await self.redis.delete(keyspace.user_code(user_code_digest))  # a user code is decided once
         return bool(decided)
 
     async def poll_device(self, device_digest: str, client_id: str, now_ms: int
                           ) -> tuple[PollOutcome, int] | DeviceApproval:
         """One poll: the approval (the code is spent), or the outcome and the current interval."""
-        outcome, value = await self._poll_device(keys=[DEVICE_PREFIX + device_digest],
+        outcome, value = await self._poll_device(keys=[keyspace.device(device_digest)],
                                                  args=[client_id, now_ms, SLOW_DOWN_STEP])
         if outcome == "approved":
             return DeviceApproval(**json.loads(value))

@@ -1,7 +1,7 @@
 """Dynamic client registration (RFC 7591/7592) in Valkey: RedisStore inherits these methods.
 
-Keys (one key per command or script, so Cluster-safe):
-  tokensrv:iat:<sha256 of an initial access token>  -> how many registrations it may still make,
+Keys (store/keyspace.py; one key per command or script, so Cluster-safe):
+  iat:<sha256 of an initial access token>  -> how many registrations it may still make,
       until its expiry (`tokensrv client token --ttl`); gone once used up
 
 An initial access token is a 256-bit secret: only its digest is a key, and nothing else of it is
@@ -16,11 +16,7 @@ import json
 from redis.commands.core import AsyncScript
 
 from ..verify.store_url import StoreClient
-from . import Client, scripts
-
-PREFIX = "tokensrv:"
-INITIAL_TOKEN_PREFIX = PREFIX + "iat:"
-
+from . import Client, keyspace, scripts
 
 
 class Registrations:
@@ -29,16 +25,16 @@ class Registrations:
     redis: StoreClient
 
     async def put_initial_token(self, digest: str, uses: int, ttl: int) -> None:
-        await self.redis.set(INITIAL_TOKEN_PREFIX + digest, uses, ex=ttl)
+        await self.redis.set(keyspace.initial_token(digest), uses, ex=ttl)
 
     async def initial_token_uses(self, digest: str) -> int:
         """How many registrations the token with this digest may still make (0: none, or unknown)."""
-        return int(await self.redis.get(INITIAL_TOKEN_PREFIX + digest) or 0)
+        return int(await self.redis.get(keyspace.initial_token(digest)) or 0)
 
     async def use_initial_token(self, digest: str) -> bool:
         """Spend one use of the initial access token with this digest; False if it has none left
         (unknown, expired or used up)."""
-        return bool(await self._use_initial_token(keys=[INITIAL_TOKEN_PREFIX + digest]))
+        return bool(await self._use_initial_token(keys=[keyspace.initial_token(digest)]))
 
     @functools.cached_property
     def _use_initial_token(self) -> AsyncScript:
@@ -49,10 +45,10 @@ class Registrations:
         the one with `token_digest` (one script: of two concurrent updates with one token, exactly
         one wins, and a client deleted meanwhile stays deleted). Announced, so caches drop the old
         record. False if it was not written."""
-        key = PREFIX + "client:" + client.client_id
+        key = keyspace.client(client.client_id)
         if not await self._replace_registered(keys=[key], args=[json.dumps(client.to_json()), token_digest]):
             return False
-        await self.redis.publish(PREFIX + "client-changes", client.client_id)
+        await self.redis.publish(keyspace.CLIENT_CHANGES, client.client_id)
         return True
 
     @functools.cached_property

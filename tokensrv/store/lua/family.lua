@@ -1,4 +1,4 @@
--- tokensrv:rf:<family_id> is a list, so that Valkey keeps it as one listpack of values without
+-- A refresh family (keyspace.family) is a list, so that Valkey keeps it as one listpack of values without
 -- field names: the same values in a hash took 302 bytes per family (100,000 of them, counted as
 -- `make bench` counts; its allocation one 16-byte step larger), this list 285 (target: 300).
 -- Positions, 1-based as Lua sees LRANGE's answer (LSET and LTRIM take them minus one):
