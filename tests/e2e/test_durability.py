@@ -20,6 +20,7 @@ from tests.helpers.live import LiveServer
 from tests.helpers.ports import free_port
 from tests.helpers.sso import csrf_of, pkce
 from tokensrv.cli.embedded import EmbeddedValkey
+from tokensrv.store import keyspace
 
 ISSUER = "http://tokensrv.test"  # fixed: the restarted server listens on another port
 REDIRECT = "http://127.0.0.1:9000/cb"
@@ -110,7 +111,7 @@ async def test_kill_9_of_server_and_store_loses_nothing_acknowledged(
             "grant_type": "refresh_token", "refresh_token": revoked["refresh_token"], "client_id": "web"})
         assert resp.status == 400 and (await resp.json())["error"] == "invalid_grant"
         feed: list[tuple[str, dict[str, str]]] = Redis.from_url(  # type: ignore[assignment]
-            valkey[-1].url, decode_responses=True).xrange("tokensrv:revocations")
+            valkey[-1].url, decode_responses=True).xrange(keyspace.FEED)
         assert any(fields["k"] == "jti" and fields["v"] == revoked_jti for _, fields in feed), feed
         # the SSO session survived: prompt=none gets a code, no login page
         resp = await http.get(again.url + "/oauth2/authorize", allow_redirects=False, params={

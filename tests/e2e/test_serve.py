@@ -18,6 +18,7 @@ from tests.helpers.live import wait_ready
 from tests.helpers.poll import eventually_sync
 from tests.helpers.ports import free_port
 from tests.helpers.processes import child_pids, pid_alive, run_cli
+from tokensrv.store import keyspace
 
 
 def get_json(url: str) -> dict:
@@ -176,7 +177,7 @@ def test_keys_revoke_takes_a_compromised_key_out_of_signing_and_the_jwks_at_once
     assert token_kid(server.url, secret) == upcoming
     # verifiers learn it from the revocation feed
     from redis import Redis
-    feed = Redis.from_url(server.redis_url, decode_responses=True).xrange("tokensrv:revocations")
+    feed = Redis.from_url(server.redis_url, decode_responses=True).xrange(keyspace.FEED)
     assert any(fields["k"] == "kid" and fields["v"] == compromised for _, fields in feed)
     unknown = server.cli("keys", "revoke", "no-such-kid", check=False)
     assert unknown.returncode != 0 and len(unknown.stderr.strip().splitlines()) == 1

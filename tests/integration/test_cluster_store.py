@@ -21,9 +21,9 @@ from tests.helpers.store import NOW, D, family, rotate
 from tests.helpers.verify import AUDIENCE
 from tokensrv.config import Settings
 from tokensrv.oauth.own_tokens import parse_refresh_token, refresh_digest
-from tokensrv.store import Client, Revocation, Rotated, User
+from tokensrv.store import Client, Revocation, Rotated, User, keyspace
 from tokensrv.store.cache import CachingStore
-from tokensrv.store.redis import FEED, PREFIX, RedisStore, deny_key
+from tokensrv.store.redis import RedisStore
 from tokensrv.verify import store_url
 from tokensrv.verify.metrics import VerifierMetrics
 from tokensrv.verify.mirror import RevocationMirror
@@ -57,7 +57,7 @@ def ids_on(redis: RedisCluster, prefix: str, node_port: int, count: int, avoid: 
 # ---- beyond the contract ----
 
 async def test_a_revocation_and_the_deny_list_check_are_in_the_feeds_slot(store: RedisStore, redis: RedisCluster):
-    assert all(redis.keyslot(deny_key(kind, "x")) == redis.keyslot(FEED) for kind in ("jti", "sid", "sub", "kid"))
+    assert all(redis.keyslot(keyspace.deny(kind, "x")) == redis.keyslot(keyspace.FEED) for kind in ("jti", "sid", "sub", "kid"))
     await store.revoke([Revocation("jti", "j1", NOW + 60, NOW), Revocation("sub", "u1", NOW + 60, NOW),
                         Revocation("sid", "s1", NOW + 60, NOW)], NOW, ended_until=NOW + 600)
     assert await store.denied("j1", "s1", "u1") == (True, True, NOW)
@@ -135,13 +135,13 @@ async def test_killing_a_primary_fails_only_its_slots_until_its_replica_takes_ov
         cluster_topology: ClusterTopology, store: RedisStore, redis: RedisCluster):
     # the victim holds neither the feed nor the user the rotations read ("sub1"), so that only
     # the doomed family's requests touch it
-    needed = {redis.get_node_from_key(FEED).port, redis.get_node_from_key(PREFIX + "user:sub1").port}
+    needed = {redis.get_node_from_key(keyspace.FEED).port, redis.get_node_from_key(keyspace.user("sub1")).port}
     victim = next(n.port for n in redis.get_primaries() if n.port not in needed)
-    doomed = ids_on(redis, PREFIX + "rf:", victim, 1)[0]
-    spared = ids_on(redis, PREFIX + "rf:", 0, 1, avoid=victim)[0]
+    doomed = ids_on(redis, keyspace.family(""), victim, 1)[0]
+    spared = ids_on(redis, keyspace.family(""), 0, 1, avoid=victim)[0]
     for family_id in (doomed, spared):
         await store.create_family(family(family_id), D[0], "j0", NOW + 900, idle_ttl=NOW)
-    await redis.execute_command("WAIT", 1, 5000, target_nodes=redis.get_node_from_key(PREFIX + "rf:" + doomed))
+    await redis.execute_command("WAIT", 1, 5000, target_nodes=redis.get_node_from_key(keyspace.family(doomed)))
 
     victim_node = cluster_topology.node_at(victim)
     victim_node.kill()
@@ -191,7 +191,7 @@ async def test_a_failover_while_a_replica_lags_loses_no_rotation_and_revives_no_
     app = await add_app(client)
     await add_user(client)
     load = RefreshLoad(client, app, [(await login(client, app))["refresh_token"] for _ in range(9)])
-    owners = [redis.get_node_from_key(PREFIX + "rf:" + str(parse_refresh_token(t))).port for t in load.current]
+    owners = [redis.get_node_from_key(keyspace.family(str(parse_refresh_token(t)))).port for t in load.current]
     victim = cluster_topology.node_at(max(set(owners), key=owners.count))
     replica = next(n for n in cluster_topology.by_role("replica")
                    if int(n.info("replication")["master_port"]) == victim.port)  # type: ignore[call-overload]

@@ -6,6 +6,7 @@ import pytest
 
 from tests.helpers.sessions import logged_in, refresh_status
 from tests.helpers.sso import PASSWORD, add_app, add_user, begin, cookie, csrf_of, login_page
+from tokensrv.store import keyspace
 
 ISSUER_ORIGIN = "http://127.0.0.1:8080"  # the settings fixture's issuer
 HOSTILE = [
@@ -39,7 +40,7 @@ def login_data(request_id, csrf, password=PASSWORD):
 @pytest.mark.parametrize("headers", HOSTILE)
 async def test_a_cross_site_login_post_is_refused_even_with_a_valid_csrf_token(client, redis, headers):
     request_id, csrf = await a_login_form(client)
-    keys_before = set(await redis.keys("tokensrv:*"))
+    keys_before = set(await redis.keys(keyspace.PREFIX + "*"))
     for password in (PASSWORD, "wrong password"):  # neither a login nor a counted failure
         resp = await client.post("/login", data=login_data(request_id, csrf, password), headers=headers,
                                  allow_redirects=False)
@@ -47,7 +48,7 @@ async def test_a_cross_site_login_post_is_refused_even_with_a_valid_csrf_token(c
         assert resp.status == 403 and "Traceback" not in html and "Location" not in resp.headers
         assert "tokensrv_session" not in resp.cookies
     assert cookie(client, "tokensrv_session") is None
-    assert set(await redis.keys("tokensrv:*")) == keys_before  # no session, no failure counter
+    assert set(await redis.keys(keyspace.PREFIX + "*")) == keys_before  # no session, no failure counter
     # the same form, posted by the browser from our own page, still works
     resp = await client.post("/login", data=login_data(request_id, csrf), headers={"Origin": ISSUER_ORIGIN},
                              allow_redirects=False)

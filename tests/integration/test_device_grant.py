@@ -15,6 +15,7 @@ from tests.helpers.sso import add_user, csrf_of, login_page, query_of, submit
 from tokensrv.cli import admin
 from tokensrv.oauth.clients.fields import ClientMetadata
 from tokensrv.oauth.own_tokens import read_own_jwt
+from tokensrv.store import keyspace
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
@@ -50,7 +51,7 @@ async def test_the_device_authorization_answer(client, redis):
     assert body["verification_uri_complete"] == "http://127.0.0.1:8080/device?user_code=" + body["user_code"]
     assert (body["expires_in"], body["interval"]) == (600, 5)
     assert len(body["device_code"]) >= 43
-    keys = await redis.keys("tokensrv:*device*")
+    keys = await redis.keys(keyspace.PREFIX + "*device*")
     assert keys and not any(body["device_code"] in k for k in keys)  # stored as a digest only
     assert not any(body["user_code"] in k for k in await redis.keys("*"))
     meta = await (await client.get("/.well-known/openid-configuration")).json()

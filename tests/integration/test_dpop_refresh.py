@@ -10,6 +10,7 @@ from tests.helpers.app import provider_of
 from tests.helpers.dpop import DPoPKey
 from tests.helpers.oauth import PASSWORD, add_client, add_user, claims_of, introspect, post
 from tokensrv.oauth.own_tokens import parse_refresh_token
+from tokensrv.store import keyspace
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
@@ -49,7 +50,7 @@ async def test_a_public_clients_refresh_token_is_bound_and_refreshes_with_its_ke
 async def test_a_refresh_with_another_key_or_none_is_refused_and_consumes_nothing(client, redis, presented):
     key = DPoPKey()
     first = await bound_login(client, key)
-    family = "tokensrv:rf:" + parse_refresh_token(first["refresh_token"])
+    family = keyspace.family(parse_refresh_token(first["refresh_token"]))
     async def state():  # position 0 is a raw digest, which the decoding client cannot read
         return await redis.llen(family), await redis.lrange(family, 1, -1), await redis.expiretime(family)
     before = await state()

@@ -10,6 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from examples.topologies import SentinelTopology
+from tokensrv.store import keyspace
 from tokensrv.store.durable import require_replicas
 
 pytestmark = pytest.mark.integration
@@ -21,7 +22,7 @@ async def durable(sentinel_topology: SentinelTopology) -> AsyncIterator[Redis]:
     client = Redis(host="127.0.0.1", port=primary.port, decode_responses=True, health_check_interval=3600)
     require_replicas(client, 1)
     yield client
-    await client.delete("durable:k", "durable:h", "tokensrv:rl:durable")
+    await client.delete("durable:k", "durable:h", keyspace.failures("durable"))
     await client.aclose()
 
 
@@ -47,10 +48,10 @@ async def test_each_write_waits_once_and_nothing_else_does(durable: Redis) -> No
         assert await pipe.execute() == [1, 1, {"a": "1", "b": "2"}]
     assert await waits(durable) == before + 2
     async with durable.pipeline(transaction=True) as pipe:  # MULTI/EXEC: one WAIT after EXEC
-        pipe.incr("tokensrv:rl:durable").hset("durable:h", "c", "3")
+        pipe.incr(keyspace.failures("durable")).hset("durable:h", "c", "3")
         assert await pipe.execute() == [1, 1]
     assert await waits(durable) == before + 3
-    assert await durable.incr("tokensrv:rl:durable") == 2  # a failure counter promises nothing
+    assert await durable.incr(keyspace.failures("durable")) == 2  # a failure counter promises nothing
     assert await durable.eval("return redis.call('SET', KEYS[1], ARGV[1])", 1, "durable:k", "w") == "OK"
     assert await waits(durable) == before + 4
     for i in range(20):  # replies in step across health checks, writes and reads

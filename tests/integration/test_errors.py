@@ -20,6 +20,7 @@ from tests.helpers.oauth import (
 from tests.helpers.ports import free_port
 from tokensrv.cli.embedded import EmbeddedValkey
 from tokensrv.server.app import create_app
+from tokensrv.store import keyspace
 
 # a traceback, an exception class name, a file path, or the store's own words
 LEAKS = re.compile(r"Traceback|File \"|\.py\b|[a-z]Error\b|Exception|[Rr]edis|[Vv]alkey|/work|/tmp|/home|/usr")
@@ -69,7 +70,7 @@ async def test_no_error_body_or_log_line_holds_a_secret_a_token_or_internals(cli
 
 async def test_an_unexpected_failure_is_a_bare_server_error(client, redis, caplog):
     caplog.set_level(logging.ERROR)
-    await redis.set("tokensrv:client:svc", "{not json")  # a damaged record
+    await redis.set(keyspace.client("svc"), "{not json")  # a damaged record
     status, body, headers = await post(client, "/oauth2/token", {"grant_type": "client_credentials"},
                                        basic("svc", "secret"))
     assert status == 500 and body["error"] == "server_error" and headers["Cache-Control"] == "no-store"

@@ -22,7 +22,7 @@ from tests.helpers.oauth import (
 )
 from tokensrv.cli import admin
 from tokensrv.oauth.endpoints.revocation import revoke_session
-from tokensrv.store.redis import deny_key
+from tokensrv.store import keyspace
 
 
 async def setup(client):
@@ -83,7 +83,7 @@ async def test_a_logged_out_session_takes_its_tokens_along(client, redis):
     await revoke_session(provider_of(client), sid)
     assert (await introspect(client, rs, issued["access_token"]))["active"] is False
     assert (await refresh(client, app, issued["refresh_token"]))[0] == 400
-    assert await redis.ttl(deny_key("sid", sid)) > 0
+    assert await redis.ttl(keyspace.deny("sid", sid)) > 0
 
 
 async def test_refresh_token_is_described_only_to_its_own_client(client, clock, settings):

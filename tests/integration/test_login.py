@@ -24,6 +24,7 @@ from tests.helpers.sso import (
 from tokensrv.cli import admin
 from tokensrv.oauth.browser.authorize import LOGIN_TTL
 from tokensrv.oauth.own_tokens import read_own_jwt
+from tokensrv.store import keyspace
 
 FAILURE = "Invalid username or password."
 
@@ -156,7 +157,7 @@ async def test_session_cookie_is_httponly_lax_and_not_the_sid(client, redis):
     flow_answer = query_of(resp.headers["Location"])
     assert flow_answer["code"]
     # the store holds the session under a digest; neither keys nor values contain the cookie
-    for key in await redis.keys("tokensrv:*"):
+    for key in await redis.keys(keyspace.PREFIX + "*"):
         assert secret not in key
         if await redis.type(key) == "string":
             assert secret not in (await redis.get(key) or "")

@@ -19,6 +19,7 @@ from tests.helpers.sso import (
 )
 from tokensrv.cli import admin
 from tokensrv.oauth.clients.fields import ClientMetadata
+from tokensrv.store import keyspace
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ async def test_push_then_authorize_log_in_and_exchange(client, confidential, red
     assert status == 201, body
     assert body["expires_in"] == 60 and body["request_uri"].startswith("urn:ietf:params:oauth:request_uri:")
     assert headers["Cache-Control"] == "no-store"
-    [key] = await redis.keys("tokensrv:par:*")
+    [key] = await redis.keys(keyspace.pushed_request("*"))
     assert 0 < await redis.ttl(key) <= 60
     answer = await log_in_at(client, await authorize_pushed(client, "rp", body["request_uri"]))
     assert answer["state"] == "pushed-state" and answer["iss"] == provider_of(client).settings.issuer

@@ -18,6 +18,7 @@ from tokensrv.errors import SlowDown
 from tokensrv.oauth.credentials import check_credentials
 from tokensrv.oauth.endpoints.revocation import revoke_user
 from tokensrv.passwords import PasswordPool
+from tokensrv.store import keyspace
 
 
 @pytest.fixture
@@ -77,7 +78,7 @@ async def test_failures_are_limited_per_username_with_retry_after(make_client, s
     status, body, headers = await token(client, app, grant_type="password", username="ALICE", password=PASSWORD)
     assert status == 429 and body["error"] == "slow_down"
     assert 0 < int(headers["Retry-After"]) <= 600
-    assert 0 < await redis.ttl("tokensrv:rl:login:user:alice") <= 600  # the counter carries its window
+    assert 0 < await redis.ttl(keyspace.failures("login:user:alice")) <= 600  # the counter carries its window
 
 
 async def test_failures_are_limited_per_client_address_across_usernames(make_client, settings):
@@ -197,7 +198,7 @@ async def test_a_login_past_the_queue_bound_is_503_at_once_and_not_counted(make_
         assert (status, body["error"], headers["Retry-After"]) == (503, "temporarily_unavailable", "1")
     hasher.open()
     assert [status for status, _, _ in await asyncio.gather(*accepted)] == [200, 200]
-    assert await redis.get("tokensrv:rl:login:user:alice") is None  # no failure counted for alice
+    assert await redis.get(keyspace.failures("login:user:alice")) is None  # no failure counted for alice
 
 
 async def test_a_worker_killed_mid_login_fails_it_closed_and_the_next_login_succeeds(client, use_pool):

@@ -20,15 +20,13 @@ from tests.helpers.oauth import (
 from tokensrv.cli import admin
 from tokensrv.oauth.grants import refresh_token
 from tokensrv.oauth.own_tokens import parse_refresh_token
-from tokensrv.store.redis import deny_key
+from tokensrv.store import keyspace
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
-FEED = "tokensrv:revocations"
-
 
 def family_key(refresh_token: str) -> str:
-    return "tokensrv:rf:" + parse_refresh_token(refresh_token)
+    return keyspace.family(parse_refresh_token(refresh_token))
 
 
 async def setup(client, **app_kw):
@@ -72,9 +70,9 @@ async def test_reused_refresh_token_kills_the_family_and_its_access_tokens(clien
         assert (await introspect(client, rs, issued["access_token"]))["active"] is False
         assert (await introspect(client, app, issued["refresh_token"]))["active"] is False
         claims = claims_of(issued["access_token"])
-        denied_key = deny_key("jti", claims["jti"])
+        denied_key = keyspace.deny("jti", claims["jti"])
         assert await redis.expiretime(denied_key) == claims["exp"]  # a TTL: until the token expires
-    feed = [fields for _, fields in await redis.xrange(FEED)]
+    feed = [fields for _, fields in await redis.xrange(keyspace.FEED)]
     assert {"k": "family", "v": parse_refresh_token(first["refresh_token"]),
             "u": str(int(clock()) + settings.access_token_ttl), "t": str(int(clock()))} in feed
     denied_jtis = {f["v"] for f in feed if f["k"] == "jti"}

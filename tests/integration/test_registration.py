@@ -18,7 +18,7 @@ from tests.helpers.sso import REDIRECT, App, add_user, doomed_store, redeem, sig
 from tokensrv.cli import admin
 from tokensrv.oauth.clients.fields import ClientMetadata
 from tokensrv.oauth.clients.metadata import secret_digest
-from tokensrv.store.registration import INITIAL_TOKEN_PREFIX
+from tokensrv.store import keyspace
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
@@ -158,7 +158,7 @@ async def test_an_initial_access_token_with_uses_registers_that_many(server):
 
 async def test_an_expired_initial_access_token_is_refused(server, redis):
     token = await initial_token(server, ttl=60)
-    await redis.pexpireat(INITIAL_TOKEN_PREFIX + secret_digest(token), 1)  # its time has come
+    await redis.pexpireat(keyspace.initial_token(secret_digest(token)), 1)  # its time has come
     status, body, _ = await register(server, WEB, token)
     assert status == 401 and body["error"] == "invalid_token"
 

@@ -20,15 +20,13 @@ from tests.helpers.oauth import (
 from tokensrv.cli import admin
 from tokensrv.oauth.endpoints import revocation
 from tokensrv.oauth.own_tokens import Subject, issue_for_user, parse_refresh_token
-from tokensrv.store.redis import deny_key
+from tokensrv.store import keyspace
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
-FEED = "tokensrv:revocations"
-
 
 async def feed(redis) -> list[dict[str, str]]:
-    return [fields for _, fields in await redis.xrange(FEED)]
+    return [fields for _, fields in await redis.xrange(keyspace.FEED)]
 
 
 async def setup(client):
@@ -45,7 +43,7 @@ async def test_revoked_access_token_is_inactive_at_once_with_a_ttl_and_a_feed_en
     await revoke(client, app, issued["access_token"], token_type_hint="access_token")
     assert (await introspect(client, rs, issued["access_token"]))["active"] is False
     claims = claims_of(issued["access_token"])
-    assert await redis.expiretime(deny_key("jti", claims["jti"])) == claims["exp"]
+    assert await redis.expiretime(keyspace.deny("jti", claims["jti"])) == claims["exp"]
     assert await feed(redis) == [{"k": "jti", "v": claims["jti"], "u": str(claims["exp"]), "t": str(int(clock()))}]
     # the refresh token was not part of the request: it still works
     assert (await refresh(client, app, issued["refresh_token"]))[0] == 200
@@ -159,12 +157,12 @@ async def test_sign_out_everywhere_refuses_every_family_and_sets_not_before(clie
     else:
         await admin.remove_user(p, "alice")
     now = int(clock())
-    assert await redis.get(deny_key("sub", sub)) == str(now)
-    assert await redis.expiretime(deny_key("sub", sub)) == now + settings.max_token_ttl
+    assert await redis.get(keyspace.deny("sub", sub)) == str(now)
+    assert await redis.expiretime(keyspace.deny("sub", sub)) == now + settings.max_token_ttl
     assert await feed(redis) == [{"k": "sub", "v": sub, "u": str(now + settings.max_token_ttl), "t": str(now)}]
     await assert_all_dead(client, app, rs, sessions)
     for issued in sessions:  # refused at its first use since, which deletes it
-        assert not await redis.exists("tokensrv:rf:" + parse_refresh_token(issued["refresh_token"]))
+        assert not await redis.exists(keyspace.family(parse_refresh_token(issued["refresh_token"])))
     assert sum(e["k"] == "family" for e in await feed(redis)) == 2
 
 
@@ -173,7 +171,7 @@ async def test_a_signed_out_family_is_refused_at_its_next_use_and_deleted_then(c
     grant (which reads the user in the rotation's round trip) refuses and deletes each one."""
     app, _rs = await setup(client)
     before = await login(client, app)
-    key = "tokensrv:rf:" + parse_refresh_token(before["refresh_token"])
+    key = keyspace.family(parse_refresh_token(before["refresh_token"]))
     clock.advance(3)
     await admin.revoke_everywhere(provider_of(client), "alice")
     assert await redis.exists(key)  # still there: it would expire on its own
@@ -245,15 +243,15 @@ async def test_an_ended_sessions_families_are_refused_at_their_next_use(client, 
     clock.advance(1)
     await revocation.revoke_session(provider_of(client), "sid-ended")
     now = int(clock())
-    assert await redis.expiretime("tokensrv:ended:sid-ended") == now + settings.refresh_family_ttl
-    assert await redis.expiretime(deny_key("sid", "sid-ended")) == now + settings.max_token_ttl
+    assert await redis.expiretime(keyspace.ended("sid-ended")) == now + settings.refresh_family_ttl
+    assert await redis.expiretime(keyspace.deny("sid", "sid-ended")) == now + settings.max_token_ttl
     assert await feed(redis) == [{"k": "sid", "v": "sid-ended", "u": str(now + settings.max_token_ttl),
                                   "t": str(now)}]  # the feed keeps the token lifetime, not the family's
     assert (await introspect(client, app, ended["refresh_token"]))["active"] is False
     assert (await introspect(client, rs, ended["access_token"]))["active"] is False  # by its sid
     status, body, _ = await refresh(client, app, ended["refresh_token"])
     assert (status, body["error"]) == (400, "invalid_grant")
-    assert not await redis.exists("tokensrv:rf:" + parse_refresh_token(ended["refresh_token"]))
+    assert not await redis.exists(keyspace.family(parse_refresh_token(ended["refresh_token"])))
     # the same user's family of another session is untouched
     assert (await introspect(client, app, other["refresh_token"]))["active"] is True
     status, body, _ = await refresh(client, app, other["refresh_token"])
@@ -277,7 +275,7 @@ async def test_revoking_a_refresh_token_of_an_ended_session_is_still_answered_20
     ended = await session_tokens(client, clock, "sid-1")
     await revocation.revoke_session(provider_of(client), "sid-1")
     await revoke(client, app, ended["refresh_token"])  # asserts the 200
-    assert not await redis.exists("tokensrv:rf:" + parse_refresh_token(ended["refresh_token"]))
+    assert not await redis.exists(keyspace.family(parse_refresh_token(ended["refresh_token"])))
     answer = await admin.revoke_token(provider_of(client), ended["access_token"])
     assert answer["revoked"] is False  # already inactive: its sid is denied
 
@@ -285,6 +283,6 @@ async def test_revoking_a_refresh_token_of_an_ended_session_is_still_answered_20
 async def test_a_family_without_a_session_skips_the_session_check(client, redis, clock):
     app, _ = await setup(client)
     issued = await session_tokens(client, clock, "")
-    await redis.set("tokensrv:ended:", "1")  # were it checked, an empty sid would find this
+    await redis.set(keyspace.ended(""), "1")  # were it checked, an empty sid would find this
     assert (await introspect(client, app, issued["refresh_token"]))["active"] is True
     assert (await refresh(client, app, issued["refresh_token"]))[0] == 200

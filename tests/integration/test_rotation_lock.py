@@ -11,11 +11,12 @@ import pytest
 from tests.helpers.poll import eventually
 from tokensrv.keys.manager import KeyManager
 from tokensrv.server.app import open_redis
+from tokensrv.store import keyspace
 from tokensrv.store.redis import RedisStore
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
-LOCK = "tokensrv:lock:keys"
+LOCK = keyspace.lock("keys")
 
 
 async def test_a_cancelled_step_releases_the_rotation_lock(settings, redis):

@@ -30,9 +30,8 @@ from tests.helpers.oauth import (
 )
 from tests.helpers.refresh_load import RefreshLoad, cut_replication, restore_replication
 from tokensrv.config import load_settings
-from tokensrv.store import Client
+from tokensrv.store import Client, keyspace
 from tokensrv.store.durable import NotDurable
-from tokensrv.store.redis import FEED, deny_key
 
 # KNOWN ISSUE, not ours to hide elsewhere: after a failover under load, redis-py (8.1) leaves some
 # of the connections it opened to the sentinels (to find the new primary) unclosed; they surface as
@@ -77,7 +76,7 @@ async def durable_client(make_client: Callable[..., Any], failover_topology: Sen
 def replica_confirms(topology: SentinelTopology) -> bool:
     """A write on the primary reaches the replica within a second (WAIT on the same connection)."""
     with topology.primary().client() as primary, primary.pipeline(transaction=False) as pipe:
-        pipe.set("tokensrv:test:probe", "1", ex=60)
+        pipe.set(keyspace.PREFIX + "test:probe", "1", ex=60)
         pipe.execute_command("WAIT", 1, 1000)
         return int(pipe.execute()[-1]) >= 1
 
@@ -106,8 +105,8 @@ def jti_of(access_token: str) -> str:
 def stored_revocations(node: ValkeyNode, jtis: list[str]) -> tuple[set[str], set[str]]:
     """Of `jtis`: those with a deny-list key on `node`, and those in its revocation feed."""
     with node.client() as redis:
-        denied = {j for j in jtis if redis.exists(deny_key("jti", j))}
-        in_feed = {fields["v"] for _, fields in redis.xrange(FEED) if fields["k"] == "jti"}
+        denied = {j for j in jtis if redis.exists(keyspace.deny("jti", j))}
+        in_feed = {fields["v"] for _, fields in redis.xrange(keyspace.FEED) if fields["k"] == "jti"}
     return denied, in_feed & set(jtis)
 
 

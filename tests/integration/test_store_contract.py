@@ -18,8 +18,9 @@ from tokensrv.store import (
     Revocation,
     Rotated,
     User,
+    keyspace,
 )
-from tokensrv.store.redis import FEED, RedisStore, deny_key
+from tokensrv.store.redis import RedisStore
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
@@ -61,13 +62,13 @@ async def test_concurrent_usernames_one_wins(store):
 
 async def test_family_key_expires_at_the_idle_end_and_never_past_the_absolute_end(store, redis):
     await store.create_family(family(ttl=1000), D[0], "j0", NOW + 900, idle_ttl=300)
-    assert await redis.expiretime("tokensrv:rf:fam1") == NOW + 300
+    assert await redis.expiretime(keyspace.family("fam1")) == NOW + 300
     outcome = await rotate(store, "fam1", D[0], D[1], "app", NOW + 200, "j1", NOW + 1100, 300, 0)
     assert isinstance(outcome, Rotated) and outcome.family.live_until(1000) == NOW + 300  # as it was read
-    assert await redis.expiretime("tokensrv:rf:fam1") == NOW + 500
+    assert await redis.expiretime(keyspace.family("fam1")) == NOW + 500
     await rotate(store, "fam1", D[1], D[2], "app", NOW + 450, "j2", NOW + 1350, 300, 0)
     await rotate(store, "fam1", D[2], D[3], "app", NOW + 720, "j3", NOW + 1620, 300, 0)
-    assert await redis.expiretime("tokensrv:rf:fam1") == NOW + 1000  # not 720 + 300
+    assert await redis.expiretime(keyspace.family("fam1")) == NOW + 1000  # not 720 + 300
     found, is_live = await store.get_family("fam1", D[3])
     assert is_live and found.live_until(1000) == NOW + 1000
     assert found.live_until(800) == NOW + 800  # REFRESH_FAMILY_TTL lowered since: the lower one rules
@@ -76,7 +77,7 @@ async def test_family_key_expires_at_the_idle_end_and_never_past_the_absolute_en
 async def test_rotation_refuses_an_expired_family_by_the_callers_clock(store, redis):
     await store.create_family(family(), D[0], "j0", NOW + 900, idle_ttl=300)
     assert await rotate(store, "fam1", D[0], D[1], "app", NOW + 300, "j1", NOW + 1200, 300, 0) == "unknown"
-    assert not await redis.exists("tokensrv:rf:fam1")
+    assert not await redis.exists(keyspace.family("fam1"))
 
 
 async def test_rotation_of_another_clients_family_changes_nothing(store):
@@ -93,13 +94,13 @@ async def test_a_refused_rotation_writes_nothing_and_the_token_still_rotates(sto
     sub = "0123456789abcdef0123456789abcdef"  # as `user add` makes them: stored packed, unpacked by the script
     await store.add_user(User(sub, "alice", "hash"))
     await store.create_family(dataclasses.replace(family(sub=sub), scope="read write"), D[0], "j0", NOW + 900, 300)
-    before = (await store.get_family("fam1", D[0]), await redis.expiretime("tokensrv:rf:fam1"))
+    before = (await store.get_family("fam1", D[0]), await redis.expiretime(keyspace.family("fam1")))
     refusals = [("other", NOW + 10, {}, "wrong_client"), ("app", NOW + 10, {"scope": ["read", "admin"]}, "invalid_scope"),
                 ("app", NOW + 10, {"scope": ["admin"]}, "invalid_scope"), ("app", NOW + 100, {"max_life": 100}, "unknown")]
     for client_id, now, checks, refused in refusals:
         answer = await store.rotate_with_user("fam1", D[0], D[1], client_id, now, "j1", now + 900, 300, 0, **checks)
         assert answer == (refused, None, False), (client_id, checks)
-        assert (await store.get_family("fam1", D[0]), await redis.expiretime("tokensrv:rf:fam1")) == before
+        assert (await store.get_family("fam1", D[0]), await redis.expiretime(keyspace.family("fam1"))) == before
     outcome, user, ended = await store.rotate_with_user("fam1", D[0], D[1], "app", NOW + 10, "j1", NOW + 910, 300, 0,
                                                         scope=["write"], max_life=1000)
     assert isinstance(outcome, Rotated) and outcome.replaced == () and user.username == "alice" and not ended
@@ -115,7 +116,7 @@ async def test_concurrent_rotations_exactly_one_wins(store, redis):
     assert len(reused) == 1 and outcomes.count("unknown") == 18  # the first loser killed it
     assert {j for j, _ in reused[0].outstanding} == {"j0", next(
         f"j{i + 1}" for i, o in enumerate(outcomes) if isinstance(o, Rotated))}
-    assert not await redis.exists("tokensrv:rf:fam1")
+    assert not await redis.exists(keyspace.family("fam1"))
 
 
 async def test_an_unused_successors_predecessor_rotates_again_each_time_it_comes(store):
@@ -187,7 +188,7 @@ async def test_concurrent_uses_within_the_window_leave_exactly_one_live_pair(sto
     assert replaced == {f"j{i + 1}" for i in range(20)} - {survivor}
     dead = next(d for d in news if d != live[0])
     assert isinstance(await rotate(store, "fam1", dead, D[1], "app", NOW, "jx", NOW + 900, 300, 60), Reused)
-    assert not await redis.exists("tokensrv:rf:fam1")
+    assert not await redis.exists(keyspace.family("fam1"))
 
 
 async def test_outstanding_access_tokens_forget_the_expired_ones(store):
@@ -202,22 +203,22 @@ async def test_a_family_is_one_small_list_holding_no_defaults(store, redis):
     raw, access-token exps relative to the creation, the predecessor only for a grace window."""
     sub = "0123456789abcdef" * 2
     await store.create_family(family(sub=sub, sid="s1"), D[0], "j0", NOW + 900, idle_ttl=300)
-    record = await redis.lrange("tokensrv:rf:fam1", 1, -1)  # the raw digest first: not UTF-8
+    record = await redis.lrange(keyspace.family("fam1"), 1, -1)  # the raw digest first: not UTF-8
     assert record == ["j0+900", "app", "ASNFZ4mrze8BI0VniavN7w", "read", "s1", str(NOW * 1000), str(NOW + 1000), "0"]
-    assert await redis.object("encoding", "tokensrv:rf:fam1") == "listpack"
+    assert await redis.object("encoding", keyspace.family("fam1")) == "listpack"
     assert (await store.get_family("fam1"))[0].sub == sub
     await rotate(store, "fam1", D[0], D[1], "app", NOW + 10, "j1", NOW + 910, 300, 0)
-    assert await redis.lrange("tokensrv:rf:fam1", 1, 1) == ["j0+900;j1+910"]
-    assert await redis.llen("tokensrv:rf:fam1") == 9  # no grace window: no predecessor kept
+    assert await redis.lrange(keyspace.family("fam1"), 1, 1) == ["j0+900;j1+910"]
+    assert await redis.llen(keyspace.family("fam1")) == 9  # no grace window: no predecessor kept
     await rotate(store, "fam1", D[1], D[2], "app", NOW + 20, "j2", NOW + 920, 300, 30)
-    assert await redis.llen("tokensrv:rf:fam1") == 11
-    assert await redis.lrange("tokensrv:rf:fam1", 10, 10) == [str(NOW + 20)]
+    assert await redis.llen(keyspace.family("fam1")) == 11
+    assert await redis.lrange(keyspace.family("fam1"), 10, 10) == [str(NOW + 20)]
     await rotate(store, "fam1", D[1], D[3], "app", NOW + 25, "j3", NOW + 925, 300, 30)  # a retry: kept
-    assert await redis.llen("tokensrv:rf:fam1") == 11
-    assert await redis.lrange("tokensrv:rf:fam1", 10, 10) == [str(NOW + 20)]  # since the first rotation
+    assert await redis.llen(keyspace.family("fam1")) == 11
+    assert await redis.lrange(keyspace.family("fam1"), 10, 10) == [str(NOW + 20)]  # since the first rotation
     await rotate(store, "fam1", D[3], D[4], "app", NOW + 30, "j4", NOW + 930, 300, 0)  # no window: none kept
-    assert await redis.llen("tokensrv:rf:fam1") == 9
-    assert await redis.object("encoding", "tokensrv:rf:fam1") == "listpack"
+    assert await redis.llen(keyspace.family("fam1")) == 9
+    assert await redis.object("encoding", keyspace.family("fam1")) == "listpack"
 
 
 @pytest.mark.parametrize("sub", ["0123456789abcdef" * 2, "0123456789ABCDEF" * 2, "u1", "=odd;sub+ é", ""])
@@ -248,8 +249,8 @@ async def old_layout_family(redis, *, rotated: bool = False, grace_used: bool = 
     if rotated:
         fields.update(h=D[1], hj="j1", p=D[0], pt=NOW + 10, pg="1" if grace_used else "0",
                       j=f"j0 {NOW + 900};j1 {NOW + 910}")
-    await redis.hset("tokensrv:rf:fam1", mapping=fields)
-    await redis.expireat("tokensrv:rf:fam1", NOW + 300)
+    await redis.hset(keyspace.family("fam1"), mapping=fields)
+    await redis.expireat(keyspace.family("fam1"), NOW + 300)
 
 
 async def test_a_family_of_the_earlier_layout_reads_and_rotates(store, redis):
@@ -257,8 +258,8 @@ async def test_a_family_of_the_earlier_layout_reads_and_rotates(store, redis):
     found, is_live = await store.get_family("fam1", D[0])
     assert is_live and found == RefreshFamily("fam1", "app", "sub1", "read", NOW * 1000, NOW + 1000, sid="s1",
                                               auth_time=NOW - 5, idle_expires_at=NOW + 300)
-    assert await redis.type("tokensrv:rf:fam1") == "list"  # rewritten in the compact layout
-    assert await redis.expiretime("tokensrv:rf:fam1") == NOW + 300
+    assert await redis.type(keyspace.family("fam1")) == "list"  # rewritten in the compact layout
+    assert await redis.expiretime(keyspace.family("fam1")) == NOW + 300
     outcome = await rotate(store, "fam1", D[0], D[1], "app", NOW + 10, "j1", NOW + 910, 300, 0)
     assert isinstance(outcome, Rotated) and outcome.family == found
     reused = await rotate(store, "fam1", D[0], D[2], "app", NOW + 20, "j2", NOW + 920, 300, 0)
@@ -269,7 +270,7 @@ async def test_the_earlier_layouts_grace_window_carries_over(store, redis):
     await old_layout_family(redis, rotated=True)
     again = await rotate(store, "fam1", D[0], D[2], "app", NOW + 15, "j2", NOW + 915, 300, 30)
     assert isinstance(again, Rotated) and again.replaced == (("j1", NOW + 910),)
-    await redis.delete("tokensrv:rf:fam1")
+    await redis.delete(keyspace.family("fam1"))
     await old_layout_family(redis, rotated=True, grace_used=True)
     assert isinstance(await rotate(store, "fam1", D[0], D[2], "app", NOW + 15, "j2", NOW + 915, 300, 30), Reused)
 
@@ -277,22 +278,22 @@ async def test_the_earlier_layouts_grace_window_carries_over(store, redis):
 async def test_revoking_a_family_of_the_earlier_layout_lists_its_access_tokens(store, redis):
     await old_layout_family(redis, rotated=True)
     assert await store.revoke_family("fam1", NOW + 905) == (("j1", NOW + 910),)
-    assert not await redis.exists("tokensrv:rf:fam1")
+    assert not await redis.exists(keyspace.family("fam1"))
 
 
 async def test_families_are_not_indexed_by_user_or_session(store, redis):
     """Sign-out and logout are enforced where a family is used: a family is one key, nothing else."""
     await store.create_family(family("f1", "u1", sid="s1"), D[0], "j1", NOW + 900, 300)
-    assert await redis.keys("tokensrv:*") == ["tokensrv:rf:f1"]
+    assert await redis.keys(keyspace.PREFIX + "*") == [keyspace.family("f1")]
 
 
 async def test_an_ended_session_is_marked_with_its_sid_deny_entry_in_one_transaction(store, redis):
     await store.revoke([Revocation("sid", "s1", NOW + 900, NOW)], NOW, ended_until=NOW + 30 * 86400)
-    assert await redis.expiretime(deny_key("sid", "s1")) == NOW + 900
-    assert await redis.expiretime("tokensrv:ended:s1") == NOW + 30 * 86400
+    assert await redis.expiretime(keyspace.deny("sid", "s1")) == NOW + 900
+    assert await redis.expiretime(keyspace.ended("s1")) == NOW + 30 * 86400
     assert await store.session_ended("s1") and not await store.session_ended("s2")
     assert not await store.session_ended("")
-    entries = [fields for _, fields in await redis.xrange(FEED)]
+    entries = [fields for _, fields in await redis.xrange(keyspace.FEED)]
     assert entries == [{"k": "sid", "v": "s1", "u": str(NOW + 900), "t": str(NOW)}]  # the feed keeps its TTL
     await store.revoke([Revocation("sid", "s2", NOW + 900, NOW)], NOW)  # without ended_until: no mark
     assert not await store.session_ended("s2")
@@ -301,19 +302,19 @@ async def test_an_ended_session_is_marked_with_its_sid_deny_entry_in_one_transac
 async def test_deny_list_entries_carry_their_ttl_and_reach_the_feed(store, redis):
     await store.revoke([Revocation("jti", "j1", NOW + 60, NOW), Revocation("sid", "s1", NOW + 900, NOW),
                         Revocation("sub", "u1", NOW + 900, NOW), Revocation("family", "f1", NOW + 60, NOW)], NOW)
-    assert await redis.expiretime(deny_key("jti", "j1")) == NOW + 60
-    assert await redis.expiretime(deny_key("sid", "s1")) == NOW + 900
-    assert await redis.expiretime(deny_key("sub", "u1")) == NOW + 900
+    assert await redis.expiretime(keyspace.deny("jti", "j1")) == NOW + 60
+    assert await redis.expiretime(keyspace.deny("sid", "s1")) == NOW + 900
+    assert await redis.expiretime(keyspace.deny("sub", "u1")) == NOW + 900
     assert await store.denied("j1", "s1", "u1") == (True, True, NOW)
     assert await store.denied("j2", "", "u2") == (False, False, 0)
-    entries = [fields for _, fields in await redis.xrange(FEED)]
+    entries = [fields for _, fields in await redis.xrange(keyspace.FEED)]
     assert entries == [
         {"k": "jti", "v": "j1", "u": str(NOW + 60), "t": str(NOW)},
         {"k": "sid", "v": "s1", "u": str(NOW + 900), "t": str(NOW)},
         {"k": "sub", "v": "u1", "u": str(NOW + 900), "t": str(NOW)},
         {"k": "family", "v": "f1", "u": str(NOW + 60), "t": str(NOW)},
     ]
-    assert await redis.keys(deny_key("family", "*")) == []  # feed only: nothing checks it
+    assert await redis.keys(keyspace.deny("family", "*")) == []  # feed only: nothing checks it
 
 
 async def test_feed_is_trimmed_by_its_own_clock_not_the_callers(store, redis):
@@ -321,15 +322,15 @@ async def test_feed_is_trimmed_by_its_own_clock_not_the_callers(store, redis):
     far_future = NOW + 10 * 365 * 86400
     for i in range(300):
         await store.revoke([Revocation("jti", f"j{i}", far_future + 60, far_future)], far_future)
-    assert await redis.xlen(FEED) == 300
+    assert await redis.xlen(keyspace.FEED) == 300
 
 
 async def test_attempt_counters_keep_their_first_window(store, redis):
     assert await store.count_attempt(["login:user:a", "login:addr:x"], 600) == [(1, 600), (1, 600)]
-    await redis.expire("tokensrv:rl:login:user:a", 100)  # as if 500 s had passed
+    await redis.expire(keyspace.failures("login:user:a"), 100)  # as if 500 s had passed
     assert (await store.count_attempt(["login:user:a"], 600))[0] == (2, 100)  # not extended
     await store.forgive_attempt(["login:user:a", "login:addr:gone"])
-    assert await redis.get("tokensrv:rl:login:user:a") == "1"
-    assert not await redis.exists("tokensrv:rl:login:addr:gone")  # never made without a window
+    assert await redis.get(keyspace.failures("login:user:a")) == "1"
+    assert not await redis.exists(keyspace.failures("login:addr:gone"))  # never made without a window
     await store.clear_failures(["login:user:a"])
-    assert not await redis.exists("tokensrv:rl:login:user:a")
+    assert not await redis.exists(keyspace.failures("login:user:a"))

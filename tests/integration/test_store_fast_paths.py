@@ -20,7 +20,7 @@ from tokensrv.oauth.clients.fields import ClientMetadata
 from tokensrv.oauth.clients.metadata import new_client
 from tokensrv.oauth.own_tokens import refresh_digest
 from tokensrv.server.app import open_redis
-from tokensrv.store import Client, RefreshFamily, Revocation, Rotated, User
+from tokensrv.store import Client, RefreshFamily, Revocation, Rotated, User, keyspace
 from tokensrv.store.cache import HEARTBEAT, MAX_SILENCE, CachingStore, ClientCache
 from tokensrv.store.redis import RedisStore
 
@@ -48,7 +48,7 @@ async def add(store: CachingStore, client: Client) -> None:
 async def test_a_client_is_served_from_memory_once_read(caching, redis):
     await add(caching, a_client())
     assert (await caching.get_client("svc")).client_id == "svc"
-    await redis.delete("tokensrv:client:svc")  # behind the cache's back: no announcement
+    await redis.delete(keyspace.client("svc"))  # behind the cache's back: no announcement
     assert (await caching.get_client("svc")).client_id == "svc"
 
 
@@ -100,7 +100,7 @@ async def test_without_the_subscription_every_lookup_reads_the_store(redis):
     store = CachingStore(redis)  # nobody follows the announcements
     await store.add_client(a_client())
     assert await store.get_client("svc") is not None
-    await redis.delete("tokensrv:client:svc")
+    await redis.delete(keyspace.client("svc"))
     assert await store.get_client("svc") is None
 
 

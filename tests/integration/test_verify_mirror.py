@@ -10,8 +10,8 @@ from redis.asyncio import Redis
 from tests.helpers.clock import FakeClock
 from tests.helpers.ports import free_port
 from tests.helpers.verify import AUDIENCE, FunctionFetcher, Signer, claims_for, gauge, make_verifier
-from tokensrv.store import Revocation
-from tokensrv.store.redis import FEED, RedisStore
+from tokensrv.store import Revocation, keyspace
+from tokensrv.store.redis import RedisStore
 from tokensrv.verify import FeedEntry, RevokedToken, VerifierUnavailable
 from tokensrv.verify.metrics import VerifierMetrics
 from tokensrv.verify.mirror import RevocationMirror
@@ -113,7 +113,7 @@ async def test_a_follower_whose_resume_point_was_trimmed_reloads(mirror: Revocat
                                                                  redis: Redis, clock: FakeClock) -> None:
     await mirror.close()
     await revoke(store, clock, "jti", "gone-from-the-feed")
-    await redis.xtrim(FEED, maxlen=0, approximate=False)
+    await redis.xtrim(keyspace.FEED, maxlen=0, approximate=False)
     await mirror.start()
     assert resyncs(mirror) == 2
     assert "gone-from-the-feed" in mirror.state.jti  # from the deny-list itself
@@ -121,7 +121,7 @@ async def test_a_follower_whose_resume_point_was_trimmed_reloads(mirror: Revocat
 
 async def test_a_malformed_feed_entry_is_skipped(mirror: RevocationMirror, store: RedisStore, redis: Redis,
                                                  clock: FakeClock) -> None:
-    await redis.xadd(FEED, {"k": "jti", "v": "no-until"})
+    await redis.xadd(keyspace.FEED, {"k": "jti", "v": "no-until"})
     await revoke(store, clock, "jti", "j-after")
     await mirror.wait_for(lambda: "j-after" in mirror.state.jti)
     assert "no-until" not in mirror.state.jti

@@ -1,16 +1,16 @@
 """Back-channel logout (OIDC Back-Channel Logout 1.0) in Valkey: RedisStore inherits these methods.
 
-Keys:
-  tokensrv:rp-sessions:<sub>  hash: "<sid> <client_id>" -> until (epoch s): the clients with a
+Keys (named by store/keyspace.py):
+  rp-sessions:<sub>  hash: "<sid> <client_id>" -> until (epoch s): the clients with a
       backchannel_logout_uri that got tokens under each SSO session of the user, for as long as
       those tokens (or their refresh family) can live. One key per user: ending one session and
       ending all of them (sign out everywhere) each read and delete in ONE script. sids and client
       ids have no spaces. Expired fields are pruned whenever a field is written, so the hash is
       bounded by the user's live sessions times their clients.
-  tokensrv:bcl:{tokensrv:backchannel}:queue  Stream of delivery jobs, read by the consumer group
+  the queue (keyspace.LOGOUT_QUEUE)  Stream of delivery jobs, read by the consumer group
       "delivery" (one per store): each entry goes to one server process, which deletes it (XACK
       and XDEL) once delivered, refused, or given up. Its length is the jobs outstanding.
-  tokensrv:bcl:{tokensrv:backchannel}:retry  sorted set: jobs waiting for their next attempt,
+  the retries (keyspace.LOGOUT_RETRIES)  sorted set: jobs waiting for their next attempt,
       scored by when (epoch ms); moved back to the stream when due.
 The two queue keys share a hash tag, so every queue script touches one Cluster slot.
 
@@ -29,13 +29,10 @@ from typing import Any
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
+from tokensrv.store import keyspace, scripts
 from tokensrv.verify.store_url import StoreClient
 
-PREFIX = "tokensrv:"
-RP_SESSIONS_PREFIX = PREFIX + "rp-sessions:"
-_TAG = "{" + PREFIX + "backchannel}"
-QUEUE = PREFIX + "bcl:" + _TAG + ":queue"
-RETRIES = PREFIX + "bcl:" + _TAG + ":retry"
+QUEUE, RETRIES = keyspace.LOGOUT_QUEUE, keyspace.LOGOUT_RETRIES
 GROUP = "delivery"
 
 
@@ -69,63 +66,6 @@ class QueuedJob:
     job: LogoutJob | None  # None: unreadable
 
 
-_RECORD = """
-local k, field, untl, now = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local old = tonumber(redis.call('HGET', k, field) or '0')
-if old < untl then redis.call('HSET', k, field, untl) end
-local flat, latest = redis.call('HGETALL', k), untl
-for i = 1, #flat, 2 do
-  local u = tonumber(flat[i + 1])
-  if u <= now then redis.call('HDEL', k, flat[i]) elseif u > latest then latest = u end
-end
-redis.call('EXPIREAT', k, latest)
-"""
-
-# ARGV: now, then the sids whose fields to take (none: every field)
-_TAKE = """
-local k, now = KEYS[1], tonumber(ARGV[1])
-local wanted = {}
-for i = 2, #ARGV do wanted[ARGV[i]] = true end
-local flat, taken = redis.call('HGETALL', k), {}
-for i = 1, #flat, 2 do
-  local sid = string.match(flat[i], '^([^ ]*)')
-  if #ARGV == 1 or wanted[sid] then
-    redis.call('HDEL', k, flat[i])
-    if tonumber(flat[i + 1]) > now then table.insert(taken, flat[i]) end
-  end
-end
-return taken
-"""
-
-# KEYS: queue, retries; ARGV: the bound, then one job per argument. Answers how many were queued.
-_ENQUEUE = """
-local room = tonumber(ARGV[1]) - redis.call('XLEN', KEYS[1]) - redis.call('ZCARD', KEYS[2])
-local added = 0
-for i = 2, #ARGV do
-  if room <= 0 then break end
-  redis.call('XADD', KEYS[1], '*', 'job', ARGV[i])
-  room, added = room - 1, added + 1
-end
-return added
-"""
-
-# KEYS: queue, retries; ARGV: entry id, group, then (retry) the job and when (epoch ms)
-_FINISH = """
-redis.call('XACK', KEYS[1], ARGV[2], ARGV[1])
-redis.call('XDEL', KEYS[1], ARGV[1])
-if ARGV[3] then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3]) end
-"""
-
-# KEYS: queue, retries; ARGV: now (epoch ms), how many at most
-_PROMOTE = """
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, job in ipairs(due) do
-  redis.call('XADD', KEYS[1], '*', 'job', job)
-  redis.call('ZREM', KEYS[2], job)
-end
-return #due
-"""
-
 
 class BackchannelQueue:
     """The back-channel logout methods of RedisStore (its `redis` is the store's client)."""
@@ -135,12 +75,12 @@ class BackchannelQueue:
     # ---- which clients hold tokens of which session ----
 
     async def record_session_client(self, sub: str, sid: str, client_id: str, until: int, now: int) -> None:
-        await self._record(keys=[RP_SESSIONS_PREFIX + sub], args=[f"{sid} {client_id}", until, now])
+        await self._record(keys=[keyspace.rp_sessions(sub)], args=[f"{sid} {client_id}", until, now])
 
     async def take_session_clients(self, sub: str, sids: Sequence[str], now: int) -> list[tuple[str, str]]:
         """(sid, client_id) of the given sessions of `sub` (all of them when `sids` is empty),
         forgotten at once: of two logouts of one session, one gets them."""
-        taken = await self._take(keys=[RP_SESSIONS_PREFIX + sub], args=[now, *sids])
+        taken = await self._take(keys=[keyspace.rp_sessions(sub)], args=[now, *sids])
         return [(sid, client_id) for sid, _, client_id in (str(t).partition(" ") for t in taken)]
 
     # ---- the delivery queue ----
@@ -214,23 +154,23 @@ class BackchannelQueue:
 
     @functools.cached_property
     def _record(self) -> AsyncScript:
-        return self.redis.register_script(_RECORD)
+        return self.redis.register_script(scripts.RP_SESSIONS_RECORD)
 
     @functools.cached_property
     def _take(self) -> AsyncScript:
-        return self.redis.register_script(_TAKE)
+        return self.redis.register_script(scripts.RP_SESSIONS_TAKE)
 
     @functools.cached_property
     def _enqueue(self) -> AsyncScript:
-        return self.redis.register_script(_ENQUEUE)
+        return self.redis.register_script(scripts.LOGOUT_ENQUEUE)
 
     @functools.cached_property
     def _finish(self) -> AsyncScript:
-        return self.redis.register_script(_FINISH)
+        return self.redis.register_script(scripts.LOGOUT_FINISH)
 
     @functools.cached_property
     def _promote(self) -> AsyncScript:
-        return self.redis.register_script(_PROMOTE)
+        return self.redis.register_script(scripts.LOGOUT_PROMOTE)
 
 
 def _queued(entry: Any) -> QueuedJob:

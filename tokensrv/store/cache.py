@@ -30,8 +30,8 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from tokensrv.store import Client
-from tokensrv.store.redis import CLIENT_CHANGES, RedisStore
+from tokensrv.store import Client, keyspace
+from tokensrv.store.redis import RedisStore
 from tokensrv.verify.store_url import StoreClient, node_client
 
 log = logging.getLogger("tokensrv.store")
@@ -235,7 +235,7 @@ class CachingStore(RedisStore):
         return replaced
 
     def start_following(self) -> None:
-        self._follower = asyncio.create_task(self.clients.follow(self.redis, CLIENT_CHANGES),
+        self._follower = asyncio.create_task(self.clients.follow(self.redis, keyspace.CLIENT_CHANGES),
                                              name="tokensrv-client-changes")
 
     async def stop_following(self) -> None:

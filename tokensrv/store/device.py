@@ -1,10 +1,10 @@
 """Device authorizations (RFC 8628) in Valkey: RedisStore inherits these methods.
 
-Keys (each one key per command or script, so Cluster-safe):
-  tokensrv:device:<sha256 of the device code>  hash, until the code's end plus EXPIRED_GRACE:
+Keys (store/keyspace.py; each one key per command or script, so Cluster-safe):
+  device:<sha256 of the device code>  hash, until the code's end plus EXPIRED_GRACE:
       c client id   sc scope   e end (epoch s)   i poll interval (s)   l last poll (epoch ms)
       s pending | approved | denied | done        a the approval (JSON DeviceApproval), until polled
-  tokensrv:usercode:<sha256 of the user code>  -> the device key's digest, until the code's end;
+  usercode:<sha256 of the user code>  -> the device key's digest, until the code's end;
       deleted once the user approves or denies: a user code is decided once
 
 The device code is a 256-bit secret and the user code a short one: only their digests are keys.
@@ -21,11 +21,9 @@ from typing import Any, Literal
 
 from redis.commands.core import AsyncScript
 
+from tokensrv.store import keyspace, scripts
 from tokensrv.verify.store_url import StoreClient
 
-PREFIX = "tokensrv:"
-DEVICE_PREFIX = PREFIX + "device:"
-USER_CODE_PREFIX = PREFIX + "usercode:"
 EXPIRED_GRACE = 600  # seconds a device record stays after its end, to answer expired_token
 SLOW_DOWN_STEP = 5  # RFC 8628 §3.5: slow_down adds 5 seconds to the interval, for good
 
@@ -56,41 +54,6 @@ class PendingDevice:
 PollOutcome = Literal["unknown", "wrong_client", "expired", "used", "slow_down", "pending", "denied"]
 
 
-# One poll, atomically: the interval is enforced per device code here, against the caller's
-# (injected) clock in ARGV, so two instances polled at once cannot both let a poll through.
-# KEYS[1] the device record. ARGV: client id, now (epoch ms), the slow_down step (s).
-_POLL = """
-local k = KEYS[1]
-local f = redis.call('HMGET', k, 'c', 'e', 'i', 'l', 's', 'a')
-if not f[1] then return {'unknown', ''} end
-if f[1] ~= ARGV[1] then return {'wrong_client', ''} end
-if f[5] == 'done' then return {'used', ''} end
-local now = tonumber(ARGV[2])
-if now >= tonumber(f[2]) * 1000 then return {'expired', ''} end
-local interval, last = tonumber(f[3]), tonumber(f[4])
-redis.call('HSET', k, 'l', ARGV[2])
-if last and now - last < interval * 1000 then
-  interval = interval + tonumber(ARGV[3])
-  redis.call('HSET', k, 'i', interval)
-  return {'slow_down', tostring(interval)}
-end
-if f[5] == 'approved' then
-  redis.call('HSET', k, 's', 'done')
-  redis.call('HDEL', k, 'a')
-  return {'approved', f[6]}
-end
-return {f[5], tostring(interval)}
-"""
-
-# The user's decision, once, while the code lives. KEYS[1] the device record.
-# ARGV: approved | denied, the approval JSON (or ''), now (epoch ms).
-_DECIDE = """
-local f = redis.call('HMGET', KEYS[1], 's', 'e')
-if f[1] ~= 'pending' or tonumber(ARGV[3]) >= tonumber(f[2]) * 1000 then return 0 end
-redis.call('HSET', KEYS[1], 's', ARGV[1], 'a', ARGV[2])
-return 1
-"""
-
 
 class DeviceAuthorizations:
     """The RFC 8628 part of RedisStore."""
@@ -100,9 +63,9 @@ class DeviceAuthorizations:
     async def put_device(self, device_digest: str, user_code_digest: str, client_id: str, scope: str,
                          expires_at: int, interval: int, ttl: int) -> bool:
         """Record a new device authorization; False if the user code is taken (draw another)."""
-        if not await self.redis.set(USER_CODE_PREFIX + user_code_digest, device_digest, nx=True, ex=ttl):
+        if not await self.redis.set(keyspace.user_code(user_code_digest), device_digest, nx=True, ex=ttl):
             return False
-        key = DEVICE_PREFIX + device_digest
+        key = keyspace.device(device_digest)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={"c": client_id, "sc": scope, "e": expires_at, "i": interval,
                                     "s": "pending"})
@@ -112,11 +75,11 @@ class DeviceAuthorizations:
 
     async def find_device(self, user_code_digest: str) -> PendingDevice | None:
         """The device authorization a user code names, while it is undecided."""
-        device_digest = await self.redis.get(USER_CODE_PREFIX + user_code_digest)
+        device_digest = await self.redis.get(keyspace.user_code(user_code_digest))
         if not device_digest:
             return None
         client_id, scope, expires_at, status = await self.redis.hmget(
-            DEVICE_PREFIX + str(device_digest), ["c", "sc", "e", "s"])
+            keyspace.device(str(device_digest)), ["c", "sc", "e", "s"])
         if client_id is None:
             return None
         return PendingDevice(str(device_digest), str(client_id), str(scope), int(expires_at or 0), str(status))
@@ -125,16 +88,16 @@ class DeviceAuthorizations:
                             approval: DeviceApproval | None, now_ms: int) -> bool:
         """Approve (with the session) or deny (None); False if it was decided or ended already."""
         decided = await self._decide_device(
-            keys=[DEVICE_PREFIX + device_digest],
+            keys=[keyspace.device(device_digest)],
             args=["approved" if approval else "denied",
                   json.dumps(approval.to_json()) if approval else "", now_ms])
-        await self.redis.delete(USER_CODE_PREFIX + user_code_digest)  # a user code is decided once
+        await self.redis.delete(keyspace.user_code(user_code_digest))  # a user code is decided once
         return bool(decided)
 
     async def poll_device(self, device_digest: str, client_id: str, now_ms: int
                           ) -> tuple[PollOutcome, int] | DeviceApproval:
         """One poll: the approval (the code is spent), or the outcome and the current interval."""
-        outcome, value = await self._poll_device(keys=[DEVICE_PREFIX + device_digest],
+        outcome, value = await self._poll_device(keys=[keyspace.device(device_digest)],
                                                  args=[client_id, now_ms, SLOW_DOWN_STEP])
         if outcome == "approved":
             return DeviceApproval(**json.loads(value))
@@ -142,8 +105,8 @@ class DeviceAuthorizations:
 
     @functools.cached_property
     def _poll_device(self) -> AsyncScript:
-        return self.redis.register_script(_POLL)
+        return self.redis.register_script(scripts.DEVICE_POLL)
 
     @functools.cached_property
     def _decide_device(self) -> AsyncScript:
-        return self.redis.register_script(_DECIDE)
+        return self.redis.register_script(scripts.DEVICE_DECIDE)

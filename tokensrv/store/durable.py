@@ -31,6 +31,7 @@ from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from tokensrv.store import keyspace
 from tokensrv.verify.store_url import StoreClient
 
 DURABLE_WRITE_TIMEOUT_MS = 1000  # how long a write waits for its replicas before it fails (503)
@@ -46,7 +47,7 @@ _NO_WAIT = frozenset({
     "SUNSUBSCRIBE", "MULTI", "DISCARD", "WATCH", "UNWATCH", "QUIT", "RESET", "SENTINEL",
 })
 # Keys whose writes no answer promises: failure counters, token buckets, locks
-_UNPROMISED = ("tokensrv:rl:", "tokensrv:tb:", "tokensrv:lock:")
+_UNPROMISED = keyspace.UNPROMISED_PREFIXES
 
 
 class NotDurable(RedisTimeoutError):

@@ -1,34 +1,6 @@
-"""The Valkey/Redis implementation of every store interface. All key names are spelled here.
+"""The Valkey/Redis implementation of every store interface.
 
-Key layout (each key with a TTL unless it is configuration):
-  tokensrv:client:<client_id>     JSON client record          tokensrv:clients   set of ids
-  tokensrv:user:<sub>             JSON user record            tokensrv:users     set of subs
-  tokensrv:username:<casefolded>  -> sub (uniqueness)
-  tokensrv:rf:<family_id>         list: one refresh family (positions: _FAMILY_LUA), with its live
-                                  token's digest and its access tokens' jtis
-  tokensrv:revocations            Stream: the revocation feed verifiers follow
-  tokensrv:deny:{tokensrv:revocations}:jti:<jti>  deny-list, until the token's exp
-  tokensrv:deny:{tokensrv:revocations}:sid:<sid>  deny-list, for the longest token lifetime
-  tokensrv:deny:{tokensrv:revocations}:sub:<sub>  -> not-before (epoch s), for the longest token lifetime
-  tokensrv:ended:<sid>            an SSO session ended (logout), for the refresh family lifetime
-  tokensrv:lock:<name>            mutual exclusion between instances (key rotation)
-  tokensrv:rl:<kind>:<id>         failure counters for rate limiting
-  tokensrv:sso:<digest>           an SSO session, by the SHA-256 of its cookie
-  tokensrv:authreq:<id>           an authorization request waiting for the login page
-  tokensrv:code:<digest>          an authorization code, by its SHA-256; then its replay marker
-  tokensrv:device:<digest>        a device authorization (RFC 8628), by its device code's SHA-256
-  tokensrv:usercode:<digest>      -> that digest, by the user code's SHA-256 (store/device.py)
-  tokensrv:par:<digest>           a pushed authorization request (RFC 9126), by the SHA-256 of
-                                  its client_id and request_uri, until it is used or expires
-  tokensrv:iat:<digest>           an initial access token's uses left (store/registration.py)
-  tokensrv:assertion:<digest>     a client assertion's jti, spent (RFC 7523 §3), until its exp
-  tokensrv:dpop:jti:<digest>      a DPoP proof seen at the token endpoint or userinfo, for its window
-  tokensrv:dpop:nonce-secret      what DPoP server nonces are derived from (TOKENSRV_DPOP_NONCE=on)
-  tokensrv:layout                 which conversions of earlier layouts are done (upgrade_layout)
-  tokensrv:client-changes         pub/sub channel: a client id whenever that client is added, changed or removed
-  tokensrv:rp-sessions:<sub>, tokensrv:bcl:{tokensrv:backchannel}:*  back-channel logout: which
-                                  clients hold tokens of which session, and the delivery queue
-                                  (store/backchannel.py)
+Key names: store/keyspace.py (every one is built there).
 
 No index lists the families of a user or of a session: signing a user out (their not-before) and
 ending a session (its `ended` marker) are enforced where a family is used (the refresh grant reads
@@ -80,6 +52,9 @@ from tokensrv.store import (
     Rotated,
     RotateOutcome,
     User,
+    keyspace,
+    scripts,
+    upgrade,
 )
 from tokensrv.store.backchannel import BackchannelQueue
 from tokensrv.store.device import DeviceAuthorizations
@@ -91,260 +66,10 @@ log = logging.getLogger("tokensrv.store")
 # A revocation is acknowledged only once the store's AOF has it on disk (WAITAOF: see
 # RedisStore._durably); every write, once TOKENSRV_DURABLE_REPLICAS replicas have it (store/durable.py).
 
-PREFIX = "tokensrv:"
-FEED = PREFIX + "revocations"  # the name verifiers follow: kept, and the deny-list's hash tag
-DENY_PREFIX = PREFIX + "deny:{" + FEED + "}:"  # in the feed's Cluster slot (module docstring)
-LEGACY_DENY_PREFIX = PREFIX + "deny:"  # the deny-list of earlier releases (upgrade_layout)
-LAYOUT = PREFIX + "layout"
-ENDED_PREFIX = PREFIX + "ended:"  # SSO sessions ended by logout: their refresh families are refused
-CLIENT_CHANGES = PREFIX + "client-changes"  # processes caching client records listen here (store/cache.py)
 FEED_RETENTION = 86400  # seconds the feed keeps entries at least: a verifier away longer resyncs
 FEED_RETENTION_SLACK = 60  # seconds a feed entry outlives the longest-lived thing it denies
 
-# ---- refresh families ----
-# tokensrv:rf:<family_id> is a list, so that Valkey keeps it as one listpack of values without
-# field names: the same values in a hash took 302 bytes per family (100,000 of them, counted as
-# `make bench` counts; its allocation one 16-byte step larger), this list 285 (target: 300).
-# Positions, 1-based as Lua sees LRANGE's answer (LSET and LTRIM take them minus one):
-#   1 h   SHA-256 of the live token: 32 raw bytes, compared by the scripts only (redis-py decodes
-#         every reply as UTF-8, so no raw value is ever answered)
-#   2 j   access tokens issued and not known to be expired, "jti+exp;jti+exp", each exp in seconds
-#         after the creation second; the last one was issued with the live token
-#   3 c   client id; for a family bound to a DPoP key (RFC 9449 §5: a public client's), the id,
-#         a space and the key's thumbprint (client ids have no spaces): an unbound family pays
-#         nothing, and families written before DPoP read as unbound
-#                                  4 s   sub, packed (_pack_sub)   5 sc  scope
-#   6 si  SSO session id, or ''    7 ca  created, epoch ms           8 ea  absolute end, epoch s
-#   9 at  seconds from the login (auth_time) to the creation
-#  10 p   SHA-256 (raw) of the token the live one replaced, and 11 pt when it was first replaced:
-#         only with a reuse window (REFRESH_REUSE_GRACE), until the live token is used (which
-#         makes the live one the predecessor)
-# The idle end is the key's own expiry (EXPIREAT from the server's clock; EXPIRETIME reads it).
-# The scripts also apply the server's (injected) clock, so an instance whose clock runs ahead
-# never rotates a family it considers dead. A family written by the earlier layout (a hash) is
-# rewritten in this one by the first script that touches it.
-_FAMILY_LUA = """
-local H, J, C, S, SC, SI, CA, EA, AT, P, PT = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11
-
-local function created_second(rec) return math.floor(tonumber(rec[CA]) / 1000) end
--- the client id and the DPoP key thumbprint ('' for none) a family is bound to
-local function holder(rec)
-  local client, jkt = string.match(rec[C], '^([^ ]*) ?(.*)$')
-  return client, jkt
-end
-
--- j as {jti, exp} pairs (exp absolute), and back
-local function issued(rec)
-  local entries, created = {}, created_second(rec)
-  for jti, exp in string.gmatch(rec[J], '([^;+]+)%+(-?%d+)') do
-    table.insert(entries, {jti, created + tonumber(exp)})
-  end
-  return entries
-end
-local function packed(entries, created)
-  local parts = {}
-  for _, e in ipairs(entries) do table.insert(parts, e[1] .. '+' .. (e[2] - created)) end
-  return table.concat(parts, ';')
-end
-local function unexpired(entries, now)
-  local kept = {}
-  for _, e in ipairs(entries) do if e[2] > now then table.insert(kept, e) end end
-  return kept
-end
--- "jti exp;jti exp", exp absolute: how Python reads access tokens to deny
-local function answer(entries)
-  local parts = {}
-  for _, e in ipairs(entries) do table.insert(parts, e[1] .. ' ' .. e[2]) end
-  return table.concat(parts, ';')
-end
--- what Python reads of a family: name, value pairs with absolute times and no digest
-local function fields(f, rec)
-  local client, jkt = holder(rec)
-  return {'c', client, 'k', jkt, 's', rec[S], 'sc', rec[SC], 'si', rec[SI], 'ca', rec[CA], 'ea', rec[EA],
-          'at', created_second(rec) - tonumber(rec[AT]), 'ie', redis.call('EXPIRETIME', f)}
-end
-
--- the earlier layout: a hash with text digests, absolute exps in j ("jti exp"), the idle end in
--- ia as well as in the key's expiry, hj and pg
-local B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
-local function unbase64url(text)
-  local bytes, acc, bits = {}, 0, 0
-  for i = 1, #text do
-    acc, bits = acc * 64 + string.find(B64, string.sub(text, i, i), 1, true) - 1, bits + 6
-    if bits >= 8 then
-      bits = bits - 8
-      local byte = math.floor(acc / 2 ^ bits)
-      table.insert(bytes, string.char(byte))
-      acc = acc - byte * 2 ^ bits
-    end
-  end
-  return table.concat(bytes)
-end
--- a sub as stored (_pack_sub): "=" and itself, or 16 bytes in base64url for 32 hex digits
-local function unpack_sub(packed)
-  if string.sub(packed, 1, 1) == '=' then return string.sub(packed, 2) end
-  return (string.gsub(unbase64url(packed), '.', function(c) return string.format('%02x', string.byte(c)) end))
-end
-local function upgrade(f)
-  if redis.call('TYPE', f)['ok'] ~= 'hash' then return end
-  local old, flat = {}, redis.call('HGETALL', f)
-  for i = 1, #flat, 2 do old[flat[i]] = flat[i + 1] end
-  local idle_end = redis.call('EXPIRETIME', f)
-  if idle_end < 0 and old.ia then idle_end = tonumber(old.ia) end
-  local created, entries = math.floor(tonumber(old.ca) / 1000), {}
-  for jti, exp in string.gmatch(old.j or '', '([^;]+) (%d+)') do table.insert(entries, {jti, tonumber(exp)}) end
-  redis.call('DEL', f)
-  redis.call('RPUSH', f, unbase64url(old.h), packed(entries, created), old.c, '=' .. old.s, old.sc,
-             old.si or '', old.ca, old.ea, created - tonumber(old.at or created))
-  if old.p and old.pt and old.pg ~= '1' then redis.call('RPUSH', f, unbase64url(old.p), old.pt) end
-  if idle_end > 0 then redis.call('EXPIREAT', f, idle_end) end
-end
-"""
-
-# The refresh grant's one store call: check, then rotate, one refresh family, atomically (one Lua
-# call, one declared key). Every refusal a request can cause answers before anything is written,
-# so a refused request leaves the presented token usable: a family unknown, expired (idle end,
-# absolute end, or ARGV[9] seconds after its creation: REFRESH_FAMILY_TTL as configured now), of
-# another client, bound to a DPoP key other than the proof's (ARGV[11], '' without a proof: also
-# before the reuse check, so a stolen token without its key cannot even end the family), or asked
-# for a scope it was not granted (ARGV[10], tokens already checked by Python). Reuse is the one
-# refusal that writes: the family dies. The predecessor of a live token nobody has presented yet is
-# not reuse within ARGV[8] seconds of its rotation (REFRESH_REUSE_GRACE): it is a retry, and rotates
-# again. A rotation answers with the family's fields as they were before it changed (or deleted) them.
-# With ARGV[12] (the user records' key prefix) and ARGV[13] (the `ended` markers'), a rotation also
-# answers the user record and whether the family's session ended, so that the grant needs one
-# round trip. Those keys are named from the family's fields, not declared: only outside Cluster,
-# where every key is on the one server (on Cluster they are other slots; Python reads them there).
-_ROTATE = _FAMILY_LUA + """
-local f = KEYS[1]
-local presented, new, client, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local jti, jexp, idle, grace = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local max_life, wanted, proof_jkt = tonumber(ARGV[9]), ARGV[10], ARGV[11]
-local user_prefix, ended_prefix = ARGV[12] or '', ARGV[13]
-upgrade(f)
-local rec = redis.call('LRANGE', f, 0, -1)
-if #rec == 0 then return {'unknown', ''} end
-local created, ea, idle_end = created_second(rec), tonumber(rec[EA]), redis.call('EXPIRETIME', f)
-if idle_end < 0 then idle_end = ea end
-if now >= math.min(idle_end, ea) then
-  redis.call('DEL', f)
-  return {'unknown', ''}
-end
--- dead by today's REFRESH_FAMILY_TTL; not deleted: the setting may be raised again
-if max_life > 0 and now >= created + max_life then return {'unknown', ''} end
-local holder_client, holder_jkt = holder(rec)
-if holder_client ~= client then return {'wrong_client', ''} end
-if holder_jkt ~= '' and holder_jkt ~= proof_jkt then return {'wrong_key', ''} end
-if wanted ~= '' then
-  local granted = {}
-  for s in string.gmatch(rec[SC], '[^ ]+') do granted[s] = true end
-  for s in string.gmatch(wanted, '[^ ]+') do
-    if not granted[s] then return {'invalid_scope', ''} end
-  end
-end
-local before, all = fields(f, rec), issued(rec)
-local kept = unexpired(all, now)
-local function renew(predecessor, since)
-  table.insert(kept, {jti, jexp})
-  local deadline = math.min(now + idle, ea)
-  redis.call('LSET', f, H - 1, new)
-  redis.call('LSET', f, J - 1, packed(kept, created))
-  redis.call('LTRIM', f, 0, AT - 1)
-  if predecessor then redis.call('RPUSH', f, predecessor, since) end
-  redis.call('EXPIREAT', f, deadline)
-end
--- what the grant checks after a rotation: the user record ('' when gone) and the session's end
-local function rotated(replaced)
-  if user_prefix == '' then return {'rotated', replaced, before} end
-  local user = redis.call('GET', user_prefix .. unpack_sub(rec[S])) or ''
-  local ended = rec[SI] ~= '' and redis.call('EXISTS', ended_prefix .. rec[SI]) or 0
-  return {'rotated', replaced, before, user, ended}
-end
-if rec[H] == presented then
-  -- the live token is used: from now on its predecessor is reuse (RFC 9700 §4.14.2); it becomes
-  -- the predecessor itself, kept only with a reuse window
-  renew(grace > 0 and presented or nil, now)
-  return rotated('')
-end
-if grace > 0 and rec[P] == presented and now - tonumber(rec[PT]) <= grace then
-  -- the live token was never used: whoever holds it did not get our answer (a timeout, a 503, a
-  -- lost connection), or a thief and the client both hold the predecessor and will collide at
-  -- the next use. Rotate from the predecessor again, as often as it comes within the window
-  -- (counted from its first rotation): the unused pair is replaced, its access token (the last
-  -- one issued) revoked unless expired, and the predecessor stays what it was
-  local replaced = {}
-  if #all > 0 and all[#all][2] > now then replaced = {table.remove(kept)} end
-  renew(presented, rec[PT])
-  return rotated(answer(replaced))
-end
--- any other token of this family is an old one: reuse. The family dies with its access tokens.
-redis.call('DEL', f)
-return {'reused', answer(kept), before}
-"""
-
-# A family's fields, and whether ARGV[1] (a raw digest, or '') is its live token's; nil when gone.
-_READ_FAMILY = _FAMILY_LUA + """
-upgrade(KEYS[1])
-local rec = redis.call('LRANGE', KEYS[1], 0, AT - 1)
-if #rec == 0 then return false end
-local found = fields(KEYS[1], rec)
-table.insert(found, 1, rec[H] == ARGV[1] and 1 or 0)
-return found
-"""
-
-# Delete a family, returning its access tokens ("jti exp;…"), or nil when it was already gone.
-_DELETE_FAMILY = _FAMILY_LUA + """
-upgrade(KEYS[1])
-local rec = redis.call('LRANGE', KEYS[1], 0, AT - 1)
-if #rec == 0 then return false end
-redis.call('DEL', KEYS[1])
-return answer(issued(rec))
-"""
-
-# Write deny-list entries and append them to the feed, atomically (one script, one slot: the deny
-# keys carry the feed's hash tag). Then trim the feed by the stream's own clock: entry ids are
-# Valkey's milliseconds, so a server clock that differs (or a test's injected one) never trims new
-# entries. KEYS: the feed, then the deny-list key of each entry that has one, in order.
-# ARGV: milliseconds to keep, then for each entry (kind, value, until, at, the deny-list value or
-# '' for none, the deny-list key's expiry in epoch s).
-_REVOKE = """
-local id, next_key = nil, 2
-for i = 2, #ARGV, 6 do
-  if ARGV[i + 4] ~= '' then
-    redis.call('SET', KEYS[next_key], ARGV[i + 4], 'EXAT', ARGV[i + 5])
-    next_key = next_key + 1
-  end
-  id = redis.call('XADD', KEYS[1], '*', 'k', ARGV[i], 'v', ARGV[i + 1], 'u', ARGV[i + 2], 't', ARGV[i + 3])
-end
-local ms = tonumber(string.match(id, '^(%d+)'))
-redis.call('XTRIM', KEYS[1], 'MINID', '~', math.max(0, ms - tonumber(ARGV[1])))
-return id
-"""
-
-_DECREMENT_IF_PRESENT = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
-return 0
-"""
-
-# A token bucket (one key, so Cluster-safe): `burst` tokens at most, refilled at `rate` per second.
-# Fields t (tokens) and m (the millisecond they were counted). Answers 0 when a token was taken,
-# else the milliseconds until one will be there.
-_TAKE_TOKEN = """
-local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 't', 'm')
-local tokens, last = tonumber(state[1]) or burst, tonumber(state[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - last) * rate / 1000)
-local wait = 0
-if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) * 1000 / rate) end
-redis.call('HSET', KEYS[1], 't', tostring(tokens), 'm', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 1000)
-return wait
-"""
-
-_RELEASE_LOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+# The scripts are store/lua/*.lua (store/scripts.py): a refresh family's layout is lua/family.lua.
 
 
 def _jti_list(raw: str, now: int | None = None) -> tuple[tuple[str, int], ...]:
@@ -356,10 +81,6 @@ def _jti_list(raw: str, now: int | None = None) -> tuple[tuple[str, int], ...]:
     return tuple(entries)
 
 
-def deny_key(kind: str, value: str) -> str:
-    """The deny-list key of a `jti`, `sid`, `sub` or `kid` revocation."""
-    return f"{DENY_PREFIX}{kind}:{value}"
-
 
 class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # store/device.py, backchannel.py, registration.py
     """The store on one Valkey server (or a Sentinel-managed primary) or on a Valkey Cluster."""
@@ -370,90 +91,72 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
         self.durable_replicas = durable_replicas  # TOKENSRV_DURABLE_REPLICAS
         if durable_replicas:  # every write then waits for them, on the connection that made it
             require_replicas(redis, durable_replicas)
-        self._rotate = redis.register_script(_ROTATE)
-        self._read_family = redis.register_script(_READ_FAMILY)
-        self._delete_family = redis.register_script(_DELETE_FAMILY)
-        self._release = redis.register_script(_RELEASE_LOCK)
-        self._decrement = redis.register_script(_DECREMENT_IF_PRESENT)
-        self._take_token = redis.register_script(_TAKE_TOKEN)
+        self._rotate = redis.register_script(scripts.ROTATE)
+        self._read_family = redis.register_script(scripts.READ_FAMILY)
+        self._delete_family = redis.register_script(scripts.DELETE_FAMILY)
+        self._release = redis.register_script(scripts.RELEASE_LOCK)
+        self._decrement = redis.register_script(scripts.DECREMENT_IF_PRESENT)
+        self._take_token = redis.register_script(scripts.TAKE_TOKEN)
         self._aof: bool | None = None  # does the store append to an AOF? asked once
 
     async def ping(self) -> bool:
         return bool(await self.redis.ping())
 
     async def upgrade_layout(self) -> int:
-        """Convert, once per store, what an earlier release wrote under names this one does not
-        read: the deny-list, untagged then (tokensrv:deny:<kind>:<value>). Each entry keeps its
-        value and expiry; one this release wrote meanwhile is newer and is kept. LAYOUT records
-        the conversion, so later starts skip the scan. Answers how many entries were converted."""
-        if await self.redis.hget(LAYOUT, "deny-list"):
-            return 0
-        converted = 0
-        async for old in self.redis.scan_iter(match=LEGACY_DENY_PREFIX + "*", count=1000):
-            if old.startswith(DENY_PREFIX):
-                continue
-            value, expires = await self.redis.get(old), await self.redis.expiretime(old)
-            if value is not None and expires != -2:  # else it expired meanwhile
-                await self.redis.set(DENY_PREFIX + old[len(LEGACY_DENY_PREFIX):], value, nx=True,
-                                     exat=expires if expires > 0 else None)
-                converted += 1
-            await self.redis.delete(old)
-        await self.redis.hset(LAYOUT, "deny-list", "tagged")
-        if converted:
-            log.info("converted %d deny-list entries to the slot-tagged layout", converted)
-        return converted
+        """What an earlier release wrote, converted once per store (store/upgrade.py)."""
+        return await upgrade.upgrade_layout(self.redis)
 
     # ---- clients ----
     async def add_client(self, client: Client) -> None:
-        key = PREFIX + "client:" + client.client_id
+        key = keyspace.client(client.client_id)
         if not await self.redis.set(key, json.dumps(client.to_json()), nx=True):
             raise Conflict(f"client {client.client_id!r} already exists")
-        await self.redis.sadd(PREFIX + "clients", client.client_id)
-        await self.redis.publish(CLIENT_CHANGES, client.client_id)  # a cache may hold its absence
+        await self.redis.sadd(keyspace.CLIENTS, client.client_id)
+        await self.redis.publish(keyspace.CLIENT_CHANGES, client.client_id)  # a cache may hold its absence
 
     async def get_client(self, client_id: str) -> Client | None:
-        raw = await self.redis.get(PREFIX + "client:" + client_id)
+        raw = await self.redis.get(keyspace.client(client_id))
         return Client.from_json(json.loads(raw)) if raw else None
 
     async def list_clients(self) -> list[Client]:
-        ids = sorted(str(i) for i in await self.redis.smembers(PREFIX + "clients"))
+        ids = sorted(str(i) for i in await self.redis.smembers(keyspace.CLIENTS))
         found = [await self.get_client(i) for i in ids]
         return [c for c in found if c is not None]
 
     async def remove_client(self, client_id: str) -> bool:
         # Two slots on Cluster, so no MULTI: the record goes first (it stops authenticating at
         # once), its id last, so the id set only ever holds too many ids (list_clients skips them).
-        deleted = await self.redis.delete(PREFIX + "client:" + client_id)
-        await self.redis.srem(PREFIX + "clients", client_id)
-        await self.redis.publish(CLIENT_CHANGES, client_id)
+        deleted = await self.redis.delete(keyspace.client(client_id))
+        await self.redis.srem(keyspace.CLIENTS, client_id)
+        await self.redis.publish(keyspace.CLIENT_CHANGES, client_id)
         return bool(deleted)
 
     # ---- users ----
     async def add_user(self, user: User) -> None:
-        name_key = PREFIX + "username:" + user.username.casefold()
+        name_key = keyspace.username(user.username)
         if not await self.redis.set(name_key, user.sub, nx=True):
             raise Conflict(f"user {user.username!r} already exists")
         # no MULTI (three slots on Cluster): the sub is listed before its record exists, so the
         # set only ever holds too many subs (list_users skips them)
-        await self.redis.sadd(PREFIX + "users", user.sub)
-        await self.redis.set(PREFIX + "user:" + user.sub, json.dumps(user.to_json()))
+        await self.redis.sadd(keyspace.USERS, user.sub)
+        await self.redis.set(keyspace.user(user.sub), json.dumps(user.to_json()))
 
     async def get_user(self, sub: str) -> User | None:
-        raw = await self.redis.get(PREFIX + "user:" + sub)
+        raw = await self.redis.get(keyspace.user(sub))
         return User.from_json(json.loads(raw)) if raw else None
 
     async def find_user(self, username: str) -> User | None:
-        sub = await self.redis.get(PREFIX + "username:" + username.casefold())
+        sub = await self.redis.get(keyspace.username(username))
         return await self.get_user(str(sub)) if sub else None
 
     async def save_user(self, user: User) -> None:
-        await self.redis.set(PREFIX + "user:" + user.sub, json.dumps(user.to_json()))
+        await self.redis.set(keyspace.user(user.sub), json.dumps(user.to_json()))
 
     async def rehash_password(self, user: User, new_hash: str) -> bool:
         """Store `new_hash` for `user` unless its record changed since it was read. A login that
         upgrades a hash must never write back what an administrator changed meanwhile (a sign-out's
         not-before, a new password, a disable): False then, and the upgrade waits for a next login."""
-        key = PREFIX + "user:" + user.sub
+        key = keyspace.user(user.sub)
         async with self.redis.pipeline(transaction=True) as pipe:
             try:
                 await pipe.watch(key)
@@ -470,22 +173,22 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
     async def remove_user(self, user: User) -> None:
         # the record first: from then on the user can neither sign in nor refresh; the name and
         # the listing after (a record, its name and the set are three slots on Cluster)
-        await self.redis.delete(PREFIX + "user:" + user.sub)
-        await self.redis.delete(PREFIX + "username:" + user.username.casefold())
-        await self.redis.srem(PREFIX + "users", user.sub)
+        await self.redis.delete(keyspace.user(user.sub))
+        await self.redis.delete(keyspace.username(user.username))
+        await self.redis.srem(keyspace.USERS, user.sub)
 
     async def list_users(self) -> list[User]:
-        subs = sorted(str(s) for s in await self.redis.smembers(PREFIX + "users"))
+        subs = sorted(str(s) for s in await self.redis.smembers(keyspace.USERS))
         found = [await self.get_user(s) for s in subs]
         return sorted((u for u in found if u is not None), key=lambda u: u.username.casefold())
 
     # ---- refresh-token families (token digests as callers hold them: base64url text) ----
     async def create_family(self, family: RefreshFamily, token_digest: str, jti: str, jti_exp: int,
                             idle_ttl: int) -> None:
-        key = PREFIX + "rf:" + family.family_id
+        key = keyspace.family(family.family_id)
         created = family.created_ms // 1000
         idle_end = min(created + idle_ttl, family.expires_at)
-        record: list[bytes | str | int] = [  # the positions _FAMILY_LUA names
+        record: list[bytes | str | int] = [  # the positions lua/family.lua names
             _raw_digest(token_digest), f"{jti}+{jti_exp - created}",
             f"{family.client_id} {family.jkt}" if family.jkt else family.client_id,
             _pack_sub(family.sub), family.scope, family.sid, family.created_ms, family.expires_at,
@@ -509,13 +212,13 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
         args = [*_rotate_args(presented, new_digest, client_id, now, jti, jti_exp, idle_ttl, grace),
                 max_life, " ".join(scope), jkt]
         if not self.cluster:
-            args += [PREFIX + "user:", ENDED_PREFIX]
-        reply = await self._rotate(keys=[PREFIX + "rf:" + family_id], args=args)
+            args += [keyspace.USER_PREFIX, keyspace.ENDED_PREFIX]
+        reply = await self._rotate(keys=[keyspace.family(family_id)], args=args)
         outcome = _rotation(family_id, reply, now)
         if not isinstance(outcome, Rotated):
             return outcome, None, False
         if self.cluster:
-            raw_user, ended = await asyncio.gather(self.redis.get(PREFIX + "user:" + outcome.family.sub),
+            raw_user, ended = await asyncio.gather(self.redis.get(keyspace.user(outcome.family.sub)),
                                                    self.session_ended(outcome.family.sid))
         else:
             raw_user, ended = reply[3], reply[4] == 1
@@ -524,14 +227,14 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
     async def get_family(self, family_id: str, token_digest: str = "") -> tuple[RefreshFamily, bool] | None:
         """The family while Valkey keeps it (callers check `live_until()` against their own
         clock), and whether `token_digest` is its live token's."""
-        reply = await self._read_family(keys=[PREFIX + "rf:" + family_id],
+        reply = await self._read_family(keys=[keyspace.family(family_id)],
                                         args=[_raw_digest(token_digest) if token_digest else ""])
         if not reply:
             return None
         return _family(family_id, dict(zip(reply[1::2], reply[2::2]))), reply[0] == 1
 
     async def revoke_family(self, family_id: str, now: int) -> tuple[tuple[str, int], ...]:
-        raw = await self._delete_family(keys=[PREFIX + "rf:" + family_id])
+        raw = await self._delete_family(keys=[keyspace.family(family_id)])
         return _jti_list(raw or "", now)
 
     # ---- DPoP (RFC 9449): proofs seen, and the secret server nonces are derived from ----
@@ -539,19 +242,19 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
         """Record a proof's jti (with its key: jtis are the clients' choice) for `ttl` seconds;
         False if it was recorded before: a replay. One key, SET NX: any instance sees it."""
         digest = hashlib.sha256(f"{jkt} {jti}".encode()).digest()
-        key = PREFIX + "dpop:jti:" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        key = keyspace.dpop_proof(base64.urlsafe_b64encode(digest).rstrip(b"=").decode())
         return bool(await self.redis.set(key, "1", nx=True, ex=max(1, ttl)))
 
     async def dpop_nonce_secret(self) -> str:
         """The secret every instance derives DPoP nonces from: made by the first instance that
         needs it (SET NX), then only read. No TTL: the nonces rotate by their time window."""
-        key = PREFIX + "dpop:nonce-secret"
+        key = keyspace.DPOP_NONCE_SECRET
         await self.redis.set(key, secrets.token_urlsafe(32), nx=True)
         return str(await self.redis.get(key))
 
     async def session_ended(self, sid: str) -> bool:
         """Whether the SSO session `sid` ended (logout) within the refresh family lifetime."""
-        return bool(sid) and bool(await self.redis.exists(ENDED_PREFIX + sid))
+        return bool(sid) and bool(await self.redis.exists(keyspace.ended(sid)))
 
     # ---- deny-list and feed ----
     async def revoke(self, entries: Sequence[Revocation], now: int, ended_until: int = 0) -> None:
@@ -564,7 +267,7 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
         """
         if not entries:
             return
-        markers = [ENDED_PREFIX + e.value for e in entries if e.kind == "sid"] if ended_until else []
+        markers = [keyspace.ended(e.value) for e in entries if e.kind == "sid"] if ended_until else []
         ended_at = max(ended_until, now + 1)
         if self.cluster:  # the markers are in their sessions' slots, each maybe on another primary
             for marker in markers:
@@ -573,20 +276,20 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
                 await self._durably(marker, mark)
             markers = []
         keep = max(FEED_RETENTION, max(e.until - now for e in entries) + FEED_RETENTION_SLACK)
-        keys: list[str] = [FEED]
+        keys: list[str] = [keyspace.FEED]
         args: list[str | int] = [keep * 1000]
         for entry in entries:
             denied = entry.kind in ("jti", "sid", "sub", "kid")  # `family` is for the feed only
             value = (str(entry.at) if entry.kind == "sub" else "1") if denied else ""
             args += [entry.kind, entry.value, entry.until, entry.at, value, max(entry.until, now + 1)]
             if denied:
-                keys.append(deny_key(entry.kind, entry.value))
+                keys.append(keyspace.deny(entry.kind, entry.value))
 
         def queue(pipe: Any) -> None:
             for marker in markers:
                 pipe.set(marker, "1", exat=ended_at)
-            pipe.eval(_REVOKE, len(keys), *keys, *args)  # the script text: a promoted node has no cache
-        await self._durably(FEED, queue)
+            pipe.eval(scripts.REVOKE, len(keys), *keys, *args)  # the script text: a promoted node has no cache
+        await self._durably(keyspace.FEED, queue)
         events.revoked((e.kind, e.value) for e in entries)  # metrics and the audit line
 
     async def _durably(self, key: str, queue: Callable[[Any], Any]) -> None:
@@ -628,7 +331,7 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
     async def _has_aof(self) -> bool:
         """Whether the store appends to an AOF: asked once (on Cluster, of the feed's primary)."""
         if self._aof is None:
-            persistence = await self._on_node_of(FEED, "INFO", "persistence")
+            persistence = await self._on_node_of(keyspace.FEED, "INFO", "persistence")
             self._aof = str(persistence.get("aof_enabled", "0")) == "1"
             if not self._aof:
                 log.warning("the store has no AOF: revocations do not survive a store restart")
@@ -649,14 +352,14 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
     async def denied(self, jti: str, sid: str, sub: str) -> tuple[bool, bool, int]:
         """(jti revoked, sid revoked, subject not-before) in one round trip."""
         jti_hit, sid_hit, nbf = await self.redis.mget(  # one slot: the deny-list's hash tag
-            deny_key("jti", jti), deny_key("sid", sid or "-"), deny_key("sub", sub))
+            keyspace.deny("jti", jti), keyspace.deny("sid", sid or "-"), keyspace.deny("sub", sub))
         return bool(jti_hit), bool(sid_hit and sid), int(nbf or 0)
 
     # ---- locks and rate limits ----
     @asynccontextmanager
     async def lock(self, name: str, ttl: int) -> AsyncIterator[bool]:
         """Yields True to the one holder; False to everyone else, who should skip the work."""
-        key, token = PREFIX + "lock:" + name, secrets.token_hex(16)
+        key, token = keyspace.lock(name), secrets.token_hex(16)
         acquired = bool(await self.redis.set(key, token, nx=True, ex=ttl))
         try:
             yield acquired
@@ -681,75 +384,75 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
     async def _count_attempt(self, keys: Sequence[str], window: int) -> list[tuple[int, int]]:
         async with self.redis.pipeline(transaction=True) as pipe:
             for key in keys:
-                pipe.incr(PREFIX + "rl:" + key)
-                pipe.expire(PREFIX + "rl:" + key, window, nx=True)
-                pipe.ttl(PREFIX + "rl:" + key)
+                pipe.incr(keyspace.failures(key))
+                pipe.expire(keyspace.failures(key), window, nx=True)
+                pipe.ttl(keyspace.failures(key))
             raw = await pipe.execute()
         return [(int(raw[i]), max(int(raw[i + 2]), 1)) for i in range(0, len(raw), 3)]
 
     async def forgive_attempt(self, keys: Sequence[str]) -> None:
         """Take back one counted attempt (it succeeded); a key that expired meanwhile stays gone."""
         for key in keys:
-            await self._decrement(keys=[PREFIX + "rl:" + key])
+            await self._decrement(keys=[keyspace.failures(key)])
 
     async def take_token(self, key: str, rate: float, burst: int, now_ms: int) -> float:
         """Take one request from a token bucket: 0.0 if allowed, else seconds until one is."""
-        wait_ms = await self._take_token(keys=[PREFIX + "tb:" + key], args=[rate, burst, now_ms])
+        wait_ms = await self._take_token(keys=[keyspace.bucket(key)], args=[rate, burst, now_ms])
         return int(wait_ms) / 1000
 
     async def clear_failures(self, keys: Sequence[str]) -> None:
-        await self.redis.delete(*(PREFIX + "rl:" + key for key in keys))  # RedisCluster splits it by slot
+        await self.redis.delete(*(keyspace.failures(key) for key in keys))  # RedisCluster splits it by slot
 
     # ---- browser sign-in: SSO sessions, pending logins, authorization codes ----
-    # tokensrv:sso:<sha256 of the cookie>  JSON BrowserSession, until its idle or absolute end
-    # tokensrv:authreq:<request id>         JSON PendingLogin, for the login page's few minutes
-    # tokensrv:code:<sha256 of the code>    hash: r the AuthCode, s its state, t what it issued
+    # sso:<sha256 of the cookie>  JSON BrowserSession, until its idle or absolute end
+    # authreq:<request id>         JSON PendingLogin, for the login page's few minutes
+    # code:<sha256 of the code>    hash: r the AuthCode, s its state, t what it issued
     # Records also carry their own ends, checked against the server's (injected) clock.
 
     async def put_session(self, digest: str, session: BrowserSession, idle_ttl: int) -> None:
-        await self.redis.set(PREFIX + "sso:" + digest, json.dumps(session.to_json()),
+        await self.redis.set(keyspace.browser_session(digest), json.dumps(session.to_json()),
                              ex=_session_ttl(session, idle_ttl))
 
     async def get_session(self, digest: str) -> BrowserSession | None:
-        raw = await self.redis.get(PREFIX + "sso:" + digest)
+        raw = await self.redis.get(keyspace.browser_session(digest))
         return BrowserSession.from_json(json.loads(raw)) if raw else None
 
     async def touch_session(self, digest: str, session: BrowserSession, idle_ttl: int) -> None:
         """Record a use; `xx`: a session deleted meanwhile (logout) is not brought back."""
-        await self.redis.set(PREFIX + "sso:" + digest, json.dumps(session.to_json()),
+        await self.redis.set(keyspace.browser_session(digest), json.dumps(session.to_json()),
                              ex=_session_ttl(session, idle_ttl), xx=True)
 
     async def take_session(self, digest: str) -> BrowserSession | None:
-        raw = await self.redis.getdel(PREFIX + "sso:" + digest)
+        raw = await self.redis.getdel(keyspace.browser_session(digest))
         return BrowserSession.from_json(json.loads(raw)) if raw else None
 
     async def put_pending_login(self, request_id: str, pending: PendingLogin, ttl: int) -> None:
-        await self.redis.set(PREFIX + "authreq:" + request_id, json.dumps(pending.to_json()), ex=ttl)
+        await self.redis.set(keyspace.pending_login(request_id), json.dumps(pending.to_json()), ex=ttl)
 
     async def get_pending_login(self, request_id: str) -> PendingLogin | None:
-        raw = await self.redis.get(PREFIX + "authreq:" + request_id)
+        raw = await self.redis.get(keyspace.pending_login(request_id))
         return PendingLogin.from_json(json.loads(raw)) if raw else None
 
     async def take_pending_login(self, request_id: str) -> PendingLogin | None:
         """Atomically: of two submissions of one login form, one finishes it."""
-        raw = await self.redis.getdel(PREFIX + "authreq:" + request_id)
+        raw = await self.redis.getdel(keyspace.pending_login(request_id))
         return PendingLogin.from_json(json.loads(raw)) if raw else None
 
     async def put_pushed_request(self, digest: str, pushed: PushedRequest, ttl: int) -> None:
-        await self.redis.set(PREFIX + "par:" + digest, json.dumps(pushed.to_json()), ex=ttl)
+        await self.redis.set(keyspace.pushed_request(digest), json.dumps(pushed.to_json()), ex=ttl)
 
     async def take_pushed_request(self, digest: str) -> PushedRequest | None:
         """Atomically (GETDEL): a request_uri is used once."""
-        raw = await self.redis.getdel(PREFIX + "par:" + digest)
+        raw = await self.redis.getdel(keyspace.pushed_request(digest))
         return PushedRequest.from_json(json.loads(raw)) if raw else None
 
     async def use_assertion_jti(self, client_id: str, jti: str, ttl: int) -> bool:
         """Spend a client assertion's jti (SET NX): False if that client used it before."""
         digest = hashlib.sha256(f"{client_id} {jti}".encode()).hexdigest()
-        return bool(await self.redis.set(PREFIX + "assertion:" + digest, "1", nx=True, ex=max(1, ttl)))
+        return bool(await self.redis.set(keyspace.assertion(digest), "1", nx=True, ex=max(1, ttl)))
 
     async def put_code(self, digest: str, code: AuthCode, ttl: int) -> None:
-        key = PREFIX + "code:" + digest
+        key = keyspace.code(digest)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={"r": json.dumps(code.to_json()), "s": "fresh"})
             pipe.expire(key, ttl)
@@ -761,7 +464,7 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
         The key then stays `replay_ttl` seconds as a marker, so a second presentation is seen as a
         replay and can name what the first one issued.
         """
-        outcome, value = await self._take_code(keys=[PREFIX + "code:" + digest], args=[replay_ttl])
+        outcome, value = await self._take_code(keys=[keyspace.code(digest)], args=[replay_ttl])
         if outcome == "unknown":
             return None
         if outcome == "ok":
@@ -772,17 +475,17 @@ class RedisStore(DeviceAuthorizations, BackchannelQueue, Registrations):  # stor
 
     async def record_code_tokens(self, digest: str, family_id: str | None, jti: str, exp: int) -> bool:
         """Note what a redemption issued; False when a replay came first (the caller revokes it)."""
-        recorded = await self._record_code(keys=[PREFIX + "code:" + digest],
+        recorded = await self._record_code(keys=[keyspace.code(digest)],
                                            args=[f"{family_id or '-'} {jti} {exp}"])
         return bool(recorded)
 
     @functools.cached_property
     def _take_code(self) -> AsyncScript:
-        return self.redis.register_script(_TAKE_CODE)
+        return self.redis.register_script(scripts.TAKE_CODE)
 
     @functools.cached_property
     def _record_code(self) -> AsyncScript:
-        return self.redis.register_script(_RECORD_CODE)
+        return self.redis.register_script(scripts.RECORD_CODE)
 
 
 def _session_ttl(session: BrowserSession, idle_ttl: int) -> int:
@@ -790,29 +493,6 @@ def _session_ttl(session: BrowserSession, idle_ttl: int) -> int:
     return max(1, min(idle_ttl, session.expires_at - session.last_seen))
 
 
-# A code's states: fresh -> issuing (redeemed) -> issued (t: "family jti exp"); any presentation
-# after the first turns it to replayed, and returns what it issued so far.
-_TAKE_CODE = """
-local k = KEYS[1]
-local s = redis.call('HGET', k, 's')
-if not s then return {'unknown', ''} end
-if s == 'fresh' then
-  local r = redis.call('HGET', k, 'r')
-  redis.call('HSET', k, 's', 'issuing')
-  redis.call('HDEL', k, 'r')
-  redis.call('EXPIRE', k, tonumber(ARGV[1]))
-  return {'ok', r}
-end
-redis.call('HSET', k, 's', 'replayed')
-return {'replayed', redis.call('HGET', k, 't') or ''}
-"""
-
-_RECORD_CODE = """
-if redis.call('HGET', KEYS[1], 's') ~= 'issuing' then return 0 end
-redis.call('HSET', KEYS[1], 's', 'issued', 't', ARGV[1])
-return 1
-"""
-# ---- end of browser sign-in ----
 
 
 def _rotation(family_id: str, reply: list[Any], now: int) -> RotateOutcome:
@@ -826,7 +506,7 @@ def _rotation(family_id: str, reply: list[Any], now: int) -> RotateOutcome:
 
 
 def _family(family_id: str, fields: dict[str, Any]) -> RefreshFamily:
-    """A family from the fields the scripts answer with (_FAMILY_LUA's `fields`)."""
+    """A family from the fields the scripts answer with (lua/family.lua: `fields`)."""
     return RefreshFamily(
         family_id=family_id, client_id=fields["c"], sub=_unpack_sub(fields["s"]), scope=fields["sc"],
         created_ms=int(fields["ca"]), expires_at=int(fields["ea"]), sid=fields["si"],

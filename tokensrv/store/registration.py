@@ -1,7 +1,7 @@
 """Dynamic client registration (RFC 7591/7592) in Valkey: RedisStore inherits these methods.
 
-Keys (one key per command or script, so Cluster-safe):
-  tokensrv:iat:<sha256 of an initial access token>  -> how many registrations it may still make,
+Keys (store/keyspace.py; one key per command or script, so Cluster-safe):
+  iat:<sha256 of an initial access token>  -> how many registrations it may still make,
       until its expiry (`tokensrv client token --ttl`); gone once used up
 
 An initial access token is a 256-bit secret: only its digest is a key, and nothing else of it is
@@ -15,29 +15,8 @@ import json
 
 from redis.commands.core import AsyncScript
 
-from tokensrv.store import Client
+from tokensrv.store import Client, keyspace, scripts
 from tokensrv.verify.store_url import StoreClient
-
-PREFIX = "tokensrv:"
-INITIAL_TOKEN_PREFIX = PREFIX + "iat:"
-
-# One use of an initial access token: of two concurrent registrations with its last use, exactly
-# one gets it. DECR keeps the key's expiry.
-_USE_INITIAL_TOKEN = """
-local left = tonumber(redis.call('GET', KEYS[1]))
-if not left or left < 1 then return 0 end
-if left == 1 then redis.call('DEL', KEYS[1]) else redis.call('DECR', KEYS[1]) end
-return 1
-"""
-
-
-# Compare-and-set of a client record on its registration access token (RFC 7592 §2.2 rotates it).
-_REPLACE_REGISTERED = """
-local raw = redis.call('GET', KEYS[1])
-if not raw or cjson.decode(raw)['registration_token_digest'] ~= ARGV[2] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
-return 1
-"""
 
 
 class Registrations:
@@ -46,32 +25,32 @@ class Registrations:
     redis: StoreClient
 
     async def put_initial_token(self, digest: str, uses: int, ttl: int) -> None:
-        await self.redis.set(INITIAL_TOKEN_PREFIX + digest, uses, ex=ttl)
+        await self.redis.set(keyspace.initial_token(digest), uses, ex=ttl)
 
     async def initial_token_uses(self, digest: str) -> int:
         """How many registrations the token with this digest may still make (0: none, or unknown)."""
-        return int(await self.redis.get(INITIAL_TOKEN_PREFIX + digest) or 0)
+        return int(await self.redis.get(keyspace.initial_token(digest)) or 0)
 
     async def use_initial_token(self, digest: str) -> bool:
         """Spend one use of the initial access token with this digest; False if it has none left
         (unknown, expired or used up)."""
-        return bool(await self._use_initial_token(keys=[INITIAL_TOKEN_PREFIX + digest]))
+        return bool(await self._use_initial_token(keys=[keyspace.initial_token(digest)]))
 
     @functools.cached_property
     def _use_initial_token(self) -> AsyncScript:
-        return self.redis.register_script(_USE_INITIAL_TOKEN)
+        return self.redis.register_script(scripts.USE_INITIAL_TOKEN)
 
     async def replace_client(self, client: Client, token_digest: str) -> bool:
         """Write a changed record of a registered client, if its registration access token is still
         the one with `token_digest` (one script: of two concurrent updates with one token, exactly
         one wins, and a client deleted meanwhile stays deleted). Announced, so caches drop the old
         record. False if it was not written."""
-        key = PREFIX + "client:" + client.client_id
+        key = keyspace.client(client.client_id)
         if not await self._replace_registered(keys=[key], args=[json.dumps(client.to_json()), token_digest]):
             return False
-        await self.redis.publish(PREFIX + "client-changes", client.client_id)
+        await self.redis.publish(keyspace.CLIENT_CHANGES, client.client_id)
         return True
 
     @functools.cached_property
     def _replace_registered(self) -> AsyncScript:
-        return self.redis.register_script(_REPLACE_REGISTERED)
+        return self.redis.register_script(scripts.REPLACE_REGISTERED)
