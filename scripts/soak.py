@@ -59,6 +59,7 @@ class Issued:
     access_token: str
     refresh_token: str | None
     at: float
+    previous: str | None = None  # the refresh token this one replaced
 
     @property
     def family(self) -> str:
@@ -77,7 +78,9 @@ class Soak:
     violations: Counter[str] = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)
     live: list[Issued] = field(default_factory=list)  # tokens nothing has revoked
-    spent: list[str] = field(default_factory=list)  # refresh tokens already rotated
+    # refresh tokens whose successor has been used too: presenting one again is reuse, not a retry
+    # (a predecessor whose successor is still unused is answered again: TOKENSRV_REFRESH_REUSE_GRACE)
+    spent: list[str] = field(default_factory=list)
     dead: set[str] = field(default_factory=set)  # families killed on purpose (reuse detection)
     outage: tuple[float, float] | None = None  # (start, end) of the Valkey restart; end 0: ongoing
     outage_503: int = 0
@@ -139,16 +142,18 @@ async def refresh(s: Soak) -> None:
     status, body = await s.post("refresh", "/oauth2/token",
                                 {"grant_type": "refresh_token", "refresh_token": issued.refresh_token})
     if status == 200:
-        s.spent.append(issued.refresh_token)
+        if issued.previous:
+            s.spent.append(issued.previous)
         await verify_fresh(s, body["access_token"], issued.family)
         if issued.family not in s.dead:
-            s.live.append(Issued(body["access_token"], body["refresh_token"], time.monotonic()))
+            s.live.append(Issued(body["access_token"], body["refresh_token"], time.monotonic(), issued.refresh_token))
     elif status != 503 and issued.family not in s.dead:
         s.violation("a live refresh token refused", f"{status} {body}")
 
 
 async def replay(s: Soak) -> None:
-    """A rotated refresh token presented again must fail (and kills its family: we drop ours)."""
+    """A refresh token presented again after its successor was used must fail (and kills its
+    family: we drop ours)."""
     if not s.spent:
         return
     token = s.spent.pop(random.randrange(len(s.spent)))
