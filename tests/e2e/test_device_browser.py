@@ -7,26 +7,15 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import expect
 
-from tests.helpers.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.helpers.http import add_client
 from tests.helpers.oauth import PASSWORD
 
 READ_TIMEOUT = 60
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 async def test_cli_device_login_approved_in_a_browser(start_server, browser, tmp_path: Path):

@@ -9,32 +9,17 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
 from examples.orders.app import create_app as create_orders
 from tests.helpers.app import provider_of
 from tests.helpers.clock import FakeClock
 from tests.helpers.dpop import DPoPKey
-from tests.helpers.oauth import PASSWORD, Registered, add_client, add_user, post
-from tests.helpers.verify import AUDIENCE, start_issuer
-from tokensrv.config import Settings
+from tests.helpers.oauth import PASSWORD, Registered, post
+from tests.helpers.verify import AUDIENCE
 from tokensrv.verify import InvalidDPoPBinding, InvalidDPoPProof, TokenVerifier
 from tokensrv.verify.middleware import claims_of, require, setup
 
 ALGS = 'algs="ES256 RS256 PS256 EdDSA"'
-
-
-@pytest.fixture
-async def issuer(aiohttp_client: Any, redis: Redis, clock: FakeClock, settings: Settings) -> TestClient:
-    return await start_issuer(aiohttp_client, clock, settings)
-
-
-@pytest.fixture
-async def app(issuer: TestClient) -> Registered:
-    registered = await add_client(issuer, "web", grant_types=("password",), first_party=True,
-                                  scopes=("orders:read", "orders:write"), audience=AUDIENCE)
-    await add_user(issuer, "alice", roles=("clerk",))
-    return registered
 
 
 def verifier_of(issuer: TestClient, clock: FakeClock, redis_url: str | None = None) -> TokenVerifier:
