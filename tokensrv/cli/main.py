@@ -17,6 +17,7 @@ from tokensrv.cli.client_flags import CLIENT_FLAGS
 from tokensrv.cli.console import CLIError, settings_from
 from tokensrv.config import ConfigError, Settings
 from tokensrv.observability.logs import error_line
+from tokensrv.version import __version__
 
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -42,6 +43,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="tokensrv", description="OAuth 2.0 / OpenID Connect token server")
+    parser.add_argument("--version", action="version", version=f"tokensrv {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help: str, parent: Any = commands) -> argparse.ArgumentParser:
