@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -60,3 +61,30 @@ def test_pip_install_verify_in_a_new_venv_installs_the_verifier_only(tmp_path: P
 
     server = run(python, "import tokensrv.server", tmp_path)
     assert server.returncode == 1 and "ModuleNotFoundError: No module named 'tokensrv.server'" in server.stderr
+
+
+def test_the_server_and_the_verifier_build_without_setuptools_warnings(tmp_path: Path) -> None:
+    """What `make run` and the Dockerfile build: no "Package would be ignored" (the templates, the
+    stylesheet, the Lua scripts) nor any other warning, and each wheel carries its own files only."""
+    source = tmp_path / "source"  # a copy: pip builds in the source tree
+    source.mkdir()
+    for name in ("setup.cfg", "pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(REPO / name, source / name)
+    ignore = shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    shutil.copytree(REPO / "tokensrv", source / "tokensrv", ignore=ignore)
+    shutil.copytree(REPO / "verify", source / "verify", ignore=ignore)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", source, source / "verify",
+                            "-w", tmp_path / "dist"], capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stderr
+    output = [line for line in (built.stdout + built.stderr).splitlines()
+              if "Location 'file:" not in line]  # this machine's pip configuration, not the build
+    assert not [line for line in output if "warning" in line.lower()], "\n".join(output)
+
+    server = zipfile.ZipFile(tmp_path / "dist" / "tokensrv-0.1.0-py3-none-any.whl").namelist()
+    verifier = zipfile.ZipFile(tmp_path / "dist" / "tokensrv_verify-0.1.0-py3-none-any.whl").namelist()
+    assert {"tokensrv/server/web/static/style.css", "tokensrv/server/web/templates/login.html",
+            "tokensrv/store/lua/rotate.lua", "tokensrv/version.py"} <= set(server)
+    assert {"tokensrv/verify/__init__.py", "tokensrv/verify/py.typed"} <= set(verifier)
+    # one copy of the verifier, and no tokensrv/__init__.py: the namespace both install into
+    assert not [name for name in server if name.startswith("tokensrv/verify/")]
+    assert "tokensrv/__init__.py" not in server + verifier
