@@ -7,6 +7,7 @@ verifier chooses: verifier.verifier_metrics).
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -67,7 +68,7 @@ class Unmeasured:
     """The metrics of a verifier in a process without prometheus-client: none."""
 
     def __init__(self) -> None:
-        self.verifications: dict[str, Uncounted] = {}
+        self.verifications: defaultdict[str, Uncounted] = defaultdict(Uncounted)  # any result
         self.issuer_requests = self.jwks_fetches = self.mirror_events = self.mirror_resyncs = Uncounted()
 
     def watch(self, verifier: Observed) -> None:
