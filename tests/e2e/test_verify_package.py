@@ -24,6 +24,7 @@ SERVER_ONLY = {"argon2-cffi", "authlib", "jinja2", "opentelemetry-sdk", "prometh
 # server), then a forged and a foreign one refused, each counted through the metrics it has
 VERIFY_A_TOKEN = """
 import asyncio, time
+from aiohttp import web
 from joserfc import jwk, jwt
 from tokensrv.verify import InvalidToken, JWKSResponse, TokenVerifier
 import tokensrv.verify.middleware
@@ -42,6 +43,9 @@ async def fetch(etag):
 
 async def main():
     async with TokenVerifier(issuer="https://id.example", audience="orders", fetcher=fetch) as verifier:
+        app = web.Application()
+        tokensrv.verify.middleware.setup(app, verifier)  # without opentelemetry-api: the untraced middleware
+        assert app.middlewares == [tokensrv.verify.middleware.bearer_middleware]
         print(type(verifier.metrics).__name__, verifier.mirror)
         print((await verifier.verify(sign(claims, key)))["sub"])
         for token in (sign(claims, other), sign({**claims, "aud": "billing"}, key)):
