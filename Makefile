@@ -65,7 +65,7 @@ docs-reference: $(STAMP)
 	$(BIN)/python scripts/docs_reference.py
 
 clean:
-	rm -rf $(VENV) .tokensrv build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .tokensrv site build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # The local cluster (examples/cluster.py): tokensrv on 8081-8083 sharing the store and a keys folder
