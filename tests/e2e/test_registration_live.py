@@ -1,6 +1,6 @@
 """Dynamic client registration against a live `tokensrv serve`, as an operator and a client see
 it: `tokensrv client token` mints the initial access token, a client registers over HTTP (the
-README's curl request), authlib's OAuth2Client then runs the code flow and client_credentials with
+curl request of docs/guides/clients.md), authlib's OAuth2Client then runs the code flow and client_credentials with
 the registered credentials, `tokensrv client list` shows the client; `client add --name` and its
 mistakes; and no token or secret in the server's log."""
 from __future__ import annotations
