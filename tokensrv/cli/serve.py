@@ -28,6 +28,7 @@ from aiohttp import web
 
 from tokensrv.cli.console import settings_from
 from tokensrv.cli.embedded import EmbeddedValkey, _die_with_parent
+from tokensrv.cli.parsing import Commands, add_command
 from tokensrv.config import Settings, redact_url
 from tokensrv.keys.manager import KeyManager
 from tokensrv.passwords import stop_helpers
@@ -48,6 +49,16 @@ WAIT_INTERVAL = 0.2  # seconds between checks for exited workers (and the shutdo
 
 class ServeError(Exception):
     """Why the server cannot start: one line."""
+
+
+def add_parser(commands: Commands[Any]) -> None:
+    serve = add_command(commands, "serve", "run the server")
+    serve.add_argument("--host")
+    serve.add_argument("--port")
+    serve.add_argument("--issuer")
+    serve.add_argument("--workers")
+    serve.add_argument("--embedded-store", metavar="DIR",
+                       help="start the embedded Valkey with its data in DIR (what `make run` does)")
 
 
 def serve(args: argparse.Namespace) -> int:
