@@ -115,7 +115,7 @@ async def _check_store(settings: Settings) -> None:
     redis = open_redis(settings.redis_url)
     try:
         await redis.ping()
-    except Exception as exc:  # noqa: BLE001 -- whatever it is, the store cannot be used
+    except Exception as exc:  # whatever it is, the store cannot be used
         raise ServeError(f"TOKENSRV_REDIS_URL: cannot reach the store at {redact_url(settings.redis_url)} "
                          f"({type(exc).__name__})") from None
     finally:
