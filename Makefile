@@ -39,7 +39,7 @@ soak: $(STAMP)
 	$(BIN)/python scripts/soak.py --duration $${SOAK_DURATION:-1800}
 
 lint: $(STAMP)
-	$(BIN)/ruff check tokensrv tests examples
+	$(BIN)/ruff check tokensrv tests examples bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy tokensrv
