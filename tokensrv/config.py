@@ -1,6 +1,6 @@
-"""Settings: every TOKENSRV_<NAME> variable is declared once in `Settings` (type, default, reader
-with its bounds, README line), parsed and checked here at start. `make docs-reference` writes the
-configuration reference (docs/reference/configuration.md) from the declarations; tests/unit/test_config_docs.py checks it."""
+"""Settings: every TOKENSRV_<NAME> variable is declared once in `Settings` (type, default, reader with
+its bounds, its documentation), parsed and checked here at start. `make docs-reference` writes the docs'
+configuration reference from the declarations; tests/unit/test_config_docs.py checks it."""
 from __future__ import annotations
 
 import dataclasses
@@ -169,8 +169,8 @@ class Settings:
         default_doc="the embedded store of `make run` in this folder if it runs, else "
         "`redis://127.0.0.1:6379/0`")  # see default_redis_url()
     durable_replicas: int = whole(
-        0, "replicas that must have every write (`WAIT`) before it is acknowledged; see [Sentinel](../operations/store.md#sentinel)",
-        minimum=0, maximum=MAX_DURABLE_REPLICAS)
+        0, "replicas that must have every write (`WAIT`) before it is acknowledged "
+        "([Sentinel](../operations/store.md#sentinel))", minimum=0, maximum=MAX_DURABLE_REPLICAS)
     keys_dir: Path = folder(Path("keys"), "the signing-key folder, shared by every instance")  # noqa: RUF009
     access_token_ttl: int = whole(
         900, f"access-token lifetime, seconds; at most `{MAX_TOKEN_TTL}` (`tokensrv.verify` refuses "
