@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SERVER_STAMP := $(VENV)/.server
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck lock clean cluster cluster-down cluster-smoke bench soak docs-settings
+.PHONY: run test lint typecheck lock clean cluster cluster-down cluster-smoke bench soak docs docs-build docs-reference
 
 # Two installs, each with its stamp: the server alone (make run: what an operator runs, with the
 # fast extra) and the server with the test tools (make test, lint, typecheck and the rest). The
@@ -27,7 +27,7 @@ $(STAMP): $(SERVER_STAMP)
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet --upgrade pip
-	.venv-lock/bin/python -m pip install --quiet -e ./verify -e '.[fast,test]'
+	.venv-lock/bin/python -m pip install --quiet -e ./verify -e '.[fast,test,docs]'
 	{ sed -n '1,3p' constraints.txt; .venv-lock/bin/pip freeze --exclude-editable; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt && rm -rf .venv-lock
 
@@ -49,18 +49,33 @@ soak: $(STAMP)
 	$(BIN)/python scripts/soak.py --duration $${SOAK_DURATION:-1800}
 
 lint: $(STAMP)
-	$(BIN)/ruff check tokensrv verify tests examples
+	$(BIN)/ruff check tokensrv verify tests examples bench scripts
 
 typecheck: $(STAMP)
 	$(BIN)/mypy tokensrv verify/src/tokensrv
 
-# README.md's configuration table, written from the settings' declarations in tokensrv/config.py
-# (tests/unit/test_config_docs.py fails while the two differ).
-docs-settings: $(STAMP)
-	$(BIN)/python scripts/docs_settings.py
+# The documentation site (mkdocs.yml, docs/): `make docs` serves it on http://127.0.0.1:8000 and
+# rebuilds on each change; `make docs-build` builds it into site/ with --strict, as CI does.
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[docs]'
+	@touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
+docs-build: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The reference pages' generated parts (docs/reference/: configuration, CLI, endpoints, keyspace),
+# written from the code and openapi.yaml; tests/unit/test_config_docs.py and test_reference_docs.py
+# fail while a page differs from what it is written from.
+docs-reference: $(STAMP)
+	$(BIN)/python scripts/docs_reference.py
 
 clean:
-	rm -rf $(VENV) .tokensrv build dist *.egg-info verify/build verify/src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .tokensrv site build dist *.egg-info verify/build verify/src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # The local cluster (examples/cluster.py): tokensrv on 8081-8083 sharing the store and a keys folder

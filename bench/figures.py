@@ -66,7 +66,7 @@ def table(figures: list[Figure]) -> str:
         if isinstance(line, str):
             out.append(line)
         else:
-            out.append("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+            out.append("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
     return "\n".join(out)
 
 

@@ -284,7 +284,7 @@ class Bench:
             "static discovery": lambda: self.drive(ref.url + DISCOVERY, "get.lua", short),
             "discovery": lambda: self.drive(server.url + DISCOVERY, "get.lua", short),
         }
-        for name, url, script, args in (("bare", ref.url + TOKEN, "token.lua", token_args),
+        for _name, url, script, args in (("bare", ref.url + TOKEN, "token.lua", token_args),
                                         ("cc", server.url + TOKEN, "token.lua", token_args),
                                         ("refresh", server.url + TOKEN, "refresh.lua", refresh_args),
                                         ("dpop", server.url + TOKEN, "dpop.lua", dpop_args),
@@ -498,8 +498,9 @@ class Bench:
                    note=f"{cluster_cpu.percent('one Valkey'):.1f} % when idle (during the Cluster's slices); "
                         f"{one_us:.0f} us per refresh beyond that"),
             *(Figure(section, f"Valkey CPU, {name}", cluster_cpu.percent(name), "% of a core",
-                     note=f"{one_cpu.percent(name):.1f} % when idle; {cluster_cpu.us_per_request(name, idle=one_cpu):.0f}"
-                          " us beyond that per refresh of the whole Cluster's")
+                     note=f"{one_cpu.percent(name):.1f} % when idle; "
+                          f"{cluster_cpu.us_per_request(name, idle=one_cpu):.0f} us beyond that per refresh of the "
+                          "whole Cluster's")
               for name in primaries),
             Figure(section, "Valkey CPU per refresh, the 3 primaries together", primaries_us, "us",
                    "one Valkey", one_us,

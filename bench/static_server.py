@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import secrets
 import socket
@@ -57,7 +58,8 @@ def make_app(jwks: bytes, discovery: bytes, cache_control: str, etag: str, keys_
 
 def signer(keys_dir: Path) -> Callable[[], bytes]:
     """The one piece of work every floor does per request: a token response with a fresh JWT."""
-    ring = SimpleNamespace(keys=SimpleNamespace(ring=SimpleNamespace(signing=current_key(KeyFolder(keys_dir).load()[0]))))
+    signing = current_key(KeyFolder(keys_dir).load()[0])
+    ring = SimpleNamespace(keys=SimpleNamespace(ring=SimpleNamespace(signing=signing)))
 
     def sign_one() -> bytes:
         now = int(time.time())
@@ -134,10 +136,8 @@ def main() -> int:
     }[args.server]
 
     def worker(sock: socket.socket) -> int:
-        try:
+        with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
             run(serving(sock))
-        except (web.GracefulExit, KeyboardInterrupt):
-            pass
         return 0
 
     return supervise(listen_sockets("127.0.0.1", args.port, args.workers), worker)

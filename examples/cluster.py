@@ -84,7 +84,7 @@ def tokensrv_env(store: str, port: int | None = None) -> dict[str, str]:
 def spawn(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     with open(STATE / f"{name}.log", "ab") as log:
         return subprocess.Popen(args, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)  # noqa: PLW1509 (no threads here)
+                                stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)  # preexec_fn: no threads here
 
 
 class Stopped(Exception):

@@ -184,7 +184,8 @@ def smoke(store: str | None = None) -> int:
 
         async def main() -> None:
             async with aiohttp.ClientSession() as session:
-                await run(Smoke(session, store, client["client_id"], client["client_secret"], f"smoke-{suffix}"), service)
+                smoke = Smoke(session, store, client["client_id"], client["client_secret"], f"smoke-{suffix}")
+                await run(smoke, service)
         asyncio.run(main())
         print("cluster-smoke: passed", flush=True)
         return 0

@@ -66,7 +66,7 @@ class ValkeyNode:
              "--dir", str(self.data_dir), "--logfile", "valkey.log", "--save", ""],
             cwd=self.data_dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True,
-            preexec_fn=_die_with_parent)  # noqa: PLW1509 -- as tokensrv.embedded does
+            preexec_fn=_die_with_parent)  # preexec_fn: as tokensrv.embedded does
         wait_until(self.answers, f"{self.name} on port {self.port} to answer PING")
 
     def client(self) -> Redis:

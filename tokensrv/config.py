@@ -1,6 +1,6 @@
-"""Settings: every TOKENSRV_<NAME> variable is declared once in `Settings` (type, default, reader
-with its bounds, README line), parsed and checked here at start. `make docs-settings` writes the
-README's configuration table from the declarations; tests/unit/test_config_docs.py checks it."""
+"""Settings: every TOKENSRV_<NAME> variable is declared once in `Settings` (type, default, reader with
+its bounds, its documentation), parsed and checked here at start. `make docs-reference` writes the docs'
+configuration reference from the declarations; tests/unit/test_config_docs.py checks it."""
 from __future__ import annotations
 
 import dataclasses
@@ -37,7 +37,7 @@ Reader = Callable[[str, object], Any]
 @dataclass(frozen=True)
 class Setting:
     """What a declaration carries besides its default: how a chosen value is read and checked,
-    and the README table's default and meaning columns."""
+    and the configuration reference's default and meaning columns."""
     read: Reader
     doc: str
     default_doc: str
@@ -157,7 +157,7 @@ def _scope_tokens(env: str, value: str) -> None:
 
 @dataclass(frozen=True)
 class Settings:
-    """Every setting, in the README table's order."""
+    """Every setting, in the configuration reference's order."""
     issuer: str = text(
         "", "the `iss` of every token; an absolute http(s) URL without query or fragment",
         default_doc="`http://HOST:PORT`")  # derived from host and port when empty
@@ -165,12 +165,12 @@ class Settings:
     port: int = whole(8080, "the port to listen on", maximum=65535)
     redis_url: str = text(
         "", "one server (`redis://`, `rediss://`, `unix://`), a Cluster (`redis+cluster://`) or Sentinel "
-        "(`redis+sentinel://`): see [Store URLs](#store-urls)",
+        "(`redis+sentinel://`): see [Store URLs](../operations/store.md#store-urls)",
         default_doc="the embedded store of `make run` in this folder if it runs, else "
         "`redis://127.0.0.1:6379/0`")  # see default_redis_url()
     durable_replicas: int = whole(
-        0, "replicas that must have every write (`WAIT`) before it is acknowledged; see [Sentinel](#sentinel)",
-        minimum=0, maximum=MAX_DURABLE_REPLICAS)
+        0, "replicas that must have every write (`WAIT`) before it is acknowledged "
+        "([Sentinel](../operations/store.md#sentinel))", minimum=0, maximum=MAX_DURABLE_REPLICAS)
     keys_dir: Path = folder(Path("keys"), "the signing-key folder, shared by every instance")  # noqa: RUF009
     access_token_ttl: int = whole(
         900, f"access-token lifetime, seconds; at most `{MAX_TOKEN_TTL}` (`tokensrv.verify` refuses "
@@ -184,7 +184,7 @@ class Settings:
     refresh_reuse_grace: int = whole(
         60, "seconds after a rotation in which its predecessor may be presented again while the new token "
         "is unused (a retry after a lost answer); `0`: never. See [Refresh tokens]"
-        "(#refresh-tokens-rotation-and-reuse-detection)", minimum=0)
+        "(../guides/tokens.md#refresh-tokens-rotation-and-reuse-detection)", minimum=0)
     id_token_ttl: int = whole(
         900, f"ID-token lifetime; at most `{MAX_TOKEN_TTL}`", maximum=MAX_TOKEN_TTL, unit=" seconds")
     auth_code_ttl: int = whole(60, "authorization-code lifetime")
@@ -209,7 +209,7 @@ class Settings:
     client_auth_max_failures: int = whole(
         20, "failed client authentications allowed per `client_id` and client address within a fixed "
         "window of `TOKENSRV_CLIENT_AUTH_FAILURE_WINDOW`, then 429 `slow_down` until it ends (see "
-        "*Production checklist*)")
+        "[Client secret guessing](../operations/deploying.md#client-secret-guessing))")
     client_auth_failure_window: int = whole(600, "seconds of the failed client authentication window")
     require_par: bool = flag(
         False, "`true`: every authorization request must be pushed first (RFC 9126); advertised as "
@@ -257,19 +257,19 @@ class Settings:
         "applies)")
     dpop_nonce: str = choice(
         "off", ("on", "off"), "`on`: DPoP proofs at the token and PAR endpoints must carry the server's nonce "
-        "(see [DPoP](#dpop-sender-constrained-tokens))", fold_case=True)
+        "(see [DPoP](../guides/dpop.md))", fold_case=True)
     dpop_iat_window: int = whole(
         60, "seconds a DPoP proof's `iat` may be before or after the server's clock")
     backchannel_queue_max: int = whole(
         10_000, "back-channel logout deliveries the shared queue holds (waiting or to retry); past it a new "
-        "one is refused and counted (see [Back-channel logout](#back-channel-logout))")
+        "one is refused and counted (see [Back-channel logout](../guides/sso.md#back-channel-logout))")
     backchannel_max_attempts: int = whole(5, "attempts per logout token before it is given up")
     backchannel_retry_delay: float = number(
         2.0, "seconds before the first retry; each further retry waits twice as long (at most 300)")
     registration: str = choice(
         "off", ("on", "off"), "`on`: dynamic client registration (RFC 7591/7592) at `/oauth2/register`, "
         "advertised as `registration_endpoint`; off, the path is a 404 like any unknown one (see [Dynamic "
-        "client registration](#dynamic-client-registration-rfc-7591-and-7592))", fold_case=True)
+        "client registration](../guides/clients.md#dynamic-client-registration-rfc-7591-and-7592))", fold_case=True)
     registration_scopes: str = text(
         "openid profile email", "the scopes a registered client may be given (space-separated); what it asks "
         "beyond them is dropped", check=_scope_tokens)
@@ -315,7 +315,7 @@ def load_settings(env: Mapping[str, str] | None = None, **overrides: Any) -> Set
 
 
 def markdown_table() -> str:
-    """The README's configuration table, one row per declaration (`make docs-settings` writes it)."""
+    """The configuration reference's table, one row per declaration (`make docs-reference` writes it)."""
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     rows += [f"| `{env_name(name)}` | {s.default_doc} | {s.doc} |" for name, s in SETTINGS.items()]
     return "\n".join(rows) + "\n"

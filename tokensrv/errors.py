@@ -23,7 +23,8 @@ class OAuthError(Exception):
 
 
 class InvalidRequest(OAuthError):
-    error, status, description = "invalid_request", 400, "the request is missing or repeats a parameter, or is malformed"
+    error, status = "invalid_request", 400
+    description = "the request is missing or repeats a parameter, or is malformed"
 
 
 class InvalidClient(OAuthError):

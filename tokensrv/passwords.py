@@ -19,6 +19,7 @@ gets a new pool.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -68,10 +69,8 @@ def start_worker(hasher: PasswordHasher) -> None:
     """
     global _hasher
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
+    with contextlib.suppress(OSError):
         os.nice(ARGON2_NICE)  # clamped at 19
-    except OSError:
-        pass
     _hasher = hasher
 
 

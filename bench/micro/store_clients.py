@@ -66,7 +66,8 @@ async def seed(url: str) -> None:
 # ---- the clients: each a name, an opener, and its two commands ----
 
 async def redis_py(url: str, hiredis: bool) -> tuple[Any, Call, Call, Callable[[], Awaitable[None]]]:
-    pool = ConnectionPool.from_url(url, decode_responses=True, **({} if hiredis else {"parser_class": _AsyncRESP2Parser}))
+    parser = {} if hiredis else {"parser_class": _AsyncRESP2Parser}
+    pool = ConnectionPool.from_url(url, decode_responses=True, **parser)
     client = Redis(connection_pool=pool)
     sha, args = await client.script_load(_ROTATE), rotation_args()
     return (client, lambda: client.evalsha(sha, 1, FAMILY_KEY, *args), lambda: client.get(USER_KEY),
@@ -136,8 +137,9 @@ async def per_command(call: Call, ops: int, callers: int) -> tuple[float, float]
 async def old_and_new_refresh(url: str) -> dict[str, Call]:
     """redis-py + hiredis: the refresh grant's store calls before issue #14 and now."""
     client = Redis.from_url(url, decode_responses=True)
-    read_sha, rotate_sha, args = await client.script_load(_READ_FAMILY), await client.script_load(_ROTATE), rotation_args()
-    old_args = args[:8] + ["0", ""]  # the rotation without the user and marker reads: the pipeline sent them
+    read_sha, rotate_sha = await client.script_load(_READ_FAMILY), await client.script_load(_ROTATE)
+    args = rotation_args()
+    old_args = [*args[:8], "0", ""]  # the rotation without the user and marker reads: the pipeline sent them
 
     async def before() -> None:
         await client.evalsha(read_sha, 1, FAMILY_KEY, "")

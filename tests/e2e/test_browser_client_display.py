@@ -18,7 +18,8 @@ from tests.helpers.cli import cli_json
 HOSTILE_NAME = '<script>window.pwned = 1</script><img src=x onerror="window.pwned = 2"><b>Bold</b>'
 LOGO = "https://logo.example.org/rp.png"
 # a 1x1 PNG: what the logo host answers (intercepted: the test needs no network)
-PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==")
+PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9"
+                       "awAAAABJRU5ErkJggg==")
 
 
 def register(server, metadata) -> dict:

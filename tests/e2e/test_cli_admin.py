@@ -28,7 +28,8 @@ def test_a_client_made_with_the_cli_gets_a_token_over_http(live_server):
 
 
 def test_client_list_show_remove(live_server):
-    secret = cli_json(live_server, "client", "add", "--id", "svc", "--grant-type", "client_credentials")["client_secret"]
+    added = cli_json(live_server, "client", "add", "--id", "svc", "--grant-type", "client_credentials")
+    secret = added["client_secret"]
     public = cli_json(live_server, "client", "add", "--id", "spa", "--public",
                       "--redirect-uri", "https://spa.example/cb", "--redirect-uri", "http://127.0.0.1:5173/cb",
                       "--post-logout-redirect-uri", "https://spa.example/")
@@ -144,8 +145,8 @@ def test_user_revoke_signs_out_everywhere(live_server, mobile):
     live_server.cli("user", "add", "alice", "--password-stdin", input=PASSWORD + "\n")
     issued = login(live_server, "alice", PASSWORD, mobile)[1]
     live_server.cli("user", "revoke", "alice")
-    status, body = http_post(live_server.url + "/oauth2/token",
-                             {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]}, "mobile", mobile)
+    refresh = {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]}
+    status, body = http_post(live_server.url + "/oauth2/token", refresh, "mobile", mobile)
     assert (status, body["error"]) == (400, "invalid_grant")
     assert login(live_server, "alice", PASSWORD, mobile)[0] == 200  # the password still works
 

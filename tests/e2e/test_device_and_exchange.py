@@ -94,7 +94,8 @@ def poll_error(oauth: OAuth2Client, meta: dict[str, Any], device_code: str) -> s
 def test_device_grant_with_authlib(device_server):
     meta = discover(device_server)
     assert DEVICE in meta["grant_types_supported"]
-    with Browser(device_server.url) as browser, OAuth2Client("tokensrv-cli", token_endpoint_auth_method="none") as oauth:
+    with Browser(device_server.url) as browser, \
+            OAuth2Client("tokensrv-cli", token_endpoint_auth_method="none") as oauth:
         browser.sign_in()
         waiting = start(meta)
         assert poll_error(oauth, meta, waiting["device_code"]) == "authorization_pending"

@@ -54,6 +54,7 @@ def test_user_token_verifies_offline_with_login_claims(live_server):
     claims = verify(live_server, issued["access_token"], audience="app")
     assert claims["sub"] == user["sub"] and claims["roles"] == ["staff"]
     assert claims["auth_time"] <= claims["iat"] and claims["sid"]
-    refreshed = post_token(live_server, "app", secret, grant_type="refresh_token", refresh_token=issued["refresh_token"])
+    refreshed = post_token(live_server, "app", secret, grant_type="refresh_token",
+                           refresh_token=issued["refresh_token"])
     again = verify(live_server, refreshed["access_token"], audience="app")
     assert again["sid"] == claims["sid"] and again["jti"] != claims["jti"]

@@ -1,6 +1,6 @@
 """Dynamic client registration against a live `tokensrv serve`, as an operator and a client see
 it: `tokensrv client token` mints the initial access token, a client registers over HTTP (the
-README's curl request), authlib's OAuth2Client then runs the code flow and client_credentials with
+curl request of docs/guides/clients.md), authlib's OAuth2Client then runs the code flow and client_credentials with
 the registered credentials, `tokensrv client list` shows the client; `client add --name` and its
 mistakes; and no token or secret in the server's log."""
 from __future__ import annotations
@@ -61,7 +61,8 @@ async def test_a_client_registers_itself_then_authlib_signs_a_user_in_and_gets_i
     client_id, secret = reg["client_id"], reg["client_secret"]
 
     async with AsyncOAuth2Client(client_id, secret, scope="openid profile", redirect_uri=REDIRECT,
-                                 code_challenge_method="S256", token_endpoint_auth_method="client_secret_post") as oauth:
+                                 code_challenge_method="S256",
+                                 token_endpoint_auth_method="client_secret_post") as oauth:
         verifier = secrets.token_urlsafe(48)
         url, state = oauth.create_authorization_url(meta["authorization_endpoint"], code_verifier=verifier,
                                                     nonce=secrets.token_urlsafe(12))

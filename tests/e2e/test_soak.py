@@ -11,8 +11,8 @@ SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "soak.py"
 
 
 def test_soak_one_minute_holds_every_invariant() -> None:
-    result = subprocess.run([sys.executable, str(SCRIPT), "--duration", "60"], check=False, capture_output=True, text=True,
-                            timeout=300, cwd=SCRIPT.parents[1])
+    result = subprocess.run([sys.executable, str(SCRIPT), "--duration", "60"], check=False, capture_output=True,
+                            text=True, timeout=300, cwd=SCRIPT.parents[1])
     print(result.stdout)  # the summary, in the test report
     assert result.returncode == 0, result.stdout + result.stderr
     assert "invariant violations: 0" in result.stdout

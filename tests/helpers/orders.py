@@ -1,4 +1,5 @@
-"""The example orders service (examples/orders) behind tokensrv.verify, with an issuer and a first-party app: fixtures."""
+"""The example orders service (examples/orders) behind tokensrv.verify, with an issuer and a first-party app:
+fixtures."""
 from __future__ import annotations
 
 from typing import Any

@@ -162,7 +162,8 @@ def is_error_page(html: str) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def doomed_store(make_client: Any, settings: Any, tmp_path: Path) -> AsyncIterator[tuple[TestClient, EmbeddedValkey]]:
+async def doomed_store(make_client: Any, settings: Any,
+                       tmp_path: Path) -> AsyncIterator[tuple[TestClient, EmbeddedValkey]]:
     """A server on a Valkey of its own, which the test may stop to see the server fail closed."""
     store = EmbeddedValkey(tmp_path / "doomed", port=free_port(), appendonly=False)
     store.start()

@@ -18,7 +18,10 @@ USERINFO_URL = ISSUER + "/oauth2/userinfo"
 
 
 async def dpop_token(client, app, key_or_proof, **params):
-    proof = key_or_proof if isinstance(key_or_proof, str) else key_or_proof.proof("POST", TOKEN_URL, client_clock(client))
+    if isinstance(key_or_proof, str):
+        proof = key_or_proof
+    else:
+        proof = key_or_proof.proof("POST", TOKEN_URL, client_clock(client))
     data = {"grant_type": "client_credentials", **params}
     return await post(client, "/oauth2/token", data, {**app.basic, "DPoP": proof})
 
@@ -140,10 +143,12 @@ async def test_with_nonces_on_a_proof_without_one_gets_use_dpop_nonce(nonce_clie
     status, body, headers = await dpop_token(client, svc, key)
     assert (status, body["error"]) == (400, "use_dpop_nonce")
     nonce = headers["DPoP-Nonce"]
-    status, body, headers = await dpop_token(client, svc, key.proof("POST", TOKEN_URL, client_clock(client), nonce=nonce))
+    proof = key.proof("POST", TOKEN_URL, client_clock(client), nonce=nonce)
+    status, body, headers = await dpop_token(client, svc, proof)
     assert status == 200 and body["token_type"] == "DPoP", body
     assert headers["DPoP-Nonce"] == nonce  # still this period's
-    status, body, _ = await dpop_token(client, svc, key.proof("POST", TOKEN_URL, client_clock(client), nonce="x" + nonce))
+    wrong_nonce = key.proof("POST", TOKEN_URL, client_clock(client), nonce="x" + nonce)
+    status, body, _ = await dpop_token(client, svc, wrong_nonce)
     assert (status, body["error"]) == (400, "use_dpop_nonce")
 
 

@@ -120,12 +120,13 @@ async def test_tokens_we_did_not_sign_or_of_the_wrong_type_are_inactive(client, 
     kid = provider_of(client).keys.ring.signing.kid
     forged = forge(claims, {"alg": "RS256", "kid": kid, "typ": "at+jwt"}, stranger)
     signing = provider_of(client).keys.ring.signing.key
-    other_issuer = forge({**claims, "iss": "https://evil.example"}, {"alg": "RS256", "kid": kid, "typ": "at+jwt"}, signing)
+    other_issuer = forge({**claims, "iss": "https://evil.example"}, {"alg": "RS256", "kid": kid, "typ": "at+jwt"},
+                         signing)
     untyped = forge(claims, {"alg": "RS256", "kid": kid}, signing)
     head, body, sig = issued["access_token"].split(".")
     alg_none = base64.urlsafe_b64encode(json.dumps({"alg": "none", "typ": "at+jwt"}).encode()).decode().rstrip("=")
-    for value in (forged, other_issuer, untyped, issued["id_token"], f"{alg_none}.{body}.", f"{head}.{body}.{sig[:-4]}AAAA",
-                  "garbage", "a.b.c"):
+    for value in (forged, other_issuer, untyped, issued["id_token"], f"{alg_none}.{body}.",
+                  f"{head}.{body}.{sig[:-4]}AAAA", "garbage", "a.b.c"):
         assert await introspect(client, rs, value) == {"active": False}, value[:40]
 
 

@@ -169,7 +169,8 @@ async def test_kill_9_of_the_primary_under_load_loses_no_acknowledged_revocation
     killed = True
     old = await asyncio.to_thread(failover_topology.kill_primary)
     new = await asyncio.to_thread(failover_topology.wait_failover, old)
-    failover_topology.rejoin(old)  # a replica again, so revocations can be confirmed (in this thread: see examples/topologies.py)
+    # a replica again, so revocations can be confirmed (in this thread: see examples/topologies.py)
+    failover_topology.rejoin(old)
     await asyncio.to_thread(failover_topology.wait_healthy)
     async with asyncio.timeout(LOAD_DEADLINE):
         await load  # every revocation of the load acknowledged in the end, without a restart

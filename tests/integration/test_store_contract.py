@@ -95,8 +95,10 @@ async def test_a_refused_rotation_writes_nothing_and_the_token_still_rotates(sto
     await store.add_user(User(sub, "alice", "hash"))
     await store.create_family(dataclasses.replace(family(sub=sub), scope="read write"), D[0], "j0", NOW + 900, 300)
     before = (await store.get_family("fam1", D[0]), await redis.expiretime(keyspace.family("fam1")))
-    refusals = [("other", NOW + 10, {}, "wrong_client"), ("app", NOW + 10, {"scope": ["read", "admin"]}, "invalid_scope"),
-                ("app", NOW + 10, {"scope": ["admin"]}, "invalid_scope"), ("app", NOW + 100, {"max_life": 100}, "unknown")]
+    refusals = [("other", NOW + 10, {}, "wrong_client"),
+                ("app", NOW + 10, {"scope": ["read", "admin"]}, "invalid_scope"),
+                ("app", NOW + 10, {"scope": ["admin"]}, "invalid_scope"),
+                ("app", NOW + 100, {"max_life": 100}, "unknown")]
     for client_id, now, checks, refused in refusals:
         answer = await store.rotate_with_user("fam1", D[0], D[1], client_id, now, "j1", now + 900, 300, 0, **checks)
         assert answer == (refused, None, False), (client_id, checks)
@@ -110,7 +112,8 @@ async def test_a_refused_rotation_writes_nothing_and_the_token_still_rotates(sto
 async def test_concurrent_rotations_exactly_one_wins(store, redis):
     await store.create_family(family(), D[0], "j0", NOW + 900, idle_ttl=300)
     outcomes = await asyncio.gather(*(
-        rotate(store, "fam1", D[0], refresh_digest(f"new{i}"), "app", NOW, f"j{i + 1}", NOW + 900, 300, 0) for i in range(20)))
+        rotate(store, "fam1", D[0], refresh_digest(f"new{i}"), "app", NOW, f"j{i + 1}", NOW + 900, 300, 0)
+        for i in range(20)))
     assert sum(isinstance(o, Rotated) for o in outcomes) == 1
     reused = [o for o in outcomes if isinstance(o, Reused)]
     assert len(reused) == 1 and outcomes.count("unknown") == 18  # the first loser killed it

@@ -42,7 +42,8 @@ async def add(store: CachingStore, client: Client) -> None:
     """Register, and let the cache see its own announcement of the addition go by."""
     seen = store.clients._generation
     await store.add_client(client)
-    await eventually(lambda: store.clients._generation > seen, "the cache to see its own announcement go by", interval=0.01)
+    await eventually(lambda: store.clients._generation > seen, "the cache to see its own announcement go by",
+                     interval=0.01)
 
 
 async def test_a_client_is_served_from_memory_once_read(caching, redis):

@@ -116,8 +116,9 @@ async def test_jwks_and_discovery_fetches_are_client_spans_whose_server_spans_ar
     assert len(discovery) == 1 and len(jwks) == 1
     assert jwks[0].attributes is not None
     assert dict(jwks[0].attributes) == {
-        "http.request.method": "GET", "server.address": "127.0.0.1", "server.port": int(verifier.issuer.rsplit(":", 1)[1]),
-        "url.full": verifier.issuer + "/.well-known/jwks.json", "http.response.status_code": 200}
+        "http.request.method": "GET", "server.address": "127.0.0.1",
+        "server.port": int(verifier.issuer.rsplit(":", 1)[1]), "url.full": verifier.issuer + "/.well-known/jwks.json",
+        "http.response.status_code": 200}
     assert child_of(issuer_side, discovery[0]).name == "GET /.well-known/openid-configuration"
     assert child_of(issuer_side, jwks[0]).name == "GET /.well-known/jwks.json"
 

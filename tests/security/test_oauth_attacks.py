@@ -54,7 +54,7 @@ def refused_page(resp: aiohttp.ClientResponse, html: str) -> None:
     "https://app.example.com@evil.example/cb", "https://evil.example@app.example.com/cb",
     "https://evil.example\\@app.example.com/cb", "https://app.example.com\\@evil.example/cb",
     "https://app.example.com%2F@evil.example/cb", "https://app.example.com.evil.example/cb",
-    "https://аpp.example.com/cb",  # Cyrillic а: an IDN homograph
+    "https://\u0430pp.example.com/cb",  # U+0430, the Cyrillic a: an IDN homograph
     "https://xn--pp-8cd.example.com/cb",  # and its punycode
     "https://app.example.com:443/cb", "https://app.example.com:8443/cb", "http://app.example.com/cb",
     "//app.example.com/cb", "https:app.example.com/cb", " " + REGISTERED, REGISTERED + "\t",
@@ -151,8 +151,9 @@ async def test_a_refresh_token_is_used_once(client: TestClient) -> None:
     data = {"grant_type": "refresh_token", "refresh_token": issued["refresh_token"]}
     first = await client.post("/oauth2/token", headers=app.auth(), data=data)
     assert first.status == 200
+    successor = (await first.json())["refresh_token"]
     second = await client.post("/oauth2/token", headers=app.auth(),  # the successor is used
-                               data={"grant_type": "refresh_token", "refresh_token": (await first.json())["refresh_token"]})
+                               data={"grant_type": "refresh_token", "refresh_token": successor})
     assert second.status == 200
     again = await client.post("/oauth2/token", headers=app.auth(), data=data)
     assert again.status == 400 and (await again.json())["error"] == "invalid_grant"

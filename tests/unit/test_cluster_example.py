@@ -17,5 +17,6 @@ def test_the_cluster_rotates_a_keys_folder_of_its_own(store: str):
     assert keys_dir.resolve() != make_run_keys
     assert keys_dir.is_relative_to(cluster.STATE)  # with the rest of the cluster's state, ignored by git
     # every instance and every CLI command against the cluster uses the same folder
-    assert {cluster.tokensrv_env(store, port)["TOKENSRV_KEYS_DIR"] for port in cluster.TOKENSRV_PORTS} == {str(keys_dir)}
+    keys_dirs = {cluster.tokensrv_env(store, port)["TOKENSRV_KEYS_DIR"] for port in cluster.TOKENSRV_PORTS}
+    assert keys_dirs == {str(keys_dir)}
     assert cluster.tokensrv_env(store)["TOKENSRV_KEYS_DIR"] == str(keys_dir)

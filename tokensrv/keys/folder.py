@@ -155,8 +155,8 @@ class KeyRing:
         body = json.dumps(document, separators=(",", ":")).encode()
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         algorithms = tuple(sorted({k.alg for k in published}))
-        return cls(tuple(published), current_key(keys), body, etag, jwk.KeySet([jwk.import_key(d) for d in document["keys"]]),
-                   algorithms, tuple(problems))
+        key_set = jwk.KeySet([jwk.import_key(d) for d in document["keys"]])
+        return cls(tuple(published), current_key(keys), body, etag, key_set, algorithms, tuple(problems))
 
     def by_kid(self, kid: str) -> SigningKey | None:
         return next((k for k in self.keys if k.kid == kid), None)

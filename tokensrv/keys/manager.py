@@ -153,7 +153,7 @@ class KeyManager:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 -- the store may be down: keep serving, retry later
+            except Exception as exc:  # the store may be down: keep serving, retry later
                 log.warning("key rotation check failed: %s", type(exc).__name__)
             await asyncio.sleep(self.settings.key_check_interval)
 

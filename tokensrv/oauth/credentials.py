@@ -40,10 +40,7 @@ async def check_credentials(p: Provider, username: str, password: str, remote: s
         # read again after the argon2 check: a password change or a disable made while it ran
         # must not let the old password in, nor a disabled account
         current = await p.store.get_user(user.sub)
-        if current is None or current.password_hash != user.password_hash:
-            user = None
-        else:
-            user = current
+        user = current if current is not None and current.password_hash == user.password_hash else None
     if user is None or not checked.ok or user.disabled:
         events.login_failed(remote)
         return None  # the counted attempt stays: a failure

@@ -90,7 +90,7 @@ class LineHandler(logging.StreamHandler[TextIO]):
     def emit(self, record: logging.LogRecord) -> None:  # called with self.lock held
         try:
             self._pending.append(self.format(record) + self.terminator)
-        except Exception:  # noqa: BLE001 -- logging's own convention: report, never raise
+        except Exception:  # logging's own convention: report, never raise
             self.handleError(record)
             return
         try:

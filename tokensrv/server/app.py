@@ -92,7 +92,8 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time,
 async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     redis = open_redis(settings.redis_url)
-    store = CachingStore(redis, durable_replicas=settings.durable_replicas)  # client records cached in memory, dropped when a change is announced
+    # client records cached in memory, dropped when a change is announced
+    store = CachingStore(redis, durable_replicas=settings.durable_replicas)
     clock = app[CLOCK]
     keys = KeyManager(settings, store, lambda: int(clock()))
     processes = argon2_threads(settings)

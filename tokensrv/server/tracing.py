@@ -146,7 +146,8 @@ def server_middleware(tracer: trace.Tracer) -> Middleware:
             attributes["http.route"] = route
         name = f"{method} {route}" if route != "unmatched" else method
         with tracer.start_as_current_span(name, context=incoming_context(request.headers),
-                                          kind=trace.SpanKind.SERVER, attributes=attributes, record_exception=False, set_status_on_exception=False) as span:
+                                          kind=trace.SpanKind.SERVER, attributes=attributes, record_exception=False,
+                                          set_status_on_exception=False) as span:
             status = 500
             try:
                 response = await handler(request)
@@ -213,7 +214,8 @@ def _async_span(tracer: trace.Tracer, name: str, call: Callable[..., Awaitable[T
     """`call` in a span of its own; its arguments and result never go on it."""
     @functools.wraps(call)
     async def traced(*args: Any, **kwargs: Any) -> T:
-        with tracer.start_as_current_span(name, kind=kind, attributes=attributes, record_exception=False, set_status_on_exception=False) as span:
+        with tracer.start_as_current_span(name, kind=kind, attributes=attributes, record_exception=False,
+                                          set_status_on_exception=False) as span:
             try:
                 return await call(*args, **kwargs)
             except Exception as exc:

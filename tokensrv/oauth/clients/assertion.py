@@ -9,7 +9,7 @@ the future (LEEWAY for clocks), and a `jti` never seen before: it is kept in Val
 until the assertion expires, so a replay within its lifetime is refused.
 
 client_secret_jwt is not offered: a client secret is stored only as its SHA-256, and an HMAC
-check needs the secret itself (see the README, "Signed client assertions").
+check needs the secret itself (see docs/guides/clients.md, "Signed client assertions").
 """
 from __future__ import annotations
 

@@ -2,12 +2,12 @@
 
 Failed authentications (a wrong secret, a refused private_key_jwt assertion) are counted per
 client_id and client address (the address as tokensrv/server/request.py finds it), on every endpoint
-that authenticates clients (token, revoke, introspect, PAR), in Valkey with the login counters' mechanism (RedisStore.count_attempt: one atomic
-MULTI/EXEC per failure). After TOKENSRV_CLIENT_AUTH_MAX_FAILURES failures in a window of
-TOKENSRV_CLIENT_AUTH_FAILURE_WINDOW seconds the pair is refused with 429 `slow_down` and
-Retry-After until the window ends, before its secret is compared, so a throttled guesser learns
-nothing even when it guesses right. Other addresses are not affected: an attacker cannot lock a
-service out.
+that authenticates clients (token, revoke, introspect, PAR), in Valkey with the login counters'
+mechanism (RedisStore.count_attempt: one atomic MULTI/EXEC per failure). After
+TOKENSRV_CLIENT_AUTH_MAX_FAILURES failures in a window of TOKENSRV_CLIENT_AUTH_FAILURE_WINDOW
+seconds the pair is refused with 429 `slow_down` and Retry-After until the window ends, before its
+secret is compared, so a throttled guesser learns nothing even when it guesses right. Other
+addresses are not affected: an attacker cannot lock a service out.
 
 Only failures cost a round trip: checking the counter on every request would add one to every
 token request, which the client cache (store/cache.py) exists to avoid. So the lockout is also

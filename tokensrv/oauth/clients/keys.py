@@ -56,14 +56,14 @@ def check_jwks_uri(uri: str) -> str:
 def public_key_set(document: Any) -> KeySet:
     """A JWKS of public signing keys (RSA, EC, OKP), else ValueError with a one-line reason."""
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise ValueError('a JWKS must be a JSON object with a "keys" list')  # noqa: TRY004 -- one kind of bad input
+        raise ValueError('a JWKS must be a JSON object with a "keys" list')  # not TypeError: one kind of bad input
     keys = document["keys"]
     if not keys or len(keys) > MAX_KEYS:
         raise ValueError(f"a JWKS must hold 1 to {MAX_KEYS} keys")
     imported: list[OctKey | RSAKey | ECKey | OKPKey] = []  # KeySet's type; no OctKey gets in
     for item in keys:
         if not isinstance(item, dict):
-            raise ValueError("every JWKS entry must be a JSON object")  # noqa: TRY004 -- one kind of bad input
+            raise ValueError("every JWKS entry must be a JSON object")  # not TypeError: one kind of bad input
         if any(name in item for name in PRIVATE_MEMBERS):
             raise ValueError("the JWKS holds private or symmetric key material: register public keys only")
         if item.get("use", "sig") != "sig":
@@ -128,7 +128,7 @@ class ClientKeys:
             check_jwks_uri(uri)
             entry.keys = public_key_set(parse(await self._fetch(uri), max_bytes=MAX_JWKS_BYTES))
             entry.fetched_at = self._clock()
-        except Exception as exc:  # noqa: BLE001 -- any failure: keep what we had (stale keys still verify)
+        except Exception as exc:  # any failure: keep what we had (stale keys still verify)
             if entry.keys is None:
                 raise KeysUnavailable(f"fetching {uri} failed: {type(exc).__name__}: {exc}"[:300]) from None
         if len(self._entries) > MAX_ENTRIES:

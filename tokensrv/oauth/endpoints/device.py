@@ -34,7 +34,7 @@ from tokensrv.store.device import DeviceApproval, PendingDevice
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # RFC 8628 §6.1
 USER_CODE_LENGTH = 8
 VERIFICATION_PATH = "/device"
-_DASHES_AND_SPACES = re.compile(r"[\s\-‐-―−]+")
+_DASHES_AND_SPACES = re.compile(r"[\s\-\u2010-\u2015\u2212]+")  # the hyphens and dashes, the minus sign
 WRONG_CODE = "That code is not valid, has expired or was already used. Check the code on your device."
 
 
@@ -154,7 +154,7 @@ async def _look_up(p: Provider, user_code: str | None, remote: str) -> PendingDe
     keys = [f"device:addr:{remote}", "device:all"]
     counted = await p.store.count_attempt(keys, p.settings.login_failure_window)
     limits = (p.settings.login_max_failures, p.settings.device_user_code_max_failures)
-    blocked = [ttl for (count, ttl), limit in zip(counted, limits) if count > limit]
+    blocked = [ttl for (count, ttl), limit in zip(counted, limits, strict=True) if count > limit]
     if blocked:
         raise SlowDown(max(blocked), "too many wrong user codes", what="wrong codes entered")
     found = await p.store.find_device(secret_digest(user_code)) if user_code else None

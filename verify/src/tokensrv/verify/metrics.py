@@ -71,7 +71,7 @@ class StateGauges(Collector):
             labels = [verifier.audience, serial]
             state = verifier.metrics_state()
             values = (state.jwks_keys, state.mirror_connected, state.mirror_lag_seconds, state.mirror_entries)
-            for family, value in zip(families, values):
+            for family, value in zip(families, values, strict=True):
                 if value is not None:
                     family.add_metric(labels, float(value))
         return iter(families)

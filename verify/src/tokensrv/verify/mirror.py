@@ -1,11 +1,12 @@
 """The revocation mirror: a local copy of tokensrv's deny-list, kept current by the revocation feed,
 so a verifier checks revocation with no network call.
 
-Loading never misses a revocation: the feed's last entry id is recorded FIRST, then every
-deny-list key (`tokensrv:deny:{tokensrv:revocations}:*`) is read (value and expiry), then the feed is followed from the recorded id
-with XREAD BLOCK; anything revoked during the load arrives through the feed (applying an entry
-twice changes nothing). After a disconnection the mirror resumes from the last entry it applied;
-if entries after it may have been trimmed from the stream, it loads the deny-list again.
+Loading never misses a revocation: the feed's last entry id is recorded FIRST, then every deny-list
+key (`tokensrv:deny:{tokensrv:revocations}:*`) is read (value and expiry), then the feed is followed
+from the recorded id with XREAD BLOCK; anything revoked during the load arrives through the feed
+(applying an entry twice changes nothing). After a disconnection the mirror resumes from the last
+entry it applied; if entries after it may have been trimmed from the stream, it loads the deny-list
+again.
 
 Feed entries (Stream `tokensrv:revocations`): k kind (jti|sid|sub|family|kid), v value,
 u until (epoch s), t revoked at (epoch s; for `sub` the not-before: tokens with iat <= t are revoked).
@@ -266,7 +267,7 @@ class RevocationMirror:
                 pipe.get(key)
                 pipe.expiretime(key)
             replies = await pipe.execute()
-        for key, value, expires in zip(keys, replies[::2], replies[1::2]):
+        for key, value, expires in zip(keys, replies[::2], replies[1::2], strict=True):
             kind, _, ident = key[len(DENY_PREFIX):].partition(":")
             if value is None or expires == -2:
                 continue  # expired while we scanned

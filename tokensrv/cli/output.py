@@ -1,0 +1,57 @@
+"""How the admin commands print their answer: JSON for scripts (--json), else a table or the
+status summary on standard output; progress on standard error, so stdout stays the answer."""
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+
+def emit(result: Any, as_json: bool) -> None:
+    if as_json or not isinstance(result, list):
+        print(json.dumps(result, indent=None if as_json else 2))
+        return
+    print_table(result)
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        print("(none)")
+        return
+    columns = list(rows[0])
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value)) or "-"
+    return "-" if value is None else str(value)
+
+
+def print_status(s: dict[str, Any]) -> None:
+    store = s["store"]
+    print(f"store:   {store['url']} reachable, {store['latency_ms']} ms round trip")
+    print(f"clients: {s['clients']}   users: {s['users']}")
+    step = s["next_rotation_step"]
+    print("next key rotation step: " + ("none planned" if step is None else
+                                          f"{step['step']} at {step['due_at']} (in {step['in_seconds']} s)"))
+    for problem in s["key_problems"]:
+        print(f"key problem: {problem}")
+    print_table(s["keys"])
+
+
+def progress(label: str) -> Callable[[int, int], None]:
+    """A progress line on stderr: rewritten in place on a terminal, every tenth otherwise."""
+    tty = sys.stderr.isatty()
+
+    def report(done: int, total: int) -> None:
+        if tty:
+            print(f"\r{label}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+        elif done == total or done % max(1, total // 10) == 0:
+            print(f"{label}: {done}/{total}", file=sys.stderr, flush=True)
+    return report
