@@ -106,9 +106,9 @@ class TokenMiddleware:
 
 def middleware_of(scope: Scope) -> TokenMiddleware:
     context = scope.get(CONTEXT)
-    if not isinstance(context, TokenMiddleware):
-        raise RuntimeError("tokensrv.verify: the app has no TokenMiddleware")
-    return context
+    if isinstance(context, TokenMiddleware):
+        return context
+    raise RuntimeError("tokensrv.verify: the app has no TokenMiddleware")
 
 
 async def authenticate(scope: Scope, scopes: Iterable[str] = (), roles: Iterable[str] = ()) -> dict[str, Any]:

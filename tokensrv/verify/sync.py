@@ -24,7 +24,7 @@ import logging
 import os
 import threading
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from . import http
 from .errors import VerifierUnavailable
@@ -55,7 +55,7 @@ class SyncVerifier:
 
     # ---- lifecycle ----
 
-    def start(self) -> SyncVerifier:
+    def start(self) -> Self:
         """Start the thread and the verifier in it, once per process; wait (up to
         `start_timeout`) for the keys and the deny-list. If tokensrv or the store is not there
         yet, TokenVerifier keeps trying in the background: see `ready`."""
@@ -94,7 +94,7 @@ class SyncVerifier:
                 loop.close()
         atexit.unregister(self.close)
 
-    def __enter__(self) -> SyncVerifier:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
