@@ -52,6 +52,7 @@ class SyncVerifier:
         self._thread: threading.Thread | None = None
         self._verifier: TokenVerifier | None = None
         self._pid = 0
+        self._closed = False  # by close(): calls are refused until start() is called again
 
     # ---- lifecycle ----
 
@@ -62,7 +63,7 @@ class SyncVerifier:
         with self._lock:
             if self._loop is not None and self._pid == os.getpid():
                 return self
-            self._pid = os.getpid()  # a forked child's copy of the parent's thread is not running
+            self._pid, self._closed = os.getpid(), False  # a forked child's copy of the thread is not running
             loop = asyncio.new_event_loop()
             ready = threading.Event()
             self._thread = threading.Thread(target=_run, args=(loop, ready), name="tokensrv-verify", daemon=True)
@@ -84,6 +85,7 @@ class SyncVerifier:
         with self._lock:
             loop, thread, verifier = self._loop, self._thread, self._verifier
             self._loop = self._thread = self._verifier = None
+            self._closed = True
             if loop is None or thread is None or verifier is None or self._pid != os.getpid():
                 return
             try:
@@ -145,6 +147,8 @@ class SyncVerifier:
         return self._run_in_loop(run(), self.call_timeout)
 
     def _running(self) -> TokenVerifier:
+        if self._closed:
+            raise VerifierUnavailable("the verifier is closed")
         if self._loop is None or self._pid != os.getpid():
             self.start()
         verifier = self._verifier
