@@ -7,16 +7,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from typing import Any
 
 import pytest
 
+from examples.orders.app import ENDED_SESSIONS
+from examples.orders.app import create_app as create_orders
 from tests.helpers.backchannel import Receiver
-from tests.helpers.downstream import SERVICES, Answer, Issuer, Service, bearer
+from tests.helpers.downstream import SERVICES, Answer, Issuer, Service, bearer, verifier_options
 from tests.helpers.dpop import DPoPKey
 from tests.helpers.live import LiveServer
 from tests.helpers.poll import eventually_sync
 from tests.helpers.verify import issuer_requests
 from tests.helpers.verify_live import DEADLINE, payload
+from tokensrv.verify import TokenVerifier
 
 ALGS = 'algs="ES256 RS256 PS256 EdDSA"'
 MakeService = Callable[[LiveServer], AbstractContextManager[Service]]
@@ -98,11 +102,9 @@ def test_dpop_bound_tokens_need_their_proof(service: Service, issuer: Issuer) ->
     assert (refused.status, refused.body["error"]) == (401, "invalid_token")
 
 
-async def test_the_backchannel_logout_receiver_accepts_a_real_logout_token(
-        make_service: MakeService, live_server: LiveServer) -> None:
-    """tokensrv delivers the logout token to a real receiver on loopback (tests/helpers/backchannel.py);
-    the same token, POSTed to the service's receiver, ends the session; a replay or an access
-    token is refused with 400 (OIDC Back-Channel Logout 1.0 §2.8)."""
+async def delivered_logout_token(live_server: LiveServer) -> tuple[str, dict[str, Any]]:
+    """A logout token tokensrv delivered for alice's session (to a real receiver on loopback,
+    tests/helpers/backchannel.py) once `tokensrv user revoke alice` ended it; and her tokens."""
     receiver = await Receiver().start()
     try:
         issuer = Issuer(live_server, backchannel_logout_uri=receiver.uri("/backchannel"))
@@ -112,14 +114,39 @@ async def test_the_backchannel_logout_receiver_accepts_a_real_logout_token(
     finally:
         await receiver.stop()
     assert hit.token is not None
+    return hit.token, tokens
+
+
+async def test_the_backchannel_logout_receiver_accepts_a_real_logout_token(
+        make_service: MakeService, live_server: LiveServer) -> None:
+    """The token tokensrv delivered, POSTed to the service's receiver, ends the session; a replay
+    or an access token is refused with 400 (OIDC Back-Channel Logout 1.0 §2.8)."""
+    logout_token, tokens = await delivered_logout_token(live_server)
     with make_service(live_server) as service:
-        accepted = service.post_form("/backchannel-logout", {"logout_token": hit.token})
+        accepted = service.post_form("/backchannel-logout", {"logout_token": logout_token})
         assert accepted.status == 200
-        [ended] = service.ended_sessions
-        assert ended == payload(hit.token)["sid"]  # the example ended the session it names
-        replayed = service.post_form("/backchannel-logout", {"logout_token": hit.token})
+        assert service.ended_sessions == [payload(logout_token)["sid"]]  # the example ended the session it names
+        replayed = service.post_form("/backchannel-logout", {"logout_token": logout_token})
         assert (replayed.status, replayed.body["error"]) == (400, "invalid_request")
         not_logout = service.post_form("/backchannel-logout", {"logout_token": tokens["access_token"]})
         assert not_logout.status == 400
         assert service.post_form("/backchannel-logout", {}).status == 400
-        assert service.ended_sessions == [ended]
+        assert len(service.ended_sessions) == 1
+
+
+async def test_the_aiohttp_logout_receiver_accepts_a_real_logout_token(
+        aiohttp_client: Any, live_server: LiveServer) -> None:
+    """aiohttp's receiver (tokensrv.verify.middleware.logout_receiver) in the aiohttp orders example."""
+    logout_token, tokens = await delivered_logout_token(live_server)
+    options = verifier_options(live_server)
+    registry = options.pop("registry")
+    app = create_orders(TokenVerifier(options.pop("issuer"), options.pop("audience"), registry=registry, **options),
+                        registry)
+    client = await aiohttp_client(app)
+    resp = await client.post("/backchannel-logout", data={"logout_token": logout_token})
+    assert (resp.status, resp.headers["Cache-Control"]) == (200, "no-store")
+    assert app[ENDED_SESSIONS] == [payload(logout_token)["sid"]]
+    for refused in ({"logout_token": logout_token}, {"logout_token": tokens["access_token"]}, {}):
+        resp = await client.post("/backchannel-logout", data=refused)
+        assert (resp.status, (await resp.json())["error"]) == (400, "invalid_request")
+    assert len(app[ENDED_SESSIONS]) == 1
