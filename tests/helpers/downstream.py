@@ -120,6 +120,8 @@ class FastAPIService:
     @staticmethod
     def _answer(resp: Any) -> Answer:
         body = resp.json() if resp.content else None
+        if isinstance(body, dict) and isinstance(body.get("detail"), dict):
+            body = body["detail"]  # FastAPI's HTTPException body: {"detail": {"error", "error_description"}}
         return Answer(resp.status_code, resp.headers.get_list("www-authenticate"), body)
 
 
@@ -128,9 +130,44 @@ def fastapi_service(server: LiveServer) -> Iterator[Service]:
     from starlette.testclient import TestClient
 
     from examples.downstream.fastapi_app import create_app
+    from tokensrv.verify.fastapi import TokenAuth
+    auth = TokenAuth(**verifier_options(server), realm="orders")
+    app = create_app(auth)
+    with TestClient(app) as client:  # runs the lifespan: it starts the verifier
+        yield FastAPIService(client, auth.verifier, app)
+
+
+def starlette_app(verifier: TokenVerifier) -> Any:
+    """The Starlette app of the FastAPI guide's "Starlette without FastAPI": the ASGI middleware,
+    the endpoint decorator, and the logout receiver."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    from tokensrv.verify.asgi import TokenMiddleware, logout_endpoint, require
+
+    @require(scopes=["orders:read"])
+    async def list_orders(request: Request) -> Response:
+        return JSONResponse({"orders": []})
+
+    async def end_session(claims: dict[str, Any]) -> None:
+        app.state.ended_sessions.append(claims.get("sid") or claims["sub"])
+
+    app = Starlette(routes=[Route("/orders", list_orders),
+                            Route("/backchannel-logout", logout_endpoint(end_session), methods=["POST"])],
+                    middleware=[Middleware(TokenMiddleware, verifier=verifier, realm="orders")])
+    app.state.ended_sessions = []
+    return app
+
+
+@contextmanager
+def starlette_service(server: LiveServer) -> Iterator[Service]:
+    from starlette.testclient import TestClient
     options = verifier_options(server)
     verifier = TokenVerifier(options.pop("issuer"), options.pop("audience"), **options)
-    app = create_app(verifier)
+    app = starlette_app(verifier)
     with TestClient(app) as client:  # runs the lifespan: the middleware starts the verifier
         yield FastAPIService(client, verifier, app)
 
@@ -214,5 +251,6 @@ def django_service(server: LiveServer) -> Iterator[Service]:
         yield DjangoService()
 
 
-SERVICES = {"fastapi": fastapi_service, "flask": flask_service, "django": django_service}
+SERVICES = {"fastapi": fastapi_service, "starlette": starlette_service, "flask": flask_service,
+            "django": django_service}
 

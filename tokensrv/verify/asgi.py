@@ -1,7 +1,7 @@
-"""ASGI integration (Starlette, and FastAPI through tokensrv.verify.fastapi): a middleware that
-verifies each request's Bearer or DPoP token with a TokenVerifier running in the server's own
-event loop, a `require` decorator for Starlette endpoints, and the back-channel logout receiver.
-Answers: tokensrv.verify.http.
+"""ASGI integration (Starlette; FastAPI has tokensrv.verify.fastapi, over the same Guard): a
+middleware that verifies each request's Bearer or DPoP token with a TokenVerifier running in the
+server's own event loop, a `require` decorator for Starlette endpoints, and the back-channel
+logout receiver. Answers: tokensrv.verify.http.
 
     app = Starlette(routes=[Route("/orders", list_orders),
                             Route("/backchannel-logout", logout_endpoint(end_sessions), methods=["POST"])],
@@ -13,9 +13,9 @@ Answers: tokensrv.verify.http.
 
 The middleware starts the verifier at the server's lifespan startup (or on the first request, for
 a server that sends no lifespan events) and closes it at shutdown. A request carrying an
-Authorization header is verified before the app sees it; `require` (or the FastAPI dependency)
-refuses a request without a token, or without the scopes and roles listed. WebSocket connections
-pass through untouched.
+Authorization header is verified before the app sees it (a bad token is refused there, whatever
+the route); `require` refuses a request without a token, or without the scopes and roles listed.
+WebSocket connections pass through untouched.
 """
 from __future__ import annotations
 
@@ -32,38 +32,23 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import http
 from .verifier import TokenVerifier
 
-CONTEXT = "tokensrv.verify"  # scope key: the TokenMiddleware that saw the request
+GUARD = "tokensrv.verify"  # scope key: the Guard of the TokenMiddleware that saw the request
 VERIFIED = "tokensrv.verify.verified"  # scope key: the request's http.Verified
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-class TokenMiddleware:
-    """`public_url`: the scheme and host (and any path prefix) clients reach this service at, when
+class Guard:
+    """A verifier started once (whoever asks first), the realm of its answers, and how a
+    request's token is read and verified once per request.
+    `public_url`: the scheme and host (and any path prefix) clients reach this service at, when
     that is not what the request says (behind a proxy); DPoP proofs name that URL."""
 
-    def __init__(self, app: ASGIApp, verifier: TokenVerifier, realm: str = "api",
-                 public_url: str | None = None) -> None:
-        self.app, self.verifier, self.realm = app, verifier, realm
+    def __init__(self, verifier: TokenVerifier, realm: str = "api", public_url: str | None = None) -> None:
+        self.verifier, self.realm = verifier, realm
         self.public_url = None if public_url is None else public_url.rstrip("/")
         self._started = False
         self._starting = asyncio.Lock()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self.app(scope, self._lifespan(receive), send)
-            return
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        await self.start()
-        scope[CONTEXT] = self
-        try:
-            if any(name == b"authorization" for name, _ in scope["headers"]):
-                await self.verified(scope)
-            await self.app(scope, receive, send)
-        except http.Refused as refused:  # raised before any response: by the FastAPI dependency
-            await send_answer(send, refused.answer)
 
     async def start(self) -> None:
         async with self._starting:
@@ -77,45 +62,79 @@ class TokenMiddleware:
                 self._started = False
                 await self.verifier.close()
 
-    def _lifespan(self, receive: Receive) -> Receive:
-        async def lifespan_receive() -> Message:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await self.start()
-            elif message["type"] == "lifespan.shutdown":
-                await self.close()
-            return message
-        return lifespan_receive
-
     async def verified(self, scope: Scope) -> http.Verified:
         """The request's verified token (verified once per request), else http.Refused."""
         verified: http.Verified | None = scope.get(VERIFIED)
         if verified is None:
+            await self.start()
             verified = await http.verify_request(self.verifier, self.presented(scope), self.realm)
             scope[VERIFIED] = verified
         return verified
 
+    async def authenticate(self, scope: Scope, scopes: Iterable[str] = (), roles: Iterable[str] = ()
+                           ) -> dict[str, Any]:
+        """The request's claims if its token carries every scope and role listed; else http.Refused."""
+        verified = await self.verified(scope)
+        http.check_access(verified, scopes, roles)
+        return verified.claims
+
     def presented(self, scope: Scope) -> http.Presented:
-        headers = HTTPConnection(scope).headers
+        connection = HTTPConnection(scope)
         if self.public_url is None:
-            url = str(HTTPConnection(scope).url.replace(query=""))
+            url = str(connection.url.replace(query=""))
         else:
             url = self.public_url + quote(scope.get("root_path", "") + scope["path"])
-        return http.Presented(scope["method"], url, headers.getlist("authorization"), headers.getlist("dpop"))
+        return http.Presented(scope["method"], url, connection.headers.getlist("authorization"),
+                              connection.headers.getlist("dpop"))
+
+    async def receive_logout(self, request: Request, audience: str | None) -> dict[str, Any]:
+        """The claims of the request's logout token; else http.Refused (400)."""
+        await self.start()
+        body = await read_at_most(request, http.MAX_LOGOUT_BODY + 1)
+        tokens = http.logout_tokens(request.headers.get("content-type"), body)
+        return await http.receive_logout(self.verifier, tokens, audience)
 
 
-def middleware_of(scope: Scope) -> TokenMiddleware:
-    context = scope.get(CONTEXT)
-    if isinstance(context, TokenMiddleware):
-        return context
+class TokenMiddleware:
+    """Verify the token of every request that carries one; start and close the verifier with the
+    app. Its arguments after `app` are Guard's."""
+
+    def __init__(self, app: ASGIApp, verifier: TokenVerifier, realm: str = "api",
+                 public_url: str | None = None) -> None:
+        self.app, self.guard = app, Guard(verifier, realm, public_url)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, self._lifespan(receive), send)
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope[GUARD] = self.guard
+        if any(name == b"authorization" for name, _ in scope["headers"]):
+            try:
+                await self.guard.verified(scope)
+            except http.Refused as refused:
+                await send_answer(send, refused.answer)
+                return
+        await self.app(scope, receive, send)
+
+    def _lifespan(self, receive: Receive) -> Receive:
+        async def lifespan_receive() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.guard.start()
+            elif message["type"] == "lifespan.shutdown":
+                await self.guard.close()
+            return message
+        return lifespan_receive
+
+
+def guard_of(scope: Scope) -> Guard:
+    guard = scope.get(GUARD)
+    if isinstance(guard, Guard):
+        return guard
     raise RuntimeError("tokensrv.verify: the app has no TokenMiddleware")
-
-
-async def authenticate(scope: Scope, scopes: Iterable[str] = (), roles: Iterable[str] = ()) -> dict[str, Any]:
-    """The request's claims if its token carries every scope and role listed; else http.Refused."""
-    verified = await middleware_of(scope).verified(scope)
-    http.check_access(verified, scopes, roles)
-    return verified.claims
 
 
 def require(scopes: Iterable[str] = (), roles: Iterable[str] = ()) -> Callable[[Endpoint], Endpoint]:
@@ -126,7 +145,7 @@ def require(scopes: Iterable[str] = (), roles: Iterable[str] = ()) -> Callable[[
         @functools.wraps(endpoint)
         async def wrapper(request: Request) -> Response:
             try:
-                await authenticate(request.scope, needed_scopes, needed_roles)
+                await guard_of(request.scope).authenticate(request.scope, needed_scopes, needed_roles)
             except http.Refused as refused:
                 return to_response(refused.answer)
             return await endpoint(request)
@@ -140,18 +159,17 @@ def claims_of(request: HTTPConnection) -> dict[str, Any]:
     return verified.claims
 
 
-def logout_endpoint(on_logout: Callable[[dict[str, Any]], Awaitable[None]], audience: str | None = None
-                    ) -> Endpoint:
+def logout_endpoint(on_logout: Callable[[dict[str, Any]], Awaitable[None]], audience: str | None = None,
+                    guard: Guard | None = None) -> Endpoint:
     """An endpoint for the back-channel logout URI (OIDC Back-Channel Logout 1.0 §2.5; route it
     for POST): it checks the logout token, awaits `on_logout(claims)` (end the sessions of
     `claims["sid"]`, or of `claims["sub"]` without one) and answers 200; a bad token gets 400.
-    `audience`: this relying party's client_id, when it is not the verifier's audience."""
+    `audience`: this relying party's client_id, when it is not the verifier's audience. `guard`:
+    whose verifier checks it (default: the TokenMiddleware's)."""
 
     async def backchannel_logout(request: Request) -> Response:
-        body = await read_at_most(request, http.MAX_LOGOUT_BODY + 1)
-        tokens = http.logout_tokens(request.headers.get("content-type"), body)
         try:
-            claims = await http.receive_logout(middleware_of(request.scope).verifier, tokens, audience)
+            claims = await (guard or guard_of(request.scope)).receive_logout(request, audience)
         except http.Refused as refused:
             return to_response(refused.answer)
         await on_logout(claims)
