@@ -92,7 +92,7 @@ OUTCOME = "tokensrv.verify.outcome"
 
 
 def _error_code(exc: web.HTTPException) -> str:
-    """The `error` of an answer authenticate() raised (_json_error wrote its body)."""
+    """The `error` of an answer authenticate() raised (to_exception wrote its body)."""
     try:
         return str(json.loads(exc.text or "")["error"])
     except (ValueError, KeyError, TypeError):
