@@ -65,3 +65,32 @@ def test_the_verifier_and_its_neutral_core_import_no_web_framework() -> None:
             f"print([m for m in {frameworks!r} if m in sys.modules])")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
+
+
+FORKED = """
+import os, sys, threading
+from tokensrv.verify.sync import SyncVerifier
+
+issuer, redis_url, token = sys.argv[1:]
+verifier = SyncVerifier(issuer, "orders", redis_url).start()  # as a preloading server's parent does
+assert verifier.verify(token)["aud"] == "orders"
+pid = os.fork()
+if pid == 0:  # a worker: the parent's thread did not come along; its first call starts its own
+    threads = lambda: [t for t in threading.enumerate() if t.name == "tokensrv-verify"]
+    alone = threads() == []
+    claims = verifier.verify(token)
+    print("child", alone, len(threads()), claims["aud"], flush=True)
+    verifier.close()
+    os._exit(0)
+os.waitpid(pid, 0)
+print("parent", verifier.verify(token)["aud"], flush=True)
+verifier.close()
+"""
+
+
+def test_a_forked_worker_starts_its_own_background_thread(live_server: LiveServer) -> None:
+    token = Issuer(live_server).token()
+    result = subprocess.run([sys.executable, "-c", FORKED, live_server.url, live_server.redis_url, token],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["child True 1 orders", "parent orders"], result.stderr
