@@ -76,7 +76,8 @@ class SyncVerifier:
             try:  # bounded by the fetch's and the load's own timeouts; never cancelled half-way
                 started.result(self.start_timeout)
             except concurrent.futures.TimeoutError:
-                log.warning("tokensrv.verify: still starting after %g s; requests wait for it", self.start_timeout)
+                log.warning("tokensrv.verify: not ready after %g s; it goes on trying in the background",
+                            self.start_timeout)
         atexit.register(self.close)
         return self
 
