@@ -3,9 +3,10 @@
     python -m examples.orders --issuer http://127.0.0.1:8080 --port 8090 --redis-url redis://...
 
 GET /orders (scope orders:read) lists the caller's orders; POST /orders (scope orders:write) adds
-one from JSON {"item": str, "quantity": int}. /healthz, /readyz (the verifier's keys loaded and its
-revocation mirror connected) and /metrics (the verifier's, among them
-`tokensrv_verifier_issuer_requests_total`: every request this service made to tokensrv).
+one from JSON {"item": str, "quantity": int}. POST /backchannel-logout is the OIDC back-channel
+logout receiver (the sessions it ended are in app[ENDED_SESSIONS]). /healthz, /readyz (the
+verifier's keys loaded and its revocation mirror connected) and /metrics (the verifier's, among
+them `tokensrv_verifier_issuer_requests_total`: every request this service made to tokensrv).
 Orders live in memory: this is an example.
 """
 from __future__ import annotations
@@ -24,10 +25,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from tokensrv.verify import TokenVerifier
 from tokensrv.verify.json_limits import JSONRejected, parse
-from tokensrv.verify.middleware import VERIFIER, claims_of, require, setup
+from tokensrv.verify.middleware import VERIFIER, claims_of, logout_receiver, require, setup
 
 ORDERS = web.AppKey("orders", dict[str, list[dict[str, Any]]])  # sub -> orders, in memory
 REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
+ENDED_SESSIONS = web.AppKey("ended_sessions", list[str])  # what back-channel logouts ended, in order
 MAX_BODY = 4096  # bytes of an order: {"item": up to 100 characters, "quantity": n}
 
 
@@ -95,7 +97,12 @@ def create_app(verifier: TokenVerifier, registry: CollectorRegistry) -> web.Appl
         yield
         await verifier.close()
 
+    async def end_session(claims: dict[str, Any]) -> None:  # tokensrv signed this user's session out
+        app[ENDED_SESSIONS].append(claims.get("sid") or claims["sub"])
+
+    app[ENDED_SESSIONS] = []
     app.cleanup_ctx.append(verifier_ctx)
+    app.router.add_post("/backchannel-logout", logout_receiver(end_session))
     app.router.add_get("/orders", list_orders)
     app.router.add_post("/orders", create_order)
     app.router.add_get("/healthz", healthz)

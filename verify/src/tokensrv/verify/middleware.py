@@ -10,23 +10,15 @@ decorator for handlers. The verified claims are on the request: `request[CLAIMS]
     async def list_orders(request: web.Request) -> web.Response:
         sub = claims_of(request)["sub"]
 
-Answers (RFC 6750 §3): no token -> 401 `WWW-Authenticate: Bearer realm="..."` (no error code,
-§3.1); a malformed Authorization header -> 400 `error="invalid_request"`; a bad token -> 401
-`error="invalid_token"`; a missing scope -> 403 `error="insufficient_scope", scope="..."`; a
-missing role -> 403; a verifier unable to decide -> 503. Bodies are JSON `{"error",
-"error_description"}` with fixed descriptions: the real reason is logged (debug), never sent.
-DPoP (RFC 9449 §7.1): a 401 without credentials carries a second challenge, `DPoP realm="...",
-algs="..."`; a request with the DPoP scheme, or a DPoP-bound token presented as Bearer, is
-answered with a `DPoP` challenge: `error="invalid_dpop_proof"` for a missing, repeated, malformed,
-replayed or mismatched proof, `error="invalid_token"` for a token that is bad or not bound to the
-proof's key.
+    app.router.add_post("/backchannel-logout", logout_receiver(end_sessions))  # OIDC back-channel logout
+
+The answers (RFC 6750 §3, RFC 9449 §7.1) are those of every framework's adapter: see
+tokensrv.verify.http, which reads the credentials and builds the answers for all of them.
 """
 from __future__ import annotations
 
 import functools
 import json
-import logging
-import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -34,32 +26,19 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from multidict import CIMultiDict
 
-from .claims import require_roles, require_scopes
-from .dpop import ALGORITHMS as DPOP_ALGORITHMS
-from .errors import (
-    InsufficientRole,
-    InsufficientScope,
-    InvalidDPoPBinding,
-    InvalidDPoPProof,
-    InvalidToken,
-    VerifierUnavailable,
-)
+from . import http
+from .errors import InvalidToken
 from .tracing import service_parent, tracer_for
 from .verifier import TokenVerifier
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Tracer
 
-log = logging.getLogger("tokensrv.verify")
-
 VERIFIER = web.AppKey("tokensrv_verifier", TokenVerifier)
 REALM = web.AppKey("tokensrv_realm", str)
 PUBLIC_URL = web.AppKey("tokensrv_public_url", str)
 # the verified claims of the request's token (a typed key on aiohttp >= 3.13, a string before)
 CLAIMS: Any = web.RequestKey("tokensrv_claims", dict) if hasattr(web, "RequestKey") else "tokensrv_claims"
-# RFC 6750 §2.1 and RFC 9449 §7.1: the scheme, then a b64token
-_CREDENTIALS = re.compile(r"(Bearer|DPoP) +([A-Za-z0-9._~+/-]+=*)", re.IGNORECASE)
-_SCHEMES = ("bearer", "dpop")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -114,7 +93,7 @@ OUTCOME = "tokensrv.verify.outcome"
 
 
 def _error_code(exc: web.HTTPException) -> str:
-    """The `error` of an answer authenticate() raised (_json_error wrote its body)."""
+    """The `error` of an answer authenticate() raised (to_exception wrote its body)."""
     try:
         return str(json.loads(exc.text or "")["error"])
     except (ValueError, KeyError, TypeError):
@@ -143,48 +122,26 @@ def claims_of(request: web.Request) -> dict[str, Any]:
 async def authenticate(request: web.Request, scopes: Iterable[str] = (), roles: Iterable[str] = ()
                        ) -> dict[str, Any]:
     """The request's claims, verified once per request; else the RFC 6750 answer is raised."""
-    realm = request.app.get(REALM, "api")
-    verifier = request.app[VERIFIER]
-    scheme = request.get(_SCHEME, "bearer")
     try:
-        claims = request.get(CLAIMS)
-        if claims is None:
-            scheme, token = credentials(request, realm, verifier)
-            request[_SCHEME] = scheme
-            proof = dpop_proof(request) if scheme == "dpop" else None
-            claims = await verifier.verify(token, dpop_proof=proof, method=request.method,
-                                           url=request_url(request))
-            request[CLAIMS] = claims
-        require_scopes(claims, *scopes)
-        require_roles(claims, *roles)
-    except InvalidToken as exc:
-        log.debug("%s %s: %s: %s", request.method, request.path, type(exc).__name__, exc.detail)
-        dpop = scheme == "dpop" or isinstance(exc, (InvalidDPoPBinding, InvalidDPoPProof))
-        raise error_response(exc, realm, _dpop_algs(verifier) if dpop else None) from None
-    return claims
+        verified = request.get(_VERIFIED)
+        if verified is None:
+            verified = await http.verify_request(request.app[VERIFIER], presented(request),
+                                                 request.app.get(REALM, "api"))
+            request[_VERIFIED] = verified
+            request[CLAIMS] = verified.claims
+        http.check_access(verified, scopes, roles)
+    except http.Refused as refused:
+        raise to_exception(refused.answer) from None
+    return verified.claims
 
 
-_SCHEME: Any = web.RequestKey("tokensrv_scheme", str) if hasattr(web, "RequestKey") else "tokensrv_scheme"
+_VERIFIED: Any = web.RequestKey("tokensrv_verified", http.Verified) if hasattr(web, "RequestKey") \
+    else "tokensrv_verified"
 
 
-def credentials(request: web.Request, realm: str, verifier: TokenVerifier) -> tuple[str, str]:
-    """("bearer" or "dpop", the token) of the Authorization header."""
-    values = request.headers.getall("Authorization", [])
-    if not values or (len(values) == 1 and values[0].split(" ", 1)[0].lower() not in _SCHEMES):
-        raise _challenge(realm, _dpop_algs(verifier))  # no credentials, or another scheme: no token
-    match = _CREDENTIALS.fullmatch(values[0]) if len(values) == 1 else None
-    if match is None:
-        raise _json_error(web.HTTPBadRequest, [f"Bearer realm={_quote(realm)}, error=\"invalid_request\""],
-                          "invalid_request", "the Authorization header is malformed")
-    return match.group(1).lower(), match.group(2)
-
-
-def dpop_proof(request: web.Request) -> str:
-    """The one DPoP header of a request with the DPoP scheme (RFC 9449 §4.3: exactly one)."""
-    proofs = request.headers.getall("DPoP", [])
-    if len(proofs) != 1:
-        raise InvalidDPoPProof("no DPoP header" if not proofs else "DPoP header repeated")
-    return proofs[0]
+def presented(request: web.Request) -> http.Presented:
+    return http.Presented(request.method, request_url(request), request.headers.getall("Authorization", []),
+                          request.headers.getall("DPoP", []))
 
 
 def request_url(request: web.Request) -> str:
@@ -193,45 +150,36 @@ def request_url(request: web.Request) -> str:
     return base + request.url.raw_path if base is not None else str(request.url)
 
 
-def _dpop_algs(verifier: TokenVerifier) -> str:
-    return " ".join(alg for alg in DPOP_ALGORITHMS if alg in verifier.dpop_algorithms)
-
-
-def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def _challenge(realm: str, dpop_algs: str) -> web.HTTPException:
-    """RFC 6750 §3.1: a request without authentication gets no error code; RFC 9449 §7.1: a
-    second challenge says DPoP is accepted too, with which algorithms."""
-    return _json_error(web.HTTPUnauthorized,
-                       [f"Bearer realm={_quote(realm)}", f"DPoP realm={_quote(realm)}, algs={_quote(dpop_algs)}"],
-                       "unauthorized", "a bearer access token is required")
-
-
 def error_response(exc: InvalidToken, realm: str, dpop_algs: str | None = None) -> web.HTTPException:
     """The answer to `exc`; with `dpop_algs`, in the DPoP scheme's challenge (RFC 9449 §7.1)."""
-    scheme = "Bearer" if dpop_algs is None else "DPoP"
-    challenge = f"{scheme} realm={_quote(realm)}, error={_quote(exc.error)}"
-    algs = "" if dpop_algs is None else f", algs={_quote(dpop_algs)}"
-    if isinstance(exc, InsufficientScope):
-        return _json_error(web.HTTPForbidden, [f"{challenge}, scope={_quote(' '.join(exc.scopes))}"],
-                           exc.error, exc.description)
-    if isinstance(exc, InsufficientRole):
-        return _json_error(web.HTTPForbidden, [], exc.error, exc.description)
-    if isinstance(exc, VerifierUnavailable):
-        return _json_error(web.HTTPServiceUnavailable, [], exc.error, exc.description, retry_after=1)
-    if isinstance(exc, InvalidDPoPProof):
-        return _json_error(web.HTTPUnauthorized, [challenge + algs], exc.error, exc.description)
-    return _json_error(web.HTTPUnauthorized, [challenge + algs], "invalid_token", exc.description)
+    return to_exception(http.error_answer(exc, realm, dpop_algs))
 
 
-def _json_error(kind: type[web.HTTPException], challenges: list[str], error: str, description: str,
-                retry_after: int | None = None) -> web.HTTPException:
-    headers: CIMultiDict[str] = CIMultiDict({"Cache-Control": "no-store"})
-    for challenge in challenges:  # one header each (RFC 9110 §11.6.1 allows either form)
-        headers.add("WWW-Authenticate", challenge)
-    if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)
-    body = json.dumps({"error": error, "error_description": description})
-    return kind(text=body, content_type="application/json", headers=headers)
+def to_exception(answer: http.Answer) -> web.HTTPException:
+    """The aiohttp exception that sends a refusal's `answer`."""
+    return _STATUS[answer.status](text=answer.body.decode(), content_type=answer.content_type,
+                                  headers=CIMultiDict(answer.headers))
+
+
+_STATUS: dict[int, type[web.HTTPException]] = {
+    400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 403: web.HTTPForbidden,
+    503: web.HTTPServiceUnavailable}
+
+
+def logout_receiver(on_logout: Callable[[dict[str, Any]], Awaitable[None]], audience: str | None = None
+                    ) -> Handler:
+    """A handler for the back-channel logout URI (OIDC Back-Channel Logout 1.0 §2.5): it checks
+    the POSTed logout token, awaits `on_logout(claims)` (end the sessions of `claims["sid"]`, or
+    of `claims["sub"]` without one), and answers 200; a bad token gets 400 (§2.8).
+    `audience`: this relying party's client_id, when it is not the verifier's audience."""
+
+    async def receive(request: web.Request) -> web.StreamResponse:
+        body = await request.content.read(http.MAX_LOGOUT_BODY + 1)
+        tokens = http.logout_tokens(request.headers.get("Content-Type"), body)
+        try:
+            claims = await http.receive_logout(request.app[VERIFIER], tokens, audience)
+        except http.Refused as refused:
+            raise to_exception(refused.answer) from None
+        await on_logout(claims)
+        return web.Response(status=200, headers=dict(http.LOGGED_OUT.headers))
+    return receive
