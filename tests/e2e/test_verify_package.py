@@ -55,6 +55,11 @@ async def main():
                 print(type(refused).__name__)
 
 asyncio.run(main())
+
+from tokensrv.verify.sync import SyncVerifier  # the Flask/Django side needs nothing more either
+blocking = SyncVerifier("https://id.example", "orders", fetcher=fetch)
+print(blocking.verify(sign(claims, key))["sub"])
+blocking.close()
 """
 
 
@@ -89,7 +94,7 @@ def test_pip_install_verify_in_a_new_venv_installs_the_verifier_only(tmp_path: P
     verified = run(python, VERIFY_A_TOKEN, tmp_path)
     assert verified.returncode == 0, verified.stderr
     # no prometheus-client, no redis-py: nothing counted, no mirror, and a token verified all the same
-    assert verified.stdout.split() == ["Unmeasured", "None", "alice", "InvalidSignature", "InvalidClaims"]
+    assert verified.stdout.split() == ["Unmeasured", "None", "alice", "InvalidSignature", "InvalidClaims", "alice"]
 
     mirror = run(python, "from tokensrv.verify import TokenVerifier\n"
                          "TokenVerifier(issuer='http://127.0.0.1:1', audience='o', redis_url='redis://127.0.0.1:1')",
