@@ -325,6 +325,16 @@ async def test_a_traced_app_wraps_only_its_own_store(
     assert not exporter.get_finished_spans()  # the untraced app's store made no span
 
 
+async def test_a_traced_app_is_not_ready_while_its_client_cache_does_not_follow_changes(
+        client: TestClient) -> None:
+    """/readyz asks the store behind the tracing proxy for its client cache, as an untraced app's does."""
+    traced = provider_of(client).store
+    assert isinstance(traced, TracedStore) and isinstance(traced.store, CachingStore)
+    await traced.store.stop_following()  # as while the subscription is lost or not yet confirmed
+    ready = await client.get("/readyz")
+    assert ready.status == 503 and (await ready.json())["reasons"] == ["not following client changes"]
+
+
 # ---- the store proxy: one span per operation the protocol code calls ----
 
 def domains_of(store: Store) -> dict[str, object]:
