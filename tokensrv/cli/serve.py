@@ -199,7 +199,7 @@ async def _prepare(settings: Settings) -> None:
     await _check_store(settings)
     redis = open_redis(settings.redis_url)
     try:
-        keys = KeyManager(settings, RedisStore(redis), lambda: int(time.time()))
+        keys = KeyManager(settings, RedisStore(redis).locks, lambda: int(time.time()))
         await keys.reload(force=True)
         if keys.ring.signing is None:
             await keys.tick()
