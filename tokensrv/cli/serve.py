@@ -30,13 +30,9 @@ from tokensrv.cli.console import settings_from
 from tokensrv.cli.embedded import EmbeddedValkey, _die_with_parent
 from tokensrv.cli.parsing import Commands, add_command
 from tokensrv.config import Settings, redact_url
-from tokensrv.keys.manager import KeyManager
 from tokensrv.passwords import stop_helpers
-from tokensrv.server.app import PROVIDER, create_app
-from tokensrv.server.protocol import Runner
 from tokensrv.server.tracing import TracingConfig, TracingError, from_environment
 from tokensrv.store.connect import open_redis
-from tokensrv.store.redis import RedisStore
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -142,6 +138,10 @@ async def _serve(settings: Settings, embedded: EmbeddedValkey | None,
 
 async def _serve_app(settings: Settings, embedded: EmbeddedValkey | None, sock: socket.socket | None,
                      stop: asyncio.Event, tracer_provider: TracerProvider | None) -> None:
+    # imported here, not at the top: every `tokensrv` command builds this module's parser
+    from tokensrv.server.app import PROVIDER, create_app
+    from tokensrv.server.protocol import Runner
+
     if sock is None:
         await _check_store(settings)
     app = create_app(settings, tracer_provider=tracer_provider)
@@ -196,6 +196,9 @@ def _serve_workers(settings: Settings, embedded: EmbeddedValkey | None,
 
 async def _prepare(settings: Settings) -> None:
     """What one process checks or does before the workers start: the store, the first keys."""
+    from tokensrv.keys.manager import KeyManager  # as in _serve_app
+    from tokensrv.store.redis import RedisStore
+
     await _check_store(settings)
     redis = open_redis(settings.redis_url)
     try:
