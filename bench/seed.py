@@ -60,10 +60,10 @@ async def refresh_tokens(redis_url: str, keys_dir: Path, client_id: str, usernam
     passwords = PasswordPool(1)
     try:
         store = RedisStore(redis)
-        keys = KeyManager(settings, store, lambda: int(time.time()))
+        keys = KeyManager(settings, store.locks, lambda: int(time.time()))
         await keys.reload(force=True)
         p = Provider(settings, store, keys, passwords, time.time)
-        client, user = await store.get_client(client_id), await store.find_user(username)
+        client, user = await store.clients.get_client(client_id), await store.users.find_user(username)
         assert client is not None and user is not None
         tokens: list[str] = []
 
@@ -190,7 +190,7 @@ async def _create_families(redis_url: str, count: int) -> list[str]:
             family_id=family_id, client_id="orders-web", sub=secrets.token_hex(16),
             scope="openid profile read", created_ms=now * 1000, expires_at=now + 30 * 86400,
             sid=new_session_id(), auth_time=now)
-        await store.create_family(record, digest, new_jti(), now + 900, 7 * 86400)
+        await store.refresh.create_family(record, digest, new_jti(), now + 900, 7 * 86400)
 
     try:
         await _in_batches(family for _ in range(count))
@@ -207,7 +207,7 @@ async def _create_denials(redis_url: str, count: int) -> list[str]:
 
     def deny(start: int) -> Callable[[], Awaitable[None]]:
         batch = [Revocation("jti", jti, now + 900, now) for jti in jtis[start:start + 500]]
-        return lambda: store.revoke(batch, now)
+        return lambda: store.denylist.revoke(batch, now)
 
     try:
         await _in_batches(deny(i) for i in range(0, count, 500))

@@ -56,10 +56,10 @@ def rotation_args() -> list[bytes | str]:
 async def seed(url: str) -> None:
     redis = Redis.from_url(url, decode_responses=True)
     store, now = RedisStore(redis), int(time.time())
-    await store.add_user(User(SUB, "bench", "$argon2id$v=19$m=65536,t=3,p=4$" + "x" * 66, "bench@example.org",
+    await store.users.add_user(User(SUB, "bench", "$argon2id$v=19$m=65536,t=3,p=4$" + "x" * 66, "bench@example.org",
                               ("reader",), created_at=now))
     family = RefreshFamily("bench", "app", SUB, "read write", now * 1000, now + 86400, "bench-sid", now)
-    await store.create_family(family, refresh_digest("bench token"), "j0", now + 900, 3600)
+    await store.refresh.create_family(family, refresh_digest("bench token"), "j0", now + 900, 3600)
     await redis.aclose()
 
 

@@ -74,7 +74,7 @@ class RefreshLoad:
         for token in self.current:
             family_id = parse_refresh_token(token)
             assert family_id is not None
-            found = await store.get_family(family_id, refresh_digest(token))
+            found = await store.refresh.get_family(family_id, refresh_digest(token))
             assert found is not None and found[1], "a family's live token is not its client's newest"
         for spent in self.spent:
             status, body, _ = await refresh(self.client, self.app, spent[-2])  # its successor was used

@@ -28,7 +28,7 @@ async def rotate(redis_url: str, keys_dir: Path, rotations: int) -> None:
     now = [int(time.time())]
     redis = open_redis(redis_url)
     try:
-        keys = KeyManager(writer_settings(redis_url, keys_dir), RedisStore(redis), lambda: now[0])
+        keys = KeyManager(writer_settings(redis_url, keys_dir), RedisStore(redis).locks, lambda: now[0])
         await keys.tick()  # a fresh folder gets its first keys
         for _ in range(rotations):
             now[0] += 10

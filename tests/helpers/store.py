@@ -14,7 +14,7 @@ D = [refresh_digest(f"token {i}") for i in range(10)]  # digests of refresh toke
 async def rotate(store: RedisStore, family_id: str, presented: str, new_digest: str, client_id: str, now: int,
                  jti: str, jti_exp: int, idle_ttl: int, grace: int) -> RotateOutcome:
     """The rotation as the refresh grant makes it (the user and session reads aside)."""
-    outcome, _, _ = await store.rotate_with_user(family_id, presented, new_digest, client_id, now,
+    outcome, _, _ = await store.refresh.rotate_with_user(family_id, presented, new_digest, client_id, now,
                                                  jti, jti_exp, idle_ttl, grace)
     return outcome
 

@@ -130,7 +130,7 @@ async def test_logout_tells_each_client_of_the_session_once_and_no_other(server,
     for hit in receiver.hits:
         assert hit.content_type == "application/x-www-form-urlencoded"
         assert claims_of(hit.token)["sid"] == sid
-    assert await provider_of(server).store.logout_queue_length() == 0
+    assert await provider_of(server).store.logouts.logout_queue_length() == 0
     await logout(server, a["id_token"])  # again: the session's clients were told already
     await deliver_ready(delivery_of(server, http))
     assert len(receiver.hits) == 2
@@ -208,7 +208,7 @@ async def test_a_failing_receiver_gets_the_token_on_a_later_attempt(server, rece
     assert len({claims_of(h.token)["jti"] for h in receiver.hits}) == 3  # signed afresh each time
     after = outcomes()
     assert after["retried"] - before["retried"] == 2 and after["delivered"] - before["delivered"] == 1
-    assert await provider_of(server).store.logout_queue_length() == 0
+    assert await provider_of(server).store.logouts.logout_queue_length() == 0
 
 
 async def test_a_refusing_receiver_is_not_asked_again(server, receiver, http, clock):
@@ -223,7 +223,7 @@ async def test_a_refusing_receiver_is_not_asked_again(server, receiver, http, cl
     await deliver_ready(delivery_of(server, http))
     assert [h.status for h in receiver.hits] == [400]
     assert outcomes()["refused"] - before["refused"] == 1
-    assert await provider_of(server).store.logout_queue_length() == 0
+    assert await provider_of(server).store.logouts.logout_queue_length() == 0
 
 
 async def test_attempts_are_bounded_and_an_unreachable_receiver_counts_as_failing(
@@ -245,7 +245,7 @@ async def test_attempts_are_bounded_and_an_unreachable_receiver_counts_as_failin
     assert [h.status for h in receiver.hits] == [500, 500, 500]
     after = outcomes()
     assert after["dropped"] - before["dropped"] == 2 and after["retried"] - before["retried"] == 4
-    assert await provider_of(server).store.logout_queue_length() == 0
+    assert await provider_of(server).store.logouts.logout_queue_length() == 0
 
 
 async def test_the_queue_is_bounded_and_the_logout_happens_anyway(aiohttp_client, clock, settings, redis,
@@ -258,7 +258,7 @@ async def test_the_queue_is_bounded_and_the_logout_happens_anyway(aiohttp_client
     resp = await server.get("/oauth2/logout", params={"id_token_hint": tokens[0]["id_token"]},
                             allow_redirects=False)
     assert resp.status == 200  # signed out (no redirect registered)
-    assert await provider_of(server).store.logout_queue_length() == 2
+    assert await provider_of(server).store.logouts.logout_queue_length() == 2
     assert outcomes()["queue_full"] - before["queue_full"] == 1
     userinfo = await server.get("/oauth2/userinfo", headers={"Authorization": "Bearer " + tokens[2]["access_token"]})
     assert userinfo.status == 401  # the session ended for the client that was not told too
@@ -272,27 +272,27 @@ async def test_two_servers_on_one_store_deliver_each_job_exactly_once(aiohttp_cl
     two = await start_server(aiohttp_client, clock, settings)
     await add_rp(one, "rp-a", receiver.uri("/a"))
     jobs = [LogoutJob("rp-a", "sub-1", f"sid-{i}") for i in range(40)]
-    assert await provider_of(one).store.enqueue_logouts(jobs, 1000) == 40
+    assert await provider_of(one).store.logouts.enqueue_logouts(jobs, 1000) == 40
     first, second = delivery_of(one, http), delivery_of(two, http)
     await deliver_ready(first, second)
     sids = [claims_of(h.token)["sid"] for h in receiver.hits]
     assert sorted(sids) == sorted(j.sid for j in jobs)  # each once, none twice
-    assert await provider_of(two).store.logout_queue_length() == 0
+    assert await provider_of(two).store.logouts.logout_queue_length() == 0
 
 
 async def test_jobs_a_dead_server_took_are_delivered_by_another(server, receiver, http):
     await add_rp(server, "rp-a", receiver.uri("/a"))
     store = provider_of(server).store
-    await store.enqueue_logouts([LogoutJob("rp-a", "sub-1", "sid-1")], 1000)
-    await store.create_logout_group()
-    taken = await store.read_logouts("died-mid-delivery", 10, None)  # never finished
+    await store.logouts.enqueue_logouts([LogoutJob("rp-a", "sub-1", "sid-1")], 1000)
+    await store.logouts.create_logout_group()
+    taken = await store.logouts.read_logouts("died-mid-delivery", 10, None)  # never finished
     assert len(taken) == 1
     await deliver_ready(delivery_of(server, http, consumer="alive"))  # not stale yet (a minute by default)
     assert receiver.hits == []
-    assert await store.prune_logout_consumers(0) == 1  # "alive", idle with nothing pending; not the dead one
+    assert await store.logouts.prune_logout_consumers(0) == 1  # "alive", idle with nothing pending; not the dead one
     await deliver_ready(delivery_of(server, http, claim_idle_ms=0))
     assert [claims_of(h.token)["sid"] for h in receiver.hits] == ["sid-1"]
-    assert await store.logout_queue_length() == 0
+    assert await store.logouts.logout_queue_length() == 0
 
 
 async def test_a_hint_from_another_browser_tells_the_clients_of_both_sessions(server, receiver, http):

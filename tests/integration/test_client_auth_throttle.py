@@ -102,7 +102,7 @@ async def test_a_successful_authentication_costs_no_store_round_trip(make_client
     svc = await add_client(http, "svc")
     store = provider_of(http).store
     # the client cache answers once its invalidation feed is up
-    await eventually(lambda: store.clients.subscribed, "the client cache to subscribe", interval=0.01)
+    await eventually(lambda: store.client_cache.subscribed, "the client cache to subscribe", interval=0.01)
     for address in (ATTACKER, OTHER):  # some failures below the limit, from both addresses
         assert (await post(http, "/oauth2/token", CC, via(address, basic("svc", "guess"))))[0] == 401
     assert (await post(http, "/oauth2/token", CC, via(OTHER, svc.basic)))[0] == 200  # reads the client

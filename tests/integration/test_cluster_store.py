@@ -59,40 +59,41 @@ def ids_on(redis: RedisCluster, prefix: str, node_port: int, count: int, avoid: 
 async def test_a_revocation_and_the_deny_list_check_are_in_the_feeds_slot(store: RedisStore, redis: RedisCluster):
     feed_slot = redis.keyslot(keyspace.FEED)
     assert all(redis.keyslot(keyspace.deny(kind, "x")) == feed_slot for kind in ("jti", "sid", "sub", "kid"))
-    await store.revoke([Revocation("jti", "j1", NOW + 60, NOW), Revocation("sub", "u1", NOW + 60, NOW),
+    await store.denylist.revoke([Revocation("jti", "j1", NOW + 60, NOW), Revocation("sub", "u1", NOW + 60, NOW),
                         Revocation("sid", "s1", NOW + 60, NOW)], NOW, ended_until=NOW + 600)
-    assert await store.denied("j1", "s1", "u1") == (True, True, NOW)
-    assert await store.session_ended("s1")
+    assert await store.denylist.denied("j1", "s1", "u1") == (True, True, NOW)
+    assert await store.refresh.session_ended("s1")
 
 
 async def test_the_rotation_reads_the_user_and_the_session_marker_from_their_slots(store: RedisStore):
-    await store.add_user(User("sub1", "alice", "hash"))
-    await store.create_family(family(sid="s1"), D[0], "j0", NOW + 900, idle_ttl=300)
-    outcome, user, ended = await store.rotate_with_user("fam1", D[0], D[1], "app", NOW, "j1", NOW + 900,
+    await store.users.add_user(User("sub1", "alice", "hash"))
+    await store.refresh.create_family(family(sid="s1"), D[0], "j0", NOW + 900, idle_ttl=300)
+    outcome, user, ended = await store.refresh.rotate_with_user("fam1", D[0], D[1], "app", NOW, "j1", NOW + 900,
                                                         300, 0)
     assert isinstance(outcome, Rotated) and user is not None and user.username == "alice" and not ended
-    await store.revoke([Revocation("sid", "s1", NOW + 60, NOW)], NOW, ended_until=NOW + 600)
-    _, _, ended = await store.rotate_with_user("fam1", D[1], D[2], "app", NOW, "j2", NOW + 900, 300, 0)
+    await store.denylist.revoke([Revocation("sid", "s1", NOW + 60, NOW)], NOW, ended_until=NOW + 600)
+    _, _, ended = await store.refresh.rotate_with_user("fam1", D[1], D[2], "app", NOW, "j2", NOW + 900, 300, 0)
     assert ended
 
 
 async def test_a_hash_upgrade_still_refuses_a_user_changed_meanwhile(store: RedisStore):
-    await store.add_user(User("sub1", "alice", "old"))
-    read = await store.get_user("sub1")
-    assert await store.rehash_password(read, "new")  # WATCH/MULTI on one key works on Cluster
-    assert not await store.rehash_password(read, "newer")  # the record changed since `read`
-    assert (await store.get_user("sub1")).password_hash == "new"
+    await store.users.add_user(User("sub1", "alice", "old"))
+    read = await store.users.get_user("sub1")
+    assert await store.users.rehash_password(read, "new")  # WATCH/MULTI on one key works on Cluster
+    assert not await store.users.rehash_password(read, "newer")  # the record changed since `read`
+    assert (await store.users.get_user("sub1")).password_hash == "new"
 
 
 async def test_the_rotation_lock_has_one_holder(store: RedisStore):
-    async with store.lock("keys", 60) as first, store.lock("keys", 60) as second:
+    async with store.locks.lock("keys", 60) as first, store.locks.lock("keys", 60) as second:
         assert first and not second
-    async with store.lock("keys", 60) as again:
+    async with store.locks.lock("keys", 60) as again:
         assert again  # released by its holder
 
 
 async def test_a_burst_of_login_attempts_never_passes_more_than_the_limit(store: RedisStore):
-    counted = await asyncio.gather(*(store.count_attempt(["login:user:a", "login:addr:x"], 600) for _ in range(8)))
+    keys = ["login:user:a", "login:addr:x"]
+    counted = await asyncio.gather(*(store.limits.count_attempt(keys, 600) for _ in range(8)))
     passed = [c for c in counted if all(count <= 3 for count, _ in c)]
     assert len(passed) <= 3
     assert sorted(count for c in counted for count, _ in c[:1]) == list(range(1, 9))  # each key exact
@@ -101,12 +102,13 @@ async def test_a_burst_of_login_attempts_never_passes_more_than_the_limit(store:
 async def test_the_mirror_loads_and_follows_the_feed_on_the_cluster(store: RedisStore, redis_url: str):
     clock = FakeClock()
     now = int(clock())
-    await store.revoke([Revocation("jti", "before", now + 900, now)], now)
+    await store.denylist.revoke([Revocation("jti", "before", now + 900, now)], now)
     mirror = RevocationMirror(redis_url, VerifierMetrics(CollectorRegistry(), AUDIENCE), clock)
     await mirror.start()
     try:
         assert mirror.synced and "before" in mirror.state.jti  # loaded from the feed's primary
-        await store.revoke([Revocation("sub", "u1", now + 900, now), Revocation("sid", "s1", now + 900, now)], now)
+        await store.denylist.revoke([Revocation("sub", "u1", now + 900, now),
+                                     Revocation("sid", "s1", now + 900, now)], now)
         await mirror.wait_for(lambda: "u1" in mirror.state.sub and "s1" in mirror.state.sid)
         assert mirror.state.revoked("x", "s1", "u2", now, now) == "sid"
     finally:
@@ -114,16 +116,16 @@ async def test_the_mirror_loads_and_follows_the_feed_on_the_cluster(store: Redis
 
 
 async def test_client_changes_reach_the_cache_over_cluster_pubsub(redis_url: str, store: RedisStore):
-    await store.add_client(Client("svc", None, grant_types=("client_credentials",)))
+    await store.clients.add_client(Client("svc", None, grant_types=("client_credentials",)))
     caching = CachingStore(store_url.connect(redis_url, decode_responses=True))
     caching.start_following()
     try:
-        assert await caching.clients.wait_live(10)
-        assert await caching.get_client("svc") is not None  # now cached in this process
-        await store.remove_client("svc")  # another process: only the announcement tells this one
+        assert await caching.client_cache.wait_live(10)
+        assert await caching.clients.get_client("svc") is not None  # now cached in this process
+        await store.clients.remove_client("svc")  # another process: only the announcement tells this one
 
         async def forgotten() -> bool:
-            return await caching.get_client("svc") is None
+            return await caching.clients.get_client("svc") is None
         await eventually(forgotten, "the removal to reach the cache", timeout=20)
     finally:
         await caching.stop_following()
@@ -141,7 +143,7 @@ async def test_killing_a_primary_fails_only_its_slots_until_its_replica_takes_ov
     doomed = ids_on(redis, keyspace.family(""), victim, 1)[0]
     spared = ids_on(redis, keyspace.family(""), 0, 1, avoid=victim)[0]
     for family_id in (doomed, spared):
-        await store.create_family(family(family_id), D[0], "j0", NOW + 900, idle_ttl=NOW)
+        await store.refresh.create_family(family(family_id), D[0], "j0", NOW + 900, idle_ttl=NOW)
     await redis.execute_command("WAIT", 1, 5000, target_nodes=redis.get_node_from_key(keyspace.family(doomed)))
 
     victim_node = cluster_topology.node_at(victim)
@@ -171,7 +173,7 @@ async def _fail_over_the_victim(store: RedisStore, doomed: str, spared: str, vic
         new = next(digests)
         assert isinstance(await rotate(store, spared, live, new, "app", NOW, "j", NOW + 900, NOW, 0), Rotated)
         live, served_meanwhile = new, served_meanwhile + 1
-        await store.revoke([Revocation("jti", f"during-{new[:8]}", NOW + 60, NOW)], NOW)
+        await store.denylist.revoke([Revocation("jti", f"during-{new[:8]}", NOW + 60, NOW)], NOW)
     await taken_over
     assert served_meanwhile  # the other slots served while the dead primary's could not
     assert victim not in {n.port for n in redis.get_primaries()}

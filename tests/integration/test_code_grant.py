@@ -53,7 +53,7 @@ async def test_code_flow_issues_oidc_tokens(client):
     digest = hashlib.sha256(body["access_token"].encode()).digest()[:16]
     assert id_claims["at_hash"] == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
     assert {"iat", "exp"} <= id_claims.keys()
-    found = await p.store.get_family(await _family_id(body["refresh_token"]))
+    found = await p.store.refresh.get_family(await _family_id(body["refresh_token"]))
     assert found is not None and found[0].sid == id_claims["sid"]
 
 

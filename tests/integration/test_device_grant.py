@@ -97,7 +97,7 @@ async def test_sign_in_approve_and_the_tokens_belong_to_the_session(client, cloc
     # logout of the approving session revokes what the device got
     resp = await client.get("/oauth2/logout")
     await client.post("/oauth2/logout", data={"csrf_token": csrf_of(await resp.text())})
-    _, sid_revoked, _ = await provider_of(client).store.denied("", claims["sid"], "")
+    _, sid_revoked, _ = await provider_of(client).store.denylist.denied("", claims["sid"], "")
     assert sid_revoked
     resp = await client.post("/oauth2/token", data={"grant_type": "refresh_token", "client_id": "tokensrv-cli",
                                                     "refresh_token": tokens["refresh_token"]})

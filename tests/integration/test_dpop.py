@@ -122,9 +122,9 @@ async def test_two_dpop_headers_are_refused(client):
 async def test_a_client_registered_dpop_bound_needs_a_proof(client):
     created = await add_client(client, "svc")
     p = provider_of(client)
-    record = await p.store.get_client("svc")
-    await p.store.remove_client("svc")
-    await p.store.add_client(dataclasses.replace(record, dpop_bound_access_tokens=True))
+    record = await p.store.clients.get_client("svc")
+    await p.store.clients.remove_client("svc")
+    await p.store.clients.add_client(dataclasses.replace(record, dpop_bound_access_tokens=True))
     status, body, _ = await post(client, "/oauth2/token", {"grant_type": "client_credentials"}, created.basic)
     assert (status, body["error"]) == (400, "invalid_dpop_proof")
     status, body, _ = await dpop_token(client, created, DPoPKey())

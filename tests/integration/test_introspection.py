@@ -68,9 +68,9 @@ async def test_disabled_and_removed_users_tokens_are_inactive(client, clock):
     alice, bob = await login(client, app), await login(client, app, "bob")
     p = provider_of(client)
     # flip the records directly: introspection must not rely on the deny-list alone
-    alice_user = await p.store.find_user("alice")
-    await p.store.save_user(alice_user.__class__(**{**alice_user.to_json(), "disabled": True}))
-    await p.store.remove_user(await p.store.find_user("bob"))
+    alice_user = await p.store.users.find_user("alice")
+    await p.store.users.save_user(alice_user.__class__(**{**alice_user.to_json(), "disabled": True}))
+    await p.store.users.remove_user(await p.store.users.find_user("bob"))
     for issued in (alice, bob):
         assert (await introspect(client, rs, issued["access_token"]))["active"] is False
         assert (await introspect(client, app, issued["refresh_token"]))["active"] is False

@@ -51,7 +51,7 @@ async def test_logout_with_hint_revokes_the_session_and_redirects_with_state(cli
         assert await refresh_status(client, app, tokens["refresh_token"]) == 400
         assert await userinfo_status(client, tokens["access_token"]) == 401
     sid = read_own_jwt(provider_of(client), a["id_token"], "jwt")["sid"]
-    _, sid_revoked, _ = await provider_of(client).store.denied("", sid, "")
+    _, sid_revoked, _ = await provider_of(client).store.denylist.denied("", sid, "")
     assert sid_revoked
     await assert_login_page_next(client, app_a)
 

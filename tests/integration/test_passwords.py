@@ -114,13 +114,13 @@ async def test_an_outdated_hash_is_upgraded_at_login(client):
     p = provider_of(client)
     weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)
     user = await add_user(client)
-    stored = await p.store.find_user("alice")
-    await p.store.save_user(stored.__class__(**{**stored.to_json(), "password_hash": weak.hash(PASSWORD)}))
+    stored = await p.store.users.find_user("alice")
+    await p.store.users.save_user(stored.__class__(**{**stored.to_json(), "password_hash": weak.hash(PASSWORD)}))
     await login(client, app)
-    upgraded = (await p.store.find_user("alice")).password_hash
+    upgraded = (await p.store.users.find_user("alice")).password_hash
     assert not p.passwords.hasher.check_needs_rehash(upgraded)
     assert upgraded.startswith("$argon2id$")
-    assert (await p.store.get_user(user["sub"])).password_hash == upgraded
+    assert (await p.store.users.get_user(user["sub"])).password_hash == upgraded
     await login(client, app)  # and the upgraded hash verifies
 
 
@@ -128,9 +128,9 @@ async def test_a_current_hash_is_left_alone(client):
     app = await add_app(client)
     await add_user(client)
     p = provider_of(client)
-    before = (await p.store.find_user("alice")).password_hash
+    before = (await p.store.users.find_user("alice")).password_hash
     await login(client, app)
-    assert (await p.store.find_user("alice")).password_hash == before
+    assert (await p.store.users.find_user("alice")).password_hash == before
 
 
 async def test_a_burst_of_concurrent_attempts_cannot_slip_under_the_limit(make_client, settings, use_pool,
@@ -151,13 +151,13 @@ async def test_a_hash_upgrade_never_writes_back_a_user_changed_meanwhile(client)
     password) made by an administrator in that time must survive it."""
     p = provider_of(client)
     await add_user(client)
-    read_by_login = await p.store.find_user("alice")
+    read_by_login = await p.store.users.find_user("alice")
     signed_out = await revoke_user(p, read_by_login)  # meanwhile: "tokensrv user revoke alice"
-    assert not await p.store.rehash_password(read_by_login, "$argon2id$upgraded")
-    stored = await p.store.find_user("alice")
+    assert not await p.store.users.rehash_password(read_by_login, "$argon2id$upgraded")
+    stored = await p.store.users.find_user("alice")
     assert stored == signed_out and stored.not_before_ms > read_by_login.not_before_ms
-    assert await p.store.rehash_password(stored, "$argon2id$upgraded")  # unchanged since read: stored
-    assert (await p.store.find_user("alice")).password_hash == "$argon2id$upgraded"
+    assert await p.store.users.rehash_password(stored, "$argon2id$upgraded")  # unchanged since read: stored
+    assert (await p.store.users.find_user("alice")).password_hash == "$argon2id$upgraded"
 
 
 @pytest.mark.parametrize("change", ["passwd", "disable"])
@@ -169,7 +169,7 @@ async def test_an_admin_change_during_the_argon2_check_decides_the_login(client,
     real_check = p.passwords.check
 
     async def check_while_the_admin_acts(stored_hash, password):
-        user = await p.store.find_user("alice")
+        user = await p.store.users.find_user("alice")
         if change == "passwd":
             await revoke_user(p, user, password_hash=await p.passwords.hash("a brand new password"))
         else:

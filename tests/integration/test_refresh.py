@@ -110,7 +110,7 @@ async def test_a_refresh_is_one_store_round_trip_on_one_server(client, topology)
     app, _ = await setup(client)
     warm = (await refresh(client, app, (await login(client, app))["refresh_token"]))[1]  # the script loaded
     p = provider_of(client)
-    registered = await p.store.get_client(app.client_id)
+    registered = await p.store.clients.get_client(app.client_id)
     before, _ = await scrape(client)
     answer = await refresh_token.grant(p, registered, {"grant_type": "refresh_token",
                                                        "refresh_token": warm["refresh_token"]})
@@ -282,8 +282,8 @@ async def test_refresh_picks_up_the_users_current_roles(client):
     app, _ = await setup(client)
     first = await login(client, app)
     store = provider_of(client).store
-    user = await store.find_user("alice")
-    await store.save_user(user.__class__(**{**user.to_json(), "roles": ["reader", "editor"]}))
+    user = await store.users.find_user("alice")
+    await store.users.save_user(user.__class__(**{**user.to_json(), "roles": ["reader", "editor"]}))
     body = (await refresh(client, app, first["refresh_token"]))[1]
     assert claims_of(body["access_token"])["roles"] == ["reader", "editor"]
 

@@ -51,7 +51,7 @@ async def wait_rotated(client: TestClient, token: str) -> None:
     store, family_id = provider_of(client).store, parse_refresh_token(token)
     assert family_id is not None
     deadline = time.monotonic() + RECOVERY_TIMEOUT
-    while (found := await store.get_family(family_id, refresh_digest(token))) is not None and found[1]:
+    while (found := await store.refresh.get_family(family_id, refresh_digest(token))) is not None and found[1]:
         assert time.monotonic() < deadline, "the rotation sent before the freeze never ran"
         await asyncio.sleep(0.05)  # polling a condition with a deadline
     assert found is not None, "the family is gone"

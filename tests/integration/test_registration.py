@@ -70,7 +70,7 @@ async def test_off_by_default_the_endpoints_are_unknown_routes_and_not_advertise
     assert (await client.get(REGISTER + "/anything", headers=bearer(token))).status == 404
     meta = await (await client.get("/.well-known/openid-configuration")).json()
     assert "registration_endpoint" not in meta
-    assert not await provider_of(client).store.list_clients()
+    assert not await provider_of(client).store.clients.list_clients()
 
 
 async def test_discovery_advertises_the_endpoint_when_on(server):
@@ -89,7 +89,7 @@ async def test_register_read_update_delete(server):
     assert body["client_name"] == "Example RP" and body["scope"] == "openid profile"
     assert body["registration_client_uri"] == f"http://127.0.0.1:8080/oauth2/register/{client_id}"
 
-    stored = await provider_of(server).store.get_client(client_id)
+    stored = await provider_of(server).store.clients.get_client(client_id)
     assert stored.registered and not stored.first_party and stored.audience is None
     assert stored.registration_token_digest == secret_digest(rat)  # only the digest is kept
     assert secret not in json.dumps(stored.to_json()) and rat not in json.dumps(stored.to_json())
@@ -114,7 +114,7 @@ async def test_register_read_update_delete(server):
 
     status, _, _ = await manage(server, "DELETE", path_of(body), rat)
     assert status == 204
-    assert await provider_of(server).store.get_client(client_id) is None
+    assert await provider_of(server).store.clients.get_client(client_id) is None
     assert (await manage(server, "GET", path_of(body), rat))[0] == 401
 
 
@@ -148,7 +148,7 @@ async def test_an_initial_access_token_is_single_use_by_default(server):
     status, body, headers = await register(server, WEB, token)
     assert status == 401 and body["error"] == "invalid_token"
     assert headers["WWW-Authenticate"].startswith("Bearer")
-    assert len(await provider_of(server).store.list_clients()) == 1
+    assert len(await provider_of(server).store.clients.list_clients()) == 1
 
 
 async def test_an_initial_access_token_with_uses_registers_that_many(server):
@@ -180,7 +180,7 @@ async def test_bearer_tokens_work_only_where_they_belong(server):
         status, body, headers = await manage(server, "GET", path_of(one), token)
         assert status == 401 and body["error"] == "invalid_token" and "Bearer" in headers["WWW-Authenticate"]
         assert (await manage(server, "DELETE", path_of(one), token))[0] == 401
-    assert await provider_of(server).store.get_client(one["client_id"]) is not None
+    assert await provider_of(server).store.clients.get_client(one["client_id"]) is not None
     # a registration access token registers nothing and is no access token
     assert (await register(server, WEB, one["registration_access_token"]))[0] == 401
     resp = await server.get("/oauth2/userinfo", headers=bearer(one["registration_access_token"]))
@@ -191,7 +191,7 @@ async def test_a_client_added_by_an_operator_cannot_be_managed_over_http(server)
     await admin.add_client(provider_of(server), "ops", ClientMetadata(grant_types=()))
     assert (await manage(server, "GET", REGISTER + "/ops", "anything"))[0] == 401
     assert (await manage(server, "DELETE", REGISTER + "/ops", "anything"))[0] == 401
-    assert await provider_of(server).store.get_client("ops") is not None
+    assert await provider_of(server).store.clients.get_client("ops") is not None
 
 
 HOSTILE_REDIRECTS = [
@@ -209,7 +209,7 @@ async def test_hostile_redirect_uris_are_refused_and_spend_no_token(server, uri)
     status, body, _ = await register(server, {**WEB, "redirect_uris": ["https://rp.example.org/ok", uri]}, token)
     assert status == 400 and body["error"] == "invalid_redirect_uri", body
     assert len(body["error_description"]) <= 200
-    assert not await provider_of(server).store.list_clients()
+    assert not await provider_of(server).store.clients.list_clients()
     assert (await register(server, WEB, token))[0] == 201  # the token was not used up
 
 
@@ -223,13 +223,13 @@ async def test_a_registered_client_gets_back_channel_logout_and_a_hostile_uri_is
     assert status == 201
     assert (body["backchannel_logout_uri"], body["backchannel_logout_session_required"]) == (
         "https://rp.example.org/bcl", True)
-    client = await provider_of(server).store.get_client(body["client_id"])
+    client = await provider_of(server).store.clients.get_client(body["client_id"])
     assert client.backchannel_logout_uri == "https://rp.example.org/bcl"
     for hostile in ("http://rp.example.org/bcl", "https://user:pw@rp.example.org/bcl", "javascript:alert(1)",
                     "https://rp.example.org/bcl#x", 42):
         status, refused, _ = await register(server, {**WEB, "backchannel_logout_uri": hostile})
         assert status == 400 and refused["error"] == "invalid_client_metadata", (hostile, refused)
-    assert len(await provider_of(server).store.list_clients()) == 1
+    assert len(await provider_of(server).store.clients.list_clients()) == 1
 
 
 @pytest.mark.parametrize("body, content_type", [
@@ -284,7 +284,7 @@ async def test_scopes_are_narrowed_and_what_only_an_operator_decides_is_ignored(
         **WEB, "scope": "openid admin profile", "first_party": True, "audience": "billing",
         "exchange_audiences": ["billing"], "software_statement": "eyJ...", "unknown_thing": {"x": 1}})
     assert status == 201 and body["scope"] == "openid profile"
-    stored = await provider_of(server).store.get_client(body["client_id"])
+    stored = await provider_of(server).store.clients.get_client(body["client_id"])
     assert not stored.first_party and stored.audience is None and not stored.exchange_audiences
     assert "unknown_thing" not in body and "first_party" not in body
 
@@ -314,7 +314,7 @@ async def test_an_update_to_a_secret_method_issues_a_secret(server):
 async def test_client_list_shows_registered_clients(server):
     _, body, _ = await register(server, WEB)
     await admin.add_client(provider_of(server), "ops", ClientMetadata(grant_types=()))
-    views = {c.client_id: admin.client_view(c) for c in await provider_of(server).store.list_clients()}
+    views = {c.client_id: admin.client_view(c) for c in await provider_of(server).store.clients.list_clients()}
     assert views[body["client_id"]]["registered"] is True and views["ops"]["registered"] is False
     assert "registration_token_digest" not in views[body["client_id"]]
 
@@ -369,7 +369,7 @@ async def test_every_read_and_update_answer_carries_the_token_to_use_next(server
     status, refused, headers = await manage(server, "GET", uri, rat)
     assert (status, refused["error"]) == (401, "invalid_token") and "WWW-Authenticate" in headers
     rat = read["registration_access_token"]
-    stored = await provider_of(server).store.get_client(body["client_id"])
+    stored = await provider_of(server).store.clients.get_client(body["client_id"])
     assert stored.registration_token_digest == secret_digest(rat)  # still only the digest
     status, updated, _ = await manage(server, "PUT", uri, rat, json={**WEB, "client_id": body["client_id"]})
     assert status == 200 and updated["registration_access_token"] not in ("", rat)
@@ -381,10 +381,10 @@ async def test_every_read_and_update_answer_carries_the_token_to_use_next(server
 
 async def test_a_read_changes_nothing_but_the_token(server):
     _, body, _ = await register(server, WEB)
-    before = (await provider_of(server).store.get_client(body["client_id"])).to_json()
+    before = (await provider_of(server).store.clients.get_client(body["client_id"])).to_json()
     status, read, _ = await manage(server, "GET", path_of(body), body["registration_access_token"])
     assert status == 200
-    after = (await provider_of(server).store.get_client(body["client_id"])).to_json()
+    after = (await provider_of(server).store.clients.get_client(body["client_id"])).to_json()
     assert after.pop("registration_token_digest") == secret_digest(read["registration_access_token"])
     assert before.pop("registration_token_digest") == secret_digest(body["registration_access_token"])
     assert after == before

@@ -110,7 +110,7 @@ async def test_a_public_client_revokes_its_own_refresh_token_by_client_id(client
                      redirect_uris=("http://127.0.0.1:3000/cb",))
     user = await add_user(client)
     p = provider_of(client)
-    spa = await p.store.get_client("spa")
+    spa = await p.store.clients.get_client("spa")
     issued = (await issue_for_user(p, spa, Subject(user["sub"], int(clock()), "sid-1", ()), "")).response
     status, body, _ = await post(client, "/oauth2/revoke", {"token": issued["refresh_token"], "client_id": "spa"})
     assert status == 200, body
@@ -232,8 +232,8 @@ async def test_other_users_are_untouched(client, clock):
 async def session_tokens(client, clock, sid: str) -> dict:
     """A refresh family minted under the SSO session `sid`, as the code grant mints it."""
     p = provider_of(client)
-    app = await p.store.get_client("app")
-    user = await p.store.find_user("alice")
+    app = await p.store.clients.get_client("app")
+    user = await p.store.users.find_user("alice")
     return (await issue_for_user(p, app, Subject(user.sub, int(clock()), sid, user.roles), "read")).response
 
 
@@ -267,7 +267,7 @@ async def test_the_access_token_issued_by_a_refresh_racing_the_logout_dies_with_
     await revocation.revoke_session(provider_of(client), "sid-1")
     status, _, _ = await refresh(client, app, ended["refresh_token"])
     assert status == 400
-    assert await provider_of(client).store.denied(first_jti, "", "") == (True, False, 0)
+    assert await provider_of(client).store.denylist.denied(first_jti, "", "") == (True, False, 0)
 
 
 async def test_revoking_a_refresh_token_of_an_ended_session_is_still_answered_200(client, redis, clock):

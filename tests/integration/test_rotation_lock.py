@@ -22,7 +22,7 @@ LOCK = keyspace.lock("keys")
 async def test_a_cancelled_step_releases_the_rotation_lock(settings, redis):
     client = open_redis(settings.redis_url)
     try:
-        keys = KeyManager(settings, RedisStore(client), lambda: int(time.time()))
+        keys = KeyManager(settings, RedisStore(client).locks, lambda: int(time.time()))
         task = asyncio.create_task(keys.tick())  # a fresh keys/: create and promote, under the lock
         async def locked() -> bool:
             assert not task.done(), "the step ended without taking the lock"
@@ -34,7 +34,7 @@ async def test_a_cancelled_step_releases_the_rotation_lock(settings, redis):
             await task
         assert task.cancelled()
         assert not await redis.exists(LOCK)
-        async with RedisStore(client).lock("keys", 60) as mine:
+        async with RedisStore(client).locks.lock("keys", 60) as mine:
             assert mine  # the next instance gets it at once
     finally:
         await client.aclose()

@@ -23,7 +23,7 @@ async def test_a_reader_never_sees_a_half_done_rotation_step(redis_url, tmp_path
     keys_dir = tmp_path / "keys"
     await rotate(redis_url, keys_dir, 0)  # the first keys, so every later state has a signing key
     client = open_redis(redis_url)
-    reader = KeyManager(writer_settings(redis_url, keys_dir), RedisStore(client), lambda: int(time.time()))
+    reader = KeyManager(writer_settings(redis_url, keys_dir), RedisStore(client).locks, lambda: int(time.time()))
     writer = await asyncio.create_subprocess_exec(  # it writes to stderr only when it fails
         sys.executable, "-m", "tests.helpers.rotation", redis_url, str(keys_dir), str(ROTATIONS),
         stderr=asyncio.subprocess.PIPE)
@@ -53,7 +53,7 @@ async def test_a_reader_never_sees_a_half_done_rotation_step(redis_url, tmp_path
 
 async def first_keys(redis_url, keys_dir, client) -> KeyManager:
     await rotate(redis_url, keys_dir, 0)
-    reader = KeyManager(writer_settings(redis_url, keys_dir), RedisStore(client), lambda: int(time.time()))
+    reader = KeyManager(writer_settings(redis_url, keys_dir), RedisStore(client).locks, lambda: int(time.time()))
     await reader.reload()
     assert reader.ring.signing is not None
     return reader

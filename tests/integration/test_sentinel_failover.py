@@ -124,7 +124,7 @@ async def test_without_a_replica_to_confirm_a_write_fails_closed(
         status, body, _ = await refresh(durable_client, app, issued["refresh_token"])  # nor a rotation
         assert (status, body["error"]) == (503, "temporarily_unavailable")
         with pytest.raises(NotDurable):  # nor a new client (the CLI's one line: the store is unreachable)
-            await provider_of(durable_client).store.add_client(Client("late", None))
+            await provider_of(durable_client).store.clients.add_client(Client("late", None))
     finally:
         failover_topology.rejoin(replica)  # in this thread: see examples/topologies.py
         await asyncio.to_thread(failover_topology.wait_healthy)

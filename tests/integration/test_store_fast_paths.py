@@ -29,7 +29,7 @@ from tokensrv.store.redis import RedisStore
 async def caching(redis: Redis) -> AsyncIterator[CachingStore]:
     store = CachingStore(redis)
     store.start_following()
-    await eventually(lambda: store.clients.subscribed, "the cache to subscribe", interval=0.01)
+    await eventually(lambda: store.client_cache.subscribed, "the cache to subscribe", interval=0.01)
     yield store
     await store.stop_following()
 
@@ -40,36 +40,37 @@ def a_client(client_id: str = "svc") -> Client:
 
 async def add(store: CachingStore, client: Client) -> None:
     """Register, and let the cache see its own announcement of the addition go by."""
-    seen = store.clients._generation
-    await store.add_client(client)
-    await eventually(lambda: store.clients._generation > seen, "the cache to see its own announcement go by",
+    seen = store.client_cache._generation
+    await store.clients.add_client(client)
+    await eventually(lambda: store.client_cache._generation > seen, "the cache to see its own announcement go by",
                      interval=0.01)
 
 
 async def test_a_client_is_served_from_memory_once_read(caching, redis):
     await add(caching, a_client())
-    assert (await caching.get_client("svc")).client_id == "svc"
+    assert (await caching.clients.get_client("svc")).client_id == "svc"
     await redis.delete(keyspace.client("svc"))  # behind the cache's back: no announcement
-    assert (await caching.get_client("svc")).client_id == "svc"
+    assert (await caching.clients.get_client("svc")).client_id == "svc"
 
 
 async def test_a_removal_by_another_process_reaches_the_cache(caching, redis):
     admin = RedisStore(redis)  # what `tokensrv client remove` uses
-    seen = caching.clients._generation
-    await admin.add_client(a_client())
-    await eventually(lambda: caching.clients._generation > seen, "the cache to see the announcement", interval=0.01)
-    assert await caching.get_client("svc") is not None
-    assert "svc" in caching.clients._entries
-    await admin.remove_client("svc")
-    await eventually(lambda: "svc" not in caching.clients._entries, "the cache to forget svc", interval=0.01)
-    assert await caching.get_client("svc") is None
+    seen = caching.client_cache._generation
+    await admin.clients.add_client(a_client())
+    await eventually(lambda: caching.client_cache._generation > seen, "the cache to see the announcement",
+                     interval=0.01)
+    assert await caching.clients.get_client("svc") is not None
+    assert "svc" in caching.client_cache._entries
+    await admin.clients.remove_client("svc")
+    await eventually(lambda: "svc" not in caching.client_cache._entries, "the cache to forget svc", interval=0.01)
+    assert await caching.clients.get_client("svc") is None
 
 
 async def test_a_removal_in_this_process_is_seen_at_once(caching):
     await add(caching, a_client())
-    assert await caching.get_client("svc") is not None
-    assert await caching.remove_client("svc") is True
-    assert await caching.get_client("svc") is None
+    assert await caching.clients.get_client("svc") is not None
+    assert await caching.clients.remove_client("svc") is True
+    assert await caching.clients.get_client("svc") is None
 
 
 async def test_records_expire_after_the_ttl():
@@ -91,22 +92,22 @@ async def test_records_expire_after_the_ttl():
 
 
 async def test_unknown_clients_are_not_remembered(caching):
-    assert await caching.get_client("nobody") is None
-    assert "nobody" not in caching.clients._entries
-    await caching.add_client(a_client("nobody"))
-    assert await caching.get_client("nobody") is not None
+    assert await caching.clients.get_client("nobody") is None
+    assert "nobody" not in caching.client_cache._entries
+    await caching.clients.add_client(a_client("nobody"))
+    assert await caching.clients.get_client("nobody") is not None
 
 
 async def test_without_the_subscription_every_lookup_reads_the_store(redis):
     store = CachingStore(redis)  # nobody follows the announcements
-    await store.add_client(a_client())
-    assert await store.get_client("svc") is not None
+    await store.clients.add_client(a_client())
+    assert await store.clients.get_client("svc") is not None
     await redis.delete(keyspace.client("svc"))
-    assert await store.get_client("svc") is None
+    assert await store.clients.get_client("svc") is None
 
 
 async def test_stopping_ends_the_subscription_even_if_a_cancellation_is_lost(redis):
-    cache = ClientCache(RedisStore(redis).get_client)
+    cache = ClientCache(RedisStore(redis).clients.get_client)
     follower = asyncio.create_task(cache.follow(redis, "tokensrv:client-changes"))
     await eventually(lambda: cache.subscribed, "the cache to subscribe", interval=0.01)
     cache.stop()  # and no cancel(): as if redis-py's read timeout had swallowed it
@@ -136,20 +137,20 @@ async def test_rotation_reads_the_user_and_the_session_end_in_the_same_round_tri
     store = RedisStore(redis)
     d = [refresh_digest(f"token {i}") for i in range(5)]
     user = User(sub="s1", username="alice", password_hash="x")
-    await store.add_user(user)
+    await store.users.add_user(user)
     family = RefreshFamily("fam1", "app", "s1", "read", now * 1000, now + 3600, sid="sid1", auth_time=now)
-    await store.create_family(family, d[0], "j0", now + 900, 600)
-    outcome, found, ended = await store.rotate_with_user("fam1", d[0], d[1], "app", now, "j1", now + 900,
+    await store.refresh.create_family(family, d[0], "j0", now + 900, 600)
+    outcome, found, ended = await store.refresh.rotate_with_user("fam1", d[0], d[1], "app", now, "j1", now + 900,
                                                          600, 0)
     assert isinstance(outcome, Rotated) and outcome.family.sub == "s1"
     assert found == user and ended is False
-    await store.revoke([Revocation("sid", "sid1", now + 900, now)], now, ended_until=now + 3600)
-    outcome, found, ended = await store.rotate_with_user("fam1", d[1], d[2], "app", now, "j2", now + 900,
+    await store.denylist.revoke([Revocation("sid", "sid1", now + 900, now)], now, ended_until=now + 3600)
+    outcome, found, ended = await store.refresh.rotate_with_user("fam1", d[1], d[2], "app", now, "j2", now + 900,
                                                          600, 0)
     assert isinstance(outcome, Rotated) and found == user and ended is True
-    again, _, _ = await store.rotate_with_user("fam1", d[0], d[3], "app", now, "j3", now + 900, 600, 0)
+    again, _, _ = await store.refresh.rotate_with_user("fam1", d[0], d[3], "app", now, "j3", now + 900, 600, 0)
     assert type(again).__name__ == "Reused"
-    gone, nobody, ended = await store.rotate_with_user("fam1", d[2], d[4], "app", now, "j4", now + 900, 600, 0)
+    gone, nobody, ended = await store.refresh.rotate_with_user("fam1", d[2], d[4], "app", now, "j4", now + 900, 600, 0)
     assert (gone, nobody, ended) == ("unknown", None, False)
 
 
@@ -158,12 +159,12 @@ async def test_the_rotation_pipeline_loads_its_script_when_the_store_lost_it(red
     now = int(time.time())
     store = RedisStore(redis)
     d = [refresh_digest(f"token {i}") for i in range(2)]
-    await store.create_family(RefreshFamily("fam1", "app", "s1", "read", now * 1000, now + 3600), d[0], "j0",
+    await store.refresh.create_family(RefreshFamily("fam1", "app", "s1", "read", now * 1000, now + 3600), d[0], "j0",
                               now + 900, 600)
     await redis.script_flush()
-    outcome, _, _ = await store.rotate_with_user("fam1", d[0], d[1], "app", now, "j1", now + 900, 600, 0)
+    outcome, _, _ = await store.refresh.rotate_with_user("fam1", d[0], d[1], "app", now, "j1", now + 900, 600, 0)
     assert isinstance(outcome, Rotated)
-    assert await redis.script_exists(store._rotate.sha) == [True]
+    assert await redis.script_exists(store.refresh._rotate.sha) == [True]
 
 
 async def test_after_a_store_restart_no_request_fails_on_a_stale_pooled_connection(tmp_path):
@@ -174,15 +175,15 @@ async def test_after_a_store_restart_no_request_fails_on_a_stale_pooled_connecti
     store = CachingStore(redis)
     store.start_following()
     try:
-        await eventually(lambda: store.clients.subscribed, "the cache to subscribe", interval=0.01)
-        await asyncio.gather(*(store.get_user(f"u{i}") for i in range(8)))  # several pooled connections
-        seen = store.clients._generation
+        await eventually(lambda: store.client_cache.subscribed, "the cache to subscribe", interval=0.01)
+        await asyncio.gather(*(store.users.get_user(f"u{i}") for i in range(8)))  # several pooled connections
+        seen = store.client_cache._generation
         server.stop()
         server.start()  # same port: the pooled connections now point at a closed socket
-        await eventually(lambda: store.clients.subscribed and store.clients._generation > seen,
+        await eventually(lambda: store.client_cache.subscribed and store.client_cache._generation > seen,
                          "the cache to subscribe again and see the announcement", interval=0.01)
         for i in range(8):
-            assert await store.get_user(f"u{i}") is None  # no ConnectionError
+            assert await store.users.get_user(f"u{i}") is None  # no ConnectionError
     finally:
         await store.stop_following()
         await redis.aclose()
@@ -200,15 +201,16 @@ async def test_an_idle_subscription_stays_live_on_its_heartbeat(tmp_path):
     store = CachingStore(redis, ttl=10 * MAX_SILENCE, clock=clock)  # records outlive the test
     store.start_following()
     try:
-        await eventually(lambda: store.clients.live, "the cache's subscription to be live", interval=0.01)
+        await eventually(lambda: store.client_cache.live, "the cache's subscription to be live", interval=0.01)
         await add(store, a_client())
-        assert (await store.get_client("svc")) is not None  # cached from now on
+        assert (await store.clients.get_client("svc")) is not None  # cached from now on
         before = await redis.info("commandstats")
         for _ in range(round(2 * MAX_SILENCE / HEARTBEAT)):
             clock.advance(HEARTBEAT)
-            await eventually(lambda: store.clients.heard_at >= clock(), "this beat's answer to be heard", interval=0.01)
-            assert store.clients.live
-        assert (await store.get_client("svc")) is not None
+            await eventually(lambda: store.client_cache.heard_at >= clock(), "this beat's answer to be heard",
+                             interval=0.01)
+            assert store.client_cache.live
+        assert (await store.clients.get_client("svc")) is not None
         after = await redis.info("commandstats")
         assert after["cmdstat_subscribe"]["calls"] == before["cmdstat_subscribe"]["calls"]  # never renewed
         assert after["cmdstat_get"]["calls"] == before["cmdstat_get"]["calls"]  # answered from memory
@@ -231,19 +233,20 @@ async def test_a_silent_subscription_stops_the_cache_answering(tmp_path):
     store.start_following()
     pid = server.process.pid  # type: ignore[union-attr]
     try:
-        await eventually(lambda: store.clients.live, "the cache's subscription to be live", interval=0.01)
+        await eventually(lambda: store.client_cache.live, "the cache's subscription to be live", interval=0.01)
         await add(store, a_client())
-        assert (await store.get_client("svc")) is not None  # cached from now on
+        assert (await store.clients.get_client("svc")) is not None  # cached from now on
         os.kill(pid, signal.SIGSTOP)
         clock.advance(MAX_SILENCE / 2)
-        assert (await store.get_client("svc")) is not None  # silent for less than the bound: still trusted
+        assert (await store.clients.get_client("svc")) is not None  # silent for less than the bound: still trusted
         clock.advance(MAX_SILENCE)
-        assert not store.clients.live
+        assert not store.client_cache.live
         with pytest.raises(RedisTimeoutError):
-            await store.get_client("svc")
+            await store.clients.get_client("svc")
         os.kill(pid, signal.SIGCONT)
-        await eventually(lambda: store.clients.live, "the cache's subscription to be live", timeout=30, interval=0.01)
-        assert (await store.get_client("svc")) is not None
+        await eventually(lambda: store.client_cache.live, "the cache's subscription to be live", timeout=30,
+                         interval=0.01)
+        assert (await store.clients.get_client("svc")) is not None
     finally:
         os.kill(pid, signal.SIGCONT)
         await store.stop_following()

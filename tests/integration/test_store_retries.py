@@ -91,16 +91,16 @@ async def test_a_rotation_whose_answer_was_lost_ran_once(relayed, redis):
     through_relay = open_redis(url)
     store = RedisStore(through_relay)
     try:
-        await store.create_family(family("warm"), D[0], "j0", NOW + 900, idle_ttl=NOW)
+        await store.refresh.create_family(family("warm"), D[0], "j0", NOW + 900, idle_ttl=NOW)
         assert isinstance(await rotate(store, "warm", D[0], D[1], "app", NOW, "w1", NOW + 900, NOW, 0), Rotated)
-        await store.create_family(family(), D[0], "j0", NOW + 900, idle_ttl=NOW)
+        await store.refresh.create_family(family(), D[0], "j0", NOW + 900, idle_ttl=NOW)
 
         relay.lose_answer = True
         with pytest.raises(RedisConnectionError):  # the request fails (closed: a 503)
             await rotate(store, "fam1", D[0], D[1], "app", NOW, "j1", NOW + 900, NOW, 0)
         assert relay.lost == 1
 
-        found = await store.get_family("fam1", D[1])
+        found = await store.refresh.get_family("fam1", D[1])
         assert found is not None and found[1]  # it ran once: the family lives, D[1] its live token
         outcome = await rotate(store, "fam1", D[1], D[2], "app", NOW, "j2", NOW + 900, NOW, 0)
         assert isinstance(outcome, Rotated)

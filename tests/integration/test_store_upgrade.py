@@ -31,7 +31,7 @@ async def test_an_earlier_releases_store_is_honoured_after_the_upgrade(make_clie
     assert not await redis.exists(keyspace.LEGACY_DENY_PREFIX + "jti:" + revoked_jti,
                                   keyspace.LEGACY_DENY_PREFIX + "sub:old-user")
     assert await redis.expiretime(keyspace.deny("jti", revoked_jti)) == now + 600  # value and expiry kept
-    assert await provider_of(upgraded).store.denied("", "", "old-user") == (False, False, now - 5)
+    assert await provider_of(upgraded).store.denylist.denied("", "", "old-user") == (False, False, now - 5)
     assert await redis.get(keyspace.deny("sub", "newer-user")) == str(now)  # the newer entry won
     assert (await introspect(upgraded, rs, issued["access_token"]))["active"] is False
 

@@ -242,7 +242,7 @@ async def test_password_grant_only_for_first_party_clients(client):
     """A record that allows the password grant without being first-party (registration refuses
     it; an edited store might not) is still refused at the token endpoint."""
     store = provider_of(client).store
-    await store.add_client(Client("third", None, grant_types=("password",)))
+    await store.clients.add_client(Client("third", None, grant_types=("password",)))
     await add_user(client)
     status, body, _ = await post(client, "/oauth2/token", {
         "grant_type": "password", "username": "alice", "password": PASSWORD, "client_id": "third"})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import inspect
 import json
 from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
@@ -35,7 +36,10 @@ from tokensrv.oauth.clients.fields import ClientMetadata
 from tokensrv.server.app import create_app, error_middleware
 from tokensrv.server.limits import body_middleware
 from tokensrv.server.observe import observe_middleware
-from tokensrv.server.tracing import TRACER, store_operations
+from tokensrv.server.tracing import TRACER, TracedStore
+from tokensrv.store import Store, User
+from tokensrv.store.cache import CachingStore
+from tokensrv.store.redis import RedisStore
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT_ID = "b7ad6b7169203331"
@@ -304,9 +308,7 @@ async def test_an_app_built_without_a_tracer_provider_has_no_tracing_installed(
     client: TestClient = await aiohttp_client(app)
     assert TRACER not in client.app
     p = provider_of(client)
-    operations = store_operations(p.store)
-    assert {"get_client", "rotate_with_user", "take_code"} <= set(operations)
-    assert not set(operations) & set(vars(p.store))  # no operation wrapped on the instance
+    assert isinstance(p.store, CachingStore)  # the store itself: no proxy in front of it
     assert "check" not in vars(p.passwords)
     assert p.signature is jws_signature
     assert p.annotate("oauth.client_id", "x") is None
@@ -317,10 +319,65 @@ async def test_a_traced_app_wraps_only_its_own_store(
         tracer_provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
     traced = await traced_client(aiohttp_client, settings, clock, tracer_provider, exporter)
     plain: TestClient = await aiohttp_client(create_app(settings, clock=clock, run_schedule=False))
-    assert "get_client" in vars(provider_of(traced).store)
-    assert "get_client" not in vars(provider_of(plain).store)
+    assert isinstance(provider_of(traced).store, TracedStore)
+    assert isinstance(provider_of(plain).store, CachingStore)
     assert await provider_of(plain).store.ping()
     assert not exporter.get_finished_spans()  # the untraced app's store made no span
+
+
+async def test_a_traced_app_is_not_ready_while_its_client_cache_does_not_follow_changes(
+        client: TestClient) -> None:
+    """/readyz asks the store behind the tracing proxy for its client cache, as an untraced app's does."""
+    traced = provider_of(client).store
+    assert isinstance(traced, TracedStore) and isinstance(traced.store, CachingStore)
+    await traced.store.stop_following()  # as while the subscription is lost or not yet confirmed
+    ready = await client.get("/readyz")
+    assert ready.status == 503 and (await ready.json())["reasons"] == ["not following client changes"]
+
+
+# ---- the store proxy: one span per operation the protocol code calls ----
+
+def domains_of(store: Store) -> dict[str, object]:
+    """The store's domain objects, by the attributes the Store Protocol names."""
+    named = [n for n, member in vars(Store).items() if isinstance(member, property) and n != "client_cache"]
+    return {name: getattr(store, name) for name in named}
+
+
+async def test_every_public_coroutine_of_every_domain_is_traced_and_nothing_else(
+        redis: Redis, tracer_provider: TracerProvider) -> None:
+    store = RedisStore(redis)
+    traced = TracedStore(store, tracer_provider.get_tracer("test"))
+    domains = domains_of(store)
+    assert len(domains) == 10
+    for domain, target in domains.items():
+        proxy = getattr(traced, domain)
+        operations = [n for n, _ in inspect.getmembers(type(target), inspect.iscoroutinefunction)
+                      if not n.startswith("_")]
+        assert operations or domain == "locks", domain
+        for name in operations:
+            assert getattr(proxy, name).__wrapped__ == getattr(target, name), f"{domain}.{name}"
+            assert getattr(proxy, name) is getattr(proxy, name)  # wrapped once, then kept
+    assert traced.locks.lock.__func__ is type(store.locks).lock  # a context manager: no span of its own
+    assert traced.users.redis is store.users.redis  # anything else answers as the domain does
+
+
+async def test_a_store_call_is_one_client_span_named_after_the_operation(
+        redis: Redis, tracer_provider: TracerProvider, exporter: InMemorySpanExporter) -> None:
+    traced = TracedStore(RedisStore(redis), tracer_provider.get_tracer("test"))
+    await traced.users.add_user(User("sub-1", "alice", "hash"))
+    assert await traced.users.find_user("alice") is not None  # its inner get_user is not a second span
+    await traced.limits.count_attempt(["login:user:alice"], 60)
+    assert await traced.denylist.denied("j", "s", "sub-1") == (False, False, 0)
+    async with traced.locks.lock("keys", 5) as mine:
+        assert mine
+    assert await traced.ping()
+    spans = exporter.get_finished_spans()
+    assert [s.name for s in spans] == ["store.add_user", "store.find_user", "store.count_attempt",
+                                       "store.denied", "store.ping"]
+    for span in spans:
+        assert span.kind is SpanKind.CLIENT and span.attributes is not None
+        assert dict(span.attributes) == {"db.system.name": "redis",
+                                         "db.operation.name": span.name.removeprefix("store.")}
 
 
 # ---- outbound: a private_key_jwt client's jwks_uri ----

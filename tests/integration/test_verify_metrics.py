@@ -130,7 +130,7 @@ async def test_each_mirror_reports_its_own_state(redis: Redis, redis_url: str, s
     cut_off = await started(audience, signer, FakeClock(), redis_url=f"redis://127.0.0.1:{free_port()}/0")
     try:
         now = int(ahead())
-        await RedisStore(redis).revoke([Revocation("jti", "j-1", now + 900, now),
+        await RedisStore(redis).denylist.revoke([Revocation("jti", "j-1", now + 900, now),
                                         Revocation("sid", "s-1", now + 900, now)], now)
         for v in (first, second):
             await wait_for_revocation(v, "sid", "s-1")

@@ -42,7 +42,7 @@ def resyncs(mirror: RevocationMirror) -> float:
 
 async def revoke(store: RedisStore, clock: FakeClock, kind: str, value: str, ttl: int = 900) -> int:
     now = int(clock())
-    await store.revoke([Revocation(kind, value, now + ttl, now)], now)  # type: ignore[arg-type]
+    await store.denylist.revoke([Revocation(kind, value, now + ttl, now)], now)  # type: ignore[arg-type]
     return now + ttl
 
 

@@ -112,7 +112,8 @@ def test_acceptable_redirect_uris(uri):
 @pytest.mark.parametrize("uri", [
     "", "/cb", "app.example/cb", "https://app.example/cb#x", "https://app.example/c b", "http://app.example/cb",
     "https://user:pw@app.example/cb", "https:///cb", "https://app.example:99999/cb", "javascript:alert(1)",
-    "data:text/html,x", "file:///etc/passwd",
+    "data:text/html,x", "file:///etc/passwd", "com.example.app://user:pw@app.example/cb",
+    "com.example.app://evil.example@app.example",
 ])
 def test_unacceptable_redirect_uris(uri):
     with pytest.raises(RegistrationError):

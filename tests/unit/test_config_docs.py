@@ -42,7 +42,8 @@ def test_the_check_tool_agrees():
 def test_every_variable_the_docs_name_is_declared(page: Path):
     named = set(re.findall(r"TOKENSRV_[A-Z0-9_]*[A-Z0-9]", page.read_text(encoding="utf-8")))
     declared = {env_name(name) for name in SETTINGS}
-    assert named - declared == set()
+    not_variables = {"TOKENSRV_VERIFY"}  # the Django adapter's entry in a service's settings.py
+    assert named - declared - not_variables == set()
 
 
 def test_every_setting_is_declared_with_its_documentation():

@@ -49,7 +49,7 @@ async def add_client(p: Provider, client_id: str, metadata: ClientMetadata,
     except RegistrationError as exc:
         raise AdminError(str(exc)) from None
     try:
-        await p.store.add_client(client)
+        await p.store.clients.add_client(client)
     except Conflict as exc:
         raise AdminError(str(exc)) from None
     result: dict[str, Any] = {"client_id": client.client_id, "client_secret": secret}
@@ -67,14 +67,14 @@ async def mint_initial_token(p: Provider, ttl: int, uses: int) -> dict[str, Any]
 
 
 async def get_client(p: Provider, client_id: str) -> Client:
-    client = await p.store.get_client(client_id)
+    client = await p.store.clients.get_client(client_id)
     if client is None:
         raise AdminError(f"no client {client_id!r}")
     return client
 
 
 async def remove_client(p: Provider, client_id: str) -> None:
-    if not await p.store.remove_client(client_id):
+    if not await p.store.clients.remove_client(client_id):
         raise AdminError(f"no client {client_id!r}")
 
 
@@ -100,14 +100,14 @@ async def add_user(p: Provider, username: str, password: str, email: str | None,
     user = User(sub=secrets.token_hex(16), username=username, password_hash=await p.passwords.hash(password),
                 email=email, roles=tuple(dict.fromkeys(roles)), created_at=p.now())
     try:
-        await p.store.add_user(user)
+        await p.store.users.add_user(user)
     except Conflict as exc:
         raise AdminError(str(exc)) from None
     return user_view(user)
 
 
 async def find_user(p: Provider, username: str) -> User:
-    user = await p.store.find_user(username)
+    user = await p.store.users.find_user(username)
     if user is None:
         raise AdminError(f"no user {username!r}")
     return user
@@ -125,7 +125,7 @@ async def set_disabled(p: Provider, username: str, disabled: bool) -> dict[str, 
     if disabled:
         return user_view(await revoke_user(p, user, disabled=True))
     user = replace(user, disabled=False)
-    await p.store.save_user(user)
+    await p.store.users.save_user(user)
     return user_view(user)
 
 
@@ -136,7 +136,7 @@ async def revoke_everywhere(p: Provider, username: str) -> dict[str, Any]:
 async def remove_user(p: Provider, username: str) -> None:
     user = await find_user(p, username)
     await revoke_user(p, user)
-    await p.store.remove_user(user)
+    await p.store.users.remove_user(user)
 
 
 async def revoke_key(p: Provider, kid: str) -> None:
@@ -149,7 +149,7 @@ async def revoke_key(p: Provider, kid: str) -> None:
     except LockBusy as exc:
         raise AdminError(str(exc)) from None
     now = p.now()
-    await p.store.revoke([Revocation("kid", kid, now + p.settings.max_token_ttl, now)], now)
+    await p.store.denylist.revoke([Revocation("kid", kid, now + p.settings.max_token_ttl, now)], now)
 
 
 async def rotate_keys(p: Provider) -> None:
@@ -171,12 +171,12 @@ async def _holder(p: Provider, token: str) -> Client | None:
     """The client a token of ours was issued to: the ownership checks then pass as for its holder."""
     family_id = parse_refresh_token(token)
     if family_id is not None:
-        found = await p.store.get_family(family_id)
+        found = await p.store.refresh.get_family(family_id)
         client_id = found[0].client_id if found else None
     else:
         claims = read_own_jwt(p, token)
         client_id = claims.get("client_id") if claims else None
-    return await p.store.get_client(str(client_id)) if client_id else None
+    return await p.store.clients.get_client(str(client_id)) if client_id else None
 
 
 async def introspect_token(p: Provider, token: str) -> dict[str, Any]:
@@ -216,8 +216,8 @@ async def status(p: Provider) -> dict[str, Any]:
         "next_rotation_step": None if due is None else {
             "step": upcoming[0][1].describe() if upcoming else None,
             "due_at": _iso(due), "in_seconds": max(0, due - p.now())},
-        "clients": len(await p.store.list_clients()),
-        "users": len(await p.store.list_users()),
+        "clients": len(await p.store.clients.list_clients()),
+        "users": len(await p.store.users.list_users()),
     }
 
 

@@ -87,7 +87,7 @@ async def admin_provider(settings: Settings, processes: int = 1) -> AsyncIterato
     # those start no process at all
     passwords = PasswordPool(processes, warm=False)
     try:
-        keys = KeyManager(settings, store, lambda: int(time.time()))
+        keys = KeyManager(settings, store.locks, lambda: int(time.time()))
         yield Provider(settings, store, keys, passwords, time.time)
     finally:
         passwords.close()
@@ -220,7 +220,7 @@ def read_jwks(path: str) -> Any:
 async def _client_list(p: Provider, a: argparse.Namespace) -> Any:
     shown = ("client_id", "client_name", "type", "registered", "token_endpoint_auth_method", "grant_types",
              "scopes", "audience", "first_party")
-    views = [admin.client_view(c) for c in await p.store.list_clients()]
+    views = [admin.client_view(c) for c in await p.store.clients.list_clients()]
     return [{k: view[k] for k in shown} for view in views]
 
 
@@ -268,7 +268,7 @@ async def _user_passwd(p: Provider, a: argparse.Namespace) -> Any:
 
 
 async def _user_list(p: Provider, a: argparse.Namespace) -> Any:
-    return [admin.user_view(u) for u in await p.store.list_users()]
+    return [admin.user_view(u) for u in await p.store.users.list_users()]
 
 
 async def _user_show(p: Provider, a: argparse.Namespace) -> Any:

@@ -30,13 +30,9 @@ from tokensrv.cli.console import settings_from
 from tokensrv.cli.embedded import EmbeddedValkey, _die_with_parent
 from tokensrv.cli.parsing import Commands, add_command
 from tokensrv.config import Settings, redact_url
-from tokensrv.keys.manager import KeyManager
 from tokensrv.passwords import stop_helpers
-from tokensrv.server.app import PROVIDER, create_app
-from tokensrv.server.protocol import Runner
 from tokensrv.server.tracing import TracingConfig, TracingError, from_environment
 from tokensrv.store.connect import open_redis
-from tokensrv.store.redis import RedisStore
 from tokensrv.store.server_version import store_version_problem
 
 if TYPE_CHECKING:
@@ -146,6 +142,10 @@ async def _serve(settings: Settings, embedded: EmbeddedValkey | None,
 
 async def _serve_app(settings: Settings, embedded: EmbeddedValkey | None, sock: socket.socket | None,
                      stop: asyncio.Event, tracer_provider: TracerProvider | None) -> None:
+    # imported here, not at the top: every `tokensrv` command builds this module's parser
+    from tokensrv.server.app import PROVIDER, create_app
+    from tokensrv.server.protocol import Runner
+
     if sock is None:
         await _check_store(settings)
     app = create_app(settings, tracer_provider=tracer_provider)
@@ -200,10 +200,13 @@ def _serve_workers(settings: Settings, embedded: EmbeddedValkey | None,
 
 async def _prepare(settings: Settings) -> None:
     """What one process checks or does before the workers start: the store, the first keys."""
+    from tokensrv.keys.manager import KeyManager  # as in _serve_app
+    from tokensrv.store.redis import RedisStore
+
     await _check_store(settings)
     redis = open_redis(settings.redis_url)
     try:
-        keys = KeyManager(settings, RedisStore(redis), lambda: int(time.time()))
+        keys = KeyManager(settings, RedisStore(redis).locks, lambda: int(time.time()))
         await keys.reload(force=True)
         if keys.ring.signing is None:
             await keys.tick()

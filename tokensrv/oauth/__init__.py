@@ -11,14 +11,14 @@ from tokensrv.keys.signing import SigningKey, jws_signature
 from tokensrv.oauth.clients.authentication import Lockouts
 from tokensrv.oauth.clients.keys import ClientKeys, no_fetch
 from tokensrv.passwords import PasswordPool
-from tokensrv.store.redis import RedisStore
+from tokensrv.store import Store
 
 
 @dataclass
 class Provider:
     """Everything the protocol code needs, handed in rather than found in globals."""
     settings: Settings
-    store: RedisStore
+    store: Store  # a RedisStore, or its tracing proxy (server/tracing.py)
     keys: KeyManager
     passwords: PasswordPool
     clock: Callable[[], float]

@@ -65,19 +65,19 @@ async def sessions_ended(p: Provider, sub: str, sids: Sequence[str]) -> int:
     """The sessions `sids` of `sub` ended: queue a logout for each of their clients."""
     if not sids:
         return 0
-    taken = await p.store.take_session_clients(sub, sids, p.now())
+    taken = await p.store.logouts.take_session_clients(sub, sids, p.now())
     return await _enqueue(p, sub, taken)
 
 
 async def user_signed_out(p: Provider, sub: str) -> int:
     """Every session of `sub` ended (its not-before moved): queue a logout for each client."""
-    taken = await p.store.take_session_clients(sub, (), p.now())
+    taken = await p.store.logouts.take_session_clients(sub, (), p.now())
     return await _enqueue(p, sub, taken)
 
 
 async def _enqueue(p: Provider, sub: str, taken: Sequence[tuple[str, str]]) -> int:
     jobs = [LogoutJob(client_id, sub, sid) for sid, client_id in taken]
-    queued = await p.store.enqueue_logouts(jobs, p.settings.backchannel_queue_max)
+    queued = await p.store.logouts.enqueue_logouts(jobs, p.settings.backchannel_queue_max)
     for job in jobs[queued:]:  # the session still ends: only this client is not told
         events.backchannel_logout("queue_full", job.client_id, job.sid)
     return queued

@@ -25,28 +25,28 @@ async def check_credentials(p: Provider, username: str, password: str, remote: s
     keys = _limit_keys(username, remote)
     # Every attempt is counted before the password is checked, so a burst of concurrent attempts
     # cannot all slip under the limit; a successful one is taken back afterwards.
-    counted = await p.store.count_attempt(keys, p.settings.login_failure_window)
+    counted = await p.store.limits.count_attempt(keys, p.settings.login_failure_window)
     blocked = [ttl for count, ttl in counted if count > p.settings.login_max_failures]
     if blocked:
         events.login_throttled(remote)
         raise SlowDown(max(blocked), "too many failed logins")
-    user = await p.store.find_user(username)
+    user = await p.store.users.find_user(username)
     try:
         checked = await p.passwords.check(user.password_hash if user else None, password)
     except Unavailable as exc:
-        await p.store.forgive_attempt(keys)
+        await p.store.limits.forgive_attempt(keys)
         raise TemporarilyUnavailable(str(exc)) from None
     if user is not None and checked.ok:
         # read again after the argon2 check: a password change or a disable made while it ran
         # must not let the old password in, nor a disabled account
-        current = await p.store.get_user(user.sub)
+        current = await p.store.users.get_user(user.sub)
         user = current if current is not None and current.password_hash == user.password_hash else None
     if user is None or not checked.ok or user.disabled:
         events.login_failed(remote)
         return None  # the counted attempt stays: a failure
     events.logged_in(user.sub, remote)
-    await p.store.clear_failures(keys[:1])
-    await p.store.forgive_attempt(keys[1:])  # the address keeps its failures: no reset by own logins
+    await p.store.limits.clear_failures(keys[:1])
+    await p.store.limits.forgive_attempt(keys[1:])  # the address keeps its failures: no reset by own logins
     if checked.new_hash:
-        await p.store.rehash_password(user, checked.new_hash)  # only if nobody changed the user meanwhile
+        await p.store.users.rehash_password(user, checked.new_hash)  # only if nobody changed the user meanwhile
     return user

@@ -64,7 +64,7 @@ async def check(p: Provider, headers: Sequence[str], method: str, path: str, *,
     if nonce_required:
         await _check_nonce(p, proof.nonce)
     # acceptable until iat + window: the jti need not be remembered any longer
-    if not await p.store.dpop_proof_fresh(proof.jkt, proof.jti, int(proof.iat + window - now) + 1):
+    if not await p.store.nonces.dpop_proof_fresh(proof.jkt, proof.jti, int(proof.iat + window - now) + 1):
         raise InvalidDPoPProof("DPoP proof replayed")
     return proof
 
@@ -85,7 +85,7 @@ async def current_nonce(p: Provider) -> str | None:
 
 async def _secret(p: Provider) -> bytes:
     if p.dpop_nonce_secret is None:
-        p.dpop_nonce_secret = (await p.store.dpop_nonce_secret()).encode()
+        p.dpop_nonce_secret = (await p.store.nonces.dpop_nonce_secret()).encode()
     return p.dpop_nonce_secret
 
 

@@ -177,7 +177,7 @@ async def issue_for_user(p: Provider, client: Client, subject: Subject, scope: s
             family_id=family_id, client_id=client.client_id, sub=subject.sub, scope=scope,
             created_ms=p.now_ms(), expires_at=now + p.settings.refresh_family_ttl, sid=subject.sid,
             auth_time=subject.auth_time or now, jkt=family_key(client, jkt))
-        await p.store.create_family(family, digest, jti, claims["exp"], p.settings.refresh_token_ttl)
+        await p.store.refresh.create_family(family, digest, jti, claims["exp"], p.settings.refresh_token_ttl)
         response["refresh_token"] = token
     if "openid" in scope.split():
         response["id_token"] = id_token(p, client, subject, response["access_token"], now, nonce)
@@ -192,7 +192,7 @@ async def note_session_client(p: Provider, client: Client, subject: Subject, now
     if client.backchannel_logout_uri and subject.sid:
         s = p.settings
         until = now + max(s.session_ttl, s.refresh_family_ttl, s.max_token_ttl)
-        await p.store.record_session_client(subject.sub, subject.sid, client.client_id, until, now)
+        await p.store.logouts.record_session_client(subject.sub, subject.sid, client.client_id, until, now)
 
 
 # ---- reading our own tokens (revocation, introspection, userinfo, logout hints) ----

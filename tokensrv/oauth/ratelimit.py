@@ -16,7 +16,7 @@ from tokensrv.oauth import Provider
 async def _take(p: Provider, key: str, rate: float) -> None:
     if rate <= 0:
         return
-    wait = await p.store.take_token(key, rate, p.settings.token_rate_burst, p.now_ms())
+    wait = await p.store.limits.take_token(key, rate, p.settings.token_rate_burst, p.now_ms())
     if wait > 0:
         raise SlowDown(math.ceil(wait), f"token rate limit {key.split(':')[0]}")
 

@@ -95,7 +95,7 @@ async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
     # client records cached in memory, dropped when a change is announced
     store = CachingStore(redis, durable_replicas=settings.durable_replicas)
     clock = app[CLOCK]
-    keys = KeyManager(settings, store, lambda: int(clock()))
+    keys = KeyManager(settings, store.locks, lambda: int(clock()))
     processes = argon2_threads(settings)
     passwords = PasswordPool(processes, on_depth=app[METRICS].argon2_queue.set,
                              queue=settings.argon2_queue or QUEUE_PER_PROCESS * processes)
@@ -109,12 +109,12 @@ async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
         instrument(app[PROVIDER], tracer)  # child spans: the store, argon2, signing
     await keys.reload(force=True)
     try:
-        await store.upgrade_layout()  # an earlier release's deny-list, once per store
+        await app[PROVIDER].store.upgrade_layout()  # an earlier release's deny-list, once per store
     except (RedisError, OSError) as exc:  # the store is down: serve 503s as usual, convert next start
         log.warning("could not check the store's layout (%s); will at the next start", type(exc).__name__)
     store.start_following()
     # serve once a token request can be answered from the cache as well: /readyz says the same
-    if not await store.clients.wait_live(STORE_TIMEOUT):
+    if not await store.client_cache.wait_live(STORE_TIMEOUT):
         log.warning("not following client changes yet: /readyz answers 503 until it does")
     yield
     await store.stop_following()

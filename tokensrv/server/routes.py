@@ -18,7 +18,6 @@ from tokensrv.oauth.endpoints.userinfo import userinfo as get_userinfo
 from tokensrv.server.appkeys import DISCOVERY, NO_STORE, SETTINGS
 from tokensrv.server.request import FORM, authorization, form_params, provider, remote_address
 from tokensrv.server.web import cookies, setup_web
-from tokensrv.store.cache import CachingStore
 from tokensrv.store.connect import STORE_TIMEOUT
 
 
@@ -150,11 +149,12 @@ async def readyz(request: web.Request) -> web.Response:
         await asyncio.wait_for(p.store.ping(), STORE_TIMEOUT)
     except Exception:  # any failure to answer is "unreachable"
         reasons.append("store unreachable")
-    if isinstance(p.store, CachingStore) and not p.store.clients.live and "store unreachable" not in reasons:
+    cache = p.store.client_cache
+    if cache is not None and not cache.live and "store unreachable" not in reasons:
         # the store answers again (a restart, a failover): follow it now, not after the backoff
-        p.store.clients.retry_now()
-        await p.store.clients.wait_live(RESUBSCRIBE_TIMEOUT)
-    if isinstance(p.store, CachingStore) and not p.store.clients.live:
+        cache.retry_now()
+        await cache.wait_live(RESUBSCRIBE_TIMEOUT)
+    if cache is not None and not cache.live:
         reasons.append("not following client changes")
     if reasons:
         return json_response({"status": "not ready", "reasons": reasons}, status=503, headers=NO_STORE)

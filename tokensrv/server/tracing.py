@@ -27,7 +27,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -41,8 +41,10 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
 
     from tokensrv.oauth import Provider
+    from tokensrv.store import Store
+    from tokensrv.store.cache import ClientCache
 
-__all__ = ["TRACER", "TracingConfig", "TracingError", "client_trace_config", "from_environment",
+__all__ = ["TRACER", "TracedStore", "TracingConfig", "TracingError", "client_trace_config", "from_environment",
            "inject_traceparent", "instrument", "server_middleware"]
 
 T = TypeVar("T")
@@ -146,8 +148,8 @@ def server_middleware(tracer: trace.Tracer) -> Middleware:
             attributes["http.route"] = route
         name = f"{method} {route}" if route != "unmatched" else method
         with tracer.start_as_current_span(name, context=incoming_context(request.headers),
-                                          kind=trace.SpanKind.SERVER, attributes=attributes, record_exception=False,
-                                          set_status_on_exception=False) as span:
+                                          kind=trace.SpanKind.SERVER, attributes=attributes,
+                                          record_exception=False, set_status_on_exception=False) as span:
             status = 500
             try:
                 response = await handler(request)
@@ -187,19 +189,67 @@ def annotate(attribute: str, value: str) -> None:
 def instrument(provider: Provider, tracer: trace.Tracer) -> None:
     """Wrap this provider's store operations, password checks and signing in spans, on these
     objects only (another app in the process, and every untraced one, is left as it was)."""
-    store = provider.store
-    for name in store_operations(store):
-        setattr(store, name, _store_span(tracer, name, getattr(store, name)))
+    provider.store = TracedStore(provider.store, tracer)
     # the wait for an argon2 process and its hashing: where a slow login spends its time
     setattr(provider.passwords, "check", _async_span(tracer, "argon2.verify", provider.passwords.check))  # noqa: B010
     provider.signature = _signing_span(tracer, provider.signature)
     provider.annotate = annotate
 
 
-def store_operations(store: object) -> list[str]:
-    """The store's public coroutine methods: each one operation (lock() is a context manager)."""
-    return [name for name, member in inspect.getmembers(type(store), inspect.iscoroutinefunction)
-            if not name.startswith("_") and name != "stop_following"]
+class TracedStore:
+    """The store as a traced app's protocol code sees it: each coroutine of its domains (and ping,
+    upgrade_layout) runs in a CLIENT span named after the operation, `store.<method>`. The store
+    itself is not changed: what holds it directly (the app's lifecycle, the key manager's locks)
+    and every untraced app use it as it is. lock() is a context manager, not an operation."""
+
+    def __init__(self, store: Store, tracer: trace.Tracer) -> None:
+        self.store = store
+        self._lifecycle = _traced(store, tracer)
+        self.clients = _traced(store.clients, tracer)
+        self.users = _traced(store.users, tracer)
+        self.refresh = _traced(store.refresh, tracer)
+        self.denylist = _traced(store.denylist, tracer)
+        self.sessions = _traced(store.sessions, tracer)
+        self.devices = _traced(store.devices, tracer)
+        self.logouts = _traced(store.logouts, tracer)
+        self.limits = _traced(store.limits, tracer)
+        self.locks = _traced(store.locks, tracer)
+        self.nonces = _traced(store.nonces, tracer)
+
+    @property
+    def client_cache(self) -> ClientCache | None:
+        return self.store.client_cache
+
+    async def ping(self) -> bool:
+        return await self._lifecycle.ping()
+
+    async def upgrade_layout(self) -> int:
+        return await self._lifecycle.upgrade_layout()
+
+
+D = TypeVar("D")
+
+
+def _traced(domain: D, tracer: trace.Tracer) -> D:
+    """`domain` behind a _Spans proxy, typed as what it wraps (the proxy answers every attribute)."""
+    return cast(D, _Spans(domain, tracer))
+
+
+class _Spans:
+    """Answers as its target does, with each public coroutine method wrapped in a span; each
+    wrapper is made on first use and kept, so a later call costs what a plain attribute does."""
+
+    def __init__(self, target: object, tracer: trace.Tracer) -> None:
+        self._target = target
+        self._tracer = tracer
+
+    def __getattr__(self, name: str) -> Any:
+        member = getattr(self._target, name)
+        if name.startswith("_") or not inspect.iscoroutinefunction(member):
+            return member
+        traced = _store_span(self._tracer, name, member)
+        self.__dict__[name] = traced
+        return traced
 
 
 def _store_span(tracer: trace.Tracer, name: str, operation: Callable[..., Awaitable[T]]
@@ -214,8 +264,8 @@ def _async_span(tracer: trace.Tracer, name: str, call: Callable[..., Awaitable[T
     """`call` in a span of its own; its arguments and result never go on it."""
     @functools.wraps(call)
     async def traced(*args: Any, **kwargs: Any) -> T:
-        with tracer.start_as_current_span(name, kind=kind, attributes=attributes, record_exception=False,
-                                          set_status_on_exception=False) as span:
+        with tracer.start_as_current_span(name, kind=kind, attributes=attributes,
+                                          record_exception=False, set_status_on_exception=False) as span:
             try:
                 return await call(*args, **kwargs)
             except Exception as exc:

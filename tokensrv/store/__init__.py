@@ -1,365 +1,69 @@
-"""What tokensrv keeps in Valkey: the records, and the small async interfaces over them.
+"""What tokensrv keeps in Valkey: the records (store/records.py), and the `Store` Protocol the
+protocol code is typed against (store/protocols.py), one attribute per domain.
 
-`store.redis.RedisStore` implements every Protocol here; protocol code depends only on these.
+`store.redis.RedisStore` implements `Store`, a plain class per domain (store/clients.py, users.py,
+refresh.py, denylist.py, sessions.py, device.py, backchannel.py, guards.py) over one connection.
 """
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
-
-
-class Conflict(Exception):
-    """A record with that name already exists (client id, username)."""
-
-
-class Missing(Exception):
-    """No record with that name."""
-
-
-SECRET_METHODS = ("client_secret_basic", "client_secret_post")  # the same secret, either way
-
-
-@dataclass(frozen=True)
-class Client:
-    client_id: str
-    secret_digest: str | None  # SHA-256 of the generated secret; None without a secret
-    redirect_uris: tuple[str, ...] = ()
-    grant_types: tuple[str, ...] = ()
-    scopes: tuple[str, ...] = ()
-    audience: str | None = None
-    first_party: bool = False
-    post_logout_redirect_uris: tuple[str, ...] = ()
-    created_at: int = 0
-    exchange_audiences: tuple[str, ...] = ()  # RFC 8693: audiences it may exchange tokens for
-    # RFC 7591 §2 names. "" (records written before the field existed): derived from the secret,
-    # client_secret_basic (which accepts client_secret_post too) or none
-    token_endpoint_auth_method: str = ""
-    jwks: dict[str, Any] | None = None  # private_key_jwt: the client's public keys ...
-    jwks_uri: str | None = None  # ... or where to fetch them (oauth/clients/keys.py)
-    require_pushed_authorization_requests: bool = False  # RFC 9126 §6
-    dpop_bound_access_tokens: bool = False  # RFC 9449 §5.2: every token request must carry a proof
-    # OIDC Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed when a session ends, and
-    # whether the client needs the `sid` claim in them (tokensrv always sends it)
-    backchannel_logout_uri: str | None = None
-    backchannel_logout_session_required: bool = True
-    # RFC 7591 §2 metadata people see on the login page (oauth/client_display.py checks the URIs)
-    client_name: str | None = None
-    logo_uri: str | None = None
-    policy_uri: str | None = None
-    tos_uri: str | None = None
-    # RFC 7592: SHA-256 of the registration access token of a client registered over HTTP (None:
-    # added by an operator); its presence is what marks a client as registered
-    registration_token_digest: str | None = None
-
-    @property
-    def registered(self) -> bool:
-        """Registered over HTTP (RFC 7591) rather than by `tokensrv client add`."""
-        return self.registration_token_digest is not None
-
-    def __post_init__(self) -> None:
-        if not self.token_endpoint_auth_method:
-            derived = "none" if self.secret_digest is None else "client_secret_basic"
-            object.__setattr__(self, "token_endpoint_auth_method", derived)
-
-    @property
-    def is_public(self) -> bool:
-        return self.token_endpoint_auth_method == "none"
-
-    def to_json(self) -> dict[str, Any]:
-        """The record; the newer fields only when they differ from what a record without them
-        means, so that an earlier release (which refuses unknown fields) reads ordinary clients."""
-        data = dataclasses.asdict(self)
-        derived = "none" if self.secret_digest is None else "client_secret_basic"
-        if data["token_endpoint_auth_method"] == derived:
-            del data["token_endpoint_auth_method"]
-        for name in ("jwks", "jwks_uri", "require_pushed_authorization_requests", "dpop_bound_access_tokens",
-                     "exchange_audiences", "backchannel_logout_uri", "client_name", "logo_uri", "policy_uri",
-                     "tos_uri", "registration_token_digest"):
-            if not data[name]:
-                del data[name]
-        if data["backchannel_logout_session_required"]:  # the default: left out like the others
-            del data["backchannel_logout_session_required"]
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Client:
-        tuples = ("redirect_uris", "grant_types", "scopes", "post_logout_redirect_uris", "exchange_audiences")
-        known = {f.name for f in dataclasses.fields(cls)}  # a later release's fields are skipped
-        values: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in data.items() if k in known}
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class User:
-    sub: str  # stable, opaque, never the username
-    username: str
-    password_hash: str = dataclasses.field(repr=False)
-    email: str | None = None
-    roles: tuple[str, ...] = ()
-    disabled: bool = False
-    created_at: int = 0
-    not_before_ms: int = 0  # refresh families and sessions created earlier or in that millisecond
-    # are dead; access tokens whose iat (whole seconds) is not after floor(not_before_ms / 1000)
-    # are too (fail closed)
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> User:
-        values: dict[str, Any] = {k: tuple(v) if k == "roles" else v for k, v in data.items()}
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class RefreshFamily:
-    """Everything a refresh token stands for. Its tokens rotate; the family stays."""
-    family_id: str
-    client_id: str
-    sub: str
-    scope: str
-    created_ms: int  # milliseconds: compared with a user's not_before, which is exact
-    expires_at: int  # absolute: REFRESH_FAMILY_TTL after creation, whatever the rotations
-    sid: str = ""
-    auth_time: int = 0
-    idle_expires_at: int = 0  # REFRESH_TOKEN_TTL after the last rotation: the key's expiry (0: none)
-    jkt: str = ""  # the DPoP key (RFC 7638 thumbprint) every refresh must prove; "" for none
-
-    def live_until(self, max_life: int) -> int:
-        """When the family dies unless it is used again: the earliest of its idle end, its absolute
-        end, and `max_life` (REFRESH_FAMILY_TTL as configured now) after its creation. A family made
-        under a longer setting ends by today's: a logout's `ended` marker lasts REFRESH_FAMILY_TTL,
-        and no family it must stop may outlive it."""
-        return min(self.idle_expires_at or self.expires_at, self.expires_at, self.created_ms // 1000 + max_life)
-
-
-@dataclass(frozen=True)
-class Rotated:
-    family: RefreshFamily
-    replaced: tuple[tuple[str, int], ...] = ()  # a retry: (jti, exp) of the unused pair it replaced
-
-
-@dataclass(frozen=True)
-class Reused:
-    """A rotated token came back: the family is gone; these access tokens must be deny-listed."""
-    family: RefreshFamily
-    outstanding: tuple[tuple[str, int], ...]  # (jti, exp)
-
-
-# a refusal that wrote nothing: the family is gone or expired, another client's, or not granted the scope
-# (another client's, or bound to another DPoP key than the request's proof)
-RotateOutcome = Rotated | Reused | Literal["unknown", "wrong_client", "wrong_key", "invalid_scope"]
-
-
-@dataclass(frozen=True)
-class Revocation:
-    """One entry of the revocation feed (and of the deny-list)."""
-    kind: Literal["jti", "sid", "sub", "kid", "family"]
-    value: str
-    until: int  # epoch seconds after which the entry no longer matters
-    at: int = 0  # when it was revoked; for `sub`, the not-before time
-
-
-class Clients(Protocol):
-    async def add_client(self, client: Client) -> None: ...
-    async def get_client(self, client_id: str) -> Client | None: ...
-    async def list_clients(self) -> list[Client]: ...
-    async def remove_client(self, client_id: str) -> bool: ...
-
-
-class Registrations(Protocol):
-    """RFC 7591/7592: initial access tokens (by digest) and updates of registered clients."""
-    async def put_initial_token(self, digest: str, uses: int, ttl: int) -> None: ...
-    async def initial_token_uses(self, digest: str) -> int: ...
-    async def use_initial_token(self, digest: str) -> bool: ...
-    async def replace_client(self, client: Client, token_digest: str) -> bool: ...
-
-
-class Users(Protocol):
-    async def add_user(self, user: User) -> None: ...
-    async def get_user(self, sub: str) -> User | None: ...
-    async def find_user(self, username: str) -> User | None: ...
-    async def save_user(self, user: User) -> None: ...
-    async def rehash_password(self, user: User, new_hash: str) -> bool: ...
-    async def remove_user(self, user: User) -> None: ...
-    async def list_users(self) -> list[User]: ...
-
-
-class RefreshTokens(Protocol):
-    async def create_family(self, family: RefreshFamily, token_digest: str, jti: str, jti_exp: int,
-                            idle_ttl: int) -> None: ...
-    async def get_family(self, family_id: str, token_digest: str = "") -> tuple[RefreshFamily, bool] | None: ...
-    async def revoke_family(self, family_id: str, now: int) -> tuple[tuple[str, int], ...]: ...
-    async def rotate_with_user(self, family_id: str, presented: str, new_digest: str, client_id: str,
-                               now: int, jti: str, jti_exp: int, idle_ttl: int, grace: int, *,
-                               scope: Sequence[str] = (), max_life: int = 0, jkt: str = "",
-                               ) -> tuple[RotateOutcome, User | None, bool]: ...
-    async def session_ended(self, sid: str) -> bool: ...
-
-
-class DenyList(Protocol):
-    async def revoke(self, entries: Sequence[Revocation], now: int, ended_until: int = 0) -> None: ...
-    async def denied(self, jti: str, sid: str, sub: str) -> tuple[bool, bool, int]: ...
-
-
-class Locks(Protocol):
-    def lock(self, name: str, ttl: int) -> AbstractAsyncContextManager[bool]: ...
-
-
-class ClientAssertions(Protocol):
-    async def use_assertion_jti(self, client_id: str, jti: str, ttl: int) -> bool: ...
-
-
-class RateLimits(Protocol):
-    async def count_attempt(self, keys: Sequence[str], window: int) -> list[tuple[int, int]]: ...
-    async def forgive_attempt(self, keys: Sequence[str]) -> None: ...
-    async def clear_failures(self, keys: Sequence[str]) -> None: ...
-
-# ---- browser sign-in: SSO sessions, pending authorization requests, authorization codes ----
-
-@dataclass(frozen=True)
-class BrowserSession:
-    """An SSO session, found by the SHA-256 of its cookie secret. `sid` is what tokens carry: it
-    appears in ID tokens, so it is never the cookie value."""
-    sid: str
-    sub: str
-    auth_time: int
-    created_ms: int  # compared with the user's not_before_ms, like a refresh family's
-    last_seen: int  # the idle lifetime (SESSION_IDLE_TTL) counts from here
-    expires_at: int  # absolute: SESSION_TTL after the login
-    previous_sids: tuple[str, ...] = ()  # earlier sessions of this user in this browser: logout ends them too
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> BrowserSession:
-        values: dict[str, Any] = {k: tuple(v) if k == "previous_sids" else v for k, v in data.items()}
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class AuthorizationRequest:
-    """A checked authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, OIDC Core §3.1.2.1)."""
-    client_id: str
-    redirect_uri: str  # the registered URI the response goes to
-    redirect_uri_given: bool  # RFC 6749 §4.1.3: then the token request must repeat it
-    scope: str
-    state: str | None = None
-    nonce: str | None = None
-    code_challenge: str | None = None  # S256 only
-    max_age: int | None = None
-    prompt: tuple[str, ...] = ()
-    dpop_jkt: str | None = None  # RFC 9449 §10: the code is redeemed only with a proof by this key
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> AuthorizationRequest:
-        values: dict[str, Any] = {k: tuple(v) if k == "prompt" else v for k, v in data.items()}
-        return cls(**values)
-
-
-@dataclass(frozen=True)
-class PendingLogin:
-    """An authorization request waiting for the login page, for at most a few minutes."""
-    request: AuthorizationRequest
-    browser: str  # SHA-256 of the browser's CSRF cookie: the login must finish in that browser
-    expires_at: int
-    resume: str = ""  # a path of ours to go back to after the login (the device page), no code
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PendingLogin:
-        return cls(AuthorizationRequest.from_json(data["request"]), data["browser"], data["expires_at"],
-                   data.get("resume", ""))
-
-
-@dataclass(frozen=True)
-class PushedRequest:
-    """An authorization request pushed by its client (RFC 9126), until its request_uri is used."""
-    request: AuthorizationRequest
-    expires_at: int
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> PushedRequest:
-        return cls(AuthorizationRequest.from_json(data["request"]), data["expires_at"])
-
-
-@dataclass(frozen=True)
-class AuthCode:
-    """What an authorization code stands for: the request it answers and the session that approved it."""
-    request: AuthorizationRequest
-    sub: str
-    sid: str
-    auth_time: int
-    session_created_ms: int
-    expires_at: int
-
-    def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> AuthCode:
-        return cls(**{**data, "request": AuthorizationRequest.from_json(data["request"])})
-
-
-@dataclass(frozen=True)
-class CodeReplay:
-    """A code presented again. What the first redemption issued, if it got that far, must die."""
-    family_id: str | None = None
-    jti: str | None = None
-    exp: int = 0
-
-
-class BrowserSignIn(Protocol):
-    async def put_session(self, digest: str, session: BrowserSession, idle_ttl: int) -> None: ...
-    async def get_session(self, digest: str) -> BrowserSession | None: ...
-    async def touch_session(self, digest: str, session: BrowserSession, idle_ttl: int) -> None: ...
-    async def take_session(self, digest: str) -> BrowserSession | None: ...
-    async def put_pending_login(self, request_id: str, pending: PendingLogin, ttl: int) -> None: ...
-    async def get_pending_login(self, request_id: str) -> PendingLogin | None: ...
-    async def take_pending_login(self, request_id: str) -> PendingLogin | None: ...
-    async def put_pushed_request(self, digest: str, pushed: PushedRequest, ttl: int) -> None: ...
-    async def take_pushed_request(self, digest: str) -> PushedRequest | None: ...
-    async def put_code(self, digest: str, code: AuthCode, ttl: int) -> None: ...
-    async def take_code(self, digest: str, replay_ttl: int) -> AuthCode | CodeReplay | None: ...
-    async def record_code_tokens(self, digest: str, family_id: str | None, jti: str, exp: int) -> bool: ...
-
+from tokensrv.store.protocols import (
+    BackchannelLogouts,
+    BrowserSignIn,
+    Clients,
+    DenyList,
+    DeviceAuthorizations,
+    Locks,
+    Nonces,
+    RateLimits,
+    RefreshTokens,
+    Store,
+    Users,
+)
+from tokensrv.store.records import (
+    SECRET_METHODS,
+    AuthCode,
+    AuthorizationRequest,
+    BrowserSession,
+    Client,
+    CodeReplay,
+    Conflict,
+    Missing,
+    PendingLogin,
+    PushedRequest,
+    RefreshFamily,
+    Reused,
+    Revocation,
+    Rotated,
+    RotateOutcome,
+    User,
+)
 
 __all__ = [
     "SECRET_METHODS",
     "AuthCode",
     "AuthorizationRequest",
+    "BackchannelLogouts",
     "BrowserSession",
     "BrowserSignIn",
     "Client",
-    "ClientAssertions",
     "Clients",
     "CodeReplay",
     "Conflict",
     "DenyList",
+    "DeviceAuthorizations",
     "Locks",
     "Missing",
+    "Nonces",
     "PendingLogin",
     "PushedRequest",
     "RateLimits",
     "RefreshFamily",
     "RefreshTokens",
-    "Registrations",
     "Reused",
     "Revocation",
     "RotateOutcome",
     "Rotated",
+    "Store",
     "User",
     "Users",
 ]

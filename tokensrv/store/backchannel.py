@@ -1,4 +1,4 @@
-"""Back-channel logout (OIDC Back-Channel Logout 1.0) in Valkey: RedisStore inherits these methods.
+"""Back-channel logout (OIDC Back-Channel Logout 1.0) in Valkey: `store.logouts`.
 
 Keys (named by store/keyspace.py):
   rp-sessions:<sub>  hash: "<sid> <client_id>" -> until (epoch s): the clients with a
@@ -20,17 +20,15 @@ jobs, which may be the ones being delivered.
 """
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from tokensrv.store import keyspace, scripts
-from tokensrv.verify.store_url import StoreClient
+from tokensrv.store.connection import Connection
 
 QUEUE, RETRIES = keyspace.LOGOUT_QUEUE, keyspace.LOGOUT_RETRIES
 GROUP = "delivery"
@@ -66,11 +64,16 @@ class QueuedJob:
     job: LogoutJob | None  # None: unreadable
 
 
+class LogoutStore:
+    """`store.logouts`."""
 
-class BackchannelQueue:
-    """The back-channel logout methods of RedisStore (its `redis` is the store's client)."""
-
-    redis: StoreClient
+    def __init__(self, conn: Connection) -> None:
+        self.redis = conn.redis
+        self._record = conn.script(scripts.RP_SESSIONS_RECORD)
+        self._take = conn.script(scripts.RP_SESSIONS_TAKE)
+        self._enqueue = conn.script(scripts.LOGOUT_ENQUEUE)
+        self._finish = conn.script(scripts.LOGOUT_FINISH)
+        self._promote = conn.script(scripts.LOGOUT_PROMOTE)
 
     # ---- which clients hold tokens of which session ----
 
@@ -151,26 +154,6 @@ class BackchannelQueue:
 
     async def promote_due_logouts(self, now_ms: int, count: int = 100) -> int:
         return int(await self._promote(keys=[QUEUE, RETRIES], args=[now_ms, count]))
-
-    @functools.cached_property
-    def _record(self) -> AsyncScript:
-        return self.redis.register_script(scripts.RP_SESSIONS_RECORD)
-
-    @functools.cached_property
-    def _take(self) -> AsyncScript:
-        return self.redis.register_script(scripts.RP_SESSIONS_TAKE)
-
-    @functools.cached_property
-    def _enqueue(self) -> AsyncScript:
-        return self.redis.register_script(scripts.LOGOUT_ENQUEUE)
-
-    @functools.cached_property
-    def _finish(self) -> AsyncScript:
-        return self.redis.register_script(scripts.LOGOUT_FINISH)
-
-    @functools.cached_property
-    def _promote(self) -> AsyncScript:
-        return self.redis.register_script(scripts.LOGOUT_PROMOTE)
 
 
 def _queued(entry: Any) -> QueuedJob:

@@ -3,8 +3,8 @@
 Every token request authenticates its client, and a client record changes only when an
 administrator adds or removes it, so each process keeps the records it has read for a few
 seconds instead of paying a Valkey round trip per request. A change is announced on a Valkey
-pub/sub channel (RedisStore.add_client/remove_client publish it) and every subscribed process
-drops its copy at once; the TTL bounds what a lost message could cost.
+pub/sub channel (store/clients.py publishes it) and every subscribed process drops its copy at
+once; the TTL bounds what a lost message could cost.
 
 The cache only answers while its subscription is live: subscribed, and heard from within
 MAX_SILENCE seconds. The subscription is pinged every HEARTBEAT seconds, so a live one answers at
@@ -30,7 +30,10 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from tokensrv.store import Client, keyspace
+from tokensrv.store import keyspace
+from tokensrv.store.clients import ClientStore
+from tokensrv.store.connection import Connection
+from tokensrv.store.records import Client
 from tokensrv.store.redis import RedisStore
 from tokensrv.verify.store_url import StoreClient, node_client
 
@@ -211,35 +214,45 @@ async def _close_idle(redis: StoreClient) -> None:
         await redis.connection_pool.disconnect(inuse_connections=False)
 
 
-class CachingStore(RedisStore):
-    """RedisStore whose client look-ups go through a ClientCache: start_following() after the
-    event loop runs, and `await stop_following()` before closing the connection."""
+class CachedClients(ClientStore):
+    """`store.clients` of a CachingStore: look-ups through a ClientCache, which this process's own
+    changes invalidate at once (the other processes', by the announcement)."""
 
-    def __init__(self, redis: StoreClient, ttl: float = CLIENT_TTL, clock: Callable[[], float] = time.monotonic,
-                 durable_replicas: int = 0) -> None:
-        super().__init__(redis, durable_replicas)
-        self.clients = ClientCache(super().get_client, ttl, clock)
-        self._follower: asyncio.Task[None] | None = None
+    def __init__(self, conn: Connection, ttl: float, clock: Callable[[], float]) -> None:
+        super().__init__(conn)
+        self.cache = ClientCache(super().get_client, ttl, clock)
 
     async def get_client(self, client_id: str) -> Client | None:
-        return await self.clients.get(client_id)
+        return await self.cache.get(client_id)
 
     async def remove_client(self, client_id: str) -> bool:
         removed = await super().remove_client(client_id)
-        self.clients.invalidate(client_id)  # this process at once; the others by the announcement
+        self.cache.invalidate(client_id)  # this process at once; the others by the announcement
         return removed
 
     async def replace_client(self, client: Client, token_digest: str) -> bool:
         replaced = await super().replace_client(client, token_digest)
-        self.clients.invalidate(client.client_id)  # this process at once; the others by the announcement
+        self.cache.invalidate(client.client_id)  # this process at once; the others by the announcement
         return replaced
 
+
+class CachingStore(RedisStore):
+    """RedisStore whose client look-ups go through a ClientCache (`client_cache`): start_following()
+    after the event loop runs, and `await stop_following()` before closing the connection."""
+
+    def __init__(self, redis: StoreClient, ttl: float = CLIENT_TTL, clock: Callable[[], float] = time.monotonic,
+                 durable_replicas: int = 0) -> None:
+        super().__init__(redis, durable_replicas)
+        self.clients = CachedClients(self.conn, ttl, clock)
+        self.client_cache: ClientCache = self.clients.cache
+        self._follower: asyncio.Task[None] | None = None
+
     def start_following(self) -> None:
-        self._follower = asyncio.create_task(self.clients.follow(self.redis, keyspace.CLIENT_CHANGES),
+        self._follower = asyncio.create_task(self.client_cache.follow(self.redis, keyspace.CLIENT_CHANGES),
                                              name="tokensrv-client-changes")
 
     async def stop_following(self) -> None:
-        self.clients.stop()
+        self.client_cache.stop()
         if self._follower is not None:
             self._follower.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,4 +1,4 @@
-"""Device authorizations (RFC 8628) in Valkey: RedisStore inherits these methods.
+"""Device authorizations (RFC 8628) in Valkey: `store.devices`.
 
 Keys (store/keyspace.py; each one key per command or script, so Cluster-safe):
   device:<sha256 of the device code>  hash, until the code's end plus EXPIRED_GRACE:
@@ -14,15 +14,12 @@ The device record outlives its code by EXPIRED_GRACE so that a late poll is told
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from redis.commands.core import AsyncScript
-
 from tokensrv.store import keyspace, scripts
-from tokensrv.verify.store_url import StoreClient
+from tokensrv.store.connection import Connection
 
 EXPIRED_GRACE = 600  # seconds a device record stays after its end, to answer expired_token
 SLOW_DOWN_STEP = 5  # RFC 8628 §3.5: slow_down adds 5 seconds to the interval, for good
@@ -54,11 +51,13 @@ class PendingDevice:
 PollOutcome = Literal["unknown", "wrong_client", "expired", "used", "slow_down", "pending", "denied"]
 
 
+class DeviceStore:
+    """`store.devices`."""
 
-class DeviceAuthorizations:
-    """The RFC 8628 part of RedisStore."""
-
-    redis: StoreClient
+    def __init__(self, conn: Connection) -> None:
+        self.redis = conn.redis
+        self._poll_device = conn.script(scripts.DEVICE_POLL)
+        self._decide_device = conn.script(scripts.DEVICE_DECIDE)
 
     async def put_device(self, device_digest: str, user_code_digest: str, client_id: str, scope: str,
                          expires_at: int, interval: int, ttl: int) -> bool:
@@ -102,11 +101,3 @@ class DeviceAuthorizations:
         if outcome == "approved":
             return DeviceApproval(**json.loads(value))
         return outcome, int(value or 0)
-
-    @functools.cached_property
-    def _poll_device(self) -> AsyncScript:
-        return self.redis.register_script(scripts.DEVICE_POLL)
-
-    @functools.cached_property
-    def _decide_device(self) -> AsyncScript:
-        return self.redis.register_script(scripts.DEVICE_DECIDE)

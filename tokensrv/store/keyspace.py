@@ -23,7 +23,7 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:usercode:<digest>      -> that digest, by the user code's SHA-256 (store/device.py)
   tokensrv:par:<digest>           a pushed authorization request (RFC 9126), by the SHA-256 of
                                   its client_id and request_uri, until it is used or expires
-  tokensrv:iat:<digest>           an initial access token's uses left (store/registration.py)
+  tokensrv:iat:<digest>           an initial access token's uses left (store/clients.py)
   tokensrv:assertion:<digest>     a client assertion's jti, spent (RFC 7523 §3), until its exp
   tokensrv:dpop:jti:<digest>      a DPoP proof seen at the token endpoint or userinfo, for its window
   tokensrv:dpop:nonce-secret      what DPoP server nonces are derived from (TOKENSRV_DPOP_NONCE=on)

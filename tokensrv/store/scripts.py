@@ -26,16 +26,18 @@ def _script(name: str, *fragments: str) -> str:
     return SOURCES[name]
 
 
-FAMILY = ("base64url", "family", "family_upgrade")  # a refresh family's helpers (store/redis.py)
+FAMILY = ("base64url", "family", "family_upgrade")  # a refresh family's helpers (store/refresh.py)
 
-# refresh families, revocation, locks and rate limits, authorization codes (store/redis.py)
+# refresh families (store/refresh.py), revocation (store/denylist.py)
 ROTATE = _script("rotate", *FAMILY)
 READ_FAMILY = _script("read_family", *FAMILY)
 DELETE_FAMILY = _script("delete_family", *FAMILY)
 REVOKE = _script("revoke")
+# locks and rate limits (store/guards.py)
 RELEASE_LOCK = _script("release_lock")
 DECREMENT_IF_PRESENT = _script("decrement_if_present")
 TAKE_TOKEN = _script("take_token")
+# authorization codes (store/sessions.py)
 TAKE_CODE = _script("take_code")
 RECORD_CODE = _script("record_code")
 # back-channel logout (store/backchannel.py)
@@ -47,6 +49,6 @@ LOGOUT_PROMOTE = _script("logout_promote")
 # device authorization (store/device.py)
 DEVICE_POLL = _script("device_poll")
 DEVICE_DECIDE = _script("device_decide")
-# dynamic registration (store/registration.py)
+# dynamic registration (store/clients.py)
 USE_INITIAL_TOKEN = _script("use_initial_token")
 REPLACE_REGISTERED = _script("replace_registered")

@@ -124,10 +124,11 @@ async def _pushed(p: Provider, params: Mapping[str, str]) -> AuthorizationReques
     client_id, request_uri = params.get("client_id"), params.get("request_uri", "")
     if client_id is None:
         raise InvalidRequest("missing client_id", description="parameter 'client_id' is required")
-    client = await p.store.get_client(client_id)
+    client = await p.store.clients.get_client(client_id)
     if client is None:
         raise InvalidRequest(f"unknown client {client_id!r}", description="the client is not registered")
-    pushed: PushedRequest | None = await p.store.take_pushed_request(pushed_request_key(client_id, request_uri))
+    key = pushed_request_key(client_id, request_uri)
+    pushed: PushedRequest | None = await p.store.sessions.take_pushed_request(key)
     if pushed is None or p.now() >= pushed.expires_at:
         raise InvalidRequestUri(f"request_uri of client {client_id!r} unknown, used or expired")
     if pushed.request.redirect_uri not in client.redirect_uris:  # unregistered since it was pushed
@@ -153,7 +154,7 @@ async def _client_and_redirect_uri(p: Provider, params: Mapping[str, str]) -> tu
     client_id = params.get("client_id")
     if client_id is None:
         raise InvalidRequest("missing client_id", description="parameter 'client_id' is required")
-    client = await p.store.get_client(client_id)
+    client = await p.store.clients.get_client(client_id)
     if client is None:
         raise InvalidRequest(f"unknown client {client_id!r}", description="the client is not registered")
     return client, _redirect_uri(client, params)
@@ -249,7 +250,7 @@ async def park(p: Provider, request: AuthorizationRequest, browser: str) -> str:
     """Keep the request server-side while the user logs in; the login URL names it by a random id."""
     request_id = secrets.token_urlsafe(24)
     pending = PendingLogin(request, secret_digest(browser), p.now() + LOGIN_TTL)
-    await p.store.put_pending_login(request_id, pending, LOGIN_TTL)
+    await p.store.sessions.put_pending_login(request_id, pending, LOGIN_TTL)
     return request_id
 
 
@@ -259,7 +260,7 @@ async def issue_code(p: Provider, request: AuthorizationRequest, session: Browse
     ttl = p.settings.auth_code_ttl
     record = AuthCode(request=request, sub=session.sub, sid=session.sid, auth_time=session.auth_time,
                       session_created_ms=session.created_ms, expires_at=p.now() + ttl)
-    await p.store.put_code(secret_digest(code), record, ttl)
+    await p.store.sessions.put_code(secret_digest(code), record, ttl)
     return with_params(request.redirect_uri, {"code": code, "state": request.state,
                                               "iss": p.settings.issuer})
 

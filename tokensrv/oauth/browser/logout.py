@@ -60,7 +60,7 @@ async def check(p: Provider, params: Mapping[str, str]) -> LogoutRequest:
         client_id = client_id or (audiences[0] if len(audiences) == 1 else None)
     uri = params.get("post_logout_redirect_uri")
     if uri is not None:
-        client = await p.store.get_client(client_id) if client_id else None
+        client = await p.store.clients.get_client(client_id) if client_id else None
         if client is None or uri not in client.post_logout_redirect_uris:
             raise InvalidRequest("unregistered post_logout_redirect_uri",
                                  description="the post_logout_redirect_uri is not registered for the client")

@@ -30,20 +30,20 @@ async def current(p: Provider, secret: str | None) -> BrowserSession | None:
     if not secret or len(secret) > MAX_SECRET:
         return None
     digest = secret_digest(secret)
-    session = await p.store.get_session(digest)
+    session = await p.store.sessions.get_session(digest)
     now = p.now()
     if session is None or now >= session.expires_at or now - session.last_seen >= p.settings.session_idle_ttl:
         return None
-    user = await p.store.get_user(session.sub)
+    user = await p.store.users.get_user(session.sub)
     if user is None or not user_is_current(user, session.created_ms):
         return None
     # its sid may have been revoked without this record: an RP logged out with an ID token elsewhere
-    _, sid_revoked, _ = await p.store.denied("", session.sid, session.sub)
+    _, sid_revoked, _ = await p.store.denylist.denied("", session.sid, session.sub)
     if sid_revoked:
         return None
     if now > session.last_seen:
         session = dataclasses.replace(session, last_seen=now)
-        await p.store.touch_session(digest, session, p.settings.session_idle_ttl)
+        await p.store.sessions.touch_session(digest, session, p.settings.session_idle_ttl)
     return session
 
 
@@ -53,7 +53,7 @@ async def start(p: Provider, user: User, old_secret: str | None) -> tuple[str, B
     The browser's previous session record goes. If it was the same user's, its sids are kept so
     that logout still ends what was issued under them; if it was someone else's, it ends now.
     """
-    previous = await p.store.take_session(secret_digest(old_secret)) if old_secret else None
+    previous = await p.store.sessions.take_session(secret_digest(old_secret)) if old_secret else None
     kept: tuple[str, ...] = ()
     if previous is not None and previous.sub == user.sub:
         kept = (previous.sid, *previous.previous_sids)[:MAX_PREVIOUS]
@@ -62,7 +62,7 @@ async def start(p: Provider, user: User, old_secret: str | None) -> tuple[str, B
     now, secret = p.now(), new_secret()
     session = BrowserSession(sid=new_session_id(), sub=user.sub, auth_time=now, created_ms=p.now_ms(),
                              last_seen=now, expires_at=now + p.settings.session_ttl, previous_sids=kept)
-    await p.store.put_session(secret_digest(secret), session, p.settings.session_idle_ttl)
+    await p.store.sessions.put_session(secret_digest(secret), session, p.settings.session_idle_ttl)
     return secret, session
 
 
@@ -70,7 +70,7 @@ async def end(p: Provider, secret: str | None) -> BrowserSession | None:
     """Logout: the record goes, and with it every refresh family and access token of its sids."""
     if not secret or len(secret) > MAX_SECRET:
         return None
-    session = await p.store.take_session(secret_digest(secret))
+    session = await p.store.sessions.take_session(secret_digest(secret))
     if session is not None:
         await _revoke(p, session)
     return session

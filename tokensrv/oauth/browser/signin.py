@@ -52,7 +52,7 @@ async def pending_login(p: Provider, request_id: str | None, browser: str | None
     """The pending request, if it exists, is still fresh, and was started in this browser."""
     if not request_id or not browser:
         raise LoginExpired("no request id or no CSRF cookie")
-    pending = await p.store.get_pending_login(request_id)
+    pending = await p.store.sessions.get_pending_login(request_id)
     if pending is None or p.now() >= pending.expires_at:
         raise LoginExpired("unknown or expired pending login")
     if not same_secret(secret_digest(browser), pending.browser):
@@ -77,7 +77,7 @@ async def sign_in(p: Provider, form: Mapping[str, str], browser: str | None,
     user = await check_credentials(p, username, password, remote) if username and password else None
     if user is None:
         return Retry(request_id, pending, csrf, FAILURE)
-    if await p.store.take_pending_login(request_id) is None:
+    if await p.store.sessions.take_pending_login(request_id) is None:
         raise LoginExpired("the form was submitted twice")  # the other submission finished it
     secret, session = await sessions.start(p, user, session_secret)
     if pending.resume:  # a sign-in for one of our own pages (the device page): back there, no code

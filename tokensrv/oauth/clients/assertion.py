@@ -91,7 +91,7 @@ async def verify(p: Provider, client: Client, assertion: str, audiences: Sequenc
         raise InvalidClient(f"client assertion exp more than {MAX_LIFETIME} s ahead")
     if not isinstance(jti, str) or len(jti) > MAX_JTI:
         raise InvalidClient("client assertion jti is not a short string")
-    if not await p.store.use_assertion_jti(client_id, jti, exp - now + LEEWAY):
+    if not await p.store.nonces.use_assertion_jti(client_id, jti, exp - now + LEEWAY):
         raise InvalidClient(f"client assertion replayed (jti {for_log(jti)})")
 
 

@@ -3,7 +3,7 @@
 Failed authentications (a wrong secret, a refused private_key_jwt assertion) are counted per
 client_id and client address (the address as tokensrv/server/request.py finds it), on every endpoint
 that authenticates clients (token, revoke, introspect, PAR), in Valkey with the login counters'
-mechanism (RedisStore.count_attempt: one atomic MULTI/EXEC per failure). After
+mechanism (store.limits.count_attempt: one atomic MULTI/EXEC per failure). After
 TOKENSRV_CLIENT_AUTH_MAX_FAILURES failures in a window of TOKENSRV_CLIENT_AUTH_FAILURE_WINDOW
 seconds the pair is refused with 429 `slow_down` and Retry-After until the window ends, before its
 secret is compared, so a throttled guesser learns nothing even when it guesses right. Other
@@ -87,7 +87,7 @@ async def authenticate(p: Provider, form: Mapping[str, str], authorization: str 
             raise SlowDown(locked_for, "client authentication locked out")
     try:
         if offered.assertion is None:
-            client = await clients.check(p.store, client_id, offered.secret, allow_public=allow_public)
+            client = await clients.check(p.store.clients, client_id, offered.secret, allow_public=allow_public)
         else:
             client = await _by_assertion(p, client_id, offered.assertion, endpoint)
     except InvalidClient:
@@ -101,7 +101,7 @@ async def authenticate(p: Provider, form: Mapping[str, str], authorization: str 
 async def _by_assertion(p: Provider, client_id: str, assertion: str, endpoint: str) -> Client:
     if not clients.is_client_id(client_id):
         raise InvalidClient(f"client assertion sub {for_log(client_id)} is no client id")
-    client = await p.store.get_client(client_id)
+    client = await p.store.clients.get_client(client_id)
     if client is None:
         raise InvalidClient(f"unknown client {client_id!r}")
     # RFC 7523 §3 and RFC 9126 §2: the issuer, the token endpoint, or the endpoint it was sent to
@@ -117,7 +117,7 @@ async def _count_failure(p: Provider, pair: tuple[str, str]) -> None:
     limit, window, now = p.settings.client_auth_max_failures, p.settings.client_auth_failure_window, p.now()
     start = now - now % window
     client_id, remote = pair
-    [(failures, _ttl)] = await p.store.count_attempt([f"client:{client_id}:{remote}:{start}"], window)
+    [(failures, _ttl)] = await p.store.limits.count_attempt([f"client:{client_id}:{remote}:{start}"], window)
     if failures < limit:
         return
     if failures == limit:

@@ -240,9 +240,11 @@ def check_redirect_uri(uri: str, field: str = "redirect_uris") -> None:
         raise refused(f"redirect URI {{start}}... is over {MAX_REDIRECT_URI} characters")
     if "*" in parts.netloc:  # matching is exact (RFC 9700 §4.1.3): a pattern would match too much
         raise refused("redirect URI {uri} has a wildcard: register each URI exactly")
+    if "@" in parts.netloc:  # user info, in any scheme: a credential, or a host that is not what it reads as
+        raise refused("malformed redirect URI {uri}: it must have no user info")
     if parts.scheme in ("http", "https"):
-        if not parts.hostname or parts.username is not None or parts.password is not None:
-            raise refused("malformed redirect URI {uri}: it needs a host and no user info")
+        if not parts.hostname:
+            raise refused("malformed redirect URI {uri}: it needs a host")
         if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
             raise refused("redirect URI {uri} must use https (http only for loopback)")
     elif parts.scheme in ("javascript", "data", "file", "vbscript", "blob", "about", "filesystem"):

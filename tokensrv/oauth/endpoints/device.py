@@ -66,7 +66,7 @@ async def device_authorization(p: Provider, params: Mapping[str, str], authoriza
     device_code = secrets.token_urlsafe(32)
     for _ in range(5):  # a user code already in use is drawn again (with 20^8 codes, rarely)
         user_code = new_user_code()
-        if await p.store.put_device(secret_digest(device_code), secret_digest(user_code), client.client_id,
+        if await p.store.devices.put_device(secret_digest(device_code), secret_digest(user_code), client.client_id,
                                     scope, p.now() + ttl, interval, ttl):
             break
     else:
@@ -130,7 +130,7 @@ async def verification_page(p: Provider, method: str, params: Mapping[str, str],
     if action == "lookup":
         return Confirm(browser, user_code, found.client_id, tuple(found.scope.split()))
     approval = _approval(session, found) if action == "approve" else None
-    if not await p.store.decide_device(secret_digest(user_code), found.device_digest, approval, p.now_ms()):
+    if not await p.store.devices.decide_device(secret_digest(user_code), found.device_digest, approval, p.now_ms()):
         return EnterCode(browser, user_code, WRONG_CODE)
     return Decided(approval is not None)
 
@@ -145,20 +145,20 @@ async def _park(p: Provider, browser: str, user_code: str | None) -> str:
     request = AuthorizationRequest(client_id="", redirect_uri="", redirect_uri_given=False, scope="")
     request_id = secrets.token_urlsafe(24)
     pending = PendingLogin(request, secret_digest(browser), p.now() + LOGIN_TTL, resume)
-    await p.store.put_pending_login(request_id, pending, LOGIN_TTL)
+    await p.store.sessions.put_pending_login(request_id, pending, LOGIN_TTL)
     return request_id
 
 
 async def _look_up(p: Provider, user_code: str | None, remote: str) -> PendingDevice | None:
     """The undecided, live device authorization of this code; every look-up is counted first."""
     keys = [f"device:addr:{remote}", "device:all"]
-    counted = await p.store.count_attempt(keys, p.settings.login_failure_window)
+    counted = await p.store.limits.count_attempt(keys, p.settings.login_failure_window)
     limits = (p.settings.login_max_failures, p.settings.device_user_code_max_failures)
     blocked = [ttl for (count, ttl), limit in zip(counted, limits, strict=True) if count > limit]
     if blocked:
         raise SlowDown(max(blocked), "too many wrong user codes", what="wrong codes entered")
-    found = await p.store.find_device(secret_digest(user_code)) if user_code else None
+    found = await p.store.devices.find_device(secret_digest(user_code)) if user_code else None
     if found is None or found.status != "pending" or p.now() >= found.expires_at:
         return None  # the counted attempt stays: a failure
-    await p.store.forgive_attempt(keys)
+    await p.store.limits.forgive_attempt(keys)
     return found

@@ -38,17 +38,17 @@ async def introspect(p: Provider, client: Client, params: Mapping[str, str]) -> 
 async def access_token_active(p: Provider, claims: Mapping[str, Any]) -> bool:
     """The deny-list and user checks for a signed, unexpired access token."""
     jti, sid, sub = str(claims.get("jti", "")), str(claims.get("sid", "")), str(claims.get("sub", ""))
-    jti_revoked, sid_revoked, not_before = await p.store.denied(jti, sid, sub)
+    jti_revoked, sid_revoked, not_before = await p.store.denylist.denied(jti, sid, sub)
     if jti_revoked or sid_revoked or int(claims.get("iat", 0)) <= not_before:
         return False
     if "auth_time" not in claims:
         return True  # the client's own token (client_credentials)
-    user = await p.store.get_user(sub)  # not-before is in the deny-list; this catches disable/remove
+    user = await p.store.users.get_user(sub)  # not-before is in the deny-list; this catches disable/remove
     return user is not None and not user.disabled
 
 
 async def _refresh_token(p: Provider, client: Client, family_id: str, token: str) -> dict[str, Any]:
-    found = await p.store.get_family(family_id, refresh_digest(token))
+    found = await p.store.refresh.get_family(family_id, refresh_digest(token))
     if found is None:
         return INACTIVE
     family, is_live_token = found
@@ -57,10 +57,10 @@ async def _refresh_token(p: Provider, client: Client, family_id: str, token: str
     live_until = family.live_until(p.settings.refresh_family_ttl)
     if p.now() >= live_until:
         return INACTIVE
-    user = await p.store.get_user(family.sub)
+    user = await p.store.users.get_user(family.sub)
     if user is None or not user_is_current(user, family.created_ms):
         return INACTIVE
-    if await p.store.session_ended(family.sid):  # logout: refused at its next use
+    if await p.store.refresh.session_ended(family.sid):  # logout: refused at its next use
         return INACTIVE
     answer = {"active": True, "token_type": "refresh_token", "scope": family.scope,
               "client_id": family.client_id, "sub": family.sub, "exp": live_until,

@@ -41,7 +41,7 @@ async def push(p: Provider, params: Mapping[str, str], authorization: str | None
     request_uri = REQUEST_URI_PREFIX + secrets.token_urlsafe(32)
     ttl = p.settings.par_ttl
     pushed = PushedRequest(request, p.now() + ttl)
-    await p.store.put_pushed_request(pushed_request_key(client.client_id, request_uri), pushed, ttl)
+    await p.store.sessions.put_pushed_request(pushed_request_key(client.client_id, request_uri), pushed, ttl)
     return {"request_uri": request_uri, "expires_in": ttl}
 
 

@@ -56,7 +56,7 @@ async def mint_initial_token(p: Provider, ttl: int = DEFAULT_INITIAL_TOKEN_TTL, 
     if not 1 <= uses <= MAX_INITIAL_TOKEN_USES:
         raise RegistrationError(f"--uses must be between 1 and {MAX_INITIAL_TOKEN_USES}")
     token = secrets.token_urlsafe(32)
-    await p.store.put_initial_token(secret_digest(token), uses, ttl)
+    await p.store.clients.put_initial_token(secret_digest(token), uses, ttl)
     return {"initial_access_token": token, "expires_at": p.now() + ttl, "uses": uses}
 
 
@@ -74,18 +74,18 @@ def bearer_token(authorization: str | None) -> str:
 async def register(p: Provider, authorization: str | None, body: Body) -> dict[str, Any]:
     """A new client from the metadata in `body`; the 201 answer's body (§3.2.1)."""
     digest = secret_digest(bearer_token(authorization))
-    if not await p.store.initial_token_uses(digest):  # no metadata is looked at without a token
+    if not await p.store.clients.initial_token_uses(digest):  # no metadata is looked at without a token
         raise InvalidToken("unknown, expired or used-up initial access token")
     metadata = parse_metadata(body)
     client_id = secrets.token_urlsafe(18)  # 144 random bits: no collisions to handle
     client, secret = client_from_metadata(p, client_id, metadata)
     # spent only now: a mistake in the metadata does not use it up (and of two registrations
     # racing for its last use, one gets it)
-    if not await p.store.use_initial_token(digest):
+    if not await p.store.clients.use_initial_token(digest):
         raise InvalidToken("unknown, expired or used-up initial access token")
     registration_token = secrets.token_urlsafe(32)
     client = replace(client, registration_token_digest=secret_digest(registration_token))
-    await p.store.add_client(client)
+    await p.store.clients.add_client(client)
     audit("client.registered", client_id=client_id, auth_method=client.token_endpoint_auth_method)
     return answer(client, p.settings.issuer, secret=secret, registration_token=registration_token)
 
@@ -96,7 +96,7 @@ async def registered_client(p: Provider, client_id: str, authorization: str | No
     """The client whose registration access token this is. Every failure is the same 401: an
     unknown id, a client added by an operator, another client's token (§2: invalid_token)."""
     presented = secret_digest(bearer_token(authorization))
-    client = await p.store.get_client(client_id)
+    client = await p.store.clients.get_client(client_id)
     expected = client.registration_token_digest if client is not None else None
     matches = hmac.compare_digest(presented, expected or _DECOY_DIGEST)  # the same work either way
     if client is None or expected is None or not matches:
@@ -141,7 +141,7 @@ async def _with_new_token(p: Provider, current: Client, changed: Client) -> tupl
     token, exactly one gets an answer (with the next token), the other 401."""
     registration_token = secrets.token_urlsafe(32)
     changed = replace(changed, registration_token_digest=secret_digest(registration_token))
-    if not await p.store.replace_client(changed, current.registration_token_digest or ""):
+    if not await p.store.clients.replace_client(changed, current.registration_token_digest or ""):
         # deleted, or read or updated with this same token (which rotated it), since it was checked
         raise InvalidToken("registration changed or deleted during this request")
     return changed, registration_token
@@ -150,7 +150,7 @@ async def _with_new_token(p: Provider, current: Client, changed: Client) -> tupl
 async def delete(p: Provider, client_id: str, authorization: str | None) -> None:
     """§2.3: the client is gone; its tokens stop working as after `tokensrv client remove`."""
     await registered_client(p, client_id, authorization)
-    await p.store.remove_client(client_id)
+    await p.store.clients.remove_client(client_id)
     audit("client.registration_deleted", client_id=client_id)
 
 

@@ -29,11 +29,11 @@ async def deny_jtis(p: Provider, entries: Iterable[tuple[str, int]], family: str
     revocations = [Revocation("jti", jti, exp, now) for jti, exp in entries if exp > now]
     if family:
         revocations.append(Revocation("family", family, now + p.settings.access_token_ttl, now))
-    await p.store.revoke(revocations, now)
+    await p.store.denylist.revoke(revocations, now)
 
 
 async def kill_family(p: Provider, family: RefreshFamily) -> None:
-    outstanding = await p.store.revoke_family(family.family_id, p.now())
+    outstanding = await p.store.refresh.revoke_family(family.family_id, p.now())
     await deny_jtis(p, outstanding, family=family.family_id)
 
 
@@ -43,7 +43,7 @@ async def revoke(p: Provider, client: Client, params: Mapping[str, str]) -> None
     # the hint only orders the look-ups (§2.1); both kinds are always tried
     family_id = parse_refresh_token(token)
     if family_id is not None:
-        found = await p.store.get_family(family_id, refresh_digest(token))
+        found = await p.store.refresh.get_family(family_id, refresh_digest(token))
         # only the live token counts: a rotated or made-up one is already worthless (answered 200)
         if found is None or not found[1]:
             return
@@ -69,7 +69,7 @@ async def revoke_session(p: Provider, sid: str) -> None:
     (in the same transaction) for as long as a refresh family can live, so that none of its
     families is honoured again: the refresh grant and introspection check the mark at each use."""
     now = p.now()
-    await p.store.revoke([Revocation("sid", sid, now + p.settings.max_token_ttl, now)], now,
+    await p.store.denylist.revoke([Revocation("sid", sid, now + p.settings.max_token_ttl, now)], now,
                          ended_until=now + p.settings.refresh_family_ttl)
 
 
@@ -90,8 +90,8 @@ async def revoke_user(p: Provider, user: User, *, disabled: bool | None = None,
     if password_hash is not None:
         changes["password_hash"] = password_hash
     updated = dataclasses.replace(user, **changes)  # type: ignore[arg-type]
-    await p.store.save_user(updated)
+    await p.store.users.save_user(updated)
     now = now_ms // 1000
-    await p.store.revoke([Revocation("sub", user.sub, now + p.settings.max_token_ttl, now)], now)
+    await p.store.denylist.revoke([Revocation("sub", user.sub, now + p.settings.max_token_ttl, now)], now)
     await backchannel.user_signed_out(p, user.sub)  # every session of the user ended: tell their clients
     return updated

@@ -68,7 +68,7 @@ async def userinfo(p: Provider, token: str, scheme: str = "bearer", proofs: Sequ
     scopes = str(claims.get("scope", "")).split()
     if "openid" not in scopes:
         raise InsufficientScope("no openid scope")
-    user = await p.store.get_user(str(claims["sub"]))
+    user = await p.store.users.get_user(str(claims["sub"]))
     if user is None:
         raise InvalidToken("the user is gone")
     info: dict[str, Any] = {"sub": user.sub}

@@ -30,7 +30,7 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str
     if verifier is not None and not PKCE_VALUE.match(verifier):
         raise InvalidRequest("malformed code_verifier", description="code_verifier is malformed")
     digest = secret_digest(code)
-    taken = await p.store.take_code(digest, max(p.settings.access_token_ttl, p.settings.auth_code_ttl))
+    taken = await p.store.sessions.take_code(digest, max(p.settings.access_token_ttl, p.settings.auth_code_ttl))
     if taken is None:
         raise InvalidGrant("unknown authorization code")
     if isinstance(taken, CodeReplay):
@@ -38,14 +38,14 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str
         raise InvalidGrant("authorization code presented again: its tokens are revoked")
     _check_binding(p, taken, client, params, verifier)
     check_code_binding(taken.request.dpop_jkt, jkt)  # spent too when it fails, like any mismatch
-    user = await p.store.get_user(taken.sub)
-    _, sid_revoked, _ = await p.store.denied("", taken.sid, taken.sub)
+    user = await p.store.users.get_user(taken.sub)
+    _, sid_revoked, _ = await p.store.denylist.denied("", taken.sid, taken.sub)
     if user is None or not user_is_current(user, taken.session_created_ms) or sid_revoked:
         raise InvalidGrant("the session ended before the code was redeemed")
     subject = Subject(user.sub, taken.auth_time, taken.sid, user.roles)
     issued = await issue_for_user(p, client, subject, taken.request.scope, taken.request.nonce, jkt)
     revocable = CodeReplay(issued.family_id, issued.claims["jti"], int(issued.claims["exp"]))
-    if not await p.store.record_code_tokens(digest, revocable.family_id, revocable.jti or "", revocable.exp):
+    if not await p.store.sessions.record_code_tokens(digest, revocable.family_id, revocable.jti or "", revocable.exp):
         await _revoke_issued(p, revocable)  # a replay arrived while we were issuing
         raise InvalidGrant("authorization code presented twice at once")
     return issued
@@ -74,7 +74,7 @@ def _check_binding(p: Provider, code: AuthCode, client: Client, params: Mapping[
 
 async def _revoke_issued(p: Provider, issued: CodeReplay) -> None:
     if issued.family_id is not None:
-        found = await p.store.get_family(issued.family_id)
+        found = await p.store.refresh.get_family(issued.family_id)
         if found is not None:
             await kill_family(p, found[0])
     if issued.jti is not None:

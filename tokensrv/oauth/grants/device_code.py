@@ -35,11 +35,11 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str
     device_code = require(params, "device_code")
     if len(device_code) > MAX_DEVICE_CODE:
         raise InvalidGrant("over-long device code")
-    polled = await p.store.poll_device(secret_digest(device_code), client.client_id, p.now_ms())
+    polled = await p.store.devices.poll_device(secret_digest(device_code), client.client_id, p.now_ms())
     if not isinstance(polled, DeviceApproval):
         raise _refusal(polled[0])
-    user = await p.store.get_user(polled.sub)
-    _, sid_revoked, _ = await p.store.denied("", polled.sid, polled.sub)
+    user = await p.store.users.get_user(polled.sub)
+    _, sid_revoked, _ = await p.store.denylist.denied("", polled.sid, polled.sub)
     if user is None or not user_is_current(user, polled.session_created_ms) or sid_revoked:
         raise InvalidGrant("the approving session ended before the device collected its tokens")
     subject = Subject(user.sub, polled.auth_time, polled.sid, user.roles)

@@ -50,7 +50,7 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str
     # client's retry would look like reuse. It also reads the user and whether the family's SSO
     # session ended (logout): a user disabled, removed or signed out, or an ended session, are the
     # refusals checked after the rotation: the family dies then, so the rotation changes nothing.
-    outcome, user, session_ended = await p.store.rotate_with_user(
+    outcome, user, session_ended = await p.store.refresh.rotate_with_user(
         family_id, refresh_digest(presented), digest, client.client_id, now, jti, exp,
         p.settings.refresh_token_ttl, p.settings.refresh_reuse_grace,
         scope=wanted, max_life=p.settings.refresh_family_ttl, jkt=jkt or "")

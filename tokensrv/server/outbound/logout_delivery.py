@@ -81,11 +81,11 @@ class LogoutDelivery:
         store = self.p.store
         if self.p.clock() - self._pruned_at >= PRUNE_EVERY:
             self._pruned_at = self.p.clock()
-            await store.prune_logout_consumers(PRUNE_IDLE_MS)
-        await store.promote_due_logouts(self.p.now_ms())
-        jobs = await store.claim_stale_logouts(self.consumer, self.claim_idle_ms, BATCH)
+            await store.logouts.prune_logout_consumers(PRUNE_IDLE_MS)
+        await store.logouts.promote_due_logouts(self.p.now_ms())
+        jobs = await store.logouts.claim_stale_logouts(self.consumer, self.claim_idle_ms, BATCH)
         if not jobs:
-            jobs = await store.read_logouts(self.consumer, BATCH, block_ms)
+            jobs = await store.logouts.read_logouts(self.consumer, BATCH, block_ms)
         await asyncio.gather(*(self.deliver(job) for job in jobs))
         return len(jobs)
 
@@ -93,7 +93,7 @@ class LogoutDelivery:
         """POST one job's logout token and settle the job by the answer."""
         found = await self._target(queued)
         if found is None:
-            await self.p.store.finish_logout(queued.entry_id)
+            await self.p.store.logouts.finish_logout(queued.entry_id)
             return
         job, client, uri = found
         try:
@@ -108,7 +108,7 @@ class LogoutDelivery:
         if job is None:
             log.warning("back-channel logout job %s is unreadable: dropped", queued.entry_id)
             return None
-        client = await self.p.store.get_client(job.client_id)
+        client = await self.p.store.clients.get_client(job.client_id)
         if client is None or not client.backchannel_logout_uri:
             events.backchannel_logout("dropped", job.client_id, job.sid, "the client is gone or has no URI")
             return None
@@ -125,7 +125,7 @@ class LogoutDelivery:
             delay = retry_delay(attempts, self.p.settings.backchannel_retry_delay)
             events.backchannel_logout("retried", job.client_id, job.sid, f"attempt {attempts}: {answer}")
             retry = dataclasses.replace(job, attempt=attempts)
-            await self.p.store.finish_logout(entry_id, retry, self.p.now_ms() + int(delay * 1000))
+            await self.p.store.logouts.finish_logout(entry_id, retry, self.p.now_ms() + int(delay * 1000))
             return
         if outcome is Outcome.DELIVERED:
             events.backchannel_logout("delivered", job.client_id, job.sid)
@@ -133,7 +133,7 @@ class LogoutDelivery:
             events.backchannel_logout("refused", job.client_id, job.sid, answer)
         else:
             events.backchannel_logout("dropped", job.client_id, job.sid, f"{answer} after {attempts} attempts")
-        await self.p.store.finish_logout(entry_id)
+        await self.p.store.logouts.finish_logout(entry_id)
 
     async def post(self, uri: str, token: str) -> int | None:
         """The answer's status, or None without one (timeout, refused or reset connection)."""

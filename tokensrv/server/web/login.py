@@ -31,7 +31,7 @@ async def authorize(request: web.Request) -> web.StreamResponse:
 async def shown_client(request: web.Request, client_id: str) -> dict[str, str | None]:
     """What the page says of the client: its name (else its id), logo and links, if it has them.
     The template escapes them; the URIs were checked at registration (https, no javascript:)."""
-    client = await provider(request).store.get_client(client_id)
+    client = await provider(request).store.clients.get_client(client_id)
     if client is None:
         return {"name": client_id}
     return {"name": client.client_name or client_id, "logo_uri": client.logo_uri,
