@@ -2,28 +2,38 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+SERVER_STAMP := $(VENV)/.server
 STAMP := $(VENV)/.installed
 
 .PHONY: run test lint typecheck lock clean cluster cluster-down cluster-smoke bench soak docs docs-build docs-reference
 
-$(STAMP): setup.cfg pyproject.toml constraints.txt
+# Two installs, each with its stamp: the server alone (make run: what an operator runs, with the
+# fast extra) and the server with the test tools (make test, lint, typecheck and the rest). The
+# verifier (verify/, tokensrv-verify) is installed first, from the checkout: the server depends on it.
+INSTALL = $(BIN)/python -m pip install --quiet -c constraints.txt -e ./verify
+
+$(SERVER_STAMP): setup.cfg pyproject.toml verify/pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "tokensrv needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	$(INSTALL) -e '.[fast]'
+	@touch $(SERVER_STAMP)
+
+$(STAMP): $(SERVER_STAMP)
+	$(INSTALL) -e '.[fast,test]'
 	@touch $(STAMP)
 
 # Re-pin constraints.txt from a new venv with the newest versions setup.cfg allows.
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
 	.venv-lock/bin/python -m pip install --quiet --upgrade pip
-	.venv-lock/bin/python -m pip install --quiet -e '.[test,docs]'
+	.venv-lock/bin/python -m pip install --quiet -e ./verify -e '.[fast,test,docs]'
 	{ sed -n '1,3p' constraints.txt; .venv-lock/bin/pip freeze --exclude-editable; } > constraints.txt.new
 	mv constraints.txt.new constraints.txt && rm -rf .venv-lock
 
 # The embedded Valkey (AOF on, data under .tokensrv/) unless TOKENSRV_REDIS_URL names a store.
 # Logs in the text format, with the banner, for a person at a terminal (the server's default is JSON).
-run: $(STAMP)
+run: $(SERVER_STAMP)
 	@export TOKENSRV_LOG_FORMAT=$${TOKENSRV_LOG_FORMAT:-text}; if [ -n "$$TOKENSRV_REDIS_URL" ]; then \
 		exec $(BIN)/tokensrv serve; \
 	else \
@@ -39,10 +49,10 @@ soak: $(STAMP)
 	$(BIN)/python scripts/soak.py --duration $${SOAK_DURATION:-1800}
 
 lint: $(STAMP)
-	$(BIN)/ruff check tokensrv tests examples bench scripts
+	$(BIN)/ruff check tokensrv verify tests examples bench scripts
 
 typecheck: $(STAMP)
-	$(BIN)/mypy tokensrv
+	$(BIN)/mypy tokensrv verify/src/tokensrv
 
 # The documentation site (mkdocs.yml, docs/): `make docs` serves it on http://127.0.0.1:8000 and
 # rebuilds on each change; `make docs-build` builds it into site/ with --strict, as CI does.
@@ -65,7 +75,7 @@ docs-reference: $(STAMP)
 	$(BIN)/python scripts/docs_reference.py
 
 clean:
-	rm -rf $(VENV) .tokensrv site build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .tokensrv site build dist *.egg-info verify/build verify/src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # The local cluster (examples/cluster.py): tokensrv on 8081-8083 sharing the store and a keys folder

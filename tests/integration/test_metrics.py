@@ -2,12 +2,15 @@
 match what the run did. In-process (one worker), so values are compared as before/after deltas."""
 from __future__ import annotations
 
+import platform
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 from redis.exceptions import ResponseError
 
+import tokensrv.verify
+import tokensrv.version
 from tests.helpers import sso as sso_helpers
 from tests.helpers.app import provider_of
 from tests.helpers.metrics import Samples, scrape
@@ -110,3 +113,11 @@ async def test_route_labels_are_canonical_never_raw_paths(client: TestClient) ->
     routes = {dict(labels)["route"] for (name, labels) in samples if name == "tokensrv_http_requests_total"}
     assert "unmatched" in routes
     assert not any("no/such" in r or "code" in r or "nothing-here" in r for r in routes), routes
+
+
+async def test_the_build_info_series_names_the_running_versions(client: TestClient) -> None:
+    samples, _ = await scrape(client)
+    [labels] = [dict(labels) for (name, labels) in samples if name == "tokensrv_build_info"]
+    assert labels == {"version": tokensrv.version.__version__, "verify_version": tokensrv.verify.__version__,
+                      "python": platform.python_version()}
+    assert samples[("tokensrv_build_info", frozenset(labels.items()))] == 1

@@ -2,20 +2,28 @@
 from __future__ import annotations
 
 import configparser
+import tomllib
 from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[2]
+# the distributions of this repository: installed from the checkout (Makefile, Dockerfile), never pinned
+OURS = {"tokensrv", "tokensrv-verify"}
 
 
 def _requirements() -> list[Requirement]:
+    """The server's (setup.cfg) and the verifier's (verify/pyproject.toml), with every extra."""
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
     lines = cfg["options"]["install_requires"].splitlines()
     lines += [line for extra in cfg["options.extras_require"].values() for line in extra.splitlines()]
-    return [Requirement(line) for line in (raw.split("#")[0].strip() for raw in lines) if line]
+    verifier = tomllib.loads((ROOT / "verify" / "pyproject.toml").read_text())["project"]
+    lines += [*verifier["dependencies"], *(line for extra in verifier["optional-dependencies"].values()
+                                           for line in extra)]
+    requirements = [Requirement(line) for line in (raw.split("#")[0].strip() for raw in lines) if line]
+    return [requirement for requirement in requirements if canonicalize_name(requirement.name) not in OURS]
 
 
 def _pins() -> dict[str, str]:

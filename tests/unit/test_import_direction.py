@@ -8,16 +8,18 @@ from pathlib import Path
 
 import tokensrv
 
-PACKAGE = Path(tokensrv.__file__).parent
+# tokensrv is a namespace package: the server's folder and tokensrv-verify's (verify/src/tokensrv)
+FOLDERS = sorted({Path(entry) for entry in tokensrv.__path__ if Path(entry).is_dir()})
 
 
 def module_names() -> dict[str, Path]:
     names = {}
-    for path in PACKAGE.rglob("*.py"):
-        parts = ["tokensrv", *path.relative_to(PACKAGE).with_suffix("").parts]
-        if parts[-1] == "__init__":
-            parts.pop()
-        names[".".join(parts)] = path
+    for folder in FOLDERS:
+        for path in folder.rglob("*.py"):
+            parts = ["tokensrv", *path.relative_to(folder).with_suffix("").parts]
+            if parts[-1] == "__init__":
+                parts.pop()
+            names[".".join(parts)] = path
     return names
 
 

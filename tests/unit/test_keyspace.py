@@ -39,7 +39,7 @@ def test_the_verifiers_names_are_the_stores():
 
 
 def test_the_key_prefix_is_spelled_in_the_keyspace_and_the_verifier_only():
-    package = Path(tokensrv.__file__).parent
-    spelled = {str(p.relative_to(package)) for p in package.rglob("*") if p.suffix in (".py", ".lua")
-               and re.search(r"tokensrv:[a-z{*]", p.read_text(encoding="utf-8"))}
+    folders = {Path(entry) for entry in tokensrv.__path__ if Path(entry).is_dir()}  # a namespace: server, verify/
+    spelled = {str(p.relative_to(folder)) for folder in folders for p in folder.rglob("*")
+               if p.suffix in (".py", ".lua") and re.search(r"tokensrv:[a-z{*]", p.read_text(encoding="utf-8"))}
     assert spelled == {"store/keyspace.py", "verify/mirror.py"}

@@ -27,6 +27,7 @@ from tokensrv.observability.logs import audit, setup_logging
 from tokensrv.passwords import PasswordPool
 from tokensrv.store.connect import open_redis
 from tokensrv.store.redis import RedisStore
+from tokensrv.store.server_version import store_version_problem
 from tokensrv.verify.json_limits import JSONRejected, parse
 
 
@@ -73,10 +74,14 @@ async def admin_provider(settings: Settings, processes: int = 1) -> AsyncIterato
     redis = open_redis(settings.redis_url)
     try:
         await redis.ping()
+        too_old = await store_version_problem(redis)
     except (RedisError, OSError) as exc:
         await redis.aclose()
         raise CLIError(f"TOKENSRV_REDIS_URL: cannot reach the store at {redact_url(settings.redis_url)} "
                        f"({type(exc).__name__})") from None
+    if too_old:
+        await redis.aclose()
+        raise CLIError(f"TOKENSRV_REDIS_URL: {too_old} ({redact_url(settings.redis_url)})")
     store = RedisStore(redis, durable_replicas=settings.durable_replicas)
     # no queue bound: an import waits for every hash; not warm: most commands never hash, and
     # those start no process at all

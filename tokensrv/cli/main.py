@@ -20,6 +20,7 @@ from tokensrv.cli.console import CLIError, settings_from
 from tokensrv.cli.parsing import Commands, Parser
 from tokensrv.config import ConfigError, Settings
 from tokensrv.observability.logs import error_line
+from tokensrv.version import __version__
 
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -32,6 +33,7 @@ GROUPS: tuple[Callable[[Commands[Any]], None], ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="tokensrv", description="OAuth 2.0 / OpenID Connect token server")
+    parser.add_argument("--version", action="version", version=f"tokensrv {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_group in GROUPS:
         add_group(subparsers)

@@ -33,6 +33,7 @@ from tokensrv.config import Settings, redact_url
 from tokensrv.passwords import stop_helpers
 from tokensrv.server.tracing import TracingConfig, TracingError, from_environment
 from tokensrv.store.connect import open_redis
+from tokensrv.store.server_version import store_version_problem
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -111,11 +112,14 @@ async def _check_store(settings: Settings) -> None:
     redis = open_redis(settings.redis_url)
     try:
         await redis.ping()
+        too_old = await store_version_problem(redis)
     except Exception as exc:  # whatever it is, the store cannot be used
         raise ServeError(f"TOKENSRV_REDIS_URL: cannot reach the store at {redact_url(settings.redis_url)} "
                          f"({type(exc).__name__})") from None
     finally:
         await redis.aclose()
+    if too_old:
+        raise ServeError(f"TOKENSRV_REDIS_URL: {too_old} ({redact_url(settings.redis_url)})")
 
 
 async def _serve(settings: Settings, embedded: EmbeddedValkey | None,

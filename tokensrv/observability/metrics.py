@@ -9,6 +9,7 @@ files shared between workers) is chosen then, so no import order matters.
 from __future__ import annotations
 
 import os
+import platform
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -29,6 +30,9 @@ from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.client import Pipeline
 from redis.asyncio.cluster import ClusterPipeline
 from redis.exceptions import RedisError
+
+from tokensrv.verify import __version__ as verify_version
+from tokensrv.version import __version__
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _FAST = (.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5)
@@ -206,9 +210,21 @@ def exposition(server: ServerMetrics, extra: Collector | None = None) -> bytes:
     else:
         registry.register(_Delegate(REGISTRY))
         registry.register(_Delegate(server.registry))
+    registry.register(BuildInfo())  # computed per scrape, so in multiprocess mode as well
     if extra is not None:
         registry.register(extra)
     return generate_latest(registry)
+
+
+class BuildInfo(Collector):
+    """tokensrv_build_info{version, verify_version, python} 1: which release a scraped process runs
+    (the server's, the verifier's it imports, and the Python running them)."""
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily("tokensrv_build_info", "the running tokensrv: its version, tokensrv-verify's "
+                                   "and Python's, in the labels", labels=["version", "verify_version", "python"])
+        family.add_metric([__version__, verify_version, platform.python_version()], 1)
+        yield family
 
 
 class _Delegate(Collector):

@@ -12,9 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import Any, Self
-
-from prometheus_client import REGISTRY, CollectorRegistry
+from typing import TYPE_CHECKING, Any, Self
 
 from .claims import (
     ACCESS_TOKEN_TYPE,
@@ -24,6 +22,7 @@ from .claims import (
     require_roles,
     require_scopes,
 )
+from .counters import Metrics, Unmeasured, VerifierState
 from .dpop import ALGORITHMS as DPOP_ALGORITHMS
 from .dpop import DEFAULT_WINDOW as DPOP_WINDOW
 from .dpop import ReplayCache, check_proof
@@ -43,8 +42,9 @@ from .jwks import HttpJWKSFetcher, JWKSFetcher, KeyCache
 from .jws import SUPPORTED_ALGORITHMS, PublicKey, b64url_decode, json_object, split
 from .logout import DEFAULT_MAX_AGE as LOGOUT_MAX_AGE
 from .logout import LOGOUT_TOKEN_TYPE, check_logout_claims
-from .metrics import VerifierMetrics, VerifierState
-from .mirror import FeedEntry, RevocationMirror
+
+if TYPE_CHECKING:
+    from .mirror import FeedEntry, RevocationMirror
 
 log = logging.getLogger("tokensrv.verify")
 
@@ -61,12 +61,14 @@ class TokenVerifier:
     max_token_lifetime: the longest `exp - iat` accepted (default: a day, the most tokensrv's
         TOKENSRV_ACCESS_TOKEN_TTL and TOKENSRV_ID_TOKEN_TTL allow); a token living longer, or one
         with an `iat` before 1970, was not issued by tokensrv and is refused (InvalidClaims).
-    redis_url: follow tokensrv's revocation feed (else revocations are not checked).
+    redis_url: follow tokensrv's revocation feed (else revocations are not checked); needs redis-py
+        (tokensrv-verify's `redis` extra).
     max_disconnected: while the mirror is disconnected, keep verifying with the last known state
         (None, the default) or, after this many seconds, refuse with VerifierUnavailable.
     fetcher: how the JWKS is fetched (default: discovery then the jwks_uri, over aiohttp).
-    registry: where the Prometheus metrics go (default: the global registry, which any number of
-        verifiers may share: see tokensrv.verify.metrics).
+    registry: the prometheus_client.CollectorRegistry the metrics go to (None: the global registry,
+        which any number of verifiers may share: see tokensrv.verify.metrics; no metrics at all
+        when prometheus-client is not installed).
     dpop_algorithms, dpop_window, dpop_replay_cache_size: for DPoP-bound tokens (RFC 9449): the
         proof algorithms accepted, how far a proof's iat may be from our clock, and how many proof
         jtis the in-memory replay cache holds (see tokensrv.verify.dpop.ReplayCache).
@@ -81,7 +83,7 @@ class TokenVerifier:
                  token_type: str | None = ACCESS_TOKEN_TYPE, jwks_uri: str | None = None,
                  fetcher: JWKSFetcher | None = None, refetch_interval: float = 5.0,
                  max_disconnected: float | None = None, clock: Callable[[], float] = time.time,
-                 registry: CollectorRegistry = REGISTRY, max_token_bytes: int = MAX_TOKEN_BYTES,
+                 registry: Any = None, max_token_bytes: int = MAX_TOKEN_BYTES,
                  dpop_algorithms: Iterable[str] = DPOP_ALGORITHMS, dpop_window: float = DPOP_WINDOW,
                  dpop_replay_cache_size: int = 100_000, tracer_provider: Any = None) -> None:
         self.algorithms = frozenset(algorithms)
@@ -98,15 +100,14 @@ class TokenVerifier:
         self.dpop_window = dpop_window
         self.dpop_replays = ReplayCache(dpop_window, dpop_replay_cache_size)
         self.logout_replays = ReplayCache(LOGOUT_MAX_AGE + leeway, dpop_replay_cache_size)
-        self.metrics = VerifierMetrics(registry, audience)
+        self.metrics = verifier_metrics(registry, audience)
         self._clock = clock
         self._headers: dict[str, tuple[str, str]] = {}  # header segment -> (alg, kid), checked
         self.tracer_provider = tracer_provider
         self.fetcher = fetcher or HttpJWKSFetcher(
             issuer, jwks_uri, on_request=lambda kind: self.metrics.issuer_requests.labels(kind).inc(),
             tracer_provider=tracer_provider)
-        self.mirror = None if redis_url is None else RevocationMirror(
-            redis_url, self.metrics, clock, grace=leeway)
+        self.mirror = None if redis_url is None else _mirror(redis_url, self.metrics, clock, leeway)
         self.keys = KeyCache(self.fetcher, self.algorithms, clock, refetch_interval,
                              excluded=self._kid_revoked, on_fetch=self._fetched)
         if self.mirror is not None:
@@ -285,6 +286,28 @@ class TokenVerifier:
             return VerifierState(len(self.keys.keys))
         return VerifierState(len(self.keys.keys), self.mirror.connected, self.mirror.lag_seconds,
                              len(self.mirror.state))
+
+
+def verifier_metrics(registry: Any, audience: str) -> Metrics:
+    """A verifier's metrics on `registry`; None: prometheus-client's global registry if it is
+    installed, else none at all."""
+    if registry is None:
+        try:  # here, not at the top: prometheus-client is optional (the `metrics` extra)
+            from prometheus_client import REGISTRY
+        except ModuleNotFoundError:
+            return Unmeasured()
+        registry = REGISTRY
+    from .metrics import VerifierMetrics
+    return VerifierMetrics(registry, audience)
+
+
+def _mirror(redis_url: str, metrics: Metrics, clock: Callable[[], float], grace: float) -> RevocationMirror:
+    try:  # here, not at the top: only a verifier that follows revocations needs redis-py
+        from .mirror import RevocationMirror
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError(f"TokenVerifier(redis_url=...) needs redis-py ({exc}): "
+                                  "pip install 'tokensrv-verify[redis]'") from exc
+    return RevocationMirror(redis_url, metrics, clock, grace=grace)
 
 
 def _result(exc: InvalidToken) -> str:

@@ -20,17 +20,19 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from multidict import CIMultiDict
-from opentelemetry import trace
 
 from . import http
 from .errors import InvalidToken
-from .tracing import incoming_context, tracer_for
+from .tracing import service_parent, tracer_for
 from .verifier import TokenVerifier
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Tracer
 
 VERIFIER = web.AppKey("tokensrv_verifier", TokenVerifier)
 REALM = web.AppKey("tokensrv_realm", str)
@@ -64,7 +66,7 @@ async def bearer_middleware(request: web.Request, handler: Handler) -> web.Strea
     return await handler(request)
 
 
-def traced_bearer_middleware(tracer: trace.Tracer) -> Middleware:
+def traced_bearer_middleware(tracer: Tracer) -> Middleware:
     """`bearer_middleware`, with each verification in a "tokensrv.verify" span: a child of the
     service's own request span if it has one, else of the caller's `traceparent`. It says the
     outcome (`valid` or the error code) and the token's client_id; never the token."""
@@ -72,8 +74,7 @@ def traced_bearer_middleware(tracer: trace.Tracer) -> Middleware:
     @web.middleware
     async def traced(request: web.Request, handler: Handler) -> web.StreamResponse:
         if "Authorization" in request.headers:
-            parent = None if trace.get_current_span().get_span_context().is_valid else \
-                incoming_context(request.headers)
+            parent = service_parent(request.headers)
             with tracer.start_as_current_span("tokensrv.verify", context=parent, record_exception=False,
                                               set_status_on_exception=False) as span:
                 try:

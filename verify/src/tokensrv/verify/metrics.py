@@ -1,5 +1,6 @@
 """Prometheus metrics of verifiers; any number of them may share a registry (by default
-prometheus-client's global one).
+prometheus-client's global one). Needs prometheus-client (tokensrv-verify's `metrics` extra; the
+server installs it): without it a verifier counts nothing (tokensrv/verify/counters.py).
 
 Each registry gets one set of collectors, on first use, shared by every verifier reporting there.
 Counters are labelled `audience`; verifiers of the same audience add up:
@@ -25,32 +26,17 @@ import itertools
 import threading
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+# the state a verifier reports, apart: a verifier without prometheus-client has it too
+from .counters import Observed
+
 PREFIX = "tokensrv_verifier_"
 RESULTS = ("valid", "invalid", "expired", "revoked", "forbidden", "unavailable")
 STATE_LABELS = ("audience", "verifier")
-
-
-@dataclass(frozen=True)
-class VerifierState:
-    """What a verifier's gauges show; the mirror's fields are None without a mirror."""
-    jwks_keys: int
-    mirror_connected: bool | None = None
-    mirror_lag_seconds: float | None = None
-    mirror_entries: int | None = None
-
-
-class Observed(Protocol):
-    """A verifier, as its state gauges read it at scrape time."""
-    @property
-    def audience(self) -> str: ...
-    def metrics_state(self) -> VerifierState: ...
 
 
 class StateGauges(Collector):

@@ -7,6 +7,8 @@ spans carrying W3C `traceparent` to tokensrv, so tokensrv's server span is their
 nothing: whether to trace is decided once, when those are built, and nothing here runs after.
 
 Neither a token nor any header value is ever put on a span; an outbound URL loses its query.
+opentelemetry-api is optional (tokensrv-verify's `tracing` extra; the server installs it): without
+it, tracer_for() is None and nothing else here is called.
 tokensrv's server reuses this module (tokensrv/tracing.py); this one imports no other tokensrv module.
 """
 from __future__ import annotations
@@ -17,11 +19,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-from opentelemetry import context, trace
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-# W3C Trace Context (traceparent, tracestate) and nothing else: baggage is not carried across
-W3C = TraceContextTextMapPropagator()
+try:
+    from opentelemetry import context, trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+except ModuleNotFoundError:  # tokensrv-verify's `tracing` extra is not installed: nothing is traced
+    INSTALLED = False
+else:
+    INSTALLED = True
+    # W3C Trace Context (traceparent, tracestate) and nothing else: baggage is not carried across
+    W3C = TraceContextTextMapPropagator()
 INSTRUMENTATION = "tokensrv.verify"
 # aiohttp hands each request's trace_request_ctx to the TraceConfig: a span name for it
 SPAN_NAME = "span_name"
@@ -30,8 +37,11 @@ SPAN_NAME = "span_name"
 def tracer_for(tracer_provider: trace.TracerProvider | None = None,
                name: str = INSTRUMENTATION) -> trace.Tracer | None:
     """A tracer if tracing is configured: `tracer_provider`, or the process's global one when an
-    SDK has been installed as it (trace.set_tracer_provider). None otherwise: trace nothing."""
+    SDK has been installed as it (trace.set_tracer_provider). None otherwise (or without
+    opentelemetry-api): trace nothing."""
     if tracer_provider is None:
+        if not INSTALLED:
+            return None
         tracer_provider = trace.get_tracer_provider()
         # the API's placeholders until (unless) an SDK is installed
         if isinstance(tracer_provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
@@ -51,6 +61,12 @@ def incoming_context(headers: Any) -> context.Context | None:
     if "traceparent" not in headers:
         return None
     return W3C.extract(headers)
+
+
+def service_parent(headers: Any) -> context.Context | None:
+    """For a span inside a service's request: None (the current context) when a span is current,
+    the service's own request span, else the caller's `traceparent`."""
+    return None if trace.get_current_span().get_span_context().is_valid else incoming_context(headers)
 
 
 def safe_url(url: Any) -> str:

@@ -28,7 +28,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from . import store_url
-from .metrics import VerifierMetrics
+from .counters import Metrics
 
 log = logging.getLogger("tokensrv.verify")
 
@@ -129,7 +129,7 @@ class RevocationState:
 class RevocationMirror:
     """Follows the feed in a background task; `state` is what verifications read."""
 
-    def __init__(self, redis_url: str, metrics: VerifierMetrics, clock: Callable[[], float],
+    def __init__(self, redis_url: str, metrics: Metrics, clock: Callable[[], float],
                  grace: float = 0.0, block_seconds: float = 5.0, connect_timeout: float = 3.0,
                  load_timeout: float = 30.0) -> None:
         try:  # a bad URL fails here, in the caller's hands, not later in the background task

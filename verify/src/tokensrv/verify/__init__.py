@@ -1,6 +1,6 @@
 """tokensrv.verify: verify tokensrv's access tokens offline, in a downstream service.
 
-    pip install 'tokensrv[verify]'
+    pip install ./verify            # from a tokensrv checkout; ./verify'[redis]' for the revocation mirror
 
     from tokensrv.verify import TokenVerifier, InvalidToken
     async with TokenVerifier(issuer="http://127.0.0.1:8080", audience="orders",
@@ -8,7 +8,8 @@
         claims = await verifier.verify(token)  # dict, or InvalidToken (or a subclass)
 
 The aiohttp middleware and `require` decorator are in `tokensrv.verify.middleware`.
-This package imports no other tokensrv module.
+This package imports no other tokensrv module: it is the distribution tokensrv-verify (verify/ in
+the repository), which the server installs too.
 """
 from __future__ import annotations
 
@@ -32,6 +33,10 @@ from .errors import (
     VerifierUnavailable,
 )
 from .jwks import FetchError, JWKSResponse
+
+# tokensrv-verify's version (verify/pyproject.toml reads it here); the server of the same version
+# is the one this verifier is released with (verify/README.md: compatibility)
+__version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .mirror import FeedEntry
