@@ -1,0 +1,161 @@
+"""A/B of two tokensrv builds on this machine: `python -m bench.ab --a /work/main/.venv/bin`
+(the other checkout's venv; --b defaults to this one's). Both serve the same store and keys, one
+worker each, pinned to the same core; the token (client_credentials, refresh_token) and JWKS loads
+alternate between them slice by slice (A, B, then B, A in the next round), so a burst of unrelated
+load on a shared machine hits both, and the medians are reported. With --profile each build is
+also sampled with py-spy under the client_credentials load, and the share of the serving thread's
+CPU spent in logging, metrics, the middlewares and so on is printed next to the other's (a share
+moves far less with the machine's load than a rate does).
+
+Meant for changes to the request path: `make bench` gives the figures against their references.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from . import procs, wrk
+from .procs import Layout, Server, cli, pin_self, tokensrv_env, valkey
+from .run import JWKS, TOKEN, Bench, Plan, median
+
+# Frames read "function (path:line)", a path under site-packages or the standard library given from
+# the package's folder ("logging/__init__.py"). A sample is charged to the first of these its stack meets from the innermost frame outwards: a
+# formatter called from the middleware is logging, the middleware's own code is middleware.
+CATEGORIES: tuple[tuple[str, Callable[[str], bool]], ...] = (
+    ("logging", lambda f: "(logging/" in f or "observability/logs.py" in f),
+    ("metrics", lambda f: "prometheus_client/" in f or "observability/metrics.py" in f
+     or f.startswith("RequestTally.")),
+    ("tracing", lambda f: "opentelemetry/" in f or "server/tracing.py" in f),
+    ("middlewares", lambda f: "server/observe.py" in f or "server/limits.py" in f
+     or f.startswith("error_middleware ") or "aiohttp/web_middlewares.py" in f),
+    ("signing", lambda f: "keys/signing.py" in f or f.startswith("sign (") or "joserfc/" in f
+     or "cryptography/" in f),
+    ("store", lambda f: "(redis/" in f or "tokensrv/store/" in f),
+    ("token endpoint", lambda f: "tokensrv/" in f),
+    ("aiohttp", lambda f: "(aiohttp/" in f or "(multidict/" in f or "(yarl/" in f),
+)
+
+
+def category(stack: list[str]) -> str:
+    for frame in reversed(stack):
+        for name, matches in CATEGORIES:
+            if matches(frame):
+                return name
+    return "other (event loop, stdlib)"
+
+
+def shares(collapsed: str) -> dict[str, float]:
+    """py-spy's raw (collapsed) output -> percent of samples per category."""
+    found: Counter[str] = Counter()
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            found[category(stack.split(";"))] += int(count)
+    total = sum(found.values()) or 1
+    return {name: found[name] * 100 / total for name in (*(c for c, _ in CATEGORIES), "other (event loop, stdlib)")}
+
+
+@contextlib.contextmanager
+def serving(bin_dir: Path, env: dict[str, str], cores: tuple[int, ...], workdir: Path) -> Iterator[Server]:
+    saved = procs.BIN
+    procs.BIN = bin_dir  # procs.tokensrv starts BIN/tokensrv
+    try:
+        with procs.tokensrv(env, 1, cores, workdir) as server:
+            yield server
+    finally:
+        procs.BIN = saved
+
+
+def profile(server: Server, drive: Callable[[float], wrk.Load], seconds: int, out: Path) -> dict[str, float]:
+    py_spy = Path(sys.executable).parent / "py-spy"
+    recorder = subprocess.Popen([str(py_spy), "record", "--rate", "250", "--format", "raw", "--output", str(out),
+                                 "--pid", str(server.process.pid), "--duration", str(seconds), "--nonblocking"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    drive(seconds)
+    _, err = recorder.communicate(timeout=60)
+    if recorder.returncode != 0:
+        raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
+    return shares(out.read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
+    parser.add_argument("--a", type=Path, required=True, help="venv bin folder of build A (the baseline)")
+    parser.add_argument("--b", type=Path, default=Path(sys.executable).parent, help="build B's (default: this one)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--slice", type=int, default=3, help="seconds per slice")
+    parser.add_argument("--profile", type=int, default=0, metavar="ROUNDS",
+                        help="py-spy rounds per build under client_credentials (0: none)")
+    parser.add_argument("--out", type=Path, default=Path("bench-results"))
+    args = parser.parse_args(argv)
+    procs.require_tools()
+    layout = Layout.detect()
+    pin_self(layout.load)
+    cores = layout.server(1)
+    builds = {"A": args.a.resolve(), "B": args.b.resolve()}
+    with tempfile.TemporaryDirectory(prefix="tokensrv-ab-") as tmp, valkey(Path(tmp) / "valkey", layout.store) as store:
+        workdir = Path(tmp)
+        bench = Bench(Plan.of(False), layout, workdir)
+        bench.redis_url, keys_dir = store.url, workdir / "keys"
+        bench.env = tokensrv_env(store.url, keys_dir)
+        cli(bench.env, "keys", "init")
+        bench.svc, bench.app = bench.register(bench.env)
+        token_args = (bench.basic(bench.svc),)
+        with contextlib.ExitStack() as stack:
+            servers = {name: stack.enter_context(serving(bin_dir, bench.env, cores, workdir))
+                       for name, bin_dir in builds.items()}
+            refresh_args = {name: bench.refresh_args(store.url, keys_dir, bench.app, f"refresh-{name}")
+                            for name in servers}
+            loads: dict[str, Callable[[Server, str, float], wrk.Load]] = {
+                "client_credentials": lambda s, _, t: bench.drive(s.url + TOKEN, "token.lua", round(t),
+                                                                   args=token_args),
+                "refresh_token": lambda s, name, t: bench.drive(s.url + TOKEN, "refresh.lua", round(t),
+                                                                 args=refresh_args[name]),
+                "jwks": lambda s, _, t: bench.drive(s.url + JWKS, "get.lua", round(t)),
+            }
+            for name, server in servers.items():  # warm up
+                for load in loads.values():
+                    load(server, name, 1)
+            rates: dict[tuple[str, str], list[float]] = {}
+            for i in range(args.rounds):
+                order = list(servers) if i % 2 == 0 else list(reversed(servers))
+                for load_name, load in loads.items():
+                    for name in order:
+                        found = load(servers[name], name, args.slice)
+                        if found.errors:
+                            raise RuntimeError(f"{name} {load_name}: {found.errors} errors")
+                        rates.setdefault((load_name, name), []).append(found.rate)
+                print(f"round {i + 1}: " + ", ".join(f"{k[0]} {k[1]} {v[-1]:,.0f}" for k, v in rates.items()),
+                      flush=True)
+            profiles: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+            args.out.mkdir(parents=True, exist_ok=True)
+            for i in range(args.profile):
+                for name in (list(servers) if i % 2 == 0 else list(reversed(servers))):
+                    server = servers[name]
+                    profiles[name].append(profile(
+                        server, lambda t, s=server, n=name: loads["client_credentials"](s, n, t), args.slice,
+                        args.out / f"ab-{name}-{i}.txt"))
+    print(f"\nA = {builds['A']}\nB = {builds['B']}\n{args.rounds} rounds of {args.slice} s, 1 worker on core "
+          f"{procs.spell(cores)}, medians (all slices)")
+    for load_name in loads:
+        a, b = (rates[load_name, n] for n in ("A", "B"))
+        print(f"  {load_name:20} A {median(a):8,.0f}  B {median(b):8,.0f} req/s  B/A {median(b) / median(a):.3f}"
+              f"   A {[round(x) for x in a]}  B {[round(x) for x in b]}")
+    if args.profile:
+        print(f"\nshare of the server's CPU samples (client_credentials), median of {args.profile} profiles")
+        for cat in profiles["A"][0]:
+            a_share = statistics.median(p[cat] for p in profiles["A"])
+            b_share = statistics.median(p[cat] for p in profiles["B"])
+            print(f"  {cat:28} A {a_share:5.1f} %  B {b_share:5.1f} %")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
