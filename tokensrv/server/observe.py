@@ -16,7 +16,7 @@ from aiohttp import web
 from tokensrv.keys.manager import KeyManager
 from tokensrv.keys.signing import next_step_due
 from tokensrv.observability import metrics
-from tokensrv.observability.logs import REQUEST_ID_VAR
+from tokensrv.observability.logs import REQUEST_ID_VAR, log_fields
 from tokensrv.server.appkeys import PROVIDER
 from tokensrv.server.request import remote_address
 
@@ -144,9 +144,10 @@ def _record(request: web.Request, tally: RequestTally, rid: str, status: int, du
     if not access.isEnabledFor(level):
         return
     # the path, never the query string: queries carry codes, state and id_token_hint
-    access.log(level, "%s %s %d", method, route, status, extra={"fields": {
+    log_fields(access, level, "%s %s %d", {
         "request_id": rid, "method": method, "route": route, "path": request.path[:MAX_LOGGED_PATH],
-        "status": status, "duration_ms": round(duration * 1000, 2), "remote": remote_address(request)}})
+        "status": status, "duration_ms": round(duration * 1000, 2), "remote": remote_address(request)},
+        method, route, status)
 
 
 def describe_keys(keys: KeyManager) -> tuple[list[tuple[str, str]], float | None]:
