@@ -48,7 +48,7 @@ def log_fields(logger: logging.Logger, level: int, msg: str, fields: dict[str, A
     if handler is None or (len(args) == 1 and isinstance(args[0], Mapping)):
         logger.log(level, msg, *args, extra={"fields": fields})
     else:
-        handler.handle(_fields_record(logger.name, level, msg, args, fields))
+        handler.handle(_FieldsRecord(logger.name, level, msg, args, fields))
 
 
 def _sole_json_handler(logger: logging.Logger, level: int) -> LineHandler | None:
@@ -69,21 +69,21 @@ def _sole_json_handler(logger: logging.Logger, level: int) -> LineHandler | None
     return found
 
 
-def _fields_record(name: str, level: int, msg: str, args: tuple[object, ...],
-                   fields: dict[str, Any]) -> logging.LogRecord:
+class _FieldsRecord(logging.LogRecord):
     """The record logger.log would make, with what JsonFormatter and logging.Handler read: the
-    time, level, logger, message, process and fields. For a JSON LineHandler alone (log_fields):
-    LogRecord's constructor also works out the source file's and module's names, the time since
-    startup and the thread, which no JSON line shows."""
-    record = logging.LogRecord.__new__(logging.LogRecord)
-    created = time.time()
-    record.__dict__.update(
-        name=name, msg=msg, args=args, fields=fields, levelno=level, levelname=logging.getLevelName(level),
-        created=created, msecs=int((created - int(created)) * 1000) + 0.0,  # as LogRecord has it
-        process=os.getpid(),  # which worker: not cached, a fork changes it
-        exc_info=None, exc_text=None, stack_info=None, pathname="(unknown file)", filename="(unknown file)",
-        module="(unknown file)", funcName="(unknown function)", lineno=0)
-    return record
+    time, level, logger, message, process and fields. For a JSON LineHandler alone (log_fields),
+    so LogRecord's own constructor is left out: it also works out the source file's and module's
+    names, the time since startup and the thread, which no JSON line shows."""
+
+    def __init__(self, name: str, level: int, msg: str, args: tuple[object, ...], fields: dict[str, Any]) -> None:
+        self.created = created = time.time()
+        self.msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord has it
+        self.name, self.msg, self.args, self.fields = name, msg, args, fields
+        self.levelno, self.levelname = level, logging.getLevelName(level)
+        self.process = os.getpid()  # which worker: not cached, a fork changes it
+        self.exc_info, self.exc_text, self.stack_info = None, None, None
+        self.pathname = self.filename = self.module = "(unknown file)"
+        self.funcName, self.lineno = "(unknown function)", 0
 
 
 class JsonFormatter(logging.Formatter):
