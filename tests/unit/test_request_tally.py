@@ -3,6 +3,7 @@ request would have: counts per (route, method, status), and the latency histogra
 count and sum per route; and so do the store's round trips, timed the same way."""
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
@@ -86,3 +87,16 @@ def test_a_failed_round_trip_is_counted_at_once():
     metrics = server_metrics()
     metrics.timed("test-failed", time.perf_counter(), failed=True)
     assert metrics.registry.get_sample_value("tokensrv_store_errors_total", {"command": "test-failed"}) == 1
+
+
+def test_round_trips_timed_before_a_fork_are_published_once_by_the_parent():
+    """`serve --workers N` uses the store before it forks: each worker would otherwise publish the
+    parent's pending round trips again."""
+    metrics = server_metrics()
+    metrics.timed("test-fork", time.perf_counter() - 0.001, failed=False)
+    pid = os.fork()
+    if pid == 0:  # the child: nothing of the parent's left to publish
+        os._exit(0 if "test-fork" not in metrics._store_pending else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store_samples("test-fork")["tokensrv_store_command_duration_seconds_count", ""] == 1

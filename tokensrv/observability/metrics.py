@@ -152,6 +152,17 @@ def server_metrics() -> ServerMetrics:
     return _server
 
 
+def _publish_before_fork() -> None:
+    """Round trips timed by a process that forks (`serve --workers N` checks the store before it
+    starts its workers) are published there, not copied into every child to be published again."""
+    if _server is not None:
+        _server.publish()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(before=_publish_before_fork)
+
+
 def _timed(command: str, started: float, failed: bool) -> None:
     server_metrics().timed(command, started, failed)
 
