@@ -14,52 +14,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import subprocess
 import sys
 import tempfile
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from . import procs, wrk
+from . import procs, shares, wrk
 from .procs import Layout, Server, cli, pin_self, tokensrv_env, valkey
 from .run import JWKS, TOKEN, Bench, Plan, median
-
-# Frames read "function (path:line)", a path under site-packages or the standard library given from
-# the package's folder ("logging/__init__.py"). A sample is charged to the first of these its stack meets from the innermost frame outwards: a
-# formatter called from the middleware is logging, the middleware's own code is middleware.
-CATEGORIES: tuple[tuple[str, Callable[[str], bool]], ...] = (
-    ("logging", lambda f: "(logging/" in f or "observability/logs.py" in f),
-    ("metrics", lambda f: "prometheus_client/" in f or "observability/metrics.py" in f
-     or f.startswith("RequestTally.")),
-    ("tracing", lambda f: "opentelemetry/" in f or "server/tracing.py" in f),
-    ("middlewares", lambda f: "server/observe.py" in f or "server/limits.py" in f
-     or f.startswith("error_middleware ") or "aiohttp/web_middlewares.py" in f),
-    ("signing", lambda f: "keys/signing.py" in f or f.startswith("sign (") or "joserfc/" in f
-     or "cryptography/" in f),
-    ("store", lambda f: "(redis/" in f or "tokensrv/store/" in f),
-    ("token endpoint", lambda f: "tokensrv/" in f),
-    ("aiohttp", lambda f: "(aiohttp/" in f or "(multidict/" in f or "(yarl/" in f),
-)
-
-
-def category(stack: list[str]) -> str:
-    for frame in reversed(stack):
-        for name, matches in CATEGORIES:
-            if matches(frame):
-                return name
-    return "other (event loop, stdlib)"
-
-
-def shares(collapsed: str) -> dict[str, float]:
-    """py-spy's raw (collapsed) output -> percent of samples per category."""
-    found: Counter[str] = Counter()
-    for line in collapsed.splitlines():
-        stack, _, count = line.rpartition(" ")
-        if stack and count.isdigit():
-            found[category(stack.split(";"))] += int(count)
-    total = sum(found.values()) or 1
-    return {name: found[name] * 100 / total for name in (*(c for c, _ in CATEGORIES), "other (event loop, stdlib)")}
 
 
 @contextlib.contextmanager
@@ -74,15 +36,7 @@ def serving(bin_dir: Path, env: dict[str, str], cores: tuple[int, ...], workdir:
 
 
 def profile(server: Server, drive: Callable[[float], wrk.Load], seconds: int, out: Path) -> dict[str, float]:
-    py_spy = Path(sys.executable).parent / "py-spy"
-    recorder = subprocess.Popen([str(py_spy), "record", "--rate", "250", "--format", "raw", "--output", str(out),
-                                 "--pid", str(server.process.pid), "--duration", str(seconds), "--nonblocking"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    drive(seconds)
-    _, err = recorder.communicate(timeout=60)
-    if recorder.returncode != 0:
-        raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
-    return shares(out.read_text())
+    return shares.sample(server.process.pid, lambda: drive(seconds), seconds, out)
 
 
 def main(argv: list[str] | None = None) -> int:
