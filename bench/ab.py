@@ -3,9 +3,9 @@
 worker each, pinned to the same core; the token (client_credentials, refresh_token) and JWKS loads
 alternate between them slice by slice (A, B, then B, A in the next round), so a burst of unrelated
 load on a shared machine hits both, and the medians are reported. With --profile each build is
-also sampled with py-spy under the client_credentials load, and the share of the serving thread's
-CPU spent in logging, metrics, the middlewares and so on is printed next to the other's (a share
-moves far less with the machine's load than a rate does).
+also sampled with py-spy under the client_credentials and refresh_token loads, and the share of
+the serving thread's CPU spent in logging, metrics, the middlewares and so on (bench/shares.py)
+is printed next to the other's (a share moves far less with the machine's load than a rate does).
 
 Meant for changes to the request path: `make bench` gives the figures against their references.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import statistics
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -22,6 +21,8 @@ from pathlib import Path
 from . import procs, shares, wrk
 from .procs import Layout, Server, cli, pin_self, tokensrv_env, valkey
 from .run import JWKS, TOKEN, Bench, Plan, median
+
+PROFILED = ("client_credentials", "refresh_token")
 
 
 @contextlib.contextmanager
@@ -35,10 +36,6 @@ def serving(bin_dir: Path, env: dict[str, str], cores: tuple[int, ...], workdir:
         procs.BIN = saved
 
 
-def profile(server: Server, drive: Callable[[float], wrk.Load], seconds: int, out: Path) -> dict[str, float]:
-    return shares.sample(server.process.pid, lambda: drive(seconds), seconds, out)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
     parser.add_argument("--a", type=Path, required=True, help="venv bin folder of build A (the baseline)")
@@ -46,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--slice", type=int, default=3, help="seconds per slice")
     parser.add_argument("--profile", type=int, default=0, metavar="ROUNDS",
-                        help="py-spy rounds per build under client_credentials (0: none)")
+                        help="py-spy rounds per build under client_credentials and refresh_token (0: none)")
     parser.add_argument("--out", type=Path, default=Path("bench-results"))
     args = parser.parse_args(argv)
     procs.require_tools()
@@ -88,26 +85,27 @@ def main(argv: list[str] | None = None) -> int:
                         rates.setdefault((load_name, name), []).append(found.rate)
                 print(f"round {i + 1}: " + ", ".join(f"{k[0]} {k[1]} {v[-1]:,.0f}" for k, v in rates.items()),
                       flush=True)
-            profiles: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
             args.out.mkdir(parents=True, exist_ok=True)
+            sampled: dict[tuple[str, str], list[Path]] = {}  # (load, build) -> raw sample files
             for i in range(args.profile):
-                for name in (list(servers) if i % 2 == 0 else list(reversed(servers))):
-                    server = servers[name]
-                    profiles[name].append(profile(
-                        server, lambda t, s=server, n=name: loads["client_credentials"](s, n, t), args.slice,
-                        args.out / f"ab-{name}-{i}.txt"))
+                for load_name in PROFILED:
+                    for name in (list(servers) if i % 2 == 0 else list(reversed(servers))):
+                        server, out = servers[name], args.out / f"ab-{load_name}-{name}-{i}.txt"
+                        shares.sample(server.process.pid, lambda s=server, n=name, ln=load_name: loads[ln](
+                            s, n, args.slice), args.slice, out)
+                        sampled.setdefault((load_name, name), []).append(out)
     print(f"\nA = {builds['A']}\nB = {builds['B']}\n{args.rounds} rounds of {args.slice} s, 1 worker on core "
           f"{procs.spell(cores)}, medians (all slices)")
     for load_name in loads:
         a, b = (rates[load_name, n] for n in ("A", "B"))
         print(f"  {load_name:20} A {median(a):8,.0f}  B {median(b):8,.0f} req/s  B/A {median(b) / median(a):.3f}"
               f"   A {[round(x) for x in a]}  B {[round(x) for x in b]}")
-    if args.profile:
-        print(f"\nshare of the server's CPU samples (client_credentials), median of {args.profile} profiles")
-        for cat in profiles["A"][0]:
-            a_share = statistics.median(p[cat] for p in profiles["A"])
-            b_share = statistics.median(p[cat] for p in profiles["B"])
-            print(f"  {cat:28} A {a_share:5.1f} %  B {b_share:5.1f} %")
+    for load_name in PROFILED if args.profile else ():
+        found = {name: shares.shares("".join(p.read_text() for p in sampled[load_name, name])) for name in builds}
+        print(f"\nshare of the server's CPU samples under {load_name}, {args.profile} profiles of {args.slice} s "
+              "each, pooled")
+        for part in found["A"]:
+            print(f"  {part:28} A {found['A'][part]:5.1f} %  B {found['B'][part]:5.1f} %")
     return 0
 
 
