@@ -24,7 +24,8 @@ CATEGORIES: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("signing", lambda f: "keys/signing.py" in f or f.startswith("sign (") or "joserfc/" in f
      or "cryptography/" in f),
     ("store", lambda f: "(redis/" in f or "tokensrv/store/" in f),
-    ("token endpoint", lambda f: "tokensrv/" in f),
+    # the rest of tokensrv's request path (the CLI's frames below the event loop are not)
+    ("token endpoint", lambda f: "tokensrv/" in f and "tokensrv/cli/" not in f),
     ("aiohttp", lambda f: "(aiohttp/" in f or "(multidict/" in f or "(yarl/" in f),
 )
 
