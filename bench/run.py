@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from examples.topologies import ValkeyNode
 
-from . import propagation, seed, shares, sign_rate, wrk
+from . import procs, propagation, seed, shares, sign_rate, wrk
 from .figures import Figure, notes, table, write
 from .procs import (
     Layout,
@@ -605,7 +605,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=SECTIONS + EXTRA_SECTIONS,
                         help="run only these sections")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "latest.json")
+    parser.add_argument("--server-bin", type=Path, metavar="DIR",
+                        help="the venv bin folder whose tokensrv to measure (another checkout's, for a before/after; "
+                             "default: this one's); the references stay this checkout's")
     args = parser.parse_args(argv)
+    if args.server_bin:
+        procs.BIN = args.server_bin.resolve()
     require_tools()
     layout = Layout.detect()
     about = machine(layout)
