@@ -57,7 +57,8 @@ def make_app(jwks: bytes, discovery: bytes, cache_control: str, etag: str, keys_
 
 def signer(keys_dir: Path) -> Callable[[], bytes]:
     """The one piece of work every floor does per request: a token response with a fresh JWT."""
-    ring = SimpleNamespace(keys=SimpleNamespace(ring=SimpleNamespace(signing=current_key(KeyFolder(keys_dir).load()[0]))),
+    signing = current_key(KeyFolder(keys_dir).load()[0])
+    ring = SimpleNamespace(keys=SimpleNamespace(ring=SimpleNamespace(signing=signing)),
                            signature=jws_signature)  # what sign() reads of a Provider
 
     def sign_one() -> bytes:
