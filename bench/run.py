@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 from examples.topologies import ValkeyNode
 
-from . import propagation, seed, sign_rate, wrk
+from . import procs, propagation, seed, shares, sign_rate, wrk
 from .figures import Figure, notes, table, write
 from .procs import (
     Layout,
@@ -315,7 +315,8 @@ class Bench:
     def profile(self, keys_dir: Path, out_dir: Path) -> None:
         """Flame graphs (py-spy, sampling the one worker) of the token endpoint under wrk, for
         client_credentials and refresh_token: where a token request's CPU goes, to read beside the
-        ratios (bench-results/flame-*.svg)."""
+        ratios (bench-results/flame-*.svg); and from another slice each, the shares of logging,
+        metrics, the middlewares, signing... as figures (bench/shares.py)."""
         py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         if not Path(py_spy).exists():
             raise SystemExit("bench: the profile section needs py-spy (pip install py-spy)")
@@ -338,6 +339,17 @@ class Bench:
                 if recorder.returncode != 0:
                     raise RuntimeError(f"py-spy failed: {err.decode(errors='replace').strip()[-500:]}")
                 self.cpu_notes.append(f"flame graph of {name} at {load.rate:,.0f} req/s (sampled): {svg}")
+                self.add(*self.profile_shares(server, name, lambda seconds, s=script, a=args: self.drive(
+                    server.url + TOKEN, s, seconds, args=a), out_dir / f"profile-{name}.txt"))
+
+    def profile_shares(self, server: Server, name: str, drive: Callable[[int], wrk.Load], out: Path) -> list[Figure]:
+        """Another slice sampled in py-spy's raw format: the share of the serving thread's samples
+        in logging, metrics, the middlewares... (bench/shares.py), which a busy machine moves far
+        less than it moves a rate."""
+        found = shares.sample(server.process.pid, lambda: drive(self.plan.slice), self.plan.slice, out)
+        section = f"where a {name} request's CPU goes (py-spy, 1 worker, core {spell(self.layout.server(1))})"
+        self.cpu_notes.append(f"py-spy samples of {name} (raw, for the shares): {out}")
+        return [Figure(section, part, share, "% of samples") for part, share in found.items() if share]
 
     def under_logins(self) -> None:
         """p99 of paced token and JWKS requests, alone and while password-grant logins run."""
@@ -594,7 +606,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=SECTIONS + EXTRA_SECTIONS,
                         help="run only these sections")
     parser.add_argument("--out", type=Path, default=ROOT / "bench-results" / "latest.json")
+    parser.add_argument("--server-bin", type=Path, metavar="DIR",
+                        help="the venv bin folder whose tokensrv to measure (another checkout's, for a before/after; "
+                             "default: this one's); the references stay this checkout's")
     args = parser.parse_args(argv)
+    if args.server_bin:
+        procs.BIN = args.server_bin.resolve()
     require_tools()
     layout = Layout.detect()
     about = machine(layout)

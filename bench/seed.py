@@ -26,7 +26,8 @@ from tokensrv.oauth.own_tokens import Subject, issue_for_user, new_jti, new_refr
 from tokensrv.passwords import PasswordPool
 from tokensrv.server.app import open_redis
 from tokensrv.store import RefreshFamily, Revocation
-from tokensrv.store.redis import PREFIX, RedisStore
+from tokensrv.store.keyspace import PREFIX, family
+from tokensrv.store.redis import RedisStore
 
 CONCURRENCY = 50  # below redis-py's connection-pool limit
 
@@ -104,7 +105,7 @@ async def _measure_memory(redis_url: str, sample: Sequence[str] = ()) -> tuple[i
     """used_memory now, and the mean MEMORY USAGE of the sampled families' keys."""
     redis = open_redis(redis_url)
     try:
-        sizes = [await redis.memory_usage(PREFIX + "rf:" + f, samples=0) or 0 for f in sample]
+        sizes = [await redis.memory_usage(family(f), samples=0) or 0 for f in sample]
         return await used_memory(redis), sum(sizes) / max(1, len(sizes))
     finally:
         await redis.aclose()

@@ -28,7 +28,7 @@ from aiohttp import web
 
 from tokensrv.cli.serve import listen_sockets, run, supervise
 from tokensrv.keys.folder import KeyFolder
-from tokensrv.keys.signing import current_key
+from tokensrv.keys.signing import current_key, jws_signature
 from tokensrv.oauth.own_tokens import sign
 
 
@@ -59,7 +59,8 @@ def make_app(jwks: bytes, discovery: bytes, cache_control: str, etag: str, keys_
 def signer(keys_dir: Path) -> Callable[[], bytes]:
     """The one piece of work every floor does per request: a token response with a fresh JWT."""
     signing = current_key(KeyFolder(keys_dir).load()[0])
-    ring = SimpleNamespace(keys=SimpleNamespace(ring=SimpleNamespace(signing=signing)))
+    ring = SimpleNamespace(keys=SimpleNamespace(ring=SimpleNamespace(signing=signing)),
+                           signature=jws_signature)  # what sign() reads of a Provider
 
     def sign_one() -> bytes:
         now = int(time.time())

@@ -1,12 +1,17 @@
 """The request log line and the X-Request-ID header, in process."""
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
+from collections.abc import Iterator
 
 import pytest
+from aiohttp.test_utils import TestClient
 
-from tokensrv.observability.logs import JsonFormatter, TextFormatter, audit
+from tests.helpers.oauth import add_client, token
+from tokensrv.observability.logs import JsonFormatter, LineHandler, TextFormatter, audit, setup_logging
 
 
 def access_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
@@ -58,3 +63,63 @@ def test_text_format_shows_the_fields(caplog):
     line = TextFormatter().format(record)
     assert "tokensrv.audit: admin.client_added" in line and 'client_id="svc"' in line
     assert json.loads(JsonFormatter().format(record))["event"] == "admin.client_added"
+
+
+@pytest.fixture
+def json_log(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[io.StringIO, list[str]]]:
+    """tokensrv's lines to a JSON LineHandler as `serve` sets it up (there on the root logger; here
+    on "tokensrv", which does not propagate to pytest's handlers on the root), and the loggers
+    whose Logger.handle ran: (what was written, those loggers). pytest also adds its handlers to
+    a logger that does not propagate when the test starts: the test takes them off first
+    (alone())."""
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    for name in ("_srcfile", "logThreads", "logMultiprocessing"):  # setup_logging turns them off
+        monkeypatch.setattr(logging, name, getattr(logging, name))
+    through_logging: list[str] = []
+    handle = logging.Logger.handle
+
+    def watched(self: logging.Logger, record: logging.LogRecord) -> None:
+        through_logging.append(self.name)
+        handle(self, record)
+
+    monkeypatch.setattr(logging.Logger, "handle", watched)
+    setup_logging("json", logger="tokensrv")
+    logger = logging.getLogger("tokensrv")
+    try:
+        yield stream, through_logging
+    finally:
+        for handler in logger.handlers:
+            handler.flush()
+        logger.handlers[:] = []
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+
+
+def alone() -> None:
+    logger = logging.getLogger("tokensrv")
+    logger.handlers[:] = [h for h in logger.handlers if type(h) is LineHandler]
+
+
+async def test_a_token_requests_lines_skip_loggings_dispatch(client: TestClient, json_log):
+    """The access line and the token.issued event, on every token request, go straight to the
+    JSON handler (observability/logs.log_fields): the lines as before, without the cost of
+    logging's general path."""
+    stream, through_logging = json_log
+    alone()
+    svc = await add_client(client, "svc")
+    status, body, headers = await token(client, svc, grant_type="client_credentials")
+    assert status == 200, body
+    for handler in logging.getLogger("tokensrv").handlers:
+        handler.flush()  # the lines of a loop turn are written at its end
+    entries = [json.loads(line) for line in stream.getvalue().splitlines()]
+    request_id = headers["X-Request-ID"]
+    issued = [e for e in entries if e.get("event") == "token.issued"]
+    assert len(issued) == 1 and issued[0]["request_id"] == request_id
+    assert issued[0]["client_id"] == "svc" and issued[0]["grant_type"] == "client_credentials"
+    access = [e for e in entries if e["logger"] == "tokensrv.access"]
+    assert [(e["msg"], e["request_id"], e["route"], e["path"], e["status"]) for e in access] == [
+        ("POST /oauth2/token 200", request_id, "/oauth2/token", "/oauth2/token", 200)]
+    assert list(access[0]) == ["ts", "level", "logger", "msg", "pid", "request_id", "method", "route", "path",
+                               "status", "duration_ms", "remote"]
+    assert "tokensrv.access" not in through_logging and "tokensrv.audit" not in through_logging

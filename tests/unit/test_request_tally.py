@@ -1,7 +1,10 @@
 """The request tally adds to the Prometheus series exactly what one observe() and inc() per
 request would have: counts per (route, method, status), and the latency histogram's buckets,
-count and sum per route."""
+count and sum per route; and so do the store's round trips, timed the same way."""
 from __future__ import annotations
+
+import os
+import time
 
 import pytest
 from prometheus_client import Histogram
@@ -52,3 +55,48 @@ def test_in_flight_is_published_as_it_stands():
     tally.in_flight = 3
     tally.publish()
     assert server_metrics().registry.get_sample_value("tokensrv_http_requests_in_flight") == 3
+
+
+def store_samples(command: str) -> dict[tuple[str, str], float]:
+    family = next(f for f in server_metrics().registry.collect()
+                  if f.name == "tokensrv_store_command_duration_seconds")
+    return {(s.name, s.labels.get("le", "")): s.value for s in family.samples if s.labels["command"] == command}
+
+
+def test_store_round_trips_are_published_as_one_observation_each_gives():
+    # each well inside its bucket: timed() measures from `started` to its own call
+    durations = [0.0002, 0.0007, 0.0007, 0.004, 0.03, 0.3, 4.0, 50.0]
+    metrics = server_metrics()
+    reference = Histogram("reference_store_seconds", "the same observations",
+                          buckets=metrics.store_latency._upper_bounds[:-1], registry=None)
+    for duration in durations:
+        reference.observe(duration)
+        metrics.timed("test-tally", time.perf_counter() - duration, failed=False)
+    assert store_samples("test-tally") == {}  # nothing until published
+    metrics.publish()
+    got = store_samples("test-tally")
+    expected = {s.labels["le"]: s.value for s in reference.collect()[0].samples if s.name.endswith("_bucket")}
+    assert {le: got["tokensrv_store_command_duration_seconds_bucket", le] for le in expected} == expected
+    assert got["tokensrv_store_command_duration_seconds_count", ""] == len(durations)
+    assert got["tokensrv_store_command_duration_seconds_sum", ""] == pytest.approx(sum(durations), abs=0.01)
+    metrics.publish()  # published once
+    assert store_samples("test-tally") == got
+
+
+def test_a_failed_round_trip_is_counted_at_once():
+    metrics = server_metrics()
+    metrics.timed("test-failed", time.perf_counter(), failed=True)
+    assert metrics.registry.get_sample_value("tokensrv_store_errors_total", {"command": "test-failed"}) == 1
+
+
+def test_round_trips_timed_before_a_fork_are_published_once_by_the_parent():
+    """`serve --workers N` uses the store before it forks: each worker would otherwise publish the
+    parent's pending round trips again."""
+    metrics = server_metrics()
+    metrics.timed("test-fork", time.perf_counter() - 0.001, failed=False)
+    pid = os.fork()
+    if pid == 0:  # the child: nothing of the parent's left to publish
+        os._exit(0 if "test-fork" not in metrics._store_pending else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert store_samples("test-fork")["tokensrv_store_command_duration_seconds_count", ""] == 1

@@ -15,19 +15,75 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any, TextIO
 
 AUDIT = logging.getLogger("tokensrv.audit")
 PIPE_BUF = getattr(select, "PIPE_BUF", 512)  # 512: the least POSIX allows
+# json.dumps(value, default=str), with one encoder for every line instead of a new one per call
+_encode = json.JSONEncoder(default=str).encode
 # the request being handled (set by server/observe.py), so every line it causes can be joined to it
 REQUEST_ID_VAR: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 
 def audit(event: str, **fields: Any) -> None:
     """An audit event: who did what to which id (never a credential)."""
-    AUDIT.info(event, extra={"fields": {"event": event, **fields}})
+    log_fields(AUDIT, logging.INFO, event, {"event": event, **fields})
+
+
+def log_fields(logger: logging.Logger, level: int, msg: str, fields: dict[str, Any], *args: object) -> None:
+    """`logger.log(level, msg, *args, extra={"fields": fields})`, the same line written.
+
+    The access line and the audit events are logged on every token request. When the one place
+    the record would go is a LineHandler writing JSON (the server's set-up; not under pytest's
+    caplog, which adds a handler of its own), the record is made and handed to it directly:
+    logging's general path costs about as much again as the line's JSON (the logger hierarchy
+    walked twice, the source file's name worked out, `extra` copied into the record). Otherwise,
+    and for a lone mapping argument (which LogRecord unwraps), logging's own path.
+    """
+    if not logger.isEnabledFor(level):
+        return
+    handler = _sole_json_handler(logger, level)
+    if handler is None or (len(args) == 1 and isinstance(args[0], Mapping)):
+        logger.log(level, msg, *args, extra={"fields": fields})
+    else:
+        handler.handle(_FieldsRecord(logger.name, level, msg, args, fields))
+
+
+def _sole_json_handler(logger: logging.Logger, level: int) -> LineHandler | None:
+    """The handler a record of `logger` at `level` reaches if that is a JSON LineHandler alone and
+    nothing else (a filter, a disabled logger, another handler, logging's last resort) would
+    see or stop the record on the way, as in logging.Logger.handle and callHandlers; else None."""
+    if logger.disabled or logger.filters:
+        return None
+    found: LineHandler | None = None
+    node: logging.Logger | None = logger
+    while node is not None:
+        for handler in node.handlers:
+            if (found is not None or type(handler) is not LineHandler or handler.filters
+                    or type(handler.formatter) is not JsonFormatter or level < handler.level):
+                return None
+            found = handler
+        node = node.parent if node.propagate else None
+    return found
+
+
+class _FieldsRecord(logging.LogRecord):
+    """The record logger.log would make, with what JsonFormatter and logging.Handler read: the
+    time, level, logger, message, process and fields. For a JSON LineHandler alone (log_fields),
+    so LogRecord's own constructor is left out: it also works out the source file's and module's
+    names, the time since startup and the thread, which no JSON line shows."""
+
+    def __init__(self, name: str, level: int, msg: str, args: tuple[object, ...], fields: dict[str, Any]) -> None:
+        self.created = created = time.time()
+        self.msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord has it
+        self.name, self.msg, self.args, self.fields = name, msg, args, fields
+        self.levelno, self.levelname = level, logging.getLevelName(level)
+        self.process = os.getpid()  # which worker: not cached, a fork changes it
+        self.exc_info, self.exc_text, self.stack_info = None, None, None
+        self.pathname = self.filename = self.module = "(unknown file)"
+        self.funcName, self.lineno = "(unknown function)", 0
 
 
 class JsonFormatter(logging.Formatter):
@@ -51,7 +107,7 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return _encode(entry)
 
 
 class TextFormatter(logging.Formatter):
@@ -64,7 +120,7 @@ class TextFormatter(logging.Formatter):
         line = super().format(record)
         fields = getattr(record, "fields", {})
         if fields:
-            line += " " + " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in fields.items() if k != "event")
+            line += " " + " ".join(f"{k}={_encode(v)}" for k, v in fields.items() if k != "event")
         return line
 
 

@@ -8,10 +8,11 @@ files shared between workers) is chosen then, so no import order matters.
 """
 from __future__ import annotations
 
+import bisect
 import os
 import platform
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from prometheus_client import (
@@ -81,14 +82,29 @@ class ServerMetrics:
         self._store_latency_of: dict[str, Any] = {}
         self._issued: dict[tuple[str, bool], Any] = {}
         self._http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        # command -> its round trips since the last publish(), as Observed.add counts them
+        self._store_pending: dict[str, Observed] = {}
 
     def timed(self, command: str, started: float, failed: bool) -> None:
-        latency = self._store_latency_of.get(command)
-        if latency is None:  # bounded: the commands this code sends
-            latency = self._store_latency_of[command] = self.store_latency.labels(command)
-        latency.observe(time.perf_counter() - started)
+        """One round trip to the store. Its latency waits in plain numbers for publish() (a
+        histogram's observe() takes a lock twice, and with workers writes a memory-mapped file);
+        a failure is counted at once."""
+        pending = self._store_pending.get(command)
+        if pending is None:  # bounded: the commands this code sends
+            pending = self._store_pending[command] = Observed(self.store_latency._upper_bounds)
+        pending.add(time.perf_counter() - started)
         if failed:
             self.store_errors.labels(command).inc()
+
+    def publish(self) -> None:
+        """Adds the round trips timed since the last call to the store latency histogram. The
+        server calls it every second and before each scrape (server/observe.RequestTally)."""
+        pending, self._store_pending = self._store_pending, {}
+        for command, observed in pending.items():
+            latency = self._store_latency_of.get(command)
+            if latency is None:
+                latency = self._store_latency_of[command] = self.store_latency.labels(command)
+            observed.publish_to(latency)
 
     def issued(self, grant_type: str, public: bool) -> Any:
         counter = self._issued.get((grant_type, public))
@@ -106,6 +122,28 @@ class ServerMetrics:
         return found
 
 
+class Observed:
+    """Observations of one histogram series kept in plain numbers until publish_to() adds them:
+    what as many calls of its observe() would have added (prometheus-client has no call for
+    several observations at once; tests/unit/test_request_tally.py holds it)."""
+
+    def __init__(self, bounds: Sequence[float]) -> None:  # the histogram's buckets, +Inf last
+        self.bounds = bounds
+        self.count, self.seconds, self.buckets = 0, 0.0, [0] * len(bounds)
+
+    def add(self, seconds: float) -> None:
+        self.count += 1
+        self.seconds += seconds
+        self.buckets[bisect.bisect_left(self.bounds, seconds)] += 1  # le: the first bound >= it
+
+    def publish_to(self, histogram: Any) -> None:
+        """`histogram`: a labelled series of the histogram whose bounds these are."""
+        histogram._sum.inc(self.seconds)
+        for bucket, n in zip(histogram._buckets, self.buckets, strict=True):
+            if n:
+                bucket.inc(n)
+
+
 _server: ServerMetrics | None = None
 
 
@@ -116,6 +154,17 @@ def server_metrics() -> ServerMetrics:
     if _server is None:
         _server = ServerMetrics()
     return _server
+
+
+def _publish_before_fork() -> None:
+    """Round trips timed by a process that forks (`serve --workers N` checks the store before it
+    starts its workers) are published there, not copied into every child to be published again."""
+    if _server is not None:
+        _server.publish()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(before=_publish_before_fork)
 
 
 def _timed(command: str, started: float, failed: bool) -> None:

@@ -2,21 +2,19 @@
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import logging
 import random
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 from aiohttp import web
 
 from tokensrv.keys.manager import KeyManager
 from tokensrv.keys.signing import next_step_due
 from tokensrv.observability import metrics
-from tokensrv.observability.logs import REQUEST_ID_VAR
+from tokensrv.observability.logs import REQUEST_ID_VAR, log_fields
 from tokensrv.server.appkeys import PROVIDER
 from tokensrv.server.request import remote_address
 
@@ -58,29 +56,25 @@ class RequestTally:
         self.server = server
         self.in_flight = 0
         self._bounds = server.http_latency._upper_bounds  # the histogram's buckets, +Inf last
-        # (route, method, status) -> [requests, seconds in all, requests per latency bucket]
-        self._pending: dict[tuple[str, str, int], list[Any]] = {}
+        # (route, method, status) -> its requests' latencies (and so their count)
+        self._pending: dict[tuple[str, str, int], metrics.Observed] = {}
 
     def record(self, route: str, method: str, status: int, duration: float) -> None:
         pending = self._pending.get((route, method, status))
         if pending is None:  # bounded: routes, methods and statuses are each a short list
-            pending = self._pending[route, method, status] = [0, 0.0, [0] * len(self._bounds)]
-        pending[0] += 1
-        pending[1] += duration
-        pending[2][bisect.bisect_left(self._bounds, duration)] += 1  # le: the first bound >= it
+            pending = self._pending[route, method, status] = metrics.Observed(self._bounds)
+        pending.add(duration)
 
     def publish(self) -> None:
+        """This worker's requests, and its store round trips (metrics.ServerMetrics.timed), into
+        the Prometheus series."""
         self.server.in_flight.set(self.in_flight)
         pending, self._pending = self._pending, {}
-        for (route, method, status), (count, seconds, buckets) in pending.items():
+        for (route, method, status), observed in pending.items():
             requests, latency = self.server.http(route, method, status)
-            requests.inc(count)
-            # what `count` calls of latency.observe() would have added (prometheus-client has no
-            # call for several observations at once; tests/unit/test_request_tally.py holds it)
-            latency._sum.inc(seconds)
-            for bucket, n in zip(latency._buckets, buckets, strict=True):
-                if n:
-                    bucket.inc(n)
+            requests.inc(observed.count)
+            observed.publish_to(latency)
+        self.server.publish()
 
     async def publish_forever(self) -> None:
         try:
@@ -144,9 +138,10 @@ def _record(request: web.Request, tally: RequestTally, rid: str, status: int, du
     if not access.isEnabledFor(level):
         return
     # the path, never the query string: queries carry codes, state and id_token_hint
-    access.log(level, "%s %s %d", method, route, status, extra={"fields": {
+    log_fields(access, level, "%s %s %d", {
         "request_id": rid, "method": method, "route": route, "path": request.path[:MAX_LOGGED_PATH],
-        "status": status, "duration_ms": round(duration * 1000, 2), "remote": remote_address(request)}})
+        "status": status, "duration_ms": round(duration * 1000, 2), "remote": remote_address(request)},
+        method, route, status)
 
 
 def describe_keys(keys: KeyManager) -> tuple[list[tuple[str, str]], float | None]:
