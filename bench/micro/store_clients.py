@@ -4,7 +4,7 @@ parser), and coredis and valkey-glide when they can be imported. Not part of `ma
 are no dependencies of tokensrv): `python -m bench.micro.store_clients`, after `pip install coredis
 valkey-glide` for the whole table.
 
-Each client runs two commands: EVALSHA of the refresh grant's script (tokensrv.store.redis._ROTATE,
+Each client runs two commands: EVALSHA of the refresh grant's script (tokensrv/store/lua/rotate.lua,
 a full rotation of one family, which reads its user and session marker too; it "rotates" to the
 same token, so every call does the whole work) and a GET of a user record. Each sequentially (one
 caller, one round trip after another: the latency a request pays) and from 32 concurrent callers
@@ -38,19 +38,24 @@ from redis.asyncio import ConnectionPool, Redis
 from bench.procs import free_port
 from tokensrv.cli.embedded import EmbeddedValkey
 from tokensrv.oauth.own_tokens import refresh_digest
-from tokensrv.store import RefreshFamily, User
-from tokensrv.store.redis import _READ_FAMILY, _ROTATE, ENDED_PREFIX, PREFIX, RedisStore, _raw_digest
+from tokensrv.store import RefreshFamily, User, keyspace
+from tokensrv.store.redis import RedisStore
+from tokensrv.store.refresh import _rotate_args
+from tokensrv.store.scripts import READ_FAMILY as _READ_FAMILY
+from tokensrv.store.scripts import ROTATE as _ROTATE
 
 Call = Callable[[], Awaitable[Any]]
 SUB = "0123456789abcdef0123456789abcdef"
-FAMILY_KEY, USER_KEY, ENDED_KEY = PREFIX + "rf:bench", PREFIX + "user:" + SUB, ENDED_PREFIX + "bench-sid"
+FAMILY_KEY, USER_KEY, ENDED_KEY = keyspace.family("bench"), keyspace.user(SUB), keyspace.ended("bench-sid")
 
 
 def rotation_args() -> list[bytes | str]:
     """The script's arguments as rotate_with_user sends them on one server. The token rotates to
     itself, and the access token it records expires now, so the family stays the same size."""
-    digest, now = _raw_digest(refresh_digest("bench token")), str(int(time.time()))
-    return [digest, digest, "app", now, "bench-jti", now, "3600", "0", "0", "", PREFIX + "user:", ENDED_PREFIX]
+    digest, now = refresh_digest("bench token"), int(time.time())
+    # no grace, no lifetime cap, no scope narrowing, not DPoP-bound; then the user and ended prefixes
+    return [*_rotate_args(digest, digest, "app", now, "bench-jti", now, 3600, 0), 0, "", "",
+            keyspace.USER_PREFIX, keyspace.ENDED_PREFIX]
 
 
 async def seed(url: str) -> None:
@@ -139,7 +144,7 @@ async def old_and_new_refresh(url: str) -> dict[str, Call]:
     client = Redis.from_url(url, decode_responses=True)
     read_sha, rotate_sha = await client.script_load(_READ_FAMILY), await client.script_load(_ROTATE)
     args = rotation_args()
-    old_args = [*args[:8], "0", ""]  # the rotation without the user and marker reads: the pipeline sent them
+    old_args = args[:-2]  # the rotation without the user and marker reads (their prefixes): the pipeline sent them
 
     async def before() -> None:
         await client.evalsha(read_sha, 1, FAMILY_KEY, "")
