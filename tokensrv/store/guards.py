@@ -76,12 +76,23 @@ class LockStore:
     async def lock(self, name: str, ttl: int) -> AsyncIterator[bool]:
         """Yields True to the one holder; False to everyone else, who should skip the work."""
         key, token = keyspace.lock(name), secrets.token_hex(16)
-        acquired = bool(await self.redis.set(key, token, nx=True, ex=ttl))
+        try:
+            acquired = bool(await self.redis.set(key, token, nx=True, ex=ttl))
+        except asyncio.CancelledError:
+            # cancelled after the SET was sent: the store may hold the lock for us without our
+            # knowing, and every other instance would skip the work until the TTL ran out
+            await self._release_shielded(key, token)
+            raise
         try:
             yield acquired
         finally:
             if acquired:
-                await self._release(keys=[key], args=[token])
+                await self._release_shielded(key, token)
+
+    async def _release_shielded(self, key: str, token: str) -> None:
+        """Delete the lock if it is still ours (a compare-and-delete script), even while the
+        caller is being cancelled: a shutdown cancels the key rotation that holds it."""
+        await asyncio.shield(self._release(keys=[key], args=[token]))
 
 
 class NonceStore:
