@@ -1,13 +1,14 @@
 """tokensrv.verify: verify tokensrv's access tokens offline, in a downstream service.
 
-    pip install ./verify            # from a tokensrv checkout; ./verify'[redis]' for the revocation mirror
+    pip install ./verify            # from a tokensrv checkout; './verify[redis]' for the revocation mirror
 
     from tokensrv.verify import TokenVerifier, InvalidToken
     async with TokenVerifier(issuer="http://127.0.0.1:8080", audience="orders",
                              redis_url="redis://127.0.0.1:6379/0") as verifier:
         claims = await verifier.verify(token)  # dict, or InvalidToken (or a subclass)
 
-The aiohttp middleware and `require` decorator are in `tokensrv.verify.middleware`.
+Adapters: `tokensrv.verify.middleware` (aiohttp), `.asgi` and `.fastapi` (Starlette, FastAPI),
+`.sync` (a blocking verifier with its own thread) with `.flask` and `.django`.
 This package imports no other tokensrv module: it is the distribution tokensrv-verify (verify/ in
 the repository), which the server installs too.
 """
