@@ -233,3 +233,17 @@ async def test_discovery_advertises_amr_and_acr(client, make_client, settings):
     off = await make_client(settings, mfa="off")
     doc = await (await off.get("/.well-known/openid-configuration")).json()
     assert doc["amr_values_supported"] == ["pwd"] and doc["acr_values_supported"] == ["urn:tokensrv:acr:pwd"]
+
+
+async def test_introspection_tells_how_the_user_signed_in(client, clock):
+    app = await add_app(client, "confidential", public=False)
+    await add_user(client)
+    secret, _ = await enrol(client, clock, app)
+    clock.advance(30)
+    flow, request_id, csrf = await password_step(client, app)
+    resp = await code_step(client, request_id, csrf, code_at(secret, clock()))
+    status, tokens = await redeem(client, flow, query_of(resp.headers["Location"])["code"])
+    assert status == 200, tokens
+    resp = await client.post("/oauth2/introspect", data={"token": tokens["access_token"]}, headers=app.auth())
+    answer = await resp.json()
+    assert answer["active"] and answer["amr"] == ["pwd", "otp", "mfa"] and answer["acr"] == "urn:tokensrv:acr:mfa"
