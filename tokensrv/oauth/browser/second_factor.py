@@ -101,7 +101,8 @@ async def _counted(p: Provider, sub: str, remote: str) -> list[str]:
 
 
 async def verify(p: Provider, sub: str, code: str, recovery: str, remote: str) -> str | None:
-    """"otp" or "recovery" if the code (or else the recovery code) is right and unused; else None."""
+    """Which factor passed ("otp", or "recovery" for a recovery code, tried instead when given),
+    if it is right and unused; None otherwise. Counted against the guess limit first."""
     keys = await _counted(p, sub, remote)
     method = await _judge(p, sub, code, recovery)
     if method is None:
