@@ -191,8 +191,7 @@ class Settings:
     key_rotation_period: int = whole(
         7 * 86400, "how long a key signs before the next one takes over",
         default_doc="`604800` (7 d), at least twice `JWKS_MAX_AGE` when only that is set")
-    key_algorithm: str = choice(
-        "RS256", SIGNING_ALGORITHMS, "`RS256`, `ES256` or `EdDSA` for new keys")
+    key_algorithm: str = choice("RS256", SIGNING_ALGORITHMS, "`RS256`, `ES256` or `EdDSA` for new keys")
     jwks_max_age: int = whole(
         600, "`Cache-Control: max-age` of the JWKS; must be shorter than the rotation period",
         minimum=0, default_doc="`600`, at most half `KEY_ROTATION_PERIOD` when only that is set")
@@ -221,6 +220,9 @@ class Settings:
         "info", LOG_LEVELS, "`debug`, `info`, `warning` or `error`; `debug` adds a line for each successful "
         "JWKS, discovery and probe request", fold_case=True)
     display_name: str = text("tokensrv", "the name people see on the login page")
+    mfa: str = choice("optional", ("off", "optional", "required"), "TOTP second factor: `off`, `optional` (users "
+                      "may enrol at `/account`) or `required` (enrolment right after the password); see [Two-step "
+                      "verification](../guides/two-step.md)", fold_case=True)
     token_rate_per_client: float = number(
         0.0, "token-endpoint requests per second per client (a token bucket in Valkey, one round trip per "
         "request); past it, 429 `slow_down` with `Retry-After`", zero_allowed=True, default_doc="`0` (off)")
@@ -258,8 +260,7 @@ class Settings:
     dpop_nonce: str = choice(
         "off", ("on", "off"), "`on`: DPoP proofs at the token and PAR endpoints must carry the server's nonce "
         "(see [DPoP](../guides/dpop.md))", fold_case=True)
-    dpop_iat_window: int = whole(
-        60, "seconds a DPoP proof's `iat` may be before or after the server's clock")
+    dpop_iat_window: int = whole(60, "seconds a DPoP proof's `iat` may be before or after the server's clock")
     backchannel_queue_max: int = whole(
         10_000, "back-channel logout deliveries the shared queue holds (waiting or to retry); past it a new "
         "one is refused and counted (see [Back-channel logout](../guides/sso.md#back-channel-logout))")
@@ -356,10 +357,9 @@ def _checked(s: Settings) -> Settings:
         raise ConfigError(
             "TOKENSRV_KEY_ROTATION_PERIOD must be longer than TOKENSRV_JWKS_MAX_AGE "
             f"({s.key_rotation_period} <= {s.jwks_max_age})")
-    if s.refresh_token_ttl > s.refresh_family_ttl:
-        raise ConfigError("TOKENSRV_REFRESH_TOKEN_TTL must not exceed TOKENSRV_REFRESH_FAMILY_TTL")
-    if s.session_idle_ttl > s.session_ttl:
-        raise ConfigError("TOKENSRV_SESSION_IDLE_TTL must not exceed TOKENSRV_SESSION_TTL")
+    for shorter, longer in _BOUNDED_PAIRS:
+        if getattr(s, shorter) > getattr(s, longer):
+            raise ConfigError(f"{env_name(shorter)} must not exceed {env_name(longer)}")
     redis_url = s.redis_url or default_redis_url()
     check_redis_url(redis_url)
     return dataclasses.replace(s, issuer=issuer.rstrip("/"), redis_url=redis_url)

@@ -343,3 +343,21 @@ async def test_attempt_counters_keep_their_first_window(store, redis):
     assert not await redis.exists(keyspace.failures("login:addr:gone"))  # never made without a window
     await store.limits.clear_failures(["login:user:a"])
     assert not await redis.exists(keyspace.failures("login:user:a"))
+
+
+async def test_a_totp_step_and_a_recovery_code_are_used_once_even_concurrently(store):
+    await store.mfa.put_setup("s1", "SECRET", 60)
+    assert await store.mfa.get_setup("s1") == "SECRET"
+    await store.mfa.enrol("s1", "SECRET", 100, ["d1", "d2"], NOW)
+    assert await store.mfa.get_setup("s1") is None  # confirmed: the waiting secret is gone
+    factor = await store.mfa.get_second_factor("s1")
+    assert (factor.secret, factor.last_step, factor.recovery_left) == ("SECRET", 100, 2)
+    assert await store.mfa.use_step("s1", 100) is False  # the confirming code's step counts as used
+    wins = await asyncio.gather(*(store.mfa.use_step("s1", 101) for _ in range(8)))
+    assert wins.count(True) == 1
+    assert await store.mfa.use_step("s1", 100) is False  # an older step after a newer one: refused
+    spent = await asyncio.gather(*(store.mfa.use_recovery_code("s1", "d1") for _ in range(8)))
+    assert spent.count(True) == 1 and await store.mfa.use_recovery_code("s1", "nope") is False
+    assert (await store.mfa.get_second_factor("s1")).recovery_left == 1
+    assert await store.mfa.remove_second_factor("s1") is True
+    assert await store.mfa.get_second_factor("s1") is None and await store.mfa.use_step("s1", 102) is False

@@ -133,9 +133,28 @@ async def revoke_everywhere(p: Provider, username: str) -> dict[str, Any]:
     return user_view(await revoke_user(p, await find_user(p, username)))
 
 
+async def second_factor_view(p: Provider, username: str) -> dict[str, Any]:
+    """Whether the user has TOTP, since when, and how many recovery codes are left (never the secret)."""
+    user = await find_user(p, username)
+    factor = await p.store.mfa.get_second_factor(user.sub)
+    return {"username": user.username, "sub": user.sub, "totp": factor is not None,
+            "enrolled_at": _iso(factor.enrolled) if factor else None,
+            "recovery_codes_left": factor.recovery_left if factor else 0}
+
+
+async def reset_second_factor(p: Provider, username: str) -> dict[str, Any]:
+    """A lost phone: TOTP and recovery codes go, and so does every session of the user (whoever
+    holds the phone may hold a signed-in browser too). The next sign-in offers enrolment again."""
+    user = await find_user(p, username)
+    removed = await p.store.mfa.remove_second_factor(user.sub)
+    await revoke_user(p, user)
+    return {"username": user.username, "sub": user.sub, "removed": removed}
+
+
 async def remove_user(p: Provider, username: str) -> None:
     user = await find_user(p, username)
     await revoke_user(p, user)
+    await p.store.mfa.remove_second_factor(user.sub)
     await p.store.users.remove_user(user)
 
 

@@ -23,6 +23,7 @@ from tokensrv.config import Settings, redact_url
 from tokensrv.keys.manager import KeyManager
 from tokensrv.oauth import Provider
 from tokensrv.oauth.clients.fields import ClientMetadata
+from tokensrv.observability import events
 from tokensrv.observability.logs import audit, setup_logging
 from tokensrv.passwords import PasswordPool
 from tokensrv.store.connect import open_redis
@@ -253,6 +254,12 @@ def add_user_parser(commands: Commands[Any]) -> None:
                        ("enable", "enable a user"), ("remove", "remove a user"),
                        ("revoke", "sign a user out everywhere")):
         add_command(user, name, text).add_argument("username", metavar="USERNAME")
+    # not add_group: its `action` would be overwritten by the subcommand's; ADMIN finds ("user", "mfa")
+    mfa: Commands[Any] = user.add_parser("mfa", help="a user's second factor (TOTP)").add_subparsers(
+        dest="mfa_action", required=True)
+    for name, text in (("show", "whether a user has TOTP, and how many recovery codes are left"),
+                       ("reset", "remove a user's TOTP and recovery codes (a lost phone) and end its sessions")):
+        add_command(mfa, name, text).add_argument("username", metavar="USERNAME")
 
 
 async def _user_add(p: Provider, a: argparse.Namespace) -> Any:
@@ -298,6 +305,15 @@ async def _user_revoke(p: Provider, a: argparse.Namespace) -> Any:
     user = await admin.revoke_everywhere(p, a.username)
     audit("admin.user_signed_out", sub=user["sub"])
     return user
+
+
+async def _user_mfa(p: Provider, a: argparse.Namespace) -> Any:
+    """`tokensrv user mfa show|reset USERNAME` (its parser's `action` is the mfa subcommand)."""
+    if a.mfa_action == "show":
+        return await admin.second_factor_view(p, a.username)
+    result = await admin.reset_second_factor(p, a.username)
+    events.second_factor_reset(result["sub"])
+    return result
 
 
 async def _user_import(p: Provider, a: argparse.Namespace) -> Any:
@@ -357,7 +373,7 @@ ADMIN: dict[tuple[str, str | None], Callable[[Provider, argparse.Namespace], Awa
     ("user", "add"): _user_add, ("user", "passwd"): _user_passwd, ("user", "list"): _user_list,
     ("user", "show"): _user_show, ("user", "remove"): _user_remove,
     ("user", "disable"): _user_disable, ("user", "enable"): _user_enable,
-    ("user", "revoke"): _user_revoke, ("user", "import"): _user_import,
+    ("user", "revoke"): _user_revoke, ("user", "import"): _user_import, ("user", "mfa"): _user_mfa,
     ("token", "introspect"): _token_introspect, ("token", "revoke"): _token_revoke,
     ("status", None): _status,
 }

@@ -18,6 +18,7 @@ from joserfc.errors import JoseError, SecurityWarning
 
 from tokensrv.errors import TemporarilyUnavailable
 from tokensrv.oauth import Provider
+from tokensrv.oauth.auth_methods import acr_of
 from tokensrv.store import Client, RefreshFamily, User
 from tokensrv.verify.errors import MalformedToken
 from tokensrv.verify.jws import unverified
@@ -34,6 +35,12 @@ class Subject:
     auth_time: int | None = None
     sid: str = ""
     roles: tuple[str, ...] = ()
+    amr: tuple[str, ...] = ()  # how the user signed in (RFC 8176), when a browser sign-in says so
+
+    @property
+    def method_claims(self) -> dict[str, Any]:
+        """`amr` and `acr` (oauth/auth_methods.py), if the sign-in is known."""
+        return {"amr": list(self.amr), "acr": acr_of(self.amr)} if self.amr else {}
 
     @classmethod
     def of_user(cls, user: User, auth_time: int, sid: str) -> Subject:
@@ -88,6 +95,7 @@ def access_claims(p: Provider, client: Client, subject: Subject, scope: str, jti
         claims.update(auth_time=subject.auth_time, roles=list(subject.roles))
         if subject.sid:
             claims["sid"] = subject.sid
+        claims.update(subject.method_claims)
     if jkt is not None:
         claims["cnf"] = {"jkt": jkt}
     return claims
@@ -104,6 +112,7 @@ def id_token(p: Provider, client: Client, subject: Subject, access_token: str, n
     }
     if subject.sid:
         claims["sid"] = subject.sid
+    claims.update(subject.method_claims)
     if nonce:
         claims["nonce"] = nonce
     return sign(p, claims, "JWT")

@@ -56,3 +56,37 @@ def backchannel_logout(outcome: str, client_id: str, sid: str, detail: str = "")
     """A logout token's fate (oauth/backchannel.py): the ids and what happened, never the token."""
     server_metrics().backchannel_logouts.labels(outcome).inc()
     audit("backchannel_logout." + outcome, client_id=client_id, sid=sid, detail=detail or None)
+
+
+# ---- second factors (oauth/browser/second_factor.py): ids only, never a secret, code or recovery code ----
+
+def second_factor_passed(sub: str, remote: str, method: str) -> None:
+    """`method`: "otp" (a TOTP code) or "recovery" (a one-time recovery code, now spent)."""
+    server_metrics().second_factor.labels(method).inc()
+    audit("mfa.recovery_code_used" if method == "recovery" else "mfa.verified", sub=sub, remote=remote)
+
+
+def second_factor_failed(sub: str, remote: str) -> None:
+    server_metrics().second_factor.labels("failed").inc()
+    audit("mfa.failed", sub=sub, remote=remote)
+
+
+def second_factor_throttled(sub: str, remote: str) -> None:
+    server_metrics().second_factor.labels("throttled").inc()
+    audit("mfa.throttled", sub=sub, remote=remote)
+
+
+def second_factor_enrolled(sub: str, remote: str) -> None:
+    server_metrics().second_factor.labels("enrolled").inc()
+    audit("mfa.enrolled", sub=sub, remote=remote)
+
+
+def second_factor_removed(sub: str, remote: str) -> None:
+    """The user removed it from the account page."""
+    server_metrics().second_factor.labels("removed").inc()
+    audit("mfa.removed", sub=sub, remote=remote)
+
+
+def second_factor_reset(sub: str) -> None:
+    """An operator removed it (`tokensrv user mfa reset`): a lost phone."""
+    audit("mfa.reset", sub=sub)

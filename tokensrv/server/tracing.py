@@ -213,6 +213,7 @@ class TracedStore:
         self.devices = _traced(store.devices, tracer)
         self.logouts = _traced(store.logouts, tracer)
         self.limits = _traced(store.limits, tracer)
+        self.mfa = _traced(store.mfa, tracer)
         self.locks = _traced(store.locks, tracer)
         self.nonces = _traced(store.nonces, tracer)
 

@@ -16,6 +16,7 @@ from tokensrv.store.protocols import (
     Nonces,
     RateLimits,
     RefreshTokens,
+    SecondFactors,
     Store,
     Users,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "Revocation",
     "RotateOutcome",
     "Rotated",
+    "SecondFactors",
     "Store",
     "User",
     "Users",

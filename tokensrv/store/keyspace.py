@@ -29,6 +29,9 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:dpop:nonce-secret      what DPoP server nonces are derived from (TOKENSRV_DPOP_NONCE=on)
   tokensrv:layout                 which conversions of earlier layouts are done (store/upgrade.py)
   tokensrv:client-changes         pub/sub channel: a client id whenever that client is added, changed or removed
+  tokensrv:mfa:<sub>              hash: the user's TOTP secret, last used time-step, recovery code
+                                  digests (store/mfa.py); no TTL
+  tokensrv:mfa-setup:<sub>        a TOTP secret shown at enrolment, until confirmed or expired
   tokensrv:rp-sessions:<sub>      back-channel logout: which clients hold tokens of which session
   tokensrv:bcl:{tokensrv:backchannel}:queue, :retry  the delivery queue (store/backchannel.py)
 """
@@ -138,3 +141,11 @@ def initial_token(digest: str) -> str:
 
 def rp_sessions(sub: str) -> str:
     return PREFIX + "rp-sessions:" + sub
+
+
+def second_factor(sub: str) -> str:
+    return PREFIX + "mfa:" + sub
+
+
+def second_factor_setup(sub: str) -> str:
+    return PREFIX + "mfa-setup:" + sub

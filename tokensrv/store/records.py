@@ -172,13 +172,14 @@ class BrowserSession:
     last_seen: int  # the idle lifetime (SESSION_IDLE_TTL) counts from here
     expires_at: int  # absolute: SESSION_TTL after the login
     previous_sids: tuple[str, ...] = ()  # earlier sessions of this user in this browser: logout ends them too
+    amr: tuple[str, ...] = ("pwd",)  # how the user signed in (RFC 8176); sessions of earlier releases: pwd
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> BrowserSession:
-        values: dict[str, Any] = {k: tuple(v) if k == "previous_sids" else v for k, v in data.items()}
+        values: dict[str, Any] = {k: tuple(v) if k in ("previous_sids", "amr") else v for k, v in data.items()}
         return cls(**values)
 
 
@@ -212,6 +213,7 @@ class PendingLogin:
     browser: str  # SHA-256 of the browser's CSRF cookie: the login must finish in that browser
     expires_at: int
     resume: str = ""  # a path of ours to go back to after the login (the device page), no code
+    sub: str = ""  # whose password was right: the second step (oauth/browser/second_factor.py) is next
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -219,7 +221,7 @@ class PendingLogin:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PendingLogin:
         return cls(AuthorizationRequest.from_json(data["request"]), data["browser"], data["expires_at"],
-                   data.get("resume", ""))
+                   data.get("resume", ""), data.get("sub", ""))
 
 
 @dataclass(frozen=True)
@@ -245,13 +247,15 @@ class AuthCode:
     auth_time: int
     session_created_ms: int
     expires_at: int
+    amr: tuple[str, ...] = ()  # the session's (RFC 8176), for the tokens; () from earlier releases
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AuthCode:
-        return cls(**{**data, "request": AuthorizationRequest.from_json(data["request"])})
+        return cls(**{**data, "request": AuthorizationRequest.from_json(data["request"]),
+                      "amr": tuple(data.get("amr", ()))})
 
 
 @dataclass(frozen=True)

@@ -246,10 +246,11 @@ def _must_authenticate(p: Provider, request: AuthorizationRequest, session: Brow
     return request.max_age is not None and p.now() - session.auth_time > request.max_age
 
 
-async def park(p: Provider, request: AuthorizationRequest, browser: str) -> str:
-    """Keep the request server-side while the user logs in; the login URL names it by a random id."""
+async def park(p: Provider, request: AuthorizationRequest, browser: str, resume: str = "") -> str:
+    """Keep the request server-side while the user logs in; the login URL names it by a random id.
+    With `resume` (a page of ours: the device page, the account page) the login goes back there."""
     request_id = secrets.token_urlsafe(24)
-    pending = PendingLogin(request, secret_digest(browser), p.now() + LOGIN_TTL)
+    pending = PendingLogin(request, secret_digest(browser), p.now() + LOGIN_TTL, resume)
     await p.store.sessions.put_pending_login(request_id, pending, LOGIN_TTL)
     return request_id
 
@@ -259,7 +260,7 @@ async def issue_code(p: Provider, request: AuthorizationRequest, session: Browse
     code = secrets.token_urlsafe(32)
     ttl = p.settings.auth_code_ttl
     record = AuthCode(request=request, sub=session.sub, sid=session.sid, auth_time=session.auth_time,
-                      session_created_ms=session.created_ms, expires_at=p.now() + ttl)
+                      session_created_ms=session.created_ms, expires_at=p.now() + ttl, amr=session.amr)
     await p.store.sessions.put_code(secret_digest(code), record, ttl)
     return with_params(request.redirect_uri, {"code": code, "state": request.state,
                                               "iss": p.settings.issuer})
@@ -269,3 +270,9 @@ def error_location(p: Provider, redirect_uri: str, exc: OAuthError, state: str |
     """§4.1.2.1, with RFC 9207's `iss` so the client knows which server answered."""
     return with_params(redirect_uri, {"error": exc.error, "error_description": exc.description,
                                       "state": state, "iss": p.settings.issuer})
+
+
+async def park_for_page(p: Provider, browser: str, resume: str) -> str:
+    """A sign-in for one of our own pages: no client, no code; back to `resume` afterwards."""
+    request = AuthorizationRequest(client_id="", redirect_uri="", redirect_uri_given=False, scope="")
+    return await park(p, request, browser, resume)

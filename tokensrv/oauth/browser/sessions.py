@@ -12,6 +12,7 @@ import dataclasses
 import secrets
 
 from tokensrv.oauth import Provider, backchannel
+from tokensrv.oauth.auth_methods import AMR_PASSWORD
 from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.oauth.endpoints.revocation import revoke_session, user_is_current
 from tokensrv.oauth.own_tokens import new_session_id
@@ -47,8 +48,10 @@ async def current(p: Provider, secret: str | None) -> BrowserSession | None:
     return session
 
 
-async def start(p: Provider, user: User, old_secret: str | None) -> tuple[str, BrowserSession]:
-    """A new session (new cookie secret, new sid: no fixation) for a user who just logged in.
+async def start(p: Provider, user: User, old_secret: str | None,
+                amr: tuple[str, ...] = AMR_PASSWORD) -> tuple[str, BrowserSession]:
+    """A new session (new cookie secret, new sid: no fixation) for a user who just logged in;
+    `amr` (RFC 8176) records how, for the tokens issued under it.
 
     The browser's previous session record goes. If it was the same user's, its sids are kept so
     that logout still ends what was issued under them; if it was someone else's, it ends now.
@@ -61,7 +64,7 @@ async def start(p: Provider, user: User, old_secret: str | None) -> tuple[str, B
         await _revoke(p, previous)
     now, secret = p.now(), new_secret()
     session = BrowserSession(sid=new_session_id(), sub=user.sub, auth_time=now, created_ms=p.now_ms(),
-                             last_seen=now, expires_at=now + p.settings.session_ttl, previous_sids=kept)
+                             last_seen=now, expires_at=now + p.settings.session_ttl, previous_sids=kept, amr=amr)
     await p.store.sessions.put_session(secret_digest(secret), session, p.settings.session_idle_ttl)
     return secret, session
 

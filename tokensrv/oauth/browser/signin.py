@@ -8,17 +8,19 @@ victim into the attacker's account with a request id of its own.
 """
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from tokensrv.errors import InvalidRequest
 from tokensrv.oauth import Provider
-from tokensrv.oauth.browser import sessions
+from tokensrv.oauth.auth_methods import AMR_PASSWORD
+from tokensrv.oauth.browser import second_factor, sessions
 from tokensrv.oauth.browser.authorize import issue_code
 from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.oauth.credentials import check_credentials
-from tokensrv.store import BrowserSession, PendingLogin
+from tokensrv.store import BrowserSession, PendingLogin, User
 
 FAILURE = "Invalid username or password."
 
@@ -42,6 +44,13 @@ class SignedIn:
     session_secret: str  # the new SSO cookie
     session: BrowserSession
     location: str  # back to the client, with the code
+    recovery_codes: tuple[str, ...] = ()  # enrolled on the way (TOTP required): shown once, then on
+
+
+@dataclass(frozen=True)
+class SecondStep:
+    """The password was right; the second step (oauth/browser/two_step.py) is next."""
+    request_id: str
 
 
 def same_secret(a: str | None, b: str | None) -> bool:
@@ -66,7 +75,7 @@ async def show(p: Provider, request_id: str | None, browser: str | None) -> Retr
 
 
 async def sign_in(p: Provider, form: Mapping[str, str], browser: str | None,
-                  session_secret: str | None, remote: str) -> Retry | SignedIn:
+                  session_secret: str | None, remote: str) -> Retry | SecondStep | SignedIn:
     """Check the form and the credentials; on success, a fresh session and the code redirect."""
     request_id = form.get("request", "")
     csrf, pending = await pending_login(p, request_id, browser)
@@ -77,9 +86,20 @@ async def sign_in(p: Provider, form: Mapping[str, str], browser: str | None,
     user = await check_credentials(p, username, password, remote) if username and password else None
     if user is None:
         return Retry(request_id, pending, csrf, FAILURE)
-    if await p.store.sessions.take_pending_login(request_id) is None:
+    if await second_factor.needed(p, user):  # the same request waits, now knowing whose password it was
+        waiting = dataclasses.replace(pending, sub=user.sub)
+        await p.store.sessions.put_pending_login(request_id, waiting, max(1, pending.expires_at - p.now()))
+        return SecondStep(request_id)
+    return await finish(p, request_id, user, session_secret, AMR_PASSWORD)
+
+
+async def finish(p: Provider, request_id: str, user: User, session_secret: str | None,
+                 amr: tuple[str, ...]) -> SignedIn:
+    """Every factor checked: the pending request is taken (once), a new session, then the code."""
+    pending = await p.store.sessions.take_pending_login(request_id)
+    if pending is None:
         raise LoginExpired("the form was submitted twice")  # the other submission finished it
-    secret, session = await sessions.start(p, user, session_secret)
-    if pending.resume:  # a sign-in for one of our own pages (the device page): back there, no code
+    secret, session = await sessions.start(p, user, session_secret, amr)
+    if pending.resume:  # a sign-in for one of our own pages (device, account): back there, no code
         return SignedIn(secret, session, pending.resume)
     return SignedIn(secret, session, await issue_code(p, pending.request, session))

@@ -23,12 +23,12 @@ from urllib.parse import urlencode
 from tokensrv.errors import InvalidRequest, SlowDown, TemporarilyUnavailable, UnauthorizedClient
 from tokensrv.oauth import Provider, ratelimit
 from tokensrv.oauth.browser import sessions
-from tokensrv.oauth.browser.authorize import LOGIN_TTL
+from tokensrv.oauth.browser.authorize import park_for_page
 from tokensrv.oauth.browser.signin import LoginExpired, same_secret
 from tokensrv.oauth.clients.authentication import authenticate
 from tokensrv.oauth.clients.metadata import DEVICE_CODE, secret_digest
 from tokensrv.oauth.scopes import grant_scope
-from tokensrv.store import AuthorizationRequest, BrowserSession, PendingLogin
+from tokensrv.store import BrowserSession
 from tokensrv.store.device import DeviceApproval, PendingDevice
 
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # RFC 8628 §6.1
@@ -142,11 +142,7 @@ def _approval(session: BrowserSession, found: PendingDevice) -> DeviceApproval:
 async def _park(p: Provider, browser: str, user_code: str | None) -> str:
     """A pending sign-in that comes back to this page (with the code, if it was well formed)."""
     resume = VERIFICATION_PATH + ("?" + urlencode({"user_code": user_code}) if user_code else "")
-    request = AuthorizationRequest(client_id="", redirect_uri="", redirect_uri_given=False, scope="")
-    request_id = secrets.token_urlsafe(24)
-    pending = PendingLogin(request, secret_digest(browser), p.now() + LOGIN_TTL, resume)
-    await p.store.sessions.put_pending_login(request_id, pending, LOGIN_TTL)
-    return request_id
+    return await park_for_page(p, browser, resume)
 
 
 async def _look_up(p: Provider, user_code: str | None, remote: str) -> PendingDevice | None:

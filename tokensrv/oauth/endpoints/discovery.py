@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from tokensrv.config import Settings
+from tokensrv.oauth.auth_methods import ACR_MFA, ACR_PASSWORD
 from tokensrv.verify.dpop import ALGORITHMS as DPOP_ALGORITHMS
 
 PATHS = {
@@ -50,7 +51,10 @@ def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any
         "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "require_pushed_authorization_requests": settings.require_par,  # RFC 9126 §5
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "at_hash",
-                             "name", "preferred_username", "email", "email_verified"],
+                             "amr", "acr", "name", "preferred_username", "email", "email_verified"],
+        # how a browser sign-in can end (RFC 8176): with a password, then a TOTP code unless MFA is off
+        "amr_values_supported": ["pwd"] if settings.mfa == "off" else ["pwd", "otp", "mfa"],
+        "acr_values_supported": [ACR_PASSWORD] if settings.mfa == "off" else [ACR_PASSWORD, ACR_MFA],
         "prompt_values_supported": ["none", "login"],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,

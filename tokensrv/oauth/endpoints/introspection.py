@@ -18,7 +18,7 @@ from tokensrv.store import Client
 
 INACTIVE: dict[str, Any] = {"active": False}
 _PUBLIC_CLAIMS = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "auth_time", "sid", "cnf",
-                  "act")
+                  "act", "amr", "acr")
 
 
 async def introspect(p: Provider, client: Client, params: Mapping[str, str]) -> dict[str, Any]:

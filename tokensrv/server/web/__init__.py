@@ -1,4 +1,4 @@
-"""The HTML side of tokensrv: sign-in, logout, their templates and stylesheet."""
+"""The HTML side of tokensrv: sign-in, logout, the account page, their templates and stylesheet."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +7,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from tokensrv.server.web import device, login, logout
+from tokensrv.server.web import account, device, login, logout
 
 HERE = Path(__file__).parent
 STYLESHEET = HERE / "static" / "style.css"
@@ -20,6 +20,7 @@ def setup_web(app: web.Application) -> None:
     login.setup(app)
     logout.setup(app)
     device.setup(app)
+    account.setup(app)
     # the one static file, by name: any other path under /static/ is the router's JSON 404 (a
     # static folder answers a missing file itself, with an empty application/octet-stream 404)
     app.router.add_get("/static/style.css", stylesheet)

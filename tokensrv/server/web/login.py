@@ -7,9 +7,10 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from tokensrv.oauth.browser import authorize as authz
-from tokensrv.oauth.browser import signin
+from tokensrv.oauth.browser import signin, two_step
 from tokensrv.server.request import provider, remote_address
 from tokensrv.server.web import cookies
+from tokensrv.server.web.account import qr_svg
 from tokensrv.server.web.pages import log, page, pairs_of, params_of, redirect, render
 from tokensrv.server.web.same_origin import refuse_cross_site
 
@@ -58,10 +59,45 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
                                    cookies.session_secret(request), remote_address(request))
     if isinstance(outcome, signin.Retry):
         return await login_form(request, outcome)
-    response = redirect(outcome.location)
+    if isinstance(outcome, signin.SecondStep):
+        return redirect(two_step.PATH + "?" + urlencode({"request": outcome.request_id}))
+    return signed_in(request, outcome)
+
+
+def signed_in(request: web.Request, outcome: signin.SignedIn) -> web.Response:
+    """On to where the sign-in was for, with the new session cookie; recovery codes just made
+    (enrolment during sign-in) are shown first, once, with a link on."""
+    if outcome.recovery_codes:
+        response = render(request, "recovery_codes_page.html",
+                          {"recovery_codes": outcome.recovery_codes, "location": outcome.location})
+    else:
+        response = redirect(outcome.location)
     cookies.set_session(request, response, outcome.session_secret,
                         outcome.session.expires_at - outcome.session.auth_time)
     return response
+
+
+async def code_form(request: web.Request, form: two_step.CodeForm) -> web.Response:
+    client_id = form.pending.request.client_id
+    context = {"form": form, "qr": qr_svg(form.setup),
+               "client": await shown_client(request, client_id) if client_id else None}
+    return render(request, "two_step.html", context)
+
+
+@page
+async def two_step_page(request: web.Request) -> web.StreamResponse:
+    form = await two_step.show(provider(request), request.query.get("request"), cookies.csrf_token(request))
+    return await code_form(request, form)
+
+
+@page
+async def two_step_submit(request: web.Request) -> web.StreamResponse:
+    refuse_cross_site(request)  # before anything is counted or stored
+    outcome = await two_step.submit(provider(request), await params_of(request), cookies.csrf_token(request),
+                                    cookies.session_secret(request), remote_address(request))
+    if isinstance(outcome, two_step.CodeForm):
+        return await code_form(request, outcome)
+    return signed_in(request, outcome)
 
 
 def setup(app: web.Application) -> None:
@@ -69,4 +105,6 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/oauth2/authorize", authorize)
     app.router.add_get("/login", login_page)
     app.router.add_post("/login", login_submit)
+    app.router.add_get(two_step.PATH, two_step_page)
+    app.router.add_post(two_step.PATH, two_step_submit)
 
