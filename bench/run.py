@@ -32,6 +32,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
 from examples.topologies import ValkeyNode
 
 from . import procs, propagation, seed, shares, sign_rate, wrk
@@ -40,6 +43,9 @@ from .procs import (
     Layout,
     Server,
     cli,
+    install_peer,
+    oidc_provider,
+    peer_tools_missing,
     pin_self,
     pinned,
     require_tools,
@@ -60,6 +66,8 @@ PASSWORD = "bench password 1234"
 JWKS = "/.well-known/jwks.json"
 DISCOVERY = "/.well-known/openid-configuration"
 TOKEN = "/oauth2/token"
+PEER_TARGET = "ratio >= 1.25"  # the token endpoint vs node-oidc-provider, same core (issue #22 item 10)
+PEER_SCOPE = "read"  # asked for explicitly: without it oidc-provider grants no scope, tokensrv every allowed one
 CLUSTER_WORKERS = 1  # the Cluster section's tokensrv: as the 1-worker refresh figure (Valkey on its own core)
 T = TypeVar("T")
 # The signing handler on other HTTP machinery than aiohttp's web framework (bench/static_server.py):
@@ -351,6 +359,42 @@ class Bench:
         self.cpu_notes.append(f"py-spy samples of {name} (raw, for the shares): {out}")
         return [Figure(section, part, share, "% of samples") for part, share in found.items() if share]
 
+    def peer(self) -> None:
+        """tokensrv's client_credentials next to node-oidc-provider's (bench/peer/provider.mjs),
+        configured alike: one tokensrv worker and one node process on the same core, the same wrk
+        script, connections and slices, alternating. One answer of each is checked first: a 200
+        with an RS256 JWT its JWKS verifies, with the same scope, TTL and RSA key size."""
+        cores = self.layout.server(1)
+        section = f"token endpoint vs node-oidc-provider (1 tokensrv worker / 1 node process, core {spell(cores)})"
+        name = "client_credentials, tokensrv ÷ node-oidc-provider"
+        if missing := peer_tools_missing():
+            self.add(Figure(section, name, None, "req/s", target=PEER_TARGET,
+                            note=f"pending: {' and '.join(missing)} not found (node 20 or newer, with npm)"))
+            return
+        install_peer()
+        form = f"scope={PEER_SCOPE}"
+        token_args = (self.basic(self.svc), "0", form)
+        with tokensrv(self.env, 1, cores, self.workdir) as server:
+            ours = checked_token(server.url, token_args[0], form)
+            with oidc_provider(self.svc, PEER_SCOPE, ours.ttl, ours.rsa_bits, cores, self.workdir) as node:
+                theirs = checked_token(node.url, token_args[0], form)
+                if (theirs.ttl, theirs.rsa_bits, theirs.scope) != (ours.ttl, ours.rsa_bits, ours.scope):
+                    raise RuntimeError(f"node-oidc-provider issues {theirs}, tokensrv {ours}: not the same work")
+                urls = {"node": node.url + TOKEN, "tokensrv": server.url + TOKEN}
+                for url in urls.values():  # warm up both (V8's JIT, tokensrv's client cache)
+                    self.drive(url, "token.lua", 1, args=token_args)
+                measures: dict[str, Callable[[], wrk.Load]] = {
+                    who: functools.partial(self.drive, url, "token.lua", self.plan.slice, args=token_args)
+                    for who, url in urls.items()}
+                found = rounds(self.plan.rounds, measures)
+        node_load, ours_load = wrk.Summary.of(found["node"]), wrk.Summary.of(found["tokensrv"])
+        same = (f"both: {ours.scope!r} scope, {ours.ttl} s TTL, RS256 with an RSA {ours.rsa_bits}-bit key, "
+                f"signature checked against its JWKS; claims tokensrv {sorted(ours.claims)}, "
+                f"node-oidc-provider {sorted(theirs.claims)}")
+        figure = self.load_figure(section, name, ours_load, "node-oidc-provider", node_load.rate, PEER_TARGET)
+        figure.note = " ".join(filter(None, [figure.note, same]))
+        self.add(self.load_figure(section, "node-oidc-provider client_credentials", node_load, "", 0.0, ""), figure)
+
     def under_logins(self) -> None:
         """p99 of paced token and JWKS requests, alone and while password-grant logins run."""
         cores = self.layout.server(1)
@@ -530,6 +574,34 @@ class Bench:
                               f"the 3 primaries, {one_us:.1f} us on the one Valkey (beyond their idle baselines)")
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What one client_credentials answer carried, once checked."""
+    scope: str
+    ttl: int  # exp - iat
+    rsa_bits: int  # of the key that signed it
+    claims: tuple[str, ...]
+
+
+def checked_token(url: str, basic: str, form: str) -> Checked:
+    """One client_credentials answer of the server at `url`: a 200 whose access token is an RS256
+    JWT that the server's JWKS verifies (raises otherwise)."""
+    request = urllib.request.Request(url + TOKEN, data=f"grant_type=client_credentials&{form}".encode(),
+                                     headers={"Authorization": f"Basic {basic}",
+                                              "Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=10) as resp:  # a 4xx or 5xx raises HTTPError
+        answer = json.load(resp)
+    with urllib.request.urlopen(url + JWKS, timeout=10) as resp:
+        jwks = json.load(resp)
+    token = jwt.decode(answer["access_token"], KeySet.import_key_set(jwks), algorithms=["RS256"])
+    if token.header.get("alg") != "RS256":
+        raise RuntimeError(f"{url}: the access token is signed with {token.header.get('alg')}, not RS256")
+    [key] = [k for k in jwks["keys"] if k.get("kid") == token.header.get("kid")]
+    modulus = base64.urlsafe_b64decode(key["n"] + "=" * (-len(key["n"]) % 4))
+    return Checked(str(token.claims.get("scope", "")), int(token.claims["exp"]) - int(token.claims["iat"]),
+                  len(modulus) * 8, tuple(token.claims))
+
+
 def node_url(port: int) -> str:
     """One Cluster node's own URL: INFO of that node alone."""
     return f"redis://127.0.0.1:{port}/0"
@@ -596,7 +668,7 @@ def timed(name: str, section: Callable[[], None]) -> None:
     print(f"  ({name}: {time.monotonic() - started:.0f} s)", flush=True)
 
 
-SECTIONS = ("micro", "http", "logins", "algorithms", "propagation", "cluster", "sentinel", "memory")
+SECTIONS = ("micro", "http", "peer", "logins", "algorithms", "propagation", "cluster", "sentinel", "memory")
 EXTRA_SECTIONS = ("profile",)  # only when asked for (--only profile): sampling slows the server
 
 
@@ -639,6 +711,8 @@ def main(argv: list[str] | None = None) -> int:
             if "http" in only:
                 for workers in (1, 2):
                     timed(f"http, {workers} worker(s)", functools.partial(bench.http, keys_dir, workers))
+            if "peer" in only:
+                timed("peer", bench.peer)
             if "logins" in only:
                 timed("logins", bench.under_logins)
             if "algorithms" in only:
