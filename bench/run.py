@@ -360,11 +360,13 @@ class Bench:
         self.cpu_notes.append(f"py-spy samples of {name} (raw, for the shares): {out}")
         return [Figure(section, part, share, "% of samples") for part, share in found.items() if share]
 
-    def peer(self) -> None:
+    def peer(self, keys_dir: Path) -> None:
         """tokensrv's client_credentials next to node-oidc-provider's (bench/peer/provider.mjs),
         configured alike: one tokensrv worker and one node process on the same core, the same wrk
         script, connections and slices, alternating. One answer of each is checked first: a 200
-        with an RS256 JWT its JWKS verifies, with the same scope, TTL and RSA key size."""
+        with an RS256 JWT its JWKS verifies, with the same scope, TTL and RSA key size. The bare
+        aiohttp handler that only signs (as in the http section) runs in the same rounds: what any
+        token endpoint on aiohttp's web framework could reach next to node."""
         cores = self.layout.server(1)
         section = f"token endpoint vs node-oidc-provider (1 tokensrv worker / 1 node process, core {spell(cores)})"
         name = "client_credentials, tokensrv ÷ node-oidc-provider"
@@ -375,27 +377,34 @@ class Bench:
         install_peer()
         form = f"scope={PEER_SCOPE}"
         token_args = (self.basic(self.svc), "0", form)
-        with tokensrv(self.env, 1, cores, self.workdir) as server:
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(tokensrv(self.env, 1, cores, self.workdir))
             ours = checked_token(server.url, token_args[0], form)
-            with oidc_provider(self.svc, PEER_SCOPE, ours.ttl, ours.rsa_bits, cores, self.workdir) as node:
-                theirs = checked_token(node.url, token_args[0], form)
-                if (theirs.ttl, theirs.rsa_bits, theirs.scope) != (ours.ttl, ours.rsa_bits, ours.scope):
-                    raise RuntimeError(f"node-oidc-provider issues {theirs}, tokensrv {ours}: not the same work")
-                urls = {"node": node.url + TOKEN, "tokensrv": server.url + TOKEN}
-                warm = {who: self.warm_up(url, token_args) for who, url in urls.items()}
-                measures: dict[str, Callable[[], wrk.Load]] = {
-                    who: functools.partial(self.drive, url, "token.lua", self.plan.slice, args=token_args)
-                    for who, url in urls.items()}
-                found = rounds(self.plan.rounds, measures)
-        node_load, ours_load = wrk.Summary.of(found["node"]), wrk.Summary.of(found["tokensrv"])
+            node = stack.enter_context(oidc_provider(self.svc, PEER_SCOPE, ours.ttl, ours.rsa_bits, cores,
+                                                     self.workdir))
+            theirs = checked_token(node.url, token_args[0], form)
+            if (theirs.ttl, theirs.rsa_bits, theirs.scope) != (ours.ttl, ours.rsa_bits, ours.scope):
+                raise RuntimeError(f"node-oidc-provider issues {theirs}, tokensrv {ours}: not the same work")
+            bare = stack.enter_context(static_server(*self.documents(server), keys_dir, 1, cores, self.workdir))
+            urls = {"node": node.url + TOKEN, "tokensrv": server.url + TOKEN, "bare": bare.url + TOKEN}
+            warm = {who: self.warm_up(url, token_args) for who, url in urls.items()}
+            measures: dict[str, Callable[[], wrk.Load]] = {
+                who: functools.partial(self.drive, url, "token.lua", self.plan.slice, args=token_args)
+                for who, url in urls.items()}
+            found = rounds(self.plan.rounds, measures)
+        node_load, ours_load, bare_load = (wrk.Summary.of(found[who]) for who in ("node", "tokensrv", "bare"))
         node_figure = self.load_figure(section, "node-oidc-provider client_credentials", node_load, "", 0.0, "")
         node_figure.note = (f"{node_figure.note} node {platform_node()}, measured after {warm['node']} s of warm-up "
-                            f"load (tokensrv: {warm['tokensrv']} s)").strip()
+                            f"load (tokensrv: {warm['tokensrv']} s, the bare handler: {warm['bare']} s)").strip()
         figure = self.load_figure(section, name, ours_load, "node-oidc-provider", node_load.rate, PEER_TARGET)
         figure.note = (f"{figure.note} both: {ours.scope!r} scope, {ours.ttl} s TTL, RS256 with an RSA "
                        f"{ours.rsa_bits}-bit key, signature checked against its JWKS; claims tokensrv "
                        f"{sorted(ours.claims)}, node-oidc-provider {sorted(theirs.claims)}").strip()
-        self.add(node_figure, figure)
+        self.add(node_figure, figure,
+                 self.load_figure(section, "bare aiohttp handler that only signs", bare_load, "node-oidc-provider",
+                                  node_load.rate, ""),
+                 self.load_figure(section, "client_credentials vs that bare handler", ours_load, "bare handler",
+                                  bare_load.rate, ""))
 
     def warm_up(self, url: str, token_args: tuple[str, ...]) -> int:
         """Load the token endpoint at `url` until its rate stops rising; the seconds it took. V8
@@ -735,7 +744,7 @@ def main(argv: list[str] | None = None) -> int:
                 for workers in (1, 2):
                     timed(f"http, {workers} worker(s)", functools.partial(bench.http, keys_dir, workers))
             if "peer" in only:
-                timed("peer", bench.peer)
+                timed("peer", functools.partial(bench.peer, keys_dir))
             if "logins" in only:
                 timed("logins", bench.under_logins)
             if "algorithms" in only:
