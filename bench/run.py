@@ -365,8 +365,8 @@ class Bench:
         configured alike: one tokensrv worker and one node process on the same core, the same wrk
         script, connections and slices, alternating. One answer of each is checked first: a 200
         with an RS256 JWT its JWKS verifies, with the same scope, TTL and RSA key size. The bare
-        aiohttp handler that only signs (as in the http section) runs in the same rounds: what any
-        token endpoint on aiohttp's web framework could reach next to node."""
+        handlers that only sign (as in the http section: aiohttp's web framework, its low-level
+        server, uvicorn) run in the same rounds: what a token endpoint on each could reach next to node."""
         cores = self.layout.server(1)
         section = f"token endpoint vs node-oidc-provider (1 tokensrv worker / 1 node process, core {spell(cores)})"
         name = "client_credentials, tokensrv ÷ node-oidc-provider"
@@ -385,17 +385,21 @@ class Bench:
             theirs = checked_token(node.url, token_args[0], form)
             if (theirs.ttl, theirs.rsa_bits, theirs.scope) != (ours.ttl, ours.rsa_bits, ours.scope):
                 raise RuntimeError(f"node-oidc-provider issues {theirs}, tokensrv {ours}: not the same work")
-            bare = stack.enter_context(static_server(*self.documents(server), keys_dir, 1, cores, self.workdir))
-            urls = {"node": node.url + TOKEN, "tokensrv": server.url + TOKEN, "bare": bare.url + TOKEN}
+            documents = self.documents(server)
+            bare = {name: stack.enter_context(static_server(*documents, keys_dir, 1, cores, self.workdir, server=name))
+                    for name in ("aiohttp", *HTTP_FLOORS) if name != "uvicorn" or HAVE_UVICORN}
+            urls = {"node": node.url + TOKEN, "tokensrv": server.url + TOKEN,
+                    **{name: each.url + TOKEN for name, each in bare.items()}}
             warm = {who: self.warm_up(url, token_args) for who, url in urls.items()}
             measures: dict[str, Callable[[], wrk.Load]] = {
                 who: functools.partial(self.drive, url, "token.lua", self.plan.slice, args=token_args)
                 for who, url in urls.items()}
             found = rounds(self.plan.rounds, measures)
-        node_load, ours_load, bare_load = (wrk.Summary.of(found[who]) for who in ("node", "tokensrv", "bare"))
+        loads = {who: wrk.Summary.of(slices) for who, slices in found.items()}
+        node_load, ours_load, bare_load = loads.pop("node"), loads.pop("tokensrv"), loads.pop("aiohttp")
         node_figure = self.load_figure(section, "node-oidc-provider client_credentials", node_load, "", 0.0, "")
         node_figure.note = (f"{node_figure.note} node {platform_node()}, measured after {warm['node']} s of warm-up "
-                            f"load (tokensrv: {warm['tokensrv']} s, the bare handler: {warm['bare']} s)").strip()
+                            f"load (tokensrv: {warm['tokensrv']} s, the bare handler: {warm['aiohttp']} s)").strip()
         figure = self.load_figure(section, name, ours_load, "node-oidc-provider", node_load.rate, PEER_TARGET)
         figure.note = (f"{figure.note} both: {ours.scope!r} scope, {ours.ttl} s TTL, RS256 with an RSA "
                        f"{ours.rsa_bits}-bit key, signature checked against its JWKS; claims tokensrv "
@@ -404,7 +408,9 @@ class Bench:
                  self.load_figure(section, "bare aiohttp handler that only signs", bare_load, "node-oidc-provider",
                                   node_load.rate, ""),
                  self.load_figure(section, "client_credentials vs that bare handler", ours_load, "bare handler",
-                                  bare_load.rate, ""))
+                                  bare_load.rate, ""),
+                 *(self.load_figure(section, f"{HTTP_FLOORS[name]} that only signs", load, "node-oidc-provider",
+                                    node_load.rate, "") for name, load in loads.items()))
 
     def warm_up(self, url: str, token_args: tuple[str, ...]) -> int:
         """Load the token endpoint at `url` until its rate stops rising; the seconds it took. V8
