@@ -98,7 +98,7 @@ cluster-down: $(STAMP)
 cluster-smoke: $(STAMP)
 	$(BIN)/python -m examples.cluster smoke $(STORE_ARG)
 
-# The benchmark suite (bench/run.py): about 6 minutes on loopback, or BENCH_ARGS=--long for longer
+# The benchmark suite (bench/run.py): about 7 minutes on loopback, or BENCH_ARGS=--long for longer
 # runs (BENCH_ARGS="--only cluster" for one section). Prints every figure with its reference and target; writes bench-results/latest.json. The
 # HTTP load generator is wrk from Debian, installed here when missing (as .ci/run does for chromium).
 # The peer section (BENCH_ARGS="--only peer") needs node 20+ and npm: it installs node-oidc-provider,

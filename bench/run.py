@@ -386,10 +386,11 @@ class Bench:
             if (theirs.ttl, theirs.rsa_bits, theirs.scope) != (ours.ttl, ours.rsa_bits, ours.scope):
                 raise RuntimeError(f"node-oidc-provider issues {theirs}, tokensrv {ours}: not the same work")
             documents = self.documents(server)
-            bare = {name: stack.enter_context(static_server(*documents, keys_dir, 1, cores, self.workdir, server=name))
-                    for name in ("aiohttp", *HTTP_FLOORS) if name != "uvicorn" or HAVE_UVICORN}
+            bare = {floor: stack.enter_context(static_server(*documents, keys_dir, 1, cores, self.workdir,
+                                                             server=floor))
+                    for floor in ("aiohttp", *HTTP_FLOORS) if floor != "uvicorn" or HAVE_UVICORN}
             urls = {"node": node.url + TOKEN, "tokensrv": server.url + TOKEN,
-                    **{name: each.url + TOKEN for name, each in bare.items()}}
+                    **{floor: each.url + TOKEN for floor, each in bare.items()}}
             warm = {who: self.warm_up(url, token_args) for who, url in urls.items()}
             measures: dict[str, Callable[[], wrk.Load]] = {
                 who: functools.partial(self.drive, url, "token.lua", self.plan.slice, args=token_args)
@@ -409,8 +410,8 @@ class Bench:
                                   node_load.rate, ""),
                  self.load_figure(section, "client_credentials vs that bare handler", ours_load, "bare handler",
                                   bare_load.rate, ""),
-                 *(self.load_figure(section, f"{HTTP_FLOORS[name]} that only signs", load, "node-oidc-provider",
-                                    node_load.rate, "") for name, load in loads.items()))
+                 *(self.load_figure(section, f"{HTTP_FLOORS[floor]} that only signs", load, "node-oidc-provider",
+                                    node_load.rate, "") for floor, load in loads.items()))
 
     def warm_up(self, url: str, token_args: tuple[str, ...]) -> int:
         """Load the token endpoint at `url` until its rate stops rising; the seconds it took. V8
