@@ -75,7 +75,7 @@ docs-reference: $(STAMP)
 	$(BIN)/python scripts/docs_reference.py
 
 clean:
-	rm -rf $(VENV) .tokensrv site build dist *.egg-info verify/build verify/src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .tokensrv bench/peer/node_modules site build dist *.egg-info verify/build verify/src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 # The local cluster (examples/cluster.py): tokensrv on 8081-8083 sharing the store and a keys folder
@@ -98,9 +98,11 @@ cluster-down: $(STAMP)
 cluster-smoke: $(STAMP)
 	$(BIN)/python -m examples.cluster smoke $(STORE_ARG)
 
-# The benchmark suite (bench/run.py): about 6 minutes on loopback, or BENCH_ARGS=--long for longer
+# The benchmark suite (bench/run.py): about 7 minutes on loopback, or BENCH_ARGS=--long for longer
 # runs (BENCH_ARGS="--only cluster" for one section). Prints every figure with its reference and target; writes bench-results/latest.json. The
 # HTTP load generator is wrk from Debian, installed here when missing (as .ci/run does for chromium).
+# The peer section (BENCH_ARGS="--only peer") needs node 20+ and npm: it installs node-oidc-provider,
+# at the version bench/peer/package-lock.json pins, with npm ci into bench/peer/node_modules.
 bench: $(STAMP)
 	@if ! command -v wrk >/dev/null 2>&1; then \
 		if command -v apt-get >/dev/null 2>&1; then \

@@ -1,6 +1,7 @@
 """Processes the suite starts, each pinned to cores so that "same cores" means something."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -19,6 +20,7 @@ from examples.topologies import ClusterTopology, SentinelTopology  # the tests' 
 from tokensrv.cli.embedded import EmbeddedValkey
 
 BIN = Path(sys.executable).parent
+PEER = Path(__file__).resolve().parent / "peer"  # node-oidc-provider: package.json, its lock, provider.mjs
 READY_TIMEOUT = 30.0
 CLUSTER_NODE_TIMEOUT_MS = 15000
 
@@ -200,6 +202,46 @@ def static_server(jwks: bytes, discovery: bytes, jwks_headers: dict[str, str], k
     with open(log, "wb") as out:
         process = subprocess.Popen(pinned(cores, argv), stdout=out, stderr=subprocess.STDOUT,
                                    cwd=Path(__file__).resolve().parent.parent)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + "/.well-known/jwks.json", process, log)
+        yield Server(url, process, log)
+    finally:
+        stop(process)
+
+
+def peer_tools_missing() -> list[str]:
+    return [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+
+
+def install_peer() -> None:
+    """node-oidc-provider at the versions bench/peer/package-lock.json pins, installed with `npm ci`
+    into bench/peer/node_modules (gitignored), unless that very lock is installed there already."""
+    wanted = hashlib.sha256((PEER / "package-lock.json").read_bytes()).hexdigest()
+    stamp = PEER / "node_modules" / ".tokensrv-lock-sha256"
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    result = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"], cwd=PEER,
+                            capture_output=True, text=True, timeout=600, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"npm ci in {PEER} failed:\n{result.stderr.strip()[-2000:]}")
+    stamp.write_text(wanted)
+
+
+@contextmanager
+def oidc_provider(client: tuple[str, str], scope: str, ttl: int, rsa_bits: int, cores: Sequence[int],
+                  workdir: Path) -> Iterator[Server]:
+    """node-oidc-provider (bench/peer/provider.mjs) with one client_credentials client, `client`'s
+    id and secret, issuing RS256 JWT access tokens for `scope` that live `ttl` seconds, signed by a
+    new RSA key of `rsa_bits`; one node process pinned to `cores`, as one tokensrv worker is."""
+    port = free_port()
+    log = workdir / f"oidc-provider-{port}.log"
+    argv = ["node", str(PEER / "provider.mjs"), "--port", str(port), "--client-id", client[0], "--scope", scope,
+            "--ttl", str(ttl), "--rsa-bits", str(rsa_bits)]
+    # the secret in the environment, not in argv (which ps shows)
+    env = {**os.environ, "NODE_ENV": "production", "PEER_CLIENT_SECRET": client[1]}
+    with open(log, "wb") as out:
+        process = subprocess.Popen(pinned(cores, argv), env=env, cwd=PEER, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_http(url + "/.well-known/jwks.json", process, log)

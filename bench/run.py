@@ -32,6 +32,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
 
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
 from examples.topologies import ValkeyNode
 
 from . import procs, propagation, seed, shares, sign_rate, wrk
@@ -40,6 +43,9 @@ from .procs import (
     Layout,
     Server,
     cli,
+    install_peer,
+    oidc_provider,
+    peer_tools_missing,
     pin_self,
     pinned,
     require_tools,
@@ -60,6 +66,9 @@ PASSWORD = "bench password 1234"
 JWKS = "/.well-known/jwks.json"
 DISCOVERY = "/.well-known/openid-configuration"
 TOKEN = "/oauth2/token"
+PEER_TARGET = "ratio >= 1.25"  # the token endpoint vs node-oidc-provider, same core (issue #22 item 10)
+PEER_WARM_UP_SLICES = 10  # of 2 s: at most 20 s to reach a steady rate (Bench.warm_up)
+PEER_SCOPE = "read"  # asked for explicitly: without it oidc-provider grants no scope, tokensrv every allowed one
 CLUSTER_WORKERS = 1  # the Cluster section's tokensrv: as the 1-worker refresh figure (Valkey on its own core)
 T = TypeVar("T")
 # The signing handler on other HTTP machinery than aiohttp's web framework (bench/static_server.py):
@@ -351,6 +360,73 @@ class Bench:
         self.cpu_notes.append(f"py-spy samples of {name} (raw, for the shares): {out}")
         return [Figure(section, part, share, "% of samples") for part, share in found.items() if share]
 
+    def peer(self, keys_dir: Path) -> None:
+        """tokensrv's client_credentials next to node-oidc-provider's (bench/peer/provider.mjs),
+        configured alike: one tokensrv worker and one node process on the same core, the same wrk
+        script, connections and slices, alternating. One answer of each is checked first: a 200
+        with an RS256 JWT its JWKS verifies, with the same scope, TTL and RSA key size. The bare
+        handlers that only sign (as in the http section: aiohttp's web framework, its low-level
+        server, uvicorn) run in the same rounds: what a token endpoint on each could reach next to node."""
+        cores = self.layout.server(1)
+        section = f"token endpoint vs node-oidc-provider (1 tokensrv worker / 1 node process, core {spell(cores)})"
+        name = "client_credentials, tokensrv ÷ node-oidc-provider"
+        if missing := peer_tools_missing():
+            self.add(Figure(section, name, None, "req/s", target=PEER_TARGET,
+                            note=f"pending: {' and '.join(missing)} not found (node 20 or newer, with npm)"))
+            return
+        install_peer()
+        form = f"scope={PEER_SCOPE}"
+        token_args = (self.basic(self.svc), "0", form)
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(tokensrv(self.env, 1, cores, self.workdir))
+            ours = checked_token(server.url, token_args[0], form)
+            node = stack.enter_context(oidc_provider(self.svc, PEER_SCOPE, ours.ttl, ours.rsa_bits, cores,
+                                                     self.workdir))
+            theirs = checked_token(node.url, token_args[0], form)
+            if (theirs.ttl, theirs.rsa_bits, theirs.scope) != (ours.ttl, ours.rsa_bits, ours.scope):
+                raise RuntimeError(f"node-oidc-provider issues {theirs}, tokensrv {ours}: not the same work")
+            documents = self.documents(server)
+            bare = {floor: stack.enter_context(static_server(*documents, keys_dir, 1, cores, self.workdir,
+                                                             server=floor))
+                    for floor in ("aiohttp", *HTTP_FLOORS) if floor != "uvicorn" or HAVE_UVICORN}
+            urls = {"node": node.url + TOKEN, "tokensrv": server.url + TOKEN,
+                    **{floor: each.url + TOKEN for floor, each in bare.items()}}
+            warm = {who: self.warm_up(url, token_args) for who, url in urls.items()}
+            measures: dict[str, Callable[[], wrk.Load]] = {
+                who: functools.partial(self.drive, url, "token.lua", self.plan.slice, args=token_args)
+                for who, url in urls.items()}
+            found = rounds(self.plan.rounds, measures)
+        loads = {who: wrk.Summary.of(slices) for who, slices in found.items()}
+        node_load, ours_load, bare_load = loads.pop("node"), loads.pop("tokensrv"), loads.pop("aiohttp")
+        node_figure = self.load_figure(section, "node-oidc-provider client_credentials", node_load, "", 0.0, "")
+        node_figure.note = (f"{node_figure.note} node {platform_node()}, measured after {warm['node']} s of warm-up "
+                            f"load (tokensrv: {warm['tokensrv']} s, the bare handler: {warm['aiohttp']} s)").strip()
+        figure = self.load_figure(section, name, ours_load, "node-oidc-provider", node_load.rate, PEER_TARGET)
+        figure.note = (f"{figure.note} both: {ours.scope!r} scope, {ours.ttl} s TTL, RS256 with an RSA "
+                       f"{ours.rsa_bits}-bit key, signature checked against its JWKS; claims tokensrv "
+                       f"{sorted(ours.claims)}, node-oidc-provider {sorted(theirs.claims)}").strip()
+        self.add(node_figure, figure,
+                 self.load_figure(section, "bare aiohttp handler that only signs", bare_load, "node-oidc-provider",
+                                  node_load.rate, ""),
+                 self.load_figure(section, "client_credentials vs that bare handler", ours_load, "bare handler",
+                                  bare_load.rate, ""),
+                 *(self.load_figure(section, f"{HTTP_FLOORS[floor]} that only signs", load, "node-oidc-provider",
+                                    node_load.rate, "") for floor, load in loads.items()))
+
+    def warm_up(self, url: str, token_args: tuple[str, ...]) -> int:
+        """Load the token endpoint at `url` until its rate stops rising; the seconds it took. V8
+        compiles node-oidc-provider's hot paths while it serves: its rate climbs over the first 6-10 s
+        of load (512/s in the first 2 s slice, about 850/s from the fourth on, in one run), so the 1 s
+        warm-up of the other sections would measure node before its JIT is done."""
+        best, slices = 0.0, 0
+        while slices < PEER_WARM_UP_SLICES:
+            rate = self.drive(url, "token.lua", 2, args=token_args).rate
+            slices += 1
+            if rate < best * 1.03:
+                break
+            best = max(best, rate)
+        return 2 * slices
+
     def under_logins(self) -> None:
         """p99 of paced token and JWKS requests, alone and while password-grant logins run."""
         cores = self.layout.server(1)
@@ -530,6 +606,41 @@ class Bench:
                               f"the 3 primaries, {one_us:.1f} us on the one Valkey (beyond their idle baselines)")
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What one client_credentials answer carried, once checked."""
+    scope: str
+    ttl: int  # exp - iat
+    rsa_bits: int  # of the key that signed it
+    claims: tuple[str, ...]
+
+
+def checked_token(url: str, basic: str, form: str) -> Checked:
+    """One client_credentials answer of the server at `url`: a 200 whose access token is an RS256
+    JWT that the server's JWKS verifies (raises otherwise)."""
+    request = urllib.request.Request(url + TOKEN, data=f"grant_type=client_credentials&{form}".encode(),
+                                     headers={"Authorization": f"Basic {basic}",
+                                              "Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=10) as resp:  # a 4xx or 5xx raises HTTPError
+        answer = json.load(resp)
+    with urllib.request.urlopen(url + JWKS, timeout=10) as resp:
+        jwks = json.load(resp)
+    token = jwt.decode(answer["access_token"], KeySet.import_key_set(jwks), algorithms=["RS256"])
+    if token.header.get("alg") != "RS256":
+        raise RuntimeError(f"{url}: the access token is signed with {token.header.get('alg')}, not RS256")
+    [key] = [k for k in jwks["keys"] if k.get("kid") == token.header.get("kid")]
+    modulus = base64.urlsafe_b64decode(key["n"] + "=" * (-len(key["n"]) % 4))
+    return Checked(str(token.claims.get("scope", "")), int(token.claims["exp"]) - int(token.claims["iat"]),
+                  len(modulus) * 8, tuple(token.claims))
+
+
+def platform_node() -> str:
+    """node's version and its OpenSSL's (which does the RSA signing, as OpenSSL does under cryptography)."""
+    found = subprocess.run(["node", "-p", "process.version + ' (OpenSSL ' + process.versions.openssl + ')'"],
+                           capture_output=True, text=True, check=False)
+    return found.stdout.strip() or "(version unknown)"
+
+
 def node_url(port: int) -> str:
     """One Cluster node's own URL: INFO of that node alone."""
     return f"redis://127.0.0.1:{port}/0"
@@ -596,7 +707,7 @@ def timed(name: str, section: Callable[[], None]) -> None:
     print(f"  ({name}: {time.monotonic() - started:.0f} s)", flush=True)
 
 
-SECTIONS = ("micro", "http", "logins", "algorithms", "propagation", "cluster", "sentinel", "memory")
+SECTIONS = ("micro", "http", "peer", "logins", "algorithms", "propagation", "cluster", "sentinel", "memory")
 EXTRA_SECTIONS = ("profile",)  # only when asked for (--only profile): sampling slows the server
 
 
@@ -639,6 +750,8 @@ def main(argv: list[str] | None = None) -> int:
             if "http" in only:
                 for workers in (1, 2):
                     timed(f"http, {workers} worker(s)", functools.partial(bench.http, keys_dir, workers))
+            if "peer" in only:
+                timed("peer", functools.partial(bench.peer, keys_dir))
             if "logins" in only:
                 timed("logins", bench.under_logins)
             if "algorithms" in only:
