@@ -247,3 +247,10 @@ async def test_introspection_tells_how_the_user_signed_in(client, clock):
     resp = await client.post("/oauth2/introspect", data={"token": tokens["access_token"]}, headers=app.auth())
     answer = await resp.json()
     assert answer["active"] and answer["amr"] == ["pwd", "otp", "mfa"] and answer["acr"] == "urn:tokensrv:acr:mfa"
+
+
+async def test_the_sign_in_for_the_account_page_says_what_it_is_for(client):
+    resp = await client.get("/account")  # no session: to the login form, which says why
+    assert resp.status == 200 and str(resp.url.path) == "/login"
+    page = await resp.text()
+    assert "to manage your account" in page and "to connect a device" not in page

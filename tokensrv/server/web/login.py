@@ -42,8 +42,13 @@ async def shown_client(request: web.Request, client_id: str) -> dict[str, str | 
 async def login_form(request: web.Request, form: signin.Retry) -> web.Response:
     client_id = form.pending.request.client_id
     context = {"request_id": form.request_id, "csrf_token": form.csrf_token, "error": form.error,
-               "client_id": client_id, "client": await shown_client(request, client_id) if client_id else None}
+               "client_id": client_id, "client": await shown_client(request, client_id) if client_id else None,
+               "purpose": PURPOSES.get(form.pending.resume.partition("?")[0], "to continue")}
     return render(request, "login.html", context)
+
+
+# what a sign-in for one of our own pages (no client) is for, by the page it returns to
+PURPOSES = {"/device": "to connect a device", "/account": "to manage your account"}
 
 
 @page
