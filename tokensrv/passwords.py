@@ -23,8 +23,10 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import select
 import signal
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -42,6 +44,7 @@ T = TypeVar("T")
 ARGON2_NICE = 19
 QUEUE_PER_PROCESS = 8  # default bound: checks waiting per worker process (~2.4 s at 0.3 s each)
 STOP_TIMEOUT = 5.0  # seconds a terminated worker gets to exit before it is killed
+ORPHAN_POLL = 1.0  # seconds between looks at the server process where no pidfd can watch it
 START_METHOD = "forkserver"
 
 
@@ -60,8 +63,9 @@ class Checked:
 _hasher: PasswordHasher | None = None
 
 
-def start_worker(hasher: PasswordHasher) -> None:
-    """Each worker's initializer: the lowest CPU priority, no Ctrl-C of its own, the hasher.
+def start_worker(hasher: PasswordHasher, server_pid: int) -> None:
+    """Each worker's initializer: the lowest CPU priority, no Ctrl-C of its own, the hasher, and
+    an exit when the server process is gone.
 
     On Linux the nice value is per thread; argon2's lane threads inherit it from this one.
     SIGINT is ignored: the server stops its workers itself (close()), and a terminal's Ctrl-C
@@ -72,6 +76,36 @@ def start_worker(hasher: PasswordHasher) -> None:
     with contextlib.suppress(OSError):
         os.nice(ARGON2_NICE)  # clamped at 19
     _hasher = hasher
+    threading.Thread(target=_exit_after, args=(server_pid,), name="argon2-orphan-watch", daemon=True).start()
+
+
+def _exit_after(server_pid: int) -> None:
+    """Wait for the server process to end, then end this worker.
+
+    A server killed without its close() (SIGKILL, the OOM killer) would otherwise leave its
+    workers and their forkserver running for ever: a worker is the forkserver's child, not the
+    server's, it holds both ends of its job queue's pipe (so it never reads an end of file), and
+    it holds the forkserver's "alive" pipe open (so the forkserver never sees the server go)."""
+    try:
+        watch = os.pidfd_open(server_pid)  # Linux: readable once the process has exited
+    except ProcessLookupError:
+        os._exit(0)
+    except (AttributeError, OSError):  # elsewhere: look now and then (signal 0 only checks)
+        while _running(server_pid):
+            time.sleep(ORPHAN_POLL)
+        os._exit(0)
+    select.select([watch], [], [])
+    os._exit(0)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process took the number: ours is gone
+        return False
+    return True
 
 
 def _worker_hasher() -> PasswordHasher:
@@ -145,7 +179,7 @@ class PasswordPool:
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(self.processes, mp_context=_context(), initializer=start_worker,
-                                   initargs=(self.hasher,))
+                                   initargs=(self.hasher, os.getpid()))
 
     @property
     def full(self) -> bool:

@@ -36,6 +36,13 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def command_line(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # it ended meanwhile
+        return b""
+
+
 def alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -124,3 +131,24 @@ def test_sigterm_writes_nothing_but_log_events(start_server, workers):
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=120) == 0
         assert noise(server.log()) == []
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_killed_server_leaves_no_process_behind(start_server, workers):
+    """SIGKILL (or the OOM killer) gives the server no chance to stop its argon2 pool: the workers
+    and their forkserver were left running for ever, each holding the other's pipes open. Each
+    worker now watches its server process and ends with it, and the forkserver follows."""
+    server = start_server(TOKENSRV_WORKERS=workers, TOKENSRV_ARGON2_THREADS="1")
+
+    def helpers_started() -> set[int] | None:
+        # the pool is warm before serving: a forkserver and an argon2 worker (forked by it, under
+        # the same command line) per server process
+        children = descendants(server.process.pid)
+        forked = [pid for pid in children if b"forkserver" in command_line(pid)]
+        return children if len(forked) >= 2 * int(workers) else None
+
+    children = eventually_sync(helpers_started, "every server process's forkserver and argon2 worker", timeout=120)
+    server.process.kill()
+    server.process.wait(timeout=60)
+    eventually_sync(lambda: not [pid for pid in children if alive(pid)],
+                    "no server worker, forkserver or argon2 worker left", timeout=60)
