@@ -101,6 +101,10 @@ def test_pip_install_verify_in_a_new_venv_installs_the_verifier_only(tmp_path: P
                  tmp_path)
     assert mirror.returncode == 1 and "pip install 'tokensrv-verify[redis]'" in mirror.stderr, mirror.stderr
 
+    star = "from tokensrv.verify import *\nprint(FeedEntry.__name__, TokenVerifier.__name__)"
+    everything = run(python, star, tmp_path)
+    assert everything.stdout.split() == ["FeedEntry", "TokenVerifier"], everything.stderr
+
     server = run(python, "import tokensrv.server", tmp_path)
     assert server.returncode == 1 and "ModuleNotFoundError: No module named 'tokensrv.server'" in server.stderr
 

@@ -33,6 +33,7 @@ from .errors import (
     UnknownKey,
     VerifierUnavailable,
 )
+from .feed import FeedEntry
 from .jwks import FetchError, JWKSResponse
 
 # tokensrv-verify's version (verify/pyproject.toml reads it here); the server of the same version
@@ -40,7 +41,6 @@ from .jwks import FetchError, JWKSResponse
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .mirror import FeedEntry
     from .verifier import TokenVerifier
 
 __all__ = [
@@ -70,7 +70,7 @@ __all__ = [
 # Loaded on first use: they import prometheus-client, which tokensrv itself must import only after
 # `serve --workers N` has chosen its metrics folder, and tokensrv reads its store URL setting with
 # .store_url (which imports this package) before that.
-_LAZY = {"FeedEntry": ".mirror", "TokenVerifier": ".verifier"}
+_LAZY = {"TokenVerifier": ".verifier"}
 
 
 def __getattr__(name: str) -> Any:

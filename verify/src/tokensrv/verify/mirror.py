@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import RedisCluster
@@ -29,6 +28,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from . import store_url
 from .counters import Metrics
+from .feed import FeedEntry, parse_entry, stream_id
 
 log = logging.getLogger("tokensrv.verify")
 
@@ -37,27 +37,6 @@ DENY_PREFIX = "tokensrv:deny:{" + FEED + "}:"  # the feed's slot on Cluster
 SCAN_BATCH = 500
 PURGE_EVERY = 60.0  # seconds between sweeps of expired entries
 MAX_BACKOFF = 2.0  # seconds between reconnection attempts, at most
-
-
-@dataclass(frozen=True)
-class FeedEntry:
-    id: str
-    kind: str
-    value: str
-    until: int
-    at: int
-
-
-def parse_entry(entry_id: str, fields: dict[str, str]) -> FeedEntry | None:
-    try:
-        return FeedEntry(entry_id, fields["k"], fields["v"], int(fields["u"]), int(fields.get("t", 0)))
-    except (KeyError, ValueError):
-        return None
-
-
-def stream_id(value: str) -> tuple[int, int]:
-    ms, _, seq = value.partition("-")
-    return int(ms), int(seq or 0)
 
 
 def needs_resync(info: dict[str, Any] | None, last_id: str) -> bool:

@@ -44,7 +44,8 @@ from .logout import DEFAULT_MAX_AGE as LOGOUT_MAX_AGE
 from .logout import LOGOUT_TOKEN_TYPE, check_logout_claims
 
 if TYPE_CHECKING:
-    from .mirror import FeedEntry, RevocationMirror
+    from .feed import FeedEntry
+    from .mirror import RevocationMirror
 
 log = logging.getLogger("tokensrv.verify")
 
