@@ -44,6 +44,8 @@ from .logout import DEFAULT_MAX_AGE as LOGOUT_MAX_AGE
 from .logout import LOGOUT_TOKEN_TYPE, check_logout_claims
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
     from .feed import FeedEntry
     from .mirror import RevocationMirror
 
@@ -84,7 +86,7 @@ class TokenVerifier:
                  token_type: str | None = ACCESS_TOKEN_TYPE, jwks_uri: str | None = None,
                  fetcher: JWKSFetcher | None = None, refetch_interval: float = 5.0,
                  max_disconnected: float | None = None, clock: Callable[[], float] = time.time,
-                 registry: Any = None, max_token_bytes: int = MAX_TOKEN_BYTES,
+                 registry: CollectorRegistry | None = None, max_token_bytes: int = MAX_TOKEN_BYTES,
                  dpop_algorithms: Iterable[str] = DPOP_ALGORITHMS, dpop_window: float = DPOP_WINDOW,
                  dpop_replay_cache_size: int = 100_000, tracer_provider: Any = None) -> None:
         self.algorithms = frozenset(algorithms)
@@ -289,7 +291,7 @@ class TokenVerifier:
                              len(self.mirror.state))
 
 
-def verifier_metrics(registry: Any, audience: str) -> Metrics:
+def verifier_metrics(registry: CollectorRegistry | None, audience: str) -> Metrics:
     """A verifier's metrics on `registry`; None: prometheus-client's global registry if it is
     installed, else none at all."""
     if registry is None:
