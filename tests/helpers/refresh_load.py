@@ -59,6 +59,12 @@ class RefreshLoad:
     def rotated(self) -> list[int]:
         return [len(s) for s in self.spent]
 
+    async def until_rotated_twice_more(self) -> None:
+        """Every family rotated twice from now on: the store answers for all of them again."""
+        after = self.rotated()
+        await self.until(lambda: all(n >= m + 2 for n, m in zip(self.rotated(), after, strict=True)),
+                         "every family rotated twice after the failover")
+
     async def stop(self) -> None:
         """Each client finishes with a 200 (so its token is the family's live one)."""
         self._stopping = True
@@ -67,8 +73,10 @@ class RefreshLoad:
                 await self._workers
 
     async def check_nothing_lost_or_revived(self) -> None:
-        """Every family's live token is its client's newest, and a token spent before the newest
-        was used is refused (reuse), not honoured."""
+        """The store failed over during the load (some 503s: else nothing was tested); every
+        family's live token is its client's newest, and a token spent before the newest was used
+        is refused (reuse), not honoured."""
+        assert self.unavailable, "nothing failed over: nothing was tested"
         assert not self.refused, self.refused
         store = provider_of(self.client).store
         for token in self.current:
