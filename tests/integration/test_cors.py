@@ -194,3 +194,14 @@ async def test_a_browser_clients_dpop_bound_family_keeps_the_usual_idle_lifetime
     body = await resp.json()
     assert resp.status == 200 and body["token_type"] == "DPoP", body
     assert await family_idle(client, body["refresh_token"]) == settings.refresh_token_ttl
+
+
+async def test_a_proof_at_refresh_does_not_lift_the_short_idle_of_a_family_not_bound_at_sign_in(make_client, settings):
+    client = await make_client(settings, browser_refresh_idle=120)
+    app = await two_apps(client)
+    body = await tokens_for(client, app)  # no proof: the family is not bound
+    proof = DPoPKey().proof("POST", "http://127.0.0.1:8080/oauth2/token", provider_of(client).clock())
+    resp = await client.post("/oauth2/token", headers={"DPoP": proof}, data={
+        "grant_type": "refresh_token", "refresh_token": body["refresh_token"], "client_id": app.client_id})
+    assert resp.status == 200, await resp.text()
+    assert await family_idle(client, (await resp.json())["refresh_token"]) == 120

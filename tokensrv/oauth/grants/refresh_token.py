@@ -56,6 +56,9 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str
         refresh_idle(p, client, jkt), p.settings.refresh_reuse_grace,
         scope=wanted, max_life=p.settings.refresh_family_ttl, jkt=jkt or "")
     family = await _rotated(p, client, family_id, requested, outcome, jkt)
+    if jkt and not family.jkt and refresh_idle(p, client, None) < refresh_idle(p, client, jkt):
+        # a browser app's proof now, but its family was not bound at sign-in: the short idle still holds
+        await p.store.refresh.cap_idle(family_id, min(now + refresh_idle(p, client, None), family.expires_at))
     if user is None or not user_is_current(user, family.created_ms):
         await kill_family(p, family)
         raise InvalidGrant("the user was disabled, removed or signed out")
