@@ -125,9 +125,7 @@ def choice(default: str, choices: tuple[str, ...], doc: str, *, fold_case: bool 
 
 
 def _one_of(choices: tuple[str, ...]) -> str:
-    if len(choices) == 2:
-        return f"{choices[0]!r} or {choices[1]!r}"
-    return f"one of {', '.join(choices)}"
+    return f"{choices[0]!r} or {choices[1]!r}" if len(choices) == 2 else f"one of {', '.join(choices)}"
 
 
 def folder(default: Path, doc: str) -> Path:
@@ -185,6 +183,8 @@ class Settings:
         60, "seconds after a rotation in which its predecessor may be presented again while the new token "
         "is unused (a retry after a lost answer); `0`: never. See [Refresh tokens]"
         "(../guides/tokens.md#refresh-tokens-rotation-and-reuse-detection)", minimum=0)
+    browser_refresh_idle: int = whole(86400, "idle lifetime of a browser app's refresh family not bound by DPoP, "
+                                      "if shorter ([Browser apps](../guides/browser-apps.md#refresh-tokens))")
     id_token_ttl: int = whole(
         900, f"ID-token lifetime; at most `{MAX_TOKEN_TTL}`", maximum=MAX_TOKEN_TTL, unit=" seconds")
     auth_code_ttl: int = whole(60, "authorization-code lifetime")

@@ -15,6 +15,7 @@ FAILING = [
     ("user", "add", "bad user!", "--password-stdin"),  # a bad argument, found once the store is reached
     ("keys", "revoke", "no-such-kid"),
     ("client", "add", "--id", "app", "--redirect-uri", "not a url"),
+    ("client", "add", "--id", "spa", "--public", "--allowed-origin", "https://*.app.example"),
     ("--redis-url", "redis://127.0.0.1:1/0", "user", "show", "alice"),  # the store unreachable
 ]
 

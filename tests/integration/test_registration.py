@@ -232,6 +232,18 @@ async def test_a_registered_client_gets_back_channel_logout_and_a_hostile_uri_is
     assert len(await provider_of(server).store.clients.list_clients()) == 1
 
 
+async def test_a_registered_client_gets_allowed_origins_and_a_pattern_is_refused(server):
+    status, body, _ = await register(server, {**WEB, "allowed_origins": ["https://RP.example.org:443"]})
+    assert status == 201 and body["allowed_origins"] == ["https://rp.example.org"]
+    client = await provider_of(server).store.clients.get_client(body["client_id"])
+    assert client.allowed_origins == ("https://rp.example.org",)
+    for hostile in (["https://*.example.org"], ["null"], ["https://rp.example.org/app"], "https://rp.example.org",
+                    [42]):
+        status, refused, _ = await register(server, {**WEB, "allowed_origins": hostile})
+        assert status == 400 and refused["error"] == "invalid_client_metadata", (hostile, refused)
+        assert "allowed_origins" in refused["error_description"]
+
+
 @pytest.mark.parametrize("body, content_type", [
     (b"{not json", "application/json"), (b"[]", "application/json"), (b'"x"', "application/json"),
     (b"\xff\xfe", "application/json"), (json.dumps(WEB).encode(), "application/x-www-form-urlencoded"),

@@ -67,6 +67,11 @@ def same_record(cli, registered):
       "post_logout_redirect_uris": ["https://rp.example/bye"], "client_name": "Example RP",
       "logo_uri": "https://cdn.example/logo.png", "policy_uri": "https://rp.example/privacy",
       "tos_uri": "https://rp.example/tos", "backchannel_logout_uri": "https://rp.example/bcl"}),
+    (["--public", "--redirect-uri", "https://app.example/", "--allowed-origin", "https://App.Example:443",
+      "--allowed-origin", "http://localhost:5173", "--allowed-origin", "https://app.example"],
+     {"token_endpoint_auth_method": "none", "redirect_uris": ["https://app.example/"],
+      "grant_types": ["authorization_code", "refresh_token"],
+      "allowed_origins": ["https://app.example", "http://localhost:5173"], "scope": ""}),
     (["--auth-method", "private_key_jwt", "--jwks-uri", "https://keys.example/jwks.json",
       "--grant-type", "client_credentials", "--scope", "read"],
      {"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://keys.example/jwks.json",
@@ -95,3 +100,37 @@ def test_a_value_is_never_read_as_a_field_name():
         new_client("c", ClientMetadata(post_logout_redirect_uris=[uri]))
     assert refused.value.field == "post_logout_redirect_uris"
     assert repr(uri) in refused.value.spelled(client_flag)
+
+
+def test_allowed_origins_are_stored_normalised_without_repeats():
+    client, _ = from_cli("--public", "--redirect-uri", "https://app.example/", "--allowed-origin",
+                         "HTTPS://App.Example:443", "--allowed-origin", "https://app.example",
+                         "--allowed-origin", "http://[::1]:8080")
+    assert client.allowed_origins == ("https://app.example", "http://[::1]:8080")
+    assert list(client.to_json()["allowed_origins"]) == ["https://app.example", "http://[::1]:8080"]
+    # left out when empty: an earlier release reads ordinary clients
+    assert "allowed_origins" not in from_cli("--public", "--grant-type", "refresh_token")[0].to_json()
+
+
+@pytest.mark.parametrize("origin, why", [
+    ("https://*.app.example", "wildcard"),
+    ("*", "wildcard"),
+    ("null", "scheme://host[:port]"),
+    ("https://app.example/", "no path"),
+    ("https://app.example/spa", "no path"),
+    ("https://app.example?x=1", "no path, query"),
+    ("https://app.example#top", "no path, query"),
+    ("http://app.example", "https (http only for loopback)"),
+    ("ftp://app.example", "scheme://host[:port]"),
+    ("https://user@app.example", "scheme://host[:port]"),
+    ("https://app.example:99999", "malformed"),
+    ("app.example", "scheme://host[:port]"),
+    ("https://app example", "without spaces"),
+    ("", "scheme://host[:port]"),
+])
+def test_an_allowed_origin_that_is_not_one_exact_origin_is_refused_naming_the_field(origin, why):
+    with pytest.raises(MetadataError) as refused:
+        new_client("c", ClientMetadata(public=True, redirect_uris=["https://a.example/"], allowed_origins=[origin]))
+    assert refused.value.field == "allowed_origins" and why in str(refused.value)
+    assert str(refused.value).startswith(f"allowed_origins {origin!r} ")
+    assert refused.value.spelled(client_flag).startswith(f"--allowed-origin {origin!r} ")

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from tokensrv.errors import InvalidRequest
 from tokensrv.oauth.browser.authorize import PKCE_VALUE, _max_age, _prompt, with_params
-from tokensrv.oauth.endpoints.refresh_cookie import origin_of
+from tokensrv.oauth.clients.origins import origin_of
 
 UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~"
 

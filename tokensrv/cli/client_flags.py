@@ -30,6 +30,9 @@ CLIENT_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "backchannel_logout_uri": ("--backchannel-logout-uri", {"metavar": "URL", "help": "where logout tokens "
                                "are POSTed when a session of this client ends (OIDC Back-Channel Logout; "
                                "https, http only for loopback)"}),
+    "allowed_origins": ("--allowed-origin", {"action": "append", "default": [], "metavar": "ORIGIN", "help":
+                        "a web origin (https://host[:port]) its browser app calls the token, revocation "
+                        "and UserInfo endpoints from (CORS)"}),
     "client_name": ("--name", {"help": "what the login page calls the client"}),
     "logo_uri": ("--logo-uri", {"help": "an https image the login page shows"}),
     "policy_uri": ("--policy-uri", {"help": "the client's privacy policy, linked from the login page"}),

@@ -166,6 +166,15 @@ def family_key(client: Client, jkt: str | None) -> str:
     return jkt if jkt is not None and client.is_public else ""
 
 
+def refresh_idle(p: Provider, client: Client, jkt: str | None) -> int:
+    """How long a refresh family may go unused. RFC 9700 §4.14.2: a browser application (a public
+    client with allowed origins) keeps its refresh tokens where script runs; unless they are bound
+    to its DPoP key (a proof with the request: family_key), they also die after a short idle time."""
+    if client.is_public and client.allowed_origins and not family_key(client, jkt):
+        return min(p.settings.refresh_token_ttl, p.settings.browser_refresh_idle)
+    return p.settings.refresh_token_ttl
+
+
 def issue_access(p: Provider, claims: dict[str, Any], scope: str, jkt: str | None = None) -> Issued:
     """The access token signed from `claims`, as a token response (of type DPoP with `jkt`)."""
     return Issued(bearer_response(sign(p, claims, ACCESS_TOKEN_TYPE), p.settings.access_token_ttl, scope, jkt),
@@ -186,7 +195,7 @@ async def issue_for_user(p: Provider, client: Client, subject: Subject, scope: s
             family_id=family_id, client_id=client.client_id, sub=subject.sub, scope=scope,
             created_ms=p.now_ms(), expires_at=now + p.settings.refresh_family_ttl, sid=subject.sid,
             auth_time=subject.auth_time or now, jkt=family_key(client, jkt))
-        await p.store.refresh.create_family(family, digest, jti, claims["exp"], p.settings.refresh_token_ttl)
+        await p.store.refresh.create_family(family, digest, jti, claims["exp"], refresh_idle(p, client, jkt))
         response["refresh_token"] = token
     if "openid" in scope.split():
         response["id_token"] = id_token(p, client, subject, response["access_token"], now, nonce)

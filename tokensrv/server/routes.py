@@ -8,13 +8,16 @@ from typing import Any
 
 from aiohttp import web
 
-from tokensrv.errors import InvalidClientMetadata
+from tokensrv.errors import InvalidClientMetadata, OAuthError
 from tokensrv.oauth import dpop
 from tokensrv.oauth.clients.authentication import authenticate
+from tokensrv.oauth.clients.metadata import credentials
 from tokensrv.oauth.endpoints import device, introspection, par, registration, revocation
 from tokensrv.oauth.endpoints.refresh_cookie import token_with_cookie
 from tokensrv.oauth.endpoints.userinfo import access_token
 from tokensrv.oauth.endpoints.userinfo import userinfo as get_userinfo
+from tokensrv.oauth.own_tokens import read_own_jwt
+from tokensrv.server import cors
 from tokensrv.server.appkeys import DISCOVERY, NO_STORE, SETTINGS
 from tokensrv.server.request import FORM, authorization, form_params, provider, remote_address
 from tokensrv.server.web import cookies, setup_web
@@ -43,11 +46,16 @@ async def with_dpop_nonce(request: web.Request, headers: dict[str, str]) -> dict
     return headers if nonce is None else {**headers, "DPoP-Nonce": nonce}
 
 
-async def userinfo(request: web.Request) -> web.Response:
+async def presented_token(request: web.Request) -> tuple[str, str]:
+    """("bearer" or "dpop", the access token) a UserInfo request presents."""
     form_token = None
     if request.method == "POST" and request.content_type == FORM:
         form_token = (await form_params(request)).get("access_token")
-    scheme, token = access_token(authorization(request), form_token)
+    return access_token(authorization(request), form_token)
+
+
+async def userinfo(request: web.Request) -> web.Response:
+    scheme, token = await presented_token(request)
     info = await get_userinfo(provider(request), token, scheme, request.headers.getall("DPoP", []),
                               request.method)
     return json_response(info, headers=NO_STORE)
@@ -111,8 +119,26 @@ async def registered_client(request: web.Request) -> web.Response:
     return json_response(body, headers=NO_STORE)
 
 
+async def named_client(request: web.Request) -> str | None:
+    """CORS on token and revocation: the client a request names (form or Basic; None: none, or
+    not readable, and then no CORS header)."""
+    try:
+        return credentials(await form_params(request), authorization(request))[0]
+    except OAuthError:
+        return None
+
+
+async def token_client(request: web.Request) -> str | None:
+    """CORS on UserInfo: the client its access token was issued to (None: no token of ours)."""
+    try:
+        claims = read_own_jwt(provider(request), (await presented_token(request))[1])
+    except OAuthError:
+        return None
+    return None if claims is None else str(claims.get("client_id", "")) or None
+
+
 RESUBSCRIBE_TIMEOUT = 1.0  # seconds /readyz waits for the client-change subscription once the store answers
-DISCOVERY_HEADERS = {"Content-Type": "application/json", "Cache-Control": "public, max-age=3600"}
+DISCOVERY_HEADERS = {"Content-Type": "application/json", "Cache-Control": "public, max-age=3600", **cors.PUBLIC}
 
 
 async def discovery(request: web.Request) -> web.Response:
@@ -122,7 +148,8 @@ async def discovery(request: web.Request) -> web.Response:
 @functools.lru_cache(maxsize=8)
 def jwks_headers(etag: str, max_age: int) -> dict[str, str]:
     """Built once per key set: every verifier and load balancer polls the JWKS."""
-    return {"Content-Type": "application/json", "Cache-Control": f"public, max-age={max_age}", "ETag": etag}
+    return {"Content-Type": "application/json", "Cache-Control": f"public, max-age={max_age}", "ETag": etag,
+            **cors.PUBLIC}
 
 
 async def jwks(request: web.Request) -> web.Response:
@@ -165,15 +192,17 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/.well-known/openid-configuration", discovery)
     app.router.add_get("/.well-known/oauth-authorization-server", discovery)
     app.router.add_get("/.well-known/jwks.json", jwks)
-    app.router.add_post("/oauth2/token", token)
-    app.router.add_post("/oauth2/revoke", revoke)
+    app.router.add_post("/oauth2/token", cors.cross_origin(token, named_client))
+    app.router.add_post("/oauth2/revoke", cors.cross_origin(revoke, named_client))
     app.router.add_post("/oauth2/introspect", introspect)
     app.router.add_post(par.PAR_PATH, pushed_authorization_request)
     app.router.add_post("/oauth2/device_authorization", device_authorization)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
-    app.router.add_get("/oauth2/userinfo", userinfo)
-    app.router.add_post("/oauth2/userinfo", userinfo)
+    cors_userinfo = cors.cross_origin(userinfo, token_client)
+    app.router.add_get("/oauth2/userinfo", cors_userinfo)
+    app.router.add_post("/oauth2/userinfo", cors_userinfo)
+    cors.setup_cors(app, {"/oauth2/token": "POST", "/oauth2/revoke": "POST", "/oauth2/userinfo": "GET, POST"})
     if app[SETTINGS].registration_enabled:  # else 404, like any path we do not serve
         app.router.add_post(registration.REGISTRATION_PATH, register_client)
         for method in ("GET", "PUT", "DELETE"):

@@ -68,6 +68,12 @@ class ClientCache:
         self._following = True
 
     @property
+    def generation(self) -> int:
+        """Bumped whenever the cache forgets a record (a change announced): what others keep of the
+        clients (the CORS origin index) is stale once it moved."""
+        return self._generation
+
+    @property
     def heard_at(self) -> float:
         """When Valkey last said anything on the subscription (clock time)."""
         return self._heard_at

@@ -49,6 +49,7 @@ class Client:
     # RFC 7592: SHA-256 of the registration access token of a client registered over HTTP (None:
     # added by an operator); its presence is what marks a client as registered
     registration_token_digest: str | None = None
+    allowed_origins: tuple[str, ...] = ()  # web origins its browser app calls us from (CORS)
 
     @property
     def registered(self) -> bool:
@@ -73,7 +74,7 @@ class Client:
             del data["token_endpoint_auth_method"]
         for name in ("jwks", "jwks_uri", "require_pushed_authorization_requests", "dpop_bound_access_tokens",
                      "exchange_audiences", "backchannel_logout_uri", "client_name", "logo_uri", "policy_uri",
-                     "tos_uri", "registration_token_digest"):
+                     "tos_uri", "registration_token_digest", "allowed_origins"):
             if not data[name]:
                 del data[name]
         if data["backchannel_logout_session_required"]:  # the default: left out like the others
@@ -82,7 +83,8 @@ class Client:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Client:
-        tuples = ("redirect_uris", "grant_types", "scopes", "post_logout_redirect_uris", "exchange_audiences")
+        tuples = ("redirect_uris", "grant_types", "scopes", "post_logout_redirect_uris", "exchange_audiences",
+                  "allowed_origins")
         known = {f.name for f in dataclasses.fields(cls)}  # a later release's fields are skipped
         values: dict[str, Any] = {k: tuple(v) if k in tuples else v for k, v in data.items() if k in known}
         return cls(**values)

@@ -91,6 +91,10 @@ class RefreshStore:
         raw = await self._delete_family(keys=[keyspace.family(family_id)])
         return _jti_list(raw or "", now)
 
+    async def cap_idle(self, family_id: str, idle_end: int) -> None:
+        """Bring a family's idle end forward to `idle_end` (never later: EXPIREAT LT)."""
+        await self.redis.expireat(keyspace.family(family_id), idle_end, lt=True)
+
     async def session_ended(self, sid: str) -> bool:
         """Whether the SSO session `sid` ended (logout) within the refresh family lifetime (its
         marker is written by the deny-list's revocation of the sid: store/denylist.py)."""

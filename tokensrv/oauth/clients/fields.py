@@ -31,6 +31,7 @@ class ClientMetadata:
     logo_uri: str | None = None
     policy_uri: str | None = None
     tos_uri: str | None = None
+    allowed_origins: tuple[str, ...] = ()  # tokensrv's: where its browser app runs (CORS; origins.py)
     # tokensrv's own, decided by an operator only
     public: bool = False
     audience: str | None = None

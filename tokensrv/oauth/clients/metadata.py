@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import hmac
 import re
@@ -16,6 +17,7 @@ from urllib.parse import unquote_plus, urlsplit
 from tokensrv.errors import InvalidClient, InvalidRequest
 from tokensrv.oauth.clients.fields import ClientMetadata
 from tokensrv.oauth.clients.keys import check_jwks_uri, public_key_set
+from tokensrv.oauth.clients.origins import check_origin
 from tokensrv.oauth.params import for_log
 from tokensrv.oauth.scopes import is_scope_token
 from tokensrv.store import SECRET_METHODS, Client
@@ -130,10 +132,24 @@ def new_client(client_id: str, metadata: ClientMetadata, *, now: int = 0) -> tup
     for scope in metadata.scope:
         if not is_scope_token(scope):
             raise MetadataError("scope", "malformed scope {scope}", scope=repr(scope))
+    origins = _allowed_origins(metadata.allowed_origins)
     display = check_display(Display(metadata.client_name, metadata.logo_uri, metadata.policy_uri,
                                     metadata.tos_uri))
     secret = secrets.token_urlsafe(32) if auth_method in SECRET_METHODS else None
-    return _record(client_id, metadata, now, auth_method, grant_types, display, secret), secret
+    record = _record(client_id, metadata, now, auth_method, grant_types, display, secret)
+    return dataclasses.replace(record, allowed_origins=origins), secret
+
+
+def _allowed_origins(origins: Sequence[str]) -> tuple[str, ...]:
+    """Each origin checked and normalised (origins.py), without repeats, in their order."""
+    checked = []
+    for origin in origins:
+        try:
+            checked.append(check_origin(origin))
+        except ValueError as exc:
+            raise MetadataError("allowed_origins", "{allowed_origins} {origin} {reason}",
+                                origin=repr(origin[:80]), reason=str(exc)) from None
+    return tuple(dict.fromkeys(checked))
 
 
 def _record(client_id: str, m: ClientMetadata, now: int, auth_method: str, grant_types: Sequence[str],

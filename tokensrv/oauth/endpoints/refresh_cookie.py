@@ -11,26 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
 from tokensrv.errors import InvalidRequest, UnauthorizedClient
 from tokensrv.oauth import Provider
 from tokensrv.oauth.clients.authentication import authenticate
+from tokensrv.oauth.clients.origins import origin_of
 from tokensrv.oauth.endpoints.token import token
 from tokensrv.store import Client
 
 PARAM = "refresh_token_cookie"
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def origin_of(uri: str) -> str | None:
-    """The RFC 6454 origin of an http(s) URI, serialised as browsers send it in `Origin`."""
-    parts = urlsplit(uri)
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        return None
-    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-    port = "" if parts.port in (None, _DEFAULT_PORTS[parts.scheme]) else f":{parts.port}"
-    return f"{parts.scheme}://{host}{port}"
 
 
 def client_origins(client: Client) -> set[str]:

@@ -24,6 +24,7 @@ from tokensrv.oauth.own_tokens import (
     new_refresh_token,
     parse_refresh_token,
     refresh_digest,
+    refresh_idle,
 )
 from tokensrv.oauth.params import require
 from tokensrv.oauth.scopes import parse_scope
@@ -52,9 +53,12 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str
     # refusals checked after the rotation: the family dies then, so the rotation changes nothing.
     outcome, user, session_ended = await p.store.refresh.rotate_with_user(
         family_id, refresh_digest(presented), digest, client.client_id, now, jti, exp,
-        p.settings.refresh_token_ttl, p.settings.refresh_reuse_grace,
+        refresh_idle(p, client, jkt), p.settings.refresh_reuse_grace,
         scope=wanted, max_life=p.settings.refresh_family_ttl, jkt=jkt or "")
     family = await _rotated(p, client, family_id, requested, outcome, jkt)
+    if jkt and not family.jkt and refresh_idle(p, client, None) < refresh_idle(p, client, jkt):
+        # a browser app's proof now, but its family was not bound at sign-in: the short idle still holds
+        await p.store.refresh.cap_idle(family_id, min(now + refresh_idle(p, client, None), family.expires_at))
     if user is None or not user_is_current(user, family.created_ms):
         await kill_family(p, family)
         raise InvalidGrant("the user was disabled, removed or signed out")

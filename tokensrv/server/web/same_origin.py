@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from tokensrv.errors import AccessDenied
-from tokensrv.oauth.endpoints.refresh_cookie import origin_of
+from tokensrv.oauth.clients.origins import origin_of
 from tokensrv.server.appkeys import SETTINGS
 
 _OWN_FETCH_SITES = ("same-origin", "none")
