@@ -31,6 +31,7 @@ class ClientMetadata:
     logo_uri: str | None = None
     policy_uri: str | None = None
     tos_uri: str | None = None
+    require_mfa: bool = False  # tokensrv's: a second factor at every sign-in for it
     # tokensrv's own, decided by an operator only
     public: bool = False
     audience: str | None = None

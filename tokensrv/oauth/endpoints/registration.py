@@ -225,7 +225,7 @@ def answer(client: Client, issuer: str, *, registration_token: str, secret: str 
                 "policy_uri": client.policy_uri, "tos_uri": client.tos_uri,
                 "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
                 "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
-                "backchannel_logout_uri": client.backchannel_logout_uri}
+                "backchannel_logout_uri": client.backchannel_logout_uri, "require_mfa": client.require_mfa}
     body.update({k: v for k, v in optional.items() if v})
     if client.backchannel_logout_uri:
         body["backchannel_logout_session_required"] = client.backchannel_logout_session_required
