@@ -99,8 +99,7 @@ async def test_max_age_and_prompt_login_ask_the_same_users_password(client, cloc
     app = await add_app(client)
     await add_user(client)
     await add_user(client, "bob", email="bob@example.org")
-    await password_session(client, app)
-    clock.advance(5)
+    await password_session(client, app)  # max_age=0 within the second of the sign-in: still asks
     flow, resp = await begin(client, app, **params)
     location = resp.headers["Location"]
     assert urlsplit(location).path == "/login"
@@ -112,6 +111,17 @@ async def test_max_age_and_prompt_login_ask_the_same_users_password(client, cloc
     resp = await submit(client, request_id, csrf, "alice")
     status, tokens = await redeem(client, flow, query_of(resp.headers["Location"])["code"])
     assert status == 200 and (await id_token_claims(client, tokens["id_token"]))["auth_time"] == int(clock())
+
+
+async def test_a_later_max_age_is_met_by_the_sign_in_it_asked_for(client, clock):
+    app = await add_app(client)
+    await add_user(client)
+    await password_session(client, app)
+    clock.advance(30)
+    _, resp = await begin(client, app, max_age="10")
+    assert urlsplit(resp.headers["Location"]).path == "/login"
+    _, resp = await begin(client, app, max_age="60")  # 30 s old: fresh enough
+    assert resp.headers["Location"].startswith(REDIRECT)
 
 
 async def test_prompt_none_with_a_step_up_needed_is_refused(client, clock):

@@ -78,9 +78,11 @@ async def mfa_wanted(p: Provider, request: AuthorizationRequest) -> bool:
 
 
 def missing(p: Provider, request: AuthorizationRequest, session: BrowserSession, mfa: bool) -> Missing:
-    """§3.1.2.1: prompt=login, or a sign-in older than max_age, asks for a fresh password; `mfa`
-    (mfa_wanted) that the session has not reached asks for the second factor."""
-    stale = request.max_age is not None and p.now() - session.auth_time > request.max_age
+    """§3.1.2.1: prompt=login, or a sign-in older than max_age, asks for a fresh password ("max_age=0
+    is equivalent to prompt=login", even within the second of the sign-in); `mfa` (mfa_wanted) that
+    the session has not reached asks for the second factor."""
+    age = p.now() - session.auth_time
+    stale = request.max_age is not None and (request.max_age == 0 or age > request.max_age)
     return Missing("login" in request.prompt or stale, mfa and "mfa" not in session.amr)
 
 
