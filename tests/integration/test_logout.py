@@ -167,7 +167,10 @@ async def test_a_hint_for_another_user_asks_for_confirmation(client):
     await add_user(client)
     await add_user(client, "bob", email=None)
     alice = await logged_in(client, app)
-    bob = await logged_in(client, app, "bob", prompt="login")  # the browser's session is now bob's
+    # bob in this browser (prompt=login would now confirm alice: tests/integration/test_step_up.py),
+    # its cookies gone, as after a restart without them
+    client.session.cookie_jar.clear()
+    bob = await logged_in(client, app, "bob")  # the browser's session is now bob's
     resp = await client.get("/oauth2/logout", params={"id_token_hint": alice["id_token"]})
     assert "Sign out?" in await resp.text()
     assert await refresh_status(client, app, bob["refresh_token"]) == 200

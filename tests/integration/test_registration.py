@@ -275,6 +275,7 @@ async def test_unreadable_metadata_is_invalid_client_metadata(server, body, cont
     ({"logo_uri": "javascript:alert(1)"}, "logo_uri"),
     ({"tos_uri": "data:text/html,hi"}, "tos_uri"),
     ({"dpop_bound_access_tokens": "yes"}, "true or false"),
+    ({"require_mfa": "yes"}, "require_mfa"),
     ({"jwks": "keys"}, "jwks"),
 ])
 async def test_metadata_we_cannot_honour_is_refused_with_the_reason(server, metadata, words):
@@ -431,3 +432,9 @@ async def test_without_a_token_no_metadata_is_looked_at(server):
     assert resp.status == 401
     resp = await server.put(REGISTER + "/someone", data=b"x", headers={**bearer("wrong"), "Content-Type": "text/plain"})
     assert resp.status == 401
+
+
+async def test_a_client_may_register_as_requiring_mfa(server):
+    status, body, _ = await register(server, {**WEB, "require_mfa": True})
+    assert status == 201 and body["require_mfa"] is True, body
+    assert (await provider_of(server).store.clients.get_client(body["client_id"])).require_mfa

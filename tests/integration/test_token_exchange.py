@@ -220,3 +220,14 @@ def _signed_by_another_key(claims):
     header = {"alg": "RS256", "kid": signer.kid, "typ": "at+jwt"}
     signing_input = f"{segment(header)}.{segment(claims)}".encode()
     return signing_input.decode() + "." + b64(signer.raw_signature(signing_input))
+
+
+async def test_the_subject_tokens_amr_and_acr_carry_over(parties):
+    """A browser sign-in's token says how the user signed in; the exchanged one says the same."""
+    user = await parties.user_tokens()
+    claims = {**claims_of(user["access_token"]), "amr": ["pwd", "otp", "mfa"], "acr": "urn:tokensrv:acr:mfa"}
+    subject = sign(provider_of(parties.client), claims, "at+jwt")
+    status, body = await parties.exchange("gateway", subject, audience="orders", scope="orders:read")
+    assert status == 200, body
+    exchanged = claims_of(body["access_token"])
+    assert (exchanged["amr"], exchanged["acr"]) == (["pwd", "otp", "mfa"], "urn:tokensrv:acr:mfa")

@@ -25,6 +25,8 @@ CLIENT_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "jwks_uri": ("--jwks-uri", {"metavar": "URL", "help": "private_key_jwt: where the client publishes its JWKS"}),
     "require_pushed_authorization_requests": ("--require-par", {
         "action": "store_true", "help": "authorization requests must be pushed first (RFC 9126)"}),
+    "require_mfa": ("--require-mfa", {"action": "store_true", "help": "every sign-in for this client needs a "
+                    "second factor, enrolled then if need be (registration: require_mfa)"}),
     "exchange_audiences": ("--exchange-audience", {"action": "append", "default": [], "help": "an audience "
                            "this client may exchange tokens for (RFC 8693; repeatable)"}),
     "backchannel_logout_uri": ("--backchannel-logout-uri", {"metavar": "URL", "help": "where logout tokens "

@@ -36,11 +36,12 @@ class Subject:
     sid: str = ""
     roles: tuple[str, ...] = ()
     amr: tuple[str, ...] = ()  # how the user signed in (RFC 8176), when a browser sign-in says so
+    acr: str = ""  # the acr to tell when not the amr's own (an essential acr met: browser/step_up.py)
 
     @property
     def method_claims(self) -> dict[str, Any]:
         """`amr` and `acr` (oauth/auth_methods.py), if the sign-in is known."""
-        return {"amr": list(self.amr), "acr": acr_of(self.amr)} if self.amr else {}
+        return {"amr": list(self.amr), "acr": self.acr or acr_of(self.amr)} if self.amr else {}
 
     @classmethod
     def of_user(cls, user: User, auth_time: int, sid: str) -> Subject:
@@ -194,7 +195,7 @@ async def issue_for_user(p: Provider, client: Client, subject: Subject, scope: s
         family = RefreshFamily(
             family_id=family_id, client_id=client.client_id, sub=subject.sub, scope=scope,
             created_ms=p.now_ms(), expires_at=now + p.settings.refresh_family_ttl, sid=subject.sid,
-            auth_time=subject.auth_time or now, jkt=family_key(client, jkt))
+            auth_time=subject.auth_time or now, jkt=family_key(client, jkt), amr=subject.amr, acr=subject.acr)
         await p.store.refresh.create_family(family, digest, jti, claims["exp"], refresh_idle(p, client, jkt))
         response["refresh_token"] = token
     if "openid" in scope.split():

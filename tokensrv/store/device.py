@@ -33,6 +33,7 @@ class DeviceApproval:
     auth_time: int
     session_created_ms: int
     scope: str
+    amr: tuple[str, ...] = ()  # how the approving session signed in (RFC 8176); () before it was kept
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -99,5 +100,6 @@ class DeviceStore:
         outcome, value = await self._poll_device(keys=[keyspace.device(device_digest)],
                                                  args=[client_id, now_ms, SLOW_DOWN_STEP])
         if outcome == "approved":
-            return DeviceApproval(**json.loads(value))
+            approval = json.loads(value)
+            return DeviceApproval(**{**approval, "amr": tuple(approval.get("amr", ()))})
         return outcome, int(value or 0)

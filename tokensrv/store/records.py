@@ -50,6 +50,7 @@ class Client:
     # added by an operator); its presence is what marks a client as registered
     registration_token_digest: str | None = None
     allowed_origins: tuple[str, ...] = ()  # web origins its browser app calls us from (CORS)
+    require_mfa: bool = False  # tokensrv's: every sign-in for it needs a second factor (oauth/browser/step_up.py)
 
     @property
     def registered(self) -> bool:
@@ -74,7 +75,7 @@ class Client:
             del data["token_endpoint_auth_method"]
         for name in ("jwks", "jwks_uri", "require_pushed_authorization_requests", "dpop_bound_access_tokens",
                      "exchange_audiences", "backchannel_logout_uri", "client_name", "logo_uri", "policy_uri",
-                     "tos_uri", "registration_token_digest", "allowed_origins"):
+                     "tos_uri", "registration_token_digest", "allowed_origins", "require_mfa"):
             if not data[name]:
                 del data[name]
         if data["backchannel_logout_session_required"]:  # the default: left out like the others
@@ -125,6 +126,8 @@ class RefreshFamily:
     auth_time: int = 0
     idle_expires_at: int = 0  # REFRESH_TOKEN_TTL after the last rotation: the key's expiry (0: none)
     jkt: str = ""  # the DPoP key (RFC 7638 thumbprint) every refresh must prove; "" for none
+    amr: tuple[str, ...] = ()  # the sign-in's (RFC 8176), for refreshed tokens; () before it was kept
+    acr: str = ""  # as AuthCode.acr
 
     def live_until(self, max_life: int) -> int:
         """When the family dies unless it is used again: the earliest of its idle end, its absolute
@@ -198,13 +201,15 @@ class AuthorizationRequest:
     max_age: int | None = None
     prompt: tuple[str, ...] = ()
     dpop_jkt: str | None = None  # RFC 9449 §10: the code is redeemed only with a proof by this key
+    acr_values: tuple[str, ...] = ()  # OIDC Core §3.1.2.1, in order of preference (voluntary)
+    claims: str | None = None  # OIDC Core §5.5, checked, as compact JSON (oauth/claims_request.py)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AuthorizationRequest:
-        values: dict[str, Any] = {k: tuple(v) if k == "prompt" else v for k, v in data.items()}
+        values: dict[str, Any] = {k: tuple(v) if k in ("prompt", "acr_values") else v for k, v in data.items()}
         return cls(**values)
 
 
@@ -216,6 +221,7 @@ class PendingLogin:
     expires_at: int
     resume: str = ""  # a path of ours to go back to after the login (the device page), no code
     sub: str = ""  # whose password was right: the second step (oauth/browser/second_factor.py) is next
+    confirm: str = ""  # step-up: the session's user, whose password (only) is asked again
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -223,7 +229,7 @@ class PendingLogin:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PendingLogin:
         return cls(AuthorizationRequest.from_json(data["request"]), data["browser"], data["expires_at"],
-                   data.get("resume", ""), data.get("sub", ""))
+                   data.get("resume", ""), data.get("sub", ""), data.get("confirm", ""))
 
 
 @dataclass(frozen=True)
@@ -250,6 +256,7 @@ class AuthCode:
     session_created_ms: int
     expires_at: int
     amr: tuple[str, ...] = ()  # the session's (RFC 8176), for the tokens; () from earlier releases
+    acr: str = ""  # the acr to tell when it is not the amr's (an essential acr met: step_up.told_acr)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -46,7 +46,7 @@ class RefreshStore:
             _raw_digest(token_digest), f"{jti}+{jti_exp - created}",
             f"{family.client_id} {family.jkt}" if family.jkt else family.client_id,
             _pack_sub(family.sub), family.scope, family.sid, family.created_ms, family.expires_at,
-            created - family.auth_time]
+            _sign_in(created - family.auth_time, family)]
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(key, *record)
             pipe.expireat(key, idle_end)
@@ -126,7 +126,16 @@ def _family(family_id: str, fields: dict[str, Any]) -> RefreshFamily:
         family_id=family_id, client_id=fields["c"], sub=_unpack_sub(fields["s"]), scope=fields["sc"],
         created_ms=int(fields["ca"]), expires_at=int(fields["ea"]), sid=fields["si"],
         auth_time=int(fields["at"]), idle_expires_at=max(0, int(fields["ie"])), jkt=fields["k"],
+        amr=tuple(filter(None, fields.get("am", "").split(","))), acr=fields.get("ac", ""),
     )
+
+
+def _sign_in(seconds: int, family: RefreshFamily) -> str | int:
+    """Position 9 (lua/family.lua): the seconds from the sign-in, then its amr and any acr told
+    instead of the amr's, only when known (a family without them costs no byte more)."""
+    if not family.amr:
+        return seconds
+    return " ".join(filter(None, (str(seconds), ",".join(family.amr), family.acr)))
 
 
 def _rotate_args(presented: str, new_digest: str, client_id: str, now: int, jti: str, jti_exp: int,

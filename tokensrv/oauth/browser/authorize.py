@@ -17,7 +17,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from tokensrv.errors import InvalidRequest, LoginRequired, OAuthError, UnauthorizedClient, UnsupportedResponseType
 from tokensrv.oauth import Provider
-from tokensrv.oauth.browser import sessions
+from tokensrv.oauth.browser import sessions, step_up
+from tokensrv.oauth.claims_request import normalised
 from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.oauth.params import single_valued
 from tokensrv.oauth.scopes import grant_scope
@@ -60,8 +61,10 @@ class Redirect:
 
 @dataclass(frozen=True)
 class Login:
-    """No usable session: show the login page for this pending request."""
+    """No usable session: show the login page for this pending request (with `second_step`, the
+    session's password stands: the second-factor page, for a step-up to mfa)."""
     request_id: str
+    second_step: bool = False
 
 
 def with_params(uri: str, params: Mapping[str, str | None]) -> str:
@@ -93,13 +96,22 @@ async def authorize(p: Provider, pairs: Sequence[tuple[str, object]], session_se
 
 async def _answer(p: Provider, request: AuthorizationRequest, session_secret: str | None, browser: str,
                   redirect_uri: str, state: str | None) -> Redirect | Login:
-    """A checked request: a code on a usable session, else the login page (or login_required)."""
+    """A checked request: a code on a session that satisfies it, else the login page, or only
+    what the session lacks (oauth/browser/step_up.py); with prompt=none, the §3.1.2.6 error."""
     try:
+        mfa = await step_up.mfa_wanted(p, request)  # an acr that cannot be met fails here, first
         session = await sessions.current(p, session_secret)
-        if session is None or _must_authenticate(p, request, session):
+        if session is None:
             if "none" in request.prompt:
                 raise LoginRequired("prompt=none without a usable session")
             return Login(await park(p, request, browser))
+        lacking = step_up.missing(p, request, session, mfa)
+        if lacking and "none" in request.prompt:
+            raise await step_up.refusal_without_prompt(p, lacking, session.sub)
+        if lacking.password:  # the same user's password again (then the second factor if due)
+            return Login(await park(p, request, browser, confirm=session.sub))
+        if lacking.second_factor:  # the password stands: the second step only
+            return Login(await park(p, request, browser, sub=session.sub), second_step=True)
         return Redirect(await issue_code(p, request, session))
     except OAuthError as exc:
         return Redirect(error_location(p, redirect_uri, exc, state), exc)
@@ -192,7 +204,9 @@ def _checked_request(client: Client, params: Mapping[str, str], redirect_uri: st
         redirect_uri_given="redirect_uri" in params,
         scope=grant_scope(params.get("scope"), client.scopes), state=params.get("state"),
         nonce=params.get("nonce"), code_challenge=_code_challenge(client, params),
-        max_age=_max_age(params), prompt=_prompt(params), dpop_jkt=_dpop_jkt(params))
+        max_age=_max_age(params), prompt=_prompt(params), dpop_jkt=_dpop_jkt(params),
+        acr_values=tuple(dict.fromkeys(params.get("acr_values", "").split())),
+        claims=normalised(params.get("claims")))
 
 
 def _dpop_jkt(params: Mapping[str, str]) -> str | None:
@@ -239,18 +253,13 @@ def _prompt(params: Mapping[str, str]) -> tuple[str, ...]:
     return values
 
 
-def _must_authenticate(p: Provider, request: AuthorizationRequest, session: BrowserSession) -> bool:
-    """OIDC Core §3.1.2.1: prompt=login, or a login older than max_age, asks for a fresh one."""
-    if "login" in request.prompt:
-        return True
-    return request.max_age is not None and p.now() - session.auth_time > request.max_age
-
-
-async def park(p: Provider, request: AuthorizationRequest, browser: str, resume: str = "") -> str:
+async def park(p: Provider, request: AuthorizationRequest, browser: str, resume: str = "", *,
+               sub: str = "", confirm: str = "") -> str:
     """Keep the request server-side while the user logs in; the login URL names it by a random id.
-    With `resume` (a page of ours: the device page, the account page) the login goes back there."""
+    With `resume` (a page of ours: the device page, the account page) the login goes back there.
+    A step-up names the session's user: `sub` (the second step only) or `confirm` (a password)."""
     request_id = secrets.token_urlsafe(24)
-    pending = PendingLogin(request, secret_digest(browser), p.now() + LOGIN_TTL, resume)
+    pending = PendingLogin(request, secret_digest(browser), p.now() + LOGIN_TTL, resume, sub, confirm)
     await p.store.sessions.put_pending_login(request_id, pending, LOGIN_TTL)
     return request_id
 
@@ -260,7 +269,8 @@ async def issue_code(p: Provider, request: AuthorizationRequest, session: Browse
     code = secrets.token_urlsafe(32)
     ttl = p.settings.auth_code_ttl
     record = AuthCode(request=request, sub=session.sub, sid=session.sid, auth_time=session.auth_time,
-                      session_created_ms=session.created_ms, expires_at=p.now() + ttl, amr=session.amr)
+                      session_created_ms=session.created_ms, expires_at=p.now() + ttl, amr=session.amr,
+                      acr=step_up.told_acr(session.amr, request))
     await p.store.sessions.put_code(secret_digest(code), record, ttl)
     return with_params(request.redirect_uri, {"code": code, "state": request.state,
                                               "iss": p.settings.issuer})

@@ -16,13 +16,16 @@ from dataclasses import dataclass
 from tokensrv.errors import InvalidRequest
 from tokensrv.oauth import Provider
 from tokensrv.oauth.auth_methods import AMR_PASSWORD
-from tokensrv.oauth.browser import second_factor, sessions
+from tokensrv.oauth.browser import second_factor, sessions, step_up
 from tokensrv.oauth.browser.authorize import issue_code
 from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.oauth.credentials import check_credentials
 from tokensrv.store import BrowserSession, PendingLogin, User
 
 FAILURE = "Invalid username or password."
+# a step-up confirms the session's user (as Keycloak does: "You are already authenticated as
+# different user"); signing in as someone else starts from signing out
+DIFFERENT_USER = "This confirms the account already signed in. To use another account, sign out first."
 
 
 class LoginExpired(InvalidRequest):
@@ -37,6 +40,7 @@ class Retry:
     pending: PendingLogin
     csrf_token: str  # the browser's CSRF cookie, echoed in the form
     error: str | None = None
+    confirm_username: str = ""  # a step-up (prompt=login, max_age): whose password, shown fixed
 
 
 @dataclass(frozen=True)
@@ -69,9 +73,16 @@ async def pending_login(p: Provider, request_id: str | None, browser: str | None
     return browser, pending
 
 
+async def _retry(p: Provider, request_id: str, pending: PendingLogin, csrf: str, error: str | None = None) -> Retry:
+    confirmed = await p.store.users.get_user(pending.confirm) if pending.confirm else None
+    if pending.confirm and (confirmed is None or confirmed.disabled):
+        raise LoginExpired("the user to confirm is gone")
+    return Retry(request_id, pending, csrf, error, confirmed.username if confirmed else "")
+
+
 async def show(p: Provider, request_id: str | None, browser: str | None) -> Retry:
     csrf, pending = await pending_login(p, request_id, browser)
-    return Retry(request_id or "", pending, csrf)
+    return await _retry(p, request_id or "", pending, csrf)
 
 
 async def sign_in(p: Provider, form: Mapping[str, str], browser: str | None,
@@ -85,8 +96,11 @@ async def sign_in(p: Provider, form: Mapping[str, str], browser: str | None,
     # rate limited per username and address; raises SlowDown past the limit
     user = await check_credentials(p, username, password, remote) if username and password else None
     if user is None:
-        return Retry(request_id, pending, csrf, FAILURE)
-    if await second_factor.needed(p, user):  # the same request waits, now knowing whose password it was
+        return await _retry(p, request_id, pending, csrf, FAILURE)
+    if pending.confirm and user.sub != pending.confirm:
+        return await _retry(p, request_id, pending, csrf, DIFFERENT_USER)
+    if await second_factor.needed(p, user) or await step_up.mfa_wanted(p, pending.request):
+        # the same request waits, now knowing whose password it was
         waiting = dataclasses.replace(pending, sub=user.sub)
         await p.store.sessions.put_pending_login(request_id, waiting, max(1, pending.expires_at - p.now()))
         return SecondStep(request_id)

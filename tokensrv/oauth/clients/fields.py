@@ -32,6 +32,7 @@ class ClientMetadata:
     policy_uri: str | None = None
     tos_uri: str | None = None
     allowed_origins: tuple[str, ...] = ()  # tokensrv's: where its browser app runs (CORS; origins.py)
+    require_mfa: bool = False  # tokensrv's: a second factor at every sign-in for it
     # tokensrv's own, decided by an operator only
     public: bool = False
     audience: str | None = None

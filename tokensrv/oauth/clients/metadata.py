@@ -167,7 +167,7 @@ def _record(client_id: str, m: ClientMetadata, now: int, auth_method: str, grant
         backchannel_logout_uri=m.backchannel_logout_uri,
         backchannel_logout_session_required=m.backchannel_logout_session_required,
         client_name=display.client_name, logo_uri=display.logo_uri, policy_uri=display.policy_uri,
-        tos_uri=display.tos_uri,
+        tos_uri=display.tos_uri, require_mfa=m.require_mfa,
     )
 
 

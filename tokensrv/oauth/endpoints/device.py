@@ -136,7 +136,7 @@ async def verification_page(p: Provider, method: str, params: Mapping[str, str],
 
 
 def _approval(session: BrowserSession, found: PendingDevice) -> DeviceApproval:
-    return DeviceApproval(session.sub, session.sid, session.auth_time, session.created_ms, found.scope)
+    return DeviceApproval(session.sub, session.sid, session.auth_time, session.created_ms, found.scope, session.amr)
 
 
 async def _park(p: Provider, browser: str, user_code: str | None) -> str:

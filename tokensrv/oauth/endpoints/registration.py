@@ -226,7 +226,7 @@ def answer(client: Client, issuer: str, *, registration_token: str, secret: str 
                 "require_pushed_authorization_requests": client.require_pushed_authorization_requests,
                 "dpop_bound_access_tokens": client.dpop_bound_access_tokens,
                 "backchannel_logout_uri": client.backchannel_logout_uri,
-                "allowed_origins": list(client.allowed_origins)}
+                "allowed_origins": list(client.allowed_origins), "require_mfa": client.require_mfa}
     body.update({k: v for k, v in optional.items() if v})
     if client.backchannel_logout_uri:
         body["backchannel_logout_session_required"] = client.backchannel_logout_session_required

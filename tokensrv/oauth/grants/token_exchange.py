@@ -151,6 +151,8 @@ def _claims(p: Provider, client: Client, subject: Mapping[str, Any], audience: s
         claims.update(auth_time=subject["auth_time"], roles=list(subject.get("roles", [])))
         if subject.get("sid"):
             claims["sid"] = subject["sid"]
+        # the same sign-in, told as the subject token (ours, signed) told it: amr/acr carry over
+        claims.update({name: subject[name] for name in ("amr", "acr") if name in subject})
     if act:
         claims["act"] = act
     return claims

@@ -21,7 +21,8 @@ async def authorize(request: web.Request) -> web.StreamResponse:
     browser = cookies.browser_csrf(request)
     outcome = await authz.authorize(provider(request), pairs, cookies.session_secret(request), browser)
     if isinstance(outcome, authz.Login):
-        response = redirect("/login?" + urlencode({"request": outcome.request_id}))
+        page_path = two_step.PATH if outcome.second_step else "/login"
+        response = redirect(page_path + "?" + urlencode({"request": outcome.request_id}))
         cookies.set_csrf(request, response, browser)
         return response
     if outcome.error is not None:
@@ -43,7 +44,8 @@ async def login_form(request: web.Request, form: signin.Retry) -> web.Response:
     client_id = form.pending.request.client_id
     context = {"request_id": form.request_id, "csrf_token": form.csrf_token, "error": form.error,
                "client_id": client_id, "client": await shown_client(request, client_id) if client_id else None,
-               "purpose": PURPOSES.get(form.pending.resume.partition("?")[0], "to continue")}
+               "purpose": PURPOSES.get(form.pending.resume.partition("?")[0], "to continue"),
+               "confirm_username": form.confirm_username}
     return render(request, "login.html", context)
 
 

@@ -11,7 +11,8 @@
 --         nothing, and families written before DPoP read as unbound
 --                                  4 s   sub, packed (_pack_sub)   5 sc  scope
 --   6 si  SSO session id, or ''    7 ca  created, epoch ms           8 ea  absolute end, epoch s
---   9 at  seconds from the login (auth_time) to the creation
+--   9 at  seconds from the login (auth_time) to the creation; then, if known, a space and the
+--         sign-in's amr (comma-separated), and a space and the acr told if not the amr's own
 --  10 p   SHA-256 (raw) of the token the live one replaced, and 11 pt when it was first replaced:
 --         only with a reuse window (REFRESH_REUSE_GRACE), until the live token is used (which
 --         makes the live one the predecessor)
@@ -55,8 +56,9 @@ end
 -- what Python reads of a family: name, value pairs with absolute times and no digest
 local function fields(f, rec)
   local client, jkt = holder(rec)
+  local since, amr, acr = string.match(rec[AT], '^(-?%d+) ?([^ ]*) ?(.*)$')
   return {'c', client, 'k', jkt, 's', rec[S], 'sc', rec[SC], 'si', rec[SI], 'ca', rec[CA], 'ea', rec[EA],
-          'at', created_second(rec) - tonumber(rec[AT]), 'ie', redis.call('EXPIRETIME', f)}
+          'at', created_second(rec) - tonumber(since), 'ie', redis.call('EXPIRETIME', f), 'am', amr, 'ac', acr}
 end
 
 -- a sub as stored (_pack_sub): "=" and itself, or 16 bytes in base64url for 32 hex digits
