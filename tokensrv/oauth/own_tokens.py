@@ -10,7 +10,7 @@ import json
 import secrets
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from joserfc import jwt
@@ -19,6 +19,7 @@ from joserfc.errors import JoseError, SecurityWarning
 from tokensrv.errors import TemporarilyUnavailable
 from tokensrv.oauth import Provider
 from tokensrv.oauth.auth_methods import acr_of
+from tokensrv.oauth.release import client_claims, scope_claims
 from tokensrv.store import Client, RefreshFamily, User
 from tokensrv.verify.errors import MalformedToken
 from tokensrv.verify.jws import unverified
@@ -36,6 +37,7 @@ class Subject:
     sid: str = ""
     roles: tuple[str, ...] = ()
     amr: tuple[str, ...] = ()  # how the user signed in (RFC 8176), when a browser sign-in says so
+    user: User | None = field(default=None, compare=False, repr=False)  # groups, attributes (oauth/release.py)
 
     @property
     def method_claims(self) -> dict[str, Any]:
@@ -44,7 +46,7 @@ class Subject:
 
     @classmethod
     def of_user(cls, user: User, auth_time: int, sid: str) -> Subject:
-        return cls(user.sub, auth_time, sid, user.roles)
+        return cls(user.sub, auth_time, sid, user.roles, user=user)
 
 
 def new_jti() -> str:
@@ -96,6 +98,12 @@ def access_claims(p: Provider, client: Client, subject: Subject, scope: str, jti
         if subject.sid:
             claims["sid"] = subject.sid
         claims.update(subject.method_claims)
+        if subject.user is not None:
+            claims.update(scope_claims(p.settings.claims, subject.user, scope.split()))
+    # a client without extra claims in the claims file pays one dict lookup (precomputed at start)
+    extra = p.settings.claims.clients.get(client.client_id)
+    if extra is not None:
+        claims.update(client_claims(extra, subject.user))
     if jkt is not None:
         claims["cnf"] = {"jkt": jkt}
     return claims
