@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tokensrv.claims import MAX_EXTRA_CLAIMS, ClaimsError, check_attributes, parse_attribute
+from tokensrv.cli.output import print_table
 from tokensrv.config import ConfigError, load_settings
 from tokensrv.store import User
 
@@ -88,3 +89,11 @@ def test_a_record_from_before_groups_and_attributes_still_loads():
     assert user.groups == () and user.attributes == ()
     again = User.from_json(json.loads(json.dumps(user.to_json())))
     assert again == user and json.loads(json.dumps(user.to_json()))["attributes"] == {}
+
+
+def test_user_list_shows_attributes_as_key_value_pairs(capsys):
+    ann = {"username": "ann", "groups": ["eng", "ops"], "attributes": {"department": "research", "tenant": "acme"}}
+    print_table([ann, {"username": "ben", "groups": [], "attributes": {}}])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split() == ["ann", "eng,ops", "department=research,tenant=acme"]
+    assert lines[2].split() == ["ben", "-", "-"]
