@@ -7,13 +7,13 @@ import dataclasses
 import ipaddress
 import math
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from tokensrv.claims import NO_RULES, ClaimRules, ClaimsError, is_scope_token, load_rules
 from tokensrv.verify import store_url
 from tokensrv.verify.claims import DEFAULT_MAX_TOKEN_LIFETIME as MAX_TOKEN_TTL
 
@@ -53,11 +53,9 @@ def _declare(default: T, read: Reader, doc: str, default_doc: str | None) -> T:
 
 
 def _shown(default: object) -> str:
-    if isinstance(default, bool):
-        return str(default).lower()
     if isinstance(default, float) and default.is_integer():
         return str(int(default))
-    return str(default)
+    return str(default).lower() if isinstance(default, bool) else str(default)
 
 
 def whole(default: int, doc: str, *, minimum: int = 1, maximum: int | None = None, unit: str = "",
@@ -96,11 +94,9 @@ def flag(default: bool, doc: str) -> bool:
         if isinstance(raw, bool):
             return raw
         value = str(raw).strip().lower()
-        if value in ("1", "true", "yes", "on"):
-            return True
-        if value in ("0", "false", "no", "off"):
-            return False
-        raise ConfigError(f"{env} must be true or false, got {raw!r}")
+        if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise ConfigError(f"{env} must be true or false, got {raw!r}")
+        return value in ("1", "true", "yes", "on")
     return _declare(default, read, doc, None)
 
 
@@ -127,11 +123,6 @@ def choice(default: str, choices: tuple[str, ...], doc: str, *, fold_case: bool 
 def _one_of(choices: tuple[str, ...]) -> str:
     return f"{choices[0]!r} or {choices[1]!r}" if len(choices) == 2 else f"one of {', '.join(choices)}"
 
-
-def folder(default: Path, doc: str) -> Path:
-    return _declare(default, lambda env, raw: Path(str(raw)), doc, None)
-
-
 def networks(doc: str) -> tuple[IPNetwork, ...]:
     """Addresses or CIDR networks, separated by commas."""
     def read(env: str, raw: object) -> tuple[IPNetwork, ...]:
@@ -148,9 +139,17 @@ def networks(doc: str) -> tuple[IPNetwork, ...]:
 
 
 def _scope_tokens(env: str, value: str) -> None:
-    for scope in value.split():
-        if not re.fullmatch(r"[\x21\x23-\x5b\x5d-\x7e]+", scope):  # RFC 6749 §3.3 scope-token
-            raise ConfigError(f"{env}: malformed scope {scope!r}")
+    if bad := [scope for scope in value.split() if not is_scope_token(scope)]:
+        raise ConfigError(f"{env}: malformed scope {bad[0]!r}")
+
+
+def claims_file(doc: str) -> ClaimRules:
+    def read(env: str, raw: object) -> ClaimRules:
+        try:
+            return raw if isinstance(raw, ClaimRules) else load_rules(Path(str(raw)))
+        except ClaimsError as exc:
+            raise ConfigError(f"{env}: {exc}") from None
+    return _declare(NO_RULES, read, doc, "none")
 
 
 @dataclass(frozen=True)
@@ -169,7 +168,8 @@ class Settings:
     durable_replicas: int = whole(
         0, "replicas that must have every write (`WAIT`) before it is acknowledged "
         "([Sentinel](../operations/store.md#sentinel))", minimum=0, maximum=MAX_DURABLE_REPLICAS)
-    keys_dir: Path = folder(Path("keys"), "the signing-key folder, shared by every instance")  # noqa: RUF009
+    keys_dir: Path = _declare(  # noqa: RUF009
+        Path("keys"), lambda env, raw: Path(str(raw)), "the signing-key folder, shared by every instance", None)
     access_token_ttl: int = whole(
         900, f"access-token lifetime, seconds; at most `{MAX_TOKEN_TTL}` (`tokensrv.verify` refuses "
         "longer-lived tokens)", maximum=MAX_TOKEN_TTL, unit=" seconds")
@@ -202,8 +202,7 @@ class Settings:
         8 * 3600, "SSO session idle lifetime; must not exceed the absolute one (`TOKENSRV_SESSION_TTL`)",
         default_doc="`28800` (8 h), at most `SESSION_TTL` when only that is set")
     login_max_failures: int = whole(
-        10, "failed logins allowed per username and per client address within "
-        "`TOKENSRV_LOGIN_FAILURE_WINDOW`, then 429")
+        10, "failed logins per username and per client address within `TOKENSRV_LOGIN_FAILURE_WINDOW`, then 429")
     login_failure_window: int = whole(900, "seconds of the failed-login window")
     client_auth_max_failures: int = whole(
         20, "failed client authentications allowed per `client_id` and client address within a fixed "
@@ -232,8 +231,7 @@ class Settings:
     token_rate_burst: int = whole(20, "requests a bucket lets through at once")
     trusted_proxies: tuple[IPNetwork, ...] = networks(
         "addresses or networks (comma-separated) whose `X-Forwarded-For` is believed")
-    key_check_interval: float = number(
-        2.0, "seconds between re-reads of `keys/` and checks of the rotation schedule")
+    key_check_interval: float = number(2.0, "seconds between re-reads of `keys/` and checks of the rotation schedule")
     shutdown_timeout: float = number(10.0, "on SIGTERM, seconds in-flight requests get to finish")
     header_timeout: float = number(
         10.0, "seconds a client may take to send a request line and headers, counted from connecting (or "
@@ -242,8 +240,7 @@ class Settings:
         "longer than a reverse proxy keeps an idle connection open, so that it never sends a request on one "
         "just closed)")
     body_timeout: float = number(
-        10.0, "seconds a request body may take once the headers are in; past it `408 invalid_request` and "
-        "the connection is closed")
+        10.0, "seconds a request body may take after the headers; past it `408 invalid_request`, connection closed")
     argon2_threads: int = whole(
         0, "argon2 worker processes per server process (the name predates the processes)", minimum=0,
         default_doc="cores / workers")  # 0: the cores / workers
@@ -274,6 +271,9 @@ class Settings:
     registration_scopes: str = text(
         "openid profile email", "the scopes a registered client may be given (space-separated); what it asks "
         "beyond them is dropped", check=_scope_tokens)
+    claims: ClaimRules = claims_file(  # noqa: RUF009
+        "a JSON file of custom scopes and per-client access-token claims, checked at start (see [Claims]"
+        "(../guides/claims.md))")
 
     @property
     def max_token_ttl(self) -> int:

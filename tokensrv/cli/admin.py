@@ -8,11 +8,12 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from tokensrv.claims import ClaimsError, check_attributes
 from tokensrv.config import redact_url
 from tokensrv.keys.manager import LockBusy
 from tokensrv.keys.signing import SigningKey, next_step_due, planned_steps
@@ -80,6 +81,7 @@ async def remove_client(p: Provider, client_id: str) -> None:
 
 def user_view(user: User) -> dict[str, Any]:
     return {"sub": user.sub, "username": user.username, "email": user.email, "roles": list(user.roles),
+            "groups": list(user.groups), "attributes": dict(user.attributes),
             "disabled": user.disabled, "created_at": user.created_at}
 
 
@@ -90,20 +92,72 @@ def check_password(password: str) -> None:
         raise AdminError("the password must have at most 1024 characters")
 
 
-async def add_user(p: Provider, username: str, password: str, email: str | None,
-                   roles: Sequence[str]) -> dict[str, Any]:
-    if not username or len(username) > 128 or not username.isprintable() or username != username.strip():
-        raise AdminError(f"username {username!r} must be 1-128 printable characters, no outer spaces")
+def check_email(email: str | None) -> None:
     if email is not None and ("@" not in email or len(email) > 254 or not email.isprintable()):
         raise AdminError(f"malformed email address {email!r}")
+
+
+def check_claims(user: User) -> User:
+    """The user's attributes and groups within tokensrv/claims.py's bounds."""
+    try:
+        check_attributes(dict(user.attributes), user.groups)
+    except ClaimsError as exc:
+        raise AdminError(str(exc)) from None
+    return user
+
+
+async def add_user(p: Provider, username: str, password: str, email: str | None, roles: Sequence[str],
+                   groups: Sequence[str] = (), attributes: Mapping[str, str] | None = None) -> dict[str, Any]:
+    if not username or len(username) > 128 or not username.isprintable() or username != username.strip():
+        raise AdminError(f"username {username!r} must be 1-128 printable characters, no outer spaces")
+    check_email(email)
+    user = check_claims(User(sub=secrets.token_hex(16), username=username, password_hash="", email=email,
+                             roles=tuple(dict.fromkeys(roles)), created_at=p.now(), groups=tuple(dict.fromkeys(groups)),
+                             attributes=tuple(sorted((attributes or {}).items()))))
     check_password(password)
-    user = User(sub=secrets.token_hex(16), username=username, password_hash=await p.passwords.hash(password),
-                email=email, roles=tuple(dict.fromkeys(roles)), created_at=p.now())
+    user = replace(user, password_hash=await p.passwords.hash(password))
     try:
         await p.store.users.add_user(user)
     except Conflict as exc:
         raise AdminError(str(exc)) from None
     return user_view(user)
+
+
+@dataclasses.dataclass(frozen=True)
+class UserChange:
+    """What `tokensrv user update` changes; the sub and username never do."""
+    email: str | None = None
+    unset_email: bool = False
+    add_roles: tuple[str, ...] = ()
+    remove_roles: tuple[str, ...] = ()
+    add_groups: tuple[str, ...] = ()
+    remove_groups: tuple[str, ...] = ()
+    attributes: tuple[tuple[str, str], ...] = ()  # set (replacing a value)
+    unset_attributes: tuple[str, ...] = ()
+
+    def apply(self, user: User) -> User:
+        attributes = {k: v for k, v in user.attributes if k not in self.unset_attributes}
+        attributes.update(self.attributes)
+        return replace(
+            user, email=None if self.unset_email else self.email or user.email,
+            roles=_edited(user.roles, self.add_roles, self.remove_roles),
+            groups=_edited(user.groups, self.add_groups, self.remove_groups),
+            attributes=tuple(sorted(attributes.items())))
+
+
+def _edited(values: tuple[str, ...], added: tuple[str, ...], removed: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(v for v in dict.fromkeys((*values, *added)) if v not in removed)
+
+
+async def update_user(p: Provider, username: str, change: UserChange) -> dict[str, Any]:
+    """Takes effect at the next token on every instance: grants and UserInfo read the record then."""
+    check_email(change.email)
+    user = await find_user(p, username)
+    check_claims(change.apply(user))  # refused before anything is written
+    updated = await p.store.users.update_user(user.sub, lambda now: check_claims(change.apply(now)))
+    if updated is None:
+        raise AdminError(f"no user {username!r}")
+    return user_view(updated)
 
 
 async def find_user(p: Provider, username: str) -> User:

@@ -13,7 +13,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from tokensrv.cli import admin
+from tokensrv.cli import admin, user_claims
 from tokensrv.cli.client_flags import CLIENT_FLAGS, client_flag
 from tokensrv.cli.console import CLIError, read_password, settings_from
 from tokensrv.cli.output import emit, print_status, progress
@@ -243,13 +243,16 @@ def add_user_parser(commands: Commands[Any]) -> None:
     add.add_argument("username", metavar="USERNAME")
     add.add_argument("--email")
     add.add_argument("--role", action="append", default=[], dest="roles")
+    user_claims.add_claim_flags(add)
     add.add_argument("--password-stdin", action="store_true")
     passwd = add_command(user, "passwd", "set a password; ends the user's sessions")
     passwd.add_argument("username", metavar="USERNAME")
     passwd.add_argument("--password-stdin", action="store_true")
     add_command(user, "list", "list users")
-    add_command(user, "import", "add users from a CSV file: username,password[,email,roles] (roles "
-                "separated by spaces or semicolons; a header row is allowed)").add_argument("file", metavar="FILE")
+    user_claims.add_update_parser(user)
+    add_command(user, "import", "add users from a CSV file: username,password[,email,roles,groups] (roles and "
+                "groups separated by spaces or semicolons; a header row is allowed, and names attribute columns after "
+                "these)").add_argument("file", metavar="FILE")
     for name, text in (("show", "show a user"), ("disable", "disable a user and end its sessions"),
                        ("enable", "enable a user"), ("remove", "remove a user"),
                        ("revoke", "sign a user out everywhere")):
@@ -263,7 +266,7 @@ def add_user_parser(commands: Commands[Any]) -> None:
 
 
 async def _user_add(p: Provider, a: argparse.Namespace) -> Any:
-    user = await admin.add_user(p, a.username, read_password(a), a.email, a.roles)
+    user = await admin.add_user(p, a.username, read_password(a), a.email, a.roles, a.groups, dict(a.attributes))
     audit("admin.user_added", sub=user["sub"])
     return user
 
@@ -373,6 +376,7 @@ ADMIN: dict[tuple[str, str | None], Callable[[Provider, argparse.Namespace], Awa
     ("user", "add"): _user_add, ("user", "passwd"): _user_passwd, ("user", "list"): _user_list,
     ("user", "show"): _user_show, ("user", "remove"): _user_remove,
     ("user", "disable"): _user_disable, ("user", "enable"): _user_enable,
+    ("user", "update"): user_claims.user_update,
     ("user", "revoke"): _user_revoke, ("user", "import"): _user_import, ("user", "mfa"): _user_mfa,
     ("token", "introspect"): _token_introspect, ("token", "revoke"): _token_revoke,
     ("status", None): _status,

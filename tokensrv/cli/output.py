@@ -30,6 +30,8 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 def _cell(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value)) or "-"
+    if isinstance(value, dict):  # a user's attributes
+        return ",".join(f"{k}={v}" for k, v in value.items()) or "-"
     return "-" if value is None else str(value)
 
 

@@ -1,4 +1,5 @@
-"""`tokensrv user import FILE`: users from a CSV (username,password[,email,roles]), their passwords
+"""`tokensrv user import FILE`: users from a CSV (username,password[,email,roles,groups], then with a
+header row any column named by it is an attribute: department, given_name...), their passwords
 hashed in parallel in the password pool. Each bad row is reported by its line number; a password
 never appears in a message (a short one is reported by length rule only)."""
 from __future__ import annotations
@@ -13,7 +14,8 @@ from tokensrv.cli.admin import AdminError, add_user
 from tokensrv.oauth import Provider
 from tokensrv.observability.logs import audit
 
-COLUMNS = "username,password[,email,roles]"
+COLUMNS = "username,password[,email,roles,groups]"
+FIXED = ("username", "password", "email", "roles", "groups")
 
 
 @dataclass(frozen=True)
@@ -23,14 +25,18 @@ class Row:
     password: str
     email: str | None
     roles: tuple[str, ...]
+    groups: tuple[str, ...] = ()
+    attributes: tuple[tuple[str, str], ...] = ()
 
 
 def read_rows(lines: Iterable[str]) -> tuple[list[Row], list[str]]:
     """The well-formed rows, and one message per malformed one. A first row naming the columns is
-    a header; blank lines are skipped; roles are separated by spaces or semicolons."""
+    a header (its sixth column on name attributes); blank lines are skipped; roles and groups are
+    separated by spaces or semicolons; an empty attribute cell is no attribute."""
     rows: list[Row] = []
     problems: list[str] = []
     seen: dict[str, int] = {}  # rows are added concurrently: file order decides between duplicates
+    names: list[str] = []  # attribute columns, as the header names them
     reader = csv.reader(lines)
     try:
         for cells in reader:
@@ -38,29 +44,37 @@ def read_rows(lines: Iterable[str]) -> tuple[list[Row], list[str]]:
             if not any(cell.strip() for cell in cells):
                 continue
             if line == 1 and cells[0].strip().lower() == "username":
+                names = [cell.strip() for cell in cells[len(FIXED):]]
                 continue
-            if not 2 <= len(cells) <= 4:
-                problems.append(f"line {line}: expected {COLUMNS}, found {len(cells)} columns")
+            if not 2 <= len(cells) <= len(FIXED) + len(names):
+                problems.append(f"line {line}: expected {COLUMNS}{',ATTRIBUTES' if names else ''}, found "
+                                f"{len(cells)} columns")
                 continue
             email = cells[2].strip() or None if len(cells) > 2 else None
-            roles = tuple(r for r in re.split(r"[;\s]+", cells[3]) if r) if len(cells) > 3 else ()
+            roles, groups = (_words(cells[i]) if len(cells) > i else () for i in (3, 4))
+            attributes = tuple(sorted((k, v) for k, v in zip(names, cells[len(FIXED):], strict=False) if v))
             username = cells[0].strip()
             if username.casefold() in seen:
                 problems.append(f"line {line}: user {username!r} appears again (first on line "
                                 f"{seen[username.casefold()]})")
                 continue
             seen[username.casefold()] = line
-            rows.append(Row(line, username, cells[1], email, roles))
+            rows.append(Row(line, username, cells[1], email, roles, groups, attributes))
     except csv.Error as exc:
         problems.append(f"line {reader.line_num}: not valid CSV ({exc})")
     return rows, problems
+
+
+def _words(cell: str) -> tuple[str, ...]:
+    return tuple(word for word in re.split(r"[;\s]+", cell) if word)
 
 
 async def import_users(p: Provider, rows: list[Row], progress: Callable[[int, int], None]) -> list[str]:
     """Add every row's user (concurrently: the pool's threads hash in parallel); returns the failures."""
     async def add(row: Row) -> str | None:
         try:
-            user = await add_user(p, row.username, row.password, row.email, row.roles)
+            user = await add_user(p, row.username, row.password, row.email, row.roles, row.groups,
+                                  dict(row.attributes))
         except AdminError as exc:
             return f"line {row.line}: {exc}"
         audit("admin.user_added", sub=user["sub"], source="import")

@@ -10,7 +10,7 @@ import json
 import secrets
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from joserfc import jwt
@@ -19,6 +19,7 @@ from joserfc.errors import JoseError, SecurityWarning
 from tokensrv.errors import TemporarilyUnavailable
 from tokensrv.oauth import Provider
 from tokensrv.oauth.auth_methods import acr_of
+from tokensrv.oauth.release import client_claims, scope_claims
 from tokensrv.store import Client, RefreshFamily, User
 from tokensrv.verify.errors import MalformedToken
 from tokensrv.verify.jws import unverified
@@ -37,6 +38,7 @@ class Subject:
     roles: tuple[str, ...] = ()
     amr: tuple[str, ...] = ()  # how the user signed in (RFC 8176), when a browser sign-in says so
     acr: str = ""  # the acr to tell when not the amr's own (an essential acr met: browser/step_up.py)
+    user: User | None = field(default=None, compare=False, repr=False)  # groups, attributes (oauth/release.py)
 
     @property
     def method_claims(self) -> dict[str, Any]:
@@ -45,7 +47,7 @@ class Subject:
 
     @classmethod
     def of_user(cls, user: User, auth_time: int, sid: str) -> Subject:
-        return cls(user.sub, auth_time, sid, user.roles)
+        return cls(user.sub, auth_time, sid, user.roles, user=user)
 
 
 def new_jti() -> str:
@@ -87,16 +89,24 @@ def _b64_bytes(raw: bytes) -> bytes:
 def access_claims(p: Provider, client: Client, subject: Subject, scope: str, jti: str,
                   now: int, jkt: str | None = None) -> dict[str, Any]:
     """RFC 9068 §2.2; with `jkt`, bound to that DPoP key (RFC 9449 §6.1: `cnf.jkt`)."""
+    settings, client_id = p.settings, client.client_id
     claims: dict[str, Any] = {
-        "iss": p.settings.issuer, "sub": subject.sub, "aud": client.audience or client.client_id,
-        "exp": now + p.settings.access_token_ttl, "iat": now, "jti": jti,
-        "client_id": client.client_id, "scope": scope,
+        "iss": settings.issuer, "sub": subject.sub, "aud": client.audience or client_id,
+        "exp": now + settings.access_token_ttl, "iat": now, "jti": jti,
+        "client_id": client_id, "scope": scope,
     }
     if subject.auth_time is not None:
         claims.update(auth_time=subject.auth_time, roles=list(subject.roles))
         if subject.sid:
             claims["sid"] = subject.sid
         claims.update(subject.method_claims)
+        if subject.user is not None:
+            claims.update(scope_claims(settings.claims, subject.user, scope.split()))
+    # the claims file's extra claims of this client, split at start (tokensrv/claims.py); without a
+    # file this is two attribute reads (settings and client_id are read once above to pay for them)
+    extras = settings.claims.clients
+    if extras and client_id in extras:
+        claims.update(client_claims(extras[client_id], subject.user))
     if jkt is not None:
         claims["cnf"] = {"jkt": jkt}
     return claims

@@ -1,17 +1,12 @@
 """Scopes (RFC 6749 §3.3): what a client asks for must be within what it is allowed."""
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
+from tokensrv.claims import is_scope_token
 from tokensrv.errors import InvalidScope
 
-_SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
-
-
-def is_scope_token(value: str) -> bool:
-    """scope-token = 1*( %x21 / %x23-5B / %x5D-7E ): printable ASCII but space, " and \\."""
-    return _SCOPE_TOKEN.fullmatch(value) is not None
+__all__ = ["grant_scope", "is_scope_token", "parse_scope"]
 
 
 def parse_scope(raw: str) -> list[str]:

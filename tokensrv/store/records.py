@@ -103,13 +103,17 @@ class User:
     not_before_ms: int = 0  # refresh families and sessions created earlier or in that millisecond
     # are dead; access tokens whose iat (whole seconds) is not after floor(not_before_ms / 1000)
     # are too (fail closed)
+    groups: tuple[str, ...] = ()
+    attributes: tuple[tuple[str, str], ...] = ()  # sorted (name, value) pairs, bounded by tokensrv/claims.py
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "attributes": dict(self.attributes)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> User:
-        values: dict[str, Any] = {k: tuple(v) if k == "roles" else v for k, v in data.items()}
+        # records written before groups and attributes existed have neither: the defaults
+        values: dict[str, Any] = {k: tuple(v) if k in ("roles", "groups") else v for k, v in data.items()}
+        values["attributes"] = tuple(sorted(data.get("attributes", {}).items()))
         return cls(**values)
 
 

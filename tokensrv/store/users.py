@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 
 from redis.exceptions import WatchError
 
@@ -63,6 +64,25 @@ class UserStore:
             except WatchError:
                 return False
         return True
+
+    async def update_user(self, sub: str, change: Callable[[User], User]) -> User | None:
+        """`change` applied to the record as it is now (None if there is none): an update never
+        writes back what a login, a password change or another update wrote meanwhile."""
+        key = keyspace.user(sub)
+        while True:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    if not raw:
+                        return None
+                    changed = change(User.from_json(json.loads(raw)))
+                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+                    pipe.set(key, json.dumps(changed.to_json()))
+                    await pipe.execute()
+                    return changed
+                except WatchError:
+                    continue  # changed meanwhile: apply the change to the new record
 
     async def remove_user(self, user: User) -> None:
         # the record first: from then on the user can neither sign in nor refresh; the name and

@@ -39,7 +39,7 @@ def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any
                                   "urn:ietf:params:oauth:grant-type:token-exchange"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,  # RFC 9207
-        "scopes_supported": ["openid", "profile", "email"],
+        "scopes_supported": settings.claims.scope_names,  # built-in, standard and custom (tokensrv/claims.py)
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": signing_algorithms,
         # "none": a public client (PKCE) names itself with client_id; introspection needs a secret
@@ -51,7 +51,7 @@ def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any
         "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "require_pushed_authorization_requests": settings.require_par,  # RFC 9126 §5
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "at_hash",
-                             "amr", "acr", "name", "preferred_username", "email", "email_verified"],
+                             "amr", "acr", *settings.claims.claim_names],
         # how a browser sign-in can end (RFC 8176): with a password, then a TOTP code unless MFA is off
         "amr_values_supported": ["pwd"] if settings.mfa == "off" else ["pwd", "otp", "mfa"],
         "acr_values_supported": [ACR_PASSWORD] if settings.mfa == "off" else [ACR_PASSWORD, ACR_MFA],

@@ -2,7 +2,7 @@
 DPoP-bound one (RFC 9449 §7: `Authorization: DPoP <token>` and a proof by the token's key).
 
 The token must be ours, unexpired, not revoked (the same checks as introspection), speak for a
-user, and carry `openid`. The claims returned follow its scopes (OIDC Core §5.4). A DPoP-bound
+user, and carry `openid`. The claims returned follow its scopes (OIDC Core §5.4, oauth/release.py). A DPoP-bound
 token presented as Bearer is refused, as is an unbound one presented with the DPoP scheme.
 """
 from __future__ import annotations
@@ -14,6 +14,7 @@ from tokensrv.errors import InsufficientScope, InvalidDPoPProof, InvalidRequest,
 from tokensrv.oauth import Provider, dpop
 from tokensrv.oauth.endpoints.introspection import access_token_active
 from tokensrv.oauth.own_tokens import read_own_jwt
+from tokensrv.oauth.release import scope_claims, standard_claims
 from tokensrv.verify.dpop import ALGORITHMS
 
 PATH = "/oauth2/userinfo"
@@ -71,13 +72,7 @@ async def userinfo(p: Provider, token: str, scheme: str = "bearer", proofs: Sequ
     user = await p.store.users.get_user(str(claims["sub"]))
     if user is None:
         raise InvalidToken("the user is gone")
-    info: dict[str, Any] = {"sub": user.sub}
-    if "profile" in scopes:
-        info.update(preferred_username=user.username, name=user.username)
-    if "email" in scopes and user.email:
-        # addresses are entered by an administrator; nobody has proved the user receives mail there
-        info.update(email=user.email, email_verified=False)
-    return info
+    return {"sub": user.sub, **standard_claims(user, scopes), **scope_claims(p.settings.claims, user, scopes)}
 
 
 async def _check_binding(p: Provider, claims: dict[str, Any], token: str, scheme: str,

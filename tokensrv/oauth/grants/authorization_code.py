@@ -42,7 +42,7 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str
     _, sid_revoked, _ = await p.store.denylist.denied("", taken.sid, taken.sub)
     if user is None or not user_is_current(user, taken.session_created_ms) or sid_revoked:
         raise InvalidGrant("the session ended before the code was redeemed")
-    subject = Subject(user.sub, taken.auth_time, taken.sid, user.roles, taken.amr, taken.acr)
+    subject = Subject(user.sub, taken.auth_time, taken.sid, user.roles, taken.amr, taken.acr, user=user)
     issued = await issue_for_user(p, client, subject, taken.request.scope, taken.request.nonce, jkt)
     revocable = CodeReplay(issued.family_id, issued.claims["jti"], int(issued.claims["exp"]))
     if not await p.store.sessions.record_code_tokens(digest, revocable.family_id, revocable.jti or "", revocable.exp):

@@ -42,7 +42,7 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str
     _, sid_revoked, _ = await p.store.denylist.denied("", polled.sid, polled.sub)
     if user is None or not user_is_current(user, polled.session_created_ms) or sid_revoked:
         raise InvalidGrant("the approving session ended before the device collected its tokens")
-    subject = Subject(user.sub, polled.auth_time, polled.sid, user.roles, polled.amr)
+    subject = Subject(user.sub, polled.auth_time, polled.sid, user.roles, polled.amr, user=user)
     return await issue_for_user(p, client, subject, polled.scope, jkt=jkt)
 
 

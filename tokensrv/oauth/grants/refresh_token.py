@@ -67,7 +67,7 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str
         raise InvalidGrant("the SSO session of the refresh token ended (logout)")
     scope = " ".join(wanted) if wanted else family.scope
     # RFC 6749 §6: the scope may narrow for this access token; the family keeps its grant
-    subject = Subject(family.sub, family.auth_time, family.sid, user.roles, family.amr, family.acr)
+    subject = Subject(family.sub, family.auth_time, family.sid, user.roles, family.amr, family.acr, user=user)
     claims = access_claims(p, client, subject, scope, jti, now, jkt)
     issued = issue_access(p, claims, scope, jkt)
     issued.response["refresh_token"] = token
