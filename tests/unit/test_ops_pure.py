@@ -21,7 +21,7 @@ def test_anything_else_gets_a_fresh_id(incoming):
 def test_rows_header_blank_lines_roles_and_problems():
     rows, problems = read_rows([
         "username,password,email,roles\n", "ann,pw-ann-123,ann@x.org,reader; writer\n", "\n",
-        "ben,pw-ben-123\n", "cat\n", "ANN,pw-other-1\n", "dan,pw,e,r,extra\n", "eve,pw-eve-123,,\n"])
+        "ben,pw-ben-123\n", "cat\n", "ANN,pw-other-1\n", "dan,pw,e,r,g,extra\n", "eve,pw-eve-123,,\n"])
     assert [(r.line, r.username, r.email, r.roles) for r in rows] == [
         (2, "ann", "ann@x.org", ("reader", "writer")), (4, "ben", None, ()), (8, "eve", None, ())]
     assert [p.split(":")[0] for p in problems] == ["line 5", "line 6", "line 7"]
