@@ -14,6 +14,7 @@ from typing import Any
 # the package's folder ("logging/__init__.py"). A sample is charged to the first of these its stack
 # meets from the innermost frame outwards: a formatter called from the middleware is logging, the
 # middleware's own code is middleware, RSA signing called from the endpoint is signing.
+_REQUEST_PATH = ("tokensrv/", "(oauth/", "(server/", "(observability/", "(errors.py", "(config.py")
 CATEGORIES: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("logging", lambda f: "(logging/" in f or "observability/logs.py" in f),
     ("metrics", lambda f: "prometheus_client/" in f or "observability/metrics.py" in f
@@ -24,8 +25,10 @@ CATEGORIES: tuple[tuple[str, Callable[[str], bool]], ...] = (
     ("signing", lambda f: "keys/signing.py" in f or f.startswith("sign (") or "joserfc/" in f
      or "cryptography/" in f),
     ("store", lambda f: "(redis/" in f or "tokensrv/store/" in f),
-    # the rest of tokensrv's request path (the CLI's frames below the event loop are not)
-    ("token endpoint", lambda f: "tokensrv/" in f and "tokensrv/cli/" not in f),
+    # the rest of tokensrv's request path (the CLI's frames below the event loop are not). py-spy
+    # names an editable install's files from the package's folder ("oauth/endpoints/token.py"):
+    # matching "tokensrv/" alone charged the endpoint's own code to the middleware that called it
+    ("token endpoint", lambda f: any(part in f for part in _REQUEST_PATH) and "cli/" not in f),
     ("aiohttp", lambda f: "(aiohttp/" in f or "(multidict/" in f or "(yarl/" in f),
 )
 

@@ -80,7 +80,7 @@ class _FieldsRecord(logging.LogRecord):
         self.msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord has it
         self.name, self.msg, self.args, self.fields = name, msg, args, fields
         self.levelno, self.levelname = level, logging.getLevelName(level)
-        self.process = os.getpid()  # which worker: not cached, a fork changes it
+        self.process = _pid  # which worker (os.getpid() is a system call each time)
         self.exc_info, self.exc_text, self.stack_info = None, None, None
         self.pathname = self.filename = self.module = "(unknown file)"
         self.funcName, self.lineno = "(unknown function)", 0
@@ -194,6 +194,12 @@ def pieces(lines: list[str], limit: int = PIPE_BUF) -> Iterator[str]:
 
 
 _line_handlers: weakref.WeakSet[LineHandler] = weakref.WeakSet()
+_pid = os.getpid()  # this process's, for _FieldsRecord; a forked worker learns its own below
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
 
 
 def _flush_line_handlers() -> None:
@@ -202,7 +208,7 @@ def _flush_line_handlers() -> None:
 
 
 if hasattr(os, "register_at_fork"):  # POSIX: `serve --workers N` forks its workers
-    os.register_at_fork(before=_flush_line_handlers)
+    os.register_at_fork(before=_flush_line_handlers, after_in_child=_forked)
 
 
 def error_line(message: str, log_format: str) -> str:

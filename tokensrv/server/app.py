@@ -175,7 +175,7 @@ async def logout_delivery_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def error_response(exc: errors.OAuthError) -> web.Response:
     headers = {**NO_STORE, **exc.headers}
-    return web.Response(status=exc.status, body=json.dumps(exc.body()),
+    return web.Response(status=exc.status, body=json.dumps(exc.body()).encode(),
                         content_type="application/json", headers=headers)
 
 

@@ -12,6 +12,7 @@ import ipaddress
 from collections.abc import Sequence
 
 from aiohttp import web
+from yarl import query_to_pairs
 
 from tokensrv.config import IPNetwork
 from tokensrv.errors import InvalidRequest
@@ -20,6 +21,8 @@ from tokensrv.oauth.params import single_valued
 from tokensrv.server.appkeys import PROVIDER, SETTINGS
 
 FORM = "application/x-www-form-urlencoded"
+# the client's address, worked out once per request: the handler and the access line both ask
+_REMOTE = web.RequestKey("remote_address", str)
 
 
 def provider(request: web.Request) -> Provider:
@@ -29,18 +32,32 @@ def provider(request: web.Request) -> Provider:
 def remote_address(request: web.Request) -> str:
     """The client's address, through trusted proxies only (TOKENSRV_TRUSTED_PROXIES): the key of the
     rate limits and lockouts, and the access log's `remote`."""
-    forwarded = ",".join(request.headers.getall("X-Forwarded-For", []))
-    return client_address(request.remote, forwarded, request.app[SETTINGS].trusted_proxies)
+    found = request.get(_REMOTE)
+    if found is None:
+        forwarded = ",".join(request.headers.getall("X-Forwarded-For", []))
+        found = request[_REMOTE] = client_address(request.remote, forwarded, request.app[SETTINGS].trusted_proxies)
+    return found
 
 
 async def form_pairs(request: web.Request, what: str = "the request body") -> list[tuple[str, object]]:
     """The urlencoded body as sent, repeats included (the caller decides what a repeat means)."""
     if request.content_type != FORM:
         raise InvalidRequest("wrong content type", description=f"{what} must be {FORM}")
+    if request.method not in request.POST_METHODS:  # as request.post() answers them: no parameters
+        return []
     try:
-        return list((await request.post()).items())
+        return _pairs(await request.read(), request.charset or "utf-8")
     except (UnicodeDecodeError, LookupError):  # bytes not in the charset, or an unknown charset
         raise InvalidRequest("undecodable body", description=f"{what} is not valid UTF-8") from None
+
+
+def _pairs(body: bytes, charset: str) -> list[tuple[str, object]]:
+    """What aiohttp's request.post() makes of an urlencoded body (the same yarl parser, without a
+    parameter limit: oauth/params.py counts them), without the MultiDict it would build around it
+    for us to take apart again (that took as long as the parsing itself)."""
+    if not body:
+        return []
+    return list(query_to_pairs(body.rstrip().decode(charset), encoding=charset))
 
 
 async def form_params(request: web.Request) -> dict[str, str]:

@@ -25,7 +25,8 @@ from tokensrv.store.connect import STORE_TIMEOUT
 
 
 def json_response(body: dict[str, Any], status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, body=json.dumps(body), content_type="application/json",
+    # bytes, not text: aiohttp would look a payload class up for a str and encode it itself
+    return web.Response(status=status, body=json.dumps(body).encode(), content_type="application/json",
                         headers=headers)
 
 

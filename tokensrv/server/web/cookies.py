@@ -31,6 +31,8 @@ def refresh_name(settings: Settings) -> str:
 
 
 def _read(request: web.Request, name: str) -> str | None:
+    if "Cookie" not in request.headers:  # most API calls: no need to build an empty cookie jar
+        return None
     value = request.cookies.get(name)
     return value if value and len(value) <= MAX_VALUE else None
 
