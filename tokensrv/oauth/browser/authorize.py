@@ -262,6 +262,7 @@ async def issue_code(p: Provider, request: AuthorizationRequest, session: Browse
     record = AuthCode(request=request, sub=session.sub, sid=session.sid, auth_time=session.auth_time,
                       session_created_ms=session.created_ms, expires_at=p.now() + ttl, amr=session.amr)
     await p.store.sessions.put_code(secret_digest(code), record, ttl)
+    await p.store.sessions.note_session_client(session.sid, request.client_id, session.expires_at)  # /account
     return with_params(request.redirect_uri, {"code": code, "state": request.state,
                                               "iss": p.settings.issuer})
 
