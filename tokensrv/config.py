@@ -205,7 +205,7 @@ class Settings:
                                     "`TOKENSRV_LOGIN_FAILURE_WINDOW`, then 429")
     login_failure_window: int = whole(900, "seconds of the failed-login window")
     recent_auth: int = whole(600, "seconds after a sign-in within which the account page's sensitive changes (ending "
-                             "all other sessions) are made without asking for the password again")
+                             "all other sessions) need no password again; `0`: always asked", minimum=0)
     client_auth_max_failures: int = whole(
         20, "failed client authentications allowed per `client_id` and client address within a fixed "
         "window of `TOKENSRV_CLIENT_AUTH_FAILURE_WINDOW`, then 429 `slow_down` until it ends (see "

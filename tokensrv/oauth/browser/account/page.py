@@ -56,8 +56,10 @@ class GrantView:
 
 @dataclass(frozen=True)
 class Reauth:
-    """The password prompt of a sensitive action: the action's own fields, posted again with it."""
+    """The password prompt of a sensitive action: the action's own fields, posted again with it,
+    back to its `section` of the page."""
     kept: tuple[tuple[str, str], ...]
+    section: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,13 +90,15 @@ def replace(shown: Account, **changes: object) -> Account:
     return dataclasses.replace(shown, **changes)  # type: ignore[arg-type]
 
 
-async def require_recent(p: Provider, shown: Account, params: Mapping[str, str], visit: Visit) -> Account | None:
+async def require_recent(p: Provider, shown: Account, params: Mapping[str, str], visit: Visit,
+                         section: str = "") -> Account | None:
     """A sensitive change goes on (None) when the session signed in within TOKENSRV_RECENT_AUTH, or
     the password was just typed again (`reauth_password`: counted by the login limit, and the
     session's auth_time then moves to now). Otherwise the page asking for the password, which
-    posts this action again with its own fields (never a password: those are typed again)."""
+    posts this action again with its own fields (never a password: those are typed again), and
+    comes back to `section` (the id of the action's section on the page)."""
     now = p.now()
-    if now - visit.session.auth_time <= p.settings.recent_auth:
+    if now - visit.session.auth_time < p.settings.recent_auth:
         return None
     password = params.get("reauth_password", "")
     if password:
@@ -106,4 +110,4 @@ async def require_recent(p: Provider, shown: Account, params: Mapping[str, str],
             return None
     kept = tuple((k, v[:256]) for k, v in params.items()
                  if k != "csrf_token" and "password" not in k)[:MAX_KEPT]
-    return replace(shown, reauth=Reauth(kept), section="confirm", error=WRONG_PASSWORD if password else None)
+    return replace(shown, reauth=Reauth(kept, section), section="confirm", error=WRONG_PASSWORD if password else None)

@@ -84,7 +84,7 @@ async def end_one(p: Provider, shown: Account, params: Mapping[str, str], visit:
 
 
 async def end_others(p: Provider, shown: Account, params: Mapping[str, str], visit: Visit) -> Account:
-    asked = await require_recent(p, shown, params, visit)
+    asked = await require_recent(p, shown, params, visit, "sessions")
     if asked is not None:
         return asked
     ended = [d for d, _ in await live(p, shown.user) if d != visit.digest and await _end(p, shown.user, d)]
