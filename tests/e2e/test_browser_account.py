@@ -17,10 +17,10 @@ import pytest
 from aiohttp import web
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.test_browser_two_step import Party, password, screenshots, shots_folder
 from tests.helpers.backchannel import Receiver
 from tests.helpers.browser import on_login_page
 from tests.helpers.oauth import PASSWORD
+from tests.helpers.party import Party, password, screenshots, shots_folder
 
 NEW_PASSWORD = "correct horse battery staple"
 DEVICE = "urn:ietf:params:oauth:grant-type:device_code"

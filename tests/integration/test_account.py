@@ -9,13 +9,12 @@ from urllib.parse import urlsplit
 
 import jwt as pyjwt
 
-from tests.helpers.app import provider_of
+from tests.helpers.device import add_device_client, decide, poll
 from tests.helpers.device import signed_in as device_signed_in
 from tests.helpers.device import start as device_start
 from tests.helpers.oauth import PASSWORD
 from tests.helpers.sso import add_app, add_user, begin, cookie, csrf_of, login_page, redeem, sign_in, submit
-from tests.integration.test_device_grant import add_device_client, decide, poll
-from tests.integration.test_two_step import code_at, enrol
+from tests.helpers.two_step import enrol
 from tokensrv.oauth.clients.metadata import secret_digest
 
 NEW_PASSWORD = "a new password, long enough"
@@ -210,4 +209,3 @@ async def test_enrolling_totp_on_the_account_page_raises_the_session_to_two_step
     assert (claims["amr"], claims["acr"]) == (["pwd", "otp", "mfa"], "urn:tokensrv:acr:mfa")
     html, _ = await account(client)
     assert "with two-step verification" in html
-    assert provider_of(client) is not None and code_at  # helpers shared with the two-step tests
