@@ -11,12 +11,12 @@ import dataclasses
 from collections.abc import Mapping
 
 from tokensrv.oauth import Provider
-from tokensrv.oauth.auth_methods import AMR_TOTP
 from tokensrv.oauth.browser import second_factor
 from tokensrv.oauth.browser.account.page import Account, Visit, replace
 from tokensrv.oauth.browser.second_factor import WRONG_CODE
 from tokensrv.oauth.credentials import check_credentials
 
+AMR_SECOND = ("otp", "mfa")  # what a TOTP code adds to how the session signed in (RFC 8176)
 NOT_CONFIRMED = "Enter your current 6-digit code, or your password, to turn two-step verification off."
 
 
@@ -29,7 +29,7 @@ async def confirm_setup(p: Provider, shown: Account, params: Mapping[str, str], 
     codes = await second_factor.enrol(p, shown.user, code, visit.remote)
     if codes is None:
         return replace(shown, setup=await second_factor.setup_for(p, shown.user), error=WRONG_CODE, typed=code)
-    raised = dataclasses.replace(visit.session, amr=AMR_TOTP)
+    raised = dataclasses.replace(visit.session, amr=tuple(dict.fromkeys((*visit.session.amr, *AMR_SECOND))))
     await p.store.sessions.touch_session(visit.digest, raised, p.settings.session_idle_ttl)
     return replace(shown, factor=await p.store.mfa.get_second_factor(shown.user.sub), recovery_codes=tuple(codes),
                    notice="Two-step verification is on.")
