@@ -8,6 +8,7 @@ import re
 from urllib.parse import urlsplit
 
 import jwt as pyjwt
+import pytest
 
 from tests.helpers.device import add_device_client, decide, poll
 from tests.helpers.device import signed_in as device_signed_in
@@ -71,6 +72,7 @@ async def refresh_status(client, app, refresh_token):
     return resp.status
 
 
+@pytest.mark.topologies  # the indexes are keys of their own: every store topology (tests/conftest.py)
 async def test_sessions_are_listed_and_another_one_ended_as_logout_would(client):
     app = await add_app(client)
     await add_user(client)
@@ -143,6 +145,7 @@ async def test_ending_all_others_asks_for_the_password_when_the_sign_in_is_old(c
     assert "Confirm it" not in await post(client, "sessions-end-others")  # the password renewed auth_time
 
 
+@pytest.mark.topologies  # the indexes are keys of their own: every store topology (tests/conftest.py)
 async def test_a_password_change_ends_everything_else_and_keeps_this_browser(client):
     app = await add_app(client)
     await add_user(client)
@@ -176,6 +179,7 @@ async def test_a_password_change_ends_everything_else_and_keeps_this_browser(cli
     assert (await submit(client, request_id, csrf, password=NEW_PASSWORD)).status == 303
 
 
+@pytest.mark.topologies  # the indexes are keys of their own: every store topology (tests/conftest.py)
 async def test_a_device_is_listed_then_disconnected(client, clock):
     await add_device_client(client)
     await add_user(client)
