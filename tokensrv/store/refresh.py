@@ -27,7 +27,7 @@ from typing import Any
 from tokensrv.store import keyspace, scripts
 from tokensrv.store.connection import Connection
 from tokensrv.store.records import RefreshFamily, Reused, Rotated, RotateOutcome, User
-from tokensrv.store.sessions import add_to_index
+from tokensrv.store.sessions import add_to_index, queue_index
 
 
 class RefreshStore:
@@ -50,11 +50,15 @@ class RefreshStore:
             f"{family.client_id} {family.jkt}" if family.jkt else family.client_id,
             _pack_sub(family.sub), family.scope, family.sid, family.created_ms, family.expires_at,
             created - family.auth_time]
+        index = keyspace.user_families(family.sub)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(key, *record)
             pipe.expireat(key, idle_end)
+            if not self.cluster:  # one round trip on one server; on Cluster the index is another slot
+                queue_index(pipe, index, family.family_id, family.expires_at, created)
             await pipe.execute()
-        await add_to_index(self.redis, keyspace.user_families(family.sub), family.family_id, family.expires_at, created)
+        if self.cluster:
+            await add_to_index(self.redis, index, family.family_id, family.expires_at, created)
 
     async def user_family_ids(self, sub: str, now: int) -> list[str]:
         """The user's families not past their absolute end (some may have been revoked)."""

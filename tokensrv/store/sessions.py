@@ -134,15 +134,19 @@ class SessionStore:
 
 
 async def add_to_index(redis: Any, key: str, member: str, until: int, now: int) -> None:
+    async with redis.pipeline(transaction=True) as pipe:
+        queue_index(pipe, key, member, until, now)
+        await pipe.execute()
+
+
+def queue_index(pipe: Any, key: str, member: str, until: int, now: int) -> None:
     """Add `member` to a per-user sorted set scored by its end: the ended ones go, and beyond
     MAX_INDEXED the earliest to end; the key lives as long as its latest member."""
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.zremrangebyscore(key, "-inf", now)
-        pipe.zadd(key, {member: until})
-        pipe.zremrangebyrank(key, 0, -MAX_INDEXED - 1)
-        pipe.expireat(key, until, nx=True)
-        pipe.expireat(key, until, gt=True)
-        await pipe.execute()
+    pipe.zremrangebyscore(key, "-inf", now)
+    pipe.zadd(key, {member: until})
+    pipe.zremrangebyrank(key, 0, -MAX_INDEXED - 1)
+    pipe.expireat(key, until, nx=True)
+    pipe.expireat(key, until, gt=True)
 
 
 def _session_ttl(session: BrowserSession, idle_ttl: int) -> int:
