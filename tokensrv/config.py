@@ -204,6 +204,8 @@ class Settings:
     login_max_failures: int = whole(
         10, "failed logins per username and per client address within `TOKENSRV_LOGIN_FAILURE_WINDOW`, then 429")
     login_failure_window: int = whole(900, "seconds of the failed-login window")
+    recent_auth: int = whole(600, "seconds after a sign-in within which the account page's sensitive changes (ending "
+                             "all other sessions) need no password again; `0`: always asked", minimum=0)
     client_auth_max_failures: int = whole(
         20, "failed client authentications allowed per `client_id` and client address within a fixed "
         "window of `TOKENSRV_CLIENT_AUTH_FAILURE_WINDOW`, then 429 `slow_down` until it ends (see "
@@ -248,8 +250,7 @@ class Settings:
         0, "password checks that may wait for an argon2 process; past it a login is `503 temporarily_unavailable`",
         minimum=0, default_doc="8 \N{MULTIPLICATION SIGN} argon2 processes")
     device_code_ttl: int = whole(600, "lifetime of a device code and its user code (RFC 8628)")
-    device_poll_interval: int = whole(
-        5, "seconds a device must wait between polls; each `slow_down` adds 5 for that device code")
+    device_poll_interval: int = whole(5, "seconds a device must wait between polls; each `slow_down` adds 5 for it")
     device_user_code_max_failures: int = whole(
         1000, "wrong user codes accepted from all addresses together within `TOKENSRV_LOGIN_FAILURE_WINDOW`, "
         "then the device page answers 429 to everyone until the window ends (per address the login limit "

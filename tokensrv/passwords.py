@@ -114,6 +114,18 @@ def _worker_hasher() -> PasswordHasher:
     return _hasher
 
 
+MIN_LENGTH, MAX_LENGTH = 8, 1024
+
+
+def password_problem(password: str) -> str | None:
+    """What is wrong with a new password (`user add`, `user passwd`, the account page), or None."""
+    if len(password) < MIN_LENGTH:
+        return f"the password must have at least {MIN_LENGTH} characters"
+    if len(password) > MAX_LENGTH:
+        return f"the password must have at most {MAX_LENGTH} characters"
+    return None
+
+
 def hash_password(password: str) -> str:
     return _worker_hasher().hash(password)
 

@@ -8,65 +8,21 @@ Screenshots of the pages go to tmp_path, or to $TOKENSRV_SCREENSHOTS (docs/image
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import re
-import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-import aiohttp
-import jwt as pyjwt
 import pyotp
 import pytest
 from aiohttp import web
 from playwright.async_api import Browser, Page, expect
 
-from tests.helpers.browser import b64url, on_login_page
 from tests.helpers.oauth import PASSWORD
-from tests.helpers.ports import free_port
+from tests.helpers.party import Party, password, screenshots, shots_folder
 
 MFA = ["pwd", "otp", "mfa"]
-
-
-@dataclass
-class Party:
-    """A minimal application signing in through tokensrv (public client, PKCE); it keeps the
-    claims of the last ID token, verified with PyJWT."""
-    issuer: str
-    port: int = field(default_factory=free_port)
-    pending: dict[str, str] = field(default_factory=dict)
-    claims: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def login(self, request: web.Request) -> web.Response:
-        verifier, state = secrets.token_urlsafe(48), secrets.token_urlsafe(12)
-        self.pending[state] = verifier
-        query = {"client_id": "app", "response_type": "code", "redirect_uri": self.url + "/callback",
-                 "scope": "openid", "state": state, "code_challenge_method": "S256",
-                 "code_challenge": b64url(hashlib.sha256(verifier.encode()).digest())}
-        raise web.HTTPFound(self.issuer + "/oauth2/authorize?" + urlencode(query))
-
-    async def callback(self, request: web.Request) -> web.Response:
-        verifier = self.pending.pop(request.query["state"])
-        async with aiohttp.ClientSession() as http:
-            resp = await http.post(self.issuer + "/oauth2/token", data={
-                "grant_type": "authorization_code", "code": request.query["code"], "client_id": "app",
-                "redirect_uri": self.url + "/callback", "code_verifier": verifier})
-            assert resp.status == 200, await resp.text()
-            id_token = (await resp.json())["id_token"]
-            jwks = await (await http.get(self.issuer + "/.well-known/jwks.json")).json()
-        key = pyjwt.PyJWKSet.from_dict(jwks)[pyjwt.get_unverified_header(id_token)["kid"]]
-        self.claims = pyjwt.decode(id_token, key.key, algorithms=["RS256"], audience="app", issuer=self.issuer)
-        return web.Response(text=f"<h1>signed in: {' '.join(self.claims['amr'])}</h1>", content_type="text/html")
 
 
 @pytest.fixture
@@ -89,29 +45,6 @@ async def party_for() -> AsyncIterator[Any]:
     yield start
     for runner in runners:
         await runner.cleanup()
-
-
-async def screenshots(page: Page, name: str, folder: Path) -> None:
-    """The page at a phone's width and a desktop's, whole."""
-    for width, height in ((390, 844), (1280, 800)):
-        await page.set_viewport_size({"width": width, "height": height})
-        path = folder / f"{name}-{width}.png"
-        await page.screenshot(path=str(path), full_page=True)
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def shots_folder(tmp_path: Path) -> Path:
-    folder = Path(os.environ.get("TOKENSRV_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-async def password(page: Page, server_url: str, party: Party) -> None:
-    await page.goto(party.url + "/login")
-    assert on_login_page(page, server_url), page.url
-    await page.get_by_label("Username").fill("alice")
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.get_by_role("button", name="Sign in").click()
 
 
 async def code_step(browser: Browser, server_url: str, party: Party) -> tuple[Any, Page]:

@@ -10,36 +10,14 @@ import re
 import pytest
 
 from tests.helpers.app import provider_of
-from tests.helpers.device import page, signed_in, start
+from tests.helpers.device import DEVICE, add_device_client, decide, page, poll, signed_in, start
 from tests.helpers.sso import add_user, csrf_of, login_page, query_of, submit
-from tokensrv.cli import admin
-from tokensrv.oauth.clients.fields import ClientMetadata
 from tokensrv.oauth.own_tokens import read_own_jwt
 from tokensrv.store import keyspace
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 
-DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
 USER_CODE = re.compile(r"^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$")
-
-
-async def add_device_client(client, client_id="tokensrv-cli", grant_types=("device_code", "refresh_token")):
-    await admin.add_client(provider_of(client), client_id, ClientMetadata(public=True, grant_types=grant_types,
-                           scope=("openid", "read")))
-    return client_id
-
-
-async def poll(client, device_code, client_id="tokensrv-cli"):
-    resp = await client.post("/oauth2/token", data={"grant_type": DEVICE, "device_code": device_code,
-                                                    "client_id": client_id})
-    return resp.status, await resp.json()
-
-
-async def decide(client, user_code, action, headers=None):
-    _, html = await page(client)
-    resp = await client.post("/device", data={"csrf_token": csrf_of(html), "user_code": user_code,
-                                              "action": action}, headers=headers or {}, allow_redirects=False)
-    return resp.status, await resp.text()
 
 
 async def test_the_device_authorization_answer(client, redis):

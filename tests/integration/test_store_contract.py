@@ -290,10 +290,11 @@ async def test_revoking_a_family_of_the_earlier_layout_lists_its_access_tokens(s
     assert not await redis.exists(keyspace.family("fam1"))
 
 
-async def test_families_are_not_indexed_by_user_or_session(store, redis):
-    """Sign-out and logout are enforced where a family is used: a family is one key, nothing else."""
+async def test_families_are_not_indexed_by_session_and_by_user_only_for_the_account_page(store, redis):
+    """Sign-out and logout are enforced where a family is used: a family is one key, and the user's
+    index (user-rf:<sub>) only lists it on the account page."""
     await store.refresh.create_family(family("f1", "u1", sid="s1"), D[0], "j1", NOW + 900, 300)
-    assert await redis.keys(keyspace.PREFIX + "*") == [keyspace.family("f1")]
+    assert sorted(await redis.keys(keyspace.PREFIX + "*")) == [keyspace.family("f1"), keyspace.user_families("u1")]
 
 
 async def test_an_ended_session_is_marked_with_its_sid_deny_entry_in_one_transaction(store, redis):

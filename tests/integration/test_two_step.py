@@ -8,22 +8,12 @@ from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import jwt as pyjwt
-import pyotp
 
 from tests.helpers.app import provider_of
 from tests.helpers.sso import PASSWORD, add_app, add_user, begin, csrf_of, login_page, query_of, redeem, submit
+from tests.helpers.two_step import code_at, enrol, recovery_codes_on, secret_on, signed_in_account
 from tokensrv.cli import admin
 from tokensrv.oauth.own_tokens import read_own_jwt
-
-
-def secret_on(html: str) -> str:
-    found = re.search(r'id="totp-secret">([A-Z2-7 ]+)<', html)
-    assert found, html
-    return found.group(1).replace(" ", "")
-
-
-def recovery_codes_on(html: str) -> list[str]:
-    return re.findall(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>", html)
 
 
 async def id_token_claims(client, token: str) -> dict:
@@ -32,35 +22,6 @@ async def id_token_claims(client, token: str) -> dict:
     key = pyjwt.PyJWKSet.from_dict(jwks)[pyjwt.get_unverified_header(token)["kid"]]
     return pyjwt.decode(token, key.key, algorithms=["RS256"], options={"verify_aud": False},
                         leeway=120)  # the server's clock is the test's, moved on by a step or two
-
-
-def code_at(secret: str, now: float) -> str:
-    return pyotp.TOTP(secret).at(now)
-
-
-async def signed_in_account(client, app):
-    """alice signs in (password only) and opens /account: its CSRF token."""
-    _, resp = await begin(client, app)
-    request_id, csrf = await login_page(client, resp.headers["Location"])
-    assert (await submit(client, request_id, csrf)).status == 303
-    resp = await client.get("/account")
-    assert resp.status == 200
-    return csrf_of(await resp.text())
-
-
-async def enrol(client, clock, app) -> tuple[str, list[str]]:
-    csrf = await signed_in_account(client, app)
-    resp = await client.post("/account", data={"csrf_token": csrf, "action": "totp-start"})
-    html = await resp.text()
-    secret = secret_on(html)
-    assert f"secret={secret}" in unescape(html) and "<svg" in html  # the otpauth URI and the QR code
-    resp = await client.post("/account", data={"csrf_token": csrf, "action": "totp-confirm",
-                                               "code": code_at(secret, clock())})
-    html = await resp.text()
-    assert 'id="totp-status">On<' in html, html
-    codes = recovery_codes_on(html)
-    assert len(codes) == 10
-    return secret, codes
 
 
 async def password_step(client, app):

@@ -24,6 +24,8 @@ LAYOUT = {
     keyspace.dpop_proof("d"): "tokensrv:dpop:jti:d", keyspace.DPOP_NONCE_SECRET: "tokensrv:dpop:nonce-secret",
     keyspace.LAYOUT: "tokensrv:layout", keyspace.CLIENT_CHANGES: "tokensrv:client-changes",
     keyspace.rp_sessions("s1"): "tokensrv:rp-sessions:s1",
+    keyspace.user_sessions("s1"): "tokensrv:user-sso:s1", keyspace.session_clients("i1"): "tokensrv:sso-apps:i1",
+    keyspace.user_families("s1"): "tokensrv:user-rf:s1",
     keyspace.second_factor("s1"): "tokensrv:mfa:s1", keyspace.second_factor_setup("s1"): "tokensrv:mfa-setup:s1",
     keyspace.LOGOUT_QUEUE: "tokensrv:bcl:{tokensrv:backchannel}:queue",
     keyspace.LOGOUT_RETRIES: "tokensrv:bcl:{tokensrv:backchannel}:retry",

@@ -23,6 +23,7 @@ from tokensrv.oauth.clients.metadata import MetadataError, RegistrationError, ne
 from tokensrv.oauth.endpoints import introspection, registration, revocation
 from tokensrv.oauth.endpoints.revocation import revoke_user
 from tokensrv.oauth.own_tokens import parse_refresh_token, read_own_jwt
+from tokensrv.passwords import password_problem
 from tokensrv.store import Client, Conflict, Revocation, User
 
 
@@ -86,10 +87,9 @@ def user_view(user: User) -> dict[str, Any]:
 
 
 def check_password(password: str) -> None:
-    if len(password) < 8:
-        raise AdminError("the password must have at least 8 characters")
-    if len(password) > 1024:
-        raise AdminError("the password must have at most 1024 characters")
+    problem = password_problem(password)
+    if problem is not None:
+        raise AdminError(problem)
 
 
 def check_email(email: str | None) -> None:

@@ -90,3 +90,11 @@ def second_factor_removed(sub: str, remote: str) -> None:
 def second_factor_reset(sub: str) -> None:
     """An operator removed it (`tokensrv user mfa reset`): a lost phone."""
     audit("mfa.reset", sub=sub)
+
+
+# ---- the account page (oauth/browser/account/): ids only, never a password or a session's secret ----
+
+def account_changed(action: str, sub: str, remote: str, **ids: str) -> None:
+    """`action`: "password_changed", "session_ended", "other_sessions_ended", "device_disconnected"
+    or "reauthenticated"; `ids` name what it ended (a sid, a client_id)."""
+    audit("account." + action, sub=sub, remote=remote, **ids)

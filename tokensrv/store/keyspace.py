@@ -17,6 +17,9 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:rl:<kind>:<id>         failure counters for rate limiting
   tokensrv:tb:<kind>:<id>         token buckets for rate limiting (lua/take_token.lua)
   tokensrv:sso:<digest>           an SSO session, by the SHA-256 of its cookie
+  tokensrv:user-sso:<sub>         sorted set: the user's session digests, scored by their absolute end
+  tokensrv:sso-apps:<sid>         set: the client_ids a session issued codes to (the account page)
+  tokensrv:user-rf:<sub>          sorted set: the user's refresh family ids, scored by their absolute end
   tokensrv:authreq:<id>           an authorization request waiting for the login page
   tokensrv:code:<digest>          an authorization code, by its SHA-256; then its replay marker
   tokensrv:device:<digest>        a device authorization (RFC 8628), by its device code's SHA-256
@@ -105,6 +108,18 @@ def bucket(key: str) -> str:
 
 def browser_session(digest: str) -> str:
     return PREFIX + "sso:" + digest
+
+
+def user_sessions(sub: str) -> str:
+    return PREFIX + "user-sso:" + sub
+
+
+def session_clients(sid: str) -> str:
+    return PREFIX + "sso-apps:" + sid
+
+
+def user_families(sub: str) -> str:
+    return PREFIX + "user-rf:" + sub
 
 
 def pending_login(request_id: str) -> str:

@@ -182,6 +182,8 @@ class BrowserSession:
     expires_at: int  # absolute: SESSION_TTL after the login
     previous_sids: tuple[str, ...] = ()  # earlier sessions of this user in this browser: logout ends them too
     amr: tuple[str, ...] = ("pwd",)  # how the user signed in (RFC 8176); sessions of earlier releases: pwd
+    address: str = ""  # where and with what the user signed in, for the account page's list
+    agent: str = ""  # the User-Agent, cut to MAX_AGENT characters (oauth/browser/sessions.py)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -3,9 +3,11 @@
 Key: rf:<family_id>, a list: one family (positions: lua/family.lua), with its live token's digest
 and its access tokens' jtis; the scripts are store/lua/*.lua (store/scripts.py).
 
-No index lists the families of a user or of a session: signing a user out (their not-before) and
+No index lists the families of a session: signing a user out (their not-before) and
 ending a session (its `ended` marker) are enforced where a family is used (the refresh grant reads
 both with the rotation; introspection checks them too), and the families expire.
+The account page lists a user's families from user-rf:<sub> (a sorted set of family ids by their
+absolute end, bounded like the session index: store/sessions.py), written beside the family.
 
 Valkey Cluster: the refresh grant reads the family, its user and the session's `ended` marker:
 three slots (a family is found by its id alone, so it cannot share the user's tag). On one server
@@ -25,6 +27,7 @@ from typing import Any
 from tokensrv.store import keyspace, scripts
 from tokensrv.store.connection import Connection
 from tokensrv.store.records import RefreshFamily, Reused, Rotated, RotateOutcome, User
+from tokensrv.store.sessions import add_to_index, queue_index
 
 
 class RefreshStore:
@@ -47,10 +50,23 @@ class RefreshStore:
             f"{family.client_id} {family.jkt}" if family.jkt else family.client_id,
             _pack_sub(family.sub), family.scope, family.sid, family.created_ms, family.expires_at,
             _sign_in(created - family.auth_time, family)]
+        index = keyspace.user_families(family.sub)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(key, *record)
             pipe.expireat(key, idle_end)
+            if not self.cluster:  # one round trip on one server; on Cluster the index is another slot
+                queue_index(pipe, index, family.family_id, family.expires_at, created)
             await pipe.execute()
+        if self.cluster:
+            await add_to_index(self.redis, index, family.family_id, family.expires_at, created)
+
+    async def user_family_ids(self, sub: str, now: int) -> list[str]:
+        """The user's families not past their absolute end (some may have been revoked)."""
+        found = await self.redis.zrangebyscore(keyspace.user_families(sub), now, "+inf")
+        return [f.decode() if isinstance(f, bytes) else str(f) for f in found]
+
+    async def unindex_family(self, sub: str, family_id: str) -> None:
+        await self.redis.zrem(keyspace.user_families(sub), family_id)
 
     async def rotate_with_user(self, family_id: str, presented: str, new_digest: str, client_id: str,
                                now: int, jti: str, jti_exp: int, idle_ttl: int, grace: int, *,

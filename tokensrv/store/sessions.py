@@ -2,6 +2,10 @@
 
 Keys (store/keyspace.py; one key per command or script, so Cluster-safe):
   sso:<sha256 of the cookie>  JSON BrowserSession, until its idle or absolute end
+  user-sso:<sub>               sorted set: the user's session digests by absolute end (the account
+                               page lists and ends them); pruned of ended ones at each write, kept to
+                               the MAX_INDEXED latest, so it stays bounded
+  sso-apps:<sid>               set: the client_ids a session issued codes to, at most MAX_APPS
   authreq:<request id>         JSON PendingLogin, for the login page's few minutes
   par:<digest>                 JSON PushedRequest (RFC 9126), until it is used or expires
   code:<sha256 of the code>    hash: r the AuthCode, s its state, t what it issued
@@ -10,10 +14,14 @@ Records also carry their own ends, checked against the server's (injected) clock
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from tokensrv.store import keyspace, scripts
 from tokensrv.store.connection import Connection
 from tokensrv.store.records import AuthCode, BrowserSession, CodeReplay, PendingLogin, PushedRequest
+
+MAX_INDEXED = 100  # sessions listed per user: a script signing in in a loop cannot grow the index
+MAX_APPS = 32  # applications noted per session
 
 
 class SessionStore:
@@ -29,6 +37,31 @@ class SessionStore:
     async def put_session(self, digest: str, session: BrowserSession, idle_ttl: int) -> None:
         await self.redis.set(keyspace.browser_session(digest), json.dumps(session.to_json()),
                              ex=_session_ttl(session, idle_ttl))
+        # another key (another Cluster slot): its own transaction
+        index = keyspace.user_sessions(session.sub)
+        await add_to_index(self.redis, index, digest, session.expires_at, session.last_seen)
+
+    async def session_digests(self, sub: str, now: int) -> list[str]:
+        """The user's sessions not past their absolute end (some may have ended otherwise)."""
+        found = await self.redis.zrangebyscore(keyspace.user_sessions(sub), now, "+inf")
+        return [d.decode() if isinstance(d, bytes) else str(d) for d in found]
+
+    async def unindex_session(self, sub: str, digest: str) -> None:
+        await self.redis.zrem(keyspace.user_sessions(sub), digest)
+
+    async def note_session_client(self, sid: str, client_id: str, until: int) -> None:
+        """A code issued to `client_id` under the session `sid` (bounded: past MAX_APPS, no more)."""
+        key = keyspace.session_clients(sid)
+        if await self.redis.scard(key) >= MAX_APPS:
+            return
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.sadd(key, client_id)
+            pipe.expireat(key, until)
+            await pipe.execute()
+
+    async def session_clients(self, sid: str) -> list[str]:
+        found = await self.redis.smembers(keyspace.session_clients(sid))
+        return sorted(c.decode() if isinstance(c, bytes) else str(c) for c in found)
 
     async def get_session(self, digest: str) -> BrowserSession | None:
         raw = await self.redis.get(keyspace.browser_session(digest))
@@ -41,7 +74,11 @@ class SessionStore:
 
     async def take_session(self, digest: str) -> BrowserSession | None:
         raw = await self.redis.getdel(keyspace.browser_session(digest))
-        return BrowserSession.from_json(json.loads(raw)) if raw else None
+        if not raw:
+            return None
+        session = BrowserSession.from_json(json.loads(raw))
+        await self.unindex_session(session.sub, digest)
+        return session
 
     # ---- authorization requests: waiting for the login page, or pushed (PAR) ----
 
@@ -94,6 +131,22 @@ class SessionStore:
         recorded = await self._record_code(keys=[keyspace.code(digest)],
                                            args=[f"{family_id or '-'} {jti} {exp}"])
         return bool(recorded)
+
+
+async def add_to_index(redis: Any, key: str, member: str, until: int, now: int) -> None:
+    async with redis.pipeline(transaction=True) as pipe:
+        queue_index(pipe, key, member, until, now)
+        await pipe.execute()
+
+
+def queue_index(pipe: Any, key: str, member: str, until: int, now: int) -> None:
+    """Add `member` to a per-user sorted set scored by its end: the ended ones go, and beyond
+    MAX_INDEXED the earliest to end; the key lives as long as its latest member."""
+    pipe.zremrangebyscore(key, "-inf", now)
+    pipe.zadd(key, {member: until})
+    pipe.zremrangebyrank(key, 0, -MAX_INDEXED - 1)
+    pipe.expireat(key, until, nx=True)
+    pipe.expireat(key, until, gt=True)
 
 
 def _session_ttl(session: BrowserSession, idle_ttl: int) -> int:

@@ -272,6 +272,7 @@ async def issue_code(p: Provider, request: AuthorizationRequest, session: Browse
                       session_created_ms=session.created_ms, expires_at=p.now() + ttl, amr=session.amr,
                       acr=step_up.told_acr(session.amr, request))
     await p.store.sessions.put_code(secret_digest(code), record, ttl)
+    await p.store.sessions.note_session_client(session.sid, request.client_id, session.expires_at)  # /account
     return with_params(request.redirect_uri, {"code": code, "state": request.state,
                                               "iss": p.settings.issuer})
 

@@ -86,7 +86,7 @@ async def show(p: Provider, request_id: str | None, browser: str | None) -> Retr
 
 
 async def sign_in(p: Provider, form: Mapping[str, str], browser: str | None,
-                  session_secret: str | None, remote: str) -> Retry | SecondStep | SignedIn:
+                  session_secret: str | None, remote: str, agent: str = "") -> Retry | SecondStep | SignedIn:
     """Check the form and the credentials; on success, a fresh session and the code redirect."""
     request_id = form.get("request", "")
     csrf, pending = await pending_login(p, request_id, browser)
@@ -104,16 +104,16 @@ async def sign_in(p: Provider, form: Mapping[str, str], browser: str | None,
         waiting = dataclasses.replace(pending, sub=user.sub)
         await p.store.sessions.put_pending_login(request_id, waiting, max(1, pending.expires_at - p.now()))
         return SecondStep(request_id)
-    return await finish(p, request_id, user, session_secret, AMR_PASSWORD)
+    return await finish(p, request_id, user, session_secret, AMR_PASSWORD, (remote, agent))
 
 
 async def finish(p: Provider, request_id: str, user: User, session_secret: str | None,
-                 amr: tuple[str, ...]) -> SignedIn:
+                 amr: tuple[str, ...], where: tuple[str, str] = ("", "")) -> SignedIn:
     """Every factor checked: the pending request is taken (once), a new session, then the code."""
     pending = await p.store.sessions.take_pending_login(request_id)
     if pending is None:
         raise LoginExpired("the form was submitted twice")  # the other submission finished it
-    secret, session = await sessions.start(p, user, session_secret, amr)
+    secret, session = await sessions.start(p, user, session_secret, amr, where)
     if pending.resume:  # a sign-in for one of our own pages (device, account): back there, no code
         return SignedIn(secret, session, pending.resume)
     return SignedIn(secret, session, await issue_code(p, pending.request, session))

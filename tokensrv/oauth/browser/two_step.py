@@ -51,7 +51,7 @@ async def show(p: Provider, request_id: str | None, browser: str | None) -> Code
 
 
 async def submit(p: Provider, form: Mapping[str, str], browser: str | None, session_secret: str | None,
-                 remote: str) -> CodeForm | SignedIn:
+                 remote: str, agent: str = "") -> CodeForm | SignedIn:
     request_id = form.get("request", "")
     csrf, pending, user = await _waiting(p, request_id, browser)
     if not same_secret(form.get("csrf_token"), csrf):
@@ -62,9 +62,9 @@ async def submit(p: Provider, form: Mapping[str, str], browser: str | None, sess
         codes = await second_factor.enrol(p, user, code, remote)
         if codes is None:
             return CodeForm(request_id, csrf, pending, shown.setup, WRONG_CODE, code)
-        signed = await finish(p, request_id, user, session_secret, AMR_TOTP)
+        signed = await finish(p, request_id, user, session_secret, AMR_TOTP, (remote, agent))
         return SignedIn(signed.session_secret, signed.session, signed.location, tuple(codes))
     if await second_factor.verify(p, user.sub, code, recovery, remote) is None:
         error = "That recovery code is not right or was used already." if recovery.strip() else WRONG_CODE
         return CodeForm(request_id, csrf, pending, None, error, code, recovery)
-    return await finish(p, request_id, user, session_secret, AMR_TOTP)
+    return await finish(p, request_id, user, session_secret, AMR_TOTP, (remote, agent))

@@ -1,4 +1,4 @@
-"""/account: the signed-in user's own page (the protocol is in oauth/browser/account.py), and the
+"""/account: the signed-in user's own page (the protocol is in oauth/browser/account/), and the
 QR code of a TOTP secret, drawn here as inline SVG: no image request, no third-party origin, and
 nothing the CSP (server/web/pages.py) has to allow."""
 from __future__ import annotations
@@ -27,6 +27,11 @@ def qr_svg(setup: Setup | None) -> Markup | None:
     return Markup(svg.replace("<svg ", '<svg role="img" aria-label="QR code of the secret" ', 1))
 
 
+def when(epoch: int) -> str:
+    """A human date, in UTC (the server does not know the reader's zone)."""
+    return time.strftime("%d %b %Y, %H:%M UTC", time.gmtime(epoch)).lstrip("0")
+
+
 @page
 async def account_page(request: web.Request) -> web.StreamResponse:
     if request.method == "POST":
@@ -34,13 +39,15 @@ async def account_page(request: web.Request) -> web.StreamResponse:
     browser = cookies.browser_csrf(request)
     outcome = await account.account_page(
         provider(request), request.method, await params_of(request), cookies.session_secret(request),
-        browser, cookies.csrf_token(request), remote_address(request))
+        browser, cookies.csrf_token(request), remote_address(request), request.headers.get("User-Agent", ""))
     if isinstance(outcome, account.SignIn):
         response = redirect("/login?" + urlencode({"request": outcome.request_id}))
     else:
         enrolled_on = time.strftime("%d %b %Y", time.gmtime(outcome.factor.enrolled)) if outcome.factor else ""
         response = render(request, "account.html", {"account": outcome, "qr": qr_svg(outcome.setup),
-                                                    "enrolled_on": enrolled_on})
+                                                    "enrolled_on": enrolled_on, "when": when})
+        if outcome.new_secret is not None:  # a password change: this browser's new session
+            cookies.set_session(request, response, outcome.new_secret, outcome.session_ttl)
     cookies.set_csrf(request, response, browser)
     return response
 

@@ -63,7 +63,8 @@ async def login_page(request: web.Request) -> web.StreamResponse:
 async def login_submit(request: web.Request) -> web.StreamResponse:
     refuse_cross_site(request)  # before anything is counted or stored
     outcome = await signin.sign_in(provider(request), await params_of(request), cookies.csrf_token(request),
-                                   cookies.session_secret(request), remote_address(request))
+                                   cookies.session_secret(request), remote_address(request),
+                                   request.headers.get("User-Agent", ""))
     if isinstance(outcome, signin.Retry):
         return await login_form(request, outcome)
     if isinstance(outcome, signin.SecondStep):
@@ -101,7 +102,8 @@ async def two_step_page(request: web.Request) -> web.StreamResponse:
 async def two_step_submit(request: web.Request) -> web.StreamResponse:
     refuse_cross_site(request)  # before anything is counted or stored
     outcome = await two_step.submit(provider(request), await params_of(request), cookies.csrf_token(request),
-                                    cookies.session_secret(request), remote_address(request))
+                                    cookies.session_secret(request), remote_address(request),
+                                    request.headers.get("User-Agent", ""))
     if isinstance(outcome, two_step.CodeForm):
         return await code_form(request, outcome)
     return signed_in(request, outcome)
