@@ -2,7 +2,7 @@
 `<!-- generated:start -->` and `<!-- generated:end -->` lines: `make docs-reference`. With --check it
 only says which pages differ (exit 1), as tests/unit/test_config_docs.py and test_reference_docs.py do.
 
-- docs/reference/configuration.md: the settings, from their declarations in tokensrv/config.py;
+- docs/reference/configuration.md: the settings, from their declarations in tokensrv/config/;
 - docs/reference/cli.md: every command and option, from tokensrv.cli.main.build_parser();
 - docs/reference/endpoints.md: every operation, from openapi.yaml;
 - docs/reference/keyspace.md: the key layout, from tokensrv/store/keyspace.py's docstring.

@@ -1,4 +1,4 @@
-"""Each setting is declared once (tokensrv/config.py): its reader, bounds and documentation line. The
+"""Each setting is declared once (tokensrv/config/): its reader, bounds and documentation line. The
 configuration reference (docs/reference/configuration.md) is written from those declarations and
 must not drift from them."""
 from __future__ import annotations
