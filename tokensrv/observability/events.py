@@ -90,3 +90,32 @@ def second_factor_removed(sub: str, remote: str) -> None:
 def second_factor_reset(sub: str) -> None:
     """An operator removed it (`tokensrv user mfa reset`): a lost phone."""
     audit("mfa.reset", sub=sub)
+
+
+# ---- passkeys (oauth/browser/passkeys.py): ids only, never a key, signature or challenge ----
+
+def passkey_registered(sub: str, remote: str) -> None:
+    server_metrics().second_factor.labels("passkey_registered").inc()
+    audit("passkey.registered", sub=sub, remote=remote)
+
+
+def passkey_removed(sub: str, remote: str) -> None:
+    server_metrics().second_factor.labels("passkey_removed").inc()
+    audit("passkey.removed", sub=sub, remote=remote)
+
+
+def passkey_used(sub: str, remote: str) -> None:
+    server_metrics().second_factor.labels("passkey").inc()
+    audit("passkey.used", sub=sub, remote=remote)
+
+
+def passkey_failed(sub: str, remote: str) -> None:
+    """An assertion or registration that did not check out (`sub` empty: no user known yet)."""
+    server_metrics().second_factor.labels("passkey_failed").inc()
+    audit("passkey.failed", sub=sub or None, remote=remote)
+
+
+def passkey_counter_regressed(sub: str, credential_id: str, remote: str) -> None:
+    """WebAuthn §6.1.1: the signature counter did not go up, a sign of a cloned authenticator."""
+    server_metrics().second_factor.labels("passkey_counter_regressed").inc()
+    audit("passkey.counter_regressed", sub=sub, credential=credential_id, remote=remote)

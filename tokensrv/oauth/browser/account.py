@@ -14,13 +14,14 @@ from dataclasses import dataclass, replace
 
 from tokensrv.errors import InvalidRequest
 from tokensrv.oauth import Provider
-from tokensrv.oauth.browser import second_factor, sessions
+from tokensrv.oauth.browser import passkey_account, second_factor, sessions
 from tokensrv.oauth.browser.authorize import park_for_page
 from tokensrv.oauth.browser.second_factor import WRONG_CODE, Setup
 from tokensrv.oauth.browser.signin import LoginExpired, same_secret
 from tokensrv.oauth.credentials import check_credentials
 from tokensrv.store import User
 from tokensrv.store.mfa import SecondFactor
+from tokensrv.store.passkeys import Passkey
 
 PATH = "/account"
 NOT_CONFIRMED = "Enter your current 6-digit code, or your password, to turn two-step verification off."
@@ -44,6 +45,8 @@ class Account:
     notice: str | None = None
     error: str | None = None
     typed: str = ""
+    passkeys: tuple[Passkey, ...] = ()  # account_passkeys.html; added by script (passkey_account.py)
+    passkey_error: str | None = None
 
 
 Action = Callable[[Provider, Account, Mapping[str, str], str], Awaitable[Account]]
@@ -57,7 +60,8 @@ async def account_page(p: Provider, method: str, params: Mapping[str, str], sess
     user = await p.store.users.get_user(session.sub) if session is not None else None
     if session is None or user is None:
         return SignIn(await park_for_page(p, browser, PATH))
-    shown = Account(browser, user, second_factor.offered(p), await p.store.mfa.get_second_factor(user.sub))
+    shown = Account(browser, user, second_factor.offered(p), await p.store.mfa.get_second_factor(user.sub),
+                    passkeys=tuple(await p.store.passkeys.list_passkeys(user.sub)))
     if method != "POST":
         return shown
     action = ACTIONS.get(params.get("action", ""))
@@ -79,17 +83,31 @@ async def _confirm_setup(p: Provider, shown: Account, params: Mapping[str, str],
                    notice="Two-step verification is on.")
 
 
-async def _remove(p: Provider, shown: Account, params: Mapping[str, str], remote: str) -> Account:
+async def _confirmed(p: Provider, shown: Account, params: Mapping[str, str], remote: str) -> bool:
+    """Recent authentication: the password, a current TOTP code, or a passkey assertion."""
     code, password = params.get("code", "")[:64], params.get("password", "")
     if password:  # the login limit counts it like any password
         user = await check_credentials(p, shown.user.username, password, remote)
-        confirmed = user is not None and user.sub == shown.user.sub
-    else:
-        confirmed = bool(code) and await second_factor.verify(p, shown.user.sub, code, "", remote) is not None
-    if not confirmed:
-        return replace(shown, error=NOT_CONFIRMED, typed=code)
+        return user is not None and user.sub == shown.user.sub
+    if params.get("assertion"):
+        return await passkey_account.confirmed(p, shown.user, params["assertion"], shown.csrf_token, remote)
+    return bool(code) and await second_factor.verify(p, shown.user.sub, code, "", remote) is not None
+
+
+async def _remove(p: Provider, shown: Account, params: Mapping[str, str], remote: str) -> Account:
+    if not await _confirmed(p, shown, params, remote):
+        return replace(shown, error=NOT_CONFIRMED, typed=params.get("code", "")[:64])
     await second_factor.remove(p, shown.user.sub, remote)
     return replace(shown, factor=None, notice="Two-step verification is off.")
 
 
-ACTIONS: dict[str, Action] = {"totp-start": _start_setup, "totp-confirm": _confirm_setup, "totp-remove": _remove}
+async def _remove_passkey(p: Provider, shown: Account, params: Mapping[str, str], remote: str) -> Account:
+    if not await _confirmed(p, shown, params, remote):
+        return replace(shown, passkey_error=passkey_account.NOT_CONFIRMED)
+    await passkey_account.remove(p, shown.user, params.get("credential", ""), remote)
+    return replace(shown, passkeys=tuple(await p.store.passkeys.list_passkeys(shown.user.sub)),
+                   notice="The passkey was removed.")
+
+
+ACTIONS: dict[str, Action] = {"totp-start": _start_setup, "totp-confirm": _confirm_setup, "totp-remove": _remove,
+                              "passkey-remove": _remove_passkey}
