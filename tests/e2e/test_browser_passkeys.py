@@ -84,9 +84,9 @@ async def test_passkeys_register_sign_in_second_step_replay_remove_and_reset(sta
     second = (await cdp.send("WebAuthn.addVirtualAuthenticator", {"options": AUTHENTICATOR}))["authenticatorId"]
     await add_passkey(page, issuer, "")  # no name typed: one is made from the authenticator's transports
     await expect(page.locator("#passkey-list > li")).to_have_count(2)
-    await expect(page.locator("#passkey-list .name").nth(1)).to_have_text("This device's passkey")
+    await expect(page.locator("#passkey-list .name", has_text="This device's passkey")).to_be_visible()
     phone = (await held(cdp, second))[0]
-    await page.locator("#passkey-list details").first.locator("summary").click()
+    await page.locator("#passkey-list > li", has_text="Laptop").locator("summary").click()
     await screenshots(page, "account-passkeys", folder)
     await context.close()
 
@@ -136,8 +136,9 @@ async def test_passkeys_register_sign_in_second_step_replay_remove_and_reset(sta
 
     # "Laptop" removed on the account page, confirmed with the passkey itself
     await page.goto(issuer + "/account")
-    await page.locator("#passkey-list details").first.locator("summary").click()
-    await page.get_by_role("button", name="Confirm with a passkey and remove").click()
+    item = page.locator("#passkey-list > li", has_text="Laptop")
+    await item.locator("summary").click()
+    await item.get_by_role("button", name="Confirm with a passkey and remove").click()
     await expect(page.locator("#account-notice")).to_have_text("The passkey was removed.")
     await expect(page.locator("#passkey-list .name")).to_have_text(["This device's passkey"])
     laptop = (await held(cdp, authenticator))[0]  # with its latest counter: refused for removal alone
