@@ -5,11 +5,18 @@ site sends is refused before anything is read."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+from urllib.parse import urlsplit
 
+import cbor2
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from tests.helpers.app import provider_of
 from tests.helpers.sso import add_app, add_user, begin, csrf_of, login_page, submit
+from tokensrv.store.passkeys import Passkey
 
 
 def b64(raw: bytes) -> str:
@@ -93,3 +100,51 @@ async def test_account_passkey_endpoints_need_a_session(client, path):
     _, csrf = await login_page(client, resp.headers["Location"])
     resp = await post_json(client, path, {"csrf_token": csrf, "purpose": "register"})
     assert resp.status == 400 and (await resp.json())["error"] == "login_required"
+
+
+class Authenticator:
+    """A P-256 passkey made by the test (the COSE key and signatures as an authenticator makes
+    them, WebAuthn §6.1), to send assertions with chosen flags and counters."""
+
+    def __init__(self, rp_id: str) -> None:
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.rp_id = rp_id
+
+    def cose(self) -> bytes:
+        numbers = self.key.public_key().public_numbers()
+        return cbor2.dumps({1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")})
+
+    def assertion(self, credential_id: str, challenge: str, origin: str, user_verified: bool, count: int,
+                  user_handle: bytes) -> dict[str, object]:
+        flags = 0x01 | (0x04 if user_verified else 0)  # UP, and UV when verified
+        data = hashlib.sha256(self.rp_id.encode()).digest() + bytes([flags]) + count.to_bytes(4, "big")
+        client = json.dumps({"type": "webauthn.get", "challenge": challenge, "origin": origin}).encode()
+        signature = self.key.sign(data + hashlib.sha256(client).digest(), ec.ECDSA(hashes.SHA256()))
+        return {"id": credential_id, "rawId": credential_id, "type": "public-key",
+                "response": {"clientDataJSON": b64(client), "authenticatorData": b64(data),
+                             "signature": b64(signature), "userHandle": b64(user_handle)}}
+
+
+async def test_a_passkey_alone_needs_user_verification_and_a_rising_counter(client, settings):
+    app = await add_app(client, "app")
+    await add_user(client)
+    p = provider_of(client)
+    user = await p.store.users.find_user("alice")
+    rp_id = urlsplit(settings.issuer).hostname
+    device = Authenticator(rp_id)
+    await p.store.passkeys.add_passkey(user.sub, Passkey("Y3JlZA", b64(device.cose()), "Test", 1))
+
+    async def attempt(user_verified: bool, count: int):
+        _, resp = await begin(client, app)
+        request_id, csrf = await login_page(client, resp.headers["Location"])
+        ids = {"request": request_id, "csrf_token": csrf}
+        options = await (await post_json(client, "/login/passkey/options", ids)).json()
+        credential = device.assertion("Y3JlZA", options["challenge"], settings.issuer, user_verified, count,
+                                      user.sub.encode())
+        return await post_json(client, "/login/passkey", {**ids, "credential": credential})
+
+    await assert_400(await attempt(user_verified=False, count=1))  # presence alone is not enough to sign in
+    resp = await attempt(user_verified=True, count=1)
+    assert resp.status == 200 and "code=" in (await resp.json())["location"]
+    client.session.cookie_jar.clear_domain(urlsplit(settings.issuer).hostname)  # a fresh browser
+    await assert_400(await attempt(user_verified=True, count=1))  # the counter did not go up: a clone
