@@ -148,3 +148,27 @@ async def test_a_passkey_alone_needs_user_verification_and_a_rising_counter(clie
     assert resp.status == 200 and "code=" in (await resp.json())["location"]
     client.session.cookie_jar.clear_domain(urlsplit(settings.issuer).hostname)  # a fresh browser
     await assert_400(await attempt(user_verified=True, count=1))  # the counter did not go up: a clone
+
+
+async def test_a_passkey_counts_as_enrolled_where_mfa_is_required_and_is_off_with_mfa(make_client, settings):
+    client = await make_client(settings, mfa="required")
+    app = await add_app(client, "app")
+    await add_user(client)
+    p = provider_of(client)
+    user = await p.store.users.find_user("alice")
+    await p.store.passkeys.add_passkey(user.sub, Passkey("Y3JlZA", "cHVibGlj", "Test", 1))
+    _, resp = await begin(client, app)
+    request_id, csrf = await login_page(client, resp.headers["Location"])
+    resp = await submit(client, request_id, csrf)
+    assert resp.status == 303 and resp.headers["Location"].startswith("/login/two-step?")
+    html = await (await client.get(resp.headers["Location"])).text()
+    assert 'data-passkey="signin"' in html and "Use a passkey" in html
+    assert 'id="totp-secret"' not in html and 'name="code"' not in html  # no TOTP enrolment forced on it
+
+    off = await make_client(settings, mfa="off")
+    app = await add_app(off, "other")
+    _, resp = await begin(off, app)
+    request_id, csrf = await login_page(off, resp.headers["Location"])
+    assert "Use a passkey" not in await (await off.get(resp.headers["Location"])).text()
+    resp = await post_json(off, "/login/passkey/options", {"request": request_id, "csrf_token": csrf})
+    assert await assert_400(resp) == "passkeys are not offered"
