@@ -23,8 +23,11 @@ def key(credential_id: str, created: int = 100) -> Passkey:
 
 
 async def test_passkeys_are_listed_found_by_credential_id_and_removed(store):
-    await store.passkeys.add_passkey("s1", key("c1", 100))
-    await store.passkeys.add_passkey("s1", key("c2", 200))
+    assert await store.passkeys.add_passkey("s1", key("c1", 100)) is True
+    assert await store.passkeys.add_passkey("s1", key("c2", 200)) is True
+    assert await store.passkeys.add_passkey("s2", key("c1", 300)) is False  # registered already (§7.1 step 26)
+    assert await store.passkeys.remove_passkey("s2", "c2") is False  # another user's: its index entry stays
+    assert await store.passkeys.owner_of("c2") == ("s1", key("c2", 200))
     assert [k.credential_id for k in await store.passkeys.list_passkeys("s1")] == ["c1", "c2"]
     assert await store.passkeys.owner_of("c2") == ("s1", key("c2", 200))
     assert await store.passkeys.remove_passkey("s1", "c1") is True

@@ -7,8 +7,10 @@ Keys (store/keyspace.py):
                             counter, `u:<credential id>` its last use (epoch s); no TTL
   passkey-owner:<cred id>   -> sub, for a credential id presented without a username
   passkey-challenge:<sha>   a ceremony's challenge (JSON), by the challenge's SHA-256; taken once
-Each write touches one key (Cluster-safe). A credential is added hash first, then owner; removed
-in the other order, and a look-up checks both: a half-written credential signs nobody in.
+Each write touches one key (Cluster-safe). A credential is added owner first (SET NX: a credential
+id already registered, to anyone, is refused, WebAuthn §7.1 step 26), then the hash; removed hash
+first, and its owner only if it was this user's; a look-up checks both: a half-written credential
+signs nobody in.
 """
 from __future__ import annotations
 
@@ -63,11 +65,14 @@ class PasskeyStore:
                  if name.startswith(_CREDENTIAL)]
         return sorted(found, key=lambda key: (key.created, key.credential_id))
 
-    async def add_passkey(self, sub: str, key: Passkey) -> None:
+    async def add_passkey(self, sub: str, key: Passkey) -> bool:
+        """False, and nothing written, if the credential id is registered already (to anyone)."""
+        if not await self.redis.set(keyspace.passkey_owner(key.credential_id), sub, nx=True):
+            return False
         record = {k: v for k, v in asdict(key).items() if k not in ("credential_id", "sign_count", "last_used")}
         await self.redis.hset(keyspace.passkeys(sub), mapping={
             _CREDENTIAL + key.credential_id: json.dumps(record), _COUNTER + key.credential_id: str(key.sign_count)})
-        await self.redis.set(keyspace.passkey_owner(key.credential_id), sub)
+        return True
 
     async def owner_of(self, credential_id: str) -> tuple[str, Passkey] | None:
         """Whose credential this is, and the credential; None if nobody's (or removed)."""
@@ -80,7 +85,8 @@ class PasskeyStore:
     async def remove_passkey(self, sub: str, credential_id: str) -> bool:
         removed = int(await self.redis.hdel(keyspace.passkeys(sub), *(
             prefix + credential_id for prefix in (_CREDENTIAL, _COUNTER, _USED))))
-        await self.redis.delete(keyspace.passkey_owner(credential_id))
+        if removed:  # never another user's index entry: a credential id is no secret
+            await self.redis.delete(keyspace.passkey_owner(credential_id))
         return removed > 0
 
     async def remove_all_passkeys(self, sub: str) -> int:

@@ -158,15 +158,17 @@ async def register(p: Provider, user: User, body: Mapping[str, Any], browser: st
         checked = verify_registration_response(
             credential=credential, expected_challenge=challenge, expected_rp_id=rp_id(p),
             expected_origin=origin(p), require_user_verification=False)
-    except _MALFORMED as exc:
+    except (PasskeyRefused, *_MALFORMED) as exc:
         events.passkey_failed(user.sub, remote)
-        raise PasskeyRefused(f"registration refused: {type(exc).__name__}") from None
+        raise PasskeyRefused(f"registration refused: {type(exc).__name__}: {str(exc)[:200]}") from None
     transports = tuple(str(getattr(t, "value", t)) for t in (credential.response.transports or ()))[:8]
     synced = checked.credential_device_type == CredentialDeviceType.MULTI_DEVICE
     key = Passkey(bytes_to_base64url(checked.credential_id), bytes_to_base64url(checked.credential_public_key),
                   clean_name(body.get("name")) or default_name(transports, synced), p.now(), transports, synced,
                   checked.sign_count)
-    await p.store.passkeys.add_passkey(user.sub, key)
+    if not await p.store.passkeys.add_passkey(user.sub, key):
+        events.passkey_failed(user.sub, remote)
+        raise PasskeyRefused("credential id registered already", description="this passkey is registered already")
     events.passkey_registered(user.sub, remote)
     return key
 
@@ -183,9 +185,9 @@ async def authenticate(p: Provider, body: Mapping[str, Any], expected: Challenge
             expected_origin=origin(p), credential_public_key=base64url_to_bytes(key.public_key),
             credential_current_sign_count=0,  # compared (atomically) by the store below
             require_user_verification=expected.ceremony == SIGNIN)
-    except _MALFORMED as exc:
+    except (PasskeyRefused, *_MALFORMED) as exc:  # audited whatever the reason: replays included
         events.passkey_failed(expected.sub, remote)
-        raise PasskeyRefused(f"assertion refused: {type(exc).__name__}") from None
+        raise PasskeyRefused(f"assertion refused: {type(exc).__name__}: {str(exc)[:200]}") from None
     user = await p.store.users.get_user(sub)
     if user is None or user.disabled:
         raise PasskeyRefused("the passkey's user is disabled or gone")
