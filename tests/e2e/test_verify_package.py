@@ -128,7 +128,8 @@ def test_the_server_and_the_verifier_build_without_setuptools_warnings(tmp_path:
 
     server = zipfile.ZipFile(tmp_path / "dist" / "tokensrv-0.1.0-py3-none-any.whl").namelist()
     verifier = zipfile.ZipFile(tmp_path / "dist" / "tokensrv_verify-0.1.0-py3-none-any.whl").namelist()
-    assert {"tokensrv/server/web/static/style.css", "tokensrv/server/web/templates/login.html",
+    assert {"tokensrv/server/web/static/style.css", "tokensrv/server/web/static/passkeys.js",
+            "tokensrv/server/web/templates/login.html",
             "tokensrv/store/lua/rotate.lua", "tokensrv/version.py"} <= set(server)
     assert {"tokensrv/verify/__init__.py", "tokensrv/verify/py.typed"} <= set(verifier)
     # one copy of the verifier, and no tokensrv/__init__.py: the namespace both install into

@@ -71,7 +71,7 @@ def start_server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> It
     started: list[LiveServer] = []
 
     def start(keys_dir: Path | None = None, **env_overrides: str) -> LiveServer:
-        port = free_port()
+        port = int(env_overrides.get("TOKENSRV_PORT") or free_port())  # given: an issuer naming it (localhost)
         workdir = tmp_path_factory.mktemp("server")
         keys_dir = keys_dir or workdir / "keys"
         env = {**os.environ, "TOKENSRV_REDIS_URL": redis_url, "TOKENSRV_KEYS_DIR": str(keys_dir),

@@ -189,7 +189,7 @@ async def test_mfa_reset_removes_the_factor_and_ends_sessions(client, clock):
 
 async def test_discovery_advertises_amr_and_acr(client, make_client, settings):
     doc = await (await client.get("/.well-known/openid-configuration")).json()
-    assert doc["amr_values_supported"] == ["pwd", "otp", "mfa"]
+    assert doc["amr_values_supported"] == ["pwd", "otp", "hwk", "swk", "user", "mfa"]
     assert doc["acr_values_supported"] == ["urn:tokensrv:acr:pwd", "urn:tokensrv:acr:mfa"]
     off = await make_client(settings, mfa="off")
     doc = await (await off.get("/.well-known/openid-configuration")).json()

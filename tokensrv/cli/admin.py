@@ -188,27 +188,34 @@ async def revoke_everywhere(p: Provider, username: str) -> dict[str, Any]:
 
 
 async def second_factor_view(p: Provider, username: str) -> dict[str, Any]:
-    """Whether the user has TOTP, since when, and how many recovery codes are left (never the secret)."""
+    """Whether the user has TOTP, since when, how many recovery codes are left (never the secret),
+    and its passkeys (name, added, last used; never a key)."""
     user = await find_user(p, username)
     factor = await p.store.mfa.get_second_factor(user.sub)
+    keys = await p.store.passkeys.list_passkeys(user.sub)
     return {"username": user.username, "sub": user.sub, "totp": factor is not None,
             "enrolled_at": _iso(factor.enrolled) if factor else None,
-            "recovery_codes_left": factor.recovery_left if factor else 0}
+            "recovery_codes_left": factor.recovery_left if factor else 0,
+            "passkeys": [{"name": k.name, "created_at": _iso(k.created), "synced": k.synced,
+                          "last_used_at": _iso(k.last_used) if k.last_used else None} for k in keys]}
 
 
 async def reset_second_factor(p: Provider, username: str) -> dict[str, Any]:
-    """A lost phone: TOTP and recovery codes go, and so does every session of the user (whoever
-    holds the phone may hold a signed-in browser too). The next sign-in offers enrolment again."""
+    """A lost phone: TOTP, recovery codes and passkeys go, and so does every session of the user
+    (whoever holds the phone may hold a signed-in browser too). The next sign-in offers enrolment again."""
     user = await find_user(p, username)
     removed = await p.store.mfa.remove_second_factor(user.sub)
+    passkeys = await p.store.passkeys.remove_all_passkeys(user.sub)
     await revoke_user(p, user)
-    return {"username": user.username, "sub": user.sub, "removed": removed}
+    return {"username": user.username, "sub": user.sub, "removed": removed or passkeys > 0,
+            "passkeys_removed": passkeys}
 
 
 async def remove_user(p: Provider, username: str) -> None:
     user = await find_user(p, username)
     await revoke_user(p, user)
     await p.store.mfa.remove_second_factor(user.sub)
+    await p.store.passkeys.remove_all_passkeys(user.sub)
     await p.store.users.remove_user(user)
 
 

@@ -258,10 +258,10 @@ def add_user_parser(commands: Commands[Any]) -> None:
                        ("revoke", "sign a user out everywhere")):
         add_command(user, name, text).add_argument("username", metavar="USERNAME")
     # not add_group: its `action` would be overwritten by the subcommand's; ADMIN finds ("user", "mfa")
-    mfa: Commands[Any] = user.add_parser("mfa", help="a user's second factor (TOTP)").add_subparsers(
+    mfa: Commands[Any] = user.add_parser("mfa", help="a user's second factors (TOTP, passkeys)").add_subparsers(
         dest="mfa_action", required=True)
-    for name, text in (("show", "whether a user has TOTP, and how many recovery codes are left"),
-                       ("reset", "remove a user's TOTP and recovery codes (a lost phone) and end its sessions")):
+    for name, text in (("show", "whether a user has TOTP, how many recovery codes are left, and its passkeys"),
+                       ("reset", "remove a user's TOTP, recovery codes and passkeys (a lost phone), end its sessions")):
         add_command(mfa, name, text).add_argument("username", metavar="USERNAME")
 
 

@@ -98,3 +98,32 @@ def account_changed(action: str, sub: str, remote: str, **ids: str) -> None:
     """`action`: "password_changed", "session_ended", "other_sessions_ended", "device_disconnected"
     or "reauthenticated"; `ids` name what it ended (a sid, a client_id)."""
     audit("account." + action, sub=sub, remote=remote, **ids)
+
+
+# ---- passkeys (oauth/browser/passkeys.py): ids only, never a key, signature or challenge ----
+
+def passkey_registered(sub: str, remote: str) -> None:
+    server_metrics().second_factor.labels("passkey_registered").inc()
+    audit("passkey.registered", sub=sub, remote=remote)
+
+
+def passkey_removed(sub: str, remote: str) -> None:
+    server_metrics().second_factor.labels("passkey_removed").inc()
+    audit("passkey.removed", sub=sub, remote=remote)
+
+
+def passkey_used(sub: str, remote: str) -> None:
+    server_metrics().second_factor.labels("passkey").inc()
+    audit("passkey.used", sub=sub, remote=remote)
+
+
+def passkey_failed(sub: str, remote: str) -> None:
+    """An assertion or registration that did not check out (`sub` empty: no user known yet)."""
+    server_metrics().second_factor.labels("passkey_failed").inc()
+    audit("passkey.failed", sub=sub or None, remote=remote)
+
+
+def passkey_counter_regressed(sub: str, credential_id: str, remote: str) -> None:
+    """WebAuthn §6.1.1: the signature counter did not go up, a sign of a cloned authenticator."""
+    server_metrics().second_factor.labels("passkey_counter_regressed").inc()
+    audit("passkey.counter_regressed", sub=sub, credential=credential_id, remote=remote)

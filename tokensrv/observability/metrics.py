@@ -61,7 +61,7 @@ class ServerMetrics:
                                    registry=registry)
         self.login_failures = Counter("tokensrv_login_failures_total", "failed username/password checks",
                                       registry=registry)
-        self.second_factor = Counter("tokensrv_second_factor_total", "second-factor (TOTP) checks at sign-in "
+        self.second_factor = Counter("tokensrv_second_factor_total", "second-factor (TOTP, passkey) checks at sign-in "
                                      "and on the account page, by outcome", ["outcome"], registry=registry)
         # counted from the 429 answers by route: a limiter anywhere (login page, password grant, token
         # endpoint) is seen without each of them having to remember to count

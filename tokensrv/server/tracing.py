@@ -214,6 +214,7 @@ class TracedStore:
         self.logouts = _traced(store.logouts, tracer)
         self.limits = _traced(store.limits, tracer)
         self.mfa = _traced(store.mfa, tracer)
+        self.passkeys = _traced(store.passkeys, tracer)
         self.locks = _traced(store.locks, tracer)
         self.nonces = _traced(store.nonces, tracer)
 

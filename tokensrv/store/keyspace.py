@@ -35,6 +35,10 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:mfa:<sub>              hash: the user's TOTP secret, last used time-step, recovery code
                                   digests (store/mfa.py); no TTL
   tokensrv:mfa-setup:<sub>        a TOTP secret shown at enrolment, until confirmed or expired
+  tokensrv:passkeys:<sub>         hash: the user's passkeys, their sign counters and last uses
+                                  (store/passkeys.py); no TTL
+  tokensrv:passkey-owner:<id>     -> sub, by credential id (discoverable sign-in)
+  tokensrv:passkey-challenge:<digest>  a WebAuthn ceremony's challenge, until used or expired
   tokensrv:rp-sessions:<sub>      back-channel logout: which clients hold tokens of which session
   tokensrv:bcl:{tokensrv:backchannel}:queue, :retry  the delivery queue (store/backchannel.py)
 """
@@ -164,3 +168,15 @@ def second_factor(sub: str) -> str:
 
 def second_factor_setup(sub: str) -> str:
     return PREFIX + "mfa-setup:" + sub
+
+
+def passkeys(sub: str) -> str:
+    return PREFIX + "passkeys:" + sub
+
+
+def passkey_owner(credential_id: str) -> str:
+    return PREFIX + "passkey-owner:" + credential_id
+
+
+def passkey_challenge(digest: str) -> str:
+    return PREFIX + "passkey-challenge:" + digest

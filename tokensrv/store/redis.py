@@ -10,6 +10,7 @@ Each domain module says which keys it writes and how its writes fit Valkey Clust
   store.devices   store/device.py      device authorizations (RFC 8628)
   store.logouts   store/backchannel.py back-channel logout: sessions' clients, the delivery queue
   store.mfa       store/mfa.py         second factors: TOTP secrets, recovery codes
+  store.passkeys  store/passkeys.py    passkeys (WebAuthn credentials) and their challenges
   store.limits, store.locks, store.nonces   store/guards.py   rate limits, locks, one-time values
 The protocol code is typed against the Protocols of store/protocols.py, not these classes.
 """
@@ -25,6 +26,7 @@ from tokensrv.store.denylist import DenyListStore
 from tokensrv.store.device import DeviceStore
 from tokensrv.store.guards import LockStore, NonceStore, RateLimitStore
 from tokensrv.store.mfa import SecondFactorStore
+from tokensrv.store.passkeys import PasskeyStore
 from tokensrv.store.refresh import RefreshStore
 from tokensrv.store.sessions import SessionStore
 from tokensrv.store.users import UserStore
@@ -51,6 +53,7 @@ class RedisStore:
         self.logouts = LogoutStore(self.conn)
         self.limits = RateLimitStore(self.conn)
         self.mfa = SecondFactorStore(self.conn)
+        self.passkeys = PasskeyStore(self.conn)
         self.locks = LockStore(self.conn)
         self.nonces = NonceStore(self.conn)
 

@@ -52,7 +52,12 @@ async def needed(p: Provider, user: User) -> bool:
     """Whether a sign-in by password must go on to the second step (a code, or enrolment first)."""
     if not offered(p):
         return False
-    return p.settings.mfa == "required" or await p.store.mfa.get_second_factor(user.sub) is not None
+    return p.settings.mfa == "required" or await has_factor(p, user.sub)
+
+
+async def has_factor(p: Provider, sub: str) -> bool:
+    """A TOTP enrolment or a passkey: either is a second factor, and enough for TOKENSRV_MFA=required."""
+    return await p.store.mfa.get_second_factor(sub) is not None or bool(await p.store.passkeys.list_passkeys(sub))
 
 
 async def setup_for(p: Provider, user: User) -> Setup:

@@ -7,6 +7,7 @@ double-submit token, the request's few minutes. The session starts only once the
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ class CodeForm:
     error: str | None = None
     typed: str = ""  # what was typed in the code field, kept when it was wrong
     typed_recovery: str = ""
+    totp: bool = True  # a code is asked for (TOTP enrolled, or being enrolled)
+    passkey: bool = False  # the user has a passkey: "Use a passkey" is offered (passkey_signin.py)
 
 
 async def _waiting(p: Provider, request_id: str | None, browser: str | None) -> tuple[str, PendingLogin, User]:
@@ -41,8 +44,10 @@ async def _waiting(p: Provider, request_id: str | None, browser: str | None) -> 
 
 
 async def _form(p: Provider, request_id: str, csrf: str, pending: PendingLogin, user: User) -> CodeForm:
-    enrolled = await p.store.mfa.get_second_factor(user.sub) is not None
-    return CodeForm(request_id, csrf, pending, None if enrolled else await second_factor.setup_for(p, user))
+    totp = await p.store.mfa.get_second_factor(user.sub) is not None
+    passkey = bool(await p.store.passkeys.list_passkeys(user.sub))  # enough alone, even where TOTP is required
+    setup = None if totp or passkey else await second_factor.setup_for(p, user)
+    return CodeForm(request_id, csrf, pending, setup, totp=totp or setup is not None, passkey=passkey)
 
 
 async def show(p: Provider, request_id: str | None, browser: str | None) -> CodeForm:
@@ -61,10 +66,10 @@ async def submit(p: Provider, form: Mapping[str, str], browser: str | None, sess
     if shown.setup is not None:  # enrolment required before this sign-in may finish
         codes = await second_factor.enrol(p, user, code, remote)
         if codes is None:
-            return CodeForm(request_id, csrf, pending, shown.setup, WRONG_CODE, code)
+            return dataclasses.replace(shown, error=WRONG_CODE, typed=code)
         signed = await finish(p, request_id, user, session_secret, AMR_TOTP, (remote, agent))
         return SignedIn(signed.session_secret, signed.session, signed.location, tuple(codes))
     if await second_factor.verify(p, user.sub, code, recovery, remote) is None:
         error = "That recovery code is not right or was used already." if recovery.strip() else WRONG_CODE
-        return CodeForm(request_id, csrf, pending, None, error, code, recovery)
+        return dataclasses.replace(shown, error=error, typed=code, typed_recovery=recovery)
     return await finish(p, request_id, user, session_secret, AMR_TOTP, (remote, agent))

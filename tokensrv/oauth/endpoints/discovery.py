@@ -52,8 +52,9 @@ def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any
         "require_pushed_authorization_requests": settings.require_par,  # RFC 9126 §5
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "at_hash",
                              "amr", "acr", *settings.claims.claim_names],
-        # how a browser sign-in can end (RFC 8176): with a password, then a TOTP code unless MFA is off
-        "amr_values_supported": ["pwd"] if settings.mfa == "off" else ["pwd", "otp", "mfa"],
+        # how a browser sign-in can end (RFC 8176): with a password, then a TOTP code or a passkey, or a
+        # passkey alone (hwk, or swk if synced; user: verified by it), unless MFA is off
+        "amr_values_supported": ["pwd"] if settings.mfa == "off" else ["pwd", "otp", "hwk", "swk", "user", "mfa"],
         "acr_values_supported": [ACR_PASSWORD] if settings.mfa == "off" else [ACR_PASSWORD, ACR_MFA],
         "prompt_values_supported": ["none", "login"],
         "claims_parameter_supported": True,  # OIDC Core §5.5 (oauth/claims_request.py; acr acted on)

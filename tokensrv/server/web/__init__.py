@@ -7,7 +7,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from tokensrv.server.web import account, device, login, logout
+from tokensrv.server.web import account, device, login, logout, passkeys
 
 HERE = Path(__file__).parent
 STYLESHEET = HERE / "static" / "style.css"
@@ -21,6 +21,7 @@ def setup_web(app: web.Application) -> None:
     logout.setup(app)
     device.setup(app)
     account.setup(app)
+    passkeys.setup(app)  # and the one script, /static/passkeys.js
     # the one static file, by name: any other path under /static/ is the router's JSON 404 (a
     # static folder answers a missing file itself, with an empty application/octet-stream 404)
     app.router.add_get("/static/style.css", stylesheet)

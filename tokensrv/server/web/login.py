@@ -45,7 +45,7 @@ async def login_form(request: web.Request, form: signin.Retry) -> web.Response:
     context = {"request_id": form.request_id, "csrf_token": form.csrf_token, "error": form.error,
                "client_id": client_id, "client": await shown_client(request, client_id) if client_id else None,
                "purpose": PURPOSES.get(form.pending.resume.partition("?")[0], "to continue"),
-               "confirm_username": form.confirm_username}
+               "confirm_username": form.confirm_username, "passkeys": provider(request).settings.mfa != "off"}
     return render(request, "login.html", context)
 
 
@@ -80,9 +80,13 @@ def signed_in(request: web.Request, outcome: signin.SignedIn) -> web.Response:
                           {"recovery_codes": outcome.recovery_codes, "location": outcome.location})
     else:
         response = redirect(outcome.location)
+    signed_in_cookie(request, response, outcome)
+    return response
+
+
+def signed_in_cookie(request: web.Request, response: web.StreamResponse, outcome: signin.SignedIn) -> None:
     cookies.set_session(request, response, outcome.session_secret,
                         outcome.session.expires_at - outcome.session.auth_time)
-    return response
 
 
 async def code_form(request: web.Request, form: two_step.CodeForm) -> web.Response:

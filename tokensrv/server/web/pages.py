@@ -25,8 +25,9 @@ log = logging.getLogger("tokensrv.web")
 # form-action is left out on purpose: Chromium applies it to the redirect that follows a form
 # post, and the login form's answer is a redirect to the client's (registered) redirect URI.
 # img-src https: for a client's logo (registered https only; the <img> sends no referrer)
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self' https:; base-uri 'none'; "
-       "frame-ancestors 'none'")
+# script-src and connect-src 'self': the passkey script (static/passkeys.js) and its posts, ours alone
+CSP = ("default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' https:; "
+       "base-uri 'none'; frame-ancestors 'none'")
 # same-origin, not no-referrer: other sites still learn nothing of our URLs (request ids), but under
 # no-referrer a browser sends `Origin: null` with our own form posts (Fetch §3.2), which
 # same_origin.py must refuse

@@ -8,11 +8,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from tokensrv.oauth import Provider
+from tokensrv.oauth.browser import passkey_account, second_factor
 from tokensrv.oauth.browser.second_factor import Setup
 from tokensrv.oauth.credentials import check_credentials
 from tokensrv.observability import events
 from tokensrv.store import BrowserSession, User
 from tokensrv.store.mfa import SecondFactor
+from tokensrv.store.passkeys import Passkey
 
 PATH = "/account"
 WRONG_PASSWORD = "That password is not right. Type your current password to go on."
@@ -81,6 +83,7 @@ class Account:
     reauth: Reauth | None = None
     new_secret: str | None = None  # this browser's new session cookie (after a password change)
     session_ttl: int = 0
+    passkeys: tuple[Passkey, ...] = ()  # account_passkeys.html; added by script (passkey_account.py)
 
 
 Action = Callable[[Provider, Account, Mapping[str, str], Visit], Awaitable[Account]]
@@ -88,6 +91,18 @@ Action = Callable[[Provider, Account, Mapping[str, str], Visit], Awaitable[Accou
 
 def replace(shown: Account, **changes: object) -> Account:
     return dataclasses.replace(shown, **changes)  # type: ignore[arg-type]
+
+
+async def confirmed(p: Provider, shown: Account, params: Mapping[str, str], visit: Visit) -> bool:
+    """A change that weakens the account asks every time, whatever the session's age: the password
+    (counted by the login limit like any), a current TOTP code, or a passkey assertion."""
+    code, password = params.get("code", "")[:64], params.get("password", "")
+    if password:
+        user = await check_credentials(p, shown.user.username, password, visit.remote)
+        return user is not None and user.sub == shown.user.sub
+    if params.get("assertion"):
+        return await passkey_account.confirmed(p, shown.user, params["assertion"], shown.csrf_token, visit.remote)
+    return bool(code) and await second_factor.verify(p, shown.user.sub, code, "", visit.remote) is not None
 
 
 async def require_recent(p: Provider, shown: Account, params: Mapping[str, str], visit: Visit,

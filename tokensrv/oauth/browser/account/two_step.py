@@ -12,9 +12,8 @@ from collections.abc import Mapping
 
 from tokensrv.oauth import Provider
 from tokensrv.oauth.browser import second_factor
-from tokensrv.oauth.browser.account.page import Account, Visit, replace
+from tokensrv.oauth.browser.account.page import Account, Visit, confirmed, replace
 from tokensrv.oauth.browser.second_factor import WRONG_CODE
-from tokensrv.oauth.credentials import check_credentials
 
 AMR_SECOND = ("otp", "mfa")  # what a TOTP code adds to how the session signed in (RFC 8176)
 NOT_CONFIRMED = "Enter your current 6-digit code, or your password, to turn two-step verification off."
@@ -36,13 +35,7 @@ async def confirm_setup(p: Provider, shown: Account, params: Mapping[str, str], 
 
 
 async def remove(p: Provider, shown: Account, params: Mapping[str, str], visit: Visit) -> Account:
-    code, password = params.get("code", "")[:64], params.get("password", "")
-    if password:  # the login limit counts it like any password
-        user = await check_credentials(p, shown.user.username, password, visit.remote)
-        confirmed = user is not None and user.sub == shown.user.sub
-    else:
-        confirmed = bool(code) and await second_factor.verify(p, shown.user.sub, code, "", visit.remote) is not None
-    if not confirmed:
-        return replace(shown, error=NOT_CONFIRMED, typed=code)
+    if not await confirmed(p, shown, params, visit):
+        return replace(shown, error=NOT_CONFIRMED, typed=params.get("code", "")[:64])
     await second_factor.remove(p, shown.user.sub, visit.remote)
     return replace(shown, factor=None, notice="Two-step verification is off.")
