@@ -88,6 +88,23 @@ async def test_userinfo_releases_the_claims_of_each_scope_with_their_types(clien
     assert not released & set(id_token)
 
 
+async def test_the_claims_parameter_puts_claims_the_scopes_release_into_the_id_token(client):
+    """OIDC Core §5.5: `claims={"id_token": {...}}` asks for claims in the ID token; a claim is added
+    when a granted scope releases it (email here), never one no scope released (phone_number), and
+    a protocol claim named there stays the ID token's own (sub)."""
+    user = await add_alice(client)
+    app = await add_app(client, scopes=SCOPES)
+    asked = {"id_token": {"email": {"essential": True}, "groups": None, "department": None, "phone_number": None,
+                          "sub": {"value": "someone-else"}}}
+    flow, answer = await sign_in(client, app, scope="openid email groups department", claims=json.dumps(asked))
+    status, body = await redeem(client, flow, answer["code"])
+    assert status == 200, body
+    id_token = await verified(client, body["id_token"], app.client_id)
+    assert id_token["email"] == "alice@example.org" and id_token["groups"] == ["eng", "ops"]
+    assert id_token["department"] == "research" and id_token["sub"] == user["sub"]
+    assert "phone_number" not in id_token and "email_verified" not in id_token
+
+
 async def test_access_token_carries_groups_and_custom_scope_claims_only_when_granted(client):
     await add_alice(client)
     app = await add_app(client, scopes=SCOPES)

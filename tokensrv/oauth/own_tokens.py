@@ -9,7 +9,7 @@ import hashlib
 import json
 import secrets
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -19,7 +19,7 @@ from joserfc.errors import JoseError, SecurityWarning
 from tokensrv.errors import TemporarilyUnavailable
 from tokensrv.oauth import Provider
 from tokensrv.oauth.auth_methods import acr_of
-from tokensrv.oauth.release import client_claims, scope_claims
+from tokensrv.oauth.release import asked_for_id_token, client_claims, scope_claims
 from tokensrv.store import Client, RefreshFamily, User
 from tokensrv.verify.errors import MalformedToken
 from tokensrv.verify.jws import unverified
@@ -113,10 +113,12 @@ def access_claims(p: Provider, client: Client, subject: Subject, scope: str, jti
 
 
 def id_token(p: Provider, client: Client, subject: Subject, access_token: str, now: int,
-             nonce: str | None) -> str:
-    """OIDC Core §2 and §3.1.3.6 (at_hash: left half of SHA-256 of the access token)."""
+             nonce: str | None, user_claims: Mapping[str, Any] | None = None) -> str:
+    """OIDC Core §2 and §3.1.3.6 (at_hash: left half of SHA-256 of the access token);
+    `user_claims`: what the `claims` parameter asked for (release.asked_for_id_token), under the
+    protocol's own claims, which they never replace."""
     digest = hashlib.sha256(access_token.encode()).digest()
-    claims: dict[str, Any] = {
+    claims: dict[str, Any] = {**(user_claims or {}),
         "iss": p.settings.issuer, "sub": subject.sub, "aud": client.client_id,
         "exp": now + p.settings.id_token_ttl, "iat": now, "auth_time": subject.auth_time,
         "at_hash": _b64(digest[: len(digest) // 2]),
@@ -193,8 +195,10 @@ def issue_access(p: Provider, claims: dict[str, Any], scope: str, jkt: str | Non
 
 
 async def issue_for_user(p: Provider, client: Client, subject: Subject, scope: str,
-                         nonce: str | None = None, jkt: str | None = None) -> Issued:
-    """Access token, a new refresh family when the client may refresh, an ID token for openid;
+                         nonce: str | None = None, jkt: str | None = None,
+                         id_token_claims: Collection[str] = ()) -> Issued:
+    """Access token, a new refresh family when the client may refresh, an ID token for openid
+    (with the user's claims of `id_token_claims` that the scope releases: the `claims` parameter);
     with `jkt`, the access token (and a public client's refresh family) bound to that DPoP key."""
     now, jti = p.now(), new_jti()
     claims = access_claims(p, client, subject, scope, jti, now, jkt)
@@ -209,7 +213,9 @@ async def issue_for_user(p: Provider, client: Client, subject: Subject, scope: s
         await p.store.refresh.create_family(family, digest, jti, claims["exp"], refresh_idle(p, client, jkt))
         response["refresh_token"] = token
     if "openid" in scope.split():
-        response["id_token"] = id_token(p, client, subject, response["access_token"], now, nonce)
+        asked = asked_for_id_token(p.settings.claims, subject.user, scope.split(), id_token_claims) \
+            if id_token_claims and subject.user is not None else None
+        response["id_token"] = id_token(p, client, subject, response["access_token"], now, nonce, asked)
     await note_session_client(p, client, subject, now)
     return Issued(response, claims, family_id)
 

@@ -7,8 +7,10 @@ and the operator's claims file (tokensrv/claims.py, read once at start).
 - ID tokens: none of them. tokensrv always issues an access token with an ID token, so §5.4 puts
   the claims that scopes ask for at UserInfo; an ID token only says who signed in and how.
 
-A requested-claims set (the OIDC `claims` parameter) would be one more argument of
-`standard_claims` and `scope_claims`, filtering what the scopes release.
+The OIDC `claims` parameter (§5.5) moves claims into the ID token: a claim it asks for there is
+added when a granted scope releases it (`asked_for_id_token`). It releases nothing the scopes do
+not: the scopes are what the user (or the operator, for a first-party client) agreed to. Its
+`userinfo` member asks for nothing more than the scopes release at UserInfo already.
 """
 from __future__ import annotations
 
@@ -57,6 +59,16 @@ def scope_claims(rules: ClaimRules, user: User, scopes: Collection[str]) -> dict
             claims.update({claim: typed(name, attributes[name]) for claim, name in rules.scopes.get(scope, ())
                            if name in attributes})
     return claims
+
+
+def asked_for_id_token(rules: ClaimRules, user: User, scopes: Collection[str],
+                       asked: Collection[str]) -> dict[str, Any]:
+    """The user's claims that the `claims` parameter asks for in the ID token, among those the
+    granted scopes release (the protocol claims it names are the ID token's own: not here)."""
+    if not asked:
+        return {}
+    released = {**standard_claims(user, scopes), **scope_claims(rules, user, scopes)}
+    return {name: value for name, value in released.items() if name in asked}
 
 
 def client_claims(extra: ClientClaims, user: User | None) -> dict[str, Any]:

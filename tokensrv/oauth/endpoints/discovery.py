@@ -57,7 +57,7 @@ def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any
         "amr_values_supported": ["pwd"] if settings.mfa == "off" else ["pwd", "otp", "hwk", "swk", "user", "mfa"],
         "acr_values_supported": [ACR_PASSWORD] if settings.mfa == "off" else [ACR_PASSWORD, ACR_MFA],
         "prompt_values_supported": ["none", "login"],
-        "claims_parameter_supported": True,  # OIDC Core §5.5 (oauth/claims_request.py; acr acted on)
+        "claims_parameter_supported": True,  # OIDC Core §5.5 (oauth/claims_request.py, release.py)
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,
         "frontchannel_logout_supported": False,

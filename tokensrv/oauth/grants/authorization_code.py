@@ -14,6 +14,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from tokensrv.errors import InvalidGrant, InvalidRequest, UnauthorizedClient
 from tokensrv.oauth import Provider
 from tokensrv.oauth.browser.authorize import PKCE_VALUE
+from tokensrv.oauth.claims_request import parse_claims
 from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.oauth.dpop import check_code_binding
 from tokensrv.oauth.endpoints.revocation import deny_jtis, kill_family, user_is_current
@@ -43,7 +44,8 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str
     if user is None or not user_is_current(user, taken.session_created_ms) or sid_revoked:
         raise InvalidGrant("the session ended before the code was redeemed")
     subject = Subject(user.sub, taken.auth_time, taken.sid, user.roles, taken.amr, taken.acr, user=user)
-    issued = await issue_for_user(p, client, subject, taken.request.scope, taken.request.nonce, jkt)
+    asked = parse_claims(taken.request.claims).id_token  # OIDC Core §5.5: claims for the ID token
+    issued = await issue_for_user(p, client, subject, taken.request.scope, taken.request.nonce, jkt, tuple(asked))
     revocable = CodeReplay(issued.family_id, issued.claims["jti"], int(issued.claims["exp"]))
     if not await p.store.sessions.record_code_tokens(digest, revocable.family_id, revocable.jti or "", revocable.exp):
         await _revoke_issued(p, revocable)  # a replay arrived while we were issuing
