@@ -59,7 +59,7 @@ def check_attribute(key: str, value: str) -> None:
         raise ClaimsError(f"attribute {key!r}: the value must be at most {MAX_VALUE} characters")
     if key in BOOLEAN_ATTRIBUTES and value not in ("true", "false"):
         raise ClaimsError(f"attribute {key!r} must be true or false, got {value!r}")
-    if key == "updated_at" and not value.isdigit():
+    if key == "updated_at" and not (value.isascii() and value.isdigit()):  # not '²', which int() refuses
         raise ClaimsError(f"attribute 'updated_at' must be seconds since 1970 (a whole number), got {value!r}")
     if key == "address":
         _check_address(value)

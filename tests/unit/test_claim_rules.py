@@ -65,6 +65,7 @@ def test_a_good_file_is_precomputed_per_client(tmp_path):
     ("email=a@b", "cannot be an attribute"),
     ("email_verified=yes", "true or false"),
     ("updated_at=yesterday", "whole number"),
+    ("updated_at=\u00b2", "whole number"),  # a digit to str.isdigit(), not to int(): UserInfo answered 500
     ("address=Main St", "JSON object"),
     ("note=" + "x" * 300, "at most 256"),
 ])
