@@ -15,7 +15,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.helpers.app import provider_of
+from tests.helpers.oauth import PASSWORD
 from tests.helpers.sso import add_app, add_user, begin, csrf_of, login_page, submit
+from tokensrv.oauth.browser.passkeys import MAX_PASSKEYS
 from tokensrv.store.passkeys import Passkey
 
 
@@ -92,6 +94,47 @@ async def test_hostile_registration_bodies_are_400s(client, settings):
     resp = await client.post("/account", data={"csrf_token": csrf, "action": "passkey-remove", "credential": "c1",
                                                "assertion": '{"id": 1}'})
     assert resp.status == 200 and "Confirm it is you with a passkey" in await resp.text()
+
+
+async def test_adding_a_passkey_needs_a_recent_sign_in(client, clock):
+    """A passkey signs in alone and outlives a password change: a session left open (signed in
+    longer ago than TOKENSRV_RECENT_AUTH) cannot plant one until the password is typed again."""
+    app = await add_app(client, "app")
+    await add_user(client)
+    _, resp = await begin(client, app)
+    request_id, csrf = await login_page(client, resp.headers["Location"])
+    assert (await submit(client, request_id, csrf)).status == 303
+    clock.advance(provider_of(client).settings.recent_auth)
+    page = await (await client.get("/account")).text()
+    assert 'id="passkey-unlock"' in page and 'data-passkey="register"' not in page
+    csrf = csrf_of(page)
+    for path in ("/account/passkeys/options", "/account/passkeys"):
+        assert "confirm it is you" in await assert_400(await post_json(client, path, {
+            "csrf_token": csrf, "purpose": "register", "credential": {}}))
+    asked = await (await client.post("/account", data={"csrf_token": csrf, "action": "passkeys-unlock"})).text()
+    assert 'id="reauth-password"' in asked
+    unlocked = await (await client.post("/account", data={
+        "csrf_token": csrf, "action": "passkeys-unlock", "reauth_password": PASSWORD})).text()
+    assert 'data-passkey="register"' in unlocked and 'id="passkey-unlock"' not in unlocked
+    options = await post_json(client, "/account/passkeys/options", {"csrf_token": csrf, "purpose": "register"})
+    assert options.status == 200
+
+
+async def test_a_user_has_at_most_max_passkeys(client, settings):
+    app = await add_app(client, "app")
+    user = await add_user(client)
+    _, resp = await begin(client, app)
+    request_id, csrf = await login_page(client, resp.headers["Location"])
+    assert (await submit(client, request_id, csrf)).status == 303
+    store = provider_of(client).store.passkeys
+    for i in range(MAX_PASSKEYS):
+        assert await store.add_passkey(user["sub"], Passkey(f"id{i}", "key", f"key {i}", 1, (), False, 0))
+    csrf = csrf_of(await (await client.get("/account")).text())
+    options = await (await post_json(client, "/account/passkeys/options",
+                                     {"csrf_token": csrf, "purpose": "register"})).json()
+    credential = hostile_credentials(options["challenge"], settings.issuer, "webauthn.create")[-1]
+    assert "remove one" in await assert_400(await post_json(client, "/account/passkeys", {
+        "csrf_token": csrf, "credential": credential}))
 
 
 @pytest.mark.parametrize("path", ["/account/passkeys/options", "/account/passkeys"])

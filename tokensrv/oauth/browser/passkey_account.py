@@ -19,6 +19,7 @@ from tokensrv.store.passkeys import Challenge, Passkey
 from tokensrv.verify.json_limits import JSONRejected, parse_object
 
 NOT_CONFIRMED = "Confirm it is you with a passkey, your password or a current 6-digit code to remove a passkey."
+NOT_RECENT = "confirm it is you with your password first: reload the page"
 MAX_BODY = 16 * 1024  # an attestation with a certificate chain fits; a whole page of JSON does not
 
 
@@ -30,21 +31,31 @@ def parse_body(raw: bytes) -> dict[str, Any]:
         raise InvalidRequest(f"passkey body: {exc}", description=f"the body must be a JSON object: {exc}") from None
 
 
-async def _user(p: Provider, body: Mapping[str, Any], session_secret: str | None, csrf_cookie: str | None) -> User:
+async def _user(p: Provider, body: Mapping[str, Any], session_secret: str | None, csrf_cookie: str | None,
+                recent: bool = False) -> User:
+    """The signed-in user; `recent`: who signed in (or confirmed it) within TOKENSRV_RECENT_AUTH,
+    as adding a passkey needs: a passkey signs in alone, and outlives a password change, so a
+    session left open must not be enough to plant one (the page asks for the password first)."""
     token = body.get("csrf_token")
     if not same_secret(token if isinstance(token, str) else None, csrf_cookie):
         raise LoginExpired("account passkeys: CSRF token does not match the cookie")
     session = await sessions.current(p, session_secret)
     user = await p.store.users.get_user(session.sub) if session is not None else None
-    if user is None or user.disabled:
+    if session is None or user is None or user.disabled:
         raise LoginRequired("no session", description="you are signed out: reload the page and sign in again")
+    if recent and not is_recent(p, session.auth_time):
+        raise InvalidRequest("adding a passkey needs a recent sign-in", description=NOT_RECENT)
     return user
+
+
+def is_recent(p: Provider, auth_time: int) -> bool:
+    return p.now() - auth_time < p.settings.recent_auth
 
 
 async def options(p: Provider, body: Mapping[str, Any], session_secret: str | None, csrf_cookie: str | None) -> str:
     """`purpose` "register": options for a new passkey; "confirm": for an assertion that confirms
     a removal (its answer goes into the removal form, account.py)."""
-    user = await _user(p, body, session_secret, csrf_cookie)
+    user = await _user(p, body, session_secret, csrf_cookie, recent=body.get("purpose") == "register")
     browser = csrf_cookie or ""
     if body.get("purpose") == "register":
         return await passkeys.registration_options(p, user, browser)
@@ -55,7 +66,7 @@ async def options(p: Provider, body: Mapping[str, Any], session_secret: str | No
 
 async def add(p: Provider, body: Mapping[str, Any], session_secret: str | None, csrf_cookie: str | None,
               remote: str) -> Passkey:
-    user = await _user(p, body, session_secret, csrf_cookie)
+    user = await _user(p, body, session_secret, csrf_cookie, recent=True)
     return await passkeys.register(p, user, body, csrf_cookie or "", remote)
 
 

@@ -51,6 +51,7 @@ REGISTER, SIGNIN, SECOND, CONFIRM = "register", "signin", "second", "confirm"
 CHALLENGE_TTL = 300  # seconds: the ceremony's timeout below, and a little
 TIMEOUT_MS = 240_000
 MAX_NAME = 64
+MAX_PASSKEYS = 20  # per user: every sign-in lists them (allowCredentials), and the account page shows them all
 REFUSED = "That passkey could not be used. Try again, or sign in another way."
 # what a browser's errors and py_webauthn raise on a malformed or wrong credential
 _MALFORMED = (WebAuthnException, ValueError, TypeError, KeyError, AttributeError)
@@ -151,6 +152,9 @@ async def _challenge(p: Provider, client_data_json: bytes, expected: Challenge) 
 
 async def register(p: Provider, user: User, body: Mapping[str, Any], browser: str, remote: str) -> Passkey:
     """Check the new credential (navigator.credentials.create()'s answer) and keep it."""
+    if len(await p.store.passkeys.list_passkeys(user.sub)) >= MAX_PASSKEYS:
+        raise PasskeyRefused("too many passkeys",
+                             description=f"you have {MAX_PASSKEYS} passkeys: remove one before you add another")
     try:
         credential = parse_registration_credential_json(body.get("credential"))  # type: ignore[arg-type]
         expected = Challenge(REGISTER, secret_digest(browser), user.sub)

@@ -19,6 +19,7 @@ from tokensrv.oauth.browser import sessions as browser_sessions
 from tokensrv.oauth.browser.account import grants, passkeys, password, sso, two_step
 from tokensrv.oauth.browser.account.page import PATH, Account, Action, Visit, replace, require_recent
 from tokensrv.oauth.browser.authorize import park_for_page
+from tokensrv.oauth.browser.passkey_account import is_recent
 from tokensrv.oauth.browser.signin import LoginExpired, same_secret
 from tokensrv.oauth.clients.metadata import secret_digest
 
@@ -41,7 +42,7 @@ async def account_page(p: Provider, method: str, params: Mapping[str, str], sess
         return SignIn(await park_for_page(p, browser, PATH))
     visit = Visit(session_secret, secret_digest(session_secret), session, remote, agent)
     shown = Account(browser, user, second_factor.offered(p), await p.store.mfa.get_second_factor(user.sub),
-                    session_ttl=p.settings.session_ttl)
+                    session_ttl=p.settings.session_ttl, recent=is_recent(p, session.auth_time))
     if method == "POST":
         action = ACTIONS.get(params.get("action", ""))
         if action is None:
@@ -57,4 +58,5 @@ ACTIONS: dict[str, Action] = {
     "totp-start": two_step.start_setup, "totp-confirm": two_step.confirm_setup, "totp-remove": two_step.remove,
     "session-end": sso.end_one, "sessions-end-others": sso.end_others,
     "grant-revoke": grants.disconnect, "password-change": password.change, "passkey-remove": passkeys.remove,
+    "passkeys-unlock": passkeys.unlock,
 }

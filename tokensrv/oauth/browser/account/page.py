@@ -84,6 +84,7 @@ class Account:
     new_secret: str | None = None  # this browser's new session cookie (after a password change)
     session_ttl: int = 0
     passkeys: tuple[Passkey, ...] = ()  # account_passkeys.html; added by script (passkey_account.py)
+    recent: bool = False  # signed in (or confirmed) within TOKENSRV_RECENT_AUTH: a passkey may be added
 
 
 Action = Callable[[Provider, Account, Mapping[str, str], Visit], Awaitable[Account]]
