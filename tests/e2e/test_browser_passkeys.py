@@ -15,7 +15,7 @@ from typing import Any
 
 from playwright.async_api import Browser, BrowserContext, CDPSession, Page, expect
 
-from tests.e2e.test_browser_two_step import Party, party_for, password, screenshots, shots_folder
+from tests.helpers.party import Party, party_for, password, screenshots, shots_folder
 from tests.helpers.ports import free_port
 
 __all__ = ["party_for"]  # a fixture, used by the tests below

@@ -11,40 +11,14 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pyotp
-import pytest
-from aiohttp import web
 from playwright.async_api import Browser, Page, expect
 
-from tests.helpers.oauth import PASSWORD
 from tests.helpers.party import Party, password, screenshots, shots_folder
 
 MFA = ["pwd", "otp", "mfa"]
-
-
-@pytest.fixture
-async def party_for() -> AsyncIterator[Any]:
-    runners: list[web.AppRunner] = []
-
-    async def start(server: Any) -> Party:
-        party = Party(server.url)
-        server.cli("client", "add", "--id", "app", "--public", "--scope", "openid",
-                   "--redirect-uri", party.url + "/callback", "--json")
-        server.cli("user", "add", "alice", "--password-stdin", input=PASSWORD + "\n")
-        app = web.Application()
-        app.router.add_get("/login", party.login)
-        app.router.add_get("/callback", party.callback)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", party.port).start()
-        runners.append(runner)
-        return party
-    yield start
-    for runner in runners:
-        await runner.cleanup()
 
 
 async def code_step(browser: Browser, server_url: str, party: Party) -> tuple[Any, Page]:

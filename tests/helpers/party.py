@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 import jwt as pyjwt
+import pytest
 from aiohttp import web
 from playwright.async_api import Page
 
@@ -76,3 +78,25 @@ async def password(page: Page, server_url: str, party: Party) -> None:
     await page.get_by_label("Username").fill("alice")
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Sign in").click()
+
+
+@pytest.fixture
+async def party_for() -> AsyncIterator[Any]:
+    runners: list[web.AppRunner] = []
+
+    async def start(server: Any) -> Party:
+        party = Party(server.url)
+        server.cli("client", "add", "--id", "app", "--public", "--scope", "openid",
+                   "--redirect-uri", party.url + "/callback", "--json")
+        server.cli("user", "add", "alice", "--password-stdin", input=PASSWORD + "\n")
+        app = web.Application()
+        app.router.add_get("/login", party.login)
+        app.router.add_get("/callback", party.callback)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", party.port).start()
+        runners.append(runner)
+        return party
+    yield start
+    for runner in runners:
+        await runner.cleanup()

@@ -3,7 +3,6 @@ QR code of a TOTP secret, drawn here as inline SVG: no image request, no third-p
 nothing the CSP (server/web/pages.py) has to allow."""
 from __future__ import annotations
 
-import time
 from urllib.parse import urlencode
 
 import segno
@@ -27,11 +26,6 @@ def qr_svg(setup: Setup | None) -> Markup | None:
     return Markup(svg.replace("<svg ", '<svg role="img" aria-label="QR code of the secret" ', 1))
 
 
-def when(epoch: int) -> str:
-    """A human date, in UTC (the server does not know the reader's zone)."""
-    return time.strftime("%d %b %Y, %H:%M UTC", time.gmtime(epoch)).lstrip("0")
-
-
 @page
 async def account_page(request: web.Request) -> web.StreamResponse:
     if request.method == "POST":
@@ -43,9 +37,7 @@ async def account_page(request: web.Request) -> web.StreamResponse:
     if isinstance(outcome, account.SignIn):
         response = redirect("/login?" + urlencode({"request": outcome.request_id}))
     else:
-        enrolled_on = time.strftime("%d %b %Y", time.gmtime(outcome.factor.enrolled)) if outcome.factor else ""
-        response = render(request, "account.html", {"account": outcome, "qr": qr_svg(outcome.setup),
-                                                    "enrolled_on": enrolled_on, "when": when})
+        response = render(request, "account.html", {"account": outcome, "qr": qr_svg(outcome.setup)})
         if outcome.new_secret is not None:  # a password change: this browser's new session
             cookies.set_session(request, response, outcome.new_secret, outcome.session_ttl)
     cookies.set_csrf(request, response, browser)

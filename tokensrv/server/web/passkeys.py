@@ -5,11 +5,9 @@ for anything malformed, never a 500. The protocol is in oauth/browser/passkey_*.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from tokensrv.errors import InvalidRequest
@@ -70,13 +68,7 @@ async def script(request: web.Request) -> web.FileResponse:
                                              "X-Content-Type-Options": "nosniff"})
 
 
-def day(epoch: int) -> str:
-    """A passkey's date on the account page: the day is enough (and says nothing of the time zone)."""
-    return time.strftime("%d %b %Y", time.gmtime(epoch))
-
-
 def setup(app: web.Application) -> None:
-    aiohttp_jinja2.get_env(app).filters["day"] = day
     app.router.add_post("/account/passkeys/options", account_options)
     app.router.add_post("/account/passkeys", account_add)
     app.router.add_post("/login/passkey/options", login_options)
