@@ -154,15 +154,22 @@ async def test_step_up_from_a_password_session(start_server, party_for, browser,
     await page.wait_for_url(party.url + "/callback?*")
     assert party.claims["acr"] == "urn:tokensrv:acr:pwd"
 
-    # TOTP enrolled on /account; the session is still password-only
-    await page.goto(server.url + "/account")
-    await page.get_by_role("button", name="Set up two-step verification").click()
-    await page.get_by_text("Can't scan it? Type the key instead").click()
-    totp = pyotp.TOTP((await page.locator("#totp-secret").text_content() or "").replace(" ", "").strip())
-    await page.get_by_label("6-digit code").fill(totp.now())
-    await page.get_by_role("button", name="Turn on").click()
-    await expect(page.locator("#totp-status")).to_have_text("On")
-    recovery = [c.strip() for c in await page.locator("#recovery-codes code").all_text_contents()]
+    # TOTP enrolled on /account from another device (enrolling here would raise this session to
+    # two-step); this browser's session is still password-only
+    other = await browser.new_context()
+    phone = await other.new_page()
+    await phone.goto(server.url + "/account")
+    await phone.get_by_label("Username").fill("alice")
+    await phone.get_by_label("Password").fill(PASSWORD)
+    await phone.get_by_role("button", name="Sign in").click()
+    await phone.get_by_role("button", name="Set up two-step verification").click()
+    await phone.get_by_text("Can't scan it? Type the key instead").click()
+    totp = pyotp.TOTP((await phone.locator("#totp-secret").text_content() or "").replace(" ", "").strip())
+    await phone.get_by_label("6-digit code").fill(totp.now())
+    await phone.get_by_role("button", name="Turn on").click()
+    await expect(phone.locator("#totp-status")).to_have_text("On")
+    recovery = [c.strip() for c in await phone.locator("#recovery-codes code").all_text_contents()]
+    await other.close()
 
     # acr_values=mfa: the code page only, no password
     await page.goto(party.url + "/login?" + urlencode({"acr_values": MFA_ACR}))

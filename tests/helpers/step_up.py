@@ -10,8 +10,10 @@ import pyotp
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient
 
+from tests.helpers.app import provider_of
 from tests.helpers.clock import FakeClock
-from tests.helpers.sso import App, begin, csrf_of, login_page, submit
+from tests.helpers.sso import App, begin, login_page, submit
+from tokensrv.oauth.browser import second_factor
 
 MFA = "urn:tokensrv:acr:mfa"
 PWD = "urn:tokensrv:acr:pwd"
@@ -31,16 +33,17 @@ async def password_session(client: TestClient, app: App, username: str = "alice"
     assert resp.status == 303, await resp.text()
 
 
-async def enrol_totp(client: TestClient, clock: FakeClock) -> str:
-    """Enrol TOTP on /account under the current session (which stays password-only): the secret."""
-    csrf = csrf_of(await (await client.get("/account")).text())
-    html = await (await client.post("/account", data={"csrf_token": csrf, "action": "totp-start"})).text()
-    secret = secret_on(html)
-    resp = await client.post("/account", data={"csrf_token": csrf, "action": "totp-confirm",
-                                               "code": pyotp.TOTP(secret).at(clock())})
-    assert 'id="totp-status">On<' in await resp.text()
+async def enrol_totp(client: TestClient, clock: FakeClock, username: str = "alice") -> str:
+    """Enrol TOTP for the user without touching the browser's session, which stays password-only
+    (enrolling on /account would raise it to two-step: a session as old as before the enrolment,
+    on another device); the secret."""
+    p = provider_of(client)
+    user = await p.store.users.find_user(username)
+    assert user is not None
+    setup = await second_factor.setup_for(p, user)
+    assert await second_factor.enrol(p, user, pyotp.TOTP(setup.secret).at(clock()), "127.0.0.1") is not None
     clock.advance(30)  # the enrolment's code is used: the next one is of a new step
-    return secret
+    return setup.secret
 
 
 async def code_step(client: TestClient, request_id: str, csrf: str, code: str) -> ClientResponse:
