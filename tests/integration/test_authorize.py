@@ -283,5 +283,5 @@ async def test_discovery_advertises_the_iss_parameter(client):
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert doc["authorization_endpoint"] == ISSUER + "/oauth2/authorize"
     assert "none" in doc["token_endpoint_auth_methods_supported"]  # public clients with PKCE
-    assert doc["prompt_values_supported"] == ["none", "login"]
+    assert doc["prompt_values_supported"] == ["none", "login", "consent"]
     assert doc["response_types_supported"] == ["code"] and doc["response_modes_supported"] == ["query"]

@@ -37,6 +37,7 @@ def client_view(client: Client) -> dict[str, Any]:
     view.pop("registration_token_digest")
     view["type"] = "public" if client.is_public else "confidential"
     view["registered"] = client.registered  # by the client itself, over RFC 7591
+    view["asks_consent"] = client.asks_consent  # the consent page: registered, or consent_required
     return view
 
 

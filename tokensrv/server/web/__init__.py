@@ -7,7 +7,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from tokensrv.server.web import account, device, login, logout, passkeys
+from tokensrv.server.web import account, consent, device, login, logout, passkeys
 
 HERE = Path(__file__).parent
 STYLESHEET = HERE / "static" / "style.css"
@@ -18,6 +18,7 @@ def setup_web(app: web.Application) -> None:
                          autoescape=jinja2.select_autoescape(["html"], default=True),
                          undefined=jinja2.StrictUndefined)
     login.setup(app)
+    consent.setup(app)
     logout.setup(app)
     device.setup(app)
     account.setup(app)
