@@ -228,3 +228,22 @@ async def test_consent_required_is_an_operators_choice_and_not_for_a_first_party
     body = await resp.json()  # not the registrant's to decide: ignored, the client asks all the same
     client = await provider_of(server).store.clients.get_client(body.get("client_id", ""))
     assert client is not None and client.asks_consent
+
+
+async def test_a_request_parked_for_the_second_step_cannot_be_answered_on_the_consent_page(server):
+    """A step-up to mfa parks the request with the session's user too: the consent page must not
+    turn it into a code without the second factor."""
+    await add_user(server)
+    await to_consent(server, await add_app(server, "own", first_party=True))  # a password session
+    await admin.add_client(provider_of(server), "strict", ClientMetadata(
+        public=True, redirect_uris=(REDIRECT,), scope=SCOPES, require_mfa=True))
+    _, resp = await begin(server, App("strict", None, REDIRECT))
+    location = resp.headers["Location"]
+    assert urlsplit(location).path == "/login/two-step", location
+    request_id = query_of(location)["request"]
+    html = await (await server.get("/account")).text()
+    for method in ("get", "post"):
+        resp = await server.request(method, "/consent", params={"request": request_id} if method == "get" else None,
+                                    data={"request": request_id, "csrf_token": csrf_of(html), "decision": "allow"}
+                                    if method == "post" else None, allow_redirects=False)
+        assert resp.status == 400 and is_error_page(await resp.text())
