@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 from tokensrv.errors import AccessDenied, InvalidRequest, OAuthError
 from tokensrv.oauth import Provider
-from tokensrv.oauth.browser import authorize, sessions, signin  # modules: they call this one back
+from tokensrv.oauth.browser import authorize, sessions, signin, step_up  # modules: they call this one back
 from tokensrv.observability import events
 from tokensrv.store import AuthorizationRequest, BrowserSession, PendingLogin
 
@@ -106,6 +106,9 @@ async def _waiting(p: Provider, request_id: str | None, browser: str | None,
     session = await sessions.current(p, session_secret)
     if pending.resume != PATH or not pending.sub or session is None or session.sub != pending.sub:
         raise ConsentExpired("not a consent request, or not this session's user")
+    # the same user may have signed in again, more weakly, since the request was parked
+    if step_up.missing(p, pending.request, session, await step_up.mfa_wanted(p, pending.request)).second_factor:
+        raise ConsentExpired("the session lacks the second factor the request needs")
     return csrf, pending, session
 
 
