@@ -30,6 +30,7 @@ class Party:
     port: int = field(default_factory=free_port)
     pending: dict[str, str] = field(default_factory=dict)
     claims: dict[str, Any] = field(default_factory=dict)
+    scope: str = "openid"
 
     @property
     def url(self) -> str:
@@ -39,12 +40,14 @@ class Party:
         verifier, state = secrets.token_urlsafe(48), secrets.token_urlsafe(12)
         self.pending[state] = verifier
         query = {"client_id": "app", "response_type": "code", "redirect_uri": self.url + "/callback",
-                 "scope": "openid", "state": state, "code_challenge_method": "S256",
+                 "scope": self.scope, "state": state, "code_challenge_method": "S256",
                  "code_challenge": b64url(hashlib.sha256(verifier.encode()).digest())}
         raise web.HTTPFound(self.issuer + "/oauth2/authorize?" + urlencode(query))
 
     async def callback(self, request: web.Request) -> web.Response:
         verifier = self.pending.pop(request.query["state"])
+        if "error" in request.query:  # RFC 6749 §4.1.2.1: told, as an application would show it
+            return web.Response(text=f"<h1>not signed in: {request.query['error']}</h1>", content_type="text/html")
         async with aiohttp.ClientSession() as http:
             resp = await http.post(self.issuer + "/oauth2/token", data={
                 "grant_type": "authorization_code", "code": request.query["code"], "client_id": "app",

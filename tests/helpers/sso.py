@@ -120,7 +120,7 @@ async def submit(client: TestClient, request_id: str, csrf: str, username: str =
 async def sign_in(client: TestClient, app: App, username: str = "alice", password: str = PASSWORD,
                   **params: str) -> tuple[Flow, dict[str, str]]:
     """Authorize, log in on the form unless the SSO session answers at once, and return the flow
-    and the redirect's query (code, state, iss)."""
+    and the redirect's query (code, state, iss). A client that asks consent fails here: see consent()."""
     flow, resp = await begin(client, app, **params)
     assert resp.status == 303, await resp.text()
     if urlsplit(resp.headers["Location"]).path == "/login":
@@ -130,6 +130,16 @@ async def sign_in(client: TestClient, app: App, username: str = "alice", passwor
     location = resp.headers["Location"]
     assert location.startswith(app.redirect_uri), location
     return flow, query_of(location)
+
+
+async def consent(client: TestClient, location: str, decision: str = "allow") -> str:
+    """Answer the consent page the browser was sent to (oauth/browser/consent.py): where it goes next."""
+    assert urlsplit(location).path == "/consent", location
+    html = await (await client.get(location)).text()
+    resp = await client.post("/consent", data={"request": query_of(location)["request"], "csrf_token": csrf_of(html),
+                                               "decision": decision}, allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+    return resp.headers["Location"]
 
 
 async def redeem(client: TestClient, flow: Flow, code: str, **params: str) -> tuple[int, dict[str, Any]]:

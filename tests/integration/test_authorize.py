@@ -84,7 +84,7 @@ async def test_redirect_uri_may_be_omitted_only_when_one_is_registered(client):
     ({"code_challenge": "a" * 129}, "invalid_request"),
     ({"code_challenge": "a" * 42 + "+"}, "invalid_request"),
     ({"code_challenge": None}, "invalid_request"),  # a method without a challenge
-    ({"prompt": "consent"}, "invalid_request"),
+    ({"prompt": "select_account"}, "invalid_request"),
     ({"prompt": "none login"}, "invalid_request"),
     ({"max_age": "-1"}, "invalid_request"),
     ({"max_age": "soon"}, "invalid_request"),
@@ -144,7 +144,7 @@ PAGE = "page"  # an unknown client or an unsound redirect URI: never redirected 
     (changed([("scope", "openid admin")], drop=("scope",)), "invalid_scope", True),
     (changed([("code_challenge_method", "plain")], drop=("code_challenge_method",)), "invalid_request", True),
     (changed(drop=("code_challenge", "code_challenge_method")), "invalid_request", True),
-    (changed([("prompt", "consent")]), "invalid_request", True),
+    (changed([("prompt", "select_account")]), "invalid_request", True),
     (changed([("max_age", "soon")]), "invalid_request", True),
 ])
 @pytest.mark.parametrize("method", ["GET", "POST"])
@@ -283,5 +283,5 @@ async def test_discovery_advertises_the_iss_parameter(client):
     assert doc["code_challenge_methods_supported"] == ["S256"]
     assert doc["authorization_endpoint"] == ISSUER + "/oauth2/authorize"
     assert "none" in doc["token_endpoint_auth_methods_supported"]  # public clients with PKCE
-    assert doc["prompt_values_supported"] == ["none", "login"]
+    assert doc["prompt_values_supported"] == ["none", "login", "consent"]
     assert doc["response_types_supported"] == ["code"] and doc["response_modes_supported"] == ["query"]

@@ -14,7 +14,18 @@ import pytest
 from tests.helpers.app import provider_of
 from tests.helpers.assertion import new_key, public_jwks
 from tests.helpers.device import page, signed_in, start
-from tests.helpers.sso import REDIRECT, App, add_user, doomed_store, redeem, sign_in
+from tests.helpers.sso import (
+    REDIRECT,
+    App,
+    add_user,
+    begin,
+    consent,
+    doomed_store,
+    login_page,
+    query_of,
+    redeem,
+    submit,
+)
 from tokensrv.cli import admin
 from tokensrv.oauth.clients.fields import ClientMetadata
 from tokensrv.oauth.clients.metadata import secret_digest
@@ -136,8 +147,11 @@ async def test_a_registered_public_client_signs_a_user_in_with_the_code_flow(ser
                                               "scope": "openid profile email"})
     assert status == 201 and "client_secret" not in body
     app = App(body["client_id"], None, REDIRECT)
-    flow, answer = await sign_in(server, app)
-    status, tokens = await redeem(server, flow, answer["code"])
+    flow, resp = await begin(server, app)
+    request_id, csrf = await login_page(server, resp.headers["Location"])
+    resp = await submit(server, request_id, csrf)
+    back = await consent(server, resp.headers["Location"])  # registered: never first-party (test_consent.py)
+    status, tokens = await redeem(server, flow, query_of(back)["code"])
     assert status == 200, tokens
     assert tokens["id_token"] and tokens["refresh_token"]
 

@@ -28,7 +28,7 @@ LAYOUT = {
     keyspace.user_families("s1"): "tokensrv:user-rf:s1",
     keyspace.second_factor("s1"): "tokensrv:mfa:s1", keyspace.second_factor_setup("s1"): "tokensrv:mfa-setup:s1",
     keyspace.passkeys("s1"): "tokensrv:passkeys:s1", keyspace.passkey_owner("c1"): "tokensrv:passkey-owner:c1",
-    keyspace.passkey_challenge("d"): "tokensrv:passkey-challenge:d",
+    keyspace.passkey_challenge("d"): "tokensrv:passkey-challenge:d", keyspace.consents("s1"): "tokensrv:consents:s1",
     keyspace.LOGOUT_QUEUE: "tokensrv:bcl:{tokensrv:backchannel}:queue",
     keyspace.LOGOUT_RETRIES: "tokensrv:bcl:{tokensrv:backchannel}:retry",
     keyspace.LEGACY_DENY_PREFIX + "jti:j1": "tokensrv:deny:jti:j1",

@@ -18,6 +18,7 @@ from tokensrv.config import redact_url
 from tokensrv.keys.manager import LockBusy
 from tokensrv.keys.signing import SigningKey, next_step_due, planned_steps
 from tokensrv.oauth import Provider
+from tokensrv.oauth.browser.account import consents
 from tokensrv.oauth.clients.fields import ClientMetadata
 from tokensrv.oauth.clients.metadata import MetadataError, RegistrationError, new_client
 from tokensrv.oauth.endpoints import introspection, registration, revocation
@@ -37,6 +38,7 @@ def client_view(client: Client) -> dict[str, Any]:
     view.pop("registration_token_digest")
     view["type"] = "public" if client.is_public else "confidential"
     view["registered"] = client.registered  # by the client itself, over RFC 7591
+    view["asks_consent"] = client.asks_consent  # the consent page: registered, or consent_required
     return view
 
 
@@ -211,11 +213,29 @@ async def reset_second_factor(p: Provider, username: str) -> dict[str, Any]:
             "passkeys_removed": passkeys}
 
 
+async def consents_view(p: Provider, username: str) -> list[dict[str, Any]]:
+    """The applications a user allowed on the consent page: which scopes, since when."""
+    user = await find_user(p, username)
+    return [{"client_id": c.client_id, "scopes": " ".join(c.scopes), "granted_at": _iso(c.granted)}
+            for c in await p.store.consents.list_consents(user.sub)]
+
+
+async def withdraw_consent(p: Provider, username: str, client_id: str) -> dict[str, Any]:
+    """As the user's account page does: the consent goes, and the client's refresh tokens of the user."""
+    user = await find_user(p, username)
+    ended = await consents.withdraw(p, user, client_id)
+    if ended is None:
+        raise AdminError(f"{username} has not allowed client {client_id!r}")
+    return {"username": user.username, "sub": user.sub, "client_id": client_id, "withdrawn": True,
+            "refresh_families_ended": ended}
+
+
 async def remove_user(p: Provider, username: str) -> None:
     user = await find_user(p, username)
     await revoke_user(p, user)
     await p.store.mfa.remove_second_factor(user.sub)
     await p.store.passkeys.remove_all_passkeys(user.sub)
+    await p.store.consents.remove_all_consents(user.sub)
     await p.store.users.remove_user(user)
 
 

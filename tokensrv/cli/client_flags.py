@@ -2,7 +2,16 @@
 one table, so a new client field gets its flag here."""
 from __future__ import annotations
 
+import argparse
 from typing import Any
+
+
+def _required(value: str) -> bool:
+    """--consent's one value (a bool field, spelt as the issue and the docs spell it)."""
+    if value != "required":
+        raise argparse.ArgumentTypeError(f"the only value is 'required', not {value!r}")
+    return True
+
 
 # `client add`'s flags, each setting the client-metadata field (its RFC 7591 name, a field of
 # oauth/clients/fields.ClientMetadata) it is keyed by: the parser, the metadata read from the
@@ -15,6 +24,9 @@ CLIENT_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "scope": ("--scope", {"action": "append", "default": []}),
     "audience": ("--audience", {}),
     "first_party": ("--first-party", {"action": "store_true"}),
+    "consent_required": ("--consent", {"type": _required, "default": False, "metavar": "required",
+                         "help": "users allow the client on a consent page first, as for a registered client "
+                         "(the only value: required; a first-party client never asks)"}),
     "dpop_bound_access_tokens": ("--dpop-bound", {"action": "store_true", "help": "every token request must "
                                                   "carry a DPoP proof (RFC 9449 dpop_bound_access_tokens)"}),
     "post_logout_redirect_uris": ("--post-logout-redirect-uri", {"action": "append", "default": []}),

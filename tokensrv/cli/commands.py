@@ -257,6 +257,10 @@ def add_user_parser(commands: Commands[Any]) -> None:
                        ("enable", "enable a user"), ("remove", "remove a user"),
                        ("revoke", "sign a user out everywhere")):
         add_command(user, name, text).add_argument("username", metavar="USERNAME")
+    consents = add_command(user, "consents", "the applications a user allowed on the consent page; with "
+                           "--revoke, withdraw one (its refresh tokens of the user end too)")
+    consents.add_argument("username", metavar="USERNAME")
+    consents.add_argument("--revoke", metavar="CLIENT_ID", help="withdraw this client's consent")
     # not add_group: its `action` would be overwritten by the subcommand's; ADMIN finds ("user", "mfa")
     mfa: Commands[Any] = user.add_parser("mfa", help="a user's second factors (TOTP, passkeys)").add_subparsers(
         dest="mfa_action", required=True)
@@ -319,6 +323,14 @@ async def _user_mfa(p: Provider, a: argparse.Namespace) -> Any:
     return result
 
 
+async def _user_consents(p: Provider, a: argparse.Namespace) -> Any:
+    if a.revoke is None:
+        return await admin.consents_view(p, a.username)
+    result = await admin.withdraw_consent(p, a.username, a.revoke)
+    events.consent_changed("withdrawn", result["sub"], "", client_id=a.revoke)
+    return result
+
+
 async def _user_import(p: Provider, a: argparse.Namespace) -> Any:
     try:
         rows, problems = await asyncio.to_thread(_read_csv, a.file)
@@ -378,6 +390,7 @@ ADMIN: dict[tuple[str, str | None], Callable[[Provider, argparse.Namespace], Awa
     ("user", "disable"): _user_disable, ("user", "enable"): _user_enable,
     ("user", "update"): user_claims.user_update,
     ("user", "revoke"): _user_revoke, ("user", "import"): _user_import, ("user", "mfa"): _user_mfa,
+    ("user", "consents"): _user_consents,
     ("token", "introspect"): _token_introspect, ("token", "revoke"): _token_revoke,
     ("status", None): _status,
 }

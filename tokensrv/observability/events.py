@@ -100,6 +100,12 @@ def account_changed(action: str, sub: str, remote: str, **ids: str) -> None:
     audit("account." + action, sub=sub, remote=remote, **ids)
 
 
+def consent_changed(action: str, sub: str, remote: str, **ids: str) -> None:
+    """`action`: "granted", "denied" (the consent page), "withdrawn" (the account page; `remote`
+    empty: an operator's `tokensrv user consents --revoke`); `ids` name the client."""
+    audit("consent." + action, sub=sub, remote=remote or None, **ids)
+
+
 # ---- passkeys (oauth/browser/passkeys.py): ids only, never a key, signature or challenge ----
 
 def passkey_registered(sub: str, remote: str) -> None:

@@ -215,6 +215,7 @@ class TracedStore:
         self.limits = _traced(store.limits, tracer)
         self.mfa = _traced(store.mfa, tracer)
         self.passkeys = _traced(store.passkeys, tracer)
+        self.consents = _traced(store.consents, tracer)
         self.locks = _traced(store.locks, tracer)
         self.nonces = _traced(store.nonces, tracer)
 

@@ -39,6 +39,8 @@ Key layout (each key with a TTL unless it is configuration):
                                   (store/passkeys.py); no TTL
   tokensrv:passkey-owner:<id>     -> sub, by credential id (discoverable sign-in)
   tokensrv:passkey-challenge:<digest>  a WebAuthn ceremony's challenge, until used or expired
+  tokensrv:consents:<sub>         hash: client_id -> the scopes the user allowed it, and when
+                                  (store/consents.py); no TTL
   tokensrv:rp-sessions:<sub>      back-channel logout: which clients hold tokens of which session
   tokensrv:bcl:{tokensrv:backchannel}:queue, :retry  the delivery queue (store/backchannel.py)
 """
@@ -180,3 +182,7 @@ def passkey_owner(credential_id: str) -> str:
 
 def passkey_challenge(digest: str) -> str:
     return PREFIX + "passkey-challenge:" + digest
+
+
+def consents(sub: str) -> str:
+    return PREFIX + "consents:" + sub

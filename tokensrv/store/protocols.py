@@ -6,11 +6,12 @@ store/redis.py's RedisStore (and CachingStore) implement them, and so does the t
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol
 
 from tokensrv.store.backchannel import LogoutJob, QueuedJob
+from tokensrv.store.consents import Consent
 from tokensrv.store.device import DeviceApproval, PendingDevice, PollOutcome
 from tokensrv.store.mfa import SecondFactor
 from tokensrv.store.passkeys import Challenge, Passkey
@@ -135,6 +136,15 @@ class SecondFactors(Protocol):
     async def remove_second_factor(self, sub: str) -> bool: ...
 
 
+class Consents(Protocol):
+    """What each user allowed each client (store/consents.py)."""
+    async def list_consents(self, sub: str) -> list[Consent]: ...
+    async def get_consent(self, sub: str, client_id: str) -> Consent | None: ...
+    async def grant_consent(self, sub: str, client_id: str, scopes: Iterable[str], now: int) -> Consent: ...
+    async def revoke_consent(self, sub: str, client_id: str) -> bool: ...
+    async def remove_all_consents(self, sub: str) -> None: ...
+
+
 class Passkeys(Protocol):
     """WebAuthn credentials, who owns each, and ceremony challenges (store/passkeys.py)."""
     async def list_passkeys(self, sub: str) -> list[Passkey]: ...
@@ -180,6 +190,8 @@ class Store(Protocol):
     def mfa(self) -> SecondFactors: ...
     @property
     def passkeys(self) -> Passkeys: ...
+    @property
+    def consents(self) -> Consents: ...
     @property
     def locks(self) -> Locks: ...
     @property

@@ -51,11 +51,18 @@ class Client:
     registration_token_digest: str | None = None
     allowed_origins: tuple[str, ...] = ()  # web origins its browser app calls us from (CORS)
     require_mfa: bool = False  # tokensrv's: every sign-in for it needs a second factor (oauth/browser/step_up.py)
+    consent_required: bool = False  # an operator's client that asks like a registered one (asks_consent)
 
     @property
     def registered(self) -> bool:
         """Registered over HTTP (RFC 7591) rather than by `tokensrv client add`."""
         return self.registration_token_digest is not None
+
+    @property
+    def asks_consent(self) -> bool:
+        """Whether its users see the consent page (oauth/browser/consent.py): every registered
+        client, and an operator's marked so; a first-party one never."""
+        return not self.first_party and (self.registered or self.consent_required)
 
     def __post_init__(self) -> None:
         if not self.token_endpoint_auth_method:
@@ -75,7 +82,8 @@ class Client:
             del data["token_endpoint_auth_method"]
         for name in ("jwks", "jwks_uri", "require_pushed_authorization_requests", "dpop_bound_access_tokens",
                      "exchange_audiences", "backchannel_logout_uri", "client_name", "logo_uri", "policy_uri",
-                     "tos_uri", "registration_token_digest", "allowed_origins", "require_mfa"):
+                     "tos_uri", "registration_token_digest", "allowed_origins", "require_mfa",
+                     "consent_required"):
             if not data[name]:
                 del data[name]
         if data["backchannel_logout_session_required"]:  # the default: left out like the others

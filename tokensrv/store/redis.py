@@ -11,6 +11,7 @@ Each domain module says which keys it writes and how its writes fit Valkey Clust
   store.logouts   store/backchannel.py back-channel logout: sessions' clients, the delivery queue
   store.mfa       store/mfa.py         second factors: TOTP secrets, recovery codes
   store.passkeys  store/passkeys.py    passkeys (WebAuthn credentials) and their challenges
+  store.consents  store/consents.py    what each user allowed each client (the consent page)
   store.limits, store.locks, store.nonces   store/guards.py   rate limits, locks, one-time values
 The protocol code is typed against the Protocols of store/protocols.py, not these classes.
 """
@@ -22,6 +23,7 @@ from tokensrv.store import upgrade
 from tokensrv.store.backchannel import LogoutStore
 from tokensrv.store.clients import ClientStore
 from tokensrv.store.connection import Connection
+from tokensrv.store.consents import ConsentStore
 from tokensrv.store.denylist import DenyListStore
 from tokensrv.store.device import DeviceStore
 from tokensrv.store.guards import LockStore, NonceStore, RateLimitStore
@@ -54,6 +56,7 @@ class RedisStore:
         self.limits = RateLimitStore(self.conn)
         self.mfa = SecondFactorStore(self.conn)
         self.passkeys = PasskeyStore(self.conn)
+        self.consents = ConsentStore(self.conn)
         self.locks = LockStore(self.conn)
         self.nonces = NonceStore(self.conn)
 

@@ -17,7 +17,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from tokensrv.errors import InvalidRequest, LoginRequired, OAuthError, UnauthorizedClient, UnsupportedResponseType
 from tokensrv.oauth import Provider
-from tokensrv.oauth.browser import sessions, step_up
+from tokensrv.oauth.browser import consent, sessions, step_up
 from tokensrv.oauth.claims_request import normalised
 from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.oauth.params import single_valued
@@ -26,7 +26,7 @@ from tokensrv.store import AuthCode, AuthorizationRequest, BrowserSession, Clien
 
 PKCE_VALUE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 §4.1-§4.2
 DPOP_JKT = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256 (RFC 7638)
-PROMPTS = ("none", "login")
+PROMPTS = ("none", "login", "consent")  # consent: oauth/browser/consent.py
 LOGIN_TTL = 600  # seconds a user has to fill in the login page
 
 
@@ -96,8 +96,9 @@ async def authorize(p: Provider, pairs: Sequence[tuple[str, object]], session_se
 
 async def _answer(p: Provider, request: AuthorizationRequest, session_secret: str | None, browser: str,
                   redirect_uri: str, state: str | None) -> Redirect | Login:
-    """A checked request: a code on a session that satisfies it, else the login page, or only
-    what the session lacks (oauth/browser/step_up.py); with prompt=none, the §3.1.2.6 error."""
+    """A checked request: a code on a session that satisfies it (after the consent page, if the
+    client asks it: oauth/browser/consent.py), else the login page, or only what the session lacks
+    (oauth/browser/step_up.py); with prompt=none, the §3.1.2.6 error."""
     try:
         mfa = await step_up.mfa_wanted(p, request)  # an acr that cannot be met fails here, first
         session = await sessions.current(p, session_secret)
@@ -112,7 +113,7 @@ async def _answer(p: Provider, request: AuthorizationRequest, session_secret: st
             return Login(await park(p, request, browser, confirm=session.sub))
         if lacking.second_factor:  # the password stands: the second step only
             return Login(await park(p, request, browser, sub=session.sub), second_step=True)
-        return Redirect(await issue_code(p, request, session))
+        return Redirect(await consent.code_or_consent(p, request, session, secret_digest(browser)))
     except OAuthError as exc:
         return Redirect(error_location(p, redirect_uri, exc, state), exc)
 
@@ -247,7 +248,7 @@ def _max_age(params: Mapping[str, str]) -> int | None:
 def _prompt(params: Mapping[str, str]) -> tuple[str, ...]:
     values = tuple(dict.fromkeys(params.get("prompt", "").split()))
     if any(v not in PROMPTS for v in values):
-        raise InvalidRequest("unsupported prompt", description="prompt may only be 'none' or 'login'")
+        raise InvalidRequest("unsupported prompt", description="prompt may only be 'none', 'login' or 'consent'")
     if "none" in values and len(values) > 1:
         raise InvalidRequest("prompt=none with others", description="prompt=none must be used alone")
     return values

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from tokensrv.errors import InvalidRequest
 from tokensrv.oauth import Provider
 from tokensrv.oauth.auth_methods import AMR_PASSWORD
-from tokensrv.oauth.browser import second_factor, sessions, step_up
-from tokensrv.oauth.browser.authorize import issue_code
+from tokensrv.oauth.browser import consent, second_factor, sessions, step_up
 from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.oauth.credentials import check_credentials
 from tokensrv.store import BrowserSession, PendingLogin, User
@@ -47,7 +46,7 @@ class Retry:
 class SignedIn:
     session_secret: str  # the new SSO cookie
     session: BrowserSession
-    location: str  # back to the client, with the code
+    location: str  # back to the client with the code, or on to the consent page
     recovery_codes: tuple[str, ...] = ()  # enrolled on the way (TOTP required): shown once, then on
 
 
@@ -109,11 +108,12 @@ async def sign_in(p: Provider, form: Mapping[str, str], browser: str | None,
 
 async def finish(p: Provider, request_id: str, user: User, session_secret: str | None,
                  amr: tuple[str, ...], where: tuple[str, str] = ("", "")) -> SignedIn:
-    """Every factor checked: the pending request is taken (once), a new session, then the code."""
+    """Every factor checked: the pending request is taken (once), a new session, then the code
+    (or first the consent page: oauth/browser/consent.py)."""
     pending = await p.store.sessions.take_pending_login(request_id)
     if pending is None:
         raise LoginExpired("the form was submitted twice")  # the other submission finished it
     secret, session = await sessions.start(p, user, session_secret, amr, where)
     if pending.resume:  # a sign-in for one of our own pages (device, account): back there, no code
         return SignedIn(secret, session, pending.resume)
-    return SignedIn(secret, session, await issue_code(p, pending.request, session))
+    return SignedIn(secret, session, await consent.code_or_consent(p, pending.request, session, pending.browser))

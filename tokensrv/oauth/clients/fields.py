@@ -37,6 +37,7 @@ class ClientMetadata:
     public: bool = False
     audience: str | None = None
     first_party: bool = False
+    consent_required: bool = False  # the consent page even when added by an operator (registered: always)
     exchange_audiences: tuple[str, ...] = ()  # RFC 8693
 
     def __post_init__(self) -> None:
@@ -50,7 +51,8 @@ Surface = Literal["cli", "registration"]
 # The fields one surface only sets (the other leaves them at their defaults): what only an
 # operator may decide (a registering client never does), or what the CLI has no flag for.
 ONLY: dict[str, Surface] = {
-    "public": "cli", "audience": "cli", "first_party": "cli", "exchange_audiences": "cli",
+    "public": "cli", "audience": "cli", "first_party": "cli", "consent_required": "cli",
+    "exchange_audiences": "cli",
     "backchannel_logout_session_required": "registration",
 }
 

@@ -132,6 +132,8 @@ def new_client(client_id: str, metadata: ClientMetadata, *, now: int = 0) -> tup
     for scope in metadata.scope:
         if not is_scope_token(scope):
             raise MetadataError("scope", "malformed scope {scope}", scope=repr(scope))
+    if metadata.consent_required and metadata.first_party:
+        raise MetadataError("consent_required", "a {first_party} client is never asked about: drop {consent_required}")
     origins = _allowed_origins(metadata.allowed_origins)
     display = check_display(Display(metadata.client_name, metadata.logo_uri, metadata.policy_uri,
                                     metadata.tos_uri))
@@ -167,7 +169,7 @@ def _record(client_id: str, m: ClientMetadata, now: int, auth_method: str, grant
         backchannel_logout_uri=m.backchannel_logout_uri,
         backchannel_logout_session_required=m.backchannel_logout_session_required,
         client_name=display.client_name, logo_uri=display.logo_uri, policy_uri=display.policy_uri,
-        tos_uri=display.tos_uri, require_mfa=m.require_mfa,
+        tos_uri=display.tos_uri, require_mfa=m.require_mfa, consent_required=m.consent_required,
     )
 
 

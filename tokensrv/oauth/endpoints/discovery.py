@@ -56,7 +56,7 @@ def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any
         # passkey alone (hwk, or swk if synced; user: verified by it), unless MFA is off
         "amr_values_supported": ["pwd"] if settings.mfa == "off" else ["pwd", "otp", "hwk", "swk", "user", "mfa"],
         "acr_values_supported": [ACR_PASSWORD] if settings.mfa == "off" else [ACR_PASSWORD, ACR_MFA],
-        "prompt_values_supported": ["none", "login"],
+        "prompt_values_supported": ["none", "login", "consent"],
         "claims_parameter_supported": True,  # OIDC Core §5.5 (oauth/claims_request.py, release.py)
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,

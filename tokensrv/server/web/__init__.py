@@ -8,7 +8,7 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from tokensrv.server.web import account, device, login, logout, passkeys
+from tokensrv.server.web import account, consent, device, login, logout, passkeys
 
 HERE = Path(__file__).parent
 STYLESHEET = HERE / "static" / "style.css"
@@ -31,6 +31,7 @@ def setup_web(app: web.Application) -> None:
                                        undefined=jinja2.StrictUndefined)
     environment.filters.update(day=day, when=when)  # the pages' dates, written one way
     login.setup(app)
+    consent.setup(app)
     logout.setup(app)
     device.setup(app)
     account.setup(app)

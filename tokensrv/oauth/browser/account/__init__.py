@@ -1,7 +1,8 @@
 """The account page's protocol side (/account): who is signed in (the SSO session) and what they
 may change. Each section is a module here, and each change an `action` of the one form handler
 below: two-step verification (two_step.py), sessions (sso.py), devices and applications
-(grants.py), the password (password.py), passkeys (passkeys.py); what they share is in page.py (`require_recent`: the
+(grants.py), the password (password.py), passkeys (passkeys.py), applications allowed
+(consents.py); what they share is in page.py (`require_recent`: the
 recent-authentication check a sensitive change makes first).
 
 Like the login page: a POST must echo the browser's CSRF cookie (double submit) and come from our
@@ -16,7 +17,7 @@ from tokensrv.errors import InvalidRequest
 from tokensrv.oauth import Provider
 from tokensrv.oauth.browser import second_factor
 from tokensrv.oauth.browser import sessions as browser_sessions
-from tokensrv.oauth.browser.account import grants, passkeys, password, sso, two_step
+from tokensrv.oauth.browser.account import consents, grants, passkeys, password, sso, two_step
 from tokensrv.oauth.browser.account.page import PATH, Account, Action, Visit, replace, require_recent
 from tokensrv.oauth.browser.authorize import park_for_page
 from tokensrv.oauth.browser.passkey_account import is_recent
@@ -50,8 +51,8 @@ async def account_page(p: Provider, method: str, params: Mapping[str, str], sess
         shown = await action(p, shown, params, visit)
     if shown.new_secret is not None:  # the page lists the sessions as they are now: this browser's new one
         visit = Visit(shown.new_secret, secret_digest(shown.new_secret), session, remote, agent)
-    return replace(await passkeys.listed(p, shown), sessions=await sso.listed(p, shown.user, visit),
-                   grants=await grants.listed(p, shown.user))
+    shown = await consents.listed(p, await passkeys.listed(p, shown))
+    return replace(shown, sessions=await sso.listed(p, shown.user, visit), grants=await grants.listed(p, shown.user))
 
 
 ACTIONS: dict[str, Action] = {
@@ -59,4 +60,5 @@ ACTIONS: dict[str, Action] = {
     "session-end": sso.end_one, "sessions-end-others": sso.end_others,
     "grant-revoke": grants.disconnect, "password-change": password.change, "passkey-remove": passkeys.remove,
     "passkeys-unlock": passkeys.unlock,
+    "consent-revoke": consents.revoke,
 }

@@ -57,6 +57,15 @@ class GrantView:
 
 
 @dataclass(frozen=True)
+class ConsentView:
+    """An application the user allowed (store/consents.py): addressed by its client_id."""
+    client_id: str
+    client_name: str
+    scopes: tuple[str, ...]  # in words (consent.scope_words)
+    granted: int
+
+
+@dataclass(frozen=True)
 class Reauth:
     """The password prompt of a sensitive action: the action's own fields, posted again with it,
     back to its `section` of the page."""
@@ -85,6 +94,7 @@ class Account:
     session_ttl: int = 0
     passkeys: tuple[Passkey, ...] = ()  # account_passkeys.html; added by script (passkey_account.py)
     recent: bool = False  # signed in (or confirmed) within TOKENSRV_RECENT_AUTH: a passkey may be added
+    consents: tuple[ConsentView, ...] = ()  # account_consents.html (consents.py)
 
 
 Action = Callable[[Provider, Account, Mapping[str, str], Visit], Awaitable[Account]]

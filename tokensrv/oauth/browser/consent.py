@@ -1,0 +1,143 @@
+"""The consent step of the authorization flow: after sign-in (and any step-up), a client that is
+not first-party (Client.asks_consent: every registered client, and an operator's marked
+`--consent required`) gets a code only for scopes the user allowed it. No HTTP.
+
+Every scope counts, `openid` and `offline_access` included: `openid` tells the client who the user
+is, `offline_access` keeps its access after the user leaves, and both are what a user is asked
+about by name. A grant is remembered per user and client as a set of scopes; a request within it
+goes on without the page, one asking for more asks again (for all it asks: the page lists them
+all), `prompt=consent` always asks, and `prompt=none` that would need the page is
+`consent_required` (OIDC Core §3.1.2.6). Deny is `access_denied` at the redirect URI (RFC 6749
+§4.1.2.1).
+
+The request waits server-side like the login page's (a PendingLogin whose `resume` is PATH and
+whose `sub` is the user asked): it is bound to the browser that started it (the CSRF cookie's
+digest), its form echoes the cookie (double submit), and it is answered only for the signed-in
+user it was parked for, once.
+"""
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from tokensrv.errors import AccessDenied, InvalidRequest, OAuthError
+from tokensrv.oauth import Provider
+from tokensrv.oauth.browser import authorize, sessions, signin, step_up  # modules: they call this one back
+from tokensrv.observability import events
+from tokensrv.store import AuthorizationRequest, BrowserSession, PendingLogin
+
+PATH = "/consent"
+
+# what each built-in scope lets the application do, in the words the page uses
+DESCRIPTIONS = {
+    "openid": "Know who you are: your account's identifier on this server",
+    "profile": "See your name and profile details (picture, locale, time zone)",
+    "email": "See your email address",
+    "address": "See your postal address",
+    "phone": "See your phone number",
+    "roles": "See the roles you have",
+    "groups": "See the groups you belong to",
+    "offline_access": "Keep access when you are not using it, until you withdraw it",
+}
+
+
+class ConsentRequired(OAuthError):
+    """OIDC Core §3.1.2.6: prompt=none, and the user has not allowed the client what it asks."""
+    error, status, description = "consent_required", 400, "the user has not allowed this application"
+
+
+class ConsentExpired(InvalidRequest):
+    description = ("This request has expired, was started in another browser or was answered already. "
+                   "Go back to the application and try again.")
+
+
+@dataclass(frozen=True)
+class Asked:
+    """The page: who asks (client_id), whom (username), for what (scopes, each with its words)."""
+    request_id: str
+    csrf_token: str
+    client_id: str
+    username: str
+    scopes: tuple[tuple[str, str], ...]  # (scope, what it lets the application do)
+
+
+def scope_words(p: Provider, scope: str) -> str:
+    """A scope in words: ours described, a custom one (TOKENSRV_CLAIMS) by the claims it releases."""
+    if scope in DESCRIPTIONS:
+        return DESCRIPTIONS[scope]
+    released = [claim for claim, _ in p.settings.claims.scopes.get(scope, ())]
+    return f"See your {', '.join(released)}" if released else f"Use the permission “{scope}”"
+
+
+async def needed(p: Provider, request: AuthorizationRequest, sub: str) -> bool:
+    """Whether this request must ask the user first (see the module's docstring)."""
+    client = await p.store.clients.get_client(request.client_id)
+    if client is None or not client.asks_consent:
+        return False
+    if "consent" in request.prompt:
+        return True
+    consent = await p.store.consents.get_consent(sub, client.client_id)
+    return consent is None or not set(request.scope.split()) <= set(consent.scopes)
+
+
+async def code_or_consent(p: Provider, request: AuthorizationRequest, session: BrowserSession,
+                          browser_digest: str) -> str:
+    """Where the browser goes once the sign-in satisfies the request: back to the client with a
+    code, or to the consent page (prompt=none: ConsentRequired, told at the redirect URI)."""
+    if not await needed(p, request, session.sub):
+        return await authorize.issue_code(p, request, session)
+    if "none" in request.prompt:
+        raise ConsentRequired(f"prompt=none; {request.client_id!r} not allowed {request.scope!r}")
+    request_id = secrets.token_urlsafe(24)
+    pending = PendingLogin(request, browser_digest, p.now() + authorize.LOGIN_TTL, PATH, session.sub)
+    await p.store.sessions.put_pending_login(request_id, pending, authorize.LOGIN_TTL)
+    return PATH + "?" + urlencode({"request": request_id})
+
+
+async def _waiting(p: Provider, request_id: str | None, browser: str | None,
+                   session_secret: str | None) -> tuple[str, PendingLogin, BrowserSession]:
+    """The parked request, for this browser and the user it was parked for, still signed in."""
+    try:
+        csrf, pending = await signin.pending_login(p, request_id, browser)
+    except signin.LoginExpired as exc:
+        raise ConsentExpired(exc.detail) from None
+    session = await sessions.current(p, session_secret)
+    if pending.resume != PATH or not pending.sub or session is None or session.sub != pending.sub:
+        raise ConsentExpired("not a consent request, or not this session's user")
+    # the same user may have signed in again, more weakly, since the request was parked
+    if step_up.missing(p, pending.request, session, await step_up.mfa_wanted(p, pending.request)).second_factor:
+        raise ConsentExpired("the session lacks the second factor the request needs")
+    return csrf, pending, session
+
+
+async def show(p: Provider, request_id: str | None, browser: str | None, session_secret: str | None) -> Asked:
+    csrf, pending, session = await _waiting(p, request_id, browser, session_secret)
+    user = await p.store.users.get_user(session.sub)
+    if user is None or user.disabled:
+        raise ConsentExpired("the user is gone")
+    scopes = tuple((s, scope_words(p, s)) for s in pending.request.scope.split())
+    return Asked(request_id or "", csrf, pending.request.client_id, user.username, scopes)
+
+
+async def decide(p: Provider, form: Mapping[str, str], browser: str | None, session_secret: str | None,
+                 remote: str) -> str:
+    """Allow (the grant remembered, then the code) or Deny (access_denied): where the browser goes."""
+    request_id = form.get("request", "")
+    csrf, pending, session = await _waiting(p, request_id, browser, session_secret)
+    if not signin.same_secret(form.get("csrf_token"), csrf):
+        raise ConsentExpired("consent page: CSRF token does not match the cookie")
+    decision = form.get("decision")
+    if decision not in ("allow", "deny"):
+        raise InvalidRequest("consent decision", description="choose Allow or Deny")
+    if await p.store.sessions.take_pending_login(request_id) is None:
+        raise ConsentExpired("the consent form was submitted twice")
+    request = pending.request
+    if decision == "deny":
+        events.consent_changed("denied", session.sub, remote, client_id=request.client_id)
+        denied = AccessDenied("the user denied consent", description="the user did not allow the application")
+        return authorize.error_location(p, request.redirect_uri, denied, request.state)
+    await p.store.consents.grant_consent(session.sub, request.client_id, request.scope.split(), p.now())
+    events.consent_changed("granted", session.sub, remote, client_id=request.client_id)
+    return await authorize.issue_code(p, request, session)
