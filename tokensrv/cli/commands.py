@@ -13,12 +13,13 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from tokensrv.cli import admin, user_claims
+from tokensrv.cli import admin, client_update, user_claims
 from tokensrv.cli.client_flags import CLIENT_FLAGS, client_flag
 from tokensrv.cli.console import CLIError, read_password, settings_from
 from tokensrv.cli.output import emit, print_status, progress
 from tokensrv.cli.parsing import Commands, add_command, add_group
 from tokensrv.cli.user_import import Row, by_line, import_users, read_rows
+from tokensrv.cli.values import duration, read_jwks
 from tokensrv.config import Settings, redact_url
 from tokensrv.keys.manager import KeyManager
 from tokensrv.oauth import Provider
@@ -29,7 +30,6 @@ from tokensrv.passwords import PasswordPool
 from tokensrv.store.connect import open_redis
 from tokensrv.store.redis import RedisStore
 from tokensrv.store.server_version import store_version_problem
-from tokensrv.verify.json_limits import JSONRejected, parse
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -166,6 +166,7 @@ def add_client_parser(commands: Commands[Any]) -> None:
     add_command(client, "list", "list clients")
     add_command(client, "show", "show one client").add_argument("client_id", metavar="ID")
     add_command(client, "remove", "remove a client").add_argument("client_id", metavar="ID")
+    client_update.add_parsers(client)
 
 
 async def _client_add(p: Provider, a: argparse.Namespace) -> Any:
@@ -185,37 +186,6 @@ async def _client_token(p: Provider, a: argparse.Namespace) -> Any:
     result = await admin.mint_initial_token(p, duration(a.ttl, "--ttl"), a.uses)
     audit("admin.initial_token_minted", uses=a.uses, expires_at=result["expires_at"])
     return result
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def duration(raw: str, flag: str) -> int:
-    """Seconds from `90`, `90s`, `15m`, `1h` or `7d`."""
-    text = raw.strip().lower()
-    unit = _UNITS.get(text[-1:], 0)
-    number = text[:-1] if unit else text
-    if not number.isdigit():
-        raise CLIError(f"{flag} must be a whole number of seconds or end in s, m, h or d, got {raw!r}")
-    return int(number) * (unit or 1)
-
-
-MAX_JWKS_FILE = 64 * 1024
-
-
-def read_jwks(path: str) -> Any:
-    """The JSON of a --jwks-file (admin.add_client checks that it holds public keys only)."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_JWKS_FILE + 1)
-    except OSError as exc:
-        raise CLIError(f"cannot read the JWKS file {path!r}: {exc.strerror}") from None
-    if len(raw) > MAX_JWKS_FILE:
-        raise CLIError(f"the JWKS file {path!r} is over {MAX_JWKS_FILE} bytes")
-    try:
-        return parse(raw, max_bytes=MAX_JWKS_FILE)
-    except JSONRejected as exc:
-        raise CLIError(f"the JWKS file {path!r} is not JSON we accept: {exc}") from None
 
 
 async def _client_list(p: Provider, a: argparse.Namespace) -> Any:
@@ -373,6 +343,7 @@ ADMIN: dict[tuple[str, str | None], Callable[[Provider, argparse.Namespace], Awa
     ("keys", "revoke"): _keys_revoke,
     ("client", "add"): _client_add, ("client", "list"): _client_list,
     ("client", "show"): _client_show, ("client", "remove"): _client_remove, ("client", "token"): _client_token,
+    ("client", "update"): client_update.client_update, ("client", "rotate-secret"): client_update.client_rotate_secret,
     ("user", "add"): _user_add, ("user", "passwd"): _user_passwd, ("user", "list"): _user_list,
     ("user", "show"): _user_show, ("user", "remove"): _user_remove,
     ("user", "disable"): _user_disable, ("user", "enable"): _user_enable,
