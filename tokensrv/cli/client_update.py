@@ -34,12 +34,12 @@ def update_flag(field: str) -> str:
 def add_parsers(client: Commands[Any]) -> None:
     update = add_command(client, "update", "change a client in place (its id and secret stay); every instance "
                          "uses the change at once")
-    update.add_argument("client_id", metavar="ID")
+    update.add_argument("client_id", metavar="ID", help="the client's id")
     for field, (flag, options) in CLIENT_FLAGS.items():
         _add_update_flags(update, field, flag, options)
     rotate = add_command(client, "rotate-secret", "give a confidential client a new secret, printed once; the "
                          "old one keeps working for --overlap")
-    rotate.add_argument("client_id", metavar="ID")
+    rotate.add_argument("client_id", metavar="ID", help="the client's id")
     rotate.add_argument("--overlap", default="24h", help="how long the old secret keeps working: seconds, or a "
                         "number with s, m, h or d (default 24h, 0 stops it at once, at most 30d)")
 

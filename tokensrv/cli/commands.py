@@ -118,7 +118,7 @@ def add_keys_parser(commands: Commands[Any]) -> None:
     add_command(keys, "init", "create the first keys if keys/ has none")
     add_command(keys, "rotate", "start signing with the next key as soon as caches allow")
     add_command(keys, "revoke", "take a compromised key out of the JWKS and signing now").add_argument(
-        "kid", metavar="KID")
+        "kid", metavar="KID", help="the key's id, as `keys list` shows it")
 
 
 async def _keys_list(p: Provider, args: argparse.Namespace) -> Any:
@@ -155,7 +155,7 @@ async def _keys_revoke(p: Provider, args: argparse.Namespace) -> Any:
 def add_client_parser(commands: Commands[Any]) -> None:
     client = add_group(commands, "client", "OAuth clients")
     add = add_command(client, "add", "register a client; prints its secret once")
-    add.add_argument("--id", required=True, dest="client_id")
+    add.add_argument("--id", required=True, dest="client_id", help="the client_id: 1-128 letters, digits or . _ ~ -")
     for field, (flag, options) in CLIENT_FLAGS.items():
         add.add_argument(flag, dest=field, **options)
     mint = add_command(client, "token", "mint an initial access token for dynamic registration (RFC 7591, "
@@ -164,8 +164,8 @@ def add_client_parser(commands: Commands[Any]) -> None:
                       "(default 1h, at most 30d)")
     mint.add_argument("--uses", type=int, default=1, help="how many clients it may register (default 1)")
     add_command(client, "list", "list clients")
-    add_command(client, "show", "show one client").add_argument("client_id", metavar="ID")
-    add_command(client, "remove", "remove a client").add_argument("client_id", metavar="ID")
+    for name, text in (("show", "show one client"), ("remove", "remove a client")):
+        add_command(client, name, text).add_argument("client_id", metavar="ID", help="the client's id")
     client_update.add_parsers(client)
 
 
@@ -207,32 +207,35 @@ async def _client_remove(p: Provider, a: argparse.Namespace) -> Any:
 
 # ---- users (audit lines name the sub: usernames are personal data) ----
 
+PASSWORD_STDIN = "read the password from standard input (else it is asked for twice on the terminal)"
+
+
 def add_user_parser(commands: Commands[Any]) -> None:
     user = add_group(commands, "user", "users")
     add = add_command(user, "add", "add a user; prints its sub")
-    add.add_argument("username", metavar="USERNAME")
-    add.add_argument("--email")
-    add.add_argument("--role", action="append", default=[], dest="roles")
+    add.add_argument("username", metavar="USERNAME", help="how the user signs in (not the sub)")
+    add.add_argument("--email", help="the user's email address")
+    add.add_argument("--role", action="append", default=[], dest="roles", help="a role (repeatable)")
     user_claims.add_claim_flags(add)
-    add.add_argument("--password-stdin", action="store_true")
+    add.add_argument("--password-stdin", action="store_true", help=PASSWORD_STDIN)
     passwd = add_command(user, "passwd", "set a password; ends the user's sessions")
-    passwd.add_argument("username", metavar="USERNAME")
-    passwd.add_argument("--password-stdin", action="store_true")
+    passwd.add_argument("username", metavar="USERNAME", help="the user's username")
+    passwd.add_argument("--password-stdin", action="store_true", help=PASSWORD_STDIN)
     add_command(user, "list", "list users")
     user_claims.add_update_parser(user)
     add_command(user, "import", "add users from a CSV file: username,password[,email,roles,groups] (roles and "
                 "groups separated by spaces or semicolons; a header row is allowed, and names attribute columns after "
-                "these)").add_argument("file", metavar="FILE")
+                "these)").add_argument("file", metavar="FILE", help="the CSV file")
     for name, text in (("show", "show a user"), ("disable", "disable a user and end its sessions"),
                        ("enable", "enable a user"), ("remove", "remove a user"),
                        ("revoke", "sign a user out everywhere")):
-        add_command(user, name, text).add_argument("username", metavar="USERNAME")
+        add_command(user, name, text).add_argument("username", metavar="USERNAME", help="the user's username")
     # not add_group: its `action` would be overwritten by the subcommand's; ADMIN finds ("user", "mfa")
     mfa: Commands[Any] = user.add_parser("mfa", help="a user's second factors (TOTP, passkeys)").add_subparsers(
         dest="mfa_action", required=True)
     for name, text in (("show", "whether a user has TOTP, how many recovery codes are left, and its passkeys"),
                        ("reset", "remove a user's TOTP, recovery codes and passkeys (a lost phone), end its sessions")):
-        add_command(mfa, name, text).add_argument("username", metavar="USERNAME")
+        add_command(mfa, name, text).add_argument("username", metavar="USERNAME", help="the user's username")
 
 
 async def _user_add(p: Provider, a: argparse.Namespace) -> Any:

@@ -50,10 +50,10 @@ class ServeError(Exception):
 
 def add_parser(commands: Commands[Any]) -> None:
     serve = add_command(commands, "serve", "run the server")
-    serve.add_argument("--host")
-    serve.add_argument("--port")
-    serve.add_argument("--issuer")
-    serve.add_argument("--workers")
+    serve.add_argument("--host", help="the address to listen on (TOKENSRV_HOST)")
+    serve.add_argument("--port", help="the port to listen on (TOKENSRV_PORT)")
+    serve.add_argument("--issuer", help="the issuer URL tokens name, https (TOKENSRV_ISSUER)")
+    serve.add_argument("--workers", help="server processes sharing the port (TOKENSRV_WORKERS)")
     serve.add_argument("--embedded-store", metavar="DIR",
                        help="start the embedded Valkey with its data in DIR (what `make run` does)")
 
