@@ -40,6 +40,11 @@ def test_update_round_trips_and_keeps_the_id_and_secret(live_server):
     assert shown["require_mfa"] is False and shown["allowed_origins"] == []
     status, _ = post_form(server.url + "/oauth2/token", {"grant_type": "client_credentials"}, "web", secret)
     assert status == 200  # the secret did not change
+    view = server.cli("client", "show", "web").stdout.splitlines()  # without --json: for a person
+    assert "client id:" in view[0] and view[0].endswith(" web")
+    assert any(line.startswith("created at:") and line.endswith("Z") for line in view)
+    table = server.cli("client", "list").stdout.splitlines()
+    assert table[0].split()[-1] == "CREATED_AT" and table[1].split()[-1].endswith("Z")  # ISO, not epoch
 
 
 def test_bad_updates_name_the_flag_and_write_nothing(live_server):

@@ -6,7 +6,7 @@ import argparse
 import pytest
 
 from tests.unit.test_cli_parser import parsers
-from tokensrv.cli.main import build_parser
+from tokensrv.cli.main import build_parser, main
 from tokensrv.version import __version__
 
 
@@ -49,3 +49,13 @@ def test_an_unknown_flag_is_named_in_one_line_without_its_value(capsys, args):
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and f"unknown flag {args[-1].partition('=')[0]} " in error
     assert "s3cret" not in error
+
+
+def test_a_bad_setting_is_named_as_the_user_gave_it(capsys, monkeypatch):
+    monkeypatch.setenv("TOKENSRV_LOG_FORMAT", "text")
+    assert main(["serve", "--port", "abc"]) == 2
+    error = capsys.readouterr().err
+    assert "--port must be a whole number" in error and "TOKENSRV_PORT" not in error
+    monkeypatch.setenv("TOKENSRV_PORT", "abc")
+    assert main(["serve"]) == 2
+    assert "TOKENSRV_PORT must be a whole number" in capsys.readouterr().err

@@ -15,8 +15,8 @@ from redis.exceptions import RedisError
 
 from tokensrv.cli import admin, client_update, user_claims
 from tokensrv.cli.client_flags import CLIENT_FLAGS, client_flag
-from tokensrv.cli.console import CLIError, read_password, settings_from
-from tokensrv.cli.output import emit, print_status, progress
+from tokensrv.cli.console import CLIError, as_given, read_password, settings_from
+from tokensrv.cli.output import emit, print_status, print_view, progress
 from tokensrv.cli.parsing import Commands, add_command, add_group
 from tokensrv.cli.user_import import Row, by_line, import_users, read_rows
 from tokensrv.cli.values import duration, read_jwks
@@ -40,7 +40,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(run_admin(args, settings))
     except (CLIError, admin.AdminError) as exc:
-        print(f"tokensrv: error: {exc}", file=sys.stderr)
+        print(f"tokensrv: error: {as_given(str(exc), args)}", file=sys.stderr)
         return 1
     except RedisError as exc:  # the store went away after the first ping; its text stays out
         print(f"tokensrv: error: the store failed ({type(exc).__name__}); try again", file=sys.stderr)
@@ -50,6 +50,8 @@ def run_command(args: argparse.Namespace) -> int:
         return 1
     if args.command == "status" and not args.json:
         print_status(result)
+    elif "show" in (getattr(args, "action", None), getattr(args, "mfa_action", None)) and not args.json:
+        print_view(result)
     else:
         emit(result, args.json)
     return 0
@@ -190,7 +192,7 @@ async def _client_token(p: Provider, a: argparse.Namespace) -> Any:
 
 async def _client_list(p: Provider, a: argparse.Namespace) -> Any:
     shown = ("client_id", "client_name", "type", "registered", "token_endpoint_auth_method", "grant_types",
-             "scopes", "audience", "first_party")
+             "scopes", "audience", "first_party", "created_at")
     views = [admin.client_view(c) for c in await p.store.clients.list_clients()]
     return [{k: view[k] for k in shown} for view in views]
 
