@@ -54,6 +54,8 @@ def usage(prog: str, parser: argparse.ArgumentParser) -> str:
 def argument_form(action: argparse.Action) -> str:
     if not action.option_strings:
         return str(action.metavar or action.dest)
+    if isinstance(action, argparse.BooleanOptionalAction):  # --require-mfa and --no-require-mfa
+        return "|".join(action.option_strings)
     flag = action.option_strings[-1]
     if action.nargs == 0:
         return flag
@@ -80,6 +82,9 @@ def argument_rows(parser: argparse.ArgumentParser) -> Iterator[str]:
             meaning += f" (default `{action.default}`)"
         if action.required and action.option_strings:
             meaning = "required; " + meaning if meaning else "required"
+        if isinstance(action, argparse.BooleanOptionalAction):
+            yield f"| {' / '.join(f'`{o}`' for o in action.option_strings)} | {meaning} |\n"
+            continue
         form = argument_form(action).replace("|", "\\|")
         yield f"| `{form}` | {meaning} |\n"
 

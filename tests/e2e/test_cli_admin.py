@@ -88,7 +88,7 @@ def test_an_unreachable_store_is_one_line(live_server):
         result = live_server.cli(*args, "--redis-url", url, check=False)
         assert_one_line_error(result, "store")
     assert_one_line_error(live_server.cli("client", "list", "--redis-url", "http://x", check=False),
-                          "TOKENSRV_REDIS_URL")
+                          "--redis-url")  # named as the user gave it
 
 
 def login(server, username: str, password: str, secret: str) -> tuple[int, dict[str, Any]]:

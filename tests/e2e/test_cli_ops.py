@@ -111,4 +111,4 @@ def test_status_without_a_store_fails_in_one_line(live_server):
     result = live_server.cli("status", "--redis-url", "redis://127.0.0.1:1/0", check=False)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("tokensrv: error: TOKENSRV_REDIS_URL: cannot reach")
+    assert len(lines) == 1 and lines[0].startswith("tokensrv: error: --redis-url: cannot reach")

@@ -452,3 +452,16 @@ async def test_a_client_may_register_as_requiring_mfa(server):
     status, body, _ = await register(server, {**WEB, "require_mfa": True})
     assert status == 201 and body["require_mfa"] is True, body
     assert (await provider_of(server).store.clients.get_client(body["client_id"])).require_mfa
+
+
+async def test_an_update_keeps_the_overlap_of_a_secret_an_operator_rotated(server):
+    status, body, _ = await register(server, {"grant_types": ["client_credentials"], "response_types": []})
+    assert status == 201, body
+    client_id, old = body["client_id"], body["client_secret"]
+    new = (await admin.rotate_secret(provider_of(server), client_id, 3600))["client_secret"]
+    update = {"client_id": client_id, "grant_types": ["client_credentials"], "response_types": [],
+              "client_name": "Renamed"}
+    status, updated, _ = await manage(server, "PUT", path_of(body), body["registration_access_token"], json=update)
+    assert status == 200, updated
+    assert (await client_credentials(server, client_id, old))[0] == 200  # still within its overlap
+    assert (await client_credentials(server, client_id, new))[0] == 200

@@ -19,7 +19,8 @@ from tokensrv.keys.manager import LockBusy
 from tokensrv.keys.signing import SigningKey, next_step_due, planned_steps
 from tokensrv.oauth import Provider
 from tokensrv.oauth.browser.account import consents
-from tokensrv.oauth.clients.fields import ClientMetadata
+from tokensrv.oauth.clients.changes import MAX_OVERLAP, changed_client, metadata_of, rotated_secret
+from tokensrv.oauth.clients.fields import ClientMetadata, MetadataChange
 from tokensrv.oauth.clients.metadata import MetadataError, RegistrationError, new_client
 from tokensrv.oauth.endpoints import introspection, registration, revocation
 from tokensrv.oauth.endpoints.revocation import revoke_user
@@ -36,6 +37,9 @@ def client_view(client: Client) -> dict[str, Any]:
     view = dataclasses.asdict(client)  # every field, defaults included (to_json leaves some out)
     view.pop("secret_digest")
     view.pop("registration_token_digest")
+    view.pop("previous_secret_digest")
+    expires = view.pop("previous_secret_expires_at")  # the rotated-out secret works until then
+    view["previous_secret_expires_at"] = _iso(expires) if client.previous_secret_digest else None
     view["type"] = "public" if client.is_public else "confidential"
     view["registered"] = client.registered  # by the client itself, over RFC 7591
     view["asks_consent"] = client.asks_consent  # the consent page: registered, or consent_required
@@ -75,6 +79,44 @@ async def get_client(p: Provider, client_id: str) -> Client:
     if client is None:
         raise AdminError(f"no client {client_id!r}")
     return client
+
+
+async def update_client(p: Provider, client_id: str, change: MetadataChange,
+                        name_field: Callable[[str], str] = str) -> dict[str, Any]:
+    """The client changed in place, checked as a new one is; its id and secret stay. Written
+    atomically against the record as it is then (a concurrent update is never lost), and announced
+    so every instance's cache drops the old record."""
+    def edit(current: Client) -> Client:
+        metadata = metadata_of(current)
+        for field, value in change.missing(metadata):
+            raise AdminError(f"{name_field(field).replace('--add-', '--remove-', 1)} {value!r}: "
+                             f"client {client_id!r} has no such value")
+        return changed_client(current, change.apply(metadata))
+    try:
+        updated = await p.store.clients.update_client(client_id, edit)
+    except MetadataError as exc:
+        message, flag = exc.spelled(name_field), name_field(exc.field)
+        raise AdminError(message if flag in message else f"{flag}: {message}") from None
+    except RegistrationError as exc:
+        raise AdminError(str(exc)) from None
+    if updated is None:
+        raise AdminError(f"no client {client_id!r}")
+    return client_view(updated)
+
+
+async def rotate_secret(p: Provider, client_id: str, overlap: int) -> dict[str, Any]:
+    """A new secret (shown once; its digest kept); the old one accepted `overlap` more seconds."""
+    if not 0 <= overlap <= MAX_OVERLAP:
+        raise AdminError(f"the overlap must be 0 to {MAX_OVERLAP} seconds, got {overlap}")
+    secret, now = secrets.token_urlsafe(32), p.now()
+    try:
+        updated = await p.store.clients.update_client(client_id, lambda c: rotated_secret(c, secret, now, overlap))
+    except RegistrationError as exc:
+        raise AdminError(str(exc)) from None
+    if updated is None:
+        raise AdminError(f"no client {client_id!r}")
+    return {"client_id": client_id, "client_secret": secret,
+            "previous_secret_expires_at": _iso(updated.previous_secret_expires_at) if overlap else None}
 
 
 async def remove_client(p: Provider, client_id: str) -> None:

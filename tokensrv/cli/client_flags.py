@@ -18,18 +18,21 @@ def _required(value: str) -> bool:
 # parsed arguments and the CLI's errors (a field named by its flag) all come from this table.
 CLIENT_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "public": ("--public", {"action": "store_true", "help": "no secret (browser and native apps)"}),
-    "redirect_uris": ("--redirect-uri", {"action": "append", "default": []}),
+    "redirect_uris": ("--redirect-uri", {"action": "append", "default": [], "metavar": "URI", "help":
+                      "where the authorization code is sent (repeatable; https, http only for loopback)"}),
     "grant_types": ("--grant-type", {"action": "append", "default": [], "help": "repeatable; device_code and "
                                      "token_exchange name the RFC 8628 and 8693 URNs"}),
-    "scope": ("--scope", {"action": "append", "default": []}),
-    "audience": ("--audience", {}),
-    "first_party": ("--first-party", {"action": "store_true"}),
+    "scope": ("--scope", {"action": "append", "default": [], "help": "a scope it may ask for (repeatable)"}),
+    "audience": ("--audience", {"help": "the aud of its access tokens (default: the client id)"}),
+    "first_party": ("--first-party", {"action": "store_true", "help": "one of our own apps (the password "
+                                      "grant is only for these)"}),
     "consent_required": ("--consent", {"type": _required, "default": False, "metavar": "required",
                          "help": "users allow the client on a consent page first, as for a registered client "
                          "(the only value: required; a first-party client never asks)"}),
     "dpop_bound_access_tokens": ("--dpop-bound", {"action": "store_true", "help": "every token request must "
                                                   "carry a DPoP proof (RFC 9449 dpop_bound_access_tokens)"}),
-    "post_logout_redirect_uris": ("--post-logout-redirect-uri", {"action": "append", "default": []}),
+    "post_logout_redirect_uris": ("--post-logout-redirect-uri", {"action": "append", "default": [], "metavar":
+                                  "URI", "help": "where logout may send the browser back (repeatable)"}),
     "token_endpoint_auth_method": ("--auth-method", {
         "choices": ("client_secret_basic", "private_key_jwt", "none"), "help": "how the client authenticates "
         "(default: client_secret_basic, which also accepts client_secret_post; none with --public)"}),

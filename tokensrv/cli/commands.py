@@ -13,12 +13,13 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from tokensrv.cli import admin, user_claims
+from tokensrv.cli import admin, client_update, user_claims
 from tokensrv.cli.client_flags import CLIENT_FLAGS, client_flag
-from tokensrv.cli.console import CLIError, read_password, settings_from
-from tokensrv.cli.output import emit, print_status, progress
+from tokensrv.cli.console import CLIError, as_given, read_password, settings_from
+from tokensrv.cli.output import emit, print_status, print_view, progress
 from tokensrv.cli.parsing import Commands, add_command, add_group
 from tokensrv.cli.user_import import Row, by_line, import_users, read_rows
+from tokensrv.cli.values import duration, read_jwks
 from tokensrv.config import Settings, redact_url
 from tokensrv.keys.manager import KeyManager
 from tokensrv.oauth import Provider
@@ -29,7 +30,6 @@ from tokensrv.passwords import PasswordPool
 from tokensrv.store.connect import open_redis
 from tokensrv.store.redis import RedisStore
 from tokensrv.store.server_version import store_version_problem
-from tokensrv.verify.json_limits import JSONRejected, parse
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -40,7 +40,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         result = asyncio.run(run_admin(args, settings))
     except (CLIError, admin.AdminError) as exc:
-        print(f"tokensrv: error: {exc}", file=sys.stderr)
+        print(f"tokensrv: error: {as_given(str(exc), args)}", file=sys.stderr)
         return 1
     except RedisError as exc:  # the store went away after the first ping; its text stays out
         print(f"tokensrv: error: the store failed ({type(exc).__name__}); try again", file=sys.stderr)
@@ -50,6 +50,8 @@ def run_command(args: argparse.Namespace) -> int:
         return 1
     if args.command == "status" and not args.json:
         print_status(result)
+    elif "show" in (getattr(args, "action", None), getattr(args, "mfa_action", None)) and not args.json:
+        print_view(result)
     else:
         emit(result, args.json)
     return 0
@@ -118,7 +120,7 @@ def add_keys_parser(commands: Commands[Any]) -> None:
     add_command(keys, "init", "create the first keys if keys/ has none")
     add_command(keys, "rotate", "start signing with the next key as soon as caches allow")
     add_command(keys, "revoke", "take a compromised key out of the JWKS and signing now").add_argument(
-        "kid", metavar="KID")
+        "kid", metavar="KID", help="the key's id, as `keys list` shows it")
 
 
 async def _keys_list(p: Provider, args: argparse.Namespace) -> Any:
@@ -155,7 +157,7 @@ async def _keys_revoke(p: Provider, args: argparse.Namespace) -> Any:
 def add_client_parser(commands: Commands[Any]) -> None:
     client = add_group(commands, "client", "OAuth clients")
     add = add_command(client, "add", "register a client; prints its secret once")
-    add.add_argument("--id", required=True, dest="client_id")
+    add.add_argument("--id", required=True, dest="client_id", help="the client_id: 1-128 letters, digits or . _ ~ -")
     for field, (flag, options) in CLIENT_FLAGS.items():
         add.add_argument(flag, dest=field, **options)
     mint = add_command(client, "token", "mint an initial access token for dynamic registration (RFC 7591, "
@@ -164,8 +166,9 @@ def add_client_parser(commands: Commands[Any]) -> None:
                       "(default 1h, at most 30d)")
     mint.add_argument("--uses", type=int, default=1, help="how many clients it may register (default 1)")
     add_command(client, "list", "list clients")
-    add_command(client, "show", "show one client").add_argument("client_id", metavar="ID")
-    add_command(client, "remove", "remove a client").add_argument("client_id", metavar="ID")
+    for name, text in (("show", "show one client"), ("remove", "remove a client")):
+        add_command(client, name, text).add_argument("client_id", metavar="ID", help="the client's id")
+    client_update.add_parsers(client)
 
 
 async def _client_add(p: Provider, a: argparse.Namespace) -> Any:
@@ -187,40 +190,9 @@ async def _client_token(p: Provider, a: argparse.Namespace) -> Any:
     return result
 
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def duration(raw: str, flag: str) -> int:
-    """Seconds from `90`, `90s`, `15m`, `1h` or `7d`."""
-    text = raw.strip().lower()
-    unit = _UNITS.get(text[-1:], 0)
-    number = text[:-1] if unit else text
-    if not number.isdigit():
-        raise CLIError(f"{flag} must be a whole number of seconds or end in s, m, h or d, got {raw!r}")
-    return int(number) * (unit or 1)
-
-
-MAX_JWKS_FILE = 64 * 1024
-
-
-def read_jwks(path: str) -> Any:
-    """The JSON of a --jwks-file (admin.add_client checks that it holds public keys only)."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_JWKS_FILE + 1)
-    except OSError as exc:
-        raise CLIError(f"cannot read the JWKS file {path!r}: {exc.strerror}") from None
-    if len(raw) > MAX_JWKS_FILE:
-        raise CLIError(f"the JWKS file {path!r} is over {MAX_JWKS_FILE} bytes")
-    try:
-        return parse(raw, max_bytes=MAX_JWKS_FILE)
-    except JSONRejected as exc:
-        raise CLIError(f"the JWKS file {path!r} is not JSON we accept: {exc}") from None
-
-
 async def _client_list(p: Provider, a: argparse.Namespace) -> Any:
     shown = ("client_id", "client_name", "type", "registered", "token_endpoint_auth_method", "grant_types",
-             "scopes", "audience", "first_party")
+             "scopes", "audience", "first_party", "created_at")
     views = [admin.client_view(c) for c in await p.store.clients.list_clients()]
     return [{k: view[k] for k in shown} for view in views]
 
@@ -237,36 +209,39 @@ async def _client_remove(p: Provider, a: argparse.Namespace) -> Any:
 
 # ---- users (audit lines name the sub: usernames are personal data) ----
 
+PASSWORD_STDIN = "read the password from standard input (else it is asked for twice on the terminal)"
+
+
 def add_user_parser(commands: Commands[Any]) -> None:
     user = add_group(commands, "user", "users")
     add = add_command(user, "add", "add a user; prints its sub")
-    add.add_argument("username", metavar="USERNAME")
-    add.add_argument("--email")
-    add.add_argument("--role", action="append", default=[], dest="roles")
+    add.add_argument("username", metavar="USERNAME", help="how the user signs in (not the sub)")
+    add.add_argument("--email", help="the user's email address")
+    add.add_argument("--role", action="append", default=[], dest="roles", help="a role (repeatable)")
     user_claims.add_claim_flags(add)
-    add.add_argument("--password-stdin", action="store_true")
+    add.add_argument("--password-stdin", action="store_true", help=PASSWORD_STDIN)
     passwd = add_command(user, "passwd", "set a password; ends the user's sessions")
-    passwd.add_argument("username", metavar="USERNAME")
-    passwd.add_argument("--password-stdin", action="store_true")
+    passwd.add_argument("username", metavar="USERNAME", help="the user's username")
+    passwd.add_argument("--password-stdin", action="store_true", help=PASSWORD_STDIN)
     add_command(user, "list", "list users")
     user_claims.add_update_parser(user)
     add_command(user, "import", "add users from a CSV file: username,password[,email,roles,groups] (roles and "
                 "groups separated by spaces or semicolons; a header row is allowed, and names attribute columns after "
-                "these)").add_argument("file", metavar="FILE")
+                "these)").add_argument("file", metavar="FILE", help="the CSV file")
     for name, text in (("show", "show a user"), ("disable", "disable a user and end its sessions"),
                        ("enable", "enable a user"), ("remove", "remove a user"),
                        ("revoke", "sign a user out everywhere")):
-        add_command(user, name, text).add_argument("username", metavar="USERNAME")
+        add_command(user, name, text).add_argument("username", metavar="USERNAME", help="the user's username")
     consents = add_command(user, "consents", "the applications a user allowed on the consent page; with "
                            "--revoke, withdraw one (its refresh tokens of the user end too)")
-    consents.add_argument("username", metavar="USERNAME")
+    consents.add_argument("username", metavar="USERNAME", help="the user's username")
     consents.add_argument("--revoke", metavar="CLIENT_ID", help="withdraw this client's consent")
     # not add_group: its `action` would be overwritten by the subcommand's; ADMIN finds ("user", "mfa")
     mfa: Commands[Any] = user.add_parser("mfa", help="a user's second factors (TOTP, passkeys)").add_subparsers(
         dest="mfa_action", required=True)
     for name, text in (("show", "whether a user has TOTP, how many recovery codes are left, and its passkeys"),
                        ("reset", "remove a user's TOTP, recovery codes and passkeys (a lost phone), end its sessions")):
-        add_command(mfa, name, text).add_argument("username", metavar="USERNAME")
+        add_command(mfa, name, text).add_argument("username", metavar="USERNAME", help="the user's username")
 
 
 async def _user_add(p: Provider, a: argparse.Namespace) -> Any:
@@ -385,6 +360,7 @@ ADMIN: dict[tuple[str, str | None], Callable[[Provider, argparse.Namespace], Awa
     ("keys", "revoke"): _keys_revoke,
     ("client", "add"): _client_add, ("client", "list"): _client_list,
     ("client", "show"): _client_show, ("client", "remove"): _client_remove, ("client", "token"): _client_token,
+    ("client", "update"): client_update.client_update, ("client", "rotate-secret"): client_update.client_rotate_secret,
     ("user", "add"): _user_add, ("user", "passwd"): _user_passwd, ("user", "list"): _user_list,
     ("user", "show"): _user_show, ("user", "remove"): _user_remove,
     ("user", "disable"): _user_disable, ("user", "enable"): _user_enable,

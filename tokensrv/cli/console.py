@@ -15,10 +15,21 @@ class CLIError(Exception):
     """One line on stderr and exit status 1."""
 
 
+# the settings a command's flags may give (--redis-url for TOKENSRV_REDIS_URL...)
+SETTING_FLAGS = ("redis_url", "keys_dir", "host", "port", "issuer", "workers")
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
-    overrides = {name: getattr(args, name, None) for name in
-                 ("redis_url", "keys_dir", "host", "port", "issuer", "workers")}
-    return load_settings(**overrides)
+    return load_settings(**{name: getattr(args, name, None) for name in SETTING_FLAGS})
+
+
+def as_given(message: str, args: argparse.Namespace) -> str:
+    """An error about a setting names it as the user gave it: by its flag when it came from one
+    (`--port abc`), else by its environment variable."""
+    for name in SETTING_FLAGS:
+        if getattr(args, name, None) is not None:
+            message = message.replace(f"TOKENSRV_{name.upper()}", f"--{name.replace('_', '-')}")
+    return message
 
 
 def read_password(args: argparse.Namespace) -> str:

@@ -40,7 +40,7 @@ def add_parser(commands: Commands[Any]) -> None:
     device.add_argument("--device", action="store_true", required=True, help="the device flow (the only one)")
     device.add_argument("--issuer", help=f"the server (TOKENSRV_ISSUER, else {DEFAULT_ISSUER})")
     device.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="a public client with the device_code grant")
-    device.add_argument("--scope")
+    device.add_argument("--scope", help="the scopes to ask for, space-separated")
     device.add_argument("--json", action="store_true", help="print the whole token response")
 
 

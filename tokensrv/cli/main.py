@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from tokensrv.cli import commands, device_login, serve, user_claims
-from tokensrv.cli.console import CLIError, settings_from
+from tokensrv.cli.console import CLIError, as_given, settings_from
 from tokensrv.cli.parsing import Commands, Parser
 from tokensrv.config import ConfigError, Settings
 from tokensrv.observability.logs import error_line
@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, CLIError) as exc:
         # the server's failures are in its log format (JSON by default), the other commands' plain
         log_format = (os.environ.get("TOKENSRV_LOG_FORMAT") or "json") if args.command == "serve" else "text"
-        print(error_line(str(exc), log_format), file=sys.stderr)
+        print(error_line(as_given(str(exc), args), log_format), file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
     except KeyboardInterrupt:
         return 130

@@ -1,11 +1,16 @@
-"""How the admin commands print their answer: JSON for scripts (--json), else a table or the
-status summary on standard output; progress on standard error, so stdout stays the answer."""
+"""How the admin commands print their answer: JSON for scripts (--json), else a table, a view of one
+record (`show`) or the status summary on standard output; progress on standard error, so stdout
+stays the answer. People read times as ISO 8601 UTC; JSON keeps epoch seconds (scripts compare them)."""
 from __future__ import annotations
 
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
+
+# the fields that hold a time in epoch seconds (created_at, rotate_after... of clients, users, keys)
+_TIMES = ("_at", "rotate_after")
 
 
 def emit(result: Any, as_json: bool) -> None:
@@ -20,18 +25,29 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print("(none)")
         return
     columns = list(rows[0])
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    cells = [[_cell(row.get(c), c) for c in columns] for row in rows]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for row in cells:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
 
 
-def _cell(value: Any) -> str:
+def print_view(record: dict[str, Any]) -> None:
+    """One record (`client show`, `user show`) as `name: value` lines, names aligned."""
+    width = max((len(name) for name in record), default=0)
+    for name, value in record.items():
+        print(f"{name.replace('_', ' ') + ':':<{width + 2}}{_cell(value, name)}".rstrip())
+
+
+def _cell(value: Any, column: str = "") -> str:
+    if column.endswith(_TIMES) and isinstance(value, int) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value):
+        return "; ".join(_cell(v) for v in value)  # a user's passkeys
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value)) or "-"
-    if isinstance(value, dict):  # a user's attributes
-        return ",".join(f"{k}={v}" for k, v in value.items()) or "-"
+    if isinstance(value, dict):  # a user's attributes, a passkey
+        return ",".join(f"{k}={_cell(v, k)}" for k, v in value.items()) or "-"
     return "-" if value is None else str(value)
 
 

@@ -21,7 +21,9 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         unrecognized = "unrecognized arguments: "
         if message.startswith(unrecognized):  # name the options, never echo values (a password?)
-            flags = [word for word in message[len(unrecognized):].split() if word.startswith("-")]
+            flags = [word.partition("=")[0] for word in message[len(unrecognized):].split() if word.startswith("-")]
+            if flags and all(flag.startswith("--") for flag in flags):  # surely flags, not values
+                self.exit(2, f"{self.prog}: error: unknown flag {', '.join(flags)} (see --help)\n")
             message = unrecognized + (" ".join(flags) or "(values not shown)")
         if message.startswith((unrecognized, "the following arguments are required")):
             # argparse reads a value that starts with "-" (one kid in 64 does) as an option

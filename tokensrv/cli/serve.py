@@ -29,7 +29,7 @@ from aiohttp import web
 from tokensrv.cli.console import settings_from
 from tokensrv.cli.embedded import EmbeddedValkey, _die_with_parent
 from tokensrv.cli.parsing import Commands, add_command
-from tokensrv.config import Settings, redact_url
+from tokensrv.config import SETTINGS, Settings, env_name, redact_url
 from tokensrv.passwords import stop_helpers
 from tokensrv.server.tracing import TracingConfig, TracingError, from_environment
 from tokensrv.store.connect import open_redis
@@ -50,10 +50,8 @@ class ServeError(Exception):
 
 def add_parser(commands: Commands[Any]) -> None:
     serve = add_command(commands, "serve", "run the server")
-    serve.add_argument("--host")
-    serve.add_argument("--port")
-    serve.add_argument("--issuer")
-    serve.add_argument("--workers")
+    for name in ("host", "port", "issuer", "workers"):  # each means what its setting does (config/)
+        serve.add_argument(f"--{name}", help=f"{SETTINGS[name].doc} ({env_name(name)})")
     serve.add_argument("--embedded-store", metavar="DIR",
                        help="start the embedded Valkey with its data in DIR (what `make run` does)")
 

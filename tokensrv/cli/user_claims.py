@@ -34,10 +34,10 @@ def add_claim_flags(add: argparse.ArgumentParser) -> None:
 def add_update_parser(user: Commands[Any]) -> None:
     update = add_command(user, "update", "change a user's email, roles, groups or attributes (never its sub); "
                          "the next token on every instance carries them")
-    update.add_argument("username", metavar="USERNAME")
+    update.add_argument("username", metavar="USERNAME", help="the user's username")
     email = update.add_mutually_exclusive_group()
-    email.add_argument("--email")
-    email.add_argument("--unset-email", action="store_true")
+    email.add_argument("--email", help="a new email address")
+    email.add_argument("--unset-email", action="store_true", help="remove the email address")
     for kind in ("role", "group"):
         update.add_argument(f"--add-{kind}", action="append", default=[], metavar=kind.upper(), help="repeatable")
         update.add_argument(f"--remove-{kind}", action="append", default=[], metavar=kind.upper(), help="repeatable")
@@ -64,7 +64,7 @@ def add_claims_parser(commands: Commands[Any]) -> None:
         dest="action", required=True)
     check = claims.add_parser("check", help="check a claims file as `tokensrv serve` does at start",
                               description="check a claims file as `tokensrv serve` does at start")
-    check.add_argument("file", metavar="FILE")
+    check.add_argument("file", metavar="FILE", help="the claims file (JSON)")
     check.add_argument("--json", action="store_true", help="print JSON for scripts")
 
 

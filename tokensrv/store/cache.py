@@ -241,6 +241,11 @@ class CachedClients(ClientStore):
         self.cache.invalidate(client.client_id)  # this process at once; the others by the announcement
         return replaced
 
+    async def update_client(self, client_id: str, change: Callable[[Client], Client]) -> Client | None:
+        updated = await super().update_client(client_id, change)
+        self.cache.invalidate(client_id)  # this process at once; the others by the announcement
+        return updated
+
 
 class CachingStore(RedisStore):
     """RedisStore whose client look-ups go through a ClientCache (`client_cache`): start_following()

@@ -15,6 +15,9 @@ so it lives and dies with the client and a metadata update replaces both at once
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+
+from redis.exceptions import WatchError
 
 from tokensrv.store import keyspace, scripts
 from tokensrv.store.connection import Connection
@@ -63,6 +66,28 @@ class ClientStore:
             return False
         await self.redis.publish(keyspace.CLIENT_CHANGES, client.client_id)
         return True
+
+    async def update_client(self, client_id: str, change: Callable[[Client], Client]) -> Client | None:
+        """`change` applied to the record as it is now (None if there is none), written only if
+        nothing wrote the record meanwhile (else applied again to the new one): of two concurrent
+        updates neither is lost. Announced, so every cache drops the old record."""
+        key = keyspace.client(client_id)
+        while True:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    if not raw:
+                        return None
+                    changed = change(Client.from_json(json.loads(raw)))
+                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+                    pipe.set(key, json.dumps(changed.to_json()))
+                    await pipe.execute()
+                    break
+                except WatchError:
+                    continue  # changed meanwhile: apply the change to the new record
+        await self.redis.publish(keyspace.CLIENT_CHANGES, client_id)
+        return changed
 
     # ---- initial access tokens (RFC 7591 §3) ----
 

@@ -52,6 +52,10 @@ class Client:
     allowed_origins: tuple[str, ...] = ()  # web origins its browser app calls us from (CORS)
     require_mfa: bool = False  # tokensrv's: every sign-in for it needs a second factor (oauth/browser/step_up.py)
     consent_required: bool = False  # an operator's client that asks like a registered one (asks_consent)
+    # `tokensrv client rotate-secret --overlap`: the secret before the last rotation (its SHA-256),
+    # still accepted until previous_secret_expires_at (oauth/clients/metadata.check)
+    previous_secret_digest: str | None = None
+    previous_secret_expires_at: int = 0
 
     @property
     def registered(self) -> bool:
@@ -83,7 +87,7 @@ class Client:
         for name in ("jwks", "jwks_uri", "require_pushed_authorization_requests", "dpop_bound_access_tokens",
                      "exchange_audiences", "backchannel_logout_uri", "client_name", "logo_uri", "policy_uri",
                      "tos_uri", "registration_token_digest", "allowed_origins", "require_mfa",
-                     "consent_required"):
+                     "consent_required", "previous_secret_digest", "previous_secret_expires_at"):
             if not data[name]:
                 del data[name]
         if data["backchannel_logout_session_required"]:  # the default: left out like the others

@@ -87,7 +87,8 @@ async def authenticate(p: Provider, form: Mapping[str, str], authorization: str 
             raise SlowDown(locked_for, "client authentication locked out")
     try:
         if offered.assertion is None:
-            client = await clients.check(p.store.clients, client_id, offered.secret, allow_public=allow_public)
+            client = await clients.check(p.store.clients, client_id, offered.secret, allow_public=allow_public,
+                                          now=p.now)
         else:
             client = await _by_assertion(p, client_id, offered.assertion, endpoint)
     except InvalidClient:

@@ -60,3 +60,28 @@ ONLY: dict[str, Surface] = {
 def fields_from(surface: Surface) -> tuple[str, ...]:
     """The fields `surface` sets, in their order."""
     return tuple(f.name for f in dataclasses.fields(ClientMetadata) if ONLY.get(f.name, surface) == surface)
+
+
+@dataclass(frozen=True)
+class MetadataChange:
+    """What `tokensrv client update` changes of a client's metadata: fields set (None: back to
+    unset), and values added to or removed from its lists. new_client checks the result again."""
+    values: dict[str, Any] = dataclasses.field(default_factory=dict)
+    added: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    removed: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+
+    def fields(self) -> list[str]:
+        """The fields it changes (what the audit line names: never their values)."""
+        lists = {f for f, v in (*self.added.items(), *self.removed.items()) if v}
+        return sorted({*self.values, *lists})
+
+    def missing(self, metadata: ClientMetadata) -> list[tuple[str, str]]:
+        """(field, value) pairs it would remove that `metadata` does not have: a mistyped value."""
+        return [(f, v) for f, values in self.removed.items() for v in values if v not in getattr(metadata, f)]
+
+    def apply(self, metadata: ClientMetadata) -> ClientMetadata:
+        changed: dict[str, Any] = dict(self.values)
+        for field in {*self.added, *self.removed}:
+            kept = (*getattr(metadata, field), *self.added.get(field, ()))
+            changed[field] = tuple(v for v in dict.fromkeys(kept) if v not in self.removed.get(field, ()))
+        return dataclasses.replace(metadata, **changed)

@@ -346,8 +346,10 @@ def presented(form: Mapping[str, str], authorization: str | None) -> Presented:
     return Presented(form.get("client_id"), assertion=assertion)
 
 
-async def check(store: ClientSource, client_id: str, secret: str | None, *, allow_public: bool = True) -> Client:
-    """The client `client_id`, if `secret` is its secret (None: it must be a public client)."""
+async def check(store: ClientSource, client_id: str, secret: str | None, *, allow_public: bool = True,
+                now: Callable[[], int] = lambda: 0) -> Client:
+    """The client `client_id`, if `secret` is its secret (None: it must be a public client); a
+    previous secret while its overlap lasts by `now` (default: never)."""
     client = await store.get_client(client_id)
     if client is None:
         if secret is not None:
@@ -361,9 +363,20 @@ async def check(store: ClientSource, client_id: str, secret: str | None, *, allo
         return client
     if client.token_endpoint_auth_method not in SECRET_METHODS:
         raise InvalidClient(f"client {client_id!r} authenticates with {client.token_endpoint_auth_method}")
-    if secret is None or not hmac.compare_digest(secret_digest(secret), client.secret_digest or ""):
+    if secret is None or not secret_matches(client, secret_digest(secret), now):
         raise InvalidClient(f"wrong secret for client {client_id!r}")
     return client
+
+
+def secret_matches(client: Client, digest: str, now: Callable[[], int]) -> bool:
+    """The digest of the current secret, or of the previous one until its overlap ends
+    (`tokensrv client rotate-secret`). Both compared in constant time, both always once a client
+    has a previous secret; a client without one (nearly all) costs the one compare it always did."""
+    current = hmac.compare_digest(digest, client.secret_digest or "")
+    if client.previous_secret_digest is None:
+        return current
+    previous = hmac.compare_digest(digest, client.previous_secret_digest)
+    return current or (previous and now() < client.previous_secret_expires_at)
 
 
 class ClientSource(Protocol):

@@ -128,7 +128,10 @@ async def update(p: Provider, client_id: str, authorization: str | None, body: B
                                     description="client_secret must be the client's current secret")
     changed, secret = client_from_metadata(p, client_id, metadata)
     if changed.token_endpoint_auth_method in SECRET_METHODS and current.secret_digest is not None:
-        changed, secret = replace(changed, secret_digest=current.secret_digest), None  # keep the secret
+        # keep the secret, and one an operator rotated out while its overlap lasts (`client rotate-secret`)
+        changed, secret = replace(changed, secret_digest=current.secret_digest,
+                                  previous_secret_digest=current.previous_secret_digest,
+                                  previous_secret_expires_at=current.previous_secret_expires_at), None
     changed = replace(changed, created_at=current.created_at)
     changed, registration_token = await _with_new_token(p, current, changed)
     audit("client.registration_updated", client_id=client_id)
