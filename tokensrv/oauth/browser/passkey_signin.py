@@ -13,16 +13,25 @@ from typing import Any
 
 from tokensrv.oauth import Provider
 from tokensrv.oauth.browser import passkeys
-from tokensrv.oauth.browser.signin import LoginExpired, SignedIn, finish, pending_login, same_secret
+from tokensrv.oauth.browser.signin import (
+    LoginExpired,
+    SignedIn,
+    finish,
+    parked_session_stands,
+    pending_login,
+    same_secret,
+)
 from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.store import PendingLogin
 from tokensrv.store.passkeys import Challenge
 
 
-async def _pending(p: Provider, body: Mapping[str, Any], browser: str | None) -> tuple[str, str, PendingLogin]:
+async def _pending(p: Provider, body: Mapping[str, Any], browser: str | None,
+                   session_secret: str | None) -> tuple[str, str, PendingLogin]:
     request_id = body.get("request")
     request_id = request_id if isinstance(request_id, str) else ""
     csrf, pending = await pending_login(p, request_id, browser)
+    await parked_session_stands(p, pending, session_secret)
     token = body.get("csrf_token")
     if not same_secret(token if isinstance(token, str) else None, csrf):
         raise LoginExpired("CSRF token does not match the cookie")
@@ -33,14 +42,14 @@ def _ceremony(pending: PendingLogin) -> str:
     return passkeys.SECOND if pending.sub else passkeys.SIGNIN
 
 
-async def options(p: Provider, body: Mapping[str, Any], browser: str | None) -> str:
-    request_id, csrf, pending = await _pending(p, body, browser)
+async def options(p: Provider, body: Mapping[str, Any], browser: str | None, session_secret: str | None) -> str:
+    request_id, csrf, pending = await _pending(p, body, browser, session_secret)
     return await passkeys.authentication_options(p, csrf, _ceremony(pending), pending.sub, request_id)
 
 
 async def sign_in(p: Provider, body: Mapping[str, Any], browser: str | None, session_secret: str | None,
                   remote: str, agent: str = "") -> SignedIn:
-    request_id, csrf, pending = await _pending(p, body, browser)
+    request_id, csrf, pending = await _pending(p, body, browser, session_secret)
     expected = Challenge(_ceremony(pending), secret_digest(csrf), pending.sub, request_id)
     verified = await passkeys.authenticate(p, body, expected, remote)
     amr = passkeys.amr_of(verified.key, after_password=bool(pending.sub))
