@@ -285,7 +285,8 @@ def error_location(p: Provider, redirect_uri: str, exc: OAuthError, state: str |
                                       "state": state, "iss": p.settings.issuer})
 
 
-async def park_for_page(p: Provider, browser: str, resume: str) -> str:
-    """A sign-in for one of our own pages: no client, no code; back to `resume` afterwards."""
+async def park_for_page(p: Provider, browser: str, resume: str, *, sub: str = "", session: str | None = None) -> str:
+    """A sign-in for one of our own pages: no client, no code; back to `resume` afterwards. With
+    `sub` and `session`, a step-up of that session: the second step only (as in `_answer`)."""
     request = AuthorizationRequest(client_id="", redirect_uri="", redirect_uri_given=False, scope="")
-    return await park(p, request, browser, resume)
+    return await park(p, request, browser, resume, sub=sub, session=session)
