@@ -1,11 +1,13 @@
 """The CLI as a user runs it against a live server: its JSON output, its one-line errors, a plain HTTP post."""
 from __future__ import annotations
 
+import argparse
 import base64
 import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -37,3 +39,12 @@ def assert_one_line_error(result, *words: str) -> None:
 
 def cli_json(server, *args: str, input: str | None = None) -> Any:
     return json.loads(server.cli(*args, "--json", input=input).stdout)
+
+
+def parsers(parser: argparse.ArgumentParser, path: str = "tokensrv") -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    """Every parser of the command, depth first, by its command line ("tokensrv client add")."""
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from parsers(sub, f"{path} {name}")

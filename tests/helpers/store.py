@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from tokensrv.oauth.own_tokens import refresh_digest
-from tokensrv.store import RefreshFamily, RotateOutcome
+from tokensrv.store import BrowserSession, RefreshFamily, RotateOutcome
 from tokensrv.store.redis import RedisStore
 
 NOW = 1_800_000_000
@@ -21,3 +21,8 @@ async def rotate(store: RedisStore, family_id: str, presented: str, new_digest: 
 
 def family(family_id: str = "fam1", sub: str = "sub1", sid: str = "", ttl: int = 1000) -> RefreshFamily:
     return RefreshFamily(family_id, "app", sub, "read", NOW * 1000, NOW + ttl, sid=sid, auth_time=NOW)
+
+
+def session(sub: str, n: int, expires_at: int) -> BrowserSession:
+    return BrowserSession(sid=f"sid{n}", sub=sub, auth_time=NOW, created_ms=NOW * 1000, last_seen=NOW,
+                          expires_at=expires_at)

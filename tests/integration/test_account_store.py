@@ -5,17 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers.store import NOW, D, family
-from tokensrv.store import BrowserSession, keyspace
+from tests.helpers.store import NOW, D, family, session
+from tokensrv.store import keyspace
 from tokensrv.store.redis import RedisStore
 from tokensrv.store.sessions import MAX_INDEXED
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
-
-
-def session(sub: str, n: int, expires_at: int) -> BrowserSession:
-    return BrowserSession(sid=f"sid{n}", sub=sub, auth_time=NOW, created_ms=NOW * 1000, last_seen=NOW,
-                          expires_at=expires_at)
 
 
 async def test_sessions_are_indexed_per_user_ended_ones_forgotten_and_the_index_bounded(redis):

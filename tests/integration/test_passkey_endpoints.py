@@ -4,41 +4,17 @@ a real challenge, the answer is a precise 400 (RFC 6749 JSON), never a 500; and 
 site sends is refused before anything is read."""
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from urllib.parse import urlsplit
 
-import cbor2
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.helpers.app import provider_of
 from tests.helpers.oauth import PASSWORD
+from tests.helpers.passkeys import Authenticator, assert_400, b64, client_data, post_json
 from tests.helpers.sso import add_app, add_user, begin, csrf_of, login_page, submit
 from tokensrv.oauth.browser.passkeys import MAX_PASSKEYS
 from tokensrv.store.passkeys import Passkey
-
-
-def b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def client_data(kind: str, challenge: str, origin: str) -> str:
-    return b64(json.dumps({"type": kind, "challenge": challenge, "origin": origin}).encode())
-
-
-async def post_json(client, path: str, body: object, raw: bytes | None = None, **headers: str):
-    data = raw if raw is not None else json.dumps(body).encode()
-    return await client.post(path, data=data, headers={"Content-Type": "application/json", **headers})
-
-
-async def assert_400(resp) -> str:
-    assert resp.status == 400, (resp.status, await resp.text())
-    body = await resp.json()
-    assert body["error"] == "invalid_request" and body["error_description"], body
-    return body["error_description"]
 
 
 def hostile_credentials(challenge: str, origin: str, kind: str) -> list[object]:
@@ -145,27 +121,6 @@ async def test_account_passkey_endpoints_need_a_session(client, path):
     assert resp.status == 400 and (await resp.json())["error"] == "login_required"
 
 
-class Authenticator:
-    """A P-256 passkey made by the test (the COSE key and signatures as an authenticator makes
-    them, WebAuthn §6.1), to send assertions with chosen flags and counters."""
-
-    def __init__(self, rp_id: str) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.rp_id = rp_id
-
-    def cose(self) -> bytes:
-        numbers = self.key.public_key().public_numbers()
-        return cbor2.dumps({1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")})
-
-    def assertion(self, credential_id: str, challenge: str, origin: str, user_verified: bool, count: int,
-                  user_handle: bytes) -> dict[str, object]:
-        flags = 0x01 | (0x04 if user_verified else 0)  # UP, and UV when verified
-        data = hashlib.sha256(self.rp_id.encode()).digest() + bytes([flags]) + count.to_bytes(4, "big")
-        client = json.dumps({"type": "webauthn.get", "challenge": challenge, "origin": origin}).encode()
-        signature = self.key.sign(data + hashlib.sha256(client).digest(), ec.ECDSA(hashes.SHA256()))
-        return {"id": credential_id, "rawId": credential_id, "type": "public-key",
-                "response": {"clientDataJSON": b64(client), "authenticatorData": b64(data),
-                             "signature": b64(signature), "userHandle": b64(user_handle)}}
 
 
 async def test_a_passkey_alone_needs_user_verification_and_a_rising_counter(client, settings):

@@ -5,7 +5,7 @@ import argparse
 
 import pytest
 
-from tests.unit.test_cli_parser import parsers
+from tests.helpers.cli import parsers
 from tokensrv.cli.main import build_parser, main
 from tokensrv.version import __version__
 

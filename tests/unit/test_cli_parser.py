@@ -8,26 +8,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.helpers.cli import parsers
 from tokensrv.cli.main import build_parser
 
 SNAPSHOT = Path(__file__).with_name("cli_parser.json")
 # argparse wraps --help to the terminal's width: a fixed one, so the text does not depend on who runs it
 WIDTH = "100"
-
-
-def parsers(parser: argparse.ArgumentParser, path: str = "tokensrv") -> Iterator[tuple[str, argparse.ArgumentParser]]:
-    """Every parser of the command, depth first, by its command line ("tokensrv client add")."""
-    yield path, parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for name, sub in action.choices.items():
-                yield from parsers(sub, f"{path} {name}")
 
 
 def describe(action: argparse.Action) -> dict[str, Any]:

@@ -222,9 +222,9 @@ async def set_disabled(p: Provider, username: str, disabled: bool) -> dict[str, 
     user = await find_user(p, username)
     if disabled:
         return user_view(await revoke_user(p, user, disabled=True))
-    user = replace(user, disabled=False)
-    await p.store.users.save_user(user)
-    return user_view(user)
+    # on the record as it is now: a password set meanwhile is kept
+    enabled = await p.store.users.update_user(user.sub, lambda current: replace(current, disabled=False))
+    return user_view(enabled or replace(user, disabled=False))
 
 
 async def revoke_everywhere(p: Provider, username: str) -> dict[str, Any]:

@@ -240,6 +240,8 @@ class PendingLogin:
     resume: str = ""  # a path of ours to go back to after the login (the device page), no code
     sub: str = ""  # whose password was right: the second step (oauth/browser/second_factor.py) is next
     confirm: str = ""  # step-up: the session's user, whose password (only) is asked again
+    session: str = ""  # step-up: the digest of the SSO session it was parked for, which must still stand
+    since_ms: int = 0  # when `sub` was fixed: a not-before later than this ends the request
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -247,7 +249,8 @@ class PendingLogin:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PendingLogin:
         return cls(AuthorizationRequest.from_json(data["request"]), data["browser"], data["expires_at"],
-                   data.get("resume", ""), data.get("sub", ""), data.get("confirm", ""))
+                   data.get("resume", ""), data.get("sub", ""), data.get("confirm", ""),
+                   data.get("session", ""), data.get("since_ms", 0))
 
 
 @dataclass(frozen=True)

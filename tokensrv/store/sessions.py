@@ -4,7 +4,8 @@ Keys (store/keyspace.py; one key per command or script, so Cluster-safe):
   sso:<sha256 of the cookie>  JSON BrowserSession, until its idle or absolute end
   user-sso:<sub>               sorted set: the user's session digests by absolute end (the account
                                page lists and ends them); pruned of ended ones at each write, kept to
-                               the MAX_INDEXED latest, so it stays bounded
+                               the MAX_INDEXED latest, so it stays bounded: a session
+                               trimmed from it is ended (the index stays complete)
   sso-apps:<sid>               set: the client_ids a session issued codes to, at most MAX_APPS
   authreq:<request id>         JSON PendingLogin, for the login page's few minutes
   par:<digest>                 JSON PushedRequest (RFC 9126), until it is used or expires
@@ -20,7 +21,9 @@ from tokensrv.store import keyspace, scripts
 from tokensrv.store.connection import Connection
 from tokensrv.store.records import AuthCode, BrowserSession, CodeReplay, PendingLogin, PushedRequest
 
-MAX_INDEXED = 100  # sessions listed per user: a script signing in in a loop cannot grow the index
+# sessions per user: a script signing in in a loop cannot grow the index; past it the earliest to
+# end is ended, so that "sign out of all other sessions" (and the account page) misses none
+MAX_INDEXED = 100
 MAX_APPS = 32  # applications noted per session
 
 
@@ -39,7 +42,8 @@ class SessionStore:
                              ex=_session_ttl(session, idle_ttl))
         # another key (another Cluster slot): its own transaction
         index = keyspace.user_sessions(session.sub)
-        await add_to_index(self.redis, index, digest, session.expires_at, session.last_seen)
+        for evicted in await add_to_index(self.redis, index, digest, session.expires_at, session.last_seen):
+            await self.redis.delete(keyspace.browser_session(evicted))  # one slot each (Cluster)
 
     async def session_digests(self, sub: str, now: int) -> list[str]:
         """The user's sessions not past their absolute end (some may have ended otherwise)."""
@@ -133,20 +137,29 @@ class SessionStore:
         return bool(recorded)
 
 
-async def add_to_index(redis: Any, key: str, member: str, until: int, now: int) -> None:
+async def add_to_index(redis: Any, key: str, member: str, until: int, now: int) -> list[str]:
+    """`queue_index` in a transaction of its own: the members trimmed, for the caller to end."""
     async with redis.pipeline(transaction=True) as pipe:
         queue_index(pipe, key, member, until, now)
-        await pipe.execute()
+        return trimmed(await pipe.execute())
 
 
 def queue_index(pipe: Any, key: str, member: str, until: int, now: int) -> None:
     """Add `member` to a per-user sorted set scored by its end: the ended ones go, and beyond
-    MAX_INDEXED the earliest to end; the key lives as long as its latest member."""
+    MAX_INDEXED the earliest to end (read in the same transaction: `trimmed` names them, and the
+    caller ends them); the key lives as long as its latest member. Queue it last."""
     pipe.zremrangebyscore(key, "-inf", now)
     pipe.zadd(key, {member: until})
+    pipe.zrange(key, 0, -MAX_INDEXED - 1)
     pipe.zremrangebyrank(key, 0, -MAX_INDEXED - 1)
     pipe.expireat(key, until, nx=True)
     pipe.expireat(key, until, gt=True)
+
+
+def trimmed(results: list[Any]) -> list[str]:
+    """The members `queue_index` took out of the index over MAX_INDEXED, from the transaction's
+    results (its ZRANGE is the fourth command from the end)."""
+    return [m.decode() if isinstance(m, bytes) else str(m) for m in results[-4]]
 
 
 def _session_ttl(session: BrowserSession, idle_ttl: int) -> int:

@@ -110,9 +110,9 @@ async def _answer(p: Provider, request: AuthorizationRequest, session_secret: st
         if lacking and "none" in request.prompt:
             raise await step_up.refusal_without_prompt(p, lacking, session.sub)
         if lacking.password:  # the same user's password again (then the second factor if due)
-            return Login(await park(p, request, browser, confirm=session.sub))
+            return Login(await park(p, request, browser, confirm=session.sub, session=session_secret))
         if lacking.second_factor:  # the password stands: the second step only
-            return Login(await park(p, request, browser, sub=session.sub), second_step=True)
+            return Login(await park(p, request, browser, sub=session.sub, session=session_secret), second_step=True)
         return Redirect(await consent.code_or_consent(p, request, session, secret_digest(browser)))
     except OAuthError as exc:
         return Redirect(error_location(p, redirect_uri, exc, state), exc)
@@ -255,12 +255,14 @@ def _prompt(params: Mapping[str, str]) -> tuple[str, ...]:
 
 
 async def park(p: Provider, request: AuthorizationRequest, browser: str, resume: str = "", *,
-               sub: str = "", confirm: str = "") -> str:
+               sub: str = "", confirm: str = "", session: str | None = None) -> str:
     """Keep the request server-side while the user logs in; the login URL names it by a random id.
     With `resume` (a page of ours: the device page, the account page) the login goes back there.
-    A step-up names the session's user: `sub` (the second step only) or `confirm` (a password)."""
+    A step-up names the session's user: `sub` (the second step only) or `confirm` (a password),
+    and the session's cookie digest: it may finish only while that session is the browser's."""
     request_id = secrets.token_urlsafe(24)
-    pending = PendingLogin(request, secret_digest(browser), p.now() + LOGIN_TTL, resume, sub, confirm)
+    pending = PendingLogin(request, secret_digest(browser), p.now() + LOGIN_TTL, resume, sub, confirm,
+                           secret_digest(session) if session else "", p.now_ms() if sub else 0)
     await p.store.sessions.put_pending_login(request_id, pending, LOGIN_TTL)
     return request_id
 
@@ -284,7 +286,8 @@ def error_location(p: Provider, redirect_uri: str, exc: OAuthError, state: str |
                                       "state": state, "iss": p.settings.issuer})
 
 
-async def park_for_page(p: Provider, browser: str, resume: str) -> str:
-    """A sign-in for one of our own pages: no client, no code; back to `resume` afterwards."""
+async def park_for_page(p: Provider, browser: str, resume: str, *, sub: str = "", session: str | None = None) -> str:
+    """A sign-in for one of our own pages: no client, no code; back to `resume` afterwards. With
+    `sub` and `session`, a step-up of that session: the second step only (as in `_answer`)."""
     request = AuthorizationRequest(client_id="", redirect_uri="", redirect_uri_given=False, scope="")
-    return await park(p, request, browser, resume)
+    return await park(p, request, browser, resume, sub=sub, session=session)

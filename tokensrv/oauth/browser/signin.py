@@ -19,6 +19,7 @@ from tokensrv.oauth.auth_methods import AMR_PASSWORD
 from tokensrv.oauth.browser import consent, second_factor, sessions, step_up
 from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.oauth.credentials import check_credentials
+from tokensrv.oauth.endpoints.revocation import user_is_current
 from tokensrv.store import BrowserSession, PendingLogin, User
 
 FAILURE = "Invalid username or password."
@@ -72,6 +73,17 @@ async def pending_login(p: Provider, request_id: str | None, browser: str | None
     return browser, pending
 
 
+async def parked_session_stands(p: Provider, pending: PendingLogin, session_secret: str | None) -> None:
+    """A step-up stands on the SSO session it was parked for (no password was typed for its user):
+    once that session ended (logout, sign-out everywhere, its lifetime), whoever is at the browser
+    must not finish it as that user."""
+    if not pending.session:
+        return
+    if not same_secret(secret_digest(session_secret) if session_secret else None, pending.session) \
+            or await sessions.current(p, session_secret) is None:
+        raise LoginExpired("the session this step-up was for has ended")
+
+
 async def _retry(p: Provider, request_id: str, pending: PendingLogin, csrf: str, error: str | None = None) -> Retry:
     confirmed = await p.store.users.get_user(pending.confirm) if pending.confirm else None
     if pending.confirm and (confirmed is None or confirmed.disabled):
@@ -100,7 +112,7 @@ async def sign_in(p: Provider, form: Mapping[str, str], browser: str | None,
         return await _retry(p, request_id, pending, csrf, DIFFERENT_USER)
     if await second_factor.needed(p, user) or await step_up.mfa_wanted(p, pending.request):
         # the same request waits, now knowing whose password it was
-        waiting = dataclasses.replace(pending, sub=user.sub)
+        waiting = dataclasses.replace(pending, sub=user.sub, since_ms=p.now_ms())
         await p.store.sessions.put_pending_login(request_id, waiting, max(1, pending.expires_at - p.now()))
         return SecondStep(request_id)
     return await finish(p, request_id, user, session_secret, AMR_PASSWORD, (remote, agent))
@@ -113,6 +125,10 @@ async def finish(p: Provider, request_id: str, user: User, session_secret: str |
     pending = await p.store.sessions.take_pending_login(request_id)
     if pending is None:
         raise LoginExpired("the form was submitted twice")  # the other submission finished it
+    # read again: disabled, or signed out everywhere (a password change) since its factor was checked
+    user = await p.store.users.get_user(user.sub) or dataclasses.replace(user, disabled=True)
+    if user.disabled or (pending.since_ms and not user_is_current(user, pending.since_ms)):
+        raise LoginExpired("the user was disabled or signed out since this sign-in began")
     secret, session = await sessions.start(p, user, session_secret, amr, where)
     if pending.resume:  # a sign-in for one of our own pages (device, account): back there, no code
         return SignedIn(secret, session, pending.resume)

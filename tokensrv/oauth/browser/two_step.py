@@ -15,7 +15,14 @@ from tokensrv.oauth import Provider
 from tokensrv.oauth.auth_methods import AMR_TOTP
 from tokensrv.oauth.browser import second_factor
 from tokensrv.oauth.browser.second_factor import WRONG_CODE, Setup
-from tokensrv.oauth.browser.signin import LoginExpired, SignedIn, finish, pending_login, same_secret
+from tokensrv.oauth.browser.signin import (
+    LoginExpired,
+    SignedIn,
+    finish,
+    parked_session_stands,
+    pending_login,
+    same_secret,
+)
 from tokensrv.store import PendingLogin, User
 
 PATH = "/login/two-step"
@@ -35,8 +42,10 @@ class CodeForm:
     passkey: bool = False  # the user has a passkey: "Use a passkey" is offered (passkey_signin.py)
 
 
-async def _waiting(p: Provider, request_id: str | None, browser: str | None) -> tuple[str, PendingLogin, User]:
+async def _waiting(p: Provider, request_id: str | None, browser: str | None,
+                   session_secret: str | None) -> tuple[str, PendingLogin, User]:
     csrf, pending = await pending_login(p, request_id, browser)
+    await parked_session_stands(p, pending, session_secret)
     user = await p.store.users.get_user(pending.sub) if pending.sub else None
     if user is None or user.disabled:
         raise LoginExpired("no password checked for this request, or its user is gone")
@@ -50,15 +59,15 @@ async def _form(p: Provider, request_id: str, csrf: str, pending: PendingLogin, 
     return CodeForm(request_id, csrf, pending, setup, totp=totp or setup is not None, passkey=passkey)
 
 
-async def show(p: Provider, request_id: str | None, browser: str | None) -> CodeForm:
-    csrf, pending, user = await _waiting(p, request_id, browser)
+async def show(p: Provider, request_id: str | None, browser: str | None, session_secret: str | None) -> CodeForm:
+    csrf, pending, user = await _waiting(p, request_id, browser, session_secret)
     return await _form(p, request_id or "", csrf, pending, user)
 
 
 async def submit(p: Provider, form: Mapping[str, str], browser: str | None, session_secret: str | None,
                  remote: str, agent: str = "") -> CodeForm | SignedIn:
     request_id = form.get("request", "")
-    csrf, pending, user = await _waiting(p, request_id, browser)
+    csrf, pending, user = await _waiting(p, request_id, browser, session_secret)
     if not same_secret(form.get("csrf_token"), csrf):
         raise LoginExpired("CSRF token does not match the cookie")
     code, recovery = form.get("code", "")[:64], form.get("recovery", "")[:64]

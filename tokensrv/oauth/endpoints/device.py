@@ -11,6 +11,10 @@ is throttled: each look-up of a user code is counted per address (TOKENSRV_LOGIN
 TOKENSRV_LOGIN_FAILURE_WINDOW) and across all addresses
 (TOKENSRV_DEVICE_USER_CODE_MAX_FAILURES in the same window) before the store is asked; a right
 code takes its attempt back. A user code is decided once, while it lives.
+
+A client that requires mfa (`client add --require-mfa`) is approved only by a session that has
+it: a password-only session is first led through the second step (oauth/browser/two_step.py,
+enrolment if none), which comes back here, as its authorization requests are (step_up.py).
 """
 from __future__ import annotations
 
@@ -22,13 +26,13 @@ from urllib.parse import urlencode
 
 from tokensrv.errors import InvalidRequest, SlowDown, TemporarilyUnavailable, UnauthorizedClient
 from tokensrv.oauth import Provider, ratelimit
-from tokensrv.oauth.browser import sessions
+from tokensrv.oauth.browser import sessions, step_up
 from tokensrv.oauth.browser.authorize import park_for_page
 from tokensrv.oauth.browser.signin import LoginExpired, same_secret
 from tokensrv.oauth.clients.authentication import authenticate
 from tokensrv.oauth.clients.metadata import DEVICE_CODE, secret_digest
 from tokensrv.oauth.scopes import grant_scope
-from tokensrv.store import BrowserSession
+from tokensrv.store import AuthorizationRequest, BrowserSession
 from tokensrv.store.device import DeviceApproval, PendingDevice
 
 USER_CODE_ALPHABET = "BCDFGHJKLMNPQRSTVWXZ"  # RFC 8628 §6.1
@@ -81,8 +85,10 @@ async def device_authorization(p: Provider, params: Mapping[str, str], authoriza
 
 @dataclass(frozen=True)
 class SignIn:
-    """No usable session: the login page for this pending sign-in, which returns to the page."""
+    """No usable session: the login page for this pending sign-in, which returns to the page; with
+    `second_step`, the session's second step (its client requires mfa)."""
     request_id: str
+    second_step: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,12 +133,21 @@ async def verification_page(p: Provider, method: str, params: Mapping[str, str],
     found = await _look_up(p, user_code, remote)
     if found is None or user_code is None:
         return EnterCode(browser, (params.get("user_code") or "")[:32], WRONG_CODE)
+    if action != "deny" and await _lacks_mfa(p, session, found):  # before it is shown or approved
+        resume = VERIFICATION_PATH + "?" + urlencode({"user_code": user_code})
+        return SignIn(await park_for_page(p, browser, resume, sub=session.sub, session=session_secret), True)
     if action == "lookup":
         return Confirm(browser, user_code, found.client_id, tuple(found.scope.split()))
     approval = _approval(session, found) if action == "approve" else None
     if not await p.store.devices.decide_device(secret_digest(user_code), found.device_digest, approval, p.now_ms()):
         return EnterCode(browser, user_code, WRONG_CODE)
     return Decided(approval is not None)
+
+
+async def _lacks_mfa(p: Provider, session: BrowserSession, found: PendingDevice) -> bool:
+    """The device's client requires mfa (raises when TOKENSRV_MFA=off) and the session has not reached it."""
+    request = AuthorizationRequest(client_id=found.client_id, redirect_uri="", redirect_uri_given=False, scope="")
+    return await step_up.mfa_wanted(p, request) and "mfa" not in session.amr
 
 
 def _approval(session: BrowserSession, found: PendingDevice) -> DeviceApproval:

@@ -89,8 +89,12 @@ async def revoke_user(p: Provider, user: User, *, disabled: bool | None = None,
         changes["disabled"] = disabled
     if password_hash is not None:
         changes["password_hash"] = password_hash
-    updated = dataclasses.replace(user, **changes)  # type: ignore[arg-type]
-    await p.store.users.save_user(updated)
+
+    def change(current: User) -> User:  # on the record as it is now: a change made meanwhile stays
+        return dataclasses.replace(current, **changes)  # type: ignore[arg-type]
+
+    # `user` may have been read long ago (before a slow password hash): never write it back
+    updated = await p.store.users.update_user(user.sub, change) or change(user)
     now = now_ms // 1000
     await p.store.denylist.revoke([Revocation("sub", user.sub, now + p.settings.max_token_ttl, now)], now)
     await backchannel.user_signed_out(p, user.sub)  # every session of the user ended: tell their clients

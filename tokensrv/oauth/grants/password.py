@@ -21,6 +21,8 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str], remote: 
                 jkt: str | None = None) -> Issued:
     if not client.first_party or "password" not in client.grant_types:
         raise UnauthorizedClient(f"client {client.client_id!r} may not use the password grant")
+    if client.require_mfa:  # no second factor can be asked here: only the browser's sign-in has one
+        raise UnauthorizedClient(f"client {client.client_id!r} requires mfa; the password grant has none")
     username, password = require(params, "username"), require(params, "password")
     scope = grant_scope(params.get("scope"), client.scopes)
     user = await check_credentials(p, username, password, remote)

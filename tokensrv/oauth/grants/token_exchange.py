@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from tokensrv.errors import InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient
+from tokensrv.errors import InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient
 from tokensrv.oauth import Provider
 from tokensrv.oauth.clients.metadata import TOKEN_EXCHANGE
 from tokensrv.oauth.endpoints.introspection import access_token_active
@@ -46,6 +46,9 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str
     if not _meant_for(subject, client, subject_type):
         raise InvalidRequest("subject token neither addressed nor issued to the caller",
                              description="the subject token was not issued to this client")
+    if client.require_mfa and "mfa" not in (subject.get("amr") or ()):  # its tokens need an mfa sign-in
+        raise InvalidGrant("subject token without mfa for a client that requires it",
+                           description="the subject token's sign-in did not use a second factor")
     act = subject.get("act")
     if "actor_token" in params:
         actor_type = require(params, "actor_token_type")

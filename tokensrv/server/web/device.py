@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from tokensrv.oauth.browser import two_step
 from tokensrv.oauth.endpoints import device
 from tokensrv.server.request import provider, remote_address
 from tokensrv.server.web import cookies
@@ -22,7 +23,8 @@ async def verification(request: web.Request) -> web.StreamResponse:
         provider(request), request.method, await params_of(request), cookies.session_secret(request),
         browser, cookies.csrf_token(request), remote_address(request))
     if isinstance(outcome, device.SignIn):
-        response = redirect("/login?" + urlencode({"request": outcome.request_id}))
+        page = two_step.PATH if outcome.second_step else "/login"
+        response = redirect(page + "?" + urlencode({"request": outcome.request_id}))
     else:
         client = await shown_client(request, outcome.client_id) if isinstance(outcome, device.Confirm) else None
         response = render(request, "device.html", {"step": outcome, "kind": type(outcome).__name__,

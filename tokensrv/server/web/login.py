@@ -98,7 +98,8 @@ async def code_form(request: web.Request, form: two_step.CodeForm) -> web.Respon
 
 @page
 async def two_step_page(request: web.Request) -> web.StreamResponse:
-    form = await two_step.show(provider(request), request.query.get("request"), cookies.csrf_token(request))
+    form = await two_step.show(provider(request), request.query.get("request"), cookies.csrf_token(request),
+                               cookies.session_secret(request))
     return await code_form(request, form)
 
 

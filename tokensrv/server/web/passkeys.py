@@ -49,7 +49,8 @@ async def account_add(request: web.Request) -> web.Response:
 
 async def login_options(request: web.Request) -> web.Response:
     body = await _body(request)
-    return _json(await passkey_signin.options(provider(request), body, cookies.csrf_token(request)))
+    return _json(await passkey_signin.options(provider(request), body, cookies.csrf_token(request),
+                                              cookies.session_secret(request)))
 
 
 async def login(request: web.Request) -> web.Response:

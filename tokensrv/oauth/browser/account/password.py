@@ -20,6 +20,7 @@ from tokensrv.observability import events
 from tokensrv.passwords import Unavailable, password_problem
 
 NOT_CURRENT = "Your current password is not right. Type it again; nothing was changed."
+DISABLED = "Your password is changed, but your account was disabled meanwhile: you are signed out."
 DIFFERENT = "The two new passwords are not the same. Type the new password twice."
 
 
@@ -36,6 +37,8 @@ async def change(p: Provider, shown: Account, params: Mapping[str, str], visit: 
     except Unavailable as exc:
         raise TemporarilyUnavailable(str(exc)) from None
     updated = await revoke_user(p, user, password_hash=new_hash)
+    if updated.disabled:  # disabled by an operator meanwhile: the change stands, no new session
+        return replace(shown, user=updated, section="password", error=DISABLED)
     secret, _ = await browser_sessions.start(p, updated, visit.secret, visit.session.amr, (visit.remote, visit.agent))
     events.account_changed("password_changed", user.sub, visit.remote)
     return replace(shown, user=updated, section="password", new_secret=secret,
