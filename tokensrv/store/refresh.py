@@ -7,8 +7,10 @@ No index lists the families of a session: signing a user out (their not-before) 
 ending a session (its `ended` marker) are enforced where a family is used (the refresh grant reads
 both with the rotation; introspection checks them too), and the families expire.
 The account page lists a user's families from user-rf:<sub> (a sorted set of family ids by their
-absolute end, bounded like the session index: store/sessions.py), written beside the family; a
-family trimmed from it is deleted (as revoked), so the index misses no live family.
+absolute end, bounded like the session index: store/sessions.py), written beside the family. A
+family trimmed from it stays alive (a service or script signing one user in thousands of times is
+not an attack to answer by revoking its tokens): the page lists the latest MAX_INDEXED, and
+signing the user out everywhere (their not-before) still ends every family.
 
 Valkey Cluster: the refresh grant reads the family, its user and the session's `ended` marker:
 three slots (a family is found by its id alone, so it cannot share the user's tag). On one server
@@ -28,7 +30,7 @@ from typing import Any
 from tokensrv.store import keyspace, scripts
 from tokensrv.store.connection import Connection
 from tokensrv.store.records import RefreshFamily, Reused, Rotated, RotateOutcome, User
-from tokensrv.store.sessions import add_to_index, queue_index, trimmed
+from tokensrv.store.sessions import add_to_index, queue_index
 
 
 class RefreshStore:
@@ -57,13 +59,9 @@ class RefreshStore:
             pipe.expireat(key, idle_end)
             if not self.cluster:  # one round trip on one server; on Cluster the index is another slot
                 queue_index(pipe, index, family.family_id, family.expires_at, created)
-            results = await pipe.execute()
+            await pipe.execute()
         if self.cluster:
-            evicted = await add_to_index(self.redis, index, family.family_id, family.expires_at, created)
-        else:
-            evicted = trimmed(results)
-        for family_id in evicted:  # beyond the index's bound: the user's earliest to end goes
-            await self._delete_family(keys=[keyspace.family(family_id)])
+            await add_to_index(self.redis, index, family.family_id, family.expires_at, created)
 
     async def user_family_ids(self, sub: str, now: int) -> list[str]:
         """The user's families not past their absolute end (some may have been revoked)."""
