@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from redis.exceptions import WatchError
-
 from tokensrv.store import keyspace, scripts
 from tokensrv.store.connection import Connection
 from tokensrv.store.records import Client, Conflict
@@ -29,6 +27,7 @@ class ClientStore:
 
     def __init__(self, conn: Connection) -> None:
         self.redis = conn.redis
+        self._conn = conn
         self._use_initial_token = conn.script(scripts.USE_INITIAL_TOKEN)
         self._replace_registered = conn.script(scripts.REPLACE_REGISTERED)
 
@@ -71,21 +70,9 @@ class ClientStore:
         """`change` applied to the record as it is now (None if there is none), written only if
         nothing wrote the record meanwhile (else applied again to the new one): of two concurrent
         updates neither is lost. Announced, so every cache drops the old record."""
-        key = keyspace.client(client_id)
-        while True:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.get(key)
-                    if not raw:
-                        return None
-                    changed = change(Client.from_json(json.loads(raw)))
-                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-                    pipe.set(key, json.dumps(changed.to_json()))
-                    await pipe.execute()
-                    break
-                except WatchError:
-                    continue  # changed meanwhile: apply the change to the new record
+        changed = await self._conn.update_json(keyspace.client(client_id), Client.from_json, change)
+        if changed is None:
+            return None
         await self.redis.publish(keyspace.CLIENT_CHANGES, client_id)
         return changed
 

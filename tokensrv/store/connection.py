@@ -7,20 +7,28 @@ domain module says how its multi-key writes are ordered where they span slots.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from redis.asyncio import RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 
 from tokensrv.store import keyspace
 from tokensrv.store.durable import DURABLE_WRITE_TIMEOUT_MS, require_replicas
 from tokensrv.verify.store_url import StoreClient, node_client
 
 log = logging.getLogger("tokensrv.store")
+
+
+class Record(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=Record)
 
 
 class Connection:
@@ -33,6 +41,25 @@ class Connection:
         if durable_replicas:  # every write then waits for them, on the connection that made it
             require_replicas(redis, durable_replicas)
         self._aof: bool | None = None  # does the store append to an AOF? asked once
+
+    async def update_json(self, key: str, load: Callable[[dict[str, Any]], R], change: Callable[[R], R]) -> R | None:
+        """`change` applied to the JSON record at `key` as it is now (None if there is none),
+        written only if nothing wrote the record meanwhile, else applied again to the new one
+        (WATCH): of concurrent updates (a login, an operator, a password change) none is lost."""
+        while True:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                try:
+                    await pipe.watch(key)
+                    raw = await pipe.get(key)
+                    if not raw:
+                        return None
+                    changed = change(load(json.loads(raw)))
+                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+                    pipe.set(key, json.dumps(changed.to_json()))
+                    await pipe.execute()
+                    return changed
+                except WatchError:
+                    continue  # changed meanwhile: apply the change to the new record
 
     def script(self, source: str) -> AsyncScript:
         """A Lua script of store/scripts.py, sent by its SHA (and loaded when Valkey lacks it)."""

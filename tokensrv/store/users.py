@@ -26,6 +26,7 @@ class UserStore:
 
     def __init__(self, conn: Connection) -> None:
         self.redis = conn.redis
+        self._conn = conn
 
     async def add_user(self, user: User) -> None:
         name_key = keyspace.username(user.username)
@@ -68,21 +69,7 @@ class UserStore:
     async def update_user(self, sub: str, change: Callable[[User], User]) -> User | None:
         """`change` applied to the record as it is now (None if there is none): an update never
         writes back what a login, a password change or another update wrote meanwhile."""
-        key = keyspace.user(sub)
-        while True:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(key)
-                    raw = await pipe.get(key)
-                    if not raw:
-                        return None
-                    changed = change(User.from_json(json.loads(raw)))
-                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
-                    pipe.set(key, json.dumps(changed.to_json()))
-                    await pipe.execute()
-                    return changed
-                except WatchError:
-                    continue  # changed meanwhile: apply the change to the new record
+        return await self._conn.update_json(keyspace.user(sub), User.from_json, change)
 
     async def remove_user(self, user: User) -> None:
         # the record first: from then on the user can neither sign in nor refresh; the name and
