@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
@@ -10,7 +10,8 @@ from tests.helpers.oauth import PASSWORD  # the one password of the tests' users
 
 
 async def sign_in_on_the_form(oauth: AsyncOAuth2Client, server_url: str, authorization_url: str) -> str:
-    """Follow the authorization URL to the login page, post the form, return the callback URL."""
+    """Follow the authorization URL to the login page, post the form (and Allow on the consent page,
+    for a client that asks), return the callback URL."""
     resp = await oauth.request("GET", authorization_url, withhold_token=True)
     assert resp.status_code == 303, resp.text
     login_url = urljoin(server_url, resp.headers["location"])
@@ -21,4 +22,10 @@ async def sign_in_on_the_form(oauth: AsyncOAuth2Client, server_url: str, authori
     resp = await oauth.request("POST", urljoin(server_url, "/login"), withhold_token=True,
                                data={**form, "username": "alice", "password": PASSWORD})
     assert resp.status_code == 303, resp.text
+    if urlsplit(resp.headers["location"]).path == "/consent":  # a third-party client: the user allows it
+        page = await oauth.request("GET", urljoin(server_url, resp.headers["location"]), withhold_token=True)
+        form = {name: value for name, value in re.findall(r'name="(request|csrf_token)" value="([^"]+)"', page.text)}
+        resp = await oauth.request("POST", urljoin(server_url, "/consent"), withhold_token=True,
+                                   data={**form, "decision": "allow"})
+        assert resp.status_code == 303, resp.text
     return resp.headers["location"]
