@@ -62,7 +62,7 @@ def test_prompt(raw, parsed):
     assert _prompt({} if raw is None else {"prompt": raw}) == parsed
 
 
-@pytest.mark.parametrize("raw", ["consent", "none login", "select_account"])
+@pytest.mark.parametrize("raw", ["none login", "select_account", "none consent"])
 def test_prompt_refused(raw):
     with pytest.raises(InvalidRequest):
         _prompt({"prompt": raw})

@@ -17,7 +17,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from tokensrv.errors import InvalidRequest, LoginRequired, OAuthError, UnauthorizedClient, UnsupportedResponseType
 from tokensrv.oauth import Provider
-from tokensrv.oauth.browser import consent, sessions, step_up
+from tokensrv.oauth.browser import sessions, step_up
 from tokensrv.oauth.claims_request import normalised
 from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.oauth.params import single_valued
@@ -27,6 +27,7 @@ from tokensrv.store import AuthCode, AuthorizationRequest, BrowserSession, Clien
 PKCE_VALUE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")  # RFC 7636 §4.1-§4.2
 DPOP_JKT = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256 (RFC 7638)
 PROMPTS = ("none", "login", "consent")  # consent: oauth/browser/consent.py
+CONSENT_PATH = "/consent"  # the consent page (oauth/browser/consent.py)
 LOGIN_TTL = 600  # seconds a user has to fill in the login page
 
 
@@ -113,7 +114,7 @@ async def _answer(p: Provider, request: AuthorizationRequest, session_secret: st
             return Login(await park(p, request, browser, confirm=session.sub, session=session_secret))
         if lacking.second_factor:  # the password stands: the second step only
             return Login(await park(p, request, browser, sub=session.sub, session=session_secret), second_step=True)
-        return Redirect(await consent.code_or_consent(p, request, session, secret_digest(browser)))
+        return Redirect(await code_or_consent(p, request, session, secret_digest(browser)))
     except OAuthError as exc:
         return Redirect(error_location(p, redirect_uri, exc, state), exc)
 
@@ -291,3 +292,35 @@ async def park_for_page(p: Provider, browser: str, resume: str, *, sub: str = ""
     `sub` and `session`, a step-up of that session: the second step only (as in `_answer`)."""
     request = AuthorizationRequest(client_id="", redirect_uri="", redirect_uri_given=False, scope="")
     return await park(p, request, browser, resume, sub=sub, session=session)
+
+
+# ---- the consent step (the page is oauth/browser/consent.py) ----
+
+class ConsentRequired(OAuthError):
+    """OIDC Core §3.1.2.6: prompt=none, and the user has not allowed the client what it asks."""
+    error, status, description = "consent_required", 400, "the user has not allowed this application"
+
+
+async def needed(p: Provider, request: AuthorizationRequest, sub: str) -> bool:
+    """Whether this request must ask the user first (see the module's docstring)."""
+    client = await p.store.clients.get_client(request.client_id)
+    if client is None or not client.asks_consent:
+        return False
+    if "consent" in request.prompt:
+        return True
+    consent = await p.store.consents.get_consent(sub, client.client_id)
+    return consent is None or not set(request.scope.split()) <= set(consent.scopes)
+
+
+async def code_or_consent(p: Provider, request: AuthorizationRequest, session: BrowserSession,
+                          browser_digest: str) -> str:
+    """Where the browser goes once the sign-in satisfies the request: back to the client with a
+    code, or to the consent page (prompt=none: ConsentRequired, told at the redirect URI)."""
+    if not await needed(p, request, session.sub):
+        return await issue_code(p, request, session)
+    if "none" in request.prompt:
+        raise ConsentRequired(f"prompt=none; {request.client_id!r} not allowed {request.scope!r}")
+    request_id = secrets.token_urlsafe(24)
+    pending = PendingLogin(request, browser_digest, p.now() + LOGIN_TTL, CONSENT_PATH, session.sub)
+    await p.store.sessions.put_pending_login(request_id, pending, LOGIN_TTL)
+    return CONSENT_PATH + "?" + urlencode({"request": request_id})

@@ -1,4 +1,5 @@
-"""The consent step of the authorization flow: after sign-in (and any step-up), a client that is
+"""The consent step of the authorization flow (whether it is needed, and parking the request for
+it, are in authorize.py, which signin.py also calls): after sign-in (and any step-up), a client that is
 not first-party (Client.asks_consent: every registered client, and an operator's marked
 `--consent required`) gets a code only for scopes the user allowed it. No HTTP.
 
@@ -17,18 +18,16 @@ user it was parked for, once.
 """
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlencode
 
-from tokensrv.errors import AccessDenied, InvalidRequest, OAuthError
+from tokensrv.errors import AccessDenied, InvalidRequest
 from tokensrv.oauth import Provider
-from tokensrv.oauth.browser import authorize, sessions, signin, step_up  # modules: they call this one back
+from tokensrv.oauth.browser import authorize, sessions, signin, step_up
 from tokensrv.observability import events
-from tokensrv.store import AuthorizationRequest, BrowserSession, PendingLogin
+from tokensrv.store import BrowserSession, PendingLogin
 
-PATH = "/consent"
+PATH = authorize.CONSENT_PATH
 
 # what each built-in scope lets the application do, in the words the page uses
 DESCRIPTIONS = {
@@ -41,11 +40,6 @@ DESCRIPTIONS = {
     "groups": "See the groups you belong to",
     "offline_access": "Keep access when you are not using it, until you withdraw it",
 }
-
-
-class ConsentRequired(OAuthError):
-    """OIDC Core §3.1.2.6: prompt=none, and the user has not allowed the client what it asks."""
-    error, status, description = "consent_required", 400, "the user has not allowed this application"
 
 
 class ConsentExpired(InvalidRequest):
@@ -69,31 +63,6 @@ def scope_words(p: Provider, scope: str) -> str:
         return DESCRIPTIONS[scope]
     released = [claim for claim, _ in p.settings.claims.scopes.get(scope, ())]
     return f"See your {', '.join(released)}" if released else f"Use the permission “{scope}”"
-
-
-async def needed(p: Provider, request: AuthorizationRequest, sub: str) -> bool:
-    """Whether this request must ask the user first (see the module's docstring)."""
-    client = await p.store.clients.get_client(request.client_id)
-    if client is None or not client.asks_consent:
-        return False
-    if "consent" in request.prompt:
-        return True
-    consent = await p.store.consents.get_consent(sub, client.client_id)
-    return consent is None or not set(request.scope.split()) <= set(consent.scopes)
-
-
-async def code_or_consent(p: Provider, request: AuthorizationRequest, session: BrowserSession,
-                          browser_digest: str) -> str:
-    """Where the browser goes once the sign-in satisfies the request: back to the client with a
-    code, or to the consent page (prompt=none: ConsentRequired, told at the redirect URI)."""
-    if not await needed(p, request, session.sub):
-        return await authorize.issue_code(p, request, session)
-    if "none" in request.prompt:
-        raise ConsentRequired(f"prompt=none; {request.client_id!r} not allowed {request.scope!r}")
-    request_id = secrets.token_urlsafe(24)
-    pending = PendingLogin(request, browser_digest, p.now() + authorize.LOGIN_TTL, PATH, session.sub)
-    await p.store.sessions.put_pending_login(request_id, pending, authorize.LOGIN_TTL)
-    return PATH + "?" + urlencode({"request": request_id})
 
 
 async def _waiting(p: Provider, request_id: str | None, browser: str | None,

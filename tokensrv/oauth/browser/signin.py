@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from tokensrv.errors import InvalidRequest
 from tokensrv.oauth import Provider
 from tokensrv.oauth.auth_methods import AMR_PASSWORD
-from tokensrv.oauth.browser import consent, second_factor, sessions, step_up
+from tokensrv.oauth.browser import second_factor, sessions, step_up
+from tokensrv.oauth.browser.authorize import code_or_consent
 from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.oauth.credentials import check_credentials
 from tokensrv.oauth.endpoints.revocation import user_is_current
@@ -132,4 +133,4 @@ async def finish(p: Provider, request_id: str, user: User, session_secret: str |
     secret, session = await sessions.start(p, user, session_secret, amr, where)
     if pending.resume:  # a sign-in for one of our own pages (device, account): back there, no code
         return SignedIn(secret, session, pending.resume)
-    return SignedIn(secret, session, await consent.code_or_consent(p, pending.request, session, pending.browser))
+    return SignedIn(secret, session, await code_or_consent(p, pending.request, session, pending.browser))
