@@ -12,7 +12,7 @@ from tests.helpers.app import provider_of
 from tests.helpers.cli import assert_one_line_error, cli_json
 from tests.helpers.http import add_client, post_form
 from tests.helpers.oauth import basic
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.clients import metadata
 from tokensrv.oauth.clients.fields import ClientMetadata, MetadataChange
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from tests.helpers.app import provider_of
 from tests.helpers.sso import PASSWORD, csrf_of, login_page, submit
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.clients.fields import ClientMetadata
 
 DEVICE = "urn:ietf:params:oauth:grant-type:device_code"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from tests.helpers.app import provider_of
 from tests.helpers.oauth import PASSWORD, basic, post
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.clients.fields import ClientMetadata
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"

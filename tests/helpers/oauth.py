@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from tests.helpers.app import provider_of
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.clients.fields import ClientMetadata
 
 PASSWORD = "correct horse battery staple"

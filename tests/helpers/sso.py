@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient
 from tests.helpers.app import provider_of
 from tests.helpers.oauth import PASSWORD  # the one password of the tests' users
 from tests.helpers.ports import free_port
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.cli.embedded import EmbeddedValkey
 from tokensrv.oauth.clients.fields import ClientMetadata
 

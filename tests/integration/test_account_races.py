@@ -5,7 +5,7 @@ from __future__ import annotations
 from tests.helpers.app import provider_of
 from tests.helpers.oauth import PASSWORD
 from tests.helpers.sso import add_app, add_user, csrf_of, sign_in
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.endpoints.revocation import revoke_user
 
 NEW_PASSWORD = "a new password, long enough"

@@ -23,7 +23,7 @@ from tests.helpers.app import provider_of
 from tests.helpers.backchannel import Receiver
 from tests.helpers.ports import free_port
 from tests.helpers.sso import REDIRECT, App, add_user, redeem, sign_in
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.backchannel import EVENT
 from tokensrv.oauth.clients.fields import ClientMetadata
 from tokensrv.observability.metrics import server_metrics

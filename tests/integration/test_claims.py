@@ -12,8 +12,8 @@ import pytest
 from tests.helpers.app import provider_of
 from tests.helpers.oauth import PASSWORD, basic, header_of
 from tests.helpers.sso import add_app, redeem, sign_in
+from tokensrv.admin import operations as admin
 from tokensrv.claims import load_rules
-from tokensrv.cli import admin
 
 RULES = {
     "scopes": {"department": {"department": {"attribute": "department"}}},

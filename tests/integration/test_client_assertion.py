@@ -20,7 +20,7 @@ from tests.helpers.assertion import (
     unsigned,
 )
 from tests.helpers.oauth import add_client, basic, post
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.clients.fields import ClientMetadata
 
 

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from tests.helpers.app import provider_of
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.clients.fields import ClientMetadata, MetadataChange
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)

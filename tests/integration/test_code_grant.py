@@ -20,7 +20,7 @@ from tests.helpers.sso import (
     sign_in,
     submit,
 )
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.own_tokens import read_own_jwt
 
 

@@ -25,7 +25,7 @@ from tests.helpers.sso import (
     redeem,
     submit,
 )
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.clients.fields import ClientMetadata
 
 SCOPES = ("openid", "profile", "email", "offline_access")

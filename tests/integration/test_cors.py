@@ -11,7 +11,7 @@ from tests.helpers.app import provider_of
 from tests.helpers.dpop import DPoPKey
 from tests.helpers.sso import App, sign_in, tokens_for
 from tests.helpers.sso import add_user as add_sso_user
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.clients.fields import ClientMetadata
 from tokensrv.oauth.own_tokens import parse_refresh_token
 from tokensrv.store import keyspace

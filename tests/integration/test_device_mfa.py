@@ -11,7 +11,7 @@ from tests.helpers.app import provider_of
 from tests.helpers.device import decide, poll, signed_in, start
 from tests.helpers.sso import REDIRECT, add_user, csrf_of, query_of
 from tests.helpers.step_up import MFA, code_step, id_token_claims, secret_on
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.clients.fields import ClientMetadata
 
 

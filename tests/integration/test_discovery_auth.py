@@ -8,7 +8,7 @@ from joserfc.jwk import OctKey
 from tests.helpers.app import provider_of
 from tests.helpers.assertion import assertion_form, claims_for, new_key, public_jwks, sign
 from tests.helpers.oauth import add_client, basic, post
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.clients.fields import ClientMetadata
 
 ENDPOINTS = {"token": "/oauth2/token", "revocation": "/oauth2/revoke", "introspection": "/oauth2/introspect"}

@@ -20,7 +20,7 @@ from tests.helpers.oauth import (
     post,
     refresh,
 )
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.endpoints.revocation import revoke_session
 from tokensrv.store import keyspace
 

@@ -9,7 +9,7 @@ import jwt as pyjwt
 import pytest
 
 from tests.helpers.app import provider_of
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.clients.fields import ClientMetadata
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)

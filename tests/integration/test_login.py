@@ -23,7 +23,7 @@ from tests.helpers.sso import (
     sign_in,
     submit,
 )
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.browser.authorize import LOGIN_TTL
 from tokensrv.oauth.own_tokens import read_own_jwt
 from tokensrv.store import keyspace

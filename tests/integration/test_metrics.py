@@ -23,7 +23,7 @@ from tests.helpers.oauth import (
     revoke,
     token,
 )
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:

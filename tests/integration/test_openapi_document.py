@@ -15,7 +15,7 @@ import yaml
 from aiohttp import hdrs, web
 
 from tests.helpers.app import provider_of
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.server.app import create_app
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"

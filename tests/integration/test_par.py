@@ -17,7 +17,7 @@ from tests.helpers.sso import (
     query_of,
     redeem,
 )
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.clients.fields import ClientMetadata
 from tokensrv.store import keyspace
 

@@ -17,7 +17,7 @@ from tests.helpers.oauth import (
     login,
     refresh,
 )
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.grants import refresh_token
 from tokensrv.oauth.own_tokens import parse_refresh_token
 from tokensrv.store import keyspace

@@ -26,7 +26,7 @@ from tests.helpers.sso import (
     redeem,
     submit,
 )
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.clients.fields import ClientMetadata
 from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.store import keyspace

@@ -8,7 +8,7 @@ import pytest
 from tests.helpers.app import provider_of
 from tests.helpers.exchange import Parties
 from tests.helpers.oauth import PASSWORD, add_user
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.clients.fields import ClientMetadata
 
 

@@ -17,7 +17,7 @@ from tests.helpers.oauth import (
     refresh,
     revoke,
 )
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.endpoints import revocation
 from tokensrv.oauth.own_tokens import Subject, issue_for_user, parse_refresh_token
 from tokensrv.store import keyspace

@@ -5,7 +5,7 @@ import pytest
 
 from tests.helpers.app import provider_of
 from tests.helpers.sso import add_app, add_user, begin, sign_in
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 
 pytestmark = pytest.mark.topologies  # every store topology (tests/conftest.py)
 

@@ -13,7 +13,7 @@ import pytest
 from tests.helpers.app import provider_of
 from tests.helpers.sso import REDIRECT, add_app, add_user, begin, csrf_of, query_of, redeem, submit
 from tests.helpers.step_up import MFA, PWD, code_step, enrol_totp, id_token_claims, password_session
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.clients.fields import ClientMetadata
 
 

@@ -11,7 +11,7 @@ import pytest
 from tests.helpers.app import provider_of
 from tests.helpers.sso import add_app, add_user, begin, csrf_of, is_error_page, query_of
 from tests.helpers.step_up import MFA, code_step, password_session, secret_on
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 
 
 async def _parked_enrolment(client) -> tuple[str, str, str]:

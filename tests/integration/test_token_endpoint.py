@@ -21,7 +21,7 @@ from tests.helpers.oauth import (
     post,
     token,
 )
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.store import Client
 
 

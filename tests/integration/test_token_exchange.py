@@ -10,7 +10,7 @@ from tests.helpers.app import provider_of
 from tests.helpers.exchange import AT, EXCHANGE, Parties
 from tests.helpers.oauth import add_user, basic, claims_of, introspect, revoke
 from tests.helpers.verify import Signer, b64, segment
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.clients.fields import ClientMetadata
 from tokensrv.oauth.own_tokens import sign
 

@@ -28,7 +28,7 @@ from tests.helpers import sso as sso_helpers
 from tests.helpers.app import provider_of
 from tests.helpers.clock import FakeClock
 from tests.helpers.ports import free_port
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.cli.embedded import EmbeddedValkey
 from tokensrv.config import Settings
 from tokensrv.keys.signing import jws_signature

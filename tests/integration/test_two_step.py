@@ -12,7 +12,7 @@ import jwt as pyjwt
 from tests.helpers.app import provider_of
 from tests.helpers.sso import PASSWORD, add_app, add_user, begin, csrf_of, login_page, query_of, redeem, submit
 from tests.helpers.two_step import code_at, enrol, recovery_codes_on, secret_on, signed_in_account
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.own_tokens import read_own_jwt
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from tests.helpers.app import provider_of
 from tests.helpers.sso import add_app, add_user, redeem, sign_in
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 
 
 async def tokens(client, scope="openid profile email", username="alice"):

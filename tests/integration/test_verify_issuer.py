@@ -39,7 +39,7 @@ from tests.helpers.verify import (
     verifier_for,
     wait_for_revocation,
 )
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.config import Settings
 from tokensrv.oauth.endpoints.revocation import revoke_session
 from tokensrv.oauth.own_tokens import read_own_jwt

@@ -17,7 +17,7 @@ from tests.helpers.app import provider_of
 from tests.helpers.assertion import assertion_form, b64url, new_key, public_jwks
 from tests.helpers.fuzz import FUZZ, Known, check_answer, json_values, params
 from tests.helpers.sso import add_app
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.oauth.clients.fields import ClientMetadata
 
 pytestmark = pytest.mark.integration

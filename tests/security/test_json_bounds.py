@@ -33,7 +33,7 @@ from tests.helpers.fuzz import FUZZ
 from tests.helpers.json_docs import ODD, hostile, nested
 from tests.helpers.oauth import Registered, add_client
 from tests.helpers.verify import FunctionFetcher, Signer, make_verifier
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.cli.commands import read_jwks
 from tokensrv.cli.console import CLIError
 from tokensrv.cli.device_login import device_flow

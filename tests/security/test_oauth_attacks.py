@@ -34,7 +34,7 @@ from tests.helpers.sso import (
     submit,
     tokens_for,
 )
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 
 pytestmark = pytest.mark.integration
 

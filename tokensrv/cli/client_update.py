@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tokensrv.cli import admin
+from tokensrv.admin import operations as admin
 from tokensrv.cli.client_flags import CLIENT_FLAGS
 from tokensrv.cli.console import CLIError
 from tokensrv.cli.parsing import Commands, add_command

@@ -13,7 +13,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from tokensrv.cli import admin, client_update, user_claims
+from tokensrv.admin import operations as admin
+from tokensrv.cli import client_update, user_claims
 from tokensrv.cli.client_flags import CLIENT_FLAGS, client_flag
 from tokensrv.cli.console import CLIError, as_given, read_password, settings_from
 from tokensrv.cli.output import emit, print_status, print_view, progress

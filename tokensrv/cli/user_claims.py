@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tokensrv.admin import operations as admin
 from tokensrv.claims import ClaimsError, load_rules, parse_attribute
-from tokensrv.cli import admin
 from tokensrv.cli.output import emit
 from tokensrv.cli.parsing import Commands, add_command
 from tokensrv.oauth import Provider

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from tokensrv.cli.admin import AdminError, add_user
+from tokensrv.admin.operations import AdminError, add_user
 from tokensrv.oauth import Provider
 from tokensrv.observability.logs import audit
 

@@ -1,4 +1,4 @@
-"""Administration of clients, users and keys: what the CLI does, with no argument parsing.
+"""Administration of clients, users and keys: what an operator does, with no argument parsing.
 
 Each function takes a Provider and plain values, returns a JSON-able result, and raises AdminError
 with a one-line message for bad input.
