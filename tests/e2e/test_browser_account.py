@@ -14,7 +14,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from playwright.async_api import Browser, Page, expect
 
 from tests.helpers.backchannel import Receiver
@@ -36,12 +35,7 @@ async def world(start_server) -> AsyncIterator[tuple[Any, Party, Receiver]]:
     server.cli("client", "add", "--id", "tv", "--public", "--scope", "openid", "--name", "Living-room TV",
                "--grant-type", "device_code", "--grant-type", "refresh_token", "--json")
     server.cli("user", "add", "alice", "--password-stdin", input=PASSWORD + "\n")
-    app = web.Application()
-    app.router.add_get("/login", party.login)
-    app.router.add_get("/callback", party.callback)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", party.port).start()
+    runner = await party.serve()
     yield server, party, receiver
     await runner.cleanup()
     await receiver.stop()

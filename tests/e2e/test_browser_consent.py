@@ -6,45 +6,24 @@ the consent and withdraws it. Screenshots go to tmp_path, or $TOKENSRV_SCREENSHO
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-from aiohttp import web
 from playwright.async_api import expect
 
-from tests.helpers.oauth import PASSWORD
 from tests.helpers.party import Party, password, screenshots, shots_folder
 
 
-@pytest.fixture
-async def party_for() -> AsyncIterator[Any]:
-    runners: list[web.AppRunner] = []
-
-    async def start(server: Any) -> Party:
-        party = Party(server.url, scope="openid profile email offline_access")
-        server.cli("client", "add", "--id", "app", "--public", "--consent", "required", "--name", "Photo Printer",
-                   "--policy-uri", "https://printer.example/privacy", "--tos-uri", "https://printer.example/terms",
-                   "--scope", "openid", "--scope", "profile", "--scope", "email", "--scope", "offline_access",
-                   "--grant-type", "authorization_code", "--grant-type", "refresh_token",
-                   "--redirect-uri", party.url + "/callback", "--json")
-        server.cli("user", "add", "alice", "--password-stdin", input=PASSWORD + "\n")
-        app = web.Application()
-        app.router.add_get("/login", party.login)
-        app.router.add_get("/callback", party.callback)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", party.port).start()
-        runners.append(runner)
-        return party
-    yield start
-    for runner in runners:
-        await runner.cleanup()
+async def photo_printer(server: Any, party_for: Any) -> Party:
+    """The application "Photo Printer", which asks for consent, and alice."""
+    return await party_for(server, "--consent", "required", "--name", "Photo Printer",
+                           "--policy-uri", "https://printer.example/privacy", "--tos-uri", "https://printer.example/terms",
+                           "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+                           scope="openid profile email offline_access")
 
 
 async def test_allow_then_remembered_then_withdrawn_and_deny(start_server, party_for, browser, tmp_path):
     server = start_server()
-    party, folder = await party_for(server), shots_folder(tmp_path)
+    party, folder = await photo_printer(server, party_for), shots_folder(tmp_path)
     context = await browser.new_context()
     page = await context.new_page()
     await password(page, server.url, party)

@@ -9,100 +9,18 @@ Screenshots of the "Confirm it's you" page go to tmp_path, or to $TOKENSRV_SCREE
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import secrets
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
-import jwt as pyjwt
 import pyotp
-import pytest
-from aiohttp import web
 from playwright.async_api import Page, expect
 
-from tests.helpers.browser import b64url
 from tests.helpers.oauth import PASSWORD
-from tests.helpers.ports import free_port
+from tests.helpers.party import Party, screenshots, shots_folder
 
 MFA, MFA_ACR = ["pwd", "otp", "mfa"], "urn:tokensrv:acr:mfa"
-
-
-@dataclass
-class Party:
-    """An application (public client, PKCE) whose /login passes its query on to the authorization
-    request (acr_values, max_age, prompt, claims); it keeps the last ID token's claims or error."""
-    issuer: str
-    client_id: str = "app"
-    port: int = field(default_factory=free_port)
-    pending: dict[str, str] = field(default_factory=dict)
-    claims: dict[str, Any] = field(default_factory=dict)
-    error: str = ""
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def login(self, request: web.Request) -> web.Response:
-        verifier, state = secrets.token_urlsafe(48), secrets.token_urlsafe(12)
-        self.pending[state] = verifier
-        query = {"client_id": self.client_id, "response_type": "code", "redirect_uri": self.url + "/callback",
-                 "scope": "openid", "state": state, "code_challenge_method": "S256",
-                 "code_challenge": b64url(hashlib.sha256(verifier.encode()).digest()), **request.query}
-        raise web.HTTPFound(self.issuer + "/oauth2/authorize?" + urlencode(query))
-
-    async def callback(self, request: web.Request) -> web.Response:
-        verifier = self.pending.pop(request.query["state"])
-        if "error" in request.query:
-            self.error, self.claims = request.query["error"], {}
-            return web.Response(text=f"<h1>refused: {self.error}</h1>", content_type="text/html")
-        async with aiohttp.ClientSession() as http:
-            resp = await http.post(self.issuer + "/oauth2/token", data={
-                "grant_type": "authorization_code", "code": request.query["code"], "client_id": self.client_id,
-                "redirect_uri": self.url + "/callback", "code_verifier": verifier})
-            assert resp.status == 200, await resp.text()
-            id_token = (await resp.json())["id_token"]
-            jwks = await (await http.get(self.issuer + "/.well-known/jwks.json")).json()
-        key = pyjwt.PyJWKSet.from_dict(jwks)[pyjwt.get_unverified_header(id_token)["kid"]]
-        self.claims = pyjwt.decode(id_token, key.key, algorithms=["RS256"], audience=self.client_id,
-                                   issuer=self.issuer)
-        self.error = ""
-        return web.Response(text=f"<h1>signed in: {' '.join(self.claims['amr'])}</h1>", content_type="text/html")
-
-
-@pytest.fixture
-async def party_for() -> AsyncIterator[Any]:
-    runners: list[web.AppRunner] = []
-
-    async def start(server: Any, client_id: str = "app", *flags: str) -> Party:
-        party = Party(server.url, client_id)
-        server.cli("client", "add", "--id", client_id, "--public", "--scope", "openid",
-                   "--redirect-uri", party.url + "/callback", *flags, "--json")
-        app = web.Application()
-        app.router.add_get("/login", party.login)
-        app.router.add_get("/callback", party.callback)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", party.port).start()
-        runners.append(runner)
-        return party
-    yield start
-    for runner in runners:
-        await runner.cleanup()
-
-
-async def screenshots(page: Page, name: str, folder: Path) -> None:
-    for width, height in ((390, 844), (1280, 800)):
-        await page.set_viewport_size({"width": width, "height": height})
-        path = folder / f"{name}-{width}.png"
-        await page.screenshot(path=str(path), full_page=True)
-        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 async def confirm_password(page: Page, party: Party, params: dict[str, str], folder: Path | None = None) -> None:
@@ -121,10 +39,7 @@ async def confirm_password(page: Page, party: Party, params: dict[str, str], fol
 
 async def test_step_up_from_a_password_session(start_server, party_for, browser, tmp_path):
     server = start_server()
-    server.cli("user", "add", "alice", "--password-stdin", input=PASSWORD + "\n")
-    party = await party_for(server)
-    folder = Path(os.environ.get("TOKENSRV_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
+    party, folder = await party_for(server), shots_folder(tmp_path)
     context = await browser.new_context()
     page = await context.new_page()
 
@@ -182,7 +97,7 @@ async def test_step_up_from_a_password_session(start_server, party_for, browser,
     await context.close()
 
     # a client that requires mfa: the second step whatever the session had
-    strict = await party_for(server, "strict", "--require-mfa")
+    strict = await party_for(server, "--require-mfa", client_id="strict", user=False)
     assert json.loads(server.cli("client", "show", "strict", "--json").stdout)["require_mfa"] is True
     context = await browser.new_context()
     page = await context.new_page()

@@ -20,11 +20,12 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from examples.spa.__main__ import HERE, spa_app
 from tests.helpers.browser import on_login_page
 from tests.helpers.oauth import PASSWORD
+from tests.helpers.party import screenshots
 from tests.helpers.ports import free_port
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tokensrv-tests" / "spa"
@@ -64,12 +65,6 @@ async def spa_server(oidc_client_ts: Path) -> AsyncIterator[Any]:
     yield start
     for runner in runners:
         await runner.cleanup()
-
-
-async def screenshots(page: Page, name: str, folder: Path) -> None:
-    for width, height in ((390, 844), (1280, 800)):
-        await page.set_viewport_size({"width": width, "height": height})
-        await page.screenshot(path=str(folder / f"{name}-{width}.png"), full_page=True)
 
 
 async def test_the_spa_signs_in_calls_userinfo_renews_revokes_and_signs_out(start_server, spa_server, browser,
