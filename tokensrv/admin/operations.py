@@ -150,16 +150,27 @@ def check_claims(user: User) -> User:
     return user
 
 
-async def add_user(p: Provider, username: str, password: str, email: str | None, roles: Sequence[str],
-                   groups: Sequence[str] = (), attributes: Mapping[str, str] | None = None) -> dict[str, Any]:
+def check_new_user(username: str, email: str | None, groups: Sequence[str], attributes: Mapping[str, str]) -> None:
     if not username or len(username) > 128 or not username.isprintable() or username != username.strip():
         raise AdminError(f"username {username!r} must be 1-128 printable characters, no outer spaces")
     check_email(email)
-    user = check_claims(User(sub=secrets.token_hex(16), username=username, password_hash="", email=email,
-                             roles=tuple(dict.fromkeys(roles)), created_at=p.now(), groups=tuple(dict.fromkeys(groups)),
-                             attributes=tuple(sorted((attributes or {}).items()))))
-    check_password(password)
-    user = replace(user, password_hash=await p.passwords.hash(password))
+    try:
+        check_attributes(dict(attributes), tuple(groups))
+    except ClaimsError as exc:
+        raise AdminError(str(exc)) from None
+
+
+async def add_user(p: Provider, username: str, password: str | None, email: str | None, roles: Sequence[str],
+                   groups: Sequence[str] = (), attributes: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A new user. Without a password (`apply`), none can sign in with one until `user passwd` sets
+    it: the empty hash is checked against the decoy (passwords.PasswordPool.check), never ok."""
+    check_new_user(username, email, groups, attributes or {})
+    user = User(sub=secrets.token_hex(16), username=username, password_hash="", email=email,
+                roles=tuple(dict.fromkeys(roles)), created_at=p.now(), groups=tuple(dict.fromkeys(groups)),
+                attributes=tuple(sorted((attributes or {}).items())))
+    if password is not None:
+        check_password(password)
+        user = replace(user, password_hash=await p.passwords.hash(password))
     try:
         await p.store.users.add_user(user)
     except Conflict as exc:
