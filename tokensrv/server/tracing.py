@@ -216,6 +216,7 @@ class TracedStore:
         self.mfa = _traced(store.mfa, tracer)
         self.passkeys = _traced(store.passkeys, tracer)
         self.consents = _traced(store.consents, tracer)
+        self.managed = _traced(store.managed, tracer)
         self.locks = _traced(store.locks, tracer)
         self.nonces = _traced(store.nonces, tracer)
 

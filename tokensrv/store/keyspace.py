@@ -43,6 +43,7 @@ Key layout (each key with a TTL unless it is configuration):
                                   (store/consents.py); no TTL
   tokensrv:rp-sessions:<sub>      back-channel logout: which clients hold tokens of which session
   tokensrv:bcl:{tokensrv:backchannel}:queue, :retry  the delivery queue (store/backchannel.py)
+  tokensrv:managed:clients, :users  hash: what `tokensrv apply` manages (store/managed.py); no TTL
 """
 from __future__ import annotations
 
@@ -186,3 +187,8 @@ def passkey_challenge(digest: str) -> str:
 
 def consents(sub: str) -> str:
     return PREFIX + "consents:" + sub
+
+
+def managed(kind: str) -> str:
+    """What `tokensrv apply` manages: kind is "clients" or "users" (store/managed.py)."""
+    return PREFIX + "managed:" + kind
