@@ -216,6 +216,7 @@ class TracedStore:
         self.mfa = _traced(store.mfa, tracer)
         self.passkeys = _traced(store.passkeys, tracer)
         self.consents = _traced(store.consents, tracer)
+        self.claim_rules = _traced(store.claim_rules, tracer)
         self.locks = _traced(store.locks, tracer)
         self.nonces = _traced(store.nonces, tracer)
 
