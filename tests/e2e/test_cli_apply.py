@@ -16,6 +16,7 @@ from tests.helpers.app import provider_of
 from tests.helpers.cli import cli_json
 from tests.helpers.http import add_client, post_form
 from tokensrv.admin import operations as admin
+from tokensrv.admin.claim_rules import get_claim_rules
 from tokensrv.admin.declared import read_declared
 from tokensrv.admin.declared_apply import apply_plan
 from tokensrv.admin.declared_plan import make_plan
@@ -126,9 +127,26 @@ def test_a_second_apply_writes_nothing_and_a_dry_run_changes_nothing(live_server
 def test_the_example_file_applies(live_server):
     server = live_server
     result = apply(server, EXAMPLE, "--json")
-    assert json.loads(result.stdout)["summary"]["create"] == 5
+    assert json.loads(result.stdout)["summary"]["create"] == 6  # three clients, two users, the claim rules
     assert {c["client_id"] for c in cli_json(server, "client", "list")} == {"web-app", "orders-service", "spa"}
     assert "Nothing to change." in apply(server, EXAMPLE).stdout
+
+
+async def test_the_claims_section_is_the_claim_rules_every_instance_follows(client):
+    p = provider_of(client)
+    declared = read_declared(EXAMPLE.read_bytes())
+    plan = await make_plan(p, declared, False)
+    assert [(s.kind, s.action) for s in plan.steps if s.kind == "claims"] == [("claims", "create")]
+    assert (await apply_plan(p, plan)).failure is None
+    stored = await get_claim_rules(p)
+    assert stored is not None and stored["document"] == declared.claims
+    again = await make_plan(p, declared, False)
+    assert not again.changes and [s.action for s in again.steps if s.kind == "claims"] == ["unchanged"]
+    changed = read_declared(EXAMPLE.read_bytes().replace(b"department: {attribute: department}",
+                                                         b"team: {attribute: department}"))
+    assert (await apply_plan(p, await make_plan(p, changed, False))).failure is None
+    stored = await get_claim_rules(p)
+    assert stored is not None and stored["document"]["scopes"] == {"orders.read": {"team": {"attribute": "department"}}}
 
 
 def test_secret_env_gives_a_new_client_its_secret_and_must_be_set(live_server, tmp_path):
@@ -183,9 +201,9 @@ async def test_an_update_made_between_the_plan_and_the_writes_is_kept(client):
     # loops of update_client and update_user): a `client update` or `user update` of another field
     # made meanwhile stays
     p = provider_of(client)
-    await apply_plan(p, await make_plan(p, read_declared(WEB.encode()), False, None, False))
+    await apply_plan(p, await make_plan(p, read_declared(WEB.encode()), False))
     changed = WEB.replace("client_name: Web", "client_name: Web 2").replace("roles: [viewer]", "roles: [ops]")
-    plan = await make_plan(p, read_declared(changed.encode()), False, None, False)
+    plan = await make_plan(p, read_declared(changed.encode()), False)
     await admin.update_client(p, "web", MetadataChange({"require_mfa": True}))
     await admin.update_user(p, "bob", admin.UserChange(email="bob@example.org"))
     outcome = await apply_plan(p, plan)

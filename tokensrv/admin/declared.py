@@ -21,7 +21,7 @@ import jsonschema_rs
 
 from tokensrv.admin import operations
 from tokensrv.admin.declared_yaml import Document, FileProblems, Problem, problem_at, read_document
-from tokensrv.claims import BOOLEAN_ATTRIBUTES, ClaimsError, _rules
+from tokensrv.claims import BOOLEAN_ATTRIBUTES, ClaimsError, rules_of
 from tokensrv.oauth.clients.fields import ClientMetadata
 from tokensrv.oauth.clients.metadata import MetadataError, RegistrationError, new_client
 from tokensrv.store import Client
@@ -91,7 +91,7 @@ def read_declared(raw: bytes) -> Declared:
     claims = data.get("claims")
     if claims is not None:
         try:
-            _rules(claims)
+            rules_of(claims)
         except ClaimsError as exc:
             problems.append(_claims_problem(document, str(exc)))
     if problems:

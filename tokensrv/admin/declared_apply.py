@@ -8,20 +8,18 @@ done and which not, and running apply again completes it (every step is judged a
 """
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from redis.exceptions import RedisError
 
 from tokensrv.admin import operations
+from tokensrv.admin.claim_rules import set_claim_rules
 from tokensrv.admin.declared_plan import Plan, Step
 from tokensrv.oauth import Provider
 from tokensrv.oauth.clients.fields import MetadataChange
 from tokensrv.observability.logs import audit
 from tokensrv.store import User
-
-SetClaims = Callable[[Provider, dict[str, Any]], Awaitable[Any]]
 
 
 @dataclass
@@ -32,12 +30,12 @@ class Outcome:
     failure: str | None = None
 
 
-async def apply_plan(p: Provider, plan: Plan, set_claims: SetClaims | None = None) -> Outcome:
+async def apply_plan(p: Provider, plan: Plan) -> Outcome:
     outcome = Outcome()
     pending = [step for step in plan.steps if step.changes]
     for index, step in enumerate(pending):
         try:
-            await _act(p, step, outcome, set_claims)
+            await _act(p, step, outcome)
         except (RedisError, OSError) as exc:  # the store failed: report, never guess what is left
             outcome.failure = f"the store failed ({type(exc).__name__}) at {step.kind} {step.name}"
         except operations.AdminError as exc:  # changed meanwhile (a client added by hand...)
@@ -49,14 +47,14 @@ async def apply_plan(p: Provider, plan: Plan, set_claims: SetClaims | None = Non
     return outcome
 
 
-async def _act(p: Provider, step: Step, outcome: Outcome, set_claims: SetClaims | None) -> None:
+async def _act(p: Provider, step: Step, outcome: Outcome) -> None:
     if step.kind == "client":
         await _client(p, step, outcome)
     elif step.kind == "user":
         await _user(p, step)
-    elif set_claims is not None and step.action in ("create", "update"):
-        await set_claims(p, step.fields["claims"][1])
-        audit("admin.claim_rules_set", source="apply")
+    else:  # the claim rules document, followed by every instance at once
+        result = await set_claim_rules(p, step.fields["claims"][1])
+        audit("admin.claim_rules_set", version=result["version"], source="apply")
 
 
 async def _client(p: Provider, step: Step, outcome: Outcome) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tokensrv.admin.claim_rules import get_claim_rules
 from tokensrv.admin.declared import Declared, DeclaredClient, DeclaredUser, secret_from
 from tokensrv.admin.declared_yaml import FileProblems, Problem
 from tokensrv.oauth import Provider
@@ -18,15 +19,13 @@ from tokensrv.oauth.clients.fields import ClientMetadata
 from tokensrv.oauth.clients.metadata import MetadataError
 from tokensrv.store import Client, User
 
-CLAIMS_NOT_STORED = "not applied: needs claim rules in the store"
-
 
 @dataclass
 class Step:
     """One line of the plan. `fields`: field -> (old, new) for an update, (None, new) for a create."""
     kind: str  # "client", "user", "claims"
     name: str
-    action: str  # create, update, unchanged, remove, kept, not-applied
+    action: str  # create, update, unchanged, remove, kept
     fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     adopt: str | None = None  # the managed-set value to record (store/managed.py), None: recorded already
     client: DeclaredClient | None = None
@@ -60,8 +59,7 @@ class Plan:
         return any(step.changes for step in self.steps)
 
 
-async def make_plan(p: Provider, declared: Declared, prune: bool, stored_claims: dict[str, Any] | None,
-                    claims_supported: bool) -> Plan:
+async def make_plan(p: Provider, declared: Declared, prune: bool) -> Plan:
     """The steps that make the store match the file; FileProblems (every one) if some cannot be."""
     problems: list[Problem] = []
     steps = await _client_steps(p, declared, prune, problems)
@@ -69,8 +67,9 @@ async def make_plan(p: Provider, declared: Declared, prune: bool, stored_claims:
     if problems:
         raise FileProblems(problems)
     if declared.claims is not None:
-        steps.append(_claims_step(declared.claims, stored_claims, claims_supported))
-    order = {"create": 0, "update": 1, "unchanged": 2, "not-applied": 3, "kept": 4, "remove": 5}
+        stored = await get_claim_rules(p)
+        steps.append(_claims_step(declared.claims, stored["document"] if stored else None))
+    order = {"create": 0, "update": 1, "unchanged": 2, "kept": 3, "remove": 4}
     steps.sort(key=lambda s: order[s.action])  # removals last: after what the file adds is in place
     return Plan(steps, prune)
 
@@ -153,9 +152,8 @@ def user_fields(current: User, user: DeclaredUser) -> dict[str, tuple[Any, Any]]
     return fields
 
 
-def _claims_step(claims: dict[str, Any], stored: dict[str, Any] | None, supported: bool) -> Step:
-    if not supported:
-        return Step("claims", "claims", "not-applied")
+def _claims_step(claims: dict[str, Any], stored: dict[str, Any] | None) -> Step:
+    """The claim rules document kept in the store (admin/claim_rules.py), which every instance follows."""
     if stored == claims:
         return Step("claims", "claims", "unchanged")
     return Step("claims", "claims", "update" if stored is not None else "create",

@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 
 from tokensrv.admin.declared import Declared, read_declared, schema_text
 from tokensrv.admin.declared_apply import Outcome, apply_plan, outcome_view
-from tokensrv.admin.declared_plan import CLAIMS_NOT_STORED, Plan, Step, make_plan
+from tokensrv.admin.declared_plan import Plan, Step, make_plan
 from tokensrv.admin.declared_yaml import MAX_FILE, FileProblems, Problem
 from tokensrv.cli.commands import admin_provider
 from tokensrv.cli.console import CLIError, as_given, settings_from
@@ -72,7 +72,7 @@ async def apply_file(settings: Settings, declared: Declared, prune: bool, dry_ru
                      text: bool = True) -> tuple[dict[str, Any], int]:
     """Plan, print, act: (the JSON view, the exit status). Also `serve --apply FILE`."""
     async with admin_provider(settings) as p:
-        plan = await make_plan(p, declared, prune, None, claims_supported=False)
+        plan = await make_plan(p, declared, prune)
         if text:
             print_plan(plan)
         if dry_run or not plan.changes:
@@ -85,7 +85,7 @@ async def apply_file(settings: Settings, declared: Declared, prune: bool, dry_ru
     return outcome_view(plan, outcome), 0 if outcome.failure is None else 1
 
 
-_LABEL = {"kept": "not in the file (kept; --prune removes)", "not-applied": CLAIMS_NOT_STORED}
+_LABEL = {"kept": "not in the file (kept; --prune removes)"}
 
 
 def print_plan(plan: Plan) -> None:

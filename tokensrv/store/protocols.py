@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tokensrv.store.backchannel import LogoutJob, QueuedJob
+from tokensrv.store.claim_rules import StoredRules
 from tokensrv.store.consents import Consent
 from tokensrv.store.device import DeviceApproval, PendingDevice, PollOutcome
 from tokensrv.store.managed import Kind
@@ -154,6 +155,12 @@ class Managed(Protocol):
     async def release(self, kind: Kind, names: list[str]) -> None: ...
 
 
+class ClaimRulesDocument(Protocol):
+    """The claim rules document every process follows (store/claim_rules.py)."""
+    async def get_rules(self) -> StoredRules | None: ...
+    async def put_rules(self, document: dict[str, Any] | None, now: int) -> StoredRules | None: ...
+
+
 class Passkeys(Protocol):
     """WebAuthn credentials, who owns each, and ceremony challenges (store/passkeys.py)."""
     async def list_passkeys(self, sub: str) -> list[Passkey]: ...
@@ -203,6 +210,8 @@ class Store(Protocol):
     def consents(self) -> Consents: ...
     @property
     def managed(self) -> Managed: ...
+    @property
+    def claim_rules(self) -> ClaimRulesDocument: ...
     @property
     def locks(self) -> Locks: ...
     @property

@@ -13,6 +13,7 @@ Each domain module says which keys it writes and how its writes fit Valkey Clust
   store.passkeys  store/passkeys.py    passkeys (WebAuthn credentials) and their challenges
   store.consents  store/consents.py    what each user allowed each client (the consent page)
   store.managed   store/managed.py     what `tokensrv apply` manages (its --prune removes only those)
+  store.claim_rules  store/claim_rules.py  the claim rules document (scopes and claim mappings)
   store.limits, store.locks, store.nonces   store/guards.py   rate limits, locks, one-time values
 The protocol code is typed against the Protocols of store/protocols.py, not these classes.
 """
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from tokensrv.store import upgrade
 from tokensrv.store.backchannel import LogoutStore
+from tokensrv.store.claim_rules import ClaimRulesStore
 from tokensrv.store.clients import ClientStore
 from tokensrv.store.connection import Connection
 from tokensrv.store.consents import ConsentStore
@@ -60,6 +62,7 @@ class RedisStore:
         self.passkeys = PasskeyStore(self.conn)
         self.consents = ConsentStore(self.conn)
         self.managed = ManagedStore(self.conn)
+        self.claim_rules = ClaimRulesStore(self.conn)
         self.locks = LockStore(self.conn)
         self.nonces = NonceStore(self.conn)
 
