@@ -6,6 +6,8 @@ file's line, all of them, and nothing is written."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,8 @@ from redis import Redis
 from tests.helpers.app import provider_of
 from tests.helpers.cli import cli_json
 from tests.helpers.http import add_client, post_form
+from tests.helpers.live import wait_ready
+from tests.helpers.ports import free_port
 from tokensrv.admin import operations as admin
 from tokensrv.admin.claim_rules import get_claim_rules
 from tokensrv.admin.declared import read_declared
@@ -233,3 +237,26 @@ def test_a_broken_file_is_every_error_at_its_line_and_nothing_is_written(live_se
         "https (http only for loopback)",
         f"tokensrv: {file}:10:16: clients[2].client_id: client_id 'web' is declared twice (first at line 3)"]
     assert cli_json(server, "client", "list") == [] and cli_json(server, "user", "list") == []
+
+
+def test_serve_apply_seeds_the_embedded_store_before_listening(tmp_path):
+    # what `make run APPLY=examples/tokensrv.yaml` runs
+    port = free_port()
+    env = {**os.environ, "TOKENSRV_PORT": str(port), "TOKENSRV_LOG_FORMAT": "text"}
+    env.pop("TOKENSRV_REDIS_URL", None)
+    log_path = tmp_path / "serve.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "tokensrv", "serve", "--embedded-store", ".tokensrv",
+                                    "--apply", str(EXAMPLE)], cwd=tmp_path, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", process, log_path)
+        listed = subprocess.run([sys.executable, "-m", "tokensrv", "client", "list", "--json"], cwd=tmp_path,
+                                env={**env, "TOKENSRV_REDIS_URL": ""}, capture_output=True, text=True, timeout=60)
+        assert {c["client_id"] for c in json.loads(listed.stdout)} == {"web-app", "orders-service", "spa"}
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
+    output = log_path.read_text()
+    assert "client web-app: create" in output and "New client secrets, shown once" in output
+    assert output.index("New client secrets") < output.index(f"127.0.0.1:{port}")  # before it listened

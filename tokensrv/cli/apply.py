@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -41,20 +42,27 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("give the file with -f FILE (or --print-schema)")
     settings = settings_from(args)
     setup_logging(settings.log_format, logger="tokensrv")  # audit lines to stderr, the plan on stdout
+    return apply_path(settings, args.file, args.prune, args.dry_run, text=not args.json,
+                      name_setting=lambda message: as_given(message, args))
+
+
+def apply_path(settings: Settings, path: str, prune: bool = False, dry_run: bool = False, text: bool = True,
+               name_setting: Callable[[str], str] = str) -> int:
+    """Read, check, plan, act; errors one line each on stderr. The exit status."""
     try:
-        declared = read_declared(_read(args.file))
-        view, status = asyncio.run(apply_file(settings, declared, args.prune, args.dry_run, text=not args.json))
+        declared = read_declared(_read(path))
+        view, status = asyncio.run(apply_file(settings, declared, prune, dry_run, text))
     except FileProblems as exc:
         for problem in exc.problems:
-            print(f"tokensrv: {problem.render(args.file)}", file=sys.stderr)
+            print(f"tokensrv: {problem.render(path)}", file=sys.stderr)
         return 1
     except CLIError as exc:
-        print(f"tokensrv: error: {as_given(str(exc), args)}", file=sys.stderr)
+        print(f"tokensrv: error: {name_setting(str(exc))}", file=sys.stderr)
         return 1
     except RedisError as exc:
         print(f"tokensrv: error: the store failed ({type(exc).__name__}); nothing was changed", file=sys.stderr)
         return 1
-    if args.json:
+    if not text:
         print(json.dumps(view))
     return status
 
