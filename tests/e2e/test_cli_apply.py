@@ -5,6 +5,7 @@ at the same time lose nothing (each writes its own fields on the record as it is
 file's line, all of them, and nothing is written."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -24,7 +25,10 @@ from tokensrv.admin.claim_rules import get_claim_rules
 from tokensrv.admin.declared import read_declared
 from tokensrv.admin.declared_apply import apply_plan
 from tokensrv.admin.declared_plan import make_plan
-from tokensrv.oauth.clients.fields import MetadataChange
+from tokensrv.cli.commands import admin_provider
+from tokensrv.config import load_settings
+from tokensrv.oauth.clients.fields import ClientMetadata, MetadataChange
+from tokensrv.oauth.clients.metadata import new_client
 from tokensrv.store import keyspace
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "tokensrv.yaml"
@@ -260,3 +264,42 @@ def test_serve_apply_seeds_the_embedded_store_before_listening(tmp_path):
     output = log_path.read_text()
     assert "client web-app: create" in output and "New client secrets, shown once" in output
     assert output.index("New client secrets") < output.index(f"127.0.0.1:{port}")  # before it listened
+
+
+async def test_a_store_failing_midway_is_reported_and_a_second_run_completes(redis, redis_url, tmp_path):
+    # a real store refusing some writes: an ACL user that may write clients and apply's own keys but
+    # no user record, so the run fails at its first user, after its clients
+    await redis.execute_command("ACL", "SETUSER", "apply-test", "reset", "on", ">pw", "%R~*",
+                                "%RW~tokensrv:client*", "%RW~tokensrv:managed:*", "&*", "+@all")
+    scheme, _, rest = redis_url.partition("://")
+    restricted = f"{scheme}://apply-test:pw@{rest}"
+    declared = read_declared(WEB.encode())
+    try:
+        async with admin_provider(load_settings({}, redis_url=restricted, keys_dir=str(tmp_path))) as p:
+            plan = await make_plan(p, declared, False)
+            outcome = await apply_plan(p, plan)
+    finally:
+        await redis.execute_command("ACL", "DELUSER", "apply-test")
+    assert outcome.failure is not None and "store failed" in outcome.failure and "user alice" in outcome.failure
+    assert [s.name for s in outcome.done] == ["web", "svc", "pwd"]
+    assert [s.name for s in outcome.not_done] == ["alice", "bob"]
+    async with admin_provider(load_settings({}, redis_url=redis_url, keys_dir=str(tmp_path))) as p:
+        again = await make_plan(p, declared, False)
+        assert [(s.name, s.action) for s in again.steps if s.changes] == [("alice", "create"), ("bob", "create")]
+        assert (await apply_plan(p, again)).failure is None
+        assert not (await make_plan(p, declared, False)).changes
+
+
+async def test_prune_removes_what_apply_adopted_never_a_registered_client(client):
+    p = provider_of(client)
+    await admin.add_client(p, "web", ClientMetadata(redirect_uris=("https://app.example.org/cb",)))  # by hand
+    registered, _ = new_client("self-registered", ClientMetadata(redirect_uris=("https://r.example/cb",)))
+    await p.store.clients.add_client(dataclasses.replace(registered, registration_token_digest="0" * 64))
+    await p.store.managed.adopt("clients", {"self-registered": str(registered.created_at)})  # even if marked
+    await apply_plan(p, await make_plan(p, read_declared(WEB.encode()), False))  # names web: adopts it
+    only_svc = "version: 1\nclients:\n  - client_id: svc\n    grant_types: [client_credentials]\n"
+    plan = await make_plan(p, read_declared(only_svc.encode()), True)
+    assert {(s.name, s.action) for s in plan.steps if s.kind == "client"} == {
+        ("svc", "update"), ("web", "remove"), ("pwd", "remove")}  # svc: its scope goes
+    assert (await apply_plan(p, plan)).failure is None
+    assert {c.client_id for c in await p.store.clients.list_clients()} == {"svc", "self-registered"}
