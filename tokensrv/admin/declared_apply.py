@@ -96,6 +96,7 @@ async def _user(p: Provider, step: Step) -> None:
         audit("admin.user_added", sub=sub, source="apply")
         if declared.disabled:
             await operations.set_disabled(p, declared.username, True)
+            audit("admin.user_disabled", sub=sub, source="apply")
         await p.store.managed.adopt("users", {sub: declared.username})
         return
     assert isinstance(step.current, User)
