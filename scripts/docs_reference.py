@@ -86,7 +86,8 @@ def argument_rows(parser: argparse.ArgumentParser) -> Iterator[str]:
             yield f"| {' / '.join(f'`{o}`' for o in action.option_strings)} | {meaning} |\n"
             continue
         form = argument_form(action).replace("|", "\\|")
-        yield f"| `{form}` | {meaning} |\n"
+        aliases = "".join(f"`{o}` / " for o in action.option_strings[:-1])  # a short form (apply -f)
+        yield f"| {aliases}`{form}` | {meaning} |\n"
 
 
 def command_sections(prog: str, parser: argparse.ArgumentParser, level: int) -> Iterator[str]:

@@ -1,6 +1,8 @@
 """What a user's record may carry (attributes, groups) and which claims tokens may be given from it:
-the OIDC standard claims by scope (OIDC Core §5.1, §5.4), and the operator's declarative file
-(TOKENSRV_CLAIMS): custom scopes mapped to claims, per-client extra access-token claims.
+the OIDC standard claims by scope (OIDC Core §5.1, §5.4), and the operator's rules document: custom
+scopes mapped to claims, per-client extra access-token claims. The document is kept in the store
+(`tokensrv claims set`, store/claim_rules.py), else read from TOKENSRV_CLAIMS's file; both are
+checked here, by the same rules (rules_of).
 
 Shared by the settings (the file is read and checked at start) and the user commands (bounds), so it
 imports nothing of tokensrv. Releasing claims is oauth/release.py.
@@ -123,6 +125,14 @@ class ClaimRules:
     def scope_names(self) -> list[str]:
         return [*BUILT_IN_SCOPES, *self.scopes]
 
+    def document(self) -> dict[str, Any]:
+        """The rules as the JSON document they were read from (a client's static claims first)."""
+        clients = {client_id: {**{c: {"value": v} for c, v in extra.static.items()},
+                               **{c: {"attribute": a} for c, a in extra.from_user}}
+                   for client_id, extra in self.clients.items()}
+        scopes = {scope: {c: {"attribute": a} for c, a in pairs} for scope, pairs in self.scopes.items()}
+        return {"scopes": scopes, "clients": clients}
+
     @property
     def claim_names(self) -> list[str]:
         names = ["roles", "groups", *STANDARD_CLAIMS, *(c for pairs in self.scopes.values() for c, _ in pairs)]
@@ -148,13 +158,21 @@ def load_rules(path: Path) -> ClaimRules:
     except ValueError as exc:
         raise ClaimsError(f"{path}: not JSON ({exc})") from None
     try:
-        return _rules(doc)
+        return rules_of(doc)
     except ClaimsError as exc:
         raise ClaimsError(f"{path}: {exc}") from None
 
 
-def _rules(doc: object) -> ClaimRules:
-    entries = _object(doc, "the file")
+def rules_of(doc: object) -> ClaimRules:
+    """The rules of a parsed document (the file's, or the store's), or ClaimsError naming the entry
+    by its path (scopes.<scope>.<claim>, clients.<client_id>.<claim>)."""
+    try:
+        size = len(json.dumps(doc))
+    except (TypeError, ValueError):  # a YAML date, say: the store keeps JSON
+        raise ClaimsError("the document: holds a value JSON cannot carry") from None
+    if size > MAX_FILE:
+        raise ClaimsError(f"the document: larger than {MAX_FILE} bytes as JSON")
+    entries = _object(doc, "the document")
     if unknown := set(entries) - {"scopes", "clients"}:
         raise ClaimsError(f"unknown entry {sorted(unknown)[0]!r} (only 'scopes' and 'clients')")
     scopes = {scope: _scope(scope, spec) for scope, spec in _object(entries.get("scopes", {}), "scopes").items()}

@@ -207,9 +207,10 @@ class PasswordPool:
         return await self._run(hash_password, password)
 
     async def check(self, stored_hash: str | None, password: str) -> Checked:
-        """Whether `password` matches; `stored_hash=None` (no such user) is a decoy check, never ok.
+        """Whether `password` matches; `stored_hash=None` (no such user) or "" (a user with no password
+        yet: `tokensrv apply`) is a decoy check, never ok, at the cost of a wrong password.
         Raises Unavailable when no answer could be computed: never read that as a success."""
-        if stored_hash is not None:
+        if stored_hash:
             return await self._run(verify_password, stored_hash, password, False)
         return await self._run(verify_password, await self._decoy_hash(), password, True)
 

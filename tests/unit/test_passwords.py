@@ -57,6 +57,16 @@ async def test_no_user_is_a_decoy_verification_in_a_worker_that_never_succeeds(p
     assert {decoy_pid, verify_pid} <= set(pool.pids()) and os.getpid() not in {decoy_pid, verify_pid}
 
 
+async def test_a_user_without_a_password_is_checked_against_the_decoy_like_an_unknown_user(pool):
+    # `tokensrv apply` creates users with no password yet (an empty hash): failing on the empty hash
+    # at once would answer faster than a wrong password, and tell that the account has none
+    result = await pool.check("", "anything")
+    assert not result.ok and result.new_hash is None
+    (_, _, decoy), = [r for r in pool.hasher.records() if r[1] == "hash"]
+    (_, _, verified), = [r for r in pool.hasher.records() if r[1] == "verify"]
+    assert verified == decoy  # the same argon2 work as a wrong password
+
+
 async def test_a_damaged_hash_is_a_failed_check_not_an_error(pool):
     assert not (await pool.check("not-a-hash", "pw")).ok
     assert not (await pool.check("$argon2id$v=19$m=8,t=1,p=1$garbage", "pw")).ok

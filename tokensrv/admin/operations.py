@@ -21,7 +21,7 @@ from tokensrv.oauth import Provider
 from tokensrv.oauth.browser.account import consents
 from tokensrv.oauth.clients.changes import MAX_OVERLAP, changed_client, metadata_of, rotated_secret
 from tokensrv.oauth.clients.fields import ClientMetadata, MetadataChange
-from tokensrv.oauth.clients.metadata import MetadataError, RegistrationError, new_client
+from tokensrv.oauth.clients.metadata import MetadataError, RegistrationError, new_client, secret_digest
 from tokensrv.oauth.endpoints import introspection, registration, revocation
 from tokensrv.oauth.endpoints.revocation import revoke_user
 from tokensrv.oauth.own_tokens import parse_refresh_token, read_own_jwt
@@ -47,20 +47,23 @@ def client_view(client: Client) -> dict[str, Any]:
 
 
 async def add_client(p: Provider, client_id: str, metadata: ClientMetadata,
-                     name_field: Callable[[str], str] = str) -> dict[str, Any]:
+                     name_field: Callable[[str], str] = str, secret: str | None = None) -> dict[str, Any]:
     """A new client. Its errors name a metadata field as `name_field` spells it (the CLI: by its
-    flag); by default as RFC 7591 names it."""
+    flag); by default as RFC 7591 names it. `secret`: the operator's (apply's secret_env), for a
+    client that has one, instead of a generated one."""
     try:
-        client, secret = new_client(client_id, metadata, now=p.now())
+        client, generated = new_client(client_id, metadata, now=p.now())
     except MetadataError as exc:
         raise AdminError(exc.spelled(name_field)) from None
     except RegistrationError as exc:
         raise AdminError(str(exc)) from None
+    if secret is not None and generated is not None:
+        client, generated = replace(client, secret_digest=secret_digest(secret)), secret
     try:
         await p.store.clients.add_client(client)
     except Conflict as exc:
         raise AdminError(str(exc)) from None
-    result: dict[str, Any] = {"client_id": client.client_id, "client_secret": secret}
+    result: dict[str, Any] = {"client_id": client.client_id, "client_secret": generated}
     if client.token_endpoint_auth_method == "private_key_jwt":
         result = {"client_id": client.client_id, "token_endpoint_auth_method": "private_key_jwt"}
     return result
@@ -150,16 +153,27 @@ def check_claims(user: User) -> User:
     return user
 
 
-async def add_user(p: Provider, username: str, password: str, email: str | None, roles: Sequence[str],
-                   groups: Sequence[str] = (), attributes: Mapping[str, str] | None = None) -> dict[str, Any]:
+def check_new_user(username: str, email: str | None, groups: Sequence[str], attributes: Mapping[str, str]) -> None:
     if not username or len(username) > 128 or not username.isprintable() or username != username.strip():
         raise AdminError(f"username {username!r} must be 1-128 printable characters, no outer spaces")
     check_email(email)
-    user = check_claims(User(sub=secrets.token_hex(16), username=username, password_hash="", email=email,
-                             roles=tuple(dict.fromkeys(roles)), created_at=p.now(), groups=tuple(dict.fromkeys(groups)),
-                             attributes=tuple(sorted((attributes or {}).items()))))
-    check_password(password)
-    user = replace(user, password_hash=await p.passwords.hash(password))
+    try:
+        check_attributes(dict(attributes), tuple(groups))
+    except ClaimsError as exc:
+        raise AdminError(str(exc)) from None
+
+
+async def add_user(p: Provider, username: str, password: str | None, email: str | None, roles: Sequence[str],
+                   groups: Sequence[str] = (), attributes: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A new user. Without a password (`apply`), none can sign in with one until `user passwd` sets
+    it: the empty hash is checked against the decoy (passwords.PasswordPool.check), never ok."""
+    check_new_user(username, email, groups, attributes or {})
+    user = User(sub=secrets.token_hex(16), username=username, password_hash="", email=email,
+                roles=tuple(dict.fromkeys(roles)), created_at=p.now(), groups=tuple(dict.fromkeys(groups)),
+                attributes=tuple(sorted((attributes or {}).items())))
+    if password is not None:
+        check_password(password)
+        user = replace(user, password_hash=await p.passwords.hash(password))
     try:
         await p.store.users.add_user(user)
     except Conflict as exc:

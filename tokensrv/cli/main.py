@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tokensrv.cli import commands, device_login, serve, user_claims
+from tokensrv.cli import apply, commands, device_login, serve, user_claims
 from tokensrv.cli.console import CLIError, as_given, settings_from
 from tokensrv.cli.parsing import Commands, Parser
 from tokensrv.config import ConfigError, Settings
@@ -28,7 +28,8 @@ METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 # every command group's parser, next to its handlers, in the order --help lists them
 GROUPS: tuple[Callable[[Commands[Any]], None], ...] = (
     serve.add_parser, commands.add_keys_parser, commands.add_client_parser, commands.add_user_parser,
-    commands.add_token_parser, commands.add_status_parser, user_claims.add_claims_parser, device_login.add_parser)
+    commands.add_token_parser, commands.add_status_parser, user_claims.add_claims_parser, apply.add_parser,
+    device_login.add_parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return device_login.login(args)
         if args.command == "claims":  # a file: no store, no keys
             return user_claims.claims_check(args)
+        if args.command == "apply":  # a plan, then acts (its output is its own)
+            return apply.run(args)
         return commands.run_command(args)
     except (ConfigError, CLIError) as exc:
         # the server's failures are in its log format (JSON by default), the other commands' plain

@@ -54,6 +54,8 @@ def add_parser(commands: Commands[Any]) -> None:
         serve.add_argument(f"--{name}", help=f"{SETTINGS[name].doc} ({env_name(name)})")
     serve.add_argument("--embedded-store", metavar="DIR",
                        help="start the embedded Valkey with its data in DIR (what `make run` does)")
+    serve.add_argument("--apply", metavar="FILE", help="apply this declared configuration (as `tokensrv apply "
+                       "-f FILE`) once the store is up, before listening (`make run APPLY=FILE`)")
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -77,6 +79,8 @@ def serve(args: argparse.Namespace) -> int:
             except (RuntimeError, FileNotFoundError) as exc:
                 raise ServeError(f"embedded store: {exc}") from None
             settings = settings_from(args)
+        if args.apply:
+            _apply_first(settings, args.apply)
         if settings.workers > 1:
             return _serve_workers(settings, embedded, getattr(args, "own_metrics_dir", None), tracing)
         run(_serve(settings, embedded, tracing=tracing))
@@ -88,6 +92,14 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def _apply_first(settings: Settings, path: str) -> None:
+    """`serve --apply FILE`: the file applied before the server listens; a bad file stops it."""
+    from tokensrv.cli.apply import apply_path
+
+    if apply_path(settings, path, text=settings.log_format == "text") != 0:
+        raise ServeError(f"--apply {path}: not applied (see above)")
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

@@ -10,6 +10,7 @@ from tokensrv.keys.manager import KeyManager
 from tokensrv.keys.signing import SigningKey, jws_signature
 from tokensrv.oauth.clients.authentication import Lockouts
 from tokensrv.oauth.clients.keys import ClientKeys, no_fetch
+from tokensrv.oauth.live_rules import LiveRules
 from tokensrv.passwords import PasswordPool
 from tokensrv.store import Store
 
@@ -30,8 +31,11 @@ class Provider:
     # (the authenticated client_id, the grant type) so the request's span can carry it.
     signature: Callable[[SigningKey, bytes], bytes] = field(default=jws_signature, repr=False)
     annotate: Callable[[str, str], None] = field(default=lambda attribute, value: None, repr=False)
+    # the claim rules in effect (oauth/live_rules.py): the store's document, else settings.claims
+    claim_rules: LiveRules = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.claim_rules = LiveRules(self.settings.claims)
         if self.client_keys is None:
             self.client_keys = ClientKeys(no_fetch, self.clock)
 

@@ -216,6 +216,8 @@ class TracedStore:
         self.mfa = _traced(store.mfa, tracer)
         self.passkeys = _traced(store.passkeys, tracer)
         self.consents = _traced(store.consents, tracer)
+        self.managed = _traced(store.managed, tracer)
+        self.claim_rules = _traced(store.claim_rules, tracer)
         self.locks = _traced(store.locks, tracer)
         self.nonces = _traced(store.nonces, tracer)
 

@@ -32,6 +32,8 @@ Key layout (each key with a TTL unless it is configuration):
   tokensrv:dpop:nonce-secret      what DPoP server nonces are derived from (TOKENSRV_DPOP_NONCE=on)
   tokensrv:layout                 which conversions of earlier layouts are done (store/upgrade.py)
   tokensrv:client-changes         pub/sub channel: a client id whenever that client is added, changed or removed
+  tokensrv:claim-rules            JSON: the claim rules document and its version (store/claim_rules.py); no TTL
+  tokensrv:claim-rules-changes    pub/sub channel: the document's new version whenever it changes
   tokensrv:mfa:<sub>              hash: the user's TOTP secret, last used time-step, recovery code
                                   digests (store/mfa.py); no TTL
   tokensrv:mfa-setup:<sub>        a TOTP secret shown at enrolment, until confirmed or expired
@@ -43,6 +45,7 @@ Key layout (each key with a TTL unless it is configuration):
                                   (store/consents.py); no TTL
   tokensrv:rp-sessions:<sub>      back-channel logout: which clients hold tokens of which session
   tokensrv:bcl:{tokensrv:backchannel}:queue, :retry  the delivery queue (store/backchannel.py)
+  tokensrv:managed:clients, :users  hash: what `tokensrv apply` manages (store/managed.py); no TTL
 """
 from __future__ import annotations
 
@@ -57,6 +60,8 @@ CLIENTS = PREFIX + "clients"
 USERS = PREFIX + "users"
 LAYOUT = PREFIX + "layout"
 CLIENT_CHANGES = PREFIX + "client-changes"  # processes caching client records listen here (store/cache.py)
+CLAIM_RULES = PREFIX + "claim-rules"  # scopes and claim mappings, followed by every process
+CLAIM_RULES_CHANGES = PREFIX + "claim-rules-changes"  # on the client cache's subscription (store/cache.py)
 DPOP_NONCE_SECRET = PREFIX + "dpop:nonce-secret"
 LEGACY_DENY_PREFIX = PREFIX + "deny:"  # the deny-list of earlier releases (store/upgrade.py)
 
@@ -186,3 +191,8 @@ def passkey_challenge(digest: str) -> str:
 
 def consents(sub: str) -> str:
     return PREFIX + "consents:" + sub
+
+
+def managed(kind: str) -> str:
+    """What `tokensrv apply` manages: kind is "clients" or "users" (store/managed.py)."""
+    return PREFIX + "managed:" + kind

@@ -6,13 +6,15 @@ store/redis.py's RedisStore (and CachingStore) implement them, and so does the t
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tokensrv.store.backchannel import LogoutJob, QueuedJob
+from tokensrv.store.claim_rules import StoredRules
 from tokensrv.store.consents import Consent
 from tokensrv.store.device import DeviceApproval, PendingDevice, PollOutcome
+from tokensrv.store.managed import Kind
 from tokensrv.store.mfa import SecondFactor
 from tokensrv.store.passkeys import Challenge, Passkey
 from tokensrv.store.records import (
@@ -146,6 +148,19 @@ class Consents(Protocol):
     async def remove_all_consents(self, sub: str) -> None: ...
 
 
+class Managed(Protocol):
+    """What `tokensrv apply` created or adopted, so --prune removes only those (store/managed.py)."""
+    async def managed(self, kind: Kind) -> dict[str, str]: ...
+    async def adopt(self, kind: Kind, entries: Mapping[str, str]) -> None: ...
+    async def release(self, kind: Kind, names: list[str]) -> None: ...
+
+
+class ClaimRulesDocument(Protocol):
+    """The claim rules document every process follows (store/claim_rules.py)."""
+    async def get_rules(self) -> StoredRules | None: ...
+    async def put_rules(self, document: dict[str, Any] | None, now: int) -> StoredRules | None: ...
+
+
 class Passkeys(Protocol):
     """WebAuthn credentials, who owns each, and ceremony challenges (store/passkeys.py)."""
     async def list_passkeys(self, sub: str) -> list[Passkey]: ...
@@ -193,6 +208,10 @@ class Store(Protocol):
     def passkeys(self) -> Passkeys: ...
     @property
     def consents(self) -> Consents: ...
+    @property
+    def managed(self) -> Managed: ...
+    @property
+    def claim_rules(self) -> ClaimRulesDocument: ...
     @property
     def locks(self) -> Locks: ...
     @property

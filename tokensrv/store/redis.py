@@ -12,6 +12,8 @@ Each domain module says which keys it writes and how its writes fit Valkey Clust
   store.mfa       store/mfa.py         second factors: TOTP secrets, recovery codes
   store.passkeys  store/passkeys.py    passkeys (WebAuthn credentials) and their challenges
   store.consents  store/consents.py    what each user allowed each client (the consent page)
+  store.managed   store/managed.py     what `tokensrv apply` manages (its --prune removes only those)
+  store.claim_rules  store/claim_rules.py  the claim rules document (scopes and claim mappings)
   store.limits, store.locks, store.nonces   store/guards.py   rate limits, locks, one-time values
 The protocol code is typed against the Protocols of store/protocols.py, not these classes.
 """
@@ -21,12 +23,14 @@ from typing import TYPE_CHECKING
 
 from tokensrv.store import upgrade
 from tokensrv.store.backchannel import LogoutStore
+from tokensrv.store.claim_rules import ClaimRulesStore
 from tokensrv.store.clients import ClientStore
 from tokensrv.store.connection import Connection
 from tokensrv.store.consents import ConsentStore
 from tokensrv.store.denylist import DenyListStore
 from tokensrv.store.device import DeviceStore
 from tokensrv.store.guards import LockStore, NonceStore, RateLimitStore
+from tokensrv.store.managed import ManagedStore
 from tokensrv.store.mfa import SecondFactorStore
 from tokensrv.store.passkeys import PasskeyStore
 from tokensrv.store.refresh import RefreshStore
@@ -57,6 +61,8 @@ class RedisStore:
         self.mfa = SecondFactorStore(self.conn)
         self.passkeys = PasskeyStore(self.conn)
         self.consents = ConsentStore(self.conn)
+        self.managed = ManagedStore(self.conn)
+        self.claim_rules = ClaimRulesStore(self.conn)
         self.locks = LockStore(self.conn)
         self.nonces = NonceStore(self.conn)
 
