@@ -232,8 +232,8 @@ def test_a_broken_file_is_every_error_at_its_line_and_nothing_is_written(live_se
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.splitlines() == [
         f"tokensrv: {file}:20:12: users[1].roles: \"viewer\" is not of type \"array\"",
-        f"tokensrv: {file}:21:5: users[1].password: passwords are never in the file: the user sets one "
-        "(account page), or an operator does with `tokensrv user passwd USERNAME`"]
+        f"tokensrv: {file}:21:5: users[1].password: passwords are never in the file: an operator "
+        "sets one with `tokensrv user passwd USERNAME`"]
     file.write_text(file.read_text().replace("    roles: viewer\n    password: hunter2\n", ""))
     result = apply(server, file, check=False)
     assert result.stderr.splitlines() == [

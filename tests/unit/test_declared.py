@@ -43,8 +43,8 @@ users:
     ("version: 1\nclients:\n  - client_id: web\n    colour: blue\n",
      ["f.yaml:4:5: clients[0].colour: unknown key 'colour'"]),
     ("version: 1\nusers:\n  - username: bob\n    password: hunter2\n",
-     ["f.yaml:4:5: users[0].password: passwords are never in the file: the user sets one (account page), or an "
-      "operator does with `tokensrv user passwd USERNAME`"]),
+     ["f.yaml:4:5: users[0].password: passwords are never in the file: an operator sets one with "
+      "`tokensrv user passwd USERNAME`"]),
     ("version: 1\nclients:\n  - client_id: web\n    redirect_uris:\n      - https://a.example/cb\n"
      "      - http://a.example/cb\n",
      ["f.yaml:6:9: clients[0].redirect_uris[1]: redirect URI 'http://a.example/cb' must use https "

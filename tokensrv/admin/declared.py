@@ -117,8 +117,7 @@ def schema_problems(document: Document) -> list[Problem]:
 
 def _unknown(path: Path, key: str) -> str:
     if path[:1] == ["users"] and key in ("password", "password_hash"):
-        return ("passwords are never in the file: the user sets one (account page), or an operator "
-                "does with `tokensrv user passwd USERNAME`")
+        return "passwords are never in the file: an operator sets one with `tokensrv user passwd USERNAME`"
     return f"unknown key {key!r}"
 
 

@@ -155,6 +155,6 @@ def user_fields(current: User, user: DeclaredUser) -> dict[str, tuple[Any, Any]]
 def _claims_step(claims: dict[str, Any], stored: dict[str, Any] | None) -> Step:
     """The claim rules document kept in the store (admin/claim_rules.py), which every instance follows."""
     if stored == claims:
-        return Step("claims", "claims", "unchanged")
-    return Step("claims", "claims", "update" if stored is not None else "create",
+        return Step("claims", "", "unchanged")
+    return Step("claims", "", "update" if stored is not None else "create",
                 {"claims": (stored, claims)})

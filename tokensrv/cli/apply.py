@@ -98,7 +98,7 @@ _LABEL = {"kept": "not in the file (kept; --prune removes)"}
 
 def print_plan(plan: Plan) -> None:
     for step in plan.steps:
-        print(f"{step.kind} {step.name}: {_LABEL.get(step.action, step.action)}"
+        print(f"{_step_label(step)}: {_LABEL.get(step.action, step.action)}"
               + (" (adopted: --prune may remove it later)" if step.adopt and step.action != "create" else ""))
         for name, (old, new) in step.fields.items():
             print(f"    {name}: {_shown(new)}" if step.action == "create" else
@@ -123,5 +123,9 @@ def print_outcome(outcome: Outcome) -> None:
             print(f"    {client_id}: {secret}")
 
 
+def _step_label(step: Step) -> str:
+    return f"{step.kind} {step.name}" if step.name else step.kind  # the claims document has no name
+
+
 def _step_name(step: Step) -> str:
-    return f"{step.kind} {step.name} ({step.action})"
+    return f"{_step_label(step)} ({step.action})"
