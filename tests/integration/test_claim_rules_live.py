@@ -116,3 +116,26 @@ async def test_a_change_announced_while_the_subscription_was_down_is_read_on_res
 
 async def _has(client: TestClient, scope: str) -> bool:
     return scope in await scopes_supported(client)
+
+
+async def test_a_store_emptied_and_set_again_is_followed_though_its_version_starts_over(pair, redis) -> None:
+    one, two = pair
+    await set_claim_rules(provider_of(one), RULES)
+    await eventually(lambda: _has(two, "department"), "instance two lists the first document's scope")
+    await redis.delete(keyspace.CLAIM_RULES)  # a store emptied (or restored from an older backup)
+    division = {"scopes": {"division": {"division": {"attribute": "division"}}}}
+    assert (await set_claim_rules(provider_of(one), division))["version"] == 1  # the same version as before
+    await eventually(lambda: _has(two, "division"), "instance two follows the new document")
+
+
+async def test_a_bad_document_written_past_the_checks_is_refused_and_the_rules_stay(pair, redis, caplog) -> None:
+    one, two = pair
+    await set_claim_rules(provider_of(one), RULES)
+    await eventually(lambda: _has(two, "department"), "instance two lists the scope")
+    bad = {"clients": {"app": {"exp": {"value": 1}}}}  # by hand: an override of a registered claim
+    await redis.set(keyspace.CLAIM_RULES, json.dumps({"version": 9, "document": bad, "updated_at": 0}))
+    await redis.publish(keyspace.CLAIM_RULES_CHANGES, "9")
+    await eventually(lambda: sum("clients.app.exp" in r.getMessage() for r in caplog.records) >= 2,
+                     "both instances log the refusal")
+    assert await _has(two, "department") and provider_of(two).claim_rules.current.clients["app"].static == {
+        "tier": "gold"}
