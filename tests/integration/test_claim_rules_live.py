@@ -8,6 +8,7 @@ import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -18,10 +19,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from tests.helpers.app import provider_of
 from tests.helpers.oauth import PASSWORD, add_app, claims_of, login
 from tests.helpers.poll import eventually
+from tests.helpers.sso import REDIRECT, App, begin, login_page, submit
 from tokensrv.admin import operations as admin
 from tokensrv.admin.claim_rules import clear_claim_rules, set_claim_rules
 from tokensrv.claims import load_rules
 from tokensrv.oauth.browser.consent import scope_words
+from tokensrv.oauth.clients.fields import ClientMetadata
 from tokensrv.server.app import create_app
 from tokensrv.store import keyspace
 
@@ -89,7 +92,6 @@ async def test_rules_set_on_one_instance_are_followed_by_the_other_without_a_sto
     bearer = {"Authorization": f"Bearer {(await login(two, app, scope='openid department'))['access_token']}"}
     info = await (await two.get("/oauth2/userinfo", headers=bearer)).json()
     assert info["department"] == "research"
-    assert scope_words(provider_of(two), "department") == "See your department"  # the consent and account pages
     assert reads_of_the_rules(exporter) == reads  # not one store read for four tokens and a UserInfo
 
 
@@ -139,3 +141,19 @@ async def test_a_bad_document_written_past_the_checks_is_refused_and_the_rules_s
                      "both instances log the refusal")
     assert await _has(two, "department") and provider_of(two).claim_rules.current.clients["app"].static == {
         "tier": "gold"}
+
+
+async def test_the_consent_page_of_the_other_instance_describes_a_scope_of_the_new_rules(pair) -> None:
+    one, two = pair
+    await admin.add_client(provider_of(one), "printer", ClientMetadata(
+        public=True, redirect_uris=(REDIRECT,), grant_types=("authorization_code",), scope=("openid", "department"),
+        consent_required=True))
+    await set_claim_rules(provider_of(one), RULES)
+    await eventually(lambda: _has(two, "department"), "instance two lists the new scope")
+    _, resp = await begin(two, App("printer", None, REDIRECT), scope="openid department")
+    request_id, csrf = await login_page(two, resp.headers["Location"])
+    location = (await submit(two, request_id, csrf)).headers["Location"]
+    assert urlsplit(location).path == "/consent", location
+    html = await (await two.get(location)).text()
+    assert "See your department" in html  # the account page describes a consent's scopes the same way
+    assert scope_words(provider_of(two), "department") == "See your department"
