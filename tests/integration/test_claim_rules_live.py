@@ -141,6 +141,14 @@ async def test_a_bad_document_written_past_the_checks_is_refused_and_the_rules_s
                      "both instances log the refusal")
     assert await _has(two, "department") and provider_of(two).claim_rules.current.clients["app"].static == {
         "tier": "gold"}
+    await redis.set(keyspace.CLAIM_RULES, "{not json")  # not even a record: logged, and the follower goes on
+    await redis.publish(keyspace.CLAIM_RULES_CHANGES, "10")
+    await eventually(lambda: sum("unreadable" in r.getMessage() for r in caplog.records) >= 2,
+                     "both instances log the unreadable record")
+    division = {"scopes": {"division": {"division": {"attribute": "division"}}}}
+    await redis.set(keyspace.CLAIM_RULES, json.dumps({"version": 11, "document": division, "updated_at": 0}))
+    await redis.publish(keyspace.CLAIM_RULES_CHANGES, "11")
+    await eventually(lambda: _has(two, "division"), "instance two still follows the store")
 
 
 async def test_the_consent_page_of_the_other_instance_describes_a_scope_of_the_new_rules(pair) -> None:
