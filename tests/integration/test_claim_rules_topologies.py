@@ -42,3 +42,15 @@ async def test_a_change_reaches_a_follower_and_an_unchanged_one_is_not_written(
         await follower
         await caching.stop_following()
         await caching.redis.aclose()
+
+
+async def test_concurrent_changes_each_get_their_own_version(redis) -> None:
+    """WATCH: of ten operators setting a document at once, each write is a version of its own (none
+    is lost by reading the same version), and the last one written is the document."""
+    store = RedisStore(redis).claim_rules
+    documents = [{"scopes": {f"s{i}": {f"c{i}": {"attribute": "a"}}}} for i in range(10)]
+    written = await asyncio.gather(*(store.put_rules(doc, 0) for doc in documents))
+    versions = sorted(w.version for w in written if w is not None)
+    assert versions == list(range(1, 11))
+    last = max((w for w in written if w is not None), key=lambda w: w.version)
+    assert (await store.get_rules()) == last
