@@ -370,4 +370,6 @@ ADMIN: dict[tuple[str, str | None], Callable[[Provider, argparse.Namespace], Awa
     ("user", "consents"): _user_consents,
     ("token", "introspect"): _token_introspect, ("token", "revoke"): _token_revoke,
     ("status", None): _status,
+    ("claims", "show"): user_claims.claims_show, ("claims", "set"): user_claims.claims_set,
+    ("claims", "clear"): user_claims.claims_clear,
 }

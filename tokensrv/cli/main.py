@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve.serve(args)
         if args.command == "login":  # an HTTP client of the server: no store, no keys
             return device_login.login(args)
-        if args.command == "claims":  # a file: no store, no keys
+        if args.command == "claims" and args.action == "check":  # a file: no store, no keys
             return user_claims.claims_check(args)
         if args.command == "apply":  # a plan, then acts (its output is its own)
             return apply.run(args)

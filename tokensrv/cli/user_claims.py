@@ -1,6 +1,7 @@
 """What a user carries for the claims services read: `tokensrv user add --attr/--group`,
-`tokensrv user update USERNAME`, and `tokensrv claims check FILE` (the TOKENSRV_CLAIMS file,
-checked as `tokensrv serve` checks it, without a store)."""
+`tokensrv user update USERNAME`, `tokensrv claims check FILE` (the TOKENSRV_CLAIMS file,
+checked as `tokensrv serve` checks it, without a store), and `tokensrv claims show/set/clear` (the
+claim rules document in the store, which every instance follows: tokensrv/admin/claim_rules.py)."""
 from __future__ import annotations
 
 import argparse
@@ -8,10 +9,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from tokensrv.admin import claim_rules
 from tokensrv.admin import operations as admin
 from tokensrv.claims import ClaimsError, load_rules, parse_attribute
 from tokensrv.cli.output import emit
-from tokensrv.cli.parsing import Commands, add_command
+from tokensrv.cli.parsing import Commands, add_command, add_group
 from tokensrv.oauth import Provider
 from tokensrv.observability.logs import audit
 
@@ -60,12 +62,18 @@ async def user_update(p: Provider, a: argparse.Namespace) -> Any:
 
 
 def add_claims_parser(commands: Commands[Any]) -> None:
-    claims = commands.add_parser("claims", help="the claims file (TOKENSRV_CLAIMS)").add_subparsers(
-        dest="action", required=True)
+    claims = add_group(commands, "claims", "custom scopes and claim mappings: the store's document, else the "
+                       "TOKENSRV_CLAIMS file")
     check = claims.add_parser("check", help="check a claims file as `tokensrv serve` does at start",
                               description="check a claims file as `tokensrv serve` does at start")
     check.add_argument("file", metavar="FILE", help="the claims file (JSON)")
     check.add_argument("--json", action="store_true", help="print JSON for scripts")
+    add_command(claims, "show", "the claim rules in effect and where they come from (store, file or built-in)")
+    put = add_command(claims, "set", "store a claims document (JSON, as the TOKENSRV_CLAIMS file): every "
+                      "instance follows it at once, in place of the file")
+    put.add_argument("file", metavar="FILE", help="the claims document (JSON)")
+    add_command(claims, "clear", "remove the store's claims document: every instance falls back to the "
+                "TOKENSRV_CLAIMS file, else the built-in scopes")
 
 
 def claims_check(args: argparse.Namespace) -> int:
@@ -79,3 +87,33 @@ def claims_check(args: argparse.Namespace) -> int:
           "clients": {cid: sorted([*extra.static, *(c for c, _ in extra.from_user)])
                       for cid, extra in rules.clients.items()}}, args.json)
     return 0
+
+
+async def claims_show(p: Provider, a: argparse.Namespace) -> Any:
+    """--json: the document itself (what `claims set` takes back); else which scopes and claims."""
+    effective = await claim_rules.effective_claim_rules(p)
+    if a.json:
+        return effective
+    document = effective["document"]
+    return {"source": effective["source"], "version": effective["version"],
+            "scopes": {scope: list(claims) for scope, claims in document["scopes"].items()},
+            "clients": {cid: list(claims) for cid, claims in document["clients"].items()}}
+
+
+async def claims_set(p: Provider, a: argparse.Namespace) -> Any:
+    try:  # read and bounded as the TOKENSRV_CLAIMS file is; errors name the file and the entry
+        document = load_rules(Path(a.file)).document()
+    except ClaimsError as exc:
+        raise admin.AdminError(str(exc)) from None
+    result = await claim_rules.set_claim_rules(p, document)
+    if result["changed"]:
+        audit("admin.claim_rules_set", version=result["version"], scopes=result["scopes"],
+              clients=result["clients"])
+    return result
+
+
+async def claims_clear(p: Provider, a: argparse.Namespace) -> Any:
+    result = await claim_rules.clear_claim_rules(p)
+    if result["changed"]:
+        audit("admin.claim_rules_cleared", version=result["version"])
+    return result

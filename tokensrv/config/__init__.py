@@ -163,8 +163,9 @@ class Settings:
         "openid profile email", "the scopes a registered client may be given (space-separated); what it asks "
         "beyond them is dropped", check=scope_tokens)
     claims: ClaimRules = claims_file(  # noqa: RUF009 (frozen rules)
-        "a JSON file of custom scopes and per-client access-token claims, checked at start (see [Claims]"
-        "(../guides/claims.md))")
+        "a JSON file of custom scopes and per-client access-token claims, checked at start; a document set "
+        "in the store (`tokensrv claims set`) wins over it, and with neither only the built-in scopes apply "
+        "(see [Claims](../guides/claims.md))")
 
     @property
     def max_token_ttl(self) -> int:

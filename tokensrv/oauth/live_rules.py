@@ -40,7 +40,7 @@ class LiveRules:
         self.fallback = Effective(fallback, "built-in" if fallback is NO_RULES else "file")
         self.effective = self.fallback
         self.current = fallback  # the request path reads this one attribute
-        self.generation = 0  # bumped by each swap: what is derived from the rules is stale once it moved
+        self._stored: StoredRules | None = None  # what the rules in effect were read from
         self._stale = asyncio.Event()
         self._following = True
 
@@ -52,20 +52,26 @@ class LiveRules:
         """The rules of `stored` (None, or a cleared document: the fallback) put in effect. A
         document the store holds but that does not pass the checks (written by hand) is refused
         and logged: the rules in effect stay."""
+        if stored == self._stored:  # the whole record: a store emptied and set again restarts versions
+            return self.effective
         try:
             effective = effective_of(stored, self.fallback)
         except ClaimsError as exc:
             log.error("claim rules in the store refused, keeping those in effect: %s", exc)
             return self.effective
-        if effective.version != self.effective.version or effective.source != self.effective.source:
-            self.effective, self.current = effective, effective.rules
-            self.generation += 1
-            log.info("claim rules in effect", extra={"fields": {"source": effective.source,
-                                                                 "version": effective.version}})
+        self._stored, self.effective, self.current = stored, effective, effective.rules
+        log.info("claim rules in effect", extra={"fields": {"source": effective.source, "version": effective.version}})
         return self.effective
 
     async def reload(self, store: ClaimRulesDocument) -> Effective:
-        return self.swap(await store.get_rules())
+        """Read the document and swap; a record that is not one (written by hand) is logged and
+        the rules in effect stay. The store's own failures are the caller's (follow() retries)."""
+        try:
+            stored = await store.get_rules()
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("claim rules in the store unreadable (%s), keeping those in effect", type(exc).__name__)
+            return self.effective
+        return self.swap(stored)
 
     def stop(self) -> None:
         self._following = False

@@ -89,7 +89,7 @@ def _b64_bytes(raw: bytes) -> bytes:
 def access_claims(p: Provider, client: Client, subject: Subject, scope: str, jti: str,
                   now: int, jkt: str | None = None) -> dict[str, Any]:
     """RFC 9068 §2.2; with `jkt`, bound to that DPoP key (RFC 9449 §6.1: `cnf.jkt`)."""
-    settings, client_id = p.settings, client.client_id
+    settings, client_id, rules = p.settings, client.client_id, p.claim_rules.current
     claims: dict[str, Any] = {
         "iss": settings.issuer, "sub": subject.sub, "aud": client.audience or client_id,
         "exp": now + settings.access_token_ttl, "iat": now, "jti": jti,
@@ -101,10 +101,10 @@ def access_claims(p: Provider, client: Client, subject: Subject, scope: str, jti
             claims["sid"] = subject.sid
         claims.update(subject.method_claims)
         if subject.user is not None:
-            claims.update(scope_claims(settings.claims, subject.user, scope.split()))
-    # the claims file's extra claims of this client, split at start (tokensrv/claims.py); without a
-    # file this is two attribute reads (settings and client_id are read once above to pay for them)
-    extras = settings.claims.clients
+            claims.update(scope_claims(rules, subject.user, scope.split()))
+    # the claim rules' extra claims of this client, split when read (tokensrv/claims.py); without
+    # rules this is two attribute reads (settings and client_id are read once above to pay for them)
+    extras = rules.clients
     if extras and client_id in extras:
         claims.update(client_claims(extras[client_id], subject.user))
     if jkt is not None:
@@ -213,7 +213,7 @@ async def issue_for_user(p: Provider, client: Client, subject: Subject, scope: s
         await p.store.refresh.create_family(family, digest, jti, claims["exp"], refresh_idle(p, client, jkt))
         response["refresh_token"] = token
     if "openid" in scope.split():
-        asked = asked_for_id_token(p.settings.claims, subject.user, scope.split(), id_token_claims) \
+        asked = asked_for_id_token(p.claim_rules.current, subject.user, scope.split(), id_token_claims) \
             if id_token_claims and subject.user is not None else None
         response["id_token"] = id_token(p, client, subject, response["access_token"], now, nonce, asked)
     await note_session_client(p, client, subject, now)

@@ -22,13 +22,11 @@ from tokensrv.config import Settings
 from tokensrv.keys.manager import KeyManager
 from tokensrv.oauth import Provider
 from tokensrv.oauth.clients.keys import ClientKeys
-from tokensrv.oauth.endpoints.discovery import metadata_bytes
 from tokensrv.observability.metrics import server_metrics
 from tokensrv.passwords import QUEUE_PER_PROCESS, PasswordPool
 from tokensrv.server.appkeys import (
     CLOCK,
     DELIVER_LOGOUTS,
-    DISCOVERY,
     NO_STORE,
     OAUTH_ERROR,
     PROVIDER,
@@ -47,7 +45,7 @@ from tokensrv.store.connect import STORE_TIMEOUT, open_redis
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
 
-__all__ = ["CLOCK", "DELIVER_LOGOUTS", "DISCOVERY", "NO_STORE", "PROVIDER", "RUN_SCHEDULE", "SETTINGS",
+__all__ = ["CLOCK", "DELIVER_LOGOUTS", "NO_STORE", "PROVIDER", "RUN_SCHEDULE", "SETTINGS",
            "STORE_TIMEOUT", "create_app", "open_redis"]  # the keys and the store's connection, for callers of the app
 
 log = logging.getLogger("tokensrv")
@@ -78,8 +76,6 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time,
     app[METRICS] = server_metrics()  # made now, not at import: see tokensrv/observability/metrics.py
     app[RUN_SCHEDULE] = run_schedule
     app[DELIVER_LOGOUTS] = run_schedule if deliver_logouts is None else deliver_logouts
-    algorithms = sorted({"RS256", settings.key_algorithm})
-    app[DISCOVERY] = metadata_bytes(settings, algorithms)
     app.cleanup_ctx.append(tally_ctx)
     app.cleanup_ctx.append(provider_ctx)
     app.cleanup_ctx.append(schedule_ctx)
@@ -112,11 +108,18 @@ async def provider_ctx(app: web.Application) -> AsyncIterator[None]:
         await app[PROVIDER].store.upgrade_layout()  # an earlier release's deny-list, once per store
     except (RedisError, OSError) as exc:  # the store is down: serve 503s as usual, convert next start
         log.warning("could not check the store's layout (%s); will at the next start", type(exc).__name__)
+    rules = app[PROVIDER].claim_rules  # the store's claim rules document, read again on each change
+    store.follow_claim_rules(rules.changed)
     store.start_following()
+    rules_follower = asyncio.create_task(rules.follow(app[PROVIDER].store.claim_rules), name="tokensrv-claim-rules")
     # serve once a token request can be answered from the cache as well: /readyz says the same
     if not await store.client_cache.wait_live(STORE_TIMEOUT):
         log.warning("not following client changes yet: /readyz answers 503 until it does")
+    with contextlib.suppress(RedisError, OSError):  # else follow() retries: the subscription marked them stale
+        await rules.reload(app[PROVIDER].store.claim_rules)  # the document in effect before the first request
     yield
+    rules.stop()
+    await rules_follower
     await store.stop_following()
     await http.close()
     passwords.close()

@@ -15,7 +15,6 @@ from tokensrv.oauth import Provider
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 PROVIDER = web.AppKey("provider", Provider)
-DISCOVERY = web.AppKey("discovery", bytes)
 RUN_SCHEDULE = web.AppKey("run_schedule", bool)
 DELIVER_LOGOUTS = web.AppKey("deliver_logouts", bool)  # run the back-channel logout delivery task
 # the OAuth error code a request was answered with (set by app.error_middleware; read by tracing.py)

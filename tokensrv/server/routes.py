@@ -13,12 +13,13 @@ from tokensrv.oauth import dpop
 from tokensrv.oauth.clients.authentication import authenticate
 from tokensrv.oauth.clients.metadata import credentials
 from tokensrv.oauth.endpoints import device, introspection, par, registration, revocation
+from tokensrv.oauth.endpoints.discovery import metadata_bytes
 from tokensrv.oauth.endpoints.refresh_cookie import token_with_cookie
 from tokensrv.oauth.endpoints.userinfo import access_token
 from tokensrv.oauth.endpoints.userinfo import userinfo as get_userinfo
 from tokensrv.oauth.own_tokens import read_own_jwt
 from tokensrv.server import cors
-from tokensrv.server.appkeys import DISCOVERY, NO_STORE, SETTINGS
+from tokensrv.server.appkeys import NO_STORE, SETTINGS
 from tokensrv.server.request import FORM, authorization, form_params, provider, remote_address
 from tokensrv.server.web import cookies, setup_web
 from tokensrv.store.connect import STORE_TIMEOUT
@@ -143,7 +144,9 @@ DISCOVERY_HEADERS = {"Content-Type": "application/json", "Cache-Control": "publi
 
 
 async def discovery(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[DISCOVERY], headers=DISCOVERY_HEADERS)
+    # built again only when the claim rules in effect change (discovery.metadata_bytes)
+    body = metadata_bytes(request.app[SETTINGS], provider(request).claim_rules.current)
+    return web.Response(body=body, headers=DISCOVERY_HEADERS)
 
 
 @functools.lru_cache(maxsize=8)

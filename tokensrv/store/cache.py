@@ -14,6 +14,11 @@ must not be papered over by records read before it froze. So past MAX_SILENCE ev
 the store again, fails with the store's own timeout (a 503 to the client), and the subscription is
 renewed; the cache answers again once Valkey confirms the new one.
 
+The same subscription carries the claim rules document's announcements (store/claim_rules.py):
+also_follow() names a channel and what to call on each message there, and on each new
+subscription (what was announced while it was down is unknown), so that one connection per
+process follows both.
+
 On Valkey Cluster a PUBLISH reaches every node over the cluster bus, so the subscription is one
 plain connection to any node; when it is lost, the next attempt goes to the next node redis-py
 knows (a primary that died is replaced by its replica, which hears every announcement too).
@@ -66,6 +71,12 @@ class ClientCache:
         self._live = asyncio.Event()  # set while subscribed (for wait_live)
         self._retry = asyncio.Event()  # cuts a backoff short: the store answers again (retry_now)
         self._following = True
+        self._also: dict[str, Callable[[], None]] = {}  # other channels followed (also_follow)
+
+    def also_follow(self, channel: str, changed: Callable[[], None]) -> None:
+        """Follow `channel` on the same subscription (before follow() starts): `changed()` on each
+        message there, and once each time the subscription is (re)confirmed."""
+        self._also[channel] = changed
 
     @property
     def generation(self) -> int:
@@ -177,16 +188,24 @@ class ClientCache:
                 continue
             message = await pubsub.handle_message(response, ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             if message is not None and message["type"] == "message":
-                self.invalidate(str(message["data"]))
+                if (changed := self._also.get(str(message["channel"]))) is not None:
+                    changed()
+                else:
+                    self.invalidate(str(message["data"]))
 
     async def _subscribe(self, pubsub: PubSub, channel: str) -> None:
         """Serve from the cache only once Valkey has confirmed the subscription: from then on
         every change reaches us, and what changed before is forgotten here."""
-        await pubsub.subscribe(channel)
+        await pubsub.subscribe(channel, *self._also)
+        unconfirmed = {channel, *self._also}
         while self._following:
             message = await pubsub.get_message(timeout=POLL)
             if message is not None and message["type"] == "subscribe":
+                unconfirmed.discard(str(message["channel"]))
+            if not unconfirmed:
                 self.invalidate()
+                for changed in self._also.values():
+                    changed()
                 self.mark_subscribed()
                 return
 
@@ -257,6 +276,11 @@ class CachingStore(RedisStore):
         self.clients = CachedClients(self.conn, ttl, clock)
         self.client_cache: ClientCache = self.clients.cache
         self._follower: asyncio.Task[None] | None = None
+
+    def follow_claim_rules(self, changed: Callable[[], None]) -> None:
+        """Call `changed()` when the claim rules document is announced, and on each new subscription
+        (before start_following)."""
+        self.client_cache.also_follow(keyspace.CLAIM_RULES_CHANGES, changed)
 
     def start_following(self) -> None:
         self._follower = asyncio.create_task(self.client_cache.follow(self.redis, keyspace.CLIENT_CHANGES),

@@ -58,10 +58,11 @@ class Asked:
 
 
 def scope_words(p: Provider, scope: str) -> str:
-    """A scope in words: ours described, a custom one (TOKENSRV_CLAIMS) by the claims it releases."""
+    """A scope in words: ours described, a custom one (the claim rules in effect) by the claims it
+    releases."""
     if scope in DESCRIPTIONS:
         return DESCRIPTIONS[scope]
-    released = [claim for claim, _ in p.settings.claims.scopes.get(scope, ())]
+    released = [claim for claim, _ in p.claim_rules.current.scopes.get(scope, ())]
     return f"See your {', '.join(released)}" if released else f"Use the permission “{scope}”"
 
 

@@ -1,12 +1,16 @@
 """RFC 8414 authorization server metadata and OpenID Connect Discovery 1.0 §3.
 
-Built once per process and served as pre-serialised bytes: it changes only with the settings.
+Served as pre-serialised bytes, built once per set of claim rules: it changes only with the
+settings and with the claim rules in effect (oauth/live_rules.py: a new document in the store
+is a new ClaimRules object, so a new entry of the cache below).
 """
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
+from tokensrv.claims import ClaimRules
 from tokensrv.config import Settings
 from tokensrv.oauth.auth_methods import ACR_MFA, ACR_PASSWORD
 from tokensrv.verify.dpop import ALGORITHMS as DPOP_ALGORITHMS
@@ -27,7 +31,7 @@ CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key
 ASSERTION_ALGORITHMS = ["RS256", "PS256", "ES256", "EdDSA"]  # = client_assertion.SIGNING_ALGORITHMS
 
 
-def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any]:
+def metadata(settings: Settings, signing_algorithms: list[str], rules: ClaimRules) -> dict[str, Any]:
     issuer = settings.issuer
     doc: dict[str, Any] = {"issuer": issuer}
     doc.update({name: issuer + path for name, path in PATHS.items()})
@@ -39,7 +43,7 @@ def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any
                                   "urn:ietf:params:oauth:grant-type:token-exchange"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,  # RFC 9207
-        "scopes_supported": settings.claims.scope_names,  # built-in, standard and custom (tokensrv/claims.py)
+        "scopes_supported": rules.scope_names,  # built-in, standard and custom (tokensrv/claims.py)
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": signing_algorithms,
         # "none": a public client (PKCE) names itself with client_id; introspection needs a secret
@@ -51,7 +55,7 @@ def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any
         "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGORITHMS,
         "require_pushed_authorization_requests": settings.require_par,  # RFC 9126 §5
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "sid", "at_hash",
-                             "amr", "acr", *settings.claims.claim_names],
+                             "amr", "acr", *rules.claim_names],
         # how a browser sign-in can end (RFC 8176): with a password, then a TOTP code or a passkey, or a
         # passkey alone (hwk, or swk if synced; user: verified by it), unless MFA is off
         "amr_values_supported": ["pwd"] if settings.mfa == "off" else ["pwd", "otp", "hwk", "swk", "user", "mfa"],
@@ -70,5 +74,7 @@ def metadata(settings: Settings, signing_algorithms: list[str]) -> dict[str, Any
     return doc
 
 
-def metadata_bytes(settings: Settings, signing_algorithms: list[str]) -> bytes:
-    return json.dumps(metadata(settings, signing_algorithms), separators=(",", ":")).encode()
+@functools.lru_cache(maxsize=4)  # keyed on the rules' identity: the ones in effect, and a few before
+def metadata_bytes(settings: Settings, rules: ClaimRules) -> bytes:
+    algorithms = sorted({"RS256", settings.key_algorithm})
+    return json.dumps(metadata(settings, algorithms, rules), separators=(",", ":")).encode()

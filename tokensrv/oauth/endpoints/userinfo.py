@@ -72,7 +72,7 @@ async def userinfo(p: Provider, token: str, scheme: str = "bearer", proofs: Sequ
     user = await p.store.users.get_user(str(claims["sub"]))
     if user is None:
         raise InvalidToken("the user is gone")
-    return {"sub": user.sub, **standard_claims(user, scopes), **scope_claims(p.settings.claims, user, scopes)}
+    return {"sub": user.sub, **standard_claims(user, scopes), **scope_claims(p.claim_rules.current, user, scopes)}
 
 
 async def _check_binding(p: Provider, claims: dict[str, Any], token: str, scheme: str,
