@@ -16,13 +16,14 @@ from aiohttp import hdrs, web
 
 from tests.helpers.app import provider_of
 from tokensrv.admin import operations as admin
-from tokensrv.server.app import create_app
+from tokensrv.server.app import ADMIN_APP, create_app
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # HEAD comes with every GET route (aiohttp's add_get) and is answered as GET without a body:
 # the document describes the GET
 IMPLIED = {hdrs.METH_HEAD}
+ADMIN = "/admin/"  # the admin API's paths: served on its own listener (tokensrv/server/admin/)
 
 
 def document() -> dict[str, Any]:
@@ -53,9 +54,22 @@ def served(app: web.Application) -> set[tuple[str, str]]:
 def test_the_route_table_and_the_document_name_the_same_operations(settings):
     app = create_app(dataclasses.replace(settings, registration="on"), run_schedule=False)
     routes = served(app)
+    public = {(method, path) for method, path in described() if not path.startswith(ADMIN)}
     assert len(routes) >= 25  # the whole surface, not an empty router
-    assert routes - described() == set(), "served but not in openapi.yaml"
-    assert described() - routes == set(), "in openapi.yaml but not served"
+    assert routes - public == set(), "served but not in openapi.yaml"
+    assert public - routes == set(), "in openapi.yaml but not served"
+
+
+def test_the_admin_route_table_and_the_document_name_the_same_operations(settings):
+    """The admin API's listener serves /admin/ and nothing else; the public one none of it."""
+    app = create_app(settings, run_schedule=False)
+    routes = served(app[ADMIN_APP])
+    admin_described = {(method, path) for method, path in described() if path.startswith(ADMIN)}
+    assert len(routes) >= 23 and all(path.startswith(ADMIN) for _, path in routes)  # every route of the contract
+    assert routes - admin_described == set(), "served but not in openapi.yaml"
+    assert admin_described - routes == set(), "in openapi.yaml but not served"
+    assert all(op["security"] == [{"adminToken": []}] for path, item in document()["paths"].items()
+               if path.startswith(ADMIN) and path != ADMIN for method, op in item.items() if method in HTTP_METHODS)
 
 
 def test_every_operation_has_an_id_and_answers_described():
