@@ -5,11 +5,19 @@ against a real admin listener are in tests/e2e/test_cli_remote.py."""
 from __future__ import annotations
 
 import argparse
+import datetime
+import ipaddress
 import json
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from aiohttp import web
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from joserfc import jwt
 from joserfc.jwk import ECKey, RSAKey
 
@@ -136,8 +144,7 @@ def test_a_command_without_a_route_says_so_and_exits_2(argv, capsys, monkeypatch
     assert err == f"tokensrv {' '.join(argv[:2] if argv[0] != 'status' else argv[:1])}: not available with --server\n"
 
 
-@pytest.fixture
-async def not_tokensrv() -> AsyncIterator[str]:
+async def _serve_page(tls: ssl.SSLContext | None = None) -> AsyncIterator[str]:
     """A web server that is not tokensrv's admin listener: a page for every path."""
     async def page(request: web.Request) -> web.Response:
         return web.Response(text="<html>It works!</html>")
@@ -147,9 +154,38 @@ async def not_tokensrv() -> AsyncIterator[str]:
     runner = web.AppRunner(app)
     await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield f"http://127.0.0.1:{port}"
+    await web.TCPSite(runner, "127.0.0.1", port, ssl_context=tls).start()
+    yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     await runner.cleanup()
+
+
+@pytest.fixture
+async def not_tokensrv() -> AsyncIterator[str]:
+    async for url in _serve_page():
+        yield url
+
+
+def self_signed(folder: Path) -> ssl.SSLContext:
+    """A certificate for 127.0.0.1 that no authority signed."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .sign(key, hashes.SHA256()))
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                       serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return context
+
+
+@pytest.fixture
+async def untrusted_https(tmp_path: Path) -> AsyncIterator[str]:
+    async for url in _serve_page(self_signed(tmp_path)):
+        yield url
 
 
 async def test_a_server_that_is_not_the_admin_listener_is_one_line(not_tokensrv):
@@ -165,3 +201,10 @@ async def test_an_unreachable_server_is_one_line():
     async with remote.session() as http:
         with pytest.raises(CLIError, match=f"cannot reach {closed} \\(Connection refused\\)"):
             await remote.AdminAPI(http, remote.Credentials(closed, "ops", "s", None)).call("GET", "/admin/keys")
+
+
+async def test_a_certificate_no_authority_signed_is_refused_before_the_secret_is_sent(untrusted_https):
+    async with remote.session() as http:
+        with pytest.raises(CLIError, match=f"cannot reach {untrusted_https} \\(its TLS certificate is not trusted\\)"):
+            api = remote.AdminAPI(http, remote.Credentials(untrusted_https, "ops", "s", None))
+            await api.call("GET", "/admin/keys")
