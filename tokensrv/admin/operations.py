@@ -33,6 +33,14 @@ class AdminError(Exception):
     """Bad input to an admin command: one line, safe to print."""
 
 
+class Missing(AdminError):
+    """What the command names does not exist (the admin API: 404)."""
+
+
+class Exists(AdminError):
+    """What the command would add exists already (the admin API: 409)."""
+
+
 def client_view(client: Client) -> dict[str, Any]:
     view = dataclasses.asdict(client)  # every field, defaults included (to_json leaves some out)
     view.pop("secret_digest")
@@ -52,14 +60,15 @@ async def add_client(p: Provider, client_id: str, metadata: ClientMetadata,
     flag); by default as RFC 7591 names it."""
     try:
         client, secret = new_client(client_id, metadata, now=p.now())
-    except MetadataError as exc:
-        raise AdminError(exc.spelled(name_field)) from None
+    except MetadataError as exc:  # named by the field at fault, as update_client's are
+        message, flag = exc.spelled(name_field), name_field(exc.field)
+        raise AdminError(message if flag in message else f"{flag}: {message}") from None
     except RegistrationError as exc:
         raise AdminError(str(exc)) from None
     try:
         await p.store.clients.add_client(client)
     except Conflict as exc:
-        raise AdminError(str(exc)) from None
+        raise Exists(str(exc)) from None
     result: dict[str, Any] = {"client_id": client.client_id, "client_secret": secret}
     if client.token_endpoint_auth_method == "private_key_jwt":
         result = {"client_id": client.client_id, "token_endpoint_auth_method": "private_key_jwt"}
@@ -77,7 +86,7 @@ async def mint_initial_token(p: Provider, ttl: int, uses: int) -> dict[str, Any]
 async def get_client(p: Provider, client_id: str) -> Client:
     client = await p.store.clients.get_client(client_id)
     if client is None:
-        raise AdminError(f"no client {client_id!r}")
+        raise Missing(f"no client {client_id!r}")
     return client
 
 
@@ -100,7 +109,7 @@ async def update_client(p: Provider, client_id: str, change: MetadataChange,
     except RegistrationError as exc:
         raise AdminError(str(exc)) from None
     if updated is None:
-        raise AdminError(f"no client {client_id!r}")
+        raise Missing(f"no client {client_id!r}")
     return client_view(updated)
 
 
@@ -114,14 +123,14 @@ async def rotate_secret(p: Provider, client_id: str, overlap: int) -> dict[str, 
     except RegistrationError as exc:
         raise AdminError(str(exc)) from None
     if updated is None:
-        raise AdminError(f"no client {client_id!r}")
+        raise Missing(f"no client {client_id!r}")
     return {"client_id": client_id, "client_secret": secret,
             "previous_secret_expires_at": _iso(updated.previous_secret_expires_at) if overlap else None}
 
 
 async def remove_client(p: Provider, client_id: str) -> None:
     if not await p.store.clients.remove_client(client_id):
-        raise AdminError(f"no client {client_id!r}")
+        raise Missing(f"no client {client_id!r}")
 
 
 def user_view(user: User) -> dict[str, Any]:
@@ -150,20 +159,23 @@ def check_claims(user: User) -> User:
     return user
 
 
-async def add_user(p: Provider, username: str, password: str, email: str | None, roles: Sequence[str],
+async def add_user(p: Provider, username: str, password: str | None, email: str | None, roles: Sequence[str],
                    groups: Sequence[str] = (), attributes: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Without a password (None) the user cannot sign in with one until it is set: an empty hash
+    matches no password (passwords.verify_password)."""
     if not username or len(username) > 128 or not username.isprintable() or username != username.strip():
         raise AdminError(f"username {username!r} must be 1-128 printable characters, no outer spaces")
     check_email(email)
     user = check_claims(User(sub=secrets.token_hex(16), username=username, password_hash="", email=email,
                              roles=tuple(dict.fromkeys(roles)), created_at=p.now(), groups=tuple(dict.fromkeys(groups)),
                              attributes=tuple(sorted((attributes or {}).items()))))
-    check_password(password)
-    user = replace(user, password_hash=await p.passwords.hash(password))
+    if password is not None:
+        check_password(password)
+        user = replace(user, password_hash=await p.passwords.hash(password))
     try:
         await p.store.users.add_user(user)
     except Conflict as exc:
-        raise AdminError(str(exc)) from None
+        raise Exists(str(exc)) from None
     return user_view(user)
 
 
@@ -200,14 +212,14 @@ async def update_user(p: Provider, username: str, change: UserChange) -> dict[st
     check_claims(change.apply(user))  # refused before anything is written
     updated = await p.store.users.update_user(user.sub, lambda now: check_claims(change.apply(now)))
     if updated is None:
-        raise AdminError(f"no user {username!r}")
+        raise Missing(f"no user {username!r}")
     return user_view(updated)
 
 
 async def find_user(p: Provider, username: str) -> User:
     user = await p.store.users.find_user(username)
     if user is None:
-        raise AdminError(f"no user {username!r}")
+        raise Missing(f"no user {username!r}")
     return user
 
 
@@ -267,7 +279,7 @@ async def withdraw_consent(p: Provider, username: str, client_id: str) -> dict[s
     user = await find_user(p, username)
     ended = await consents.withdraw(p, user, client_id)
     if ended is None:
-        raise AdminError(f"{username} has not allowed client {client_id!r}")
+        raise Missing(f"{username} has not allowed client {client_id!r}")
     return {"username": user.username, "sub": user.sub, "client_id": client_id, "withdrawn": True,
             "refresh_families_ended": ended}
 
@@ -287,7 +299,7 @@ async def revoke_key(p: Provider, kid: str) -> None:
     try:
         await p.keys.revoke(kid)
     except KeyError:
-        raise AdminError(f"no key {kid!r} in {p.settings.keys_dir}") from None
+        raise Missing(f"no key {kid!r} in {p.settings.keys_dir}") from None
     except LockBusy as exc:
         raise AdminError(str(exc)) from None
     now = p.now()

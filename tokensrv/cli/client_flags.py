@@ -54,6 +54,8 @@ CLIENT_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "logo_uri": ("--logo-uri", {"help": "an https image the login page shows"}),
     "policy_uri": ("--policy-uri", {"help": "the client's privacy policy, linked from the login page"}),
     "tos_uri": ("--tos-uri", {"help": "the client's terms of service, linked from the login page"}),
+    "admin": ("--admin", {"action": "store_true", "help": "may call the admin API: its client_credentials tokens "
+              "get scope tokensrv:admin when it asks (a confidential client only)"}),
 }
 
 

@@ -16,7 +16,7 @@ class CLIError(Exception):
 
 
 # the settings a command's flags may give (--redis-url for TOKENSRV_REDIS_URL...)
-SETTING_FLAGS = ("redis_url", "keys_dir", "host", "port", "issuer", "workers")
+SETTING_FLAGS = ("redis_url", "keys_dir", "host", "port", "issuer", "workers", "admin_host", "admin_port")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -50,8 +50,9 @@ class ServeError(Exception):
 
 def add_parser(commands: Commands[Any]) -> None:
     serve = add_command(commands, "serve", "run the server")
-    for name in ("host", "port", "issuer", "workers"):  # each means what its setting does (config/)
-        serve.add_argument(f"--{name}", help=f"{SETTINGS[name].doc} ({env_name(name)})")
+    # each means what its setting does (config/)
+    for name in ("host", "port", "issuer", "workers", "admin_host", "admin_port"):
+        serve.add_argument(f"--{name.replace('_', '-')}", dest=name, help=f"{SETTINGS[name].doc} ({env_name(name)})")
     serve.add_argument("--embedded-store", metavar="DIR",
                        help="start the embedded Valkey with its data in DIR (what `make run` does)")
 
@@ -121,7 +122,8 @@ async def _check_store(settings: Settings) -> None:
 
 
 async def _serve(settings: Settings, embedded: EmbeddedValkey | None,
-                 sock: socket.socket | None = None, tracing: TracingConfig | None = None) -> None:
+                 sock: socket.socket | None = None, tracing: TracingConfig | None = None,
+                 admin_sock: socket.socket | None = None) -> None:
     """One server process: on its own TCP site, or (a worker) on a socket the parent opened.
     With `tracing`, its own TracerProvider (a worker's made after the fork), flushed at the end."""
     # first of all: a SIGTERM that arrives while this process starts (the supervisor stopping
@@ -132,21 +134,23 @@ async def _serve(settings: Settings, embedded: EmbeddedValkey | None,
         loop.add_signal_handler(sig, stop.set)
     tracer_provider = tracing.start() if tracing is not None else None
     try:
-        await _serve_app(settings, embedded, sock, stop, tracer_provider)
+        await _serve_app(settings, embedded, sock, stop, tracer_provider, admin_sock)
     finally:
         if tracer_provider is not None:
             tracer_provider.shutdown()  # sends the spans still queued (it waits for the exporter)
 
 
 async def _serve_app(settings: Settings, embedded: EmbeddedValkey | None, sock: socket.socket | None,
-                     stop: asyncio.Event, tracer_provider: TracerProvider | None) -> None:
+                     stop: asyncio.Event, tracer_provider: TracerProvider | None,
+                     admin_sock: socket.socket | None = None) -> None:
     # imported here, not at the top: every `tokensrv` command builds this module's parser
+    from tokensrv.server.admin.app import AdminListenError
     from tokensrv.server.app import PROVIDER, create_app
     from tokensrv.server.protocol import Runner
 
     if sock is None:
         await _check_store(settings)
-    app = create_app(settings, tracer_provider=tracer_provider)
+    app = create_app(settings, tracer_provider=tracer_provider, admin_socket=admin_sock)
     # access_log=None: server/observe.py writes one structured line per request instead.
     # shutdown_timeout: on SIGTERM the listening socket closes first, then in-flight requests get
     # this long to finish (aiohttp's cleanup waits for them) before their connections are closed
@@ -154,7 +158,11 @@ async def _serve_app(settings: Settings, embedded: EmbeddedValkey | None, sock: 
     # and what aiohttp's parser refuses is answered in JSON
     runner = Runner(app, handle_signals=False, access_log=None, shutdown_timeout=settings.shutdown_timeout,
                     header_timeout=settings.header_timeout)
-    await runner.setup()
+    try:
+        await runner.setup()  # the admin API's listener starts here (server/admin/app.py)
+    except AdminListenError as exc:
+        await runner.cleanup()
+        raise ServeError(str(exc)) from None
     provider = app[PROVIDER]
     if provider.keys.ring.signing is None:
         await provider.keys.tick()  # a new deployment: create the first keys (under the rotation lock)
@@ -174,6 +182,12 @@ async def _serve_app(settings: Settings, embedded: EmbeddedValkey | None, sock: 
     stop_helpers()  # and their parent, the forkserver: this process leaves no child behind
 
 
+def _admin_listen_error(host: str, port: int, exc: OSError) -> ServeError:
+    from tokensrv.server.admin.app import admin_listen_error
+
+    return ServeError(str(admin_listen_error(host, port, exc)))
+
+
 def _listen_error(host: str, port: int, exc: OSError) -> ServeError:
     if exc.errno == errno.EADDRINUSE:
         return ServeError(f"cannot listen on {host}:{port}: the address is already "
@@ -188,9 +202,14 @@ def _serve_workers(settings: Settings, embedded: EmbeddedValkey | None,
     try:
         run(_prepare(settings))
         sockets = listen_sockets(settings.host, settings.port, settings.workers)
+        # the admin API's: one per worker too, shared the same way (each worker keeps its own)
+        admin = listen_sockets(settings.admin_host, settings.admin_port, settings.workers, _admin_listen_error) \
+            if settings.admin_port else []
+        pairs = dict(zip(map(id, sockets), admin, strict=False))
         announce(settings, embedded)
         log.info("starting %d worker processes", settings.workers)
-        return supervise(sockets, lambda sock: _run_worker(settings, sock, tracing))
+        return supervise(sockets, lambda sock: _run_worker(settings, sock, tracing, pairs.get(id(sock)), admin),
+                         admin)
     finally:
         if own_metrics_dir:  # made by cli.main for this run: nobody reads it after us
             shutil.rmtree(own_metrics_dir, ignore_errors=True)
@@ -212,12 +231,17 @@ async def _prepare(settings: Settings) -> None:
         await redis.aclose()
 
 
-def _run_worker(settings: Settings, sock: socket.socket, tracing: TracingConfig | None = None) -> int:
-    run(_serve(settings, None, sock, tracing))
+def _run_worker(settings: Settings, sock: socket.socket, tracing: TracingConfig | None = None,
+                admin_sock: socket.socket | None = None, admin: Sequence[socket.socket] = ()) -> int:
+    for other in admin:
+        if other is not admin_sock:
+            other.close()  # the other workers' admin sockets, as _worker_main closes their public ones
+    run(_serve(settings, None, sock, tracing, admin_sock))
     return 0
 
 
-def listen_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+def listen_sockets(host: str, port: int, count: int,
+                   error: Callable[[str, int, OSError], Exception] | None = None) -> list[socket.socket]:
     """`count` listening sockets sharing host:port through SO_REUSEPORT (Linux balances them).
 
     A probe binds first without SO_REUSEPORT: another server sharing the port through
@@ -240,7 +264,7 @@ def listen_sockets(host: str, port: int, count: int) -> list[socket.socket]:
     except OSError as exc:
         for sock in sockets:
             sock.close()
-        raise _listen_error(host, port, exc) from None
+        raise (error or _listen_error)(host, port, exc) from None
     return sockets
 
 
@@ -251,15 +275,17 @@ def _address(host: str, port: int) -> tuple[socket.AddressFamily, Any]:
     return family, address
 
 
-def supervise(sockets: Sequence[socket.socket], worker: Callable[[socket.socket], int]) -> int:
-    """Fork one worker per socket, forward SIGTERM/SIGINT, wait for all. Returns the exit status."""
+def supervise(sockets: Sequence[socket.socket], worker: Callable[[socket.socket], int],
+              more: Sequence[socket.socket] = ()) -> int:
+    """Fork one worker per socket, forward SIGTERM/SIGINT, wait for all. Returns the exit status.
+    `more`: other sockets the workers were given (the admin API's), closed here too once forked."""
     children: dict[int, int] = {}
     for index, sock in enumerate(sockets):
         pid = os.fork()
         if pid == 0:  # the worker: never returns into the parent's code
             _worker_main(index, sock, sockets, worker)
         children[pid] = index
-    for sock in sockets:
+    for sock in (*sockets, *more):
         sock.close()  # each worker holds its own: a dead worker's socket leaves the group
 
     stopping = False

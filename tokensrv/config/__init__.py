@@ -50,6 +50,9 @@ class Settings:
         default_doc="`http://HOST:PORT`")  # derived from host and port when empty
     host: str = text("127.0.0.1", "the address to listen on")
     port: int = whole(8080, "the port to listen on", maximum=65535)
+    admin_port: int = whole(0, "the admin API's port ([Admin API](../guides/admin-api.md)); 0: no admin "
+                            "listener", minimum=0, maximum=65535, default_doc="`0` (off)")
+    admin_host: str = text("127.0.0.1", "the address the admin API listens on (keep it private)")
     redis_url: str = text(
         "", "one server (`redis://`, `rediss://`, `unix://`), a Cluster (`redis+cluster://`) or Sentinel "
         "(`redis+sentinel://`): see [Store URLs](../operations/store.md#store-urls)",

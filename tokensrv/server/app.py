@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING
@@ -25,6 +25,7 @@ from tokensrv.oauth.clients.keys import ClientKeys
 from tokensrv.oauth.endpoints.discovery import metadata_bytes
 from tokensrv.observability.metrics import server_metrics
 from tokensrv.passwords import QUEUE_PER_PROCESS, PasswordPool
+from tokensrv.server.admin.app import ADMIN_APP, ADMIN_SOCKET, admin_listener_ctx, create_admin_app
 from tokensrv.server.appkeys import (
     CLOCK,
     DELIVER_LOGOUTS,
@@ -34,6 +35,7 @@ from tokensrv.server.appkeys import (
     PROVIDER,
     RUN_SCHEDULE,
     SETTINGS,
+    error_response,
 )
 from tokensrv.server.limits import body_middleware, server_header
 from tokensrv.server.observe import METRICS, metrics_endpoint, observe_middleware, tally_ctx
@@ -57,11 +59,13 @@ MAX_BODY = 64 * 1024
 
 def create_app(settings: Settings, clock: Callable[[], float] = time.time,
                run_schedule: bool = True, deliver_logouts: bool | None = None,
-               tracer_provider: TracerProvider | None = None) -> web.Application:
+               tracer_provider: TracerProvider | None = None,
+               admin_socket: socket.socket | None = None) -> web.Application:
     """`run_schedule`: key rotation runs here; `deliver_logouts` (default: as `run_schedule`):
     this process delivers back-channel logout tokens from the shared queue; `tracer_provider`:
     trace requests with it (tokensrv/server/tracing.py); None, the default: no tracing, and nothing of
-    it on the request path."""
+    it on the request path; `admin_socket`: the admin API listens there (a worker's; else on
+    TOKENSRV_ADMIN_PORT if set: server/admin/app.py)."""
     # observe_middleware is outermost: it sees the answers error_middleware makes too
     middlewares: list[Middleware] = [observe_middleware, error_middleware, body_middleware]
     if tracer_provider is not None:  # outside them all: its span covers what they do
@@ -84,6 +88,9 @@ def create_app(settings: Settings, clock: Callable[[], float] = time.time,
     app.cleanup_ctx.append(provider_ctx)
     app.cleanup_ctx.append(schedule_ctx)
     app.cleanup_ctx.append(logout_delivery_ctx)
+    app[ADMIN_SOCKET] = admin_socket
+    app[ADMIN_APP] = create_admin_app(app, middlewares[:-1])  # its own body middleware, after the caller's
+    app.cleanup_ctx.append(admin_listener_ctx)
     setup_routes(app)
     app.router.add_get("/metrics", metrics_endpoint)
     return app
@@ -171,12 +178,6 @@ async def logout_delivery_ctx(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-
-
-def error_response(exc: errors.OAuthError) -> web.Response:
-    headers = {**NO_STORE, **exc.headers}
-    return web.Response(status=exc.status, body=json.dumps(exc.body()).encode(),
-                        content_type="application/json", headers=headers)
 
 
 _HTTP_ERRORS: dict[int, type[errors.OAuthError]] = {404: errors.NotFound, 413: errors.PayloadTooLarge}

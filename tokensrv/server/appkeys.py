@@ -5,10 +5,12 @@ app.py imports the handlers: one direction. Imports nothing of tokensrv that imp
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from aiohttp import web
 
+from tokensrv import errors
 from tokensrv.config import Settings
 from tokensrv.oauth import Provider
 
@@ -22,3 +24,11 @@ DELIVER_LOGOUTS = web.AppKey("deliver_logouts", bool)  # run the back-channel lo
 OAUTH_ERROR = web.RequestKey("oauth_error", str)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def error_response(exc: errors.OAuthError) -> web.Response:
+    """An OAuthError as its JSON answer (app.error_middleware's, and protocol.py's for what aiohttp's
+    parser refuses)."""
+    headers = {**NO_STORE, **exc.headers}
+    return web.Response(status=exc.status, body=json.dumps(exc.body()).encode(),
+                        content_type="application/json", headers=headers)

@@ -19,7 +19,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from tokensrv import errors
-from tokensrv.server.app import error_response
+from tokensrv.server.appkeys import error_response
 from tokensrv.server.limits import SERVER
 
 log = logging.getLogger("tokensrv")

@@ -56,6 +56,7 @@ class Client:
     # still accepted until previous_secret_expires_at (oauth/clients/metadata.check)
     previous_secret_digest: str | None = None
     previous_secret_expires_at: int = 0
+    admin: bool = False  # an operator's mark: its client_credentials tokens may carry tokensrv:admin
 
     @property
     def registered(self) -> bool:
@@ -87,7 +88,7 @@ class Client:
         for name in ("jwks", "jwks_uri", "require_pushed_authorization_requests", "dpop_bound_access_tokens",
                      "exchange_audiences", "backchannel_logout_uri", "client_name", "logo_uri", "policy_uri",
                      "tos_uri", "registration_token_digest", "allowed_origins", "require_mfa",
-                     "consent_required", "previous_secret_digest", "previous_secret_expires_at"):
+                     "consent_required", "previous_secret_digest", "previous_secret_expires_at", "admin"):
             if not data[name]:
                 del data[name]
         if data["backchannel_logout_session_required"]:  # the default: left out like the others

@@ -27,7 +27,7 @@ def metadata_of(client: Client) -> ClientMetadata:
         client_name=client.client_name, logo_uri=client.logo_uri, policy_uri=client.policy_uri,
         tos_uri=client.tos_uri, allowed_origins=client.allowed_origins, require_mfa=client.require_mfa,
         public=client.is_public, audience=client.audience, first_party=client.first_party,
-        exchange_audiences=client.exchange_audiences)
+        exchange_audiences=client.exchange_audiences, admin=client.admin)
 
 
 def changed_client(current: Client, metadata: ClientMetadata) -> Client:

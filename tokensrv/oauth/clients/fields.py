@@ -39,6 +39,7 @@ class ClientMetadata:
     first_party: bool = False
     consent_required: bool = False  # the consent page even when added by an operator (registered: always)
     exchange_audiences: tuple[str, ...] = ()  # RFC 8693
+    admin: bool = False  # may get tokensrv:admin tokens (the admin API); never by registration
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):  # lists are welcome; the value keeps tuples
@@ -52,7 +53,7 @@ Surface = Literal["cli", "registration"]
 # operator may decide (a registering client never does), or what the CLI has no flag for.
 ONLY: dict[str, Surface] = {
     "public": "cli", "audience": "cli", "first_party": "cli", "consent_required": "cli",
-    "exchange_audiences": "cli",
+    "exchange_audiences": "cli", "admin": "cli",
     "backchannel_logout_session_required": "registration",
 }
 

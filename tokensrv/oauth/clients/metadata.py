@@ -33,6 +33,7 @@ ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"  # RFC
 # RFC 3986 unreserved characters: a client id then reads the same raw or form-encoded (RFC 6749
 # §2.3.1 form-encodes it in HTTP Basic), in URLs and in logs.
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,128}")
+ADMIN_SCOPE = "tokensrv:admin"  # the admin API's scope (tokensrv/server/admin/)
 _LOOPBACK = ("localhost", "127.0.0.1", "::1")
 _DECOY_DIGEST = hashlib.sha256(b"no such client").hexdigest()
 
@@ -132,6 +133,10 @@ def new_client(client_id: str, metadata: ClientMetadata, *, now: int = 0) -> tup
     for scope in metadata.scope:
         if not is_scope_token(scope):
             raise MetadataError("scope", "malformed scope {scope}", scope=repr(scope))
+        if scope == ADMIN_SCOPE:  # else a user's token could carry it: only {admin} grants it
+            raise MetadataError("scope", f"{ADMIN_SCOPE} is not a scope to list: mark the client with {{admin}}")
+    if metadata.admin:
+        _check_admin(auth_method, grant_types)
     if metadata.consent_required and metadata.first_party:
         raise MetadataError("consent_required", "a {first_party} client is never asked about: drop {consent_required}")
     origins = _allowed_origins(metadata.allowed_origins)
@@ -140,6 +145,13 @@ def new_client(client_id: str, metadata: ClientMetadata, *, now: int = 0) -> tup
     secret = secrets.token_urlsafe(32) if auth_method in SECRET_METHODS else None
     record = _record(client_id, metadata, now, auth_method, grant_types, display, secret)
     return dataclasses.replace(record, allowed_origins=origins), secret
+
+
+def _check_admin(auth_method: str, grant_types: Sequence[str]) -> None:
+    """The admin API's callers act for themselves: a confidential client's client_credentials tokens."""
+    if auth_method not in (*SECRET_METHODS, "private_key_jwt") or "client_credentials" not in grant_types:
+        raise MetadataError("admin", "{admin} is only for a confidential client with {grant_types} "
+                            "client_credentials (a secret or private_key_jwt)")
 
 
 def _allowed_origins(origins: Sequence[str]) -> tuple[str, ...]:
@@ -169,7 +181,7 @@ def _record(client_id: str, m: ClientMetadata, now: int, auth_method: str, grant
         backchannel_logout_uri=m.backchannel_logout_uri,
         backchannel_logout_session_required=m.backchannel_logout_session_required,
         client_name=display.client_name, logo_uri=display.logo_uri, policy_uri=display.policy_uri,
-        tos_uri=display.tos_uri, require_mfa=m.require_mfa, consent_required=m.consent_required,
+        tos_uri=display.tos_uri, require_mfa=m.require_mfa, consent_required=m.consent_required, admin=m.admin,
     )
 
 

@@ -65,7 +65,7 @@ async def _client_name(p: Provider, client_id: str, names: dict[str, str]) -> st
     return names[client_id]
 
 
-async def _end(p: Provider, user: User, digest: str) -> bool:
+async def end_session(p: Provider, user: User, digest: str) -> bool:
     """Logout for that session: its record taken (once, of two concurrent ends), then revoked."""
     taken = await p.store.sessions.take_session(digest)
     if taken is None or taken.sub != user.sub:
@@ -77,7 +77,7 @@ async def _end(p: Provider, user: User, digest: str) -> bool:
 async def end_one(p: Provider, shown: Account, params: Mapping[str, str], visit: Visit) -> Account:
     sid = params.get("sid", "")[:128]
     target = [d for d, s in await live(p, shown.user) if s.sid == sid and d != visit.digest]
-    if not target or not await _end(p, shown.user, target[0]):
+    if not target or not await end_session(p, shown.user, target[0]):
         return replace(shown, section="sessions", error=GONE)
     events.account_changed("session_ended", shown.user.sub, visit.remote, sid=sid)
     return replace(shown, section="sessions", notice="That session is signed out.")
@@ -87,7 +87,7 @@ async def end_others(p: Provider, shown: Account, params: Mapping[str, str], vis
     asked = await require_recent(p, shown, params, visit, "sessions")
     if asked is not None:
         return asked
-    ended = [d for d, _ in await live(p, shown.user) if d != visit.digest and await _end(p, shown.user, d)]
+    ended = [d for d, _ in await live(p, shown.user) if d != visit.digest and await end_session(p, shown.user, d)]
     events.account_changed("other_sessions_ended", shown.user.sub, visit.remote, count=str(len(ended)))
     notice = "You are signed out everywhere else." if ended else "There were no other sessions to sign out."
     return replace(shown, section="sessions", notice=notice)
