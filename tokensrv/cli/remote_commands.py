@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,8 +38,9 @@ class Route:
     path: Callable[[Args], str]
     body: Body | None = None  # the JSON sent
     shape: Shape | None = None  # the answer as the direct mode prints it
-    before: Callable[[remote.AdminAPI, Args], Awaitable[Any]] | None = None  # a read the body needs (update)
-    after: Callable[[remote.AdminAPI, Args], Awaitable[Any]] | None = None  # a read for the answer (after a 204)
+    # update: the body is built from the record as a GET of the same path reads it
+    patch: Callable[[Args, Any], dict[str, Any]] | None = None
+    then: Callable[[Args], str] | None = None  # after a 204: the path of what the direct mode prints
 
 
 class NotRemote(Exception):
@@ -74,10 +75,6 @@ def client_body(a: Args) -> dict[str, Any]:
 _VIEW_NAME = {"scope": "scopes"}
 
 
-async def read_client(api: remote.AdminAPI, a: Args) -> Any:
-    return await api.call("GET", _client(a))
-
-
 def client_patch(a: Args, view: dict[str, Any]) -> dict[str, Any]:
     """`client update`'s flags against the client as it is: values set or unset (null), lists whole."""
     change = change_from_args(a)
@@ -96,10 +93,6 @@ def client_patch(a: Args, view: dict[str, Any]) -> dict[str, Any]:
 def user_body(a: Args) -> dict[str, Any]:
     return {"username": a.username, "email": a.email, "roles": a.roles, "groups": a.groups,
             "attributes": dict(a.attributes), "password": read_password(a)}
-
-
-async def read_user(api: remote.AdminAPI, a: Args) -> Any:
-    return await api.call("GET", remote.path_of("users", a.username))
 
 
 def user_patch(a: Args, view: dict[str, Any]) -> dict[str, Any]:
@@ -152,18 +145,18 @@ ROUTES: dict[tuple[str, str | None], Route] = {
     ("client", "list"): Route("GET", _fixed("clients"), shape=lambda a, views: client_rows(views)),
     ("client", "show"): Route("GET", _client),
     ("client", "add"): Route("POST", _fixed("clients"), body=client_body),
-    ("client", "update"): Route("PATCH", _client, before=read_client),
+    ("client", "update"): Route("PATCH", _client, patch=client_patch),
     ("client", "remove"): Route("DELETE", _client, shape=_removed("client_id")),
     ("client", "rotate-secret"): Route("POST", lambda a: remote.path_of("clients", a.client_id, "secret"),
                                        body=overlap_body),
     ("user", "list"): Route("GET", _fixed("users")),
     ("user", "show"): Route("GET", _user()),
     ("user", "add"): Route("POST", _fixed("users"), body=user_body),
-    ("user", "update"): Route("PATCH", _user(), before=read_user),
+    ("user", "update"): Route("PATCH", _user(), patch=user_patch),
     ("user", "disable"): Route("PATCH", _user(), body=lambda a: {"disabled": True}),
     ("user", "enable"): Route("PATCH", _user(), body=lambda a: {"disabled": False}),
     ("user", "passwd"): Route("PUT", _user("password"), body=lambda a: {"password": read_password(a)},
-                              after=read_user),
+                              then=_user()),
     ("user", "remove"): Route("DELETE", _user(), shape=_removed("username")),
     ("user", "revoke"): Route("POST", _user("revoke")),
     ("user", "consents"): Route(lambda a: "GET" if a.revoke is None else "DELETE", _consents_path,
@@ -173,9 +166,6 @@ ROUTES: dict[tuple[str, str | None], Route] = {
     ("keys", "revoke"): Route("POST", lambda a: remote.path_of("keys", a.kid, "revoke")),
     ("token", "revoke"): Route("POST", _fixed("tokens", "revoke"), body=lambda a: {"token": read_token(a)}),
 }
-# the two that read the record first build their body from it
-_PATCHES: dict[tuple[str, str | None], Callable[[Args, Any], dict[str, Any]]] = {
-    ("client", "update"): client_patch, ("user", "update"): user_patch}
 
 
 def route_of(args: Args) -> tuple[tuple[str, str | None], Route]:
@@ -193,11 +183,11 @@ async def run(args: Args, server: str) -> Any:
     method = route.method if isinstance(route.method, str) else route.method(args)
     async with remote.session() as http:
         api = remote.AdminAPI(http, creds)
-        if route.before is not None:
-            body = _PATCHES[command](args, await route.before(api, args))
+        if route.patch is not None:
+            body = route.patch(args, await api.call("GET", route.path(args)))
         if command == ("keys", "rotate"):
             print("rotating (a new key may be generated)...", file=sys.stderr, flush=True)
         answer = await api.call(method, route.path(args), body)
-        if route.after is not None:
-            answer = await route.after(api, args)
+        if route.then is not None:
+            answer = await api.call("GET", route.then(args))
     return route.shape(args, answer) if route.shape else answer
