@@ -9,20 +9,24 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import jsonschema_rs
 import pytest
 import yaml
 from aiohttp import hdrs, web
 
+from tests.helpers.admin_api import start_admin_api
 from tests.helpers.app import provider_of
+from tests.helpers.sso import add_user
 from tokensrv.admin import operations as admin
-from tokensrv.server.app import create_app
+from tokensrv.server.app import ADMIN_APP, create_app
 
 SPEC = Path(__file__).resolve().parents[2] / "openapi.yaml"
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # HEAD comes with every GET route (aiohttp's add_get) and is answered as GET without a body:
 # the document describes the GET
 IMPLIED = {hdrs.METH_HEAD}
+ADMIN = "/admin/"  # the admin API's paths: served on its own listener (tokensrv/server/admin/)
 
 
 def document() -> dict[str, Any]:
@@ -53,9 +57,22 @@ def served(app: web.Application) -> set[tuple[str, str]]:
 def test_the_route_table_and_the_document_name_the_same_operations(settings):
     app = create_app(dataclasses.replace(settings, registration="on"), run_schedule=False)
     routes = served(app)
+    public = {(method, path) for method, path in described() if not path.startswith(ADMIN)}
     assert len(routes) >= 25  # the whole surface, not an empty router
-    assert routes - described() == set(), "served but not in openapi.yaml"
-    assert described() - routes == set(), "in openapi.yaml but not served"
+    assert routes - public == set(), "served but not in openapi.yaml"
+    assert public - routes == set(), "in openapi.yaml but not served"
+
+
+def test_the_admin_route_table_and_the_document_name_the_same_operations(settings):
+    """The admin API's listener serves /admin/ and nothing else; the public one none of it."""
+    app = create_app(settings, run_schedule=False)
+    routes = served(app[ADMIN_APP])
+    admin_described = {(method, path) for method, path in described() if path.startswith(ADMIN)}
+    assert len(routes) >= 23 and all(path.startswith(ADMIN) for _, path in routes)  # every route of the contract
+    assert routes - admin_described == set(), "served but not in openapi.yaml"
+    assert admin_described - routes == set(), "in openapi.yaml but not served"
+    assert all(op["security"] == [{"adminToken": []}] for path, item in document()["paths"].items()
+               if path.startswith(ADMIN) and path != ADMIN for method, op in item.items() if method in HTTP_METHODS)
 
 
 def test_every_operation_has_an_id_and_answers_described():
@@ -119,3 +136,36 @@ async def test_client_metadata_requires_redirect_uris_exactly_when_the_server_do
         assert validator.is_valid(body) == (resp.status == 201 or not refused_for_redirects), (body, answer)
         if resp.status == 201:
             assert validator.is_valid(answer), answer  # and the answer says what was registered
+
+
+# ---- the admin API's answers are what the document says ----
+
+def admin_validator(path: str, method: str, status: str) -> Any:
+    spec = document()
+    schema = spec["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
+    return jsonschema_rs.validator_for({**schema, "components": spec["components"]})
+
+
+async def test_the_admin_apis_answers_match_the_document(make_client, settings):
+    async with aiohttp.ClientSession() as http:
+        api = await start_admin_api(make_client, settings, http)
+        await add_user(api.public, "alice")
+        calls = [("POST", "/admin/clients", {"client_id": "svc"}, "/admin/clients", "201"),
+                 ("GET", "/admin/clients", None, "/admin/clients", "200"),
+                 ("GET", "/admin/clients/svc", None, "/admin/clients/{id}", "200"),
+                 ("PATCH", "/admin/clients/svc", {"client_name": "Svc"}, "/admin/clients/{id}", "200"),
+                 ("POST", "/admin/clients/svc/secret", {"overlap": 60}, "/admin/clients/{id}/secret", "200"),
+                 ("POST", "/admin/users", {"username": "bob"}, "/admin/users", "201"),
+                 ("GET", "/admin/users", None, "/admin/users", "200"),
+                 ("PATCH", "/admin/users/bob", {"roles": ["x"]}, "/admin/users/{username}", "200"),
+                 ("GET", "/admin/users/alice/sessions", None, "/admin/users/{username}/sessions", "200"),
+                 ("GET", "/admin/users/alice/consents", None, "/admin/users/{username}/consents", "200"),
+                 ("POST", "/admin/users/alice/revoke", None, "/admin/users/{username}/revoke", "200"),
+                 ("GET", "/admin/keys", None, "/admin/keys", "200"),
+                 ("POST", "/admin/tokens/revoke", {"token": "x"}, "/admin/tokens/revoke", "200"),
+                 ("GET", "/admin/", None, "/admin/", "200")]
+        for method, path, body, template, status in calls:
+            got, answer, _ = await api.call(method, path, body)
+            assert str(got) == status, (path, answer)
+            errors = [e.message for e in admin_validator(template, method.lower(), status).iter_errors(answer)]
+            assert errors == [], (method, path, errors)
