@@ -14,10 +14,10 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from tokensrv.admin import operations as admin
-from tokensrv.cli import client_update, user_claims
+from tokensrv.cli import client_update, remote, remote_commands, user_claims
 from tokensrv.cli.client_flags import CLIENT_FLAGS, client_flag
-from tokensrv.cli.console import CLIError, as_given, read_password, settings_from
-from tokensrv.cli.output import emit, print_status, print_view, progress
+from tokensrv.cli.console import CLIError, as_given, read_password, read_token, settings_from
+from tokensrv.cli.output import client_rows, emit, print_status, print_view, progress
 from tokensrv.cli.parsing import Commands, add_command, add_group
 from tokensrv.cli.user_import import Row, by_line, import_users, read_rows
 from tokensrv.cli.values import duration, read_jwks
@@ -38,8 +38,12 @@ def run_command(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     # audit lines (and key rotation steps) go to stderr: stdout stays the command's answer
     setup_logging(settings.log_format, logger="tokensrv")
+    server = remote.server_of(args)
     try:
-        result = asyncio.run(run_admin(args, settings))
+        result = asyncio.run(remote_commands.run(args, server) if server else run_admin(args, settings))
+    except remote_commands.NotRemote as exc:
+        print(f"tokensrv {exc}: not available with --server", file=sys.stderr)
+        return 2
     except (CLIError, admin.AdminError) as exc:
         print(f"tokensrv: error: {as_given(str(exc), args)}", file=sys.stderr)
         return 1
@@ -103,14 +107,6 @@ async def run_admin(args: argparse.Namespace, settings: Settings) -> Any:
     async with admin_provider(settings, processes) as p:
         handler = ADMIN[(args.command, getattr(args, "action", None))]
         return await handler(p, args)
-
-
-def read_token(args: argparse.Namespace) -> str:
-    token = sys.stdin.readline() if args.token == "-" else args.token
-    token = token.strip()
-    if not token:
-        raise CLIError("no token given (pass - and the token on standard input)")
-    return token
 
 
 # ---- keys ----
@@ -192,10 +188,7 @@ async def _client_token(p: Provider, a: argparse.Namespace) -> Any:
 
 
 async def _client_list(p: Provider, a: argparse.Namespace) -> Any:
-    shown = ("client_id", "client_name", "type", "registered", "token_endpoint_auth_method", "grant_types",
-             "scopes", "audience", "first_party", "created_at")
-    views = [admin.client_view(c) for c in await p.store.clients.list_clients()]
-    return [{k: view[k] for k in shown} for view in views]
+    return client_rows([admin.client_view(c) for c in await p.store.clients.list_clients()])
 
 
 async def _client_show(p: Provider, a: argparse.Namespace) -> Any:

@@ -47,3 +47,11 @@ def read_password(args: argparse.Namespace) -> str:
     if first != second:
         raise CLIError("the passwords differ")
     return first
+
+
+def read_token(args: argparse.Namespace) -> str:
+    token = sys.stdin.readline() if args.token == "-" else args.token
+    token = token.strip()
+    if not token:
+        raise CLIError("no token given (pass - and the token on standard input)")
+    return token

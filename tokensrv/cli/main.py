@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from tokensrv.cli import apply, commands, device_login, serve, user_claims
+from tokensrv.cli import apply, commands, device_login, remote, serve, user_claims
 from tokensrv.cli.console import CLIError, as_given, settings_from
 from tokensrv.cli.parsing import Commands, Parser
 from tokensrv.config import ConfigError, Settings
@@ -30,6 +30,9 @@ GROUPS: tuple[Callable[[Commands[Any]], None], ...] = (
     serve.add_parser, commands.add_keys_parser, commands.add_client_parser, commands.add_user_parser,
     commands.add_token_parser, commands.add_status_parser, user_claims.add_claims_parser, apply.add_parser,
     device_login.add_parser)
+# the admin commands: each takes --server and the admin client's flags (cli/remote.py); those
+# without a route in the admin API refuse them (cli/remote_commands.py)
+REMOTE_GROUPS = ("keys", "client", "user", "token", "status")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_group in GROUPS:
         add_group(subparsers)
+    for command in remote.leaves(subparsers.choices[name] for name in REMOTE_GROUPS):
+        remote.add_flags(command)
     return parser
 
 

@@ -20,6 +20,15 @@ def emit(result: Any, as_json: bool) -> None:
     print_table(result)
 
 
+# what `client list` shows of each client_view (direct or through --server alike)
+CLIENT_COLUMNS = ("client_id", "client_name", "type", "registered", "token_endpoint_auth_method", "grant_types",
+                  "scopes", "audience", "first_party", "created_at")
+
+
+def client_rows(views: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: view[k] for k in CLIENT_COLUMNS} for view in views]
+
+
 def print_table(rows: list[dict[str, Any]]) -> None:
     if not rows:
         print("(none)")
