@@ -4,7 +4,8 @@ A script is its own file, preceded by the fragments it names here (explicitly, i
 `local function` must be declared before the code that calls it). Fragments define functions and
 run nothing: base64url.lua (a decoder), family.lua (the refresh family list's positions and
 helpers), family_upgrade.lua (the earlier family layout, a hash, rewritten on first touch: to drop
-it, delete the file, its name in FAMILY below and the scripts' `upgrade(...)` calls).
+it, delete the file, its name in FAMILY below, and make the scripts' `family_list(f, last)` calls
+plain LRANGEs).
 """
 from __future__ import annotations
 
