@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -152,6 +153,48 @@ async def test_rotation_reads_the_user_and_the_session_end_in_the_same_round_tri
     assert type(again).__name__ == "Reused"
     gone, nobody, ended = await store.refresh.rotate_with_user("fam1", d[2], d[4], "app", now, "j4", now + 900, 600, 0)
     assert (gone, nobody, ended) == ("unknown", None, False)
+
+
+async def test_the_rotation_finds_the_user_of_any_packed_sub(redis):
+    """The script names the user's key from the family's sub, stored packed (16 bytes in base64url
+    for 32 hex digits: store/refresh.py _pack_sub) and unpacked in Lua: every base64url character
+    in every position, and the bits the last character pads, come back as Python packed them."""
+    now, store = int(time.time()), RedisStore(redis)
+    subs = ["0" * 32, "f" * 32, "fbefbefbefbefbefbefbefbefbefbeff", *(secrets.token_hex(16) for _ in range(60))]
+    for i, sub in enumerate(subs):
+        await store.users.add_user(User(sub=sub, username=f"u{i}", password_hash="x"))
+        await store.refresh.create_family(RefreshFamily(f"fam{i}", "app", sub, "read", now * 1000, now + 3600),
+                                          refresh_digest(f"t{i}"), "j0", now + 900, 600)
+        _, found, _ = await store.refresh.rotate_with_user(f"fam{i}", refresh_digest(f"t{i}"), refresh_digest(f"n{i}"),
+                                                           "app", now, "j1", now + 900, 600, 0)
+        assert found is not None and found.sub == sub
+
+
+async def commandstats(redis: Redis) -> dict[str, int]:
+    return {name.removeprefix("cmdstat_"): int(stats["calls"])
+            for name, stats in (await redis.info("commandstats")).items()}
+
+
+async def test_a_rotation_is_one_script_call_that_reads_each_key_once(redis):
+    """What a refresh costs the store (docs/performance.md): one round trip, and inside the script
+    each key read once: the family (its list, which also tells a family of the earlier layout, and
+    its expiry), the user and the session's end; then the family's two changed values, its trim and
+    its idle end."""
+    now, store = int(time.time()), RedisStore(redis)
+    d = [refresh_digest(f"token {i}") for i in range(2)]
+    await store.users.add_user(User(sub="s1", username="alice", password_hash="x"))
+    await store.refresh.create_family(RefreshFamily("fam1", "app", "s1", "read", now * 1000, now + 3600,
+                                                    sid="sid1"), d[0], "j0", now + 900, 600)
+    await store.refresh.rotate_with_user("fam1", d[0], refresh_digest("warm"), "app", now, "jx", now + 900, 600, 0)
+    await store.refresh.create_family(RefreshFamily("fam2", "app", "s1", "read", now * 1000, now + 3600,
+                                                    sid="sid1"), d[0], "j0", now + 900, 600)
+    before = await commandstats(redis)
+    outcome, _, _ = await store.refresh.rotate_with_user("fam2", d[0], d[1], "app", now, "j1", now + 900, 600, 0)
+    after = await commandstats(redis)
+    assert isinstance(outcome, Rotated)
+    spent = {name: after[name] - before.get(name, 0) for name in after if after[name] != before.get(name, 0)}
+    assert spent == {"evalsha": 1, "lrange": 1, "expiretime": 1, "get": 1, "exists": 1,
+                     "lset": 2, "ltrim": 1, "expireat": 1, "info": 1}
 
 
 async def test_the_rotation_pipeline_loads_its_script_when_the_store_lost_it(redis):

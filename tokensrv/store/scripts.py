@@ -2,9 +2,10 @@
 
 A script is its own file, preceded by the fragments it names here (explicitly, in order: a Lua
 `local function` must be declared before the code that calls it). Fragments define functions and
-run nothing: base64url.lua (a decoder), family.lua (the refresh family list's positions and
-helpers), family_upgrade.lua (the earlier family layout, a hash, rewritten on first touch: to drop
-it, delete the file, its name in FAMILY below and the scripts' `upgrade(...)` calls).
+run nothing: base64url.lua (a decoder, for the upgrade's digests), family.lua (the refresh family
+list's positions and helpers), family_upgrade.lua (the earlier family layout, a hash, rewritten on
+first touch: to drop it, delete it and base64url.lua, their names in FAMILY below, and make the
+scripts' `family_list(f, last)` calls plain LRANGEs).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
--- fragment: base64url text -> bytes (a packed sub; the earlier family layout's digests)
+-- fragment: base64url text -> bytes (the earlier family layout's digests: family_upgrade.lua)
 local B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 local function unbase64url(text)
   local bytes, acc, bits = {}, 0, 0

@@ -17,11 +17,10 @@ local presented, new, client, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local jti, jexp, idle, grace = ARGV[5], tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local max_life, wanted, proof_jkt = tonumber(ARGV[9]), ARGV[10], ARGV[11]
 local user_prefix, ended_prefix = ARGV[12] or '', ARGV[13]
-upgrade(f)
-local rec = redis.call('LRANGE', f, 0, -1)
+local rec = family_list(f, -1)
 if #rec == 0 then return {'unknown', ''} end
-local created, ea, idle_end = created_second(rec), tonumber(rec[EA]), redis.call('EXPIRETIME', f)
-if idle_end < 0 then idle_end = ea end
+local created, ea, expiry = created_second(rec), tonumber(rec[EA]), redis.call('EXPIRETIME', f)
+local idle_end = expiry < 0 and ea or expiry
 if now >= math.min(idle_end, ea) then
   redis.call('DEL', f)
   return {'unknown', ''}
@@ -38,7 +37,7 @@ if wanted ~= '' then
     if not granted[s] then return {'invalid_scope', ''} end
   end
 end
-local before, all = fields(f, rec), issued(rec)
+local before, all = fields(f, rec, expiry), issued(rec)
 local kept = unexpired(all, now)
 local function renew(predecessor, since)
   table.insert(kept, {jti, jexp})
