@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from aiohttp.test_utils import TestClient
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.helpers.app import provider_of
@@ -32,19 +29,6 @@ RULES = {"scopes": {"department": {"department": {"attribute": "department"}}},
          "clients": {"app": {"tier": {"value": "gold"}}}}
 FILE_RULES = {"scopes": {"team": {"team": {"attribute": "team"}}}}
 ATTRIBUTES = {"department": "research", "team": "blue"}
-
-
-@pytest.fixture
-def exporter() -> InMemorySpanExporter:
-    return InMemorySpanExporter()
-
-
-@pytest.fixture
-def tracer_provider(exporter: InMemorySpanExporter) -> Iterator[TracerProvider]:
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))  # exported when each span ends
-    yield provider
-    provider.shutdown()
 
 
 @pytest.fixture
