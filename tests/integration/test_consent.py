@@ -11,13 +11,16 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.helpers.app import provider_of
+from tests.helpers.passkeys import assert_400, post_json
 from tests.helpers.processes import run_cli
 from tests.helpers.sso import (
+    PASSWORD,
     REDIRECT,
     App,
     add_app,
     add_user,
     begin,
+    cookie,
     csrf_of,
     is_error_page,
     login_page,
@@ -247,3 +250,32 @@ async def test_a_request_parked_for_the_second_step_cannot_be_answered_on_the_co
                                     data={"request": request_id, "csrf_token": csrf_of(html), "decision": "allow"}
                                     if method == "post" else None, allow_redirects=False)
         assert resp.status == 400 and is_error_page(await resp.text())
+
+
+@pytest.mark.parametrize("logged_out", [False, True])
+async def test_an_unanswered_consent_request_is_no_sign_in(server, logged_out):
+    """The consent request waits for the signed-in user's answer: on the second-factor page, the
+    passkey sign-in or the password form it is refused (it would start a session as that user, or
+    as whoever's password is typed), before and after a logout."""
+    await add_user(server)
+    await add_user(server, "bob", email="bob@example.org")
+    app = await third_party(server)
+    _, location = await to_consent(server, app)
+    request_id, csrf, _ = await consent_page(server, location)
+    if logged_out:
+        html = await (await server.get("/oauth2/logout")).text()
+        resp = await server.post("/oauth2/logout", data={"csrf_token": csrf_of(html)}, allow_redirects=False)
+        assert resp.status < 400 and cookie(server, "tokensrv_session") in (None, "")
+    ids = {"request": request_id, "csrf_token": csrf}
+    for method, data in (("get", None), ("post", {**ids, "code": "123456"})):
+        resp = await server.request(method, "/login/two-step", params={"request": request_id}, data=data,
+                                    allow_redirects=False)
+        assert resp.status == 400 and is_error_page(await resp.text())
+    await assert_400(await post_json(server, "/login/passkey/options", ids))
+    await assert_400(await post_json(server, "/login/passkey", {**ids, "credential": {}}))
+    resp = await server.get("/login", params={"request": request_id}, allow_redirects=False)
+    assert resp.status == 400 and is_error_page(await resp.text())
+    resp = await server.post("/login", data={**ids, "username": "bob", "password": PASSWORD}, allow_redirects=False)
+    assert resp.status == 400 and is_error_page(await resp.text())
+    if not logged_out:  # still the signed-in user's to answer
+        assert "code" in query_of(await answer(server, location, "allow"))

@@ -12,9 +12,10 @@ all), `prompt=consent` always asks, and `prompt=none` that would need the page i
 §4.1.2.1).
 
 The request waits server-side like the login page's (a PendingLogin whose `resume` is PATH and
-whose `sub` is the user asked): it is bound to the browser that started it (the CSRF cookie's
-digest), its form echoes the cookie (double submit), and it is answered only for the signed-in
-user it was parked for, once.
+whose `sub` is the user asked, parked by authorize.park): it is bound to the browser that started
+it (the CSRF cookie's digest), its form echoes the cookie (double submit), and it is answered only
+in the session it was parked for, once. It is no sign-in: the login, second-step and passkey
+pages refuse it (signin.sign_in_request).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from tokensrv.errors import AccessDenied, InvalidRequest
 from tokensrv.oauth import Provider
 from tokensrv.oauth.browser import authorize, sessions, signin, step_up
+from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.observability import events
 from tokensrv.store import BrowserSession, PendingLogin
 
@@ -73,8 +75,9 @@ async def _waiting(p: Provider, request_id: str | None, browser: str | None,
     except signin.LoginExpired as exc:
         raise ConsentExpired(exc.detail) from None
     session = await sessions.current(p, session_secret)
-    if pending.resume != PATH or not pending.sub or session is None or session.sub != pending.sub:
-        raise ConsentExpired("not a consent request, or not this session's user")
+    if pending.resume != PATH or not pending.sub or session is None or session.sub != pending.sub \
+            or not signin.same_secret(secret_digest(session_secret or ""), pending.session):
+        raise ConsentExpired("not a consent request, or not for this session")
     # the same user may have signed in again, more weakly, since the request was parked
     if step_up.missing(p, pending.request, session, await step_up.mfa_wanted(p, pending.request)).second_factor:
         raise ConsentExpired("the session lacks the second factor the request needs")
