@@ -279,3 +279,29 @@ async def test_an_unanswered_consent_request_is_no_sign_in(server, logged_out):
     assert resp.status == 400 and is_error_page(await resp.text())
     if not logged_out:  # still the signed-in user's to answer
         assert "code" in query_of(await answer(server, location, "allow"))
+
+
+async def test_withdrawing_ends_families_beyond_the_index_and_codes_not_yet_redeemed(server, clock):
+    """What the account page cannot find dies too: a family the per-user index has forgotten (past
+    its latest 100), and a code issued before the withdrawal; allowing again revives neither."""
+    await add_user(server)
+    app = await third_party(server)
+    p = provider_of(server)
+    sub = (await p.store.users.find_user("alice")).sub
+    forgotten = await allowed_tokens(server, app)
+    family_id = (await p.store.refresh.user_family_ids(sub, p.now()))[0]
+    await p.store.refresh.unindex_family(sub, family_id)  # as the index bound does to the oldest
+    flow, location = await to_consent(server, app)  # within the consent: a code, no page
+    code = query_of(location)["code"]
+    html = await (await server.get("/account")).text()
+    resp = await server.post("/account", data={"csrf_token": csrf_of(html), "action": "consent-revoke",
+                                               "client": app.client_id})
+    assert resp.status == 200 and "Withdrawn" in await resp.text()
+    status, body = await redeem(server, flow, code)
+    assert status == 400 and body["error"] == "invalid_grant", body
+    clock.advance(1)
+    again = await allowed_tokens(server, app)  # allowed again: a new family works, the old one not
+    for tokens, expected in ((forgotten, 400), (again, 200)):
+        resp = await server.post("/oauth2/token", data={
+            "grant_type": "refresh_token", "client_id": app.client_id, "refresh_token": tokens["refresh_token"]})
+        assert resp.status == expected, await resp.text()

@@ -110,6 +110,6 @@ async def decide(p: Provider, form: Mapping[str, str], browser: str | None, sess
         events.consent_changed("denied", session.sub, remote, client_id=request.client_id)
         denied = AccessDenied("the user denied consent", description="the user did not allow the application")
         return authorize.error_location(p, request.redirect_uri, denied, request.state)
-    await p.store.consents.grant_consent(session.sub, request.client_id, request.scope.split(), p.now())
+    await p.store.consents.grant_consent(session.sub, request.client_id, request.scope.split(), p.now_ms())
     events.consent_changed("granted", session.sub, remote, client_id=request.client_id)
     return await authorize.issue_code(p, request, session)
