@@ -41,8 +41,9 @@ async def server(make_client, settings):
 
 async def third_party(server, client_id="thirdapp", **metadata) -> App:
     """An operator's client that asks, as a registered one does (`client add --consent required`)."""
+    metadata = {"grant_types": ("authorization_code", "refresh_token"), **metadata}
     created = await admin.add_client(provider_of(server), client_id, ClientMetadata(
-        public=True, redirect_uris=(REDIRECT,), grant_types=("authorization_code", "refresh_token"), scope=SCOPES,
+        public=True, redirect_uris=(REDIRECT,), scope=SCOPES,
         consent_required=True, client_name="Photo Printer", policy_uri="https://printer.example/privacy",
         **metadata))
     assert created["client_secret"] is None
@@ -305,3 +306,17 @@ async def test_withdrawing_ends_families_beyond_the_index_and_codes_not_yet_rede
         resp = await server.post("/oauth2/token", data={
             "grant_type": "refresh_token", "client_id": app.client_id, "refresh_token": tokens["refresh_token"]})
         assert resp.status == expected, await resp.text()
+
+
+async def test_the_page_says_the_client_keeps_access_exactly_when_it_gets_refresh_tokens(server):
+    """A refresh token is issued whenever the client has the refresh_token grant (offline_access
+    or not): the page says it keeps access then, and never when it has not that grant."""
+    await add_user(server)
+    for client_id, grants, scope, keeps in (("refresher", ("authorization_code", "refresh_token"), "openid", True),
+                                            ("codeonly", ("authorization_code",), "openid offline_access", False)):
+        app = await third_party(server, client_id, grant_types=grants)
+        flow, location = await to_consent(server, app, scope=scope)
+        _, _, html = await consent_page(server, location)
+        assert ('id="consent-keeps-access"' in html) is keeps and ("Keep access" in html) is keeps, client_id
+        status, tokens = await redeem(server, flow, query_of(await answer(server, location, "allow"))["code"])
+        assert status == 200 and ("refresh_token" in tokens) is keeps, tokens

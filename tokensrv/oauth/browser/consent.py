@@ -4,8 +4,10 @@ not first-party (Client.asks_consent: every registered client, and an operator's
 `--consent required`) gets a code only for scopes the user allowed it. No HTTP.
 
 Every scope counts, `openid` and `offline_access` included: `openid` tells the client who the user
-is, `offline_access` keeps its access after the user leaves, and both are what a user is asked
-about by name. A grant is remembered per user and client as a set of scopes; a request within it
+is, and is asked about by name. Whether the client keeps access after the user leaves is told by
+what will happen, not by the scope: a client with the refresh_token grant gets a refresh token
+whatever it asks, so the page says it keeps access; one without it does not, offline_access or not.
+A grant is remembered per user and client as a set of scopes; a request within it
 goes on without the page, one asking for more asks again (for all it asks: the page lists them
 all), `prompt=consent` always asks, and `prompt=none` that would need the page is
 `consent_required` (OIDC Core §3.1.2.6). Deny is `access_denied` at the redirect URI (RFC 6749
@@ -30,6 +32,7 @@ from tokensrv.observability import events
 from tokensrv.store import BrowserSession, PendingLogin
 
 PATH = authorize.CONSENT_PATH
+OFFLINE = "offline_access"
 
 # what each built-in scope lets the application do, in the words the page uses
 DESCRIPTIONS = {
@@ -89,8 +92,19 @@ async def show(p: Provider, request_id: str | None, browser: str | None, session
     user = await p.store.users.get_user(session.sub)
     if user is None or user.disabled:
         raise ConsentExpired("the user is gone")
-    scopes = tuple((s, scope_words(p, s)) for s in pending.request.scope.split())
-    return Asked(request_id or "", csrf, pending.request.client_id, user.username, scopes)
+    return Asked(request_id or "", csrf, pending.request.client_id, user.username,
+                 await _told(p, pending.request.client_id, pending.request.scope))
+
+
+async def _told(p: Provider, client_id: str, scope: str) -> tuple[tuple[str, str], ...]:
+    """The scopes in words, as what will happen: a client that may refresh gets a refresh token
+    whatever it asks (own_tokens: the refresh_token grant decides, public contract), so it keeps
+    access when the user is away, offline_access asked or not; one that may not does not, even
+    with offline_access. That line comes last, named offline_access."""
+    client = await p.store.clients.get_client(client_id)
+    keeps = client is not None and "refresh_token" in client.grant_types
+    told = tuple((s, scope_words(p, s)) for s in scope.split() if s != OFFLINE)
+    return (*told, (OFFLINE, DESCRIPTIONS[OFFLINE])) if keeps else told
 
 
 async def decide(p: Provider, form: Mapping[str, str], browser: str | None, session_secret: str | None,
