@@ -320,3 +320,18 @@ async def test_the_page_says_the_client_keeps_access_exactly_when_it_gets_refres
         assert ('id="consent-keeps-access"' in html) is keeps and ("Keep access" in html) is keeps, client_id
         status, tokens = await redeem(server, flow, query_of(await answer(server, location, "allow"))["code"])
         assert status == 200 and ("refresh_token" in tokens) is keeps, tokens
+
+
+async def test_a_client_removed_and_added_again_with_its_id_asks_again(server, clock):
+    """A consent is to the client as it was when allowed: one given before the client with that
+    id was added (to one removed since) does not count, and allowing the new one is remembered."""
+    await add_user(server)
+    await allowed_tokens(server, await third_party(server))
+    await admin.remove_client(provider_of(server), "thirdapp")
+    clock.advance(1)
+    app = await third_party(server)
+    _, location = await to_consent(server, app, scope="openid")
+    assert urlsplit(location).path == "/consent", location
+    await answer(server, location, "allow")
+    _, location = await to_consent(server, app, scope="openid")  # remembered now
+    assert location.startswith(REDIRECT) and "code" in query_of(location)

@@ -29,4 +29,4 @@ async def consent_covers(p: Provider, client: Client, sub: str, scope: str) -> b
     if not client.asks_consent:
         return True
     consent = await p.store.consents.get_consent(sub, client.client_id)
-    return consent is not None and set(scope.split()) <= set(consent.scopes)
+    return consent is not None and consent.counts_for(client.created_at) and set(scope.split()) <= set(consent.scopes)

@@ -33,6 +33,15 @@ class Consent:
     since_ms: int = 0  # when this consent began (0: before it was recorded)
     not_before_ms: int = 0  # the last withdrawal: what was issued before it does not count
 
+    @property
+    def began_ms(self) -> int:
+        """When it began (a record from before `since_ms` was kept: when it was last added to)."""
+        return self.since_ms or self.granted * 1000
+
+    def counts_for(self, client_created_at: int) -> bool:
+        """In force, and given to the client as it is: not to one removed since, whose id it took."""
+        return bool(self.scopes) and self.began_ms >= client_created_at * 1000
+
     def to_json(self) -> dict[str, object]:
         return {"scopes": list(self.scopes), "granted": self.granted, "since_ms": self.since_ms,
                 "not_before_ms": self.not_before_ms}
@@ -59,13 +68,16 @@ class ConsentStore:
         raw = await self.redis.hget(keyspace.consents(sub), client_id)
         return _consent(client_id, _text(raw)) if raw else None
 
-    async def grant_consent(self, sub: str, client_id: str, scopes: Iterable[str], now_ms: int) -> Consent:
-        """Remember these scopes besides any allowed before; the union is returned."""
+    async def grant_consent(self, sub: str, client_id: str, scopes: Iterable[str], now_ms: int,
+                            client_created_at: int = 0) -> Consent:
+        """Remember these scopes besides any allowed before (to this client: not one of its id
+        created before `client_created_at`); the union is returned."""
         added = set(scopes)
 
         def grant(before: Consent | None) -> Consent:
-            kept = before.scopes if before is not None else ()
-            since = before.since_ms if before is not None and before.scopes else now_ms
+            current = before is not None and before.counts_for(client_created_at)
+            kept = before.scopes if before is not None and current else ()
+            since = before.since_ms if before is not None and current else now_ms
             return Consent(client_id, tuple(sorted(set(kept) | added)), now_ms // 1000, since,
                            before.not_before_ms if before is not None else 0)
         granted = await self._update(sub, client_id, grant)

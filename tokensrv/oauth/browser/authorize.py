@@ -314,7 +314,9 @@ async def needed(p: Provider, request: AuthorizationRequest, sub: str) -> bool:
     if "consent" in request.prompt:
         return True
     consent = await p.store.consents.get_consent(sub, client.client_id)
-    return consent is None or not set(request.scope.split()) <= set(consent.scopes)
+    # a consent to a client removed since, whose id this one took, does not count
+    return consent is None or not consent.counts_for(client.created_at) \
+        or not set(request.scope.split()) <= set(consent.scopes)
 
 
 async def code_or_consent(p: Provider, request: AuthorizationRequest, session: BrowserSession,

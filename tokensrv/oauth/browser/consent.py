@@ -124,6 +124,10 @@ async def decide(p: Provider, form: Mapping[str, str], browser: str | None, sess
         events.consent_changed("denied", session.sub, remote, client_id=request.client_id)
         denied = AccessDenied("the user denied consent", description="the user did not allow the application")
         return authorize.error_location(p, request.redirect_uri, denied, request.state)
-    await p.store.consents.grant_consent(session.sub, request.client_id, request.scope.split(), p.now_ms())
+    client = await p.store.clients.get_client(request.client_id)
+    if client is None:  # removed while the page was shown
+        raise ConsentExpired("the client is gone")
+    await p.store.consents.grant_consent(session.sub, request.client_id, request.scope.split(), p.now_ms(),
+                                         client.created_at)
     events.consent_changed("granted", session.sub, remote, client_id=request.client_id)
     return await authorize.issue_code(p, request, session)
