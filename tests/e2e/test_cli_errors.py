@@ -43,3 +43,13 @@ def test_an_argument_that_is_not_utf8_is_one_line_and_exit_2(redis_url, tmp_path
     stderr = done.stderr.decode("utf-8", "replace")
     assert done.returncode == 2 and len(stderr.splitlines()) == 1, stderr
     assert stderr.startswith("tokensrv: error: ") and "UTF-8" in stderr and "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("flag", ["--redis-url", "--keys-dir"])
+def test_an_empty_setting_flag_is_an_error_naming_it(tmp_path, flag):
+    """`--redis-url ''` is not "unset": it once fell back to the default URL without a word."""
+    done = subprocess.run([sys.executable, "-m", "tokensrv", "client", "list", flag, ""], capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "TOKENSRV_KEYS_DIR": str(tmp_path / "keys")})
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("tokensrv: error: ") and f"{flag} is empty" in done.stderr
