@@ -335,3 +335,20 @@ async def test_a_client_removed_and_added_again_with_its_id_asks_again(server, c
     await answer(server, location, "allow")
     _, location = await to_consent(server, app, scope="openid")  # remembered now
     assert location.startswith(REDIRECT) and "code" in query_of(location)
+
+
+async def test_the_page_names_where_it_sends_back_and_that_a_registered_client_is_unverified(server):
+    """The name is the client's own choice: the page shows the redirect URI's host too, and for a
+    client that registered itself, that this server did not verify it (an operator's client: no such note)."""
+    await add_user(server)
+    token = (await admin.mint_initial_token(provider_of(server), 600, 1))["initial_access_token"]
+    resp = await server.post("/oauth2/register", json={
+        "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none", "client_name": "Your Bank"},
+        headers={"Authorization": "Bearer " + token})
+    registered = App((await resp.json())["client_id"], None, REDIRECT)
+    host = urlsplit(REDIRECT).hostname
+    for app, unverified in ((registered, True), (await third_party(server), False)):
+        _, location = await to_consent(server, app)
+        _, _, html = await consent_page(server, location)
+        assert f'id="consent-redirect-host">{host}<' in html, app.client_id
+        assert ('not verified by 127.0.0.1' in html) is unverified, app.client_id

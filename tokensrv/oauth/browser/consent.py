@@ -23,13 +23,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from tokensrv.errors import AccessDenied, InvalidRequest
 from tokensrv.oauth import Provider
 from tokensrv.oauth.browser import authorize, sessions, signin, step_up
 from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.observability import events
-from tokensrv.store import BrowserSession, PendingLogin
+from tokensrv.store import BrowserSession, Client, PendingLogin
 
 PATH = authorize.CONSENT_PATH
 OFFLINE = "offline_access"
@@ -60,6 +61,8 @@ class Asked:
     client_id: str
     username: str
     scopes: tuple[tuple[str, str], ...]  # (scope, what it lets the application do)
+    redirect_host: str = ""  # where the answer goes: the one thing about a client its name cannot fake
+    unverified_by: str = ""  # a client that registered itself: nobody at this issuer (host) vouched for it
 
 
 def scope_words(p: Provider, scope: str) -> str:
@@ -92,17 +95,22 @@ async def show(p: Provider, request_id: str | None, browser: str | None, session
     user = await p.store.users.get_user(session.sub)
     if user is None or user.disabled:
         raise ConsentExpired("the user is gone")
-    return Asked(request_id or "", csrf, pending.request.client_id, user.username,
-                 await _told(p, pending.request.client_id, pending.request.scope))
+    request = pending.request
+    client = await p.store.clients.get_client(request.client_id)
+    if client is None:
+        raise ConsentExpired("the client is gone")
+    # its name is the client's own choice: say where it sends the user, and who did not check it
+    unverified = (urlsplit(p.settings.issuer).hostname or "") if client.registered else ""
+    return Asked(request_id or "", csrf, request.client_id, user.username, _told(p, client, request.scope),
+                 urlsplit(request.redirect_uri).hostname or "", unverified)
 
 
-async def _told(p: Provider, client_id: str, scope: str) -> tuple[tuple[str, str], ...]:
+def _told(p: Provider, client: Client, scope: str) -> tuple[tuple[str, str], ...]:
     """The scopes in words, as what will happen: a client that may refresh gets a refresh token
     whatever it asks (own_tokens: the refresh_token grant decides, public contract), so it keeps
     access when the user is away, offline_access asked or not; one that may not does not, even
     with offline_access. That line comes last, named offline_access."""
-    client = await p.store.clients.get_client(client_id)
-    keeps = client is not None and "refresh_token" in client.grant_types
+    keeps = "refresh_token" in client.grant_types
     told = tuple((s, scope_words(p, s)) for s in scope.split() if s != OFFLINE)
     return (*told, (OFFLINE, DESCRIPTIONS[OFFLINE])) if keeps else told
 
