@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from playwright.async_api import expect
 
@@ -30,8 +31,15 @@ async def test_allow_then_remembered_then_withdrawn_and_deny(start_server, party
     await page.wait_for_url(server.url + "/consent?*")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Photo Printer wants to access your account")
     await expect(page.locator("#consent-username")).to_have_text("alice")
+    # where the answer goes (its name is the client's choice); an operator's client: no "not verified"
+    await expect(page.locator("#consent-redirect-host")).to_have_text(urlsplit(party.url).hostname or "")
+    await expect(page.locator("#consent-unverified")).to_have_count(0)
     await expect(page.locator("#consent-scopes li")).to_have_count(4)
     await expect(page.locator("#consent-scopes")).to_contain_text("See your email address")
+    # it may refresh (the refresh_token grant): it keeps access, said once, last
+    await expect(page.locator("#consent-keeps-access")).to_have_text(
+        "Keep access when you are not using it, until you withdraw it")
+    await expect(page.locator("#consent-scopes li").last).to_have_id("consent-keeps-access")
     allow, deny = page.get_by_role("button", name="Allow"), page.get_by_role("button", name="Deny")
     colours = [await b.evaluate("e => getComputedStyle(e).backgroundColor") for b in (allow, deny)]
     assert colours[0] != colours[1], colours  # primary and secondary look different

@@ -30,3 +30,26 @@ def test_a_failing_command_writes_exactly_one_line(redis_url, tmp_path, args):
                               text=True, timeout=60, stdin=subprocess.DEVNULL)
         assert done.returncode != 0
         assert done.stderr.startswith("tokensrv: error: ") and len(done.stderr.splitlines()) == 1, done.stderr
+
+
+@pytest.mark.parametrize("args", [(b"client", b"show", b"\xff"), (b"user", b"show", b"al\xffice"),
+                                  (b"client", b"add", b"--id", b"\xfe\xff")], ids=lambda args: args[0].decode())
+def test_an_argument_that_is_not_utf8_is_one_line_and_exit_2(redis_url, tmp_path, args):
+    """A byte string the shell passes as is (`tokensrv client show $'\\xff'`): one line naming
+    which argument, exit 2 as argparse's usage errors, for any command; no traceback."""
+    env = {**os.environ, "TOKENSRV_REDIS_URL": redis_url, "TOKENSRV_KEYS_DIR": str(tmp_path / "keys")}
+    done = subprocess.run([sys.executable.encode(), b"-m", b"tokensrv", *args], env=env, capture_output=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    stderr = done.stderr.decode("utf-8", "replace")
+    assert done.returncode == 2 and len(stderr.splitlines()) == 1, stderr
+    assert stderr.startswith("tokensrv: error: ") and "UTF-8" in stderr and "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("flag", ["--redis-url", "--keys-dir"])
+def test_an_empty_setting_flag_is_an_error_naming_it(tmp_path, flag):
+    """`--redis-url ''` is not "unset": it once fell back to the default URL without a word."""
+    done = subprocess.run([sys.executable, "-m", "tokensrv", "client", "list", flag, ""], capture_output=True,
+                          text=True, timeout=60, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "TOKENSRV_KEYS_DIR": str(tmp_path / "keys")})
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("tokensrv: error: ") and f"{flag} is empty" in done.stderr

@@ -3,6 +3,8 @@ topology: a user's sessions and refresh families listed while they live, ended o
 the index bounded however many sign-ins a script makes."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.helpers.store import NOW, D, family, session
@@ -34,3 +36,17 @@ async def test_refresh_families_are_indexed_per_user(redis):
     assert await store.user_family_ids(made.sub, NOW) == [made.family_id]
     await store.unindex_family(made.sub, made.family_id)
     assert await store.user_family_ids(made.sub, NOW) == []
+
+
+async def test_a_withdrawal_during_a_grant_never_brings_the_scopes_back(redis):
+    """grant_consent reads, merges and writes; a withdrawal between its read and its write must
+    not be undone (the scopes withdrawn written back). Many concurrent pairs: each ends either
+    withdrawn or with the new scope only, never with the withdrawn one."""
+    store = RedisStore(redis).consents
+    for n in range(40):
+        sub = f"user-{n}"
+        await store.grant_consent(sub, "app", ["old"], NOW * 1000)
+        await asyncio.gather(store.grant_consent(sub, "app", ["new"], NOW * 1000 + 1),
+                             store.revoke_consent(sub, "app", NOW * 1000 + 1))
+        consent = await store.get_consent(sub, "app")
+        assert consent is None or consent.scopes == ("new",), (n, consent)

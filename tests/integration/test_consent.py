@@ -11,13 +11,16 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.helpers.app import provider_of
+from tests.helpers.passkeys import assert_400, post_json
 from tests.helpers.processes import run_cli
 from tests.helpers.sso import (
+    PASSWORD,
     REDIRECT,
     App,
     add_app,
     add_user,
     begin,
+    cookie,
     csrf_of,
     is_error_page,
     login_page,
@@ -38,8 +41,9 @@ async def server(make_client, settings):
 
 async def third_party(server, client_id="thirdapp", **metadata) -> App:
     """An operator's client that asks, as a registered one does (`client add --consent required`)."""
+    metadata = {"grant_types": ("authorization_code", "refresh_token"), **metadata}
     created = await admin.add_client(provider_of(server), client_id, ClientMetadata(
-        public=True, redirect_uris=(REDIRECT,), grant_types=("authorization_code", "refresh_token"), scope=SCOPES,
+        public=True, redirect_uris=(REDIRECT,), scope=SCOPES,
         consent_required=True, client_name="Photo Printer", policy_uri="https://printer.example/privacy",
         **metadata))
     assert created["client_secret"] is None
@@ -247,3 +251,104 @@ async def test_a_request_parked_for_the_second_step_cannot_be_answered_on_the_co
                                     data={"request": request_id, "csrf_token": csrf_of(html), "decision": "allow"}
                                     if method == "post" else None, allow_redirects=False)
         assert resp.status == 400 and is_error_page(await resp.text())
+
+
+@pytest.mark.parametrize("logged_out", [False, True])
+async def test_an_unanswered_consent_request_is_no_sign_in(server, logged_out):
+    """The consent request waits for the signed-in user's answer: on the second-factor page, the
+    passkey sign-in or the password form it is refused (it would start a session as that user, or
+    as whoever's password is typed), before and after a logout."""
+    await add_user(server)
+    await add_user(server, "bob", email="bob@example.org")
+    app = await third_party(server)
+    _, location = await to_consent(server, app)
+    request_id, csrf, _ = await consent_page(server, location)
+    if logged_out:
+        html = await (await server.get("/oauth2/logout")).text()
+        resp = await server.post("/oauth2/logout", data={"csrf_token": csrf_of(html)}, allow_redirects=False)
+        assert resp.status < 400 and cookie(server, "tokensrv_session") in (None, "")
+    ids = {"request": request_id, "csrf_token": csrf}
+    for method, data in (("get", None), ("post", {**ids, "code": "123456"})):
+        resp = await server.request(method, "/login/two-step", params={"request": request_id}, data=data,
+                                    allow_redirects=False)
+        assert resp.status == 400 and is_error_page(await resp.text())
+    await assert_400(await post_json(server, "/login/passkey/options", ids))
+    await assert_400(await post_json(server, "/login/passkey", {**ids, "credential": {}}))
+    resp = await server.get("/login", params={"request": request_id}, allow_redirects=False)
+    assert resp.status == 400 and is_error_page(await resp.text())
+    resp = await server.post("/login", data={**ids, "username": "bob", "password": PASSWORD}, allow_redirects=False)
+    assert resp.status == 400 and is_error_page(await resp.text())
+    if not logged_out:  # still the signed-in user's to answer
+        assert "code" in query_of(await answer(server, location, "allow"))
+
+
+async def test_withdrawing_ends_families_beyond_the_index_and_codes_not_yet_redeemed(server, clock):
+    """What the account page cannot find dies too: a family the per-user index has forgotten (past
+    its latest 100), and a code issued before the withdrawal; allowing again revives neither."""
+    await add_user(server)
+    app = await third_party(server)
+    p = provider_of(server)
+    sub = (await p.store.users.find_user("alice")).sub
+    forgotten = await allowed_tokens(server, app)
+    family_id = (await p.store.refresh.user_family_ids(sub, p.now()))[0]
+    await p.store.refresh.unindex_family(sub, family_id)  # as the index bound does to the oldest
+    flow, location = await to_consent(server, app)  # within the consent: a code, no page
+    code = query_of(location)["code"]
+    html = await (await server.get("/account")).text()
+    resp = await server.post("/account", data={"csrf_token": csrf_of(html), "action": "consent-revoke",
+                                               "client": app.client_id})
+    assert resp.status == 200 and "Withdrawn" in await resp.text()
+    status, body = await redeem(server, flow, code)
+    assert status == 400 and body["error"] == "invalid_grant", body
+    clock.advance(1)
+    again = await allowed_tokens(server, app)  # allowed again: a new family works, the old one not
+    for tokens, expected in ((forgotten, 400), (again, 200)):
+        resp = await server.post("/oauth2/token", data={
+            "grant_type": "refresh_token", "client_id": app.client_id, "refresh_token": tokens["refresh_token"]})
+        assert resp.status == expected, await resp.text()
+
+
+async def test_the_page_says_the_client_keeps_access_exactly_when_it_gets_refresh_tokens(server):
+    """A refresh token is issued whenever the client has the refresh_token grant (offline_access
+    or not): the page says it keeps access then, and never when it has not that grant."""
+    await add_user(server)
+    for client_id, grants, scope, keeps in (("refresher", ("authorization_code", "refresh_token"), "openid", True),
+                                            ("codeonly", ("authorization_code",), "openid offline_access", False)):
+        app = await third_party(server, client_id, grant_types=grants)
+        flow, location = await to_consent(server, app, scope=scope)
+        _, _, html = await consent_page(server, location)
+        assert ('id="consent-keeps-access"' in html) is keeps and ("Keep access" in html) is keeps, client_id
+        status, tokens = await redeem(server, flow, query_of(await answer(server, location, "allow"))["code"])
+        assert status == 200 and ("refresh_token" in tokens) is keeps, tokens
+
+
+async def test_a_client_removed_and_added_again_with_its_id_asks_again(server, clock):
+    """A consent is to the client as it was when allowed: one given before the client with that
+    id was added (to one removed since) does not count, and allowing the new one is remembered."""
+    await add_user(server)
+    await allowed_tokens(server, await third_party(server))
+    await admin.remove_client(provider_of(server), "thirdapp")
+    clock.advance(1)
+    app = await third_party(server)
+    _, location = await to_consent(server, app, scope="openid")
+    assert urlsplit(location).path == "/consent", location
+    await answer(server, location, "allow")
+    _, location = await to_consent(server, app, scope="openid")  # remembered now
+    assert location.startswith(REDIRECT) and "code" in query_of(location)
+
+
+async def test_the_page_names_where_it_sends_back_and_that_a_registered_client_is_unverified(server):
+    """The name is the client's own choice: the page shows the redirect URI's host too, and for a
+    client that registered itself, that this server did not verify it (an operator's client: no such note)."""
+    await add_user(server)
+    token = (await admin.mint_initial_token(provider_of(server), 600, 1))["initial_access_token"]
+    resp = await server.post("/oauth2/register", json={
+        "redirect_uris": [REDIRECT], "token_endpoint_auth_method": "none", "client_name": "Your Bank"},
+        headers={"Authorization": "Bearer " + token})
+    registered = App((await resp.json())["client_id"], None, REDIRECT)
+    host = urlsplit(REDIRECT).hostname
+    for app, unverified in ((registered, True), (await third_party(server), False)):
+        _, location = await to_consent(server, app)
+        _, _, html = await consent_page(server, location)
+        assert f'id="consent-redirect-host">{host}<' in html, app.client_id
+        assert ('not verified by 127.0.0.1' in html) is unverified, app.client_id

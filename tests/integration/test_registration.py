@@ -465,3 +465,28 @@ async def test_an_update_keeps_the_overlap_of_a_secret_an_operator_rotated(serve
     assert status == 200, updated
     assert (await client_credentials(server, client_id, old))[0] == 200  # still within its overlap
     assert (await client_credentials(server, client_id, new))[0] == 200
+
+
+async def test_an_update_racing_an_operators_rotation_keeps_the_new_secret(server, monkeypatch):
+    """The interleaving forced: the operator rotates the secret just after the self-update read
+    the record. The update builds on the record as it is when written (WATCH), so the rotated
+    secret and its overlap stay; before, the update wrote the old secret back."""
+    status, body, _ = await register(server, {"grant_types": ["client_credentials"], "response_types": []})
+    assert status == 201, body
+    client_id, old = body["client_id"], body["client_secret"]
+    clients, rotated = provider_of(server).store.clients, {}
+    read = clients.get_client
+
+    async def read_then_rotate(wanted: str):
+        found = await read(wanted)
+        if not rotated:  # once, between the update's read and its write
+            rotated.update(await admin.rotate_secret(provider_of(server), client_id, 3600))
+        return found
+    monkeypatch.setattr(clients, "get_client", read_then_rotate)
+    update = {"client_id": client_id, "grant_types": ["client_credentials"], "response_types": [],
+              "client_name": "Renamed"}
+    status, updated, _ = await manage(server, "PUT", path_of(body), body["registration_access_token"], json=update)
+    assert status == 200 and updated["client_name"] == "Renamed" and rotated, updated
+    monkeypatch.undo()
+    for secret in (rotated["client_secret"], old):  # the new one, and the old within its overlap
+        assert (await client_credentials(server, client_id, secret))[0] == 200

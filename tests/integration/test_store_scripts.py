@@ -11,7 +11,7 @@ from importlib import resources
 
 import pytest
 
-from tokensrv.store import AuthCode, AuthorizationRequest, Client, CodeReplay, scripts
+from tokensrv.store import AuthCode, AuthorizationRequest, CodeReplay, scripts
 from tokensrv.store.backchannel import LogoutJob
 from tokensrv.store.redis import RedisStore
 
@@ -84,18 +84,6 @@ async def test_an_initial_access_token_is_used_as_often_as_it_allows(store):
     assert [await store.clients.use_initial_token("iat") for _ in range(3)] == [True, True, False]
     assert await store.clients.initial_token_uses("iat") == 0
     assert not await store.clients.use_initial_token("never-issued")
-
-
-async def test_a_registered_client_is_replaced_only_with_its_current_token(store):
-    client = Client("reg", None, registration_token_digest="t1")
-    await store.clients.add_client(client)
-    assert not await store.clients.replace_client(dataclasses.replace(client, scopes=("a",)), "t0")
-    replacement = dataclasses.replace(client, scopes=("b",), registration_token_digest="t2")
-    assert await store.clients.replace_client(replacement, "t1")
-    assert (await store.clients.get_client("reg")).scopes == ("b",)
-    assert not await store.clients.replace_client(client, "t1")  # rotated: the old token no longer updates it
-    await store.clients.remove_client("reg")
-    assert not await store.clients.replace_client(client, "t2")  # deleted meanwhile: stays deleted
 
 
 async def test_session_clients_are_recorded_and_taken_per_session(store):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
+from tokensrv.admin.operations import client_view
 from tokensrv.cli.output import emit, print_view
+from tokensrv.store import Client
 
 CREATED = 1_796_688_000  # 2026-12-08T00:00:00Z
 
@@ -30,3 +32,17 @@ def test_show_prints_a_readable_view(capsys):
                      "created at:    2026-12-08T00:00:00Z",
                      "client name:   -",
                      "passkeys:      name=phone,created_at=2026-12-08T00:00:00Z"]
+
+
+def test_the_views_keep_epoch_seconds_and_a_person_reads_iso(capsys):
+    """The documented rule: JSON keeps epoch seconds, what a person reads shows ISO. The views
+    (client show, rotate-secret, user consents...) once gave some times as ISO strings in JSON."""
+    client = Client("web", "digest", created_at=CREATED, previous_secret_digest="old",
+                    previous_secret_expires_at=CREATED + 60)
+    view = client_view(client)
+    assert view["created_at"] == CREATED and view["previous_secret_expires_at"] == CREATED + 60
+    answer = {"client_id": "web", "client_secret": "s", "previous_secret_expires_at": CREATED + 60}
+    emit(answer, as_json=True)
+    assert json.loads(capsys.readouterr().out) == answer
+    emit(answer, as_json=False)
+    assert json.loads(capsys.readouterr().out)["previous_secret_expires_at"] == "2026-12-08T00:01:00Z"

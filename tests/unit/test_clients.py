@@ -3,6 +3,7 @@ in-test client source: no store behaviour is under test here."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 from urllib.parse import urlsplit
 
@@ -289,3 +290,28 @@ def test_every_accepted_redirect_uri_is_safe_to_send_a_code_to(scheme, slashes, 
         assert parts.hostname in ("127.0.0.1", "localhost", "::1")
     if parts.scheme in ("http", "https"):
         assert parts.hostname
+
+
+def test_an_update_keeps_every_metadata_field_it_does_not_change():
+    """metadata_of reads every ClientMetadata field back from the stored client: an update that
+    changes one field keeps the others (consent_required was once dropped, and the client stopped
+    asking consent), a field added later included."""
+    from tokensrv.oauth.clients.changes import changed_client, metadata_of
+    metadata = ClientMetadata(
+        redirect_uris=("https://app.example/cb",),
+        grant_types=("authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:token-exchange"),
+        token_endpoint_auth_method="client_secret_basic", scope=("openid", "profile"),
+        post_logout_redirect_uris=("https://app.example/bye",), require_pushed_authorization_requests=True,
+        dpop_bound_access_tokens=True, backchannel_logout_uri="https://app.example/bc",
+        backchannel_logout_session_required=False, client_name="App", logo_uri="https://app.example/logo.png",
+        policy_uri="https://app.example/privacy", tos_uri="https://app.example/tos",
+        allowed_origins=("https://app.example",), require_mfa=True, audience="https://api.example",
+        consent_required=True, exchange_audiences=("https://other.example",))
+    client, _ = new_client("app", metadata, now=1)
+    back = metadata_of(changed_client(client, dataclasses.replace(metadata_of(client), client_name="Renamed")))
+    for field in dataclasses.fields(ClientMetadata):
+        expected = "Renamed" if field.name == "client_name" else getattr(metadata, field.name)
+        assert getattr(back, field.name) == expected, field.name
+    assert back.consent_required and changed_client(client, metadata_of(client)).consent_required
+    with pytest.raises(RegistrationError, match="first_party"):  # and --first-party conflicts with it
+        changed_client(client, dataclasses.replace(metadata_of(client), first_party=True))

@@ -47,7 +47,7 @@ def client_view(client: Client) -> dict[str, Any]:
     view.pop("registration_token_digest")
     view.pop("previous_secret_digest")
     expires = view.pop("previous_secret_expires_at")  # the rotated-out secret works until then
-    view["previous_secret_expires_at"] = _iso(expires) if client.previous_secret_digest else None
+    view["previous_secret_expires_at"] = expires if client.previous_secret_digest else None
     view["type"] = "public" if client.is_public else "confidential"
     view["registered"] = client.registered  # by the client itself, over RFC 7591
     view["asks_consent"] = client.asks_consent  # the consent page: registered, or consent_required
@@ -128,7 +128,7 @@ async def rotate_secret(p: Provider, client_id: str, overlap: int) -> dict[str, 
     if updated is None:
         raise Missing(f"no client {client_id!r}")
     return {"client_id": client_id, "client_secret": secret,
-            "previous_secret_expires_at": _iso(updated.previous_secret_expires_at) if overlap else None}
+            "previous_secret_expires_at": updated.previous_secret_expires_at if overlap else None}
 
 
 async def remove_client(p: Provider, client_id: str) -> None:
@@ -261,10 +261,10 @@ async def second_factor_view(p: Provider, username: str) -> dict[str, Any]:
     factor = await p.store.mfa.get_second_factor(user.sub)
     keys = await p.store.passkeys.list_passkeys(user.sub)
     return {"username": user.username, "sub": user.sub, "totp": factor is not None,
-            "enrolled_at": _iso(factor.enrolled) if factor else None,
+            "enrolled_at": factor.enrolled if factor else None,
             "recovery_codes_left": factor.recovery_left if factor else 0,
-            "passkeys": [{"name": k.name, "created_at": _iso(k.created), "synced": k.synced,
-                          "last_used_at": _iso(k.last_used) if k.last_used else None} for k in keys]}
+            "passkeys": [{"name": k.name, "created_at": k.created, "synced": k.synced,
+                          "last_used_at": k.last_used or None} for k in keys]}
 
 
 async def reset_second_factor(p: Provider, username: str) -> dict[str, Any]:
@@ -281,7 +281,7 @@ async def reset_second_factor(p: Provider, username: str) -> dict[str, Any]:
 async def consents_view(p: Provider, username: str) -> list[dict[str, Any]]:
     """The applications a user allowed on the consent page: which scopes, since when."""
     user = await find_user(p, username)
-    return [{"client_id": c.client_id, "scopes": " ".join(c.scopes), "granted_at": _iso(c.granted)}
+    return [{"client_id": c.client_id, "scopes": " ".join(c.scopes), "granted_at": c.granted}
             for c in await p.store.consents.list_consents(user.sub)]
 
 

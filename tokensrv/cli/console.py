@@ -8,7 +8,7 @@ import argparse
 import getpass
 import sys
 
-from tokensrv.config import Settings, load_settings
+from tokensrv.config import ConfigError, Settings, load_settings
 
 
 class CLIError(Exception):
@@ -20,7 +20,11 @@ SETTING_FLAGS = ("redis_url", "keys_dir", "host", "port", "issuer", "workers", "
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    return load_settings(**{name: getattr(args, name, None) for name in SETTING_FLAGS})
+    given = {name: getattr(args, name, None) for name in SETTING_FLAGS}
+    for name, value in given.items():
+        if isinstance(value, str) and not value.strip():  # not "unset": the default would be used silently
+            raise ConfigError(f"--{name.replace('_', '-')} is empty: give a value, or leave the flag out")
+    return load_settings(**given)
 
 
 def as_given(message: str, args: argparse.Namespace) -> str:

@@ -46,7 +46,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def not_utf8(argv: Sequence[str]) -> str | None:
+    """The error line for the first argument that is not UTF-8 (Python keeps its bytes as lone
+    surrogates, which no output can print: the error naming it would be a traceback); else None."""
+    for position, arg in enumerate(argv, 1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return error_line(f"argument {position} is not valid UTF-8: {os.fsencode(arg)!r}", "text")
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if (bad := not_utf8(sys.argv[1:] if argv is None else argv)) is not None:
+        print(bad, file=sys.stderr)
+        return 2  # as argparse's usage errors
     args = build_parser().parse_args(argv)
     try:
         if args.command == "serve":

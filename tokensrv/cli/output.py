@@ -14,10 +14,25 @@ _TIMES = ("_at", "rotate_after")
 
 
 def emit(result: Any, as_json: bool) -> None:
-    if as_json or not isinstance(result, list):
-        print(json.dumps(result, indent=None if as_json else 2))
-        return
-    print_table(result)
+    if as_json:
+        print(json.dumps(result))
+    elif isinstance(result, list):
+        print_table(result)
+    else:  # a command's answer (client add, rotate-secret...) read by a person: its times as ISO
+        print(json.dumps(_readable(result), indent=2))
+
+
+def _readable(value: Any, name: str = "") -> Any:
+    """`value` with each time field (epoch seconds, as JSON keeps them) written as ISO 8601 UTC."""
+    if isinstance(value, dict):
+        return {k: _readable(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_readable(v) for v in value]
+    return _cell(value, name) if _is_time(value, name) else value
+
+
+def _is_time(value: Any, column: str) -> bool:
+    return column.endswith(_TIMES) and isinstance(value, int) and not isinstance(value, bool)
 
 
 # what `client list` shows of each client_view (direct or through --server alike)
@@ -49,7 +64,7 @@ def print_view(record: dict[str, Any]) -> None:
 
 
 def _cell(value: Any, column: str = "") -> str:
-    if column.endswith(_TIMES) and isinstance(value, int) and not isinstance(value, bool):
+    if _is_time(value, column):
         return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, dict) for v in value):
         return "; ".join(_cell(v) for v in value)  # a user's passkeys

@@ -255,11 +255,6 @@ class CachedClients(ClientStore):
         self.cache.invalidate(client_id)  # this process at once; the others by the announcement
         return removed
 
-    async def replace_client(self, client: Client, token_digest: str) -> bool:
-        replaced = await super().replace_client(client, token_digest)
-        self.cache.invalidate(client.client_id)  # this process at once; the others by the announcement
-        return replaced
-
     async def update_client(self, client_id: str, change: Callable[[Client], Client]) -> Client | None:
         updated = await super().update_client(client_id, change)
         self.cache.invalidate(client_id)  # this process at once; the others by the announcement

@@ -29,7 +29,6 @@ class ClientStore:
         self.redis = conn.redis
         self._conn = conn
         self._use_initial_token = conn.script(scripts.USE_INITIAL_TOKEN)
-        self._replace_registered = conn.script(scripts.REPLACE_REGISTERED)
 
     async def add_client(self, client: Client) -> None:
         key = keyspace.client(client.client_id)
@@ -54,17 +53,6 @@ class ClientStore:
         await self.redis.srem(keyspace.CLIENTS, client_id)
         await self.redis.publish(keyspace.CLIENT_CHANGES, client_id)
         return bool(deleted)
-
-    async def replace_client(self, client: Client, token_digest: str) -> bool:
-        """Write a changed record of a registered client, if its registration access token is still
-        the one with `token_digest` (one script: of two concurrent updates with one token, exactly
-        one wins, and a client deleted meanwhile stays deleted). Announced, so caches drop the old
-        record. False if it was not written."""
-        key = keyspace.client(client.client_id)
-        if not await self._replace_registered(keys=[key], args=[json.dumps(client.to_json()), token_digest]):
-            return False
-        await self.redis.publish(keyspace.CLIENT_CHANGES, client.client_id)
-        return True
 
     async def update_client(self, client_id: str, change: Callable[[Client], Client]) -> Client | None:
         """`change` applied to the record as it is now (None if there is none), written only if

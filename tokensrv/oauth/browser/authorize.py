@@ -106,15 +106,17 @@ async def _answer(p: Provider, request: AuthorizationRequest, session_secret: st
         if session is None:
             if "none" in request.prompt:
                 raise LoginRequired("prompt=none without a usable session")
-            return Login(await park(p, request, browser))
+            return Login(await park(p, request, secret_digest(browser)))
         lacking = step_up.missing(p, request, session, mfa)
         if lacking and "none" in request.prompt:
             raise await step_up.refusal_without_prompt(p, lacking, session.sub)
         if lacking.password:  # the same user's password again (then the second factor if due)
-            return Login(await park(p, request, browser, confirm=session.sub, session=session_secret))
+            return Login(await park(p, request, secret_digest(browser), confirm=session.sub,
+                                      session=session_secret))
         if lacking.second_factor:  # the password stands: the second step only
-            return Login(await park(p, request, browser, sub=session.sub, session=session_secret), second_step=True)
-        return Redirect(await code_or_consent(p, request, session, secret_digest(browser)))
+            return Login(await park(p, request, secret_digest(browser), sub=session.sub, session=session_secret),
+                         second_step=True)
+        return Redirect(await code_or_consent(p, request, session, secret_digest(browser), session_secret))
     except OAuthError as exc:
         return Redirect(error_location(p, redirect_uri, exc, state), exc)
 
@@ -255,14 +257,17 @@ def _prompt(params: Mapping[str, str]) -> tuple[str, ...]:
     return values
 
 
-async def park(p: Provider, request: AuthorizationRequest, browser: str, resume: str = "", *,
+async def park(p: Provider, request: AuthorizationRequest, browser_digest: str, resume: str = "", *,
                sub: str = "", confirm: str = "", session: str | None = None) -> str:
     """Keep the request server-side while the user logs in; the login URL names it by a random id.
-    With `resume` (a page of ours: the device page, the account page) the login goes back there.
+    It is bound to the browser whose CSRF cookie has `browser_digest`. With `resume` (a page of
+    ours: the device page, the account page, the consent page) the login goes back there.
     A step-up names the session's user: `sub` (the second step only) or `confirm` (a password),
-    and the session's cookie digest: it may finish only while that session is the browser's."""
+    and the session's cookie digest: it may finish only while that session is the browser's, and
+    for a user not signed out since (`since_ms`). Every request is parked here (the consent
+    page's too), so none lacks those bindings."""
     request_id = secrets.token_urlsafe(24)
-    pending = PendingLogin(request, secret_digest(browser), p.now() + LOGIN_TTL, resume, sub, confirm,
+    pending = PendingLogin(request, browser_digest, p.now() + LOGIN_TTL, resume, sub, confirm,
                            secret_digest(session) if session else "", p.now_ms() if sub else 0)
     await p.store.sessions.put_pending_login(request_id, pending, LOGIN_TTL)
     return request_id
@@ -291,7 +296,7 @@ async def park_for_page(p: Provider, browser: str, resume: str, *, sub: str = ""
     """A sign-in for one of our own pages: no client, no code; back to `resume` afterwards. With
     `sub` and `session`, a step-up of that session: the second step only (as in `_answer`)."""
     request = AuthorizationRequest(client_id="", redirect_uri="", redirect_uri_given=False, scope="")
-    return await park(p, request, browser, resume, sub=sub, session=session)
+    return await park(p, request, secret_digest(browser), resume, sub=sub, session=session)
 
 
 # ---- the consent step (the page is oauth/browser/consent.py) ----
@@ -309,18 +314,20 @@ async def needed(p: Provider, request: AuthorizationRequest, sub: str) -> bool:
     if "consent" in request.prompt:
         return True
     consent = await p.store.consents.get_consent(sub, client.client_id)
-    return consent is None or not set(request.scope.split()) <= set(consent.scopes)
+    # a consent to a client removed since, whose id this one took, does not count
+    return consent is None or not consent.counts_for(client.created_at) \
+        or not set(request.scope.split()) <= set(consent.scopes)
 
 
 async def code_or_consent(p: Provider, request: AuthorizationRequest, session: BrowserSession,
-                          browser_digest: str) -> str:
+                          browser_digest: str, session_secret: str | None) -> str:
     """Where the browser goes once the sign-in satisfies the request: back to the client with a
-    code, or to the consent page (prompt=none: ConsentRequired, told at the redirect URI)."""
+    code, or to the consent page (prompt=none: ConsentRequired, told at the redirect URI). The
+    consent request is parked for the session (`session_secret`, its cookie): it is no sign-in
+    (signin.sign_in_request refuses it), and it is answered only while that session stands."""
     if not await needed(p, request, session.sub):
         return await issue_code(p, request, session)
     if "none" in request.prompt:
         raise ConsentRequired(f"prompt=none; {request.client_id!r} not allowed {request.scope!r}")
-    request_id = secrets.token_urlsafe(24)
-    pending = PendingLogin(request, browser_digest, p.now() + LOGIN_TTL, CONSENT_PATH, session.sub)
-    await p.store.sessions.put_pending_login(request_id, pending, LOGIN_TTL)
+    request_id = await park(p, request, browser_digest, CONSENT_PATH, sub=session.sub, session=session_secret)
     return CONSENT_PATH + "?" + urlencode({"request": request_id})

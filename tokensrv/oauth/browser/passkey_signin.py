@@ -19,8 +19,8 @@ from tokensrv.oauth.browser.signin import (
     SignedIn,
     finish,
     parked_session_stands,
-    pending_login,
     same_secret,
+    sign_in_request,
 )
 from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.store import PendingLogin
@@ -31,7 +31,7 @@ async def _pending(p: Provider, body: Mapping[str, Any], browser: str | None,
                    session_secret: str | None) -> tuple[str, str, PendingLogin]:
     request_id = body.get("request")
     request_id = request_id if isinstance(request_id, str) else ""
-    csrf, pending = await pending_login(p, request_id, browser)
+    csrf, pending = await sign_in_request(p, request_id, browser)
     await parked_session_stands(p, pending, session_secret)
     token = body.get("csrf_token")
     if not same_secret(token if isinstance(token, str) else None, csrf):

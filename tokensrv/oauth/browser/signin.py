@@ -17,7 +17,7 @@ from tokensrv.errors import InvalidRequest
 from tokensrv.oauth import Provider
 from tokensrv.oauth.auth_methods import AMR_PASSWORD
 from tokensrv.oauth.browser import second_factor, sessions, step_up
-from tokensrv.oauth.browser.authorize import code_or_consent
+from tokensrv.oauth.browser.authorize import CONSENT_PATH, code_or_consent
 from tokensrv.oauth.clients.metadata import secret_digest
 from tokensrv.oauth.credentials import check_credentials
 from tokensrv.oauth.endpoints.revocation import user_is_current
@@ -74,6 +74,16 @@ async def pending_login(p: Provider, request_id: str | None, browser: str | None
     return browser, pending
 
 
+async def sign_in_request(p: Provider, request_id: str | None, browser: str | None) -> tuple[str, PendingLogin]:
+    """The pending request, as pending_login finds it, if it is one a sign-in may finish: a
+    consent request (parked for a signed-in user, waiting for that user's answer) is not, or
+    whoever is at the browser could turn it into a session as that user (or as themselves)."""
+    csrf, pending = await pending_login(p, request_id, browser)
+    if pending.resume == CONSENT_PATH:
+        raise LoginExpired("a consent request is not a sign-in")
+    return csrf, pending
+
+
 async def parked_session_stands(p: Provider, pending: PendingLogin, session_secret: str | None) -> None:
     """A step-up stands on the SSO session it was parked for (no password was typed for its user):
     once that session ended (logout, sign-out everywhere, its lifetime), whoever is at the browser
@@ -93,7 +103,7 @@ async def _retry(p: Provider, request_id: str, pending: PendingLogin, csrf: str,
 
 
 async def show(p: Provider, request_id: str | None, browser: str | None) -> Retry:
-    csrf, pending = await pending_login(p, request_id, browser)
+    csrf, pending = await sign_in_request(p, request_id, browser)
     return await _retry(p, request_id or "", pending, csrf)
 
 
@@ -101,7 +111,7 @@ async def sign_in(p: Provider, form: Mapping[str, str], browser: str | None,
                   session_secret: str | None, remote: str, agent: str = "") -> Retry | SecondStep | SignedIn:
     """Check the form and the credentials; on success, a fresh session and the code redirect."""
     request_id = form.get("request", "")
-    csrf, pending = await pending_login(p, request_id, browser)
+    csrf, pending = await sign_in_request(p, request_id, browser)
     if not same_secret(form.get("csrf_token"), csrf):
         raise LoginExpired("CSRF token does not match the cookie")
     username, password = form.get("username"), form.get("password")
@@ -133,4 +143,4 @@ async def finish(p: Provider, request_id: str, user: User, session_secret: str |
     secret, session = await sessions.start(p, user, session_secret, amr, where)
     if pending.resume:  # a sign-in for one of our own pages (device, account): back there, no code
         return SignedIn(secret, session, pending.resume)
-    return SignedIn(secret, session, await code_or_consent(p, pending.request, session, pending.browser))
+    return SignedIn(secret, session, await code_or_consent(p, pending.request, session, pending.browser, secret))

@@ -20,8 +20,8 @@ from tokensrv.oauth.browser.signin import (
     SignedIn,
     finish,
     parked_session_stands,
-    pending_login,
     same_secret,
+    sign_in_request,
 )
 from tokensrv.store import PendingLogin, User
 
@@ -44,7 +44,7 @@ class CodeForm:
 
 async def _waiting(p: Provider, request_id: str | None, browser: str | None,
                    session_secret: str | None) -> tuple[str, PendingLogin, User]:
-    csrf, pending = await pending_login(p, request_id, browser)
+    csrf, pending = await sign_in_request(p, request_id, browser)
     await parked_session_stands(p, pending, session_secret)
     user = await p.store.users.get_user(pending.sub) if pending.sub else None
     if user is None or user.disabled:

@@ -13,21 +13,16 @@ from tokensrv.store import Client
 MAX_OVERLAP = 30 * 86400  # how long a rotated-out secret may keep working
 
 
+# the metadata fields a stored client keeps under another name; every other field by its own
+STORED_AS = {"scope": "scopes", "public": "is_public"}
+
+
 def metadata_of(client: Client) -> ClientMetadata:
     """A stored client's metadata, as new_client reads it: what `tokensrv client update` changes
-    and checks again, through the one check every client's metadata passes."""
-    return ClientMetadata(
-        redirect_uris=client.redirect_uris, grant_types=client.grant_types,
-        token_endpoint_auth_method=client.token_endpoint_auth_method, jwks=client.jwks, jwks_uri=client.jwks_uri,
-        scope=client.scopes, post_logout_redirect_uris=client.post_logout_redirect_uris,
-        require_pushed_authorization_requests=client.require_pushed_authorization_requests,
-        dpop_bound_access_tokens=client.dpop_bound_access_tokens,
-        backchannel_logout_uri=client.backchannel_logout_uri,
-        backchannel_logout_session_required=client.backchannel_logout_session_required,
-        client_name=client.client_name, logo_uri=client.logo_uri, policy_uri=client.policy_uri,
-        tos_uri=client.tos_uri, allowed_origins=client.allowed_origins, require_mfa=client.require_mfa,
-        public=client.is_public, audience=client.audience, first_party=client.first_party,
-        exchange_audiences=client.exchange_audiences, admin=client.admin)
+    and checks again, through the one check every client's metadata passes. Every field of
+    ClientMetadata is read back (a new one included), so an update never drops one."""
+    return ClientMetadata(**{f.name: getattr(client, STORED_AS.get(f.name, f.name))
+                             for f in dataclasses.fields(ClientMetadata)})
 
 
 def changed_client(current: Client, metadata: ClientMetadata) -> Client:

@@ -108,7 +108,7 @@ async def read(p: Provider, client_id: str, authorization: str | None) -> dict[s
     """§2.1: the client's current metadata (its secret is not kept, so it is not shown) and a new
     registration access token (§3)."""
     current = await registered_client(p, client_id, authorization)
-    client, registration_token = await _with_new_token(p, current, current)
+    client, registration_token = await _with_new_token(p, current)
     return answer(client, p.settings.issuer, registration_token=registration_token)
 
 
@@ -126,27 +126,41 @@ async def update(p: Provider, client_id: str, authorization: str | None, body: B
             and hmac.compare_digest(secret_digest(metadata["client_secret"]), current.secret_digest)):
         raise InvalidClientMetadata("update with a wrong client_secret",
                                     description="client_secret must be the client's current secret")
-    changed, secret = client_from_metadata(p, client_id, metadata)
-    if changed.token_endpoint_auth_method in SECRET_METHODS and current.secret_digest is not None:
-        # keep the secret, and one an operator rotated out while its overlap lasts (`client rotate-secret`)
-        changed, secret = replace(changed, secret_digest=current.secret_digest,
-                                  previous_secret_digest=current.previous_secret_digest,
-                                  previous_secret_expires_at=current.previous_secret_expires_at), None
-    changed = replace(changed, created_at=current.created_at)
-    changed, registration_token = await _with_new_token(p, current, changed)
+    wanted, secret = client_from_metadata(p, client_id, metadata)
+
+    def keeping(now: Client) -> Client:
+        """The new metadata over the record as it is now: its issue time, and its secret and one an
+        operator rotated out while its overlap lasts (`client rotate-secret`, maybe meanwhile)."""
+        nonlocal secret
+        if wanted.token_endpoint_auth_method in SECRET_METHODS and now.secret_digest is not None:
+            secret = None
+            return replace(wanted, created_at=now.created_at, secret_digest=now.secret_digest,
+                           previous_secret_digest=now.previous_secret_digest,
+                           previous_secret_expires_at=now.previous_secret_expires_at)
+        return replace(wanted, created_at=now.created_at)
+    changed, registration_token = await _with_new_token(p, current, keeping)
     audit("client.registration_updated", client_id=client_id)
     return answer(changed, p.settings.issuer, secret=secret, registration_token=registration_token)
 
 
-async def _with_new_token(p: Provider, current: Client, changed: Client) -> tuple[Client, str]:
-    """`changed` stored in place of `current` with a new registration access token, and that
-    token. Written only if the record still has `current`'s token: of two requests with one
-    token, exactly one gets an answer (with the next token), the other 401."""
+async def _with_new_token(p: Provider, current: Client,
+                          change: Callable[[Client], Client] = lambda now: now) -> tuple[Client, str]:
+    """`change` applied to the record as it is now, stored with a new registration access token,
+    and that token. Through the store's WATCH loop (update_client), and only while the record
+    still has `current`'s token: of two requests with one token, exactly one gets an answer (with
+    the next token), the other 401; and an operator's change meanwhile (`client rotate-secret`,
+    `client update`) is built upon, never overwritten with what was read before it."""
     registration_token = secrets.token_urlsafe(32)
-    changed = replace(changed, registration_token_digest=secret_digest(registration_token))
-    if not await p.store.clients.replace_client(changed, current.registration_token_digest or ""):
-        # deleted, or read or updated with this same token (which rotated it), since it was checked
-        raise InvalidToken("registration changed or deleted during this request")
+    expected = current.registration_token_digest or ""
+
+    def rotated(now: Client) -> Client:
+        if not hmac.compare_digest(now.registration_token_digest or "", expected):
+            # read or updated with this same token (which rotated it), since it was checked
+            raise InvalidToken("registration changed during this request")
+        return replace(change(now), registration_token_digest=secret_digest(registration_token))
+    changed = await p.store.clients.update_client(current.client_id, rotated)
+    if changed is None:
+        raise InvalidToken("registration deleted during this request")
     return changed, registration_token
 
 

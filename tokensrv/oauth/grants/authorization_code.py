@@ -16,6 +16,7 @@ from tokensrv.oauth import Provider
 from tokensrv.oauth.browser.authorize import PKCE_VALUE
 from tokensrv.oauth.claims_request import parse_claims
 from tokensrv.oauth.clients.metadata import secret_digest
+from tokensrv.oauth.consent_checks import consent_covers
 from tokensrv.oauth.dpop import check_code_binding
 from tokensrv.oauth.endpoints.revocation import deny_jtis, kill_family, user_is_current
 from tokensrv.oauth.own_tokens import Issued, Subject, issue_for_user
@@ -43,6 +44,8 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str
     _, sid_revoked, _ = await p.store.denylist.denied("", taken.sid, taken.sub)
     if user is None or not user_is_current(user, taken.session_created_ms) or sid_revoked:
         raise InvalidGrant("the session ended before the code was redeemed")
+    if not await consent_covers(p, client, user.sub, taken.request.scope):  # no read unless it asks consent
+        raise InvalidGrant("the user's consent was withdrawn before the code was redeemed")
     subject = Subject(user.sub, taken.auth_time, taken.sid, user.roles, taken.amr, taken.acr, user=user)
     asked = parse_claims(taken.request.claims).id_token  # OIDC Core §5.5: claims for the ID token
     issued = await issue_for_user(p, client, subject, taken.request.scope, taken.request.nonce, jkt, tuple(asked))

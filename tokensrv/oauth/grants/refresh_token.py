@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 from tokensrv.errors import InvalidDPoPProof, InvalidGrant, InvalidScope, UnauthorizedClient
 from tokensrv.oauth import Provider
+from tokensrv.oauth.consent_checks import withdrawn_since
 from tokensrv.oauth.endpoints.revocation import deny_jtis, kill_family, user_is_current
 from tokensrv.oauth.own_tokens import (
     Issued,
@@ -65,6 +66,9 @@ async def grant(p: Provider, client: Client, params: Mapping[str, str], jkt: str
     if session_ended:
         await kill_family(p, family)
         raise InvalidGrant("the SSO session of the refresh token ended (logout)")
+    if await withdrawn_since(p, client, family.sub, family.created_ms):  # no read unless it asks consent
+        await kill_family(p, family)
+        raise InvalidGrant("the user withdrew their consent to this client")
     scope = " ".join(wanted) if wanted else family.scope
     # RFC 6749 §6: the scope may narrow for this access token; the family keeps its grant
     subject = Subject(family.sub, family.auth_time, family.sid, user.roles, family.amr, family.acr, user=user)

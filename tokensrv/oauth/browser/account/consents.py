@@ -12,10 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tokensrv.oauth import Provider
-from tokensrv.oauth.browser.account.grants import live
+from tokensrv.oauth.browser.account.grants import end_families, live
 from tokensrv.oauth.browser.account.page import Account, ConsentView, Visit, replace
 from tokensrv.oauth.browser.consent import scope_words
-from tokensrv.oauth.endpoints.revocation import kill_family
 from tokensrv.observability import events
 from tokensrv.store import User
 
@@ -33,17 +32,13 @@ async def listed(p: Provider, shown: Account) -> Account:
 
 
 async def withdraw(p: Provider, user: User, client_id: str) -> int | None:
-    """Forget the consent and end the client's refresh families of the user: how many ended;
-    None if the user had not allowed that client."""
-    if not await p.store.consents.revoke_consent(user.sub, client_id):
+    """Withdraw the consent and end the client's refresh families of the user in the index: how
+    many ended; None if the user had not allowed that client. Families beyond the index (its
+    latest 100) and codes not yet redeemed die too: the withdrawal's mark is checked by the
+    refresh and code grants (oauth/consent_checks.py)."""
+    if not await p.store.consents.revoke_consent(user.sub, client_id, p.now_ms()):
         return None
-    ended = 0
-    for family in await live(p, user):
-        if family.client_id == client_id:
-            await kill_family(p, family)
-            await p.store.refresh.unindex_family(user.sub, family.family_id)
-            ended += 1
-    return ended
+    return await end_families(p, user, [f for f in await live(p, user) if f.client_id == client_id])
 
 
 async def revoke(p: Provider, shown: Account, params: Mapping[str, str], visit: Visit) -> Account:

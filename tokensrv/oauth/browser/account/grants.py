@@ -38,6 +38,14 @@ async def live(p: Provider, user: User) -> list[RefreshFamily]:
     return found
 
 
+async def end_families(p: Provider, user: User, families: list[RefreshFamily]) -> int:
+    """End these families of the user (their tokens revoked) and forget them in the index: how many."""
+    for family in families:
+        await kill_family(p, family)
+        await p.store.refresh.unindex_family(user.sub, family.family_id)
+    return len(families)
+
+
 async def listed(p: Provider, user: User) -> tuple[GrantView, ...]:
     views = []
     for family in await live(p, user):
@@ -55,7 +63,6 @@ async def disconnect(p: Provider, shown: Account, params: Mapping[str, str], vis
     target = [f for f in await live(p, shown.user) if handle_of(f.family_id) == handle]
     if not target:
         return replace(shown, section="grants", error=GONE)
-    await kill_family(p, target[0])
-    await p.store.refresh.unindex_family(shown.user.sub, target[0].family_id)
+    await end_families(p, shown.user, target[:1])
     events.account_changed("access_revoked", shown.user.sub, visit.remote, client_id=target[0].client_id)
     return replace(shown, section="grants", notice="Disconnected: it can no longer get tokens for you.")
