@@ -123,7 +123,7 @@ async def test_sessions_are_listed_and_ended_one_or_all(api: AdminAPI):
     status, sessions, _ = await api.call("GET", "/admin/users/alice/sessions")
     assert status == 200 and len(sessions) == 2
     assert {"sid", "created_at", "last_seen_at", "clients"} <= set(sessions[0])
-    assert sessions[0]["created_at"].endswith("Z") and sessions[0]["clients"] == ["web"]
+    assert isinstance(sessions[0]["created_at"], int) and sessions[0]["clients"] == ["web"]
     assert (await api.call("DELETE", f"/admin/users/alice/sessions/{sessions[0]['sid']}"))[0] == 204
     remaining = (await api.call("GET", "/admin/users/alice/sessions"))[1]
     assert [s["sid"] for s in remaining] == [sessions[1]["sid"]]

@@ -9,7 +9,6 @@ from typing import Any
 
 from tokensrv.admin.operations import (
     Missing,
-    _iso,
     check_claims,
     check_email,
     find_user,
@@ -22,12 +21,12 @@ from tokensrv.store import User
 
 
 async def sessions_view(p: Provider, username: str) -> list[dict[str, Any]]:
-    """The user's live SSO sessions, last used first; dates in ISO 8601."""
+    """The user's live SSO sessions, last used first; times in epoch seconds, as every JSON view."""
     user = await find_user(p, username)
     views = []
     for _digest, s in sorted(await sso.live(p, user), key=lambda found: -found[1].last_seen):
-        views.append({"sid": s.sid, "created_at": _iso(s.created_ms // 1000), "auth_time": _iso(s.auth_time),
-                      "last_seen_at": _iso(s.last_seen), "expires_at": _iso(s.expires_at), "amr": list(s.amr),
+        views.append({"sid": s.sid, "created_at": s.created_ms // 1000, "auth_time": s.auth_time,
+                      "last_seen_at": s.last_seen, "expires_at": s.expires_at, "amr": list(s.amr),
                       "address": s.address, "device": sso.device_of(s.agent),
                       "clients": await p.store.sessions.session_clients(s.sid)})
     return views
