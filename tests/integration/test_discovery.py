@@ -76,3 +76,15 @@ async def test_not_ready_while_the_client_cache_does_not_follow_changes(client):
     ready = await client.get("/readyz")
     assert ready.status == 503 and (await ready.json())["reasons"] == ["not following client changes"]
     assert (await client.get("/.well-known/jwks.json")).status == 200  # what needs no store still serves
+
+
+async def test_not_ready_until_the_claim_rules_document_has_been_read(make_client, settings, client):
+    """A process that started while the store was down serves the fallback rules until it reads the
+    store's document: not ready until then, so a load balancer sends it no token request."""
+    dead = dataclasses.replace(settings, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    app = await make_client(dead, create_keys=False)
+    assert provider_of(app).claim_rules.read is False
+    reasons = (await (await app.get("/readyz")).json())["reasons"]
+    assert "claim rules not read from the store yet" in reasons
+    rules = provider_of(client).claim_rules  # the store answered at start: read
+    assert rules.read is True and (await client.get("/readyz")).status == 200

@@ -43,6 +43,9 @@ class LiveRules:
         self._stored: StoredRules | None = None  # what the rules in effect were read from
         self._stale = asyncio.Event()
         self._following = True
+        # whether the store's document has been read at least once: until then the fallback may not
+        # be the rules in effect, and /readyz says the process is not ready
+        self.read = False
 
     def changed(self) -> None:
         """An announcement (or a new subscription): read the document again (follow() does)."""
@@ -69,8 +72,10 @@ class LiveRules:
         try:
             stored = await store.get_rules()
         except (ValueError, KeyError, TypeError) as exc:
+            self.read = True  # read, and refused: reading it again would not help
             log.error("claim rules in the store unreadable (%s), keeping those in effect", type(exc).__name__)
             return self.effective
+        self.read = True
         return self.swap(stored)
 
     def stop(self) -> None:

@@ -170,8 +170,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     """Ready when this process can answer a token request: a signing key is loaded, the store
-    answers, and the client cache follows the store's change announcements (until then a client
-    record could be stale); else 503 with the reasons."""
+    answers, the client cache follows the store's change announcements (until then a client
+    record could be stale), and the claim rules document has been read (until then tokens could
+    carry the fallback rules' claims); else 503 with the reasons."""
     p = provider(request)
     reasons = []
     if p.keys.ring.signing is None:
@@ -187,6 +188,8 @@ async def readyz(request: web.Request) -> web.Response:
         await cache.wait_live(RESUBSCRIBE_TIMEOUT)
     if cache is not None and not cache.live:
         reasons.append("not following client changes")
+    if not p.claim_rules.read:
+        reasons.append("claim rules not read from the store yet")
     if reasons:
         return json_response({"status": "not ready", "reasons": reasons}, status=503, headers=NO_STORE)
     return json_response({"status": "ready"}, headers=NO_STORE)
