@@ -64,7 +64,7 @@ def test_status_reports_store_keys_schedule_and_counts(live_server):
     states = sorted(k["state"] for k in report["keys"])
     assert "current" in states and len(states) >= 1
     step = report["next_rotation_step"]
-    assert step["step"] and step["due_at"].endswith("Z") and step["in_seconds"] >= 0
+    assert step["step"] and isinstance(step["due_at"], int) and step["in_seconds"] >= 0
     assert (report["clients"], report["users"]) == (1, 0)
     human = live_server.cli("status").stdout
     assert "reachable" in human and "next key rotation step" in human and "CURRENT" not in human

@@ -10,7 +10,6 @@ import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 from tokensrv.claims import ClaimsError, check_attributes
@@ -380,11 +379,8 @@ async def status(p: Provider) -> dict[str, Any]:
         "key_problems": list(p.keys.ring.problems),
         "next_rotation_step": None if due is None else {
             "step": upcoming[0][1].describe() if upcoming else None,
-            "due_at": _iso(due), "in_seconds": max(0, due - p.now())},
+            "due_at": due, "in_seconds": max(0, due - p.now())},
         "clients": len(await p.store.clients.list_clients()),
         "users": len(await p.store.users.list_users()),
     }
 
-
-def _iso(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

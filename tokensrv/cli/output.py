@@ -80,8 +80,9 @@ def print_status(s: dict[str, Any]) -> None:
     print(f"store:   {store['url']} reachable, {store['latency_ms']} ms round trip")
     print(f"clients: {s['clients']}   users: {s['users']}")
     step = s["next_rotation_step"]
+    when = None if step is None else _cell(step["due_at"], "due_at")
     print("next key rotation step: " + ("none planned" if step is None else
-                                          f"{step['step']} at {step['due_at']} (in {step['in_seconds']} s)"))
+                                          f"{step['step']} at {when} (in {step['in_seconds']} s)"))
     for problem in s["key_problems"]:
         print(f"key problem: {problem}")
     print_table(s["keys"])
