@@ -310,7 +310,7 @@ async def revoke_key(p: Provider, kid: str) -> None:
     try:
         await p.keys.revoke(kid)
     except KeyError:
-        raise Missing(f"no key {kid!r} in {p.settings.keys_dir}") from None
+        raise Missing(f"no key {kid!r}") from None
     except LockBusy as exc:
         raise AdminError(str(exc)) from None
     now = p.now()
