@@ -7,7 +7,9 @@ still marked admin: the record is read at every request, so unmarking or removin
 its tokens' use at once. A store that cannot answer fails the request (503), never lets it through.
 
 Failed authentications are counted per address with the client lockout's counters (a window of
-TOKENSRV_CLIENT_AUTH_FAILURE_WINDOW, TOKENSRV_CLIENT_AUTH_MAX_FAILURES of them), then 429.
+TOKENSRV_CLIENT_AUTH_FAILURE_WINDOW, TOKENSRV_CLIENT_AUTH_MAX_FAILURES of them), then 429 for
+the failures from that address; the token is checked first, so a good admin token from a locked
+address still works (it is no guess).
 """
 from __future__ import annotations
 
@@ -41,12 +43,13 @@ async def admin_caller(p: Provider, authorization: str | None, remote: str) -> C
     if authorization is None:
         raise NoToken("no Authorization header")
     pair = (_LOCK_KEY, remote)
-    locked_for = p.client_lockouts.remaining(pair, p.now())
-    if locked_for:
-        raise SlowDown(locked_for, "admin authentication locked out", what="failed admin authentications")
-    try:
+    try:  # verified first: a good admin token is no guess, and is never locked out
         return await _caller(p, authorization)
     except InvalidToken:
+        locked_for = p.client_lockouts.remaining(pair, p.now())
+        if locked_for:
+            raise SlowDown(locked_for, "admin authentication locked out",
+                           what="failed admin authentications") from None
         await _count_failure(p, pair)
         raise
 
