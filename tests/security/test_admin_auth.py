@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers.admin_api import AdminAPI, add_admin_client, admin_token, start_admin_api
 from tests.helpers.app import provider_of
-from tests.helpers.oauth import add_client, claims_of, post, revoke, token
+from tests.helpers.oauth import Registered, add_client, claims_of, post, revoke, token
 from tests.helpers.ports import free_port
 from tokensrv.admin import operations as admin
 from tokensrv.cli.embedded import EmbeddedValkey
@@ -97,6 +97,33 @@ async def test_unmarking_the_client_ends_its_tokens_use_at_once(api: AdminAPI):
 async def test_removing_the_client_ends_its_tokens_use_at_once(api: AdminAPI):
     await admin.remove_client(provider_of(api.public), "ops")
     await refused(api, api.bearer, 401, INVALID)
+
+
+async def test_a_removed_and_re_added_client_does_not_revive_the_old_token(api: AdminAPI, clock):
+    await admin.remove_client(provider_of(api.public), "ops")
+    clock.advance(1)
+    ops = await add_admin_client(api.public, "ops")
+    await refused(api, api.bearer, 401, INVALID)
+    assert (await api.call("GET", "/admin/clients", token_value=await admin_token(api.public, ops)))[0] == 200
+
+
+async def test_a_token_older_than_its_client_is_refused(api: AdminAPI, clock):
+    p = provider_of(api.public)  # removed behind the API's back (no deny-list entry), then added again
+    assert await p.store.clients.remove_client("ops")
+    clock.advance(1)
+    await add_admin_client(api.public, "ops")
+    await refused(api, api.bearer, 401, INVALID)
+
+
+async def test_rotating_the_secret_without_overlap_ends_its_tokens(api: AdminAPI, clock):
+    status, rotated, _ = await api.call("POST", "/admin/clients/ops/secret", {"overlap": 60})
+    assert status == 200 and (await api.call("GET", "/admin/clients"))[0] == 200  # an overlap: they run out
+    status, rotated, _ = await api.call("POST", "/admin/clients/ops/secret", {"overlap": 0})
+    assert status == 200
+    await refused(api, api.bearer, 401, INVALID)
+    clock.advance(1)
+    bearer = await admin_token(api.public, Registered("ops", rotated["client_secret"]))
+    assert (await api.call("GET", "/admin/clients", token_value=bearer))[0] == 200
 
 
 async def test_a_public_or_user_facing_client_cannot_be_admin(api: AdminAPI):

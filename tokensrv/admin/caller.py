@@ -66,7 +66,7 @@ async def _caller(p: Provider, authorization: str) -> Client:
             or ADMIN_SCOPE not in str(claims.get("scope", "")).split():
         raise NotAdmin(f"a token of client {client_id!r} without the admin scope")
     client = await p.store.clients.get_client(client_id)
-    if client is None:
+    if client is None or int(claims.get("iat", 0)) < client.created_at:  # or is another of that id
         raise InvalidToken(f"the admin token's client {client_id!r} is gone")
     if not client.admin:
         raise NotAdmin(f"client {client_id!r} is not an admin client (any more)")
