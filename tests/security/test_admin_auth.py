@@ -12,6 +12,7 @@ import pytest
 
 from tests.helpers.admin_api import AdminAPI, add_admin_client, admin_token, start_admin_api
 from tests.helpers.app import provider_of
+from tests.helpers.dpop import DPoPKey
 from tests.helpers.oauth import Registered, add_client, claims_of, post, revoke, token
 from tests.helpers.ports import free_port
 from tokensrv.admin import operations as admin
@@ -68,6 +69,15 @@ async def test_a_token_revoked_by_its_client_over_rfc_7009_is_refused(api: Admin
     bearer = await admin_token(api.public, ops)
     assert await revoke(api.public, ops, bearer) == 200
     await refused(api, bearer, 401, INVALID)
+
+
+async def test_a_dpop_bound_admin_token_presented_as_a_bearer_token_is_refused(api: AdminAPI):
+    p, ops = provider_of(api.public), await add_admin_client(api.public, "ops2")
+    proof = DPoPKey().proof("POST", p.settings.issuer + "/oauth2/token", p.clock())
+    status, body, _ = await post(api.public, "/oauth2/token", {"grant_type": "client_credentials",
+                                                               "scope": "tokensrv:admin"}, {**ops.basic, "DPoP": proof})
+    assert status == 200 and claims_of(body["access_token"])["cnf"], body
+    await refused(api, body["access_token"], 401, INVALID)  # the stolen token without its key is useless
 
 
 async def test_a_non_admin_client_cannot_get_the_scope_and_its_tokens_are_403(api: AdminAPI):

@@ -1,8 +1,9 @@
 """Who calls the admin API: the bearer token of each request checked, and its client read again.
 
 A token is accepted when it is one of our access tokens (our keys' signature, our issuer), not
-expired, not on the deny-list, issued by the client_credentials grant for the admin API (`aud` the
-issuer's `/admin`, `sub` its client, scope tokensrv:admin), and that client still exists and is
+expired, not on the deny-list, not DPoP-bound (no `cnf`: the admin API takes no proofs), issued by
+the client_credentials grant for the admin API (`aud` the issuer's `/admin`, `sub` its client,
+scope tokensrv:admin) no earlier than its client was created, and that client still exists and is
 still marked admin: the record is read at every request, so unmarking or removing a client ends
 its tokens' use at once. A store that cannot answer fails the request (503), never lets it through.
 
@@ -61,6 +62,8 @@ async def _caller(p: Provider, authorization: str) -> Client:
     claims = read_own_jwt(p, token.strip())
     if claims is None or claims["exp"] <= p.now() or not await access_token_active(p, claims):
         raise InvalidToken("invalid, expired or revoked admin token")
+    if "cnf" in claims:  # RFC 9449 §7.1: a DPoP-bound token is no bearer token (the admin API takes no proof)
+        raise InvalidToken("a DPoP-bound token presented as a bearer token")
     client_id = str(claims.get("client_id", ""))
     if claims.get("aud") != p.settings.issuer + ADMIN_AUDIENCE_PATH or claims.get("sub") != client_id \
             or ADMIN_SCOPE not in str(claims.get("scope", "")).split():
