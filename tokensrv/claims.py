@@ -35,6 +35,7 @@ STANDARD_SCOPES: Mapping[str, tuple[str, ...]] = {
 }
 STANDARD_CLAIMS = frozenset(c for claims in STANDARD_SCOPES.values() for c in claims)
 BUILT_IN_SCOPES = ("openid", *STANDARD_SCOPES, "groups")
+RESERVED_SCOPE_PREFIX = "tokensrv:"  # tokensrv:admin and any later scope of ours: no custom scope
 BOOLEAN_ATTRIBUTES = ("email_verified", "phone_number_verified")
 ADDRESS_MEMBERS = ("formatted", "street_address", "locality", "region", "postal_code", "country")
 
@@ -199,6 +200,8 @@ def _scope(scope: str, spec: object) -> tuple[tuple[str, str], ...]:
     where = f"scopes.{scope}"
     if not is_scope_token(scope) or scope in BUILT_IN_SCOPES:
         raise ClaimsError(f"{where}: not a scope token, or a built-in scope ({' '.join(BUILT_IN_SCOPES)})")
+    if scope.startswith(RESERVED_SCOPE_PREFIX):
+        raise ClaimsError(f"{where}: scopes starting with {RESERVED_SCOPE_PREFIX!r} are tokensrv's own")
     pairs = []
     for claim, source in _object(spec, where).items():
         attribute, _ = _source(f"{where}.{claim}", claim, source)

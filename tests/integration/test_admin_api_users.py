@@ -163,6 +163,12 @@ async def test_keys_are_listed_rotated_and_revoked(api: AdminAPI, caplog):
     assert [e["event"] for e in audited(caplog, "admin.key")] == ["admin.keys_rotated", "admin.key_revoked"]
 
 
+async def test_an_unknown_key_is_404_without_the_servers_paths(api: AdminAPI):
+    status, body, _ = await api.call("POST", "/admin/keys/nope/revoke")
+    assert (status, body["error"]) == (404, "not_found") and "nope" in body["error_description"]
+    assert str(provider_of(api.public).settings.keys_dir) not in body["error_description"]
+
+
 async def test_a_token_is_revoked(api: AdminAPI, caplog):
     caplog.set_level(logging.INFO)
     svc = await add_client(api.public, "svc")

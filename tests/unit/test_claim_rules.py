@@ -26,6 +26,8 @@ def write(tmp_path, doc):
     ({"scopes": {"s": {"email": {"attribute": "a"}}}}, "scopes.s.email"),  # a standard claim
     ({"clients": {"x": {"groups": {"value": ["admins"]}}}}, "clients.x.groups"),
     ({"scopes": {"profile": {"nick": {"attribute": "a"}}}}, "scopes.profile"),  # a built-in scope
+    ({"scopes": {"tokensrv:admin": {"nick": {"attribute": "a"}}}}, "scopes.tokensrv:admin"),  # reserved
+    ({"scopes": {"tokensrv:x": {"nick": {"attribute": "a"}}}}, "scopes.tokensrv:x"),  # the prefix is ours
     ({"scopes": {"s": {"c": {"value": 1}}}}, "scopes.s.c"),  # a scope releases attributes
     ({"clients": {"x": {"c": {"value": "v" * 300}}}}, "clients.x.c"),
     ({"clients": {"x": {"c": {"attribute": "a", "value": 1}}}}, "clients.x.c"),

@@ -126,6 +126,8 @@ async def rotate_secret(p: Provider, client_id: str, overlap: int) -> dict[str, 
         raise AdminError(str(exc)) from None
     if updated is None:
         raise Missing(f"no client {client_id!r}")
+    if not overlap:  # the old secret stops at once: so do the tokens it got (with an overlap, they run out)
+        await _end_own_tokens(p, client_id)
     return {"client_id": client_id, "client_secret": secret,
             "previous_secret_expires_at": updated.previous_secret_expires_at if overlap else None}
 
@@ -133,6 +135,13 @@ async def rotate_secret(p: Provider, client_id: str, overlap: int) -> dict[str, 
 async def remove_client(p: Provider, client_id: str) -> None:
     if not await p.store.clients.remove_client(client_id):
         raise Missing(f"no client {client_id!r}")
+    await _end_own_tokens(p, client_id)  # none revives should a client of that id be added again
+
+
+async def _end_own_tokens(p: Provider, client_id: str) -> None:
+    """The client's own access tokens (client_credentials: `sub` is its id) issued up to now, denied."""
+    now = p.now()
+    await p.store.denylist.revoke([Revocation("sub", client_id, now + p.settings.max_token_ttl, now)], now)
 
 
 def user_view(user: User) -> dict[str, Any]:
@@ -309,7 +318,7 @@ async def revoke_key(p: Provider, kid: str) -> None:
     try:
         await p.keys.revoke(kid)
     except KeyError:
-        raise Missing(f"no key {kid!r} in {p.settings.keys_dir}") from None
+        raise Missing(f"no key {kid!r}") from None
     except LockBusy as exc:
         raise AdminError(str(exc)) from None
     now = p.now()
