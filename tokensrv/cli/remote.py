@@ -208,8 +208,8 @@ def answer_of(status: int, raw: bytes, url: str) -> Any:
 
 def failure(status: int, answer: Any, client_id: str, url: str) -> str:
     """One line for an HTTP error: what the operator should check first, then the server's words."""
-    error = answer.get("error") if isinstance(answer, dict) else None
-    described = answer.get("error_description") if isinstance(answer, dict) else None
+    error = _printable(answer.get("error")) if isinstance(answer, dict) else None
+    described = _printable(answer.get("error_description")) if isinstance(answer, dict) else None
     said = f" ({error}: {described})" if error and described else f" ({error})" if error else ""
     if error == "invalid_client" or (status == 401 and "/admin/" not in url):
         return (f"the server refused client {client_id!r}: its secret or key is wrong, or it does not exist"
@@ -226,6 +226,13 @@ def failure(status: int, answer: Any, client_id: str, url: str) -> str:
     if 300 <= status < 400:
         return f"{origin(url)} redirected (HTTP {status}): give --server the admin listener's own URL"
     return f"{origin(url)} answered HTTP {status}"
+
+
+def _printable(value: Any) -> Any:
+    """The server's words without control characters (an escape sequence would drive the terminal)."""
+    if not isinstance(value, str):
+        return value
+    return "".join(c if c.isprintable() else " " for c in value)
 
 
 def _one_line(text: str) -> str:
