@@ -303,3 +303,14 @@ async def test_prune_removes_what_apply_adopted_never_a_registered_client(client
         ("svc", "update"), ("web", "remove"), ("pwd", "remove")}  # svc: its scope goes
     assert (await apply_plan(p, plan)).failure is None
     assert {c.client_id for c in await p.store.clients.list_clients()} == {"svc", "self-registered"}
+
+
+async def test_prune_touches_only_the_kinds_the_file_has_a_section_for(client):
+    p = provider_of(client)
+    await apply_plan(p, await make_plan(p, read_declared(WEB.encode()), False))
+    plan = await make_plan(p, read_declared(b"version: 1\nusers:\n  - username: bob\n    roles: [viewer]\n"), True)
+    assert [(s.kind, s.name, s.action) for s in plan.steps if s.kind == "client" or s.action != "unchanged"] == [
+        ("user", "alice", "remove")]  # no clients: section, so not one client is removed (nor listed)
+    plan = await make_plan(p, read_declared(b"version: 1\nclients: []\n"), True)
+    assert {(s.kind, s.name) for s in plan.steps} == {("client", "web"), ("client", "svc"), ("client", "pwd")}
+    assert {s.action for s in plan.steps} == {"remove"}  # an explicit empty list prunes them all
