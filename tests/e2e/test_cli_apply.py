@@ -314,3 +314,18 @@ async def test_prune_touches_only_the_kinds_the_file_has_a_section_for(client):
     plan = await make_plan(p, read_declared(b"version: 1\nclients: []\n"), True)
     assert {(s.kind, s.name) for s in plan.steps} == {("client", "web"), ("client", "svc"), ("client", "pwd")}
     assert {s.action for s in plan.steps} == {"remove"}  # an explicit empty list prunes them all
+
+
+def added_audits(stderr: str) -> dict[str, bool | None]:
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    return {e["client_id"]: e.get("admin") for e in lines if e.get("event") == "admin.client_added"}
+
+
+def test_a_client_added_by_the_cli_or_apply_is_audited_with_its_admin_flag(live_server, tmp_path):
+    server = live_server
+    made = server.cli("client", "add", "--id", "ops-cli", "--grant-type", "client_credentials", "--admin")
+    assert added_audits(made.stderr) == {"ops-cli": True}
+    file = tmp_path / "ops.yaml"
+    file.write_text("version: 1\nclients:\n  - client_id: ops-apply\n    grant_types: [client_credentials]\n"
+                    "    admin: true\n  - client_id: plain-apply\n    grant_types: [client_credentials]\n")
+    assert added_audits(apply(server, file).stderr) == {"ops-apply": True, "plain-apply": False}
