@@ -243,27 +243,50 @@ def test_a_broken_file_is_every_error_at_its_line_and_nothing_is_written(live_se
     assert cli_json(server, "client", "list") == [] and cli_json(server, "user", "list") == []
 
 
-def test_serve_apply_seeds_the_embedded_store_before_listening(tmp_path):
-    # what `make run APPLY=examples/tokensrv.yaml` runs
-    port = free_port()
-    env = {**os.environ, "TOKENSRV_PORT": str(port), "TOKENSRV_LOG_FORMAT": "text"}
+def serve_apply(tmp_path: Path, file: Path, port: int, **extra: str) -> tuple[subprocess.Popen[bytes], Path]:
+    env = {**os.environ, "TOKENSRV_PORT": str(port), "TOKENSRV_LOG_FORMAT": "text", **extra}
     env.pop("TOKENSRV_REDIS_URL", None)
     log_path = tmp_path / "serve.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "tokensrv", "serve", "--embedded-store", ".tokensrv",
-                                    "--apply", str(EXAMPLE)], cwd=tmp_path, env=env, stdout=log,
+                                    "--apply", str(file)], cwd=tmp_path, env=env, stdout=log,
                                    stderr=subprocess.STDOUT)
+    return process, log_path
+
+
+def test_serve_apply_seeds_the_embedded_store_before_listening_and_prints_no_secret(tmp_path):
+    # what `make run APPLY=examples/tokensrv.yaml` runs, the secrets from the environment
+    port = free_port()
+    file = tmp_path / "tokensrv.yaml"
+    file.write_text(EXAMPLE.read_text().replace("# secret_env: ORDERS_SERVICE_SECRET", "secret_env: ORDERS_SECRET")
+                    .replace("    first_party: true\n", "    first_party: true\n    secret_env: WEB_SECRET\n"))
+    secrets = {"ORDERS_SECRET": "orders-" + "s" * 32, "WEB_SECRET": "web-" + "w" * 32}
+    process, log_path = serve_apply(tmp_path, file, port, **secrets)
     try:
         wait_ready(f"http://127.0.0.1:{port}", process, log_path)
         listed = subprocess.run([sys.executable, "-m", "tokensrv", "client", "list", "--json"], cwd=tmp_path,
-                                env={**env, "TOKENSRV_REDIS_URL": ""}, capture_output=True, text=True, timeout=60)
+                                env={**os.environ, "TOKENSRV_REDIS_URL": ""}, capture_output=True, text=True,
+                                timeout=60)
         assert {c["client_id"] for c in json.loads(listed.stdout)} == {"web-app", "orders-service", "spa"}
     finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=20) == 0
     output = log_path.read_text()
-    assert "client web-app: create" in output and "New client secrets, shown once" in output
-    assert output.index("New client secrets") < output.index(f"127.0.0.1:{port}")  # before it listened
+    assert "client web-app: create" in output and "New client secrets" not in output
+    assert all(secret not in output for secret in secrets.values())
+    assert output.index("Applied") < output.index(f"127.0.0.1:{port}")  # before it listened
+
+
+def test_serve_apply_refuses_a_file_that_would_print_a_generated_secret(tmp_path):
+    process, log_path = serve_apply(tmp_path, EXAMPLE, free_port())
+    try:
+        assert process.wait(timeout=60) != 0
+    finally:
+        process.kill()
+        process.wait()
+    output = log_path.read_text()
+    assert "give client(s) web-app, orders-service a secret_env" in output and "New client secrets" not in output
+    assert "client web-app: create" not in output  # refused before the plan, nothing changed
 
 
 async def test_a_store_failing_midway_is_reported_and_a_second_run_completes(redis, redis_url, tmp_path):
@@ -303,3 +326,29 @@ async def test_prune_removes_what_apply_adopted_never_a_registered_client(client
         ("svc", "update"), ("web", "remove"), ("pwd", "remove")}  # svc: its scope goes
     assert (await apply_plan(p, plan)).failure is None
     assert {c.client_id for c in await p.store.clients.list_clients()} == {"svc", "self-registered"}
+
+
+async def test_prune_touches_only_the_kinds_the_file_has_a_section_for(client):
+    p = provider_of(client)
+    await apply_plan(p, await make_plan(p, read_declared(WEB.encode()), False))
+    plan = await make_plan(p, read_declared(b"version: 1\nusers:\n  - username: bob\n    roles: [viewer]\n"), True)
+    assert [(s.kind, s.name, s.action) for s in plan.steps if s.kind == "client" or s.action != "unchanged"] == [
+        ("user", "alice", "remove")]  # no clients: section, so not one client is removed (nor listed)
+    plan = await make_plan(p, read_declared(b"version: 1\nclients: []\n"), True)
+    assert {(s.kind, s.name) for s in plan.steps} == {("client", "web"), ("client", "svc"), ("client", "pwd")}
+    assert {s.action for s in plan.steps} == {"remove"}  # an explicit empty list prunes them all
+
+
+def added_audits(stderr: str) -> dict[str, bool | None]:
+    lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    return {e["client_id"]: e.get("admin") for e in lines if e.get("event") == "admin.client_added"}
+
+
+def test_a_client_added_by_the_cli_or_apply_is_audited_with_its_admin_flag(live_server, tmp_path):
+    server = live_server
+    made = server.cli("client", "add", "--id", "ops-cli", "--grant-type", "client_credentials", "--admin")
+    assert added_audits(made.stderr) == {"ops-cli": True}
+    file = tmp_path / "ops.yaml"
+    file.write_text("version: 1\nclients:\n  - client_id: ops-apply\n    grant_types: [client_credentials]\n"
+                    "    admin: true\n  - client_id: plain-apply\n    grant_types: [client_credentials]\n")
+    assert added_audits(apply(server, file).stderr) == {"ops-apply": True, "plain-apply": False}

@@ -41,12 +41,16 @@ ADMIN_URL = "https://id.example.org/admin/clients"
     (400, {"error": "invalid_request", "error_description": "redirect_uris:\n must be https"}, ADMIN_URL,
      ("redirect_uris: must be https",)),
     (409, {"error": "conflict"}, ADMIN_URL, ("conflict (HTTP 409)",)),
+    (400, {"error": "invalid_request", "error_description": "bad\x1b[2J\x07 \u202eval\rue"}, ADMIN_URL,
+     ("bad [2J val ue",)),
+    (401, {"error": "invalid_client\x1b]0;x\x07", "error_description": "no\x1b[31m"}, TOKEN_URL,
+     ("(invalid_client ]0;x : no [31m)",)),
     (302, None, ADMIN_URL, ("redirected", "HTTP 302")),
     (502, None, ADMIN_URL, ("https://id.example.org answered HTTP 502",)),
 ])
 def test_each_http_failure_is_one_line_saying_what_to_check(status, answer, url, words):
     line = remote.failure(status, answer, "ops", url)
-    assert "\n" not in line
+    assert line.isprintable()
     for word in words:
         assert word in line, line
 
@@ -208,3 +212,56 @@ async def test_a_certificate_no_authority_signed_is_refused_before_the_secret_is
         with pytest.raises(CLIError, match=f"cannot reach {untrusted_https} \\(its TLS certificate is not trusted\\)"):
             api = remote.AdminAPI(http, remote.Credentials(untrusted_https, "ops", "s", None))
             await api.call("GET", "/admin/keys")
+
+
+
+async def _site(host: str, *routes: web.RouteDef) -> tuple[web.AppRunner, int]:
+    app = web.Application()
+    app.add_routes(routes)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, host, port).start()
+    return runner, port
+
+
+@pytest.fixture
+async def elsewhere() -> AsyncIterator[tuple[str, str, list[web.Request]]]:
+    """A fake admin index on 127.0.0.1 whose token_endpoint is a recording server on localhost: another host."""
+    seen: list[web.Request] = []
+
+    async def token(request: web.Request) -> web.Response:
+        seen.append(request)
+        return web.json_response({"access_token": "t", "token_type": "Bearer"})
+
+    token_runner, port = await _site("localhost", web.post("/token", token))
+    token_url = f"http://localhost:{port}/token"
+    index = {"token_endpoint": token_url, "scope": "tokensrv:admin"}
+
+    async def answer(request: web.Request) -> web.Response:
+        return web.json_response(index if request.path == "/admin/" else [])
+
+    runner, admin_port = await _site("127.0.0.1", web.get("/admin/{tail:.*}", answer))
+    yield f"http://127.0.0.1:{admin_port}", token_url, seen
+    await runner.cleanup()
+    await token_runner.cleanup()
+
+
+async def test_a_token_endpoint_on_another_host_gets_no_secret_unless_the_operator_names_it(elsewhere):
+    server, token_url, seen = elsewhere
+    async with remote.session() as http:
+        with pytest.raises(CLIError, match="not on --server's host: pass --token-endpoint") as caught:
+            await remote.AdminAPI(http, remote.Credentials(server, "ops", "s3cret", None)).call("GET", "/admin/clients")
+        assert "s3cret" not in str(caught.value) and seen == []
+        api = remote.AdminAPI(http, remote.Credentials(server, "ops", "s3cret", None, token_url))
+        assert await api.call("GET", "/admin/clients") == []
+    assert len(seen) == 1
+
+
+def test_the_token_endpoint_comes_from_the_flag_or_the_environment(monkeypatch):
+    monkeypatch.setenv("TOKENSRV_ADMIN_CLIENT_SECRET", "s")
+    monkeypatch.setenv("TOKENSRV_TOKEN_ENDPOINT", "https://id.example.org/oauth2/token")
+    assert remote.credentials(remote_args("--client-id", "ops"), "https://a.example.org").token_endpoint == TOKEN_URL
+    with pytest.raises(CLIError, match="--token-endpoint"):
+        remote.credentials(remote_args("--client-id", "ops", "--token-endpoint", "http://id.example.org/t"),
+                           "https://a.example.org")

@@ -84,6 +84,22 @@ def test_anchors_and_aliases_are_refused_so_no_alias_bomb_expands():
     assert errors("version: 1\nusers:\n  - username: x\n    roles: *r\n")[0].startswith("f.yaml:4:12: YAML anchors")
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("version: 1\nusers:\n  - username: a\n    attributes: {k: !!binary aGVsbG8=}\n",
+     "f.yaml:4:21: the YAML tag !!binary is not allowed"),
+    ("version: 1\nusers:\n  - username: a\n    roles: !!set {a, b}\n", "f.yaml:4:12: the YAML tag !!set"),
+    ("version: 1\nusers:\n  - username: a\n    attributes: {born: !!timestamp 2001-02-03}\n",
+     "f.yaml:4:24: the YAML tag !!timestamp"),
+    ("version: 1\nclaims: !!omap [{a: 1}]\n", "f.yaml:2:9: the YAML tag !!omap"),
+    ("version: 1\nclients:\n  - client_id: web\n    client_name: !custom x\n", "f.yaml:4:18: the YAML tag !custom"),
+    ("version: 1\nclients:\n  - client_id: .inf\n", "f.yaml:3:16: '.inf' is not a finite number"),
+    ("version: 1\nusers:\n  - username: a\n    attributes: {x: .NaN}\n", "f.yaml:4:21: '.NaN' is not a finite"),
+])
+def test_a_value_json_has_not_is_an_error_at_its_line_not_a_crash(text, expected):
+    (error,) = errors(text)
+    assert error.startswith(expected), error
+
+
 def test_size_and_depth_are_bounded():
     assert errors("#" * (MAX_FILE + 1)) == [f"f.yaml: larger than {MAX_FILE} bytes"]
     deep = "version: 1\nclaims: " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1) + "\n"

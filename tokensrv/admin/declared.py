@@ -69,6 +69,10 @@ class Declared:
     def problem(self, path: Path, message: str) -> Problem:
         return problem_at(self.document.root, path, message)
 
+    def declares(self, section: str) -> bool:
+        """Whether the file has the section (`clients: []` too): one it leaves out says nothing of that kind."""
+        return isinstance(self.document.data, dict) and section in self.document.data
+
 
 def read_declared(raw: bytes) -> Declared:
     """The file's declarations, or FileProblems with every problem found."""

@@ -71,7 +71,8 @@ async def _client(p: Provider, step: Step, outcome: Outcome) -> None:
             outcome.secrets[step.name] = result["client_secret"]
         created = await p.store.clients.get_client(step.name)
         adopt = str(created.created_at) if created is not None else None
-        audit("admin.client_added", client_id=step.name, public=step.client.record.is_public, source="apply")
+        audit("admin.client_added", client_id=step.name, public=step.client.record.is_public,
+              admin=step.client.metadata.admin, source="apply")
     elif step.action == "update":
         change = MetadataChange({f: getattr(step.client.metadata, f) for f in step.fields})
         await operations.update_client(p, step.name, change)

@@ -87,7 +87,7 @@ async def _client_steps(p: Provider, declared: Declared, prune: bool, problems: 
         except MetadataError as exc:
             problems.append(declared.problem([*client.path, exc.field], exc.spelled(str)))
     named = {c.client_id for c in declared.clients}
-    for client_id, current in sorted(existing.items()):
+    for client_id, current in sorted(existing.items() if declared.declares("clients") else ()):
         if client_id not in named and managed.get(client_id) == str(current.created_at) and not current.registered:
             steps.append(Step("client", client_id, "remove" if prune else "kept", current=current))
     return steps
@@ -130,7 +130,7 @@ async def _user_steps(p: Provider, declared: Declared, prune: bool) -> list[Step
         fields = user_fields(current, user)
         steps.append(Step("user", current.username, "update" if fields else "unchanged", fields,
                           adopt=None if current.sub in managed else current.username, user=user, current=current))
-    for user_found in await p.store.users.list_users():
+    for user_found in await p.store.users.list_users() if declared.declares("users") else ():
         if user_found.sub in managed and user_found.sub not in named:
             steps.append(Step("user", user_found.username, "remove" if prune else "kept", current=user_found))
     return steps

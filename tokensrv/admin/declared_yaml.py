@@ -3,11 +3,13 @@ of every value kept, so that each error names the line and column it is about.
 
 Bounded because the file may come from a pull request: at most MAX_FILE bytes, MAX_DEPTH levels,
 and no anchors or aliases (a few lines of aliases expand to gigabytes: "billion laughs"). YAML's
-timestamps stay strings (a date is no JSON value), and a key given twice is an error (YAML keeps
-the last one without a word).
+timestamps stay strings (a date is no JSON value), a tag that makes anything but a JSON value
+(`!!binary`, `!!set`, `!!timestamp`, ...) or a number that is not finite is an error, and a key given
+twice is an error (YAML keeps the last one without a word).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +17,9 @@ import yaml
 
 MAX_FILE = 1024 * 1024
 MAX_DEPTH = 32
+_YAML_TAG = "tag:yaml.org,2002:"
+# the tags of JSON's values: any other (!!binary, !!set, !!timestamp, !!omap, !custom) is refused
+_SCALAR_TAGS = {_YAML_TAG + name for name in ("str", "int", "float", "bool", "null")}
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,7 @@ def read_document(raw: bytes) -> Document:
         try:
             root = loader.get_single_node()
             if root is not None:
-                _check_keys(root)
+                _check_nodes(root)
             data = loader.construct_document(root) if root is not None else None
         finally:
             loader.dispose()
@@ -102,8 +107,20 @@ def _check_events(text: str) -> None:
             depth -= 1
 
 
-def _check_keys(node: yaml.Node) -> None:
-    """A key given twice in one mapping is an error: YAML would keep the last without a word."""
+def _refuse(node: yaml.Node, message: str) -> FileProblems:
+    return FileProblems([Problem(node.start_mark.line + 1, node.start_mark.column + 1, "", message)])
+
+
+def _check_nodes(node: yaml.Node) -> None:
+    """Only JSON's values (by their tags; numbers finite), and a key given twice in one mapping is an
+    error: YAML would keep the last without a word."""
+    allowed = {yaml.MappingNode: {_YAML_TAG + "map"}, yaml.SequenceNode: {_YAML_TAG + "seq"}}.get(type(node),
+                                                                                               _SCALAR_TAGS)
+    if node.tag not in allowed:
+        raise _refuse(node, f"the YAML tag {node.tag.replace(_YAML_TAG, '!!')} is not allowed: only strings, "
+                            "numbers, true/false, null, lists and mappings")
+    if node.tag == _YAML_TAG + "float" and not _finite(node.value):
+        raise _refuse(node, f"{node.value!r} is not a finite number")
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key, value in node.value:
@@ -114,10 +131,20 @@ def _check_keys(node: yaml.Node) -> None:
                 raise FileProblems([Problem(mark.line + 1, mark.column + 1, "",
                                             f"key {key.value!r} given twice in one mapping")])
             seen.add(key.value)
-            _check_keys(value)
+            _check_nodes(value)
     elif isinstance(node, yaml.SequenceNode):
         for item in node.value:
-            _check_keys(item)
+            _check_nodes(item)
+
+
+def _finite(text: str) -> bool:
+    number = text.replace("_", "").lower().lstrip("+-")
+    if number in (".inf", ".nan"):
+        return False
+    try:
+        return math.isfinite(float(number))
+    except ValueError:  # YAML 1.1's 1:30.5 (sexagesimal): finite
+        return True
 
 
 def node_at(root: yaml.Node | None, path: list[str | int], key: bool = False) -> yaml.Node | None:

@@ -22,6 +22,7 @@ from tokensrv.cli.console import CLIError, as_given, settings_from
 from tokensrv.cli.parsing import Commands, add_command
 from tokensrv.config import Settings
 from tokensrv.observability.logs import setup_logging
+from tokensrv.store import SECRET_METHODS
 
 
 def add_parser(commands: Commands[Any]) -> None:
@@ -47,11 +48,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def apply_path(settings: Settings, path: str, prune: bool = False, dry_run: bool = False, text: bool = True,
-               name_setting: Callable[[str], str] = str) -> int:
-    """Read, check, plan, act; errors one line each on stderr. The exit status."""
+               name_setting: Callable[[str], str] = str, serving: bool = False) -> int:
+    """Read, check, plan, act; errors one line each on stderr. The exit status. `serving` (serve
+    --apply): a new client's secret must come from its secret_env, never be printed to a server's log."""
     try:
         declared = read_declared(_read(path))
-        view, status = asyncio.run(apply_file(settings, declared, prune, dry_run, text))
+        view, status = asyncio.run(apply_file(settings, declared, prune, dry_run, text, serving))
     except FileProblems as exc:
         for problem in exc.problems:
             print(f"tokensrv: {problem.render(path)}", file=sys.stderr)
@@ -77,10 +79,15 @@ def _read(path: str) -> bytes:
 
 
 async def apply_file(settings: Settings, declared: Declared, prune: bool, dry_run: bool,
-                     text: bool = True) -> tuple[dict[str, Any], int]:
+                     text: bool = True, serving: bool = False) -> tuple[dict[str, Any], int]:
     """Plan, print, act: (the JSON view, the exit status). Also `serve --apply FILE`."""
     async with admin_provider(settings) as p:
         plan = await make_plan(p, declared, prune)
+        generated = [s.name for s in plan.steps if s.action == "create" and s.kind == "client" and s.secret is None
+                     and s.client is not None and s.client.record.token_endpoint_auth_method in SECRET_METHODS]
+        if serving and generated:
+            raise CLIError(f"serve --apply prints no secrets to the server's output: give client(s) "
+                           f"{', '.join(generated)} a secret_env, or create them with `tokensrv apply` first")
         if text:
             print_plan(plan)
         if dry_run or not plan.changes:

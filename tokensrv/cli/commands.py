@@ -170,7 +170,7 @@ def add_client_parser(commands: Commands[Any]) -> None:
 
 async def _client_add(p: Provider, a: argparse.Namespace) -> Any:
     result = await admin.add_client(p, a.client_id, metadata_from_args(a), client_flag)
-    audit("admin.client_added", client_id=a.client_id, public=a.public)
+    audit("admin.client_added", client_id=a.client_id, public=a.public, admin=a.admin)
     return result
 
 

@@ -12,6 +12,7 @@ leaves for a host the operator did not name.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import secrets
@@ -32,8 +33,9 @@ from tokensrv.verify.json_limits import JSONRejected, parse
 from tokensrv.verify.jwks import read_at_most
 
 SERVER_ENV, CLIENT_ID_ENV, SECRET_ENV = "TOKENSRV_SERVER", "TOKENSRV_ADMIN_CLIENT_ID", "TOKENSRV_ADMIN_CLIENT_SECRET"
+TOKEN_ENDPOINT_ENV = "TOKENSRV_TOKEN_ENDPOINT"
 # what the CLI reads from the environment in remote mode: the client's, not server settings (config/)
-ENVIRONMENT = (SERVER_ENV, CLIENT_ID_ENV, SECRET_ENV)
+ENVIRONMENT = (SERVER_ENV, CLIENT_ID_ENV, SECRET_ENV, TOKEN_ENDPOINT_ENV)
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # bounded: a server that stops answering does not hang a CI job
 TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
@@ -55,6 +57,8 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
                        f"(default {SECRET_ENV}; never the secret itself: the command line shows in ps)")
     group.add_argument("--private-key", metavar="FILE", help="authenticate with private_key_jwt instead: the "
                        "client's private key (PEM or JWK)")
+    group.add_argument("--token-endpoint", metavar="URL", help="the token endpoint to authenticate at "
+                       "(TOKENSRV_TOKEN_ENDPOINT); needed when it is on another host than --server")
 
 
 def server_of(args: argparse.Namespace) -> str | None:
@@ -68,20 +72,23 @@ class Credentials:
     client_id: str
     secret: str | None  # client_secret_basic ...
     key: RSAKey | ECKey | OKPKey | None  # ... or private_key_jwt
+    token_endpoint: str | None = None  # named by the operator: used instead of the one GET /admin/ names
 
 
 def credentials(args: argparse.Namespace, server: str) -> Credentials:
     server = checked_url(server.rstrip("/"), "--server")
+    named = getattr(args, "token_endpoint", None) or os.environ.get(TOKEN_ENDPOINT_ENV) or None
+    endpoint = checked_url(named, "--token-endpoint") if named else None
     client_id = args.admin_client_id or os.environ.get(CLIENT_ID_ENV)
     if not client_id:
         raise CLIError("--server needs --client-id (or TOKENSRV_ADMIN_CLIENT_ID): the admin client to act as")
     if args.private_key:
-        return Credentials(server, client_id, None, read_key(args.private_key))
+        return Credentials(server, client_id, None, read_key(args.private_key), endpoint)
     name = args.client_secret_env or SECRET_ENV
     secret = os.environ.get(name)
     if not secret:
         raise CLIError(f"no secret for client {client_id!r}: set {name} (or give --private-key FILE)")
-    return Credentials(server, client_id, secret, None)
+    return Credentials(server, client_id, secret, None, endpoint)
 
 
 def checked_url(url: str, name: str) -> str:
@@ -144,24 +151,37 @@ class AdminAPI:
         if not isinstance(endpoint, str) or not isinstance(scope, str):
             raise CLIError(f"{self.creds.server} is not a tokensrv admin listener (GET /admin/ answered "
                            f"HTTP {status}): check --server")
-        endpoint = checked_url(endpoint, "the server's token_endpoint")
+        endpoint = self._endpoint(endpoint)
         form = {"grant_type": "client_credentials", "scope": scope}
-        auth = None
+        headers = None
         if self.creds.key is not None:
             form |= {"client_assertion_type": ASSERTION_TYPE, "client_id": self.creds.client_id,
                      "client_assertion": assertion(self.creds.key, self.creds.client_id, endpoint)}
         else:
-            auth = aiohttp.BasicAuth(quote(self.creds.client_id, safe=""), quote(self.creds.secret or "", safe=""))
-        status, answer = await self._send("POST", endpoint, form=form, auth=auth)
+            pair = f"{quote(self.creds.client_id, safe='')}:{quote(self.creds.secret or '', safe='')}"
+            headers = {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+        status, answer = await self._send("POST", endpoint, headers=headers, form=form)
         token = answer.get("access_token") if isinstance(answer, dict) else None
         if status != 200 or not isinstance(token, str):
             raise CLIError(failure(status, answer, self.creds.client_id, endpoint))
         return token
 
+    def _endpoint(self, named: str) -> str:
+        """Where the credentials go: the operator's --token-endpoint, else the index's own when it is on
+        --server's host (scheme and host; the ports of the public and admin listeners differ). An
+        unauthenticated GET /admin/ must not send the secret to a host the operator did not name."""
+        if self.creds.token_endpoint:
+            return self.creds.token_endpoint
+        endpoint, server = urlsplit(checked_url(named, "the server's token_endpoint")), urlsplit(self.creds.server)
+        if (endpoint.scheme, endpoint.hostname) != (server.scheme, server.hostname):
+            raise CLIError(f"the server's token_endpoint {origin(named)} is not on --server's host: pass "
+                           "--token-endpoint URL (or TOKENSRV_TOKEN_ENDPOINT) if it is the right one")
+        return named
+
     async def _send(self, method: str, url: str, *, headers: dict[str, str] | None = None, json_body: Any = None,
-                    form: dict[str, str] | None = None, auth: aiohttp.BasicAuth | None = None) -> tuple[int, Any]:
+                    form: dict[str, str] | None = None) -> tuple[int, Any]:
         try:
-            async with self.http.request(method, url, headers=headers, json=json_body, data=form, auth=auth,
+            async with self.http.request(method, url, headers=headers, json=json_body, data=form,
                                          allow_redirects=False) as resp:
                 raw = await read_at_most(resp.content, MAX_ANSWER)
                 status = resp.status
@@ -188,8 +208,8 @@ def answer_of(status: int, raw: bytes, url: str) -> Any:
 
 def failure(status: int, answer: Any, client_id: str, url: str) -> str:
     """One line for an HTTP error: what the operator should check first, then the server's words."""
-    error = answer.get("error") if isinstance(answer, dict) else None
-    described = answer.get("error_description") if isinstance(answer, dict) else None
+    error = _printable(answer.get("error")) if isinstance(answer, dict) else None
+    described = _printable(answer.get("error_description")) if isinstance(answer, dict) else None
     said = f" ({error}: {described})" if error and described else f" ({error})" if error else ""
     if error == "invalid_client" or (status == 401 and "/admin/" not in url):
         return (f"the server refused client {client_id!r}: its secret or key is wrong, or it does not exist"
@@ -206,6 +226,13 @@ def failure(status: int, answer: Any, client_id: str, url: str) -> str:
     if 300 <= status < 400:
         return f"{origin(url)} redirected (HTTP {status}): give --server the admin listener's own URL"
     return f"{origin(url)} answered HTTP {status}"
+
+
+def _printable(value: Any) -> Any:
+    """The server's words without control characters (an escape sequence would drive the terminal)."""
+    if not isinstance(value, str):
+        return value
+    return "".join(c if c.isprintable() else " " for c in value)
 
 
 def _one_line(text: str) -> str:

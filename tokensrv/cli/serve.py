@@ -99,7 +99,7 @@ def _apply_first(settings: Settings, path: str) -> None:
     """`serve --apply FILE`: the file applied before the server listens; a bad file stops it."""
     from tokensrv.cli.apply import apply_path
 
-    if apply_path(settings, path, text=settings.log_format == "text") != 0:
+    if apply_path(settings, path, text=settings.log_format == "text", serving=True) != 0:
         raise ServeError(f"--apply {path}: not applied (see above)")
 
 
