@@ -33,8 +33,8 @@ lock:
 
 # The embedded Valkey (AOF on, data under .tokensrv/) unless TOKENSRV_REDIS_URL names a store.
 # Logs in the text format, with the banner, for a person at a terminal (the server's default is JSON).
-# make run APPLY=examples/tokensrv.yaml: that declared configuration applied first (serve --apply; a new
-# client with a secret needs its secret_env there: a server prints no secret)
+# make run APPLY=examples/tokensrv.yaml: that declared configuration applied first (serve --apply; a
+# server prints no generated secret: `tokensrv client rotate-secret ID` gives one)
 run: $(SERVER_STAMP)
 	@export TOKENSRV_LOG_FORMAT=$${TOKENSRV_LOG_FORMAT:-text}; if [ -n "$$TOKENSRV_REDIS_URL" ]; then \
 		exec $(BIN)/tokensrv serve $(if $(APPLY),--apply $(APPLY)); \

@@ -277,16 +277,23 @@ def test_serve_apply_seeds_the_embedded_store_before_listening_and_prints_no_sec
     assert output.index("Applied") < output.index(f"127.0.0.1:{port}")  # before it listened
 
 
-def test_serve_apply_refuses_a_file_that_would_print_a_generated_secret(tmp_path):
-    process, log_path = serve_apply(tmp_path, EXAMPLE, free_port())
+def test_serve_apply_creates_clients_without_showing_generated_secrets(tmp_path):
+    # `make run APPLY=examples/tokensrv.yaml`: web-app and orders-service have no secret_env
+    port = free_port()
+    process, log_path = serve_apply(tmp_path, EXAMPLE, port)
     try:
-        assert process.wait(timeout=60) != 0
+        wait_ready(f"http://127.0.0.1:{port}", process, log_path)
+        env = {**os.environ, "TOKENSRV_REDIS_URL": ""}
+        rotated = subprocess.run([sys.executable, "-m", "tokensrv", "client", "rotate-secret", "web-app", "--json"],
+                                 cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        secret = json.loads(rotated.stdout)["client_secret"]
     finally:
-        process.kill()
-        process.wait()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=20) == 0
     output = log_path.read_text()
-    assert "give client(s) web-app, orders-service a secret_env" in output and "New client secrets" not in output
-    assert "client web-app: create" not in output  # refused before the plan, nothing changed
+    assert "client web-app: create" in output and "New client secrets" not in output
+    assert "secrets not shown" in output and "rotate-secret" in output
+    assert secret not in output and '"secrets": {"' not in output
 
 
 async def test_a_store_failing_midway_is_reported_and_a_second_run_completes(redis, redis_url, tmp_path):

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
+import logging
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +24,8 @@ from tokensrv.cli.console import CLIError, as_given, settings_from
 from tokensrv.cli.parsing import Commands, add_command
 from tokensrv.config import Settings
 from tokensrv.observability.logs import setup_logging
-from tokensrv.store import SECRET_METHODS
+
+log = logging.getLogger("tokensrv")
 
 
 def add_parser(commands: Commands[Any]) -> None:
@@ -50,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
 def apply_path(settings: Settings, path: str, prune: bool = False, dry_run: bool = False, text: bool = True,
                name_setting: Callable[[str], str] = str, serving: bool = False) -> int:
     """Read, check, plan, act; errors one line each on stderr. The exit status. `serving` (serve
-    --apply): a new client's secret must come from its secret_env, never be printed to a server's log."""
+    --apply): a server's output is a log, so a new client's generated secret is not shown there (its
+    secret_env gives one; else `tokensrv client rotate-secret` does)."""
     try:
         declared = read_declared(_read(path))
         view, status = asyncio.run(apply_file(settings, declared, prune, dry_run, text, serving))
@@ -83,11 +87,6 @@ async def apply_file(settings: Settings, declared: Declared, prune: bool, dry_ru
     """Plan, print, act: (the JSON view, the exit status). Also `serve --apply FILE`."""
     async with admin_provider(settings) as p:
         plan = await make_plan(p, declared, prune)
-        generated = [s.name for s in plan.steps if s.action == "create" and s.kind == "client" and s.secret is None
-                     and s.client is not None and s.client.record.token_endpoint_auth_method in SECRET_METHODS]
-        if serving and generated:
-            raise CLIError(f"serve --apply prints no secrets to the server's output: give client(s) "
-                           f"{', '.join(generated)} a secret_env, or create them with `tokensrv apply` first")
         if text:
             print_plan(plan)
         if dry_run or not plan.changes:
@@ -95,6 +94,10 @@ async def apply_file(settings: Settings, declared: Declared, prune: bool, dry_ru
                 print("Nothing to change." if not plan.changes else "Dry run: nothing was changed.")
             return outcome_view(plan, None), 0
         outcome = await apply_plan(p, plan)
+    if serving and outcome.secrets:  # a server's output is a log: its new clients' secrets are not shown
+        log.warning("new clients' secrets not shown; get one with `tokensrv client rotate-secret ID`",
+                    extra={"fields": {"clients": sorted(outcome.secrets)}})
+        outcome = dataclasses.replace(outcome, secrets={})
     if text:
         print_outcome(outcome)
     return outcome_view(plan, outcome), 0 if outcome.failure is None else 1
