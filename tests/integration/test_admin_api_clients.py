@@ -57,6 +57,18 @@ async def test_a_client_is_added_shown_listed_changed_and_removed(api: AdminAPI,
     assert added["client_secret"] not in caplog.text
 
 
+async def test_a_switch_patched_to_null_goes_back_to_its_default(api: AdminAPI):
+    # what `tokensrv client update ID --unset-consent --server URL` sends
+    await api.call("POST", "/admin/clients", {"client_id": "tp", "redirect_uris": ["https://tp.example/cb"],
+                                              "consent_required": True})
+    assert (await api.call("GET", "/admin/clients/tp"))[1]["consent_required"] is True
+    status, changed, _ = await api.call("PATCH", "/admin/clients/tp", {"consent_required": None})
+    assert status == 200 and changed["consent_required"] is False and changed["asks_consent"] is False
+    status, _, _ = await api.call("POST", "/admin/clients", {
+        "client_id": "tq", "redirect_uris": ["https://tq.example/cb"], "require_mfa": None})
+    assert status == 201 and (await api.call("GET", "/admin/clients/tq"))[1]["require_mfa"] is False
+
+
 async def test_a_rotated_secret_works_and_the_old_one_for_the_overlap(api: AdminAPI):
     status, added, _ = await api.call("POST", "/admin/clients", {"client_id": "svc",
                                                                  "grant_types": ["client_credentials"]})

@@ -49,8 +49,8 @@ def _client_value(body: Mapping[str, Any], name: str) -> Any:
         return tuple(body[name].split())
     if kind == "tuple[str, ...]":
         return strings(body, name)
-    if kind == "bool":
-        return flag(body, name)
+    if kind == "bool":  # null: back to its default (False), as `client update --unset-...`
+        return None if body[name] is None else flag(body, name)
     if kind == "str | None":
         return text(body, name)
     if body[name] is not None and not isinstance(body[name], dict):
@@ -65,7 +65,7 @@ def new_client(body: Mapping[str, Any]) -> tuple[str, ClientMetadata]:
         raise AdminError("client_id is required")
     client_id = text(body, "client_id", optional=False) or ""
     values = {name: _client_value(body, name) for name in body if name != "client_id"}
-    return client_id, ClientMetadata(**values)
+    return client_id, ClientMetadata(**{name: value for name, value in values.items() if value is not None})
 
 
 def client_change(body: Mapping[str, Any]) -> MetadataChange:

@@ -63,6 +63,10 @@ def fields_from(surface: Surface) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(ClientMetadata) if ONLY.get(f.name, surface) == surface)
 
 
+# each field's value when unset: `--unset-consent` or a PATCH's null puts a switch back to False
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ClientMetadata)}
+
+
 @dataclass(frozen=True)
 class MetadataChange:
     """What `tokensrv client update` changes of a client's metadata: fields set (None: back to
@@ -81,7 +85,7 @@ class MetadataChange:
         return [(f, v) for f, values in self.removed.items() for v in values if v not in getattr(metadata, f)]
 
     def apply(self, metadata: ClientMetadata) -> ClientMetadata:
-        changed: dict[str, Any] = dict(self.values)
+        changed: dict[str, Any] = {f: _DEFAULTS[f] if v is None else v for f, v in self.values.items()}
         for field in {*self.added, *self.removed}:
             kept = (*getattr(metadata, field), *self.added.get(field, ()))
             changed[field] = tuple(v for v in dict.fromkeys(kept) if v not in self.removed.get(field, ()))
