@@ -6,7 +6,6 @@ is a new ClaimRules object, so a new entry of the cache below).
 """
 from __future__ import annotations
 
-import functools
 import json
 from typing import Any
 
@@ -74,7 +73,17 @@ def metadata(settings: Settings, signing_algorithms: list[str], rules: ClaimRule
     return doc
 
 
-@functools.lru_cache(maxsize=4)  # keyed on the rules' identity: the ones in effect, and a few before
+_built: tuple[Settings, ClaimRules, bytes] | None = None  # the last document, by its inputs' identity
+
+
 def metadata_bytes(settings: Settings, rules: ClaimRules) -> bytes:
+    """Built again only when the settings or the rules in effect are other objects: compared by
+    identity, not hashed (hashing the settings cost more than serving the answer)."""
+    global _built
+    built = _built
+    if built is not None and built[0] is settings and built[1] is rules:
+        return built[2]
     algorithms = sorted({"RS256", settings.key_algorithm})
-    return json.dumps(metadata(settings, algorithms, rules), separators=(",", ":")).encode()
+    body = json.dumps(metadata(settings, algorithms, rules), separators=(",", ":")).encode()
+    _built = (settings, rules, body)
+    return body
